@@ -1,0 +1,73 @@
+//! Configuration from the environment, read once at start-up.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::http::AuthMode;
+use crate::http::auth::DEFAULT_LOCAL_SECRET;
+use crate::rules::Policy;
+use crate::store::Store;
+
+/// "Now", passed into rules rather than read inside them.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock, to the millisecond (what timestamps are stored with).
+pub fn system_clock() -> Clock {
+    Arc::new(|| Utc::now().trunc_subsecs(3))
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub auth: AuthMode,
+    pub policy: Policy,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// `TABLE_NAME` (default `vls`); `VLS_AUTH_MODE=local` with `LOCAL_JWT_SECRET` only on
+    /// the local stack; `VOLUME_DISCOUNT_THRESHOLD`; `PUBLIC_MAIL_DOMAINS` (comma-separated).
+    pub fn from_env() -> Self {
+        let auth = match var("VLS_AUTH_MODE").as_deref() {
+            Some("local") => AuthMode::local(
+                &var("LOCAL_JWT_SECRET").unwrap_or_else(|| DEFAULT_LOCAL_SECRET.to_owned()),
+            ),
+            _ => AuthMode::Gateway,
+        };
+        let mut policy = Policy::default();
+        if let Some(t) = var("VOLUME_DISCOUNT_THRESHOLD").and_then(|t| t.parse().ok()) {
+            policy.volume_discount_threshold = t;
+        }
+        if let Some(domains) = var("PUBLIC_MAIL_DOMAINS") {
+            policy.public_mail_domains = domains
+                .split(',')
+                .map(|d| d.trim().to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect();
+        }
+        Self {
+            table_name: var("TABLE_NAME").unwrap_or_else(|| "vls".to_owned()),
+            auth,
+            policy,
+        }
+    }
+}
+
+/// The AWS configuration, loaded once per process; every client is built from it.
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// The store over the configured table.
+pub fn store(sdk: &aws_config::SdkConfig, config: &Config) -> Store {
+    Store::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table_name.clone(),
+    )
+}

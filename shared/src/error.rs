@@ -1,0 +1,115 @@
+//! Every refusal the domain can make, each with exactly one HTTP status and `code`.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::catalog::Sku;
+
+/// A request field that did not parse: 422 with the field's path and a code naming the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// R4: a line of the replaced subscription that the order does not cover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntitlementShortfall {
+    pub sku: Sku,
+    pub required: u64,
+    pub ordered: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("{}: {}", .0.field, .0.detail)]
+    Field(FieldError),
+    #[error("the order does not cover every line of the subscription it replaces")]
+    OrderBelowCurrentEntitlement {
+        shortfalls: Vec<EntitlementShortfall>,
+    },
+    #[error("{domain} is a public mail domain; an Online Services Manager needs a company address")]
+    OsmPublicMailDomain { domain: String },
+    #[error("this partner is not registered")]
+    UnknownPartner,
+    #[error("no such subscription on the agreement's account")]
+    UnknownSubscription,
+    #[error("no such account")]
+    UnknownOnlineServicesAccount,
+    #[error("the account holds no Microsoft Online Services licences (Office 365 or Intune)")]
+    NoOnlineServices,
+    #[error("the order is already invoiced")]
+    OrderAlreadyInvoiced,
+    #[error("the agreement is bound to its Online Services account")]
+    AgreementBoundToOnlineServices,
+}
+
+impl From<FieldError> for RuleError {
+    fn from(e: FieldError) -> Self {
+        Self::Field(e)
+    }
+}
+
+impl RuleError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Field(_)
+            | Self::OrderBelowCurrentEntitlement { .. }
+            | Self::OsmPublicMailDomain { .. }
+            | Self::UnknownSubscription
+            | Self::UnknownOnlineServicesAccount
+            | Self::NoOnlineServices => 422,
+            Self::UnknownPartner => 403,
+            Self::OrderAlreadyInvoiced | Self::AgreementBoundToOnlineServices => 409,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Field(f) => f.code,
+            Self::OrderBelowCurrentEntitlement { .. } => "order_below_current_entitlement",
+            Self::OsmPublicMailDomain { .. } => "osm_public_mail_domain",
+            Self::UnknownPartner => "unknown_partner",
+            Self::UnknownSubscription => "unknown_subscription",
+            Self::UnknownOnlineServicesAccount => "unknown_account",
+            Self::NoOnlineServices => "no_online_services",
+            Self::OrderAlreadyInvoiced => "order_already_invoiced",
+            Self::AgreementBoundToOnlineServices => "agreement_bound_to_online_services",
+        }
+    }
+
+    /// Rule-specific members of the problem document.
+    pub fn extra(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        match self {
+            Self::Field(f) => {
+                m.insert("field".into(), json!(f.field));
+            }
+            Self::OrderBelowCurrentEntitlement { shortfalls } => {
+                m.insert("shortfalls".into(), json!(shortfalls));
+            }
+            Self::OsmPublicMailDomain { .. } => {
+                m.insert("field".into(), json!("osm.email"));
+            }
+            Self::UnknownSubscription => {
+                m.insert("field".into(), json!("replaces_subscription_id"));
+            }
+            Self::UnknownOnlineServicesAccount | Self::NoOnlineServices => {
+                m.insert("field".into(), json!("online_services_account_id"));
+            }
+            _ => {}
+        }
+        m
+    }
+}

@@ -1,0 +1,200 @@
+//! `Idempotency-Key` (SPEC §4). The record of the first response is written in the SAME
+//! transaction as the work, under a condition that no live record holds the key. So:
+//! - a replay finds the record (its own transaction is refused on that condition, or the
+//!   rule refuses because the work is already done) and answers the stored response;
+//! - concurrent duplicates race, exactly one transaction commits, the others read the
+//!   record it wrote;
+//! - the same key with another body is 422 `idempotency_key_reused`;
+//! - a refused request stores nothing and may be retried with the same key.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::{Ctx, Problem, Reply};
+use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure, encode, keys};
+
+/// How long a key is remembered.
+pub const TTL_SECONDS: i64 = 24 * 60 * 60;
+/// Optimistic-concurrency attempts before giving up with 409.
+const ATTEMPTS: u32 = 5;
+
+/// A decided change: the reply it will give and the one transaction that makes it so.
+pub struct Planned {
+    pub reply: Reply,
+    pub tx: Tx,
+}
+
+/// The key of this request, scoped to the caller, and the fingerprint of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key_hash: String,
+    pub request_hash: String,
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The request's idempotency key, if it sent one (400 if the header is malformed).
+pub fn key_of(ctx: &Ctx) -> Result<Option<IdempotencyKey>, Problem> {
+    let Some(raw) = ctx.header("idempotency-key") else {
+        return Ok(None);
+    };
+    let valid =
+        !raw.is_empty() && raw.len() <= 255 && raw.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if !valid {
+        return Err(Problem::new(
+            400,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1–255 visible ASCII characters",
+        ));
+    }
+    let principal = ctx.principal()?;
+    // The same JSON with other spacing or key order is the same request.
+    let canonical = serde_json::from_slice::<serde_json::Value>(ctx.body_bytes())
+        .map(|v| v.to_string().into_bytes())
+        .unwrap_or_else(|_| ctx.body_bytes().to_vec());
+    Ok(Some(IdempotencyKey {
+        key_hash: sha256_hex(&[
+            principal.role().as_str().as_bytes(),
+            principal.sub().as_bytes(),
+            raw.as_bytes(),
+        ]),
+        request_hash: sha256_hex(&[
+            ctx.method.as_str().as_bytes(),
+            ctx.path.as_bytes(),
+            &canonical,
+        ]),
+    }))
+}
+
+/// What a stored record answers to this request.
+fn answer(record: IdempotencyRecord, key: &IdempotencyKey) -> Result<Reply, Problem> {
+    if record.request_hash != key.request_hash {
+        return Err(Problem::new(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different request",
+        ));
+    }
+    Ok(Reply {
+        status: record.status,
+        body: record.body,
+        replayed: true,
+    })
+}
+
+async fn stored(
+    store: &Store,
+    key: &IdempotencyKey,
+    now: i64,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    Ok(store
+        .idempotency(&key.key_hash)
+        .await?
+        .filter(|r| r.expires_at >= now))
+}
+
+/// Runs a mutation: `attempt` reads the state and decides; its transaction is committed
+/// with the idempotency record. A lost optimistic race re-runs `attempt` on fresh state.
+pub async fn mutate(
+    store: &Store,
+    ctx: &Ctx,
+    mut attempt: impl AsyncFnMut() -> Result<Planned, Problem>,
+) -> Result<Reply, Problem> {
+    let key = key_of(ctx)?;
+    let now = ctx.now.timestamp();
+    for round in 0..ATTEMPTS {
+        let mut planned = match attempt().await {
+            Ok(p) => p,
+            Err(problem) => {
+                // The work may already have been done under this key (e.g. the order is
+                // invoiced): the first response wins over the refusal it now gets.
+                if let Some(k) = &key {
+                    if problem.status < 500 {
+                        if let Some(rec) = stored(store, k, now).await? {
+                            return answer(rec, k);
+                        }
+                    }
+                }
+                return Err(problem);
+            }
+        };
+        if let Some(k) = &key {
+            let record = IdempotencyRecord {
+                request_hash: k.request_hash.clone(),
+                status: planned.reply.status,
+                body: planned.reply.body.clone(),
+                expires_at: now + TTL_SECONDS,
+            };
+            planned.tx.idempotency(
+                encode(&record, &keys::idempotency(&k.key_hash), "idempotency"),
+                now,
+            );
+        }
+        match store.commit(planned.tx).await {
+            Ok(()) => return Ok(planned.reply),
+            Err(TxFailure::Store(e)) => return Err(e.into()),
+            Err(failure) => {
+                if let Some(k) = &key {
+                    if let Some(rec) = stored(store, k, now).await? {
+                        return answer(rec, k);
+                    }
+                }
+                tracing::info!(round, %failure, "optimistic write lost a race; retrying");
+                tokio::time::sleep(Duration::from_millis(10 * (1 << round))).await;
+            }
+        }
+    }
+    Err(Problem::new(
+        409,
+        "concurrent_update",
+        "the resource kept changing while this request ran; retry it",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_length_prefixed() {
+        assert_ne!(sha256_hex(&[b"ab", b"c"]), sha256_hex(&[b"a", b"bc"]));
+        assert_eq!(sha256_hex(&[b"x"]).len(), 64);
+    }
+
+    #[test]
+    fn another_body_is_a_reuse() {
+        let key = IdempotencyKey {
+            key_hash: "k".into(),
+            request_hash: "h1".into(),
+        };
+        let rec = IdempotencyRecord {
+            request_hash: "h2".into(),
+            status: 201,
+            body: "{}".into(),
+            expires_at: 0,
+        };
+        assert_eq!(
+            answer(rec, &key).map_err(|p| p.code),
+            Err("idempotency_key_reused")
+        );
+        let rec = IdempotencyRecord {
+            request_hash: "h1".into(),
+            status: 201,
+            body: "{\"a\":1}".into(),
+            expires_at: 0,
+        };
+        let reply = answer(rec, &key).expect("replay");
+        assert_eq!(
+            (reply.status, reply.body.as_str(), reply.replayed),
+            (201, "{\"a\":1}", true)
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! What every HTTP function shares: the request context (caller, request id, body),
+//! JSON replies, problem+json errors, and idempotent mutations.
+
+pub mod auth;
+pub mod idempotency;
+pub mod problem;
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::{HeaderMap, Method};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use auth::{AuthMode, Principal, Role};
+pub use idempotency::{Planned, mutate};
+pub use problem::Problem;
+
+use crate::input::Obj;
+use crate::model::{Actor, Event};
+
+/// Larger bodies are refused before they are parsed; no request of this API needs more.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// One request, as the handlers see it.
+pub struct Ctx {
+    pub method: Method,
+    pub path: String,
+    pub request_id: String,
+    pub now: DateTime<Utc>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    principal: Result<Principal, Problem>,
+}
+
+impl Ctx {
+    pub fn from_request(req: Request, auth: &AuthMode, now: DateTime<Utc>) -> Self {
+        let principal = auth::authenticate(&req, auth);
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| ulid::Ulid::generate().to_string());
+        let (parts, body) = req.into_parts();
+        let body = match body {
+            Body::Empty => Vec::new(),
+            Body::Text(t) => t.into_bytes(),
+            Body::Binary(b) => b,
+            _ => Vec::new(),
+        };
+        Self {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            request_id,
+            now,
+            headers: parts.headers,
+            body,
+            principal,
+        }
+    }
+
+    /// The path split on `/`, without empty segments.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The authenticated caller, or the 401/403 that says why there is none.
+    pub fn principal(&self) -> Result<&Principal, Problem> {
+        self.principal.as_ref().map_err(Clone::clone)
+    }
+
+    /// The caller, who must have one of `roles`.
+    pub fn caller(&self, roles: &[Role]) -> Result<&Principal, Problem> {
+        let p = self.principal()?;
+        p.require(roles)?;
+        Ok(p)
+    }
+
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body as JSON: 413 when too large, 400 `malformed_json` when it is not JSON.
+    pub fn json(&self) -> Result<Value, Problem> {
+        if self.body.len() > MAX_BODY_BYTES {
+            return Err(Problem::new(
+                413,
+                "payload_too_large",
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(Problem::malformed_json("the request needs a JSON body"));
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Problem::malformed_json(format!("the body is not valid JSON: {e}")))
+    }
+
+    /// Parses the JSON body with `parse` (field errors become 422).
+    pub fn parse<T>(
+        &self,
+        parse: impl FnOnce(&Obj<'_>) -> Result<T, crate::error::FieldError>,
+    ) -> Result<T, Problem> {
+        let value = self.json()?;
+        let obj = Obj::root(&value)?;
+        Ok(parse(&obj)?)
+    }
+
+    /// An audit event done by the caller in this request.
+    pub fn event(&self, principal: &Principal, action: &str) -> Event {
+        Event {
+            at: self.now,
+            action: action.to_owned(),
+            actor: Actor {
+                sub: principal.sub().to_owned(),
+                role: principal.role().as_str().to_owned(),
+            },
+            request_id: self.request_id.clone(),
+            reason: None,
+            agreement_id: None,
+            account_id: None,
+            details: Value::Null,
+        }
+    }
+}
+
+/// A successful answer: status and the exact JSON text sent (so a replay is byte-identical).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub replayed: bool,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
+        Self {
+            status,
+            body: serde_json::to_string(body).unwrap_or_else(|_| "null".into()),
+            replayed: false,
+        }
+    }
+
+    pub fn ok(body: &impl Serialize) -> Self {
+        Self::json(200, body)
+    }
+
+    pub fn created(body: &impl Serialize) -> Self {
+        Self::json(201, body)
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let mut b = Response::builder()
+            .status(self.status)
+            .header("content-type", "application/json");
+        if self.replayed {
+            b = b.header("idempotent-replayed", "true");
+        }
+        b.body(Body::Text(self.body))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}
+
+/// The response for a handler's result, with the request id on it.
+pub fn respond(ctx: &Ctx, result: Result<Reply, Problem>) -> Response<Body> {
+    let mut response = match result {
+        Ok(reply) => reply.into_response(),
+        Err(problem) => problem.into_response(),
+    };
+    if let Ok(v) = ctx.request_id.parse() {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// JSON serialisation of anything the handlers answer with.
+pub fn to_value(v: &impl Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}

@@ -1,0 +1,128 @@
+//! `application/problem+json` (RFC 9457) with the `code` every client switches on.
+
+use lambda_http::{Body, Response};
+use serde_json::{Map, Value, json};
+
+use crate::error::{FieldError, RuleError};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+    pub extra: Map<String, Value>,
+}
+
+fn title(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
+        _ => "Internal Server Error",
+    }
+}
+
+impl Problem {
+    pub fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(401, "unauthorized", detail)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(403, "forbidden", "your role may not do this")
+    }
+
+    /// Never says whether the thing exists for someone else (SPEC §3).
+    pub fn not_found(what: &str) -> Self {
+        Self::new(404, "not_found", format!("no such {what}"))
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(400, "malformed_json", detail)
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            503,
+            "unavailable",
+            "the service is briefly unavailable; retry the request",
+        )
+    }
+
+    pub fn body(&self) -> Value {
+        let mut doc = json!({
+            "type": format!("https://errors.vls.example/{}", self.code.replace('_', "-")),
+            "title": title(self.status),
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        });
+        if let Value::Object(m) = &mut doc {
+            m.extend(self.extra.clone());
+        }
+        doc
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let mut builder = Response::builder()
+            .status(self.status)
+            .header("content-type", "application/problem+json");
+        if self.status == 401 {
+            builder = builder.header("www-authenticate", "Bearer");
+        }
+        builder
+            .body(Body::Text(self.body().to_string()))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}
+
+impl From<RuleError> for Problem {
+    fn from(e: RuleError) -> Self {
+        Self {
+            status: e.status(),
+            code: e.code(),
+            detail: e.to_string(),
+            extra: e.extra(),
+        }
+    }
+}
+
+impl From<FieldError> for Problem {
+    fn from(e: FieldError) -> Self {
+        RuleError::Field(e).into()
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        match e {
+            StoreError::Unavailable(_) => Self::unavailable(),
+            StoreError::Corrupt(_) => {
+                Self::new(500, "internal_error", "an internal error occurred")
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Volume licensing: the domain (types, catalog, rules), the store that speaks DynamoDB and
+//! the HTTP plumbing every function shares.
+
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod input;
+pub mod model;
+pub mod rules;
+pub mod store;
+pub mod telemetry;
+pub mod types;

@@ -1,0 +1,232 @@
+//! The business entities, as stored and as answered over HTTP (one representation each).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{
+    AccountId, AgreementId, CustomerNumber, Email, Lines, MailId, OrderId, PartnerId, Program,
+    ReservationId, SubscriptionId,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub name: String,
+    pub email: Email,
+    pub phone: String,
+}
+
+/// A Licensing Solutions Partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub name: String,
+    pub contact: Contact,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnlineServicesProduct {
+    Office365,
+    Intune,
+}
+
+/// Microsoft Online Services licences an account holds (R7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnlineServicesLicense {
+    pub product: OnlineServicesProduct,
+    pub quantity: crate::types::Quantity,
+}
+
+/// An online-service tenant. It keeps which agreements it holds, so its pool is found
+/// without scanning, and a version that every change to its volume licences bumps, so a
+/// guard over them (R11) is one condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub domain: String,
+    pub online_services: Vec<OnlineServicesLicense>,
+    pub agreement_ids: Vec<AgreementId>,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl Account {
+    pub fn holds_online_services(&self) -> bool {
+        !self.online_services.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Billing {
+    CreditCard,
+    Invoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Active,
+    Cancelled,
+}
+
+/// A direct-purchase subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub account_id: AccountId,
+    pub billing: Billing,
+    pub lines: Lines,
+    pub status: SubscriptionStatus,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub number: CustomerNumber,
+    pub legal_name: String,
+    pub country: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Osm {
+    pub name: String,
+    pub email: Email,
+}
+
+/// A volume licensing agreement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agreement {
+    pub id: AgreementId,
+    pub program: Program,
+    pub customer: Customer,
+    pub osm: Osm,
+    pub partner_id: PartnerId,
+    pub start_date: NaiveDate,
+    /// R2: the next anniversary (the true-up date).
+    pub anniversary: NaiveDate,
+    /// The account it is associated with (R6, R7), if any.
+    pub account_id: Option<AccountId>,
+    pub bound_to_online_services: bool,
+    pub volume_discount_eligible: bool,
+    /// Seat licences on its `source: "order"` orders, placed or invoiced (R3).
+    pub ordered_seats: u64,
+    /// Bumped on every OSM change: activation links of an earlier generation stop working (R8, R10).
+    pub osm_generation: u64,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderSource {
+    Order,
+    TrueUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Invoiced,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationEmail {
+    Queued,
+    NotNeeded,
+}
+
+/// A purchase order (or a true-up order) on an agreement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub agreement_id: AgreementId,
+    pub partner_id: PartnerId,
+    pub source: OrderSource,
+    pub status: OrderStatus,
+    pub lines: Lines,
+    pub replaces_subscription_id: Option<SubscriptionId>,
+    /// The agreement's R3 eligibility once this order was placed.
+    pub volume_discount_eligible: bool,
+    pub placed_at: DateTime<Utc>,
+    pub invoiced_at: Option<DateTime<Utc>>,
+    pub activation_email: Option<ActivationEmail>,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    Active,
+    Cancelled,
+    Billed,
+}
+
+/// A License Reservation: licences added at once, billed at the next anniversary (R13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub agreement_id: AgreementId,
+    pub lines: Lines,
+    pub status: ReservationStatus,
+    pub billable_at: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+/// Who did something (R17).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    pub role: String,
+}
+
+/// An audit event (R17). `details` carries what the action changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub actor: Actor,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement_id: Option<AgreementId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
+    Activation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+/// An outbox entry: a mail to send, stored in the same transaction as the change that
+/// calls for it (R5), so it survives any failure of SES or of the function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailIntent {
+    pub id: MailId,
+    pub kind: MailKind,
+    pub agreement_id: AgreementId,
+    pub order_id: Option<OrderId>,
+    pub status: MailStatus,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}

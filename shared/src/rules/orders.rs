@@ -1,0 +1,387 @@
+//! Orders: placing one (R3 volume discount, R4 no data loss on migration) and invoicing it
+//! (R5, R7).
+
+use chrono::{DateTime, Utc};
+
+use super::Policy;
+use crate::error::{EntitlementShortfall, RuleError};
+use crate::model::{ActivationEmail, Agreement, Order, OrderSource, OrderStatus, Subscription};
+use crate::types::{AccountId, AgreementId, Lines, OrderId, Program, SubscriptionId};
+
+/// `POST /orders`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub agreement_id: AgreementId,
+    pub lines: Lines,
+    pub replaces_subscription_id: Option<SubscriptionId>,
+}
+
+/// R4: every line of the replaced subscription, seats and add-ons alike, must be ordered
+/// at least as often; otherwise every short line is reported.
+pub fn check_replacement(subscription: &Lines, order: &Lines) -> Result<(), RuleError> {
+    let shortfalls: Vec<EntitlementShortfall> = subscription
+        .iter()
+        .filter_map(|line| {
+            let ordered = order.quantity_of(line.sku);
+            (ordered < line.quantity.get()).then_some(EntitlementShortfall {
+                sku: line.sku,
+                required: line.quantity.get(),
+                ordered,
+            })
+        })
+        .collect();
+    if shortfalls.is_empty() {
+        Ok(())
+    } else {
+        Err(RuleError::OrderBelowCurrentEntitlement { shortfalls })
+    }
+}
+
+/// R3: an EA becomes eligible once its ordered seats reach the threshold, and stays so.
+pub fn volume_discount(program: Program, already: bool, seats: u64, policy: &Policy) -> bool {
+    already || (program == Program::Ea && seats >= policy.volume_discount_threshold)
+}
+
+/// The placed order and the agreement as it stands after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub order: Order,
+    pub agreement: Agreement,
+}
+
+/// R3 and R4. `replaced` is the subscription named by `replaces_subscription_id`, if it
+/// exists at all; it must belong to the agreement's account once the agreement is associated.
+pub fn place(
+    agreement: &Agreement,
+    cmd: NewOrder,
+    replaced: Option<&Subscription>,
+    policy: &Policy,
+    id: OrderId,
+    now: DateTime<Utc>,
+) -> Result<Placed, RuleError> {
+    if let Some(wanted) = &cmd.replaces_subscription_id {
+        let sub = replaced
+            .filter(|s| &s.id == wanted)
+            .filter(|s| {
+                agreement
+                    .account_id
+                    .as_ref()
+                    .is_none_or(|acc| acc == &s.account_id)
+            })
+            .ok_or(RuleError::UnknownSubscription)?;
+        check_replacement(&sub.lines, &cmd.lines)?;
+    }
+    let ordered_seats = agreement.ordered_seats + cmd.lines.seats();
+    let eligible = volume_discount(
+        agreement.program,
+        agreement.volume_discount_eligible,
+        ordered_seats,
+        policy,
+    );
+    let order = Order {
+        id,
+        agreement_id: agreement.id.clone(),
+        partner_id: agreement.partner_id.clone(),
+        source: OrderSource::Order,
+        status: OrderStatus::Placed,
+        lines: cmd.lines,
+        replaces_subscription_id: cmd.replaces_subscription_id,
+        volume_discount_eligible: eligible,
+        placed_at: now,
+        invoiced_at: None,
+        activation_email: None,
+        version: 1,
+    };
+    let agreement = Agreement {
+        ordered_seats,
+        volume_discount_eligible: eligible,
+        version: agreement.version + 1,
+        ..agreement.clone()
+    };
+    Ok(Placed { order, agreement })
+}
+
+/// What invoicing does besides marking the order invoiced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvoiceEffect {
+    /// R5/R7: the agreement is associated; the licences join that account's pool now.
+    Attach(AccountId),
+    /// R5: nobody has activated it yet; the OSM gets an activation email.
+    QueueActivationMail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoiced {
+    pub order: Order,
+    pub effect: InvoiceEffect,
+}
+
+/// R5 and R7: invoice a placed order.
+pub fn invoice(
+    agreement: &Agreement,
+    order: &Order,
+    now: DateTime<Utc>,
+) -> Result<Invoiced, RuleError> {
+    if order.status != OrderStatus::Placed {
+        return Err(RuleError::OrderAlreadyInvoiced);
+    }
+    let (effect, mail) = match &agreement.account_id {
+        Some(acc) => (
+            InvoiceEffect::Attach(acc.clone()),
+            ActivationEmail::NotNeeded,
+        ),
+        None => (InvoiceEffect::QueueActivationMail, ActivationEmail::Queued),
+    };
+    Ok(Invoiced {
+        order: Order {
+            status: OrderStatus::Invoiced,
+            invoiced_at: Some(now),
+            activation_email: Some(mail),
+            version: order.version + 1,
+            ..order.clone()
+        },
+        effect,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Sku;
+    use crate::model::Billing;
+    use crate::model::{Customer, Osm, SubscriptionStatus};
+    use crate::types::{CustomerNumber, Email, Line, PartnerId, Quantity};
+    use chrono::NaiveDate;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .expect("ts")
+            .with_timezone(&Utc)
+    }
+
+    fn lines(items: &[(Sku, u64)]) -> Lines {
+        Lines::new(
+            items
+                .iter()
+                .map(|(sku, q)| Line {
+                    sku: *sku,
+                    quantity: Quantity::new(*q).expect("q"),
+                })
+                .collect(),
+        )
+        .expect("lines")
+    }
+
+    fn agreement(program: Program, account: Option<AccountId>) -> Agreement {
+        Agreement {
+            id: AgreementId::generate(),
+            program,
+            customer: Customer {
+                number: CustomerNumber::parse("4711").expect("n"),
+                legal_name: "Contoso Ltd".into(),
+                country: "NL".into(),
+            },
+            osm: Osm {
+                name: "Olivia".into(),
+                email: Email::parse("olivia@contoso.com").expect("e"),
+            },
+            partner_id: PartnerId::parse("p1").expect("p"),
+            start_date: NaiveDate::from_ymd_opt(2026, 3, 15).expect("d"),
+            anniversary: NaiveDate::from_ymd_opt(2027, 3, 15).expect("d"),
+            bound_to_online_services: false,
+            account_id: account,
+            volume_discount_eligible: false,
+            ordered_seats: 0,
+            osm_generation: 0,
+            created_at: now(),
+            version: 1,
+        }
+    }
+
+    fn direct(account: &AccountId) -> Subscription {
+        Subscription {
+            id: SubscriptionId::generate(),
+            account_id: account.clone(),
+            billing: Billing::CreditCard,
+            lines: lines(&[
+                (Sku::SalesProfessional, 50),
+                (Sku::AdditionalProductionInstance, 3),
+                (Sku::AdditionalStorageGb, 5),
+            ]),
+            status: SubscriptionStatus::Active,
+            created_at: now(),
+            version: 1,
+        }
+    }
+
+    fn order_cmd(a: &Agreement, l: Lines, replaces: Option<&Subscription>) -> NewOrder {
+        NewOrder {
+            agreement_id: a.id.clone(),
+            lines: l,
+            replaces_subscription_id: replaces.map(|s| s.id.clone()),
+        }
+    }
+
+    #[test]
+    fn replacement_short_on_every_line_lists_all_three() {
+        let acc = AccountId::generate();
+        let sub = direct(&acc);
+        let a = agreement(Program::Ea, None);
+        let cmd = order_cmd(&a, lines(&[(Sku::SalesProfessional, 40)]), Some(&sub));
+        let r = place(
+            &a,
+            cmd,
+            Some(&sub),
+            &Policy::default(),
+            OrderId::generate(),
+            now(),
+        );
+        let Err(RuleError::OrderBelowCurrentEntitlement { shortfalls }) = r else {
+            panic!("expected shortfalls, got {r:?}");
+        };
+        assert_eq!(
+            shortfalls,
+            vec![
+                EntitlementShortfall {
+                    sku: Sku::SalesProfessional,
+                    required: 50,
+                    ordered: 40
+                },
+                EntitlementShortfall {
+                    sku: Sku::AdditionalProductionInstance,
+                    required: 3,
+                    ordered: 0
+                },
+                EntitlementShortfall {
+                    sku: Sku::AdditionalStorageGb,
+                    required: 5,
+                    ordered: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn covering_replacement_is_placed() {
+        let acc = AccountId::generate();
+        let sub = direct(&acc);
+        let a = agreement(Program::Ea, None);
+        let l = lines(&[
+            (Sku::SalesProfessional, 50),
+            (Sku::AdditionalProductionInstance, 3),
+            (Sku::AdditionalStorageGb, 10),
+            (Sku::SalesEnterprise, 1),
+        ]);
+        let placed = place(
+            &a,
+            order_cmd(&a, l, Some(&sub)),
+            Some(&sub),
+            &Policy::default(),
+            OrderId::generate(),
+            now(),
+        )
+        .expect("placed");
+        assert_eq!(placed.order.status, OrderStatus::Placed);
+        assert_eq!(placed.order.source, OrderSource::Order);
+        assert_eq!(placed.agreement.ordered_seats, 51);
+        assert_eq!(placed.agreement.version, a.version + 1);
+    }
+
+    #[test]
+    fn replaced_subscription_must_be_on_the_associated_account() {
+        let sub = direct(&AccountId::generate());
+        let a = agreement(Program::Ea, Some(AccountId::generate()));
+        let l = lines(&[(Sku::SalesProfessional, 100)]);
+        let r = place(
+            &a,
+            order_cmd(&a, l.clone(), Some(&sub)),
+            Some(&sub),
+            &Policy::default(),
+            OrderId::generate(),
+            now(),
+        );
+        assert_eq!(r, Err(RuleError::UnknownSubscription));
+        let r = place(
+            &a,
+            order_cmd(&a, l, Some(&sub)),
+            None,
+            &Policy::default(),
+            OrderId::generate(),
+            now(),
+        );
+        assert_eq!(r, Err(RuleError::UnknownSubscription));
+    }
+
+    #[test]
+    fn volume_discount_at_250_seats_sticky_and_ea_only() {
+        let p = Policy::default();
+        let mut a = agreement(Program::Ea, None);
+        let first = place(
+            &a,
+            order_cmd(
+                &a,
+                lines(&[
+                    (Sku::SalesProfessional, 200),
+                    (Sku::AdditionalStorageGb, 100),
+                ]),
+                None,
+            ),
+            None,
+            &p,
+            OrderId::generate(),
+            now(),
+        )
+        .expect("placed");
+        assert!(
+            !first.agreement.volume_discount_eligible,
+            "add-ons do not count"
+        );
+        a = first.agreement;
+        let second = place(
+            &a,
+            order_cmd(&a, lines(&[(Sku::SalesEnterprise, 50)]), None),
+            None,
+            &p,
+            OrderId::generate(),
+            now(),
+        )
+        .expect("placed");
+        assert!(second.agreement.volume_discount_eligible);
+        assert!(second.order.volume_discount_eligible);
+        assert!(
+            volume_discount(Program::Ea, true, 0, &p),
+            "once eligible, stays eligible"
+        );
+        assert!(!volume_discount(Program::Eas, false, 1000, &p));
+        assert!(!volume_discount(Program::Casa, false, 1000, &p));
+    }
+
+    #[test]
+    fn invoicing_attaches_or_queues_mail_and_only_once() {
+        let p = Policy::default();
+        let a = agreement(Program::Ea, None);
+        let placed = place(
+            &a,
+            order_cmd(&a, lines(&[(Sku::SalesProfessional, 5)]), None),
+            None,
+            &p,
+            OrderId::generate(),
+            now(),
+        )
+        .expect("placed");
+        let inv = invoice(&placed.agreement, &placed.order, now()).expect("invoiced");
+        assert_eq!(inv.effect, InvoiceEffect::QueueActivationMail);
+        assert_eq!(inv.order.activation_email, Some(ActivationEmail::Queued));
+        assert_eq!(inv.order.status, OrderStatus::Invoiced);
+        assert_eq!(
+            invoice(&placed.agreement, &inv.order, now()),
+            Err(RuleError::OrderAlreadyInvoiced)
+        );
+
+        let acc = AccountId::generate();
+        let bound = agreement(Program::Ea, Some(acc.clone()));
+        let inv = invoice(&bound, &placed.order, now()).expect("invoiced");
+        assert_eq!(inv.effect, InvoiceEffect::Attach(acc));
+        assert_eq!(inv.order.activation_email, Some(ActivationEmail::NotNeeded));
+    }
+}

@@ -1,0 +1,141 @@
+//! The single-table layout, in one place. Every item has `pk`, `sk` and `type`.
+//!
+//! | pk                          | sk                      | item (type)                                      |
+//! |-----------------------------|-------------------------|--------------------------------------------------|
+//! | `PARTNER#<partner_id>`      | `PARTNER`               | partner: name, contact                           |
+//! | `ACCOUNT#<acc>`             | `A`                     | account: …, agreement_ids, version               |
+//! | `ACCOUNT#<acc>`             | `SUB#<sub>`             | direct subscription                              |
+//! | `SUBREF#<sub>`              | `SUBREF`                | which account a subscription is on (R4 by id)    |
+//! | `AGREEMENT#<agr>`           | `A`                     | agreement, version; in GSI1 (due anniversaries)  |
+//! | `AGREEMENT#<agr>`           | `O#<ord>`               | order (source order or true_up)                  |
+//! | `AGREEMENT#<agr>`           | `R#<res>`               | reservation                                      |
+//! | `ORDERREF#<ord>`            | `ORDERREF`              | which agreement an order is on                   |
+//! | `RESREF#<res>`              | `RESREF`                | which agreement a reservation is on              |
+//! | `CUSTOMER#<number>`         | `CUSTOMER`              | the customer's billing month-day (R2)            |
+//! | `EVENTS#AGREEMENT#<agr>`    | `<at>#<ulid>`           | audit event (R17), oldest first                  |
+//! | `EVENTS#ACCOUNT#<acc>`      | `<at>#<ulid>`           | audit event                                      |
+//! | `EVENTS#PARTNER#<id>`       | `<at>#<ulid>`           | audit event                                      |
+//! | `MAIL#<mail>`               | `MAIL`                  | outbox mail intent; in GSI1 while pending        |
+//! | `IDEMPOTENCY#<sha256>`      | `IDEMPOTENCY`           | stored first response; `expires_at` TTL          |
+//! | `LOCKOUT#<agr>`             | `<window>`              | R9 mismatch counter; `expires_at` TTL            |
+//!
+//! An agreement's partition holds the agreement and everything that follows it (orders,
+//! reservations), so licences follow the agreement: a remap rewrites the agreement and the
+//! two accounts, never its orders. Sort keys are chosen so `sk < "P"` reads the agreement
+//! with its orders but without its reservations.
+//!
+//! GSI1 (`gsi1pk`, `gsi1sk`, keys only on the items that carry them — sparse):
+//! - agreements: `gsi1pk = DUE#<shard>` (4 shards by agreement id), `gsi1sk =
+//!   <anniversary>#<agr>`. The true-up job queries every shard with `gsi1sk <= <today>~`
+//!   and so reads only agreements that are due.
+//! - pending mail intents: `gsi1pk = OUTBOX`, `gsi1sk = <created_at>#<mail>`; the attribute
+//!   is removed when the mail is sent, so the sweep reads only what is still pending.
+//!
+//! The table's stream (NEW_IMAGE) feeds the mailer; `expires_at` is the TTL attribute.
+
+use chrono::NaiveDate;
+
+use crate::types::{
+    AccountId, AgreementId, MailId, OrderId, PartnerId, ReservationId, SubscriptionId,
+};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const TTL_ATTR: &str = "expires_at";
+pub const VERSION: &str = "version";
+
+/// Sort key of an account's or an agreement's own item.
+pub const META: &str = "A";
+pub const DUE_SHARDS: u32 = 4;
+
+pub type Key = (String, String);
+
+pub fn partner(id: &PartnerId) -> Key {
+    (format!("PARTNER#{id}"), "PARTNER".into())
+}
+
+pub fn account(id: &AccountId) -> Key {
+    (account_pk(id), META.into())
+}
+
+pub fn account_pk(id: &AccountId) -> String {
+    format!("ACCOUNT#{id}")
+}
+
+pub fn subscription(account: &AccountId, id: &SubscriptionId) -> Key {
+    (account_pk(account), format!("SUB#{id}"))
+}
+
+pub const SUBSCRIPTION_PREFIX: &str = "SUB#";
+
+pub fn subscription_ref(id: &SubscriptionId) -> Key {
+    (format!("SUBREF#{id}"), "SUBREF".into())
+}
+
+pub fn agreement_pk(id: &AgreementId) -> String {
+    format!("AGREEMENT#{id}")
+}
+
+pub fn agreement(id: &AgreementId) -> Key {
+    (agreement_pk(id), META.into())
+}
+
+pub fn order(agreement: &AgreementId, id: &OrderId) -> Key {
+    (agreement_pk(agreement), format!("{ORDER_PREFIX}{id}"))
+}
+
+pub const ORDER_PREFIX: &str = "O#";
+pub const RESERVATION_PREFIX: &str = "R#";
+/// Every sort key of an agreement's own item and its orders is below this one.
+pub const BELOW_RESERVATIONS: &str = "P";
+
+pub fn reservation(agreement: &AgreementId, id: &ReservationId) -> Key {
+    (agreement_pk(agreement), format!("{RESERVATION_PREFIX}{id}"))
+}
+
+pub fn order_ref(id: &OrderId) -> Key {
+    (format!("ORDERREF#{id}"), "ORDERREF".into())
+}
+
+pub fn reservation_ref(id: &ReservationId) -> Key {
+    (format!("RESREF#{id}"), "RESREF".into())
+}
+
+pub fn customer(number: &crate::types::CustomerNumber) -> Key {
+    (format!("CUSTOMER#{number}"), "CUSTOMER".into())
+}
+
+pub fn agreement_events(id: &AgreementId) -> String {
+    format!("EVENTS#AGREEMENT#{id}")
+}
+
+pub fn account_events(id: &AccountId) -> String {
+    format!("EVENTS#ACCOUNT#{id}")
+}
+
+pub fn partner_events(id: &PartnerId) -> String {
+    format!("EVENTS#PARTNER#{id}")
+}
+
+pub fn mail(id: &MailId) -> Key {
+    (format!("MAIL#{id}"), "MAIL".into())
+}
+
+pub fn idempotency(hash_hex: &str) -> Key {
+    (format!("IDEMPOTENCY#{hash_hex}"), "IDEMPOTENCY".into())
+}
+
+/// GSI1 keys of an agreement: its due shard and anniversary.
+pub fn due(id: &AgreementId, anniversary: NaiveDate) -> Key {
+    let shard = id
+        .as_str()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % DUE_SHARDS;
+    (format!("DUE#{shard}"), format!("{anniversary}#{id}"))
+}
+
+pub const OUTBOX: &str = "OUTBOX";

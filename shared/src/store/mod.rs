@@ -1,0 +1,390 @@
+//! The one module that speaks DynamoDB. Reads are strongly consistent; every business
+//! operation is committed as ONE `TransactWriteItems` built with [`Tx`] (the change, its
+//! audit events, its idempotency record and any outbox mail, all or nothing). No `Scan`.
+
+pub mod keys;
+mod tx;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use tx::{Tx, TxFailure};
+
+use crate::model::{Account, Agreement, Event, Order, Partner, Reservation, Subscription};
+use crate::rules::pool::AgreementHoldings;
+use crate::rules::schedule::MonthDay;
+use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId, PartnerId, SubscriptionId};
+use keys::Key;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB could not be reached or refused the request (throttling, outage): the
+    /// caller did nothing wrong, and nothing was written.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// An item in the table does not decode: a bug or a hand edit, never the caller's fault.
+    #[error("stored item does not decode: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key_map((pk, sk): &Key) -> Item {
+    HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
+}
+
+/// An entity as a table item: its fields, its keys and its type name.
+pub fn encode<T: Serialize>(entity: &T, key: &Key, kind: &str) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(entity).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.insert(keys::PK.into(), s(&key.0));
+    item.insert(keys::SK.into(), s(&key.1));
+    item.insert("type".into(), s(kind));
+    Ok(item)
+}
+
+pub fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    let what = item
+        .get(keys::PK)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn sort_key(item: &Item) -> &str {
+    item.get(keys::SK)
+        .and_then(|v| v.as_s().ok())
+        .map_or("", String::as_str)
+}
+
+/// A stored first response to a mutating request (SPEC §4, `Idempotency-Key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub expires_at: i64,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct RefItem {
+    target: String,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct CustomerItem {
+    schedule: MonthDay,
+    first_agreement_id: AgreementId,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn tx(&self) -> Tx {
+        Tx::new(self.table.clone())
+    }
+
+    pub async fn commit(&self, tx: Tx) -> Result<(), TxFailure> {
+        tx.commit(&self.client).await
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        Ok(out.item)
+    }
+
+    async fn get_as<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        self.get(key).await?.map(decode).transpose()
+    }
+
+    /// One `BatchGetItem` for up to 100 keys; answers in the order of `wanted`.
+    async fn batch_get(&self, wanted: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(wanted.iter().map(key_map).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::unavailable)?,
+        );
+        while let Some(request) = pending.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| {
+                    StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+                })?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let pk = item
+                    .get(keys::PK)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let sk = sort_key(&item).to_owned();
+                found.insert((pk, sk), item);
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+        }
+        Ok(wanted.iter().map(|k| found.remove(k)).collect())
+    }
+
+    /// Every item of a partition, optionally only sort keys below `below`.
+    async fn query(&self, pk: &str, below: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start.take());
+            q = match below {
+                Some(b) => q
+                    .key_condition_expression("pk = :pk AND sk < :below")
+                    .expression_attribute_values(":below", s(b)),
+                None => q.key_condition_expression("pk = :pk"),
+            };
+            let out = q.send().await.map_err(|e| {
+                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    pub async fn partner(&self, id: &PartnerId) -> Result<Option<Partner>, StoreError> {
+        self.get_as(&keys::partner(id)).await
+    }
+
+    pub async fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        self.get_as(&keys::account(id)).await
+    }
+
+    /// An account with its direct subscriptions (one query).
+    pub async fn account_with_subscriptions(
+        &self,
+        id: &AccountId,
+    ) -> Result<Option<(Account, Vec<Subscription>)>, StoreError> {
+        let mut account = None;
+        let mut subs = Vec::new();
+        for item in self.query(&keys::account_pk(id), None).await? {
+            let sk = sort_key(&item).to_owned();
+            if sk == keys::META {
+                account = Some(decode::<Account>(item)?);
+            } else if sk.starts_with(keys::SUBSCRIPTION_PREFIX) {
+                subs.push(decode::<Subscription>(item)?);
+            }
+        }
+        Ok(account.map(|a| (a, subs)))
+    }
+
+    pub async fn subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.get_as(&keys::subscription(account, id)).await
+    }
+
+    /// The subscription with this id on whichever account holds it (R4, unassociated agreements).
+    pub async fn subscription_anywhere(
+        &self,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let Some(r) = self.get_as::<RefItem>(&keys::subscription_ref(id)).await? else {
+            return Ok(None);
+        };
+        match AccountId::parse(&r.target) {
+            Some(acc) => self.subscription(&acc, id).await,
+            None => Err(StoreError::Corrupt(format!("subscription ref {id}"))),
+        }
+    }
+
+    pub async fn agreement(&self, id: &AgreementId) -> Result<Option<Agreement>, StoreError> {
+        self.get_as(&keys::agreement(id)).await
+    }
+
+    /// An agreement with its orders (one query).
+    pub async fn agreement_with_orders(
+        &self,
+        id: &AgreementId,
+    ) -> Result<Option<(Agreement, Vec<Order>)>, StoreError> {
+        let items = self
+            .query(&keys::agreement_pk(id), Some(keys::BELOW_RESERVATIONS))
+            .await?;
+        Ok(self.holdings_from(items)?.map(|h| (h.agreement, h.orders)))
+    }
+
+    /// An agreement with everything it holds (one query).
+    pub async fn agreement_holdings(
+        &self,
+        id: &AgreementId,
+    ) -> Result<Option<AgreementHoldings>, StoreError> {
+        let items = self.query(&keys::agreement_pk(id), None).await?;
+        self.holdings_from(items)
+    }
+
+    fn holdings_from(&self, items: Vec<Item>) -> Result<Option<AgreementHoldings>, StoreError> {
+        let mut agreement = None;
+        let mut orders = Vec::new();
+        let mut reservations = Vec::new();
+        for item in items {
+            let sk = sort_key(&item).to_owned();
+            if sk == keys::META {
+                agreement = Some(decode::<Agreement>(item)?);
+            } else if sk.starts_with(keys::ORDER_PREFIX) {
+                orders.push(decode::<Order>(item)?);
+            } else if sk.starts_with(keys::RESERVATION_PREFIX) {
+                reservations.push(decode::<Reservation>(item)?);
+            }
+        }
+        Ok(agreement.map(|agreement| AgreementHoldings {
+            agreement,
+            orders,
+            reservations,
+        }))
+    }
+
+    /// The agreement an order is on and the order itself.
+    pub async fn order(&self, id: &OrderId) -> Result<Option<(Agreement, Order)>, StoreError> {
+        let Some(r) = self.get_as::<RefItem>(&keys::order_ref(id)).await? else {
+            return Ok(None);
+        };
+        let agr = AgreementId::parse(&r.target)
+            .ok_or_else(|| StoreError::Corrupt(format!("order ref {id}")))?;
+        let mut got = self
+            .batch_get(&[keys::agreement(&agr), keys::order(&agr, id)])
+            .await?
+            .into_iter();
+        match (got.next().flatten(), got.next().flatten()) {
+            (Some(a), Some(o)) => Ok(Some((decode(a)?, decode(o)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// What creating an agreement needs to know, in one read: the partner's registration,
+    /// the customer's billing schedule and the Online Services account, if one is named.
+    pub async fn agreement_creation_context(
+        &self,
+        partner: &PartnerId,
+        customer: &CustomerNumber,
+        online_services_account: Option<&AccountId>,
+    ) -> Result<(Option<Partner>, Option<MonthDay>, Option<Account>), StoreError> {
+        let mut wanted = vec![keys::partner(partner), keys::customer(customer)];
+        if let Some(acc) = online_services_account {
+            wanted.push(keys::account(acc));
+        }
+        let mut got = self.batch_get(&wanted).await?.into_iter();
+        let partner = got.next().flatten().map(decode::<Partner>).transpose()?;
+        let schedule = got
+            .next()
+            .flatten()
+            .map(decode::<CustomerItem>)
+            .transpose()?
+            .map(|c| c.schedule);
+        let account = got.next().flatten().map(decode::<Account>).transpose()?;
+        Ok((partner, schedule, account))
+    }
+
+    /// An audit trail, oldest first.
+    pub async fn events(&self, partition: &str) -> Result<Vec<Event>, StoreError> {
+        self.query(partition, None)
+            .await?
+            .into_iter()
+            .map(decode)
+            .collect()
+    }
+
+    pub async fn idempotency(
+        &self,
+        hash_hex: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.get_as(&keys::idempotency(hash_hex)).await
+    }
+}
+
+/// Items that point from an id to the partition that holds it.
+pub fn ref_item(key: &Key, target: &str) -> Result<Item, StoreError> {
+    encode(
+        &RefItem {
+            target: target.to_owned(),
+        },
+        key,
+        "ref",
+    )
+}
+
+/// The customer's billing schedule, stored with its first agreement (R2).
+pub fn customer_item(
+    number: &CustomerNumber,
+    schedule: MonthDay,
+    first: &AgreementId,
+) -> Result<Item, StoreError> {
+    encode(
+        &CustomerItem {
+            schedule,
+            first_agreement_id: first.clone(),
+        },
+        &keys::customer(number),
+        "customer",
+    )
+}

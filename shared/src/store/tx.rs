@@ -1,0 +1,234 @@
+//! One business operation = one `TransactWriteItems`. Each item carries a label so that a
+//! cancelled transaction says which condition failed (a stale version, an id taken, an
+//! idempotency key already used).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+
+use super::keys::Key;
+use super::{Item, StoreError, encode, key_map};
+use crate::model::Event;
+
+/// DynamoDB's limit on items in one transaction.
+pub const MAX_ITEMS: usize = 100;
+
+/// Label of the idempotency record in a transaction.
+pub const IDEMPOTENCY: &str = "idempotency";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TxFailure {
+    /// Conditions failed: the labels of the items whose condition did not hold.
+    #[error("conditions failed: {0:?}")]
+    Conditions(Vec<&'static str>),
+    /// Another transaction touched the same items at the same time; try again.
+    #[error("transaction conflict")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Tx {
+    table: String,
+    items: Vec<TransactWriteItem>,
+    labels: Vec<&'static str>,
+    error: Option<StoreError>,
+}
+
+fn v(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+impl Tx {
+    pub(super) fn new(table: String) -> Self {
+        Self {
+            table,
+            items: Vec::new(),
+            labels: Vec::new(),
+            error: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn push(&mut self, label: &'static str, built: Result<TransactWriteItem, StoreError>) {
+        match built {
+            Ok(item) => {
+                self.items.push(item);
+                self.labels.push(label);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn put_item(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(StoreError::unavailable)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Creates an item; fails (label) if the key is taken.
+    pub fn create(&mut self, label: &'static str, item: Result<Item, StoreError>) -> &mut Self {
+        let built =
+            item.and_then(|i| self.put_item(i, Some("attribute_not_exists(pk)"), HashMap::new()));
+        self.push(label, built);
+        self
+    }
+
+    /// Replaces a versioned item; fails (label) unless the stored version is `expected`.
+    /// The new item must carry `expected + 1`.
+    pub fn replace(
+        &mut self,
+        label: &'static str,
+        item: Result<Item, StoreError>,
+        expected: u64,
+    ) -> &mut Self {
+        let built = item.and_then(|i| {
+            self.put_item(
+                i,
+                Some("version = :expected"),
+                HashMap::from([(":expected".to_owned(), v(expected))]),
+            )
+        });
+        self.push(label, built);
+        self
+    }
+
+    /// Creates or overwrites an item whatever is stored (for upserts such as a partner's
+    /// registration, whose audit event records what was set).
+    pub fn upsert(&mut self, label: &'static str, item: Result<Item, StoreError>) -> &mut Self {
+        let built = item.and_then(|i| self.put_item(i, None, HashMap::new()));
+        self.push(label, built);
+        self
+    }
+
+    /// Holds only if the stored item still has version `expected`.
+    pub fn check_version(&mut self, label: &'static str, key: &Key, expected: u64) -> &mut Self {
+        let built = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", v(expected))
+            .build()
+            .map(|c| TransactWriteItem::builder().condition_check(c).build())
+            .map_err(StoreError::unavailable);
+        self.push(label, built);
+        self
+    }
+
+    /// Holds only if the item exists.
+    pub fn check_exists(&mut self, label: &'static str, key: &Key) -> &mut Self {
+        let built = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map(|c| TransactWriteItem::builder().condition_check(c).build())
+            .map_err(StoreError::unavailable);
+        self.push(label, built);
+        self
+    }
+
+    /// Moves an existing item's version on by one without rewriting it, so that guards
+    /// keyed on that version (R11 on an account) see that something it covers changed.
+    pub fn bump_version(&mut self, label: &'static str, key: &Key) -> &mut Self {
+        let built = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .update_expression("SET version = version + :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", v(1))
+            .build()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .map_err(StoreError::unavailable);
+        self.push(label, built);
+        self
+    }
+
+    /// An audit event in a trail (R17).
+    pub fn event(&mut self, partition: String, event: &Event) -> &mut Self {
+        let key = (
+            partition,
+            format!(
+                "{}#{}",
+                event.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                ulid::Ulid::generate()
+            ),
+        );
+        self.create("event", encode(event, &key, "event"))
+    }
+
+    /// The idempotency record: taken only if no live record holds this key.
+    pub fn idempotency(&mut self, item: Result<Item, StoreError>, now_epoch: i64) -> &mut Self {
+        let built = item.and_then(|i| {
+            self.put_item(
+                i,
+                Some("attribute_not_exists(pk) OR expires_at < :now"),
+                HashMap::from([(":now".to_owned(), AttributeValue::N(now_epoch.to_string()))]),
+            )
+        });
+        self.push(IDEMPOTENCY, built);
+        self
+    }
+
+    pub(super) async fn commit(self, client: &Client) -> Result<(), TxFailure> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        if self.items.len() > MAX_ITEMS {
+            return Err(StoreError::Unavailable(format!(
+                "transaction of {} items exceeds {MAX_ITEMS}",
+                self.items.len()
+            ))
+            .into());
+        }
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(self.items))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        match err.into_service_error() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                let reasons = cancelled.cancellation_reasons();
+                let failed: Vec<&'static str> = reasons
+                    .iter()
+                    .zip(&self.labels)
+                    .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
+                    .map(|(_, label)| *label)
+                    .collect();
+                if failed.is_empty() {
+                    Err(TxFailure::Conflict)
+                } else {
+                    Err(TxFailure::Conditions(failed))
+                }
+            }
+            TransactWriteItemsError::TransactionInProgressException(_) => Err(TxFailure::Conflict),
+            other => Err(StoreError::unavailable(DisplayErrorContext(other)).into()),
+        }
+    }
+}
