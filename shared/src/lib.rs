@@ -1,6 +1,7 @@
 //! Volume licensing: the domain (types, catalog, rules), the store that speaks DynamoDB and
 //! the HTTP plumbing every function shares.
 
+pub mod access;
 pub mod catalog;
 pub mod config;
 pub mod error;

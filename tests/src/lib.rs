@@ -1,1 +1,434 @@
+//! Test harness: real handlers over a real (emulated) DynamoDB table, never mocks.
+//!
+//! Every [`Harness`] gets a fresh table created from `template.yaml`'s definition, so tests
+//! run in parallel and can count the items they leave behind. DynamoDB requests are counted
+//! by an SDK interceptor on the handler's own client.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use lambda_http::Body;
+use order_intake::App;
+use serde_json::{Value, json};
+use vls::config::{Clock, Config, system_clock};
+use vls::http::AuthMode;
+use vls::rules::Policy;
+use vls::store::Store;
+
+pub const SECRET: &str = "test-secret";
+
+/// The emulator's endpoint (`AWS_ENDPOINT_URL`, default the local stack's).
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
+}
+
+/// An SDK configuration that can only ever talk to the emulator.
+pub fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            Credentials::new("local", "local", None, None, "tests"),
+        ))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+pub fn client() -> Client {
+    Client::new(&sdk_config())
+}
+
+/// Counts DynamoDB operations by name as the handler's client sends them.
+#[derive(Debug, Clone, Default)]
+pub struct Counter(Arc<Mutex<Vec<String>>>);
+
+impl Counter {
+    pub fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(m), Ok(mut ops)) = (cfg.load::<Metadata>(), self.0.lock()) {
+            ops.push(m.name().to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Reads and writes among DynamoDB operation names.
+pub fn reads_writes(ops: &[String]) -> (usize, usize) {
+    let reads = ops
+        .iter()
+        .filter(|o| matches!(o.as_str(), "GetItem" | "BatchGetItem" | "Query"))
+        .count();
+    let writes = ops
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.as_str(),
+                "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" | "BatchWriteItem"
+            )
+        })
+        .count();
+    (reads, writes)
+}
+
+fn yaml<'a>(v: &'a serde_yaml::Value, path: &[&str]) -> &'a serde_yaml::Value {
+    path.iter().fold(v, |v, k| &v[*k])
+}
+
+fn s(v: &serde_yaml::Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// The `Table` resource's properties in `template.yaml`.
+pub fn template_table() -> serde_yaml::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let text = std::fs::read_to_string(path).expect("template.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("template parses");
+    yaml(&doc, &["Resources", "Table", "Properties"]).clone()
+}
+
+fn key_schema(v: &serde_yaml::Value) -> Vec<KeySchemaElement> {
+    v.as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(s(&k["AttributeName"]))
+                .key_type(KeyType::from(s(&k["KeyType"]).as_str()))
+                .build()
+                .expect("key")
+        })
+        .collect()
+}
+
+/// Creates a table named `name` from the template's definition.
+pub async fn create_table(client: &Client, name: &str) {
+    let t = template_table();
+    let attrs = t["AttributeDefinitions"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(s(&a["AttributeName"]))
+                .attribute_type(ScalarAttributeType::from(s(&a["AttributeType"]).as_str()))
+                .build()
+                .expect("attr")
+        })
+        .collect();
+    let gsis = t["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            GlobalSecondaryIndex::builder()
+                .index_name(s(&g["IndexName"]))
+                .set_key_schema(Some(key_schema(&g["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(
+                            s(&g["Projection"]["ProjectionType"]).as_str(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .expect("gsi")
+        })
+        .collect();
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::from(s(&t["BillingMode"]).as_str()))
+        .set_attribute_definitions(Some(attrs))
+        .set_key_schema(Some(key_schema(&t["KeySchema"])))
+        .set_global_secondary_indexes(Some(gsis))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(
+                    s(&t["StreamSpecification"]["StreamViewType"]).as_str(),
+                ))
+                .build()
+                .expect("stream"),
+        )
+        .send()
+        .await
+        .expect("create table (is the emulator up? `make test` starts it)");
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(s(&t["TimeToLiveSpecification"]["AttributeName"]))
+                .enabled(
+                    t["TimeToLiveSpecification"]["Enabled"]
+                        .as_bool()
+                        .unwrap_or(false),
+                )
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("ttl");
+}
+
+/// Every item in a table. Tests only: the product never scans.
+pub async fn scan_all(
+    client: &Client,
+    table: &str,
+) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .expect("scan");
+        items.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return items,
+        }
+    }
+}
+
+/// A token the local verifier accepts.
+pub fn token_with(claims: Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("encode token")
+}
+
+pub fn claims(role: &str, extra: Value) -> Value {
+    let mut c = json!({
+        "sub": format!("{role}-user"),
+        "role": role,
+        "iss": "vls-local",
+        "aud": "vls",
+        "exp": chrono::Utc::now().timestamp() + 3600,
+    });
+    if let (Value::Object(c), Value::Object(e)) = (&mut c, extra) {
+        c.extend(e);
+    }
+    c
+}
+
+pub fn billing_support() -> String {
+    token_with(claims("billing_support", json!({})), SECRET)
+}
+
+pub fn specialist() -> String {
+    token_with(claims("licensing_specialist", json!({})), SECRET)
+}
+
+pub fn partner(id: &str) -> String {
+    token_with(
+        claims(
+            "partner",
+            json!({ "partner_id": id, "sub": format!("{id}-user") }),
+        ),
+        SECRET,
+    )
+}
+
+pub fn admin(account_id: &str) -> String {
+    token_with(
+        claims(
+            "customer_admin",
+            json!({ "account_id": account_id, "sub": format!("{account_id}-admin") }),
+        ),
+        SECRET,
+    )
+}
+
+/// A response: status, headers of interest, JSON body.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub raw: String,
+    pub replayed: bool,
+}
+
+/// The order-intake handler over a fresh table of its own.
+pub struct Harness {
+    pub app: App,
+    pub table: String,
+    pub ops: Counter,
+    pub client: Client,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with_clock(system_clock()).await
+    }
+
+    pub async fn with_clock(clock: Clock) -> Self {
+        let client = client();
+        let table = format!("t{}", ulid::Ulid::generate().to_string().to_lowercase());
+        create_table(&client, &table).await;
+        let ops = Counter::default();
+        let conf = aws_sdk_dynamodb::Config::from(&sdk_config())
+            .to_builder()
+            .interceptor(ops.clone())
+            .build();
+        let config = Config {
+            table_name: table.clone(),
+            auth: AuthMode::local(SECRET),
+            policy: Policy::default(),
+        };
+        let app = App {
+            store: Store::new(Client::from_conf(conf), table.clone()),
+            config,
+            clock,
+        };
+        Self {
+            app,
+            table,
+            ops,
+            client,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        idem: Option<&str>,
+    ) -> Resp {
+        let mut b = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(k) = idem {
+            b = b.header("idempotency-key", k);
+        }
+        let body = body.map_or(Body::Empty, |s| Body::Text(s.to_owned()));
+        let req = b.body(body).expect("request");
+        let resp = order_intake::handle(&self.app, req).await;
+        let status = resp.status().as_u16();
+        let replayed = resp.headers().contains_key("idempotent-replayed");
+        let raw = match resp.into_body() {
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+            _ => String::new(),
+        };
+        let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        Resp {
+            status,
+            body,
+            raw,
+            replayed,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call("GET", path, Some(token), None, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.call("POST", path, Some(token), Some(&body.to_string()), None)
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.call("PUT", path, Some(token), Some(&body.to_string()), None)
+            .await
+    }
+
+    pub async fn item_count(&self) -> usize {
+        scan_all(&self.client, &self.table).await.len()
+    }
+}
+
+/// Fixtures shared by the flows: the FAQ's customer.
+pub mod fixtures {
+    use serde_json::{Value, json};
+
+    pub fn partner_body(name: &str) -> Value {
+        json!({"name": name, "contact": {"name": "Pat Partner", "email": "pat@fabrikam.com", "phone": "+31 20 555 0100"}})
+    }
+
+    pub fn account_body(name: &str) -> Value {
+        json!({"name": name, "domain": "contoso.com", "online_services": []})
+    }
+
+    pub fn mos_account_body(name: &str) -> Value {
+        json!({"name": name, "domain": "contoso.com", "online_services": [{"product": "office365", "quantity": 300}]})
+    }
+
+    /// The FAQ's direct subscription: 50 Professional, 3 instances, 5 GB.
+    pub fn faq_subscription() -> Value {
+        json!({"billing": "credit_card", "lines": [
+            {"sku": "d365-sales-professional", "quantity": 50},
+            {"sku": "d365-additional-production-instance", "quantity": 3},
+            {"sku": "d365-additional-storage-gb", "quantity": 5},
+        ]})
+    }
+
+    pub fn agreement_body(customer: &str, start: &str) -> Value {
+        json!({
+            "program": "EA",
+            "customer": {"number": customer, "legal_name": "Contoso Ltd", "country": "NL"},
+            "osm": {"name": "Olivia Osm", "email": "olivia@contoso.com"},
+            "start_date": start,
+        })
+    }
+
+    pub fn order_body(agreement: &str, lines: Value, replaces: Option<&str>) -> Value {
+        let mut o = json!({"agreement_id": agreement, "lines": lines});
+        if let Some(r) = replaces {
+            o["replaces_subscription_id"] = json!(r);
+        }
+        o
+    }
+
+    pub fn covering_lines() -> Value {
+        json!([
+            {"sku": "d365-sales-professional", "quantity": 50},
+            {"sku": "d365-additional-production-instance", "quantity": 3},
+            {"sku": "d365-additional-storage-gb", "quantity": 5},
+        ])
+    }
+}

@@ -17,7 +17,7 @@ use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure, encode, 
 /// How long a key is remembered.
 pub const TTL_SECONDS: i64 = 24 * 60 * 60;
 /// Optimistic-concurrency attempts before giving up with 409.
-const ATTEMPTS: u32 = 5;
+const ATTEMPTS: u32 = 10;
 
 /// A decided change: the reply it will give and the one transaction that makes it so.
 pub struct Planned {
@@ -103,11 +103,14 @@ async fn stored(
 
 /// Runs a mutation: `attempt` reads the state and decides; its transaction is committed
 /// with the idempotency record. A lost optimistic race re-runs `attempt` on fresh state.
-pub async fn mutate(
+pub async fn mutate<Fut>(
     store: &Store,
     ctx: &Ctx,
-    mut attempt: impl AsyncFnMut() -> Result<Planned, Problem>,
-) -> Result<Reply, Problem> {
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<Reply, Problem>
+where
+    Fut: Future<Output = Result<Planned, Problem>>,
+{
     let key = key_of(ctx)?;
     let now = ctx.now.timestamp();
     for round in 0..ATTEMPTS {
@@ -148,7 +151,7 @@ pub async fn mutate(
                     }
                 }
                 tracing::info!(round, %failure, "optimistic write lost a race; retrying");
-                tokio::time::sleep(Duration::from_millis(10 * (1 << round))).await;
+                tokio::time::sleep(backoff(round)).await;
             }
         }
     }
@@ -157,6 +160,13 @@ pub async fn mutate(
         "concurrent_update",
         "the resource kept changing while this request ran; retry it",
     ))
+}
+
+/// Exponential backoff with full jitter (capped), so racing writers spread out.
+fn backoff(round: u32) -> Duration {
+    let cap_ms = (5u64 << round.min(6)).min(250);
+    let jitter = (ulid::Ulid::generate().random() as u64) % (cap_ms + 1);
+    Duration::from_millis(jitter)
 }
 
 #[cfg(test)]

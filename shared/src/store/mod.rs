@@ -14,7 +14,9 @@ use serde::de::DeserializeOwned;
 
 pub use tx::{Tx, TxFailure};
 
-use crate::model::{Account, Agreement, Event, Order, Partner, Reservation, Subscription};
+use crate::model::{
+    Account, Agreement, Event, MailIntent, MailStatus, Order, Partner, Reservation, Subscription,
+};
 use crate::rules::pool::AgreementHoldings;
 use crate::rules::schedule::MonthDay;
 use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId, PartnerId, SubscriptionId};
@@ -245,18 +247,28 @@ impl Store {
         self.get_as(&keys::subscription(account, id)).await
     }
 
-    /// The subscription with this id on whichever account holds it (R4, unassociated agreements).
-    pub async fn subscription_anywhere(
+    /// An agreement and, if named, a direct subscription on whichever account holds it
+    /// (R4: the rule decides whether that account is the right one). Two reads at most.
+    pub async fn agreement_and_subscription(
         &self,
-        id: &SubscriptionId,
-    ) -> Result<Option<Subscription>, StoreError> {
-        let Some(r) = self.get_as::<RefItem>(&keys::subscription_ref(id)).await? else {
-            return Ok(None);
+        agreement: &AgreementId,
+        subscription: Option<&SubscriptionId>,
+    ) -> Result<(Option<Agreement>, Option<Subscription>), StoreError> {
+        let Some(sub) = subscription else {
+            return Ok((self.agreement(agreement).await?, None));
         };
-        match AccountId::parse(&r.target) {
-            Some(acc) => self.subscription(&acc, id).await,
-            None => Err(StoreError::Corrupt(format!("subscription ref {id}"))),
-        }
+        let mut got = self
+            .batch_get(&[keys::agreement(agreement), keys::subscription_ref(sub)])
+            .await?
+            .into_iter();
+        let agreement = got.next().flatten().map(decode::<Agreement>).transpose()?;
+        let holder = got.next().flatten().map(decode::<RefItem>).transpose()?;
+        let subscription = match holder.map(|r| AccountId::parse(&r.target)) {
+            None => None,
+            Some(Some(acc)) => self.subscription(&acc, sub).await?,
+            Some(None) => return Err(StoreError::Corrupt(format!("subscription ref {sub}"))),
+        };
+        Ok((agreement, subscription))
     }
 
     pub async fn agreement(&self, id: &AgreementId) -> Result<Option<Agreement>, StoreError> {
@@ -387,4 +399,31 @@ pub fn customer_item(
         &keys::customer(number),
         "customer",
     )
+}
+
+/// An agreement item, indexed in GSI1 by its due anniversary (R14).
+pub fn agreement_item(agreement: &Agreement) -> Result<Item, StoreError> {
+    let mut item = encode(agreement, &keys::agreement(&agreement.id), "agreement")?;
+    let (gpk, gsk) = keys::due(&agreement.id, agreement.anniversary);
+    item.insert(keys::GSI1_PK.into(), s(gpk));
+    item.insert(keys::GSI1_SK.into(), s(gsk));
+    Ok(item)
+}
+
+/// An outbox mail intent; in GSI1 (`OUTBOX`) only while it is pending, so the sweep that
+/// retries what the stream missed reads nothing else.
+pub fn mail_item(mail: &MailIntent) -> Result<Item, StoreError> {
+    let mut item = encode(mail, &keys::mail(&mail.id), "mail")?;
+    if mail.status == MailStatus::Pending {
+        item.insert(keys::GSI1_PK.into(), s(keys::OUTBOX));
+        item.insert(
+            keys::GSI1_SK.into(),
+            s(format!(
+                "{}#{}",
+                mail.created_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                mail.id
+            )),
+        );
+    }
+    Ok(item)
 }

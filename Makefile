@@ -1,0 +1,56 @@
+# The two commands: `make dev` runs the whole API locally, `make test` runs every test.
+# Everything they need is installed here, pinned, into .venv; no AWS account is used.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+# The local stack: emulator endpoint, dummy credentials, local token verification.
+export AWS_REGION ?= us-east-1
+export AWS_DEFAULT_REGION ?= $(AWS_REGION)
+export AWS_ACCESS_KEY_ID ?= local
+export AWS_SECRET_ACCESS_KEY ?= local
+export AWS_EC2_METADATA_DISABLED := true
+export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
+export TABLE_NAME ?= vls
+export SENDER_EMAIL ?= licensing@vls.example.com
+export VLS_AUTH_MODE := local
+export LOCAL_JWT_SECRET ?= local-dev-secret
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+DEV_PORT ?= 9000
+
+.PHONY: dev test venv stack token down clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: scripts/requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-dev.txt
+	touch $@
+
+## Emulator up (if it is not already), table and mail identity created.
+stack: venv
+	scripts/emulator.sh up
+	$(PY) scripts/bootstrap.py
+
+## Runs the whole API on http://127.0.0.1:$(DEV_PORT) (Ctrl-C stops the functions; the emulator stays up).
+dev: stack
+	cargo build --workspace --bins
+	@echo "serving every function on http://127.0.0.1:$(DEV_PORT)"
+	cargo lambda watch -A 127.0.0.1 -P $(DEV_PORT)
+
+## Every test: format, lints, unit, integration (emulator), black-box HTTP (cargo lambda watch), cfn-lint.
+test: venv
+	scripts/test.sh
+
+## A local token: make token ROLE=partner PARTNER_ID=p1 | ROLE=customer_admin ACCOUNT_ID=acc_… | ROLE=billing_support
+token: venv
+	@$(PY) scripts/mint_token.py $(ROLE) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(SUB),--sub $(SUB))
+
+## Stops an emulator that `make dev`/`make stack` started.
+down:
+	scripts/emulator.sh down
+
+clean: down
+	rm -rf .run

@@ -1,0 +1,88 @@
+"""Creates the local table from template.yaml's definition, and the SES sender identity.
+
+Idempotent: what already exists is left as it is. Reads TABLE_NAME, SENDER_EMAIL and the
+AWS_* variables the Makefile exports (endpoint http://127.0.0.1:4566, dummy credentials).
+"""
+import os
+import sys
+import pathlib
+
+import boto3
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short tags (!Ref, !Sub, !GetAtt …) as plain values."""
+
+
+def _tag(loader, _suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def table_properties():
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)
+    return template["Resources"]["Table"]["Properties"]
+
+
+def create_table(ddb, name, props):
+    try:
+        ddb.describe_table(TableName=name)
+        print(f"table {name}: exists")
+        return
+    except ddb.exceptions.ResourceNotFoundException:
+        pass
+    ddb.create_table(
+        TableName=name,
+        BillingMode=props["BillingMode"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+        StreamSpecification={
+            "StreamEnabled": True,
+            "StreamViewType": props["StreamSpecification"]["StreamViewType"],
+        },
+    )
+    ddb.get_waiter("table_exists").wait(TableName=name)
+    ttl = props["TimeToLiveSpecification"]
+    ddb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
+    )
+    pitr = props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    ddb.update_continuous_backups(
+        TableName=name,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": pitr},
+    )
+    print(f"table {name}: created from template.yaml")
+
+
+def create_sender(ses, sender):
+    existing = {i["IdentityName"] for i in ses.list_email_identities().get("EmailIdentities", [])}
+    if sender in existing:
+        print(f"mail identity {sender}: exists")
+        return
+    ses.create_email_identity(EmailIdentity=sender)
+    print(f"mail identity {sender}: created")
+
+
+def main():
+    name = os.environ.get("TABLE_NAME", "vls")
+    sender = os.environ.get("SENDER_EMAIL", "licensing@vls.example.com")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    ddb = boto3.client("dynamodb", region_name=region)
+    create_table(ddb, name, table_properties())
+    create_sender(boto3.client("sesv2", region_name=region), sender)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make test`: brings up what it needs, runs every check, stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=.run
+mkdir -p "$RUN"
+TEST_PORT=${TEST_PORT:-9001}
+started=()
+watch_pid=""
+
+cleanup() {
+  if [ -n "$watch_pid" ]; then
+    kill -- "-$watch_pid" 2>/dev/null || kill "$watch_pid" 2>/dev/null || true
+    wait "$watch_pid" 2>/dev/null || true
+  fi
+  for s in "${started[@]}"; do
+    [ "$s" = emulator ] && scripts/emulator.sh down >/dev/null
+  done
+}
+trap cleanup EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+t0=$(date +%s)
+
+step "emulator"
+if [ -f "$RUN/moto.pid" ] && kill -0 "$(cat "$RUN/moto.pid")" 2>/dev/null; then
+  scripts/emulator.sh up
+else
+  out=$(scripts/emulator.sh up); echo "$out"
+  case "$out" in *started*) started+=(emulator) ;; esac
+fi
+.venv/bin/python scripts/bootstrap.py
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "unit and integration tests (emulator at $AWS_ENDPOINT_URL)"
+cargo test --workspace --quiet
+
+step "black-box HTTP tests through cargo lambda watch on 127.0.0.1:$TEST_PORT"
+cargo build --workspace --bins --quiet
+setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$TEST_PORT" >"$RUN/watch.log" 2>&1 &
+watch_pid=$!
+for i in $(seq 1 600); do
+  code=$(curl -s -o /dev/null -w "%{http_code}" -X POST "http://127.0.0.1:$TEST_PORT/agreements" || true)
+  [ "$code" = 401 ] && break
+  if ! kill -0 "$watch_pid" 2>/dev/null; then cat "$RUN/watch.log"; exit 1; fi
+  sleep 0.5
+done
+[ "$code" = 401 ] || { echo "cargo lambda watch did not answer (last: $code)"; tail -50 "$RUN/watch.log"; exit 1; }
+VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$RUN/watch.log" \
+  cargo test -p vls-tests --test blackbox --quiet -- --ignored --test-threads=1
+
+step "cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+
+printf '\nall checks passed in %ss\n' "$(( $(date +%s) - t0 ))"
