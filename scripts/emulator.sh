@@ -17,7 +17,7 @@ case "${1:-}" in
       echo "emulator: already running on $HOST:$PORT (left as is)"
       exit 0
     fi
-    nohup .venv/bin/moto_server -H "$HOST" -p "$PORT" >"$RUN/moto.log" 2>&1 &
+    MOTO_PORT="$PORT" nohup .venv/bin/python scripts/emulator_server.py -H "$HOST" -p "$PORT" >"$RUN/moto.log" 2>&1 &
     echo $! >"$RUN/moto.pid"
     for _ in $(seq 1 100); do
       if alive; then echo "emulator: started on $HOST:$PORT (pid $(cat "$RUN/moto.pid"))"; exit 0; fi

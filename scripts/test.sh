@@ -51,7 +51,7 @@ for i in $(seq 1 600); do
   sleep 0.5
 done
 [ "$code" = 401 ] || { echo "cargo lambda watch did not answer (last: $code)"; tail -50 "$RUN/watch.log"; exit 1; }
-VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$RUN/watch.log" \
+VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
   cargo test -p vls-tests --test blackbox --quiet -- --ignored --test-threads=1
 
 step "cfn-lint template.yaml"

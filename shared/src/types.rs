@@ -156,7 +156,7 @@ pub struct Quantity(u32);
 
 impl Quantity {
     pub fn new(n: u64) -> Option<Self> {
-        (1..=MAX_QUANTITY).contains(&n).then(|| Self(n as u32))
+        (1..=MAX_QUANTITY).contains(&n).then_some(Self(n as u32))
     }
     pub fn get(self) -> u64 {
         u64::from(self.0)

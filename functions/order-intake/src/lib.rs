@@ -235,9 +235,9 @@ async fn put_partner(app: &App, ctx: &Ctx, raw: &str) -> Answer {
         let mut tx = app.store.tx();
         tx.upsert(
             "partner",
-            store::encode(&partner, &keys::partner(&id), "partner"),
+            store::encode(&partner, &keys::partner(id), "partner"),
         )
-        .event(keys::partner_events(&id), &event);
+        .event(keys::partner_events(id), &event);
         Ok(Planned {
             reply: Reply::ok(&partner),
             tx,
@@ -287,7 +287,7 @@ async fn post_subscription(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     let (billing, lines) = ctx.parse(input::new_subscription)?;
     let (account_id, lines) = (&account_id, &lines);
     mutate(&app.store, ctx, move || async move {
-        if app.store.account(&account_id).await?.is_none() {
+        if app.store.account(account_id).await?.is_none() {
             return Err(Problem::not_found("account"));
         }
         let sub = Subscription {
@@ -308,7 +308,7 @@ async fn post_subscription(app: &App, ctx: &Ctx, raw: &str) -> Answer {
             "subscription",
             store::encode(
                 &sub,
-                &keys::subscription(&account_id, &sub.id),
+                &keys::subscription(account_id, &sub.id),
                 "subscription",
             ),
         )
@@ -316,7 +316,7 @@ async fn post_subscription(app: &App, ctx: &Ctx, raw: &str) -> Answer {
             "subscription_ref",
             store::ref_item(&keys::subscription_ref(&sub.id), account_id.as_str()),
         )
-        .event(keys::account_events(&account_id), &event);
+        .event(keys::account_events(account_id), &event);
         Ok(Planned {
             reply: Reply::created(&sub),
             tx,
@@ -366,7 +366,7 @@ async fn post_agreement(app: &App, ctx: &Ctx) -> Answer {
         let (partner, schedule, mos_account) = app
             .store
             .agreement_creation_context(
-                &partner_id,
+                partner_id,
                 &cmd.customer.number,
                 cmd.online_services_account_id.as_ref(),
             )

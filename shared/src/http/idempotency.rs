@@ -119,12 +119,11 @@ where
             Err(problem) => {
                 // The work may already have been done under this key (e.g. the order is
                 // invoiced): the first response wins over the refusal it now gets.
-                if let Some(k) = &key {
-                    if problem.status < 500 {
-                        if let Some(rec) = stored(store, k, now).await? {
-                            return answer(rec, k);
-                        }
-                    }
+                if let Some(k) = &key
+                    && problem.status < 500
+                    && let Some(rec) = stored(store, k, now).await?
+                {
+                    return answer(rec, k);
                 }
                 return Err(problem);
             }
@@ -145,10 +144,10 @@ where
             Ok(()) => return Ok(planned.reply),
             Err(TxFailure::Store(e)) => return Err(e.into()),
             Err(failure) => {
-                if let Some(k) = &key {
-                    if let Some(rec) = stored(store, k, now).await? {
-                        return answer(rec, k);
-                    }
+                if let Some(k) = &key
+                    && let Some(rec) = stored(store, k, now).await?
+                {
+                    return answer(rec, k);
                 }
                 tracing::info!(round, %failure, "optimistic write lost a race; retrying");
                 tokio::time::sleep(backoff(round)).await;

@@ -1,0 +1,398 @@
+//! Black-box: the whole bundle over HTTP through `cargo lambda watch` (one base URL, the
+//! router in Cargo.toml), against the local stack's emulator table. `make test` starts
+//! watch and runs these with `--ignored`; they need `VLS_BASE_URL`.
+
+use serde_json::{Value, json};
+use vls_tests::fixtures::*;
+use vls_tests::{claims, client, scan_all, token_with};
+
+fn base() -> String {
+    std::env::var("VLS_BASE_URL").expect("VLS_BASE_URL (run through `make test`)")
+}
+
+fn secret() -> String {
+    std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| "local-dev-secret".into())
+}
+
+fn tok(role: &str, extra: Value) -> String {
+    token_with(claims(role, extra), &secret())
+}
+
+struct Http {
+    agent: ureq::Agent,
+}
+
+struct R {
+    status: u16,
+    body: Value,
+    raw: String,
+}
+
+impl Http {
+    fn new() -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self { agent }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        idem: Option<&str>,
+    ) -> R {
+        let url = format!("{}{path}", base());
+        let mut req = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(url);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(k) = idem {
+            req = req.header("idempotency-key", k);
+        }
+        req = req.header("content-type", "application/json");
+        let req = req.body(body.unwrap_or("").to_owned()).expect("request");
+        let mut resp = self.agent.run(req).expect("HTTP call");
+        let status = resp.status().as_u16();
+        let raw = resp.body_mut().read_to_string().unwrap_or_default();
+        R {
+            status,
+            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+            raw,
+        }
+    }
+
+    fn get(&self, path: &str, token: &str) -> R {
+        self.send("GET", path, Some(token), None, None)
+    }
+
+    fn post(&self, path: &str, token: &str, body: &Value) -> R {
+        self.send("POST", path, Some(token), Some(&body.to_string()), None)
+    }
+}
+
+fn total(pool: &Value, sku: &str) -> u64 {
+    pool["skus"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["sku"] == sku)
+        .and_then(|s| s["total"].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn the_walkthrough_over_http() {
+    let http = Http::new();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let pid = format!("lsp-{run}");
+    let customer = format!("c{}", &run[..12]);
+    let bs = tok("billing_support", json!({}));
+    let partner = tok("partner", json!({"partner_id": pid}));
+
+    // Billing support registers the partner; an unregistered one is refused.
+    let r = http.send(
+        "PUT",
+        &format!("/partners/{pid}"),
+        Some(&bs),
+        Some(&partner_body("Fabrikam LSP").to_string()),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let stranger = tok("partner", json!({"partner_id": format!("x-{run}")}));
+    let r = http.post(
+        "/agreements",
+        &stranger,
+        &agreement_body(&customer, "2026-03-15"),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (403, Some("unknown_partner"))
+    );
+
+    // An account, its admin's direct subscription, and the pool.
+    let r = http.post("/accounts", &bs, &account_body("Contoso"));
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let account = r.body["id"].as_str().expect("id").to_owned();
+    let admin = tok("customer_admin", json!({"account_id": account}));
+    let r = http.post(
+        &format!("/accounts/{account}/subscriptions"),
+        &admin,
+        &faq_subscription(),
+    );
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let sub = r.body["id"].as_str().expect("id").to_owned();
+    let pool = http.get(&format!("/accounts/{account}/licenses"), &admin);
+    assert_eq!(total(&pool.body, "d365-sales-professional"), 50);
+    assert_eq!(total(&pool.body, "d365-additional-production-instance"), 3);
+    assert_eq!(total(&pool.body, "d365-additional-storage-gb"), 5);
+
+    // Agreements and R2.
+    let r = http.post(
+        "/agreements",
+        &partner,
+        &agreement_body(&customer, "2026-03-15"),
+    );
+    assert_eq!(
+        (r.status, r.body["anniversary"].as_str()),
+        (201, Some("2027-03-15")),
+        "{}",
+        r.raw
+    );
+    let agr = r.body["id"].as_str().expect("id").to_owned();
+    let r = http.post(
+        "/agreements",
+        &partner,
+        &agreement_body(&customer, "2026-08-20"),
+    );
+    assert_eq!(
+        r.body["anniversary"], "2027-03-15",
+        "same month-day as the customer's first agreement"
+    );
+
+    // R4, then a covering order, then invoicing.
+    let short = order_body(
+        &agr,
+        json!([{"sku": "d365-sales-professional", "quantity": 40}]),
+        Some(&sub),
+    );
+    let r = http.post("/orders", &partner, &short);
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("order_below_current_entitlement"))
+    );
+    assert_eq!(r.body["shortfalls"].as_array().map(Vec::len), Some(3));
+    let r = http.post(
+        "/orders",
+        &partner,
+        &order_body(&agr, covering_lines(), Some(&sub)),
+    );
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let order = r.body["id"].as_str().expect("id").to_owned();
+    let r = http.post(&format!("/orders/{order}/invoice"), &partner, &json!({}));
+    assert_eq!(
+        (r.status, r.body["activation_email"].as_str()),
+        (200, Some("queued")),
+        "{}",
+        r.raw
+    );
+
+    // An MOS-bound agreement attaches on invoicing.
+    let mos = http
+        .post("/accounts", &bs, &mos_account_body("Contoso 365"))
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut body = agreement_body(&format!("{customer}m"), "2026-04-01");
+    body["online_services_account_id"] = json!(mos);
+    let r = http.post("/agreements", &partner, &body);
+    assert_eq!(
+        (r.status, r.body["bound_to_online_services"].as_bool()),
+        (201, Some(true)),
+        "{}",
+        r.raw
+    );
+    let bound = r.body["id"].as_str().expect("id").to_owned();
+    let o = http.post(
+        "/orders",
+        &partner,
+        &order_body(
+            &bound,
+            json!([{"sku": "d365-sales-enterprise", "quantity": 250}]),
+            None,
+        ),
+    );
+    assert_eq!(
+        o.body["volume_discount_eligible"], true,
+        "an EA reaching 250 seats"
+    );
+    let r = http.post(
+        &format!("/orders/{}/invoice", o.body["id"].as_str().expect("id")),
+        &partner,
+        &json!({}),
+    );
+    assert_eq!(
+        (
+            r.body["activation_email"].as_str(),
+            r.body["attached_account_id"].as_str()
+        ),
+        (Some("not_needed"), Some(mos.as_str()))
+    );
+    let pool = http.get(&format!("/accounts/{mos}/licenses"), &bs);
+    assert_eq!(total(&pool.body, "d365-sales-enterprise"), 250);
+
+    // Who may see what.
+    let other = tok("partner", json!({"partner_id": format!("o-{run}")}));
+    http.send(
+        "PUT",
+        &format!("/partners/o-{run}"),
+        Some(&bs),
+        Some(&partner_body("Other").to_string()),
+        None,
+    );
+    assert_eq!(http.get(&format!("/agreements/{agr}"), &other).status, 404);
+    assert_eq!(
+        http.post("/orders", &admin, &order_body(&agr, covering_lines(), None))
+            .status,
+        403
+    );
+    assert_eq!(
+        http.send("GET", &format!("/agreements/{agr}"), None, None, None)
+            .status,
+        401
+    );
+    let mut expired = claims("partner", json!({"partner_id": pid}));
+    expired["exp"] = json!(chrono::Utc::now().timestamp() - 1);
+    assert_eq!(
+        http.get(
+            &format!("/agreements/{agr}"),
+            &token_with(expired, &secret())
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        http.get(
+            &format!("/agreements/{agr}"),
+            &token_with(claims("partner", json!({"partner_id": pid})), "forged")
+        )
+        .status,
+        401
+    );
+
+    // Bad input: a code, and not one item written.
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "vls".into());
+    let ddb = client();
+    let before = scan_all(&ddb, &table).await.len();
+    let line = |q: Value| {
+        order_body(
+            &agr,
+            json!([{"sku": "d365-sales-professional", "quantity": q}]),
+            None,
+        )
+        .to_string()
+    };
+    let mut bad = vec![
+        ("/orders", line(json!(0)), 422),
+        ("/orders", line(json!(-1)), 422),
+        ("/orders", line(json!(1_000_000_000_000u64)), 422),
+        ("/orders", line(json!("5")), 422),
+        (
+            "/orders",
+            order_body(&agr, json!([{"sku": "nope", "quantity": 1}]), None).to_string(),
+            422,
+        ),
+        (
+            "/orders",
+            order_body(&agr, json!([]), None).to_string(),
+            422,
+        ),
+        ("/orders", json!({"lines": []}).to_string(), 422),
+        ("/orders", "{not json".to_owned(), 400),
+    ];
+    for (field, value) in [
+        ("program", json!("OPEN")),
+        (
+            "osm",
+            json!({"name": "O", "email": "o@contoso.com\r\nBcc: x@y.z"}),
+        ),
+        ("osm", json!({"name": "O", "email": "o@gmail.com"})),
+    ] {
+        let mut b = agreement_body(&customer, "2026-03-15");
+        b[field] = value;
+        bad.push(("/agreements", b.to_string(), 422));
+    }
+    for (path, body, status) in &bad {
+        let r = http.send("POST", path, Some(&partner), Some(body), None);
+        assert_eq!(r.status, *status, "{body}: {}", r.raw);
+        assert!(r.body["code"].as_str().is_some(), "{}", r.raw);
+    }
+    assert_eq!(
+        scan_all(&ddb, &table).await.len(),
+        before,
+        "refused requests wrote nothing"
+    );
+
+    // Idempotency: replay, and ten concurrent duplicates create one order.
+    let body = order_body(
+        &agr,
+        json!([{"sku": "d365-team-members", "quantity": 3}]),
+        None,
+    )
+    .to_string();
+    let first = http.send(
+        "POST",
+        "/orders",
+        Some(&partner),
+        Some(&body),
+        Some(&format!("k-{run}")),
+    );
+    let again = http.send(
+        "POST",
+        "/orders",
+        Some(&partner),
+        Some(&body),
+        Some(&format!("k-{run}")),
+    );
+    assert_eq!(
+        (first.status, again.status, &again.raw),
+        (201, 201, &first.raw)
+    );
+    let dup = order_body(
+        &agr,
+        json!([{"sku": "d365-field-service", "quantity": 4}]),
+        None,
+    )
+    .to_string();
+    let key = format!("burst-{run}");
+    let results: Vec<R> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|_| {
+                s.spawn(|| {
+                    Http::new().send("POST", "/orders", Some(&partner), Some(&dup), Some(&key))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert!(
+        results
+            .iter()
+            .all(|r| r.status == 201 && r.raw == results[0].raw)
+    );
+    let orders = http.get(&format!("/agreements/{agr}/orders"), &partner);
+    let field: Vec<&Value> = orders.body["orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["lines"][0]["sku"] == "d365-field-service")
+        .collect();
+    assert_eq!(field.len(), 1);
+
+    // The logs carry a request id on every request line, and never a token.
+    if let Ok(path) = std::env::var("VLS_WATCH_LOG") {
+        let log = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        for t in [&bs, &partner, &admin] {
+            assert!(!log.contains(t.as_str()), "a token appeared in the logs");
+        }
+        let handled: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("request handled"))
+            .collect();
+        assert!(!handled.is_empty());
+        assert!(
+            handled.iter().all(|l| l.contains("\"request_id\"")),
+            "every request line has its request id"
+        );
+    }
+}
