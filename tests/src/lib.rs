@@ -287,6 +287,37 @@ pub struct Resp {
     pub replayed: bool,
 }
 
+impl Resp {
+    /// The `id` of the resource in the body.
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .expect("response has an id")
+            .to_owned()
+    }
+}
+
+/// A pool's total for one SKU (0 when absent).
+pub fn total(pool: &Value, sku: &str) -> u64 {
+    pool["skus"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["sku"] == sku)
+        .and_then(|s| s["total"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The actions of an audit trail, oldest first.
+pub fn actions(trail: &Value) -> Vec<&str> {
+    trail["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect()
+}
+
 /// The order-intake handler over a fresh table of its own.
 pub struct Harness {
     pub app: App,

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use vls_tests::fixtures::*;
-use vls_tests::{claims, client, scan_all, token_with};
+use vls_tests::{Resp, claims, client, scan_all, token_with, total};
 
 fn base() -> String {
     std::env::var("VLS_BASE_URL").expect("VLS_BASE_URL (run through `make test`)")
@@ -20,12 +20,6 @@ fn tok(role: &str, extra: Value) -> String {
 
 struct Http {
     agent: ureq::Agent,
-}
-
-struct R {
-    status: u16,
-    body: Value,
-    raw: String,
 }
 
 impl Http {
@@ -44,7 +38,7 @@ impl Http {
         token: Option<&str>,
         body: Option<&str>,
         idem: Option<&str>,
-    ) -> R {
+    ) -> Resp {
         let url = format!("{}{path}", base());
         let mut req = lambda_http::http::Request::builder()
             .method(method)
@@ -60,30 +54,22 @@ impl Http {
         let mut resp = self.agent.run(req).expect("HTTP call");
         let status = resp.status().as_u16();
         let raw = resp.body_mut().read_to_string().unwrap_or_default();
-        R {
+        let replayed = resp.headers().contains_key("idempotent-replayed");
+        Resp {
             status,
             body: serde_json::from_str(&raw).unwrap_or(Value::Null),
             raw,
+            replayed,
         }
     }
 
-    fn get(&self, path: &str, token: &str) -> R {
+    fn get(&self, path: &str, token: &str) -> Resp {
         self.send("GET", path, Some(token), None, None)
     }
 
-    fn post(&self, path: &str, token: &str, body: &Value) -> R {
+    fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
         self.send("POST", path, Some(token), Some(&body.to_string()), None)
     }
-}
-
-fn total(pool: &Value, sku: &str) -> u64 {
-    pool["skus"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|s| s["sku"] == sku)
-        .and_then(|s| s["total"].as_u64())
-        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -119,7 +105,7 @@ async fn the_walkthrough_over_http() {
     // An account, its admin's direct subscription, and the pool.
     let r = http.post("/accounts", &bs, &account_body("Contoso"));
     assert_eq!(r.status, 201, "{}", r.raw);
-    let account = r.body["id"].as_str().expect("id").to_owned();
+    let account = r.id();
     let admin = tok("customer_admin", json!({"account_id": account}));
     let r = http.post(
         &format!("/accounts/{account}/subscriptions"),
@@ -127,7 +113,7 @@ async fn the_walkthrough_over_http() {
         &faq_subscription(),
     );
     assert_eq!(r.status, 201, "{}", r.raw);
-    let sub = r.body["id"].as_str().expect("id").to_owned();
+    let sub = r.id();
     let pool = http.get(&format!("/accounts/{account}/licenses"), &admin);
     assert_eq!(total(&pool.body, "d365-sales-professional"), 50);
     assert_eq!(total(&pool.body, "d365-additional-production-instance"), 3);
@@ -145,7 +131,7 @@ async fn the_walkthrough_over_http() {
         "{}",
         r.raw
     );
-    let agr = r.body["id"].as_str().expect("id").to_owned();
+    let agr = r.id();
     let r = http.post(
         "/agreements",
         &partner,
@@ -174,7 +160,7 @@ async fn the_walkthrough_over_http() {
         &order_body(&agr, covering_lines(), Some(&sub)),
     );
     assert_eq!(r.status, 201, "{}", r.raw);
-    let order = r.body["id"].as_str().expect("id").to_owned();
+    let order = r.id();
     let r = http.post(&format!("/orders/{order}/invoice"), &partner, &json!({}));
     assert_eq!(
         (r.status, r.body["activation_email"].as_str()),
@@ -186,10 +172,7 @@ async fn the_walkthrough_over_http() {
     // An MOS-bound agreement attaches on invoicing.
     let mos = http
         .post("/accounts", &bs, &mos_account_body("Contoso 365"))
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     let mut body = agreement_body(&format!("{customer}m"), "2026-04-01");
     body["online_services_account_id"] = json!(mos);
     let r = http.post("/agreements", &partner, &body);
@@ -199,7 +182,7 @@ async fn the_walkthrough_over_http() {
         "{}",
         r.raw
     );
-    let bound = r.body["id"].as_str().expect("id").to_owned();
+    let bound = r.id();
     let o = http.post(
         "/orders",
         &partner,
@@ -352,7 +335,7 @@ async fn the_walkthrough_over_http() {
     )
     .to_string();
     let key = format!("burst-{run}");
-    let results: Vec<R> = std::thread::scope(|s| {
+    let results: Vec<Resp> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..10)
             .map(|_| {
                 s.spawn(|| {

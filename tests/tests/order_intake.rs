@@ -47,16 +47,6 @@ async fn world() -> World {
     }
 }
 
-fn total(pool: &Value, sku: &str) -> u64 {
-    pool["skus"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|s| s["sku"] == sku)
-        .and_then(|s| s["total"].as_u64())
-        .unwrap_or(0)
-}
-
 async fn agreement(w: &World, customer: &str, start: &str) -> Value {
     let r =
         w.h.post("/agreements", &w.partner, &agreement_body(customer, start))
@@ -196,14 +186,9 @@ async fn migration_flow_from_direct_subscription_to_an_ea() {
     let events = h
         .get(&format!("/agreements/{agr}/events"), &w.partner)
         .await;
-    let actions: Vec<&str> = events.body["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let trail = actions(&events.body);
     assert_eq!(
-        actions,
+        trail,
         ["agreement.created", "order.placed", "order.invoiced"]
     );
     assert_eq!(
@@ -218,13 +203,8 @@ async fn migration_flow_from_direct_subscription_to_an_ea() {
     let events = h
         .get(&format!("/accounts/{}/events", w.account), &w.admin)
         .await;
-    let actions: Vec<&str> = events.body["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
-    assert_eq!(actions, ["account.created", "subscription.created"]);
+    let trail = actions(&events.body);
+    assert_eq!(trail, ["account.created", "subscription.created"]);
 
     // R16: invoice questions go to the partner.
     let support = h
@@ -254,14 +234,14 @@ async fn online_services_agreement_attaches_on_invoicing_without_mail() {
     let r = h
         .post("/accounts", &w.bs, &mos_account_body("Contoso O365"))
         .await;
-    let mos = r.body["id"].as_str().expect("id").to_owned();
+    let mos = r.id();
     let mut body = agreement_body("5000", "2026-05-01");
     body["online_services_account_id"] = json!(mos);
     let r = h.post("/agreements", &w.partner, &body).await;
     assert_eq!(r.status, 201, "{}", r.raw);
     assert_eq!(r.body["account_id"], mos.as_str());
     assert_eq!(r.body["bound_to_online_services"], true);
-    let agr = r.body["id"].as_str().expect("id").to_owned();
+    let agr = r.id();
 
     // An account without MOS licences cannot bind an agreement.
     let mut body = agreement_body("5001", "2026-05-01");
@@ -283,7 +263,7 @@ async fn online_services_agreement_attaches_on_invoicing_without_mail() {
             ),
         )
         .await;
-    let order = r.body["id"].as_str().expect("id").to_owned();
+    let order = r.id();
     let inv = h
         .post(&format!("/orders/{order}/invoice"), &w.partner, &json!({}))
         .await;
@@ -332,14 +312,9 @@ async fn online_services_agreement_attaches_on_invoicing_without_mail() {
         "no activation mail for an MOS-bound agreement"
     );
     let events = h.get(&format!("/accounts/{mos}/events"), &w.bs).await;
-    let actions: Vec<&str> = events.body["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let trail = actions(&events.body);
     assert_eq!(
-        actions,
+        trail,
         ["account.created", "agreement.associated", "order.invoiced"]
     );
 }
@@ -419,10 +394,7 @@ async fn roles_ownership_and_tokens() {
     let other = h
         .post("/accounts", &w.bs, &account_body("Other"))
         .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     assert_eq!(
         h.get(&format!("/accounts/{}/licenses", w.account), &admin(&other))
             .await
@@ -923,22 +895,13 @@ async fn dynamodb_requests_per_route() {
             &order_body(&agr, covering_lines(), None),
         )
         .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     let mut mos = mos_account_body("M");
     mos["name"] = json!("MOS");
-    let mos = h.post("/accounts", &w.bs, &mos).await.body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let mos = h.post("/accounts", &w.bs, &mos).await.id();
     let mut bound = agreement_body("9", "2026-01-01");
     bound["online_services_account_id"] = json!(mos);
-    let bound = h.post("/agreements", &w.partner, &bound).await.body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let bound = h.post("/agreements", &w.partner, &bound).await.id();
     let bound_order = h
         .post(
             "/orders",
@@ -946,10 +909,7 @@ async fn dynamodb_requests_per_route() {
             &order_body(&bound, covering_lines(), None),
         )
         .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     h.post(
         &format!("/orders/{bound_order}/invoice"),
         &w.partner,
