@@ -328,6 +328,7 @@ async fn the_walkthrough_over_http() {
         (first.status, again.status, &again.raw),
         (201, 201, &first.raw)
     );
+    assert!(again.replayed && !first.replayed);
     let dup = order_body(
         &agr,
         json!([{"sku": "d365-field-service", "quantity": 4}]),
