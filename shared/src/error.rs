@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::catalog::Sku;
+use crate::rules::activation::LinkState;
 
 /// A request field that did not parse: 422 with the field's path and a code naming the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,18 @@ pub enum RuleError {
     OrderAlreadyInvoiced,
     #[error("the agreement is bound to its Online Services account")]
     AgreementBoundToOnlineServices,
+    #[error("this activation link no longer works ({state:?})")]
+    LinkGone { state: LinkState },
+    #[error("the agreement is already associated with an account")]
+    AgreementAlreadyAssociated,
+    #[error("the agreement is already associated; there is nothing to activate")]
+    NothingToActivate,
+    #[error("the company information does not match the agreement")]
+    CompanyMismatch,
+    #[error("too many wrong answers; try again after {until}")]
+    TooManyAttempts {
+        until: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl From<FieldError> for RuleError {
@@ -70,8 +83,13 @@ impl RuleError {
             | Self::UnknownSubscription
             | Self::UnknownOnlineServicesAccount
             | Self::NoOnlineServices => 422,
-            Self::UnknownPartner => 403,
-            Self::OrderAlreadyInvoiced | Self::AgreementBoundToOnlineServices => 409,
+            Self::UnknownPartner | Self::CompanyMismatch => 403,
+            Self::OrderAlreadyInvoiced
+            | Self::AgreementBoundToOnlineServices
+            | Self::AgreementAlreadyAssociated
+            | Self::NothingToActivate => 409,
+            Self::LinkGone { .. } => 410,
+            Self::TooManyAttempts { .. } => 429,
         }
     }
 
@@ -86,6 +104,16 @@ impl RuleError {
             Self::NoOnlineServices => "no_online_services",
             Self::OrderAlreadyInvoiced => "order_already_invoiced",
             Self::AgreementBoundToOnlineServices => "agreement_bound_to_online_services",
+            Self::LinkGone { state } => match state {
+                LinkState::Used => "link_used",
+                LinkState::Expired => "link_expired",
+                LinkState::OsmChanged => "link_osm_changed",
+                LinkState::Replaced | LinkState::Usable => "link_replaced",
+            },
+            Self::AgreementAlreadyAssociated => "agreement_already_associated",
+            Self::NothingToActivate => "nothing_to_activate",
+            Self::CompanyMismatch => "company_mismatch",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
         }
     }
 
@@ -107,6 +135,9 @@ impl RuleError {
             }
             Self::UnknownOnlineServicesAccount | Self::NoOnlineServices => {
                 m.insert("field".into(), json!("online_services_account_id"));
+            }
+            Self::TooManyAttempts { until } => {
+                m.insert("retry_after".into(), json!(until));
             }
             _ => {}
         }

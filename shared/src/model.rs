@@ -116,8 +116,25 @@ pub struct Agreement {
     pub ordered_seats: u64,
     /// Bumped on every OSM change: activation links of an earlier generation stop working (R8, R10).
     pub osm_generation: u64,
+    /// Bumped whenever a link is issued or a resend is asked for: only a link carrying the
+    /// current number works (R8).
+    #[serde(default)]
+    pub link_seq: u64,
+    /// Set when the activation mail could not be delivered after every retry; cleared when a
+    /// link is next issued.
+    #[serde(default)]
+    pub activation_email_failed: Option<MailFailure>,
     pub created_at: DateTime<Utc>,
     pub version: u64,
+}
+
+/// An activation mail that was given up on (R5: parked as failed, shown on the agreement).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailFailure {
+    pub mail_id: MailId,
+    pub at: DateTime<Utc>,
+    pub attempts: u32,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,12 +226,22 @@ pub enum MailKind {
     Activation,
 }
 
+/// Why a mail was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailReason {
+    Invoiced,
+    Resend,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MailStatus {
     Pending,
     Sent,
     Failed,
+    /// Nothing left to activate by the time it was due (the agreement was associated).
+    Skipped,
 }
 
 /// An outbox entry: a mail to send, stored in the same transaction as the change that
@@ -223,10 +250,55 @@ pub enum MailStatus {
 pub struct MailIntent {
     pub id: MailId,
     pub kind: MailKind,
+    #[serde(default = "default_reason")]
+    pub reason: MailReason,
     pub agreement_id: AgreementId,
     pub order_id: Option<OrderId>,
     pub status: MailStatus,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
+    /// Not before this time (backoff after a failure).
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// A sender holds the intent until then; nobody else may send it meanwhile.
+    #[serde(default)]
+    pub lease_until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub ses_message_id: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_error: Option<String>,
     pub version: u64,
+}
+
+fn default_reason() -> MailReason {
+    MailReason::Invoiced
+}
+
+impl MailIntent {
+    /// A new activation mail to send as soon as possible.
+    pub fn activation(
+        agreement_id: AgreementId,
+        order_id: Option<OrderId>,
+        reason: MailReason,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: MailId::generate(),
+            kind: MailKind::Activation,
+            reason,
+            agreement_id,
+            order_id,
+            status: MailStatus::Pending,
+            attempts: 0,
+            created_at: now,
+            next_attempt_at: None,
+            lease_until: None,
+            ses_message_id: None,
+            sent_at: None,
+            last_error: None,
+            version: 1,
+        }
+    }
 }

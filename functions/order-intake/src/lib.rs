@@ -13,13 +13,12 @@ use vls::config::{Clock, Config};
 use vls::http::{Ctx, Planned, Principal, Problem, Reply, Role, mutate, respond, to_value};
 use vls::input;
 use vls::model::{
-    Account, Agreement, MailIntent, MailKind, MailStatus, Order, Partner, Subscription,
-    SubscriptionStatus,
+    Account, Agreement, MailIntent, MailReason, Order, Partner, Subscription, SubscriptionStatus,
 };
 use vls::rules::orders::InvoiceEffect;
 use vls::rules::{agreements, orders, pool};
 use vls::store::{self, Store, keys};
-use vls::types::{AccountId, AgreementId, MailId, OrderId, PartnerId, SubscriptionId};
+use vls::types::{AccountId, AgreementId, OrderId, PartnerId, SubscriptionId};
 
 /// Everything a request needs, built once per process.
 pub struct App {
@@ -193,6 +192,7 @@ fn agreement_view(a: &Agreement) -> Value {
     let mut v = to_value(a);
     if let Value::Object(m) = &mut v {
         m.remove("osm_generation");
+        m.remove("link_seq");
     }
     v
 }
@@ -577,16 +577,7 @@ async fn post_invoice(app: &App, ctx: &Ctx, raw: &str) -> Answer {
                     .event(keys::account_events(account), &event);
             }
             InvoiceEffect::QueueActivationMail => {
-                let mail = MailIntent {
-                    id: MailId::generate(),
-                    kind: MailKind::Activation,
-                    agreement_id: a.id.clone(),
-                    order_id: Some(o.id.clone()),
-                    status: MailStatus::Pending,
-                    attempts: 0,
-                    created_at: ctx.now,
-                    version: 1,
-                };
+                let mail = MailIntent::activation(a.id.clone(), Some(o.id.clone()), MailReason::Invoiced, ctx.now);
                 event.details = json!({ "order_id": o.id, "activation_email": "queued", "mail_id": mail.id });
                 tx.create("mail", store::mail_item(&mail));
             }

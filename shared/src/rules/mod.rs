@@ -1,6 +1,7 @@
 //! The business rules (SPEC R1–R17) as pure functions: state and command in, decision or
 //! typed refusal out. No I/O, no clock, no randomness: ids and "now" are passed in.
 
+pub mod activation;
 pub mod agreements;
 pub mod orders;
 pub mod pool;

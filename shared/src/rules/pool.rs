@@ -202,6 +202,8 @@ mod tests {
             volume_discount_eligible: false,
             ordered_seats: 0,
             osm_generation: 0,
+            link_seq: 0,
+            activation_email_failed: None,
             created_at: now(),
             version: 1,
         }

@@ -1,0 +1,242 @@
+//! The one module that speaks SES v2, and the activation mail (plain text + HTML, escaped).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use chrono::{DateTime, Utc};
+
+use crate::catalog::Sku;
+use crate::html::escape;
+use crate::model::{Agreement, Order, OrderSource, OrderStatus};
+use crate::types::Email;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailContent {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// What activating will associate: every invoiced purchase order of the agreement, per SKU.
+pub fn to_associate(orders: &[Order]) -> BTreeMap<Sku, u64> {
+    let mut totals = BTreeMap::new();
+    for o in orders
+        .iter()
+        .filter(|o| o.source == OrderSource::Order && o.status == OrderStatus::Invoiced)
+    {
+        for l in o.lines.iter() {
+            *totals.entry(l.sku).or_insert(0) += l.quantity.get();
+        }
+    }
+    totals
+}
+
+fn program_name(a: &Agreement) -> &'static str {
+    match a.program {
+        crate::types::Program::Ea => "Enterprise Agreement (EA)",
+        crate::types::Program::Eas => "Enterprise Subscription Agreement (EAS)",
+        crate::types::Program::Casa => "Campus and School Agreement (CASA)",
+    }
+}
+
+/// The activation mail to the agreement's OSM of record.
+pub fn activation_mail(
+    a: &Agreement,
+    orders: &[Order],
+    link: &str,
+    expires_at: DateTime<Utc>,
+) -> MailContent {
+    let items = to_associate(orders);
+    let expires = expires_at.format("%Y-%m-%d").to_string();
+    let subject = format!("Activate the licences on agreement {}", a.id);
+    let mut text = format!(
+        "Hello {name},\n\n\
+         you are the Online Services Manager on volume licensing agreement {id}\n\
+         ({program}) for {customer}.\n\n\
+         Licences on it are ready to be associated with your online account:\n",
+        name = a.osm.name,
+        id = a.id,
+        program = program_name(a),
+        customer = a.customer.legal_name,
+    );
+    for (sku, qty) in &items {
+        text.push_str(&format!("  - {qty} × {} ({sku})\n", sku.display_name()));
+    }
+    text.push_str(&format!(
+        "\nOpen this link, sign in as an administrator of your existing account and associate\n\
+         the agreement with it. The licences then pool with those you already have; your\n\
+         direct subscription is not cancelled.\n\n  {link}\n\n\
+         The link works once and until {expires}. If it has expired or no longer works, ask\n\
+         Billing Support to resend the activation email (have your company's legal name and\n\
+         country ready), or ask your Licensing Solutions Partner to correct the Online\n\
+         Services Manager on the agreement.\n"
+    ));
+    let rows: String = items
+        .iter()
+        .map(|(sku, qty)| {
+            format!(
+                "<tr><td>{}</td><td><code>{}</code></td><td>{qty}</td></tr>",
+                escape(sku.display_name()),
+                escape(sku.code())
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\">\
+<p>Hello {name},</p>\
+<p>you are the Online Services Manager on volume licensing agreement <strong>{id}</strong> ({program}) for {customer}.</p>\
+<p>Licences on it are ready to be associated with your online account:</p>\
+<table cellpadding=\"4\"><tr><th align=\"left\">Product</th><th align=\"left\">SKU</th><th align=\"left\">Quantity</th></tr>{rows}</table>\
+<p><a href=\"{link}\">Associate agreement {id} with your account</a></p>\
+<p>Sign in as an administrator of your existing account. The licences then pool with those you already have; your direct subscription is not cancelled.</p>\
+<p>The link works once and until {expires}. If it has expired or no longer works, ask Billing Support to resend the activation email \
+(have your company's legal name and country ready), or ask your Licensing Solutions Partner to correct the Online Services Manager on the agreement.</p>\
+</body></html>",
+        name = escape(&a.osm.name),
+        id = escape(a.id.as_str()),
+        program = escape(program_name(a)),
+        customer = escape(&a.customer.legal_name),
+        link = escape(link),
+    );
+    MailContent {
+        subject,
+        text,
+        html,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// SES refused this mail (unverified sender, suppressed address …): retry later.
+    #[error("SES refused the mail: {0}")]
+    Refused(String),
+}
+
+/// Sends mail from one verified sender identity.
+#[derive(Clone)]
+pub struct Mailer {
+    client: aws_sdk_sesv2::Client,
+    sender: String,
+}
+
+impl Mailer {
+    pub fn new(client: aws_sdk_sesv2::Client, sender: impl Into<String>) -> Self {
+        Self {
+            client,
+            sender: sender.into(),
+        }
+    }
+
+    /// Sends the mail to exactly one recipient; answers SES's message id.
+    pub async fn send(&self, to: &Email, content: &MailContent) -> Result<String, MailError> {
+        let utf8 = |s: &str| Content::builder().data(s).charset("UTF-8").build();
+        let (subject, text, html) = match (
+            utf8(&content.subject),
+            utf8(&content.text),
+            utf8(&content.html),
+        ) {
+            (Ok(s), Ok(t), Ok(h)) => (s, t, h),
+            _ => return Err(MailError::Refused("mail content could not be built".into())),
+        };
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(&self.sender)
+            .destination(Destination::builder().to_addresses(to.as_str()).build())
+            .content(
+                EmailContent::builder()
+                    .simple(
+                        Message::builder()
+                            .subject(subject)
+                            .body(Body::builder().text(text).html(html).build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                MailError::Refused(aws_sdk_sesv2::error::DisplayErrorContext(e).to_string())
+            })?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Customer, Osm};
+    use crate::types::{
+        AgreementId, CustomerNumber, Line, Lines, OrderId, PartnerId, Program, Quantity,
+    };
+    use chrono::NaiveDate;
+
+    fn agreement() -> Agreement {
+        Agreement {
+            id: AgreementId::generate(),
+            program: Program::Ea,
+            customer: Customer {
+                number: CustomerNumber::parse("1").expect("n"),
+                legal_name: "Contoso <Ltd> & Co".into(),
+                country: "NL".into(),
+            },
+            osm: Osm {
+                name: "Olivia <script>".into(),
+                email: Email::parse("olivia@contoso.com").expect("e"),
+            },
+            partner_id: PartnerId::parse("p1").expect("p"),
+            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
+            anniversary: NaiveDate::from_ymd_opt(2027, 1, 1).expect("d"),
+            account_id: None,
+            bound_to_online_services: false,
+            volume_discount_eligible: false,
+            ordered_seats: 0,
+            osm_generation: 0,
+            link_seq: 0,
+            activation_email_failed: None,
+            created_at: Utc::now(),
+            version: 1,
+        }
+    }
+
+    fn order(a: &Agreement, status: OrderStatus, q: u64) -> Order {
+        Order {
+            id: OrderId::generate(),
+            agreement_id: a.id.clone(),
+            partner_id: a.partner_id.clone(),
+            source: OrderSource::Order,
+            status,
+            lines: Lines::new(vec![Line {
+                sku: Sku::SalesProfessional,
+                quantity: Quantity::new(q).expect("q"),
+            }])
+            .expect("l"),
+            replaces_subscription_id: None,
+            volume_discount_eligible: false,
+            placed_at: Utc::now(),
+            invoiced_at: None,
+            activation_email: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn lists_invoiced_orders_escapes_data_and_carries_the_link() {
+        let a = agreement();
+        let orders = [
+            order(&a, OrderStatus::Invoiced, 50),
+            order(&a, OrderStatus::Invoiced, 5),
+            order(&a, OrderStatus::Placed, 99),
+        ];
+        let link = "https://licensing.example.com/activate/abc123";
+        let m = activation_mail(&a, &orders, link, Utc::now());
+        assert!(m.text.contains("55 × Dynamics 365 Sales Professional"));
+        assert!(!m.text.contains("99"));
+        assert!(m.text.contains(link) && m.html.contains(link));
+        assert!(m.html.contains("Olivia &lt;script&gt;"));
+        assert!(m.html.contains("Contoso &lt;Ltd&gt; &amp; Co"));
+        assert!(!m.html.contains("<script>"));
+        assert!(m.text.contains("resend"));
+        assert!(m.subject.contains(a.id.as_str()));
+    }
+}
