@@ -159,6 +159,90 @@ impl AuthMode {
     }
 }
 
+/// Verifies bearer tokens in the function itself, for routes that have no gateway
+/// authorizer: the activation page's form carries its token in the body (RFC 6750 §2.2).
+/// Locally the same HS256 check as everywhere; deployed, the identity provider's keys
+/// (`JWT_JWKS`, the provider's JWKS document), issuer (`JWT_ISSUER`) and audience
+/// (`JWT_AUDIENCE`).
+#[derive(Clone)]
+pub enum SelfVerifier {
+    Local(DecodingKey),
+    Provider {
+        keys: jsonwebtoken::jwk::JwkSet,
+        issuer: String,
+        audience: String,
+    },
+    /// Deployed without provider keys: such tokens cannot be verified, so they are refused.
+    Unconfigured,
+}
+
+impl SelfVerifier {
+    pub fn from_env(mode: &AuthMode) -> Self {
+        if let AuthMode::Local { key } = mode {
+            return Self::Local(key.clone());
+        }
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+        match (var("JWT_JWKS"), var("JWT_ISSUER"), var("JWT_AUDIENCE")) {
+            (Some(jwks), Some(issuer), Some(audience)) => match serde_json::from_str(&jwks) {
+                Ok(keys) => Self::Provider {
+                    keys,
+                    issuer,
+                    audience,
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "JWT_JWKS is not a JWKS document");
+                    Self::Unconfigured
+                }
+            },
+            _ => Self::Unconfigured,
+        }
+    }
+
+    pub fn principal(&self, token: &str) -> Result<Principal, Problem> {
+        let claims = match self {
+            Self::Local(key) => verify_local(token, key)?,
+            Self::Provider {
+                keys,
+                issuer,
+                audience,
+            } => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|e| Problem::unauthorized(format!("invalid token: {e}")))?;
+                let jwk = header
+                    .kid
+                    .as_deref()
+                    .and_then(|kid| keys.find(kid))
+                    .ok_or_else(|| Problem::unauthorized("the token's signing key is unknown"))?;
+                let key = DecodingKey::from_jwk(jwk)
+                    .map_err(|e| Problem::unauthorized(format!("unusable signing key: {e}")))?;
+                let mut v = Validation::new(header.alg);
+                v.leeway = 0;
+                v.set_issuer(&[issuer]);
+                v.set_audience(&[audience]);
+                v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                let data =
+                    jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, &key, &v)
+                        .map_err(|e| Problem::unauthorized(format!("invalid token: {e}")))?;
+                data.claims
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                    .collect()
+            }
+            Self::Unconfigured => {
+                return Err(Problem::unauthorized(
+                    "this deployment cannot verify such tokens",
+                ));
+            }
+        };
+        Principal::from_claims(&claims)
+    }
+
+    /// The caller named by an `Authorization: Bearer` header.
+    pub fn from_header(&self, header: Option<&str>) -> Result<Principal, Problem> {
+        self.principal(bearer(header)?)
+    }
+}
+
 #[derive(Deserialize)]
 struct LocalClaims {
     sub: Option<String>,

@@ -85,6 +85,7 @@ fn answer(record: IdempotencyRecord, key: &IdempotencyKey) -> Result<Reply, Prob
     }
     Ok(Reply {
         status: record.status,
+        content_type: record.content_type,
         body: record.body,
         replayed: true,
     })
@@ -132,6 +133,7 @@ where
             let record = IdempotencyRecord {
                 request_hash: k.request_hash.clone(),
                 status: planned.reply.status,
+                content_type: planned.reply.content_type.clone(),
                 body: planned.reply.body.clone(),
                 expires_at: now + TTL_SECONDS,
             };
@@ -187,6 +189,7 @@ mod tests {
         let rec = IdempotencyRecord {
             request_hash: "h2".into(),
             status: 201,
+            content_type: "application/json".into(),
             body: "{}".into(),
             expires_at: 0,
         };
@@ -197,6 +200,7 @@ mod tests {
         let rec = IdempotencyRecord {
             request_hash: "h1".into(),
             status: 201,
+            content_type: "application/json".into(),
             body: "{\"a\":1}".into(),
             expires_at: 0,
         };

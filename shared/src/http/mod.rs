@@ -67,6 +67,13 @@ impl Ctx {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Replaces the caller with one the function verified itself (routes without a gateway
+    /// authorizer, such as the activation form).
+    pub fn with_principal(mut self, principal: Result<Principal, Problem>) -> Self {
+        self.principal = principal;
+        self
+    }
+
     /// The authenticated caller, or the 401/403 that says why there is none.
     pub fn principal(&self) -> Result<&Principal, Problem> {
         self.principal.as_ref().map_err(Clone::clone)
@@ -131,15 +138,29 @@ impl Ctx {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
+    pub content_type: String,
     pub body: String,
     pub replayed: bool,
 }
+
+pub const JSON: &str = "application/json";
+pub const HTML: &str = "text/html; charset=utf-8";
 
 impl Reply {
     pub fn json(status: u16, body: &impl Serialize) -> Self {
         Self {
             status,
+            content_type: JSON.into(),
             body: serde_json::to_string(body).unwrap_or_else(|_| "null".into()),
+            replayed: false,
+        }
+    }
+
+    pub fn html(status: u16, page: String) -> Self {
+        Self {
+            status,
+            content_type: HTML.into(),
+            body: page,
             replayed: false,
         }
     }
@@ -155,7 +176,7 @@ impl Reply {
     pub fn into_response(self) -> Response<Body> {
         let mut b = Response::builder()
             .status(self.status)
-            .header("content-type", "application/json");
+            .header("content-type", self.content_type.as_str());
         if self.replayed {
             b = b.header("idempotent-replayed", "true");
         }

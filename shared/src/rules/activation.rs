@@ -56,7 +56,10 @@ pub struct ActivationLink {
     pub osm_generation: u64,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Absent until spent, so "not yet used" is a plain `attribute_not_exists` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_for: Option<AccountId>,
 }
 

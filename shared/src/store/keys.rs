@@ -17,7 +17,8 @@
 //! | `EVENTS#PARTNER#<id>`       | `<at>#<ulid>`           | audit event                                      |
 //! | `MAIL#<mail>`               | `MAIL`                  | outbox mail intent; in GSI1 while pending        |
 //! | `IDEMPOTENCY#<sha256>`      | `IDEMPOTENCY`           | stored first response; `expires_at` TTL          |
-//! | `LOCKOUT#<agr>`             | `<window>`              | R9 mismatch counter; `expires_at` TTL            |
+//! | `LINK#<sha256 of token>`    | `LINK`                  | activation link (R8): only the token's hash      |
+//! | `LOCKOUT#<agr>`             | `LOCKOUT`               | R9 mismatch counter; `expires_at` TTL            |
 //!
 //! An agreement's partition holds the agreement and everything that follows it (orders,
 //! reservations), so licences follow the agreement: a remap rewrites the agreement and the
@@ -28,8 +29,9 @@
 //! - agreements: `gsi1pk = DUE#<shard>` (4 shards by agreement id), `gsi1sk =
 //!   <anniversary>#<agr>`. The true-up job queries every shard with `gsi1sk <= <today>~`
 //!   and so reads only agreements that are due.
-//! - pending mail intents: `gsi1pk = OUTBOX`, `gsi1sk = <created_at>#<mail>`; the attribute
-//!   is removed when the mail is sent, so the sweep reads only what is still pending.
+//! - pending mail intents: `gsi1pk = OUTBOX`, `gsi1sk = <due at>#<mail>` (created, or the
+//!   next retry after a failure); removed when the mail is sent or given up, so the sweep
+//!   reads only what is pending and due.
 //!
 //! The table's stream (NEW_IMAGE) feeds the mailer; `expires_at` is the TTL attribute.
 
@@ -139,3 +141,11 @@ pub fn due(id: &AgreementId, anniversary: NaiveDate) -> Key {
 }
 
 pub const OUTBOX: &str = "OUTBOX";
+
+pub fn activation_link(token_hash: &str) -> Key {
+    (format!("LINK#{token_hash}"), "LINK".into())
+}
+
+pub fn lockout(agreement: &AgreementId) -> Key {
+    (format!("LOCKOUT#{agreement}"), "LOCKOUT".into())
+}

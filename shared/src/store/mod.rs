@@ -17,9 +17,12 @@ pub use tx::{Tx, TxFailure};
 use crate::model::{
     Account, Agreement, Event, MailIntent, MailStatus, Order, Partner, Reservation, Subscription,
 };
+use crate::rules::activation::{ActivationLink, Mismatches};
 use crate::rules::pool::AgreementHoldings;
 use crate::rules::schedule::MonthDay;
-use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId, PartnerId, SubscriptionId};
+use crate::types::{
+    AccountId, AgreementId, CustomerNumber, MailId, OrderId, PartnerId, SubscriptionId,
+};
 use keys::Key;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -79,8 +82,14 @@ fn sort_key(item: &Item) -> &str {
 pub struct IdempotencyRecord {
     pub request_hash: String,
     pub status: u16,
+    #[serde(default = "json_content_type")]
+    pub content_type: String,
     pub body: String,
     pub expires_at: i64,
+}
+
+fn json_content_type() -> String {
+    crate::http::JSON.to_owned()
 }
 
 #[derive(Serialize, serde::Deserialize)]
@@ -366,6 +375,109 @@ impl Store {
             .collect()
     }
 
+    pub async fn mail(&self, id: &MailId) -> Result<Option<MailIntent>, StoreError> {
+        self.get_as(&keys::mail(id)).await
+    }
+
+    /// Pending mail intents due at `now`, oldest first (GSI1, sparse: nothing else is read).
+    pub async fn due_mails(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i32,
+    ) -> Result<Vec<MailId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("gsi1pk = :outbox AND gsi1sk <= :due")
+            .expression_attribute_values(":outbox", s(keys::OUTBOX))
+            .expression_attribute_values(":due", s(format!("{}#~", timestamp(now))))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.get("id").and_then(|v| v.as_s().ok()))
+            .filter_map(|id| MailId::parse(id))
+            .collect())
+    }
+
+    /// An activation link by its token's hash, with its agreement and the agreement's orders.
+    pub async fn activation_link(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(ActivationLink, Agreement, Vec<Order>)>, StoreError> {
+        let Some(link) = self
+            .get_as::<ActivationLink>(&keys::activation_link(token_hash))
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .agreement_with_orders(&link.agreement_id)
+            .await?
+            .map(|(a, orders)| (link, a, orders)))
+    }
+
+    /// An agreement and R9's mismatch counter for it, in one read.
+    pub async fn agreement_and_mismatches(
+        &self,
+        id: &AgreementId,
+    ) -> Result<(Option<Agreement>, Option<Mismatches>), StoreError> {
+        let mut got = self
+            .batch_get(&[keys::agreement(id), keys::lockout(id)])
+            .await?
+            .into_iter();
+        let agreement = got.next().flatten().map(decode::<Agreement>).transpose()?;
+        let mismatches = got.next().flatten().map(decode::<Mismatches>).transpose()?;
+        Ok((agreement, mismatches))
+    }
+
+    /// Records one more R9 mismatch: one conditional write (the only write a refused request
+    /// makes), expiring with its window. `Ok(false)` when a concurrent mismatch won the race.
+    pub async fn record_mismatch(
+        &self,
+        id: &AgreementId,
+        before: Option<&Mismatches>,
+        after: &Mismatches,
+    ) -> Result<bool, StoreError> {
+        let mut item = encode(after, &keys::lockout(id), "lockout")?;
+        let expires = (after.window_start + crate::rules::activation::lockout_window()).timestamp();
+        item.insert(
+            keys::TTL_ATTR.into(),
+            AttributeValue::N(expires.to_string()),
+        );
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match before {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(b) => put
+                .condition_expression("#c = :count")
+                .expression_attribute_names("#c", "count")
+                .expression_attribute_values(":count", AttributeValue::N(b.count.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_) => {
+                    Ok(false)
+                }
+                other => Err(StoreError::unavailable(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(other),
+                )),
+            },
+        }
+    }
+
     pub async fn idempotency(
         &self,
         hash_hex: &str,
@@ -399,6 +511,11 @@ pub fn customer_item(
         &keys::customer(number),
         "customer",
     )
+}
+
+/// A timestamp as stored in sort keys: fixed width, so text order is time order.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// An agreement item, indexed in GSI1 by its due anniversary (R14).

@@ -123,6 +123,18 @@ impl Tx {
         self
     }
 
+    /// Writes an item under a condition of the caller's (`:now` may be bound to `now`).
+    pub fn put_if(
+        &mut self,
+        label: &'static str,
+        item: Result<Item, StoreError>,
+        condition: &str,
+    ) -> &mut Self {
+        let built = item.and_then(|i| self.put_item(i, Some(condition), HashMap::new()));
+        self.push(label, built);
+        self
+    }
+
     /// Holds only if the stored item still has version `expected`.
     pub fn check_version(&mut self, label: &'static str, key: &Key, expected: u64) -> &mut Self {
         let built = ConditionCheck::builder()
@@ -170,11 +182,7 @@ impl Tx {
     pub fn event(&mut self, partition: String, event: &Event) -> &mut Self {
         let key = (
             partition,
-            format!(
-                "{}#{}",
-                event.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                ulid::Ulid::generate()
-            ),
+            format!("{}#{}", super::timestamp(event.at), ulid::Ulid::generate()),
         );
         self.create("event", encode(event, &key, "event"))
     }

@@ -1,0 +1,377 @@
+//! `activation-mailer`: sends every pending activation-mail intent through SES v2 (R5, R8).
+//!
+//! Triggered by the table's stream (new intents, at once) and by a schedule that sweeps
+//! whatever is still pending and due. Delivery is at least once and practically exactly once:
+//! the intent is claimed with a lease in the same transaction that issues its link (so no
+//! two senders work on it), the mail is sent, then the SES message id is recorded. A
+//! duplicate can only happen if a sender dies between SES accepting the mail and that
+//! record. A refusal leaves the intent pending with a backoff; after the last attempt it is
+//! parked as failed and the agreement shows it.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+use vls::config::Clock;
+use vls::mail::{Mailer, activation_mail};
+use vls::model::{Actor, Event, MailFailure, MailIntent, MailStatus};
+use vls::rules::activation::{LinkToken, issue_link};
+use vls::store::{self, Store, StoreError, TxFailure, keys};
+use vls::types::MailId;
+
+pub struct MailerSettings {
+    pub sender: String,
+    /// Links are `<public_base_url>/activate/<token>`.
+    pub public_base_url: String,
+    pub link_ttl: Duration,
+    /// How long a sender may hold an intent before another may take it over.
+    pub lease: Duration,
+    /// Delay before the next attempt after the n-th failure; after the last, the intent fails.
+    pub retry_after: Vec<Duration>,
+}
+
+impl Default for MailerSettings {
+    fn default() -> Self {
+        Self {
+            sender: "licensing@vls.example.com".into(),
+            public_base_url: "http://127.0.0.1:9000".into(),
+            link_ttl: Duration::days(30),
+            lease: Duration::seconds(60),
+            retry_after: [10, 30, 60, 300, 900, 3600, 4 * 3600]
+                .into_iter()
+                .map(Duration::seconds)
+                .collect(),
+        }
+    }
+}
+
+impl MailerSettings {
+    /// `SENDER_EMAIL`, `PUBLIC_BASE_URL`, `ACTIVATION_LINK_TTL_DAYS`.
+    pub fn from_env() -> Self {
+        let mut s = Self::default();
+        if let Ok(v) = std::env::var("SENDER_EMAIL") {
+            s.sender = v;
+        }
+        if let Ok(v) = std::env::var("PUBLIC_BASE_URL") {
+            s.public_base_url = v.trim_end_matches('/').to_owned();
+        }
+        if let Some(days) = std::env::var("ACTIVATION_LINK_TTL_DAYS")
+            .ok()
+            .and_then(|d| d.parse().ok())
+        {
+            s.link_ttl = Duration::days(days);
+        }
+        s
+    }
+
+    /// Attempts in all, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.retry_after.len() as u32 + 1
+    }
+}
+
+pub struct MailerApp {
+    pub store: Store,
+    pub mailer: Mailer,
+    pub settings: MailerSettings,
+    pub clock: Clock,
+}
+
+/// What happened to one intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Sent,
+    /// The agreement was associated before the mail went out: nothing to activate.
+    Skipped,
+    /// SES refused it; it stays pending until its next attempt.
+    Retrying,
+    /// Given up after the last attempt; the agreement shows it.
+    Failed,
+    /// Not due yet (backoff), or another sender holds it.
+    NotDue,
+    /// Already sent, skipped or failed.
+    Done,
+    Missing,
+}
+
+fn system_event(
+    action: &str,
+    request_id: &str,
+    now: DateTime<Utc>,
+    mail: &MailIntent,
+    details: Value,
+) -> Event {
+    Event {
+        at: now,
+        action: action.to_owned(),
+        actor: Actor {
+            sub: "activation-mailer".into(),
+            role: "system".into(),
+        },
+        request_id: request_id.to_owned(),
+        reason: None,
+        agreement_id: Some(mail.agreement_id.clone()),
+        account_id: None,
+        details,
+    }
+}
+
+/// Sends one intent if it is pending, due and free.
+pub async fn process(
+    app: &MailerApp,
+    id: &MailId,
+    request_id: &str,
+) -> Result<Outcome, StoreError> {
+    // A lost race on the agreement (an order invoiced at the same moment) is retried at once.
+    for _ in 0..5 {
+        // Boxed: the SDK futures nest deeply, and the runtime future would grow past the
+        // compiler's layout depth limit.
+        match Box::pin(attempt(app, id, request_id)).await {
+            Err(TxFailure::Store(e)) => return Err(e),
+            Err(failure) => tracing::info!(%failure, mail_id = %id, "claim lost a race; retrying"),
+            Ok(outcome) => return Ok(outcome),
+        }
+    }
+    Ok(Outcome::NotDue)
+}
+
+async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outcome, TxFailure> {
+    let now = (app.clock)();
+    let Some(mail) = app.store.mail(id).await? else {
+        return Ok(Outcome::Missing);
+    };
+    if mail.status != MailStatus::Pending {
+        return Ok(Outcome::Done);
+    }
+    if mail.next_attempt_at.is_some_and(|t| t > now) || mail.lease_until.is_some_and(|t| t > now) {
+        return Ok(Outcome::NotDue);
+    }
+    let Some((agreement, orders)) = app.store.agreement_with_orders(&mail.agreement_id).await?
+    else {
+        return Ok(Outcome::Missing);
+    };
+    if agreement.account_id.is_some() {
+        let skipped = MailIntent {
+            status: MailStatus::Skipped,
+            version: mail.version + 1,
+            ..mail.clone()
+        };
+        let mut tx = app.store.tx();
+        tx.replace("mail", store::mail_item(&skipped), mail.version);
+        app.store.commit(tx).await?;
+        return Ok(Outcome::Skipped);
+    }
+
+    // Claim: lease the intent and issue its link, in one transaction.
+    let token = LinkToken::generate().map_err(StoreError::Unavailable)?;
+    let issued = issue_link(&agreement, token, now, app.settings.link_ttl);
+    let claimed = MailIntent {
+        attempts: mail.attempts + 1,
+        lease_until: Some(now + app.settings.lease),
+        version: mail.version + 1,
+        ..mail.clone()
+    };
+    let mut tx = app.store.tx();
+    tx.replace("mail", store::mail_item(&claimed), mail.version)
+        .replace(
+            "agreement",
+            store::agreement_item(&issued.agreement),
+            agreement.version,
+        )
+        .create(
+            "link",
+            store::encode(
+                &issued.link,
+                &keys::activation_link(&issued.token.hash()),
+                "activation_link",
+            ),
+        );
+    app.store.commit(tx).await?;
+
+    let url = format!(
+        "{}/activate/{}",
+        app.settings.public_base_url,
+        issued.token.as_str()
+    );
+    let content = activation_mail(&issued.agreement, &orders, &url, issued.link.expires_at);
+    let to = &issued.agreement.osm.email;
+    match app.mailer.send(to, &content).await {
+        Ok(message_id) => {
+            let sent = MailIntent {
+                status: MailStatus::Sent,
+                lease_until: None,
+                ses_message_id: Some(message_id.clone()),
+                sent_at: Some((app.clock)()),
+                last_error: None,
+                version: claimed.version + 1,
+                ..claimed.clone()
+            };
+            let event = system_event(
+                "activation_email.sent",
+                request_id,
+                now,
+                &mail,
+                json!({ "mail_id": mail.id, "sent_to": to.masked(), "reason": mail.reason, "ses_message_id": message_id, "link_expires_at": issued.link.expires_at }),
+            );
+            let mut tx = app.store.tx();
+            tx.replace("mail", store::mail_item(&sent), claimed.version)
+                .event(keys::agreement_events(&mail.agreement_id), &event);
+            if let Err(e) = app.store.commit(tx).await {
+                // SES has the mail; only the record is missing. Leave the lease to expire
+                // rather than send twice now.
+                tracing::error!(error = %e, mail_id = %mail.id, "sent, but could not record it");
+            }
+            tracing::info!(mail_id = %mail.id, attempts = claimed.attempts, "activation mail sent");
+            Ok(Outcome::Sent)
+        }
+        Err(err) => {
+            tracing::warn!(mail_id = %mail.id, attempts = claimed.attempts, error = %err, "activation mail refused");
+            failed_attempt(app, &claimed, err.to_string(), now, request_id).await
+        }
+    }
+}
+
+async fn failed_attempt(
+    app: &MailerApp,
+    claimed: &MailIntent,
+    error: String,
+    now: DateTime<Utc>,
+    request_id: &str,
+) -> Result<Outcome, TxFailure> {
+    if claimed.attempts < app.settings.max_attempts() {
+        let delay = app.settings.retry_after[(claimed.attempts as usize).saturating_sub(1)];
+        let retry = MailIntent {
+            lease_until: None,
+            next_attempt_at: Some(now + delay),
+            last_error: Some(error),
+            version: claimed.version + 1,
+            ..claimed.clone()
+        };
+        let mut tx = app.store.tx();
+        tx.replace("mail", store::mail_item(&retry), claimed.version);
+        app.store.commit(tx).await?;
+        return Ok(Outcome::Retrying);
+    }
+    // Park it as failed and show it on the agreement (re-read: it may have moved on).
+    for _ in 0..5 {
+        let Some(agreement) = app.store.agreement(&claimed.agreement_id).await? else {
+            return Ok(Outcome::Missing);
+        };
+        let failed = MailIntent {
+            status: MailStatus::Failed,
+            lease_until: None,
+            last_error: Some(error.clone()),
+            version: claimed.version + 1,
+            ..claimed.clone()
+        };
+        let marked = vls::model::Agreement {
+            activation_email_failed: Some(MailFailure {
+                mail_id: claimed.id.clone(),
+                at: now,
+                attempts: claimed.attempts,
+                error: error.clone(),
+            }),
+            version: agreement.version + 1,
+            ..agreement.clone()
+        };
+        let event = system_event(
+            "activation_email.failed",
+            request_id,
+            now,
+            claimed,
+            json!({ "mail_id": claimed.id, "attempts": claimed.attempts, "error": error }),
+        );
+        let mut tx = app.store.tx();
+        tx.replace("mail", store::mail_item(&failed), claimed.version)
+            .replace(
+                "agreement",
+                store::agreement_item(&marked),
+                agreement.version,
+            )
+            .event(keys::agreement_events(&claimed.agreement_id), &event);
+        match app.store.commit(tx).await {
+            Ok(()) => return Ok(Outcome::Failed),
+            Err(TxFailure::Store(e)) => return Err(e.into()),
+            Err(_) => continue,
+        }
+    }
+    Err(TxFailure::Conflict)
+}
+
+/// Sends everything pending and due.
+pub async fn sweep(
+    app: &MailerApp,
+    request_id: &str,
+) -> Result<Vec<(MailId, Outcome)>, StoreError> {
+    let now = (app.clock)();
+    let mut done = Vec::new();
+    for id in app.store.due_mails(now, 100).await? {
+        let outcome = process(app, &id, request_id).await?;
+        done.push((id, outcome));
+    }
+    Ok(done)
+}
+
+/// The mail intents a DynamoDB stream batch announces, or `None` for any other event.
+pub fn stream_mail_ids(event: &Value) -> Option<Vec<MailId>> {
+    let records = event.get("Records")?.as_array()?;
+    Some(
+        records
+            .iter()
+            .filter_map(|r| r.pointer("/dynamodb/NewImage"))
+            .filter(|img| img.pointer("/type/S").and_then(Value::as_str) == Some("mail"))
+            .filter_map(|img| img.pointer("/id/S").and_then(Value::as_str))
+            .filter_map(MailId::parse)
+            .collect(),
+    )
+}
+
+/// A stream batch sends what it announces; anything else (the schedule) sweeps.
+pub async fn handle(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
+    let span = tracing::info_span!("invocation", request_id);
+    run(app, request_id, event).instrument(span).await
+}
+
+async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
+    let outcomes = match stream_mail_ids(&event) {
+        Some(ids) => {
+            let mut out = Vec::new();
+            for id in ids {
+                let o = process(app, &id, request_id).await?;
+                out.push((id, o));
+            }
+            out
+        }
+        None => sweep(app, request_id).await?,
+    };
+    tracing::info!(processed = outcomes.len(), "mailer run");
+    Ok(
+        json!({ "processed": outcomes.iter().map(|(id, o)| json!({"mail_id": id, "outcome": o})).collect::<Vec<_>>() }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_mail_ids_from_a_stream_batch_only() {
+        let id = MailId::generate();
+        let batch = json!({"Records": [
+            {"eventName": "INSERT", "dynamodb": {"NewImage": {"type": {"S": "mail"}, "id": {"S": id.as_str()}}}},
+            {"eventName": "INSERT", "dynamodb": {"NewImage": {"type": {"S": "order"}, "id": {"S": "ord_x"}}}},
+            {"eventName": "REMOVE", "dynamodb": {}},
+        ]});
+        assert_eq!(stream_mail_ids(&batch), Some(vec![id]));
+        let schedule = json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-28T10:00:00Z"});
+        assert_eq!(stream_mail_ids(&schedule), None);
+    }
+
+    #[test]
+    fn retry_schedule() {
+        let s = MailerSettings::default();
+        assert_eq!(s.max_attempts(), 8);
+        assert_eq!(s.retry_after[0], Duration::seconds(10));
+    }
+}

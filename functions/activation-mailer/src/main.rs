@@ -1,0 +1,27 @@
+use activation_mailer::{MailerApp, MailerSettings, handle};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::Value;
+use vls::config::{self, Config};
+use vls::mail::Mailer;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    vls::telemetry::init();
+    // Configuration and clients are built once, before the runtime first polls.
+    let config = Config::from_env();
+    let settings = MailerSettings::from_env();
+    let sdk = config::aws().await;
+    let app = MailerApp {
+        store: config::store(&sdk, &config),
+        mailer: Mailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.sender.clone()),
+        settings,
+        clock: config::system_clock(),
+    };
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(app, &event.context.request_id, event.payload)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}
