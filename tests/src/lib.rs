@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use activation_mailer::{MailerApp, MailerSettings};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{
@@ -25,6 +26,8 @@ use order_intake::App;
 use serde_json::{Value, json};
 use vls::config::{Clock, Config, system_clock};
 use vls::http::AuthMode;
+use vls::http::auth::SelfVerifier;
+use vls::mail::Mailer;
 use vls::rules::Policy;
 use vls::store::Store;
 
@@ -282,6 +285,7 @@ pub fn admin(account_id: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Resp {
     pub status: u16,
+    pub content_type: String,
     pub body: Value,
     pub raw: String,
     pub replayed: bool,
@@ -318,9 +322,102 @@ pub fn actions(trail: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// The order-intake handler over a fresh table of its own.
+/// A clock the test moves by hand (starts at the real time).
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl TestClock {
+    pub fn new() -> Self {
+        Self(Arc::new(Mutex::new(system_clock()())))
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|_| chrono::Utc::now())
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += by;
+        }
+    }
+
+    pub fn as_clock(&self) -> Clock {
+        let me = self.clone();
+        Arc::new(move || me.now())
+    }
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn ses_client() -> aws_sdk_sesv2::Client {
+    aws_sdk_sesv2::Client::new(&sdk_config())
+}
+
+/// Creates (or, with `false`, deletes) a sender identity in the emulator's SES.
+pub async fn sender_identity(address: &str, present: bool) {
+    let ses = ses_client();
+    if present {
+        let _ = ses
+            .create_email_identity()
+            .email_identity(address)
+            .send()
+            .await;
+    } else {
+        let _ = ses
+            .delete_email_identity()
+            .email_identity(address)
+            .send()
+            .await;
+    }
+}
+
+/// Every mail the emulator's SES accepted from `sender`: `{id, source, subject, body, destinations}`.
+pub fn sent_mail(sender: &str) -> Vec<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .get(format!("{}/moto-api/data.json", endpoint()))
+        .call()
+        .expect("emulator state");
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let data: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["source"] == sender)
+        .cloned()
+        .collect()
+}
+
+/// The activation link's token in a mail body.
+pub fn link_token(mail: &Value) -> Option<String> {
+    let body = mail["body"].as_str()?;
+    let at = body.find("/activate/")? + "/activate/".len();
+    let token: String = body[at..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (token.len() == 64).then_some(token)
+}
+
+/// Every function over one fresh table of its own, with a clock the test controls and a
+/// mail sender identity of its own.
 pub struct Harness {
     pub app: App,
+    pub activation: activation::App,
+    pub mailer: MailerApp,
+    pub sender: String,
+    pub clock: TestClock,
     pub table: String,
     pub ops: Counter,
     pub client: Client,
@@ -328,11 +425,8 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new() -> Self {
-        Self::with_clock(system_clock()).await
-    }
-
-    pub async fn with_clock(clock: Clock) -> Self {
         let client = client();
+        let clock = TestClock::new();
         let table = format!("t{}", ulid::Ulid::generate().to_string().to_lowercase());
         create_table(&client, &table).await;
         let ops = Counter::default();
@@ -345,17 +439,52 @@ impl Harness {
             auth: AuthMode::local(SECRET),
             policy: Policy::default(),
         };
+        let store = Store::new(Client::from_conf(conf), table.clone());
+        let sender = format!("licensing@{table}.example.com");
+        sender_identity(&sender, true).await;
+        let activation = activation::App {
+            store: store.clone(),
+            verifier: SelfVerifier::from_env(&config.auth),
+            config: config.clone(),
+            clock: clock.as_clock(),
+        };
+        let mailer = MailerApp {
+            store: store.clone(),
+            mailer: Mailer::new(ses_client(), sender.clone()),
+            settings: MailerSettings {
+                sender: sender.clone(),
+                public_base_url: "https://licensing.example.com".into(),
+                ..MailerSettings::default()
+            },
+            clock: clock.as_clock(),
+        };
         let app = App {
-            store: Store::new(Client::from_conf(conf), table.clone()),
+            store,
             config,
-            clock,
+            clock: clock.as_clock(),
         };
         Self {
             app,
+            activation,
+            mailer,
+            sender,
+            clock,
             table,
             ops,
             client,
         }
+    }
+
+    /// Runs the mailer's sweep once, as the schedule does.
+    pub async fn sweep(&self) -> Vec<(vls::types::MailId, activation_mailer::Outcome)> {
+        activation_mailer::sweep(&self.mailer, "test-sweep")
+            .await
+            .expect("sweep")
+    }
+
+    /// Mail this harness's mailer sent, as the emulator recorded it.
+    pub fn mail(&self) -> Vec<Value> {
+        sent_mail(&self.sender)
     }
 
     pub async fn call(
@@ -366,9 +495,37 @@ impl Harness {
         body: Option<&str>,
         idem: Option<&str>,
     ) -> Resp {
+        self.request(method, path, token, body, idem, None).await
+    }
+
+    /// A form post (`application/x-www-form-urlencoded`), as the activation page sends it.
+    pub async fn form(&self, path: &str, body: &str) -> Resp {
+        self.request(
+            "POST",
+            path,
+            None,
+            Some(body),
+            None,
+            Some("application/x-www-form-urlencoded"),
+        )
+        .await
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        idem: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Resp {
         let mut b = lambda_http::http::Request::builder()
             .method(method)
             .uri(path);
+        if let Some(c) = content_type {
+            b = b.header("content-type", c);
+        }
         if let Some(t) = token {
             b = b.header("authorization", format!("Bearer {t}"));
         }
@@ -377,9 +534,19 @@ impl Harness {
         }
         let body = body.map_or(Body::Empty, |s| Body::Text(s.to_owned()));
         let req = b.body(body).expect("request");
-        let resp = order_intake::handle(&self.app, req).await;
+        let resp = if path.starts_with("/activate/") || path.ends_with("/activation-email/resend") {
+            activation::handle(&self.activation, req).await
+        } else {
+            order_intake::handle(&self.app, req).await
+        };
         let status = resp.status().as_u16();
         let replayed = resp.headers().contains_key("idempotent-replayed");
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let raw = match resp.into_body() {
             Body::Text(t) => t,
             Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -388,6 +555,7 @@ impl Harness {
         let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
         Resp {
             status,
+            content_type,
             body,
             raw,
             replayed,

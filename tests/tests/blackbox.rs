@@ -55,8 +55,15 @@ impl Http {
         let status = resp.status().as_u16();
         let raw = resp.body_mut().read_to_string().unwrap_or_default();
         let replayed = resp.headers().contains_key("idempotent-replayed");
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         Resp {
             status,
+            content_type,
             body: serde_json::from_str(&raw).unwrap_or(Value::Null),
             raw,
             replayed,

@@ -532,14 +532,11 @@ pub fn agreement_item(agreement: &Agreement) -> Result<Item, StoreError> {
 pub fn mail_item(mail: &MailIntent) -> Result<Item, StoreError> {
     let mut item = encode(mail, &keys::mail(&mail.id), "mail")?;
     if mail.status == MailStatus::Pending {
+        let due = mail.next_attempt_at.unwrap_or(mail.created_at);
         item.insert(keys::GSI1_PK.into(), s(keys::OUTBOX));
         item.insert(
             keys::GSI1_SK.into(),
-            s(format!(
-                "{}#{}",
-                mail.created_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                mail.id
-            )),
+            s(format!("{}#{}", timestamp(due), mail.id)),
         );
     }
     Ok(item)

@@ -1,0 +1,571 @@
+//! Activation against the emulator: the mail, the link page, association, resend with its
+//! lockout, OSM change, SES refusing and recovering, one token used concurrently.
+
+use chrono::Duration;
+use futures::future::join_all;
+use serde_json::{Value, json};
+use vls_tests::fixtures::*;
+use vls_tests::*;
+
+use activation_mailer::Outcome;
+
+struct World {
+    h: Harness,
+    bs: String,
+    partner: String,
+    account: String,
+    admin: String,
+    agreement: String,
+}
+
+/// The README walkthrough up to invoicing: 50 direct seats, an EA with a covering order.
+async fn world() -> World {
+    let h = Harness::new().await;
+    let bs = billing_support();
+    assert_eq!(
+        h.put("/partners/p1", &bs, &partner_body("Fabrikam LSP"))
+            .await
+            .status,
+        200
+    );
+    let account = h
+        .post("/accounts", &bs, &account_body("Contoso"))
+        .await
+        .id();
+    let admin = admin(&account);
+    let sub = h
+        .post(
+            &format!("/accounts/{account}/subscriptions"),
+            &admin,
+            &faq_subscription(),
+        )
+        .await
+        .id();
+    let partner = partner("p1");
+    let agreement = h
+        .post(
+            "/agreements",
+            &partner,
+            &agreement_body("4711", "2026-03-15"),
+        )
+        .await
+        .id();
+    let order = h
+        .post(
+            "/orders",
+            &partner,
+            &order_body(&agreement, covering_lines(), Some(&sub)),
+        )
+        .await
+        .id();
+    let inv = h
+        .post(&format!("/orders/{order}/invoice"), &partner, &json!({}))
+        .await;
+    assert_eq!(inv.body["activation_email"], "queued", "{}", inv.raw);
+    World {
+        h,
+        bs,
+        partner,
+        account,
+        admin,
+        agreement,
+    }
+}
+
+/// Sweeps until one mail has gone out; answers its link token.
+async fn mailed_link(h: &Harness, expected_mails: usize) -> String {
+    let outcomes = h.sweep().await;
+    assert!(
+        outcomes.iter().any(|(_, o)| *o == Outcome::Sent),
+        "{outcomes:?}"
+    );
+    let mail = h.mail();
+    assert_eq!(mail.len(), expected_mails, "{mail:?}");
+    link_token(mail.last().expect("a mail")).expect("the mail carries a link")
+}
+
+fn resend_body(legal_name: &str, country: &str) -> Value {
+    json!({"legal_name": legal_name, "country": country})
+}
+
+#[tokio::test]
+async fn invoice_mail_link_page_association_and_the_pool() {
+    let w = world().await;
+    let h = &w.h;
+    let token = mailed_link(h, 1).await;
+    let mail = &h.mail()[0];
+    assert_eq!(
+        mail["destinations"]["ToAddresses"],
+        json!(["olivia@contoso.com"]),
+        "to the OSM of record only"
+    );
+    let body = mail["body"].as_str().unwrap_or_default();
+    assert!(body.contains(&w.agreement) && body.contains("d365-sales-professional"));
+    assert!(body.contains(&format!("https://licensing.example.com/activate/{token}")));
+
+    // Only the token's hash is stored.
+    let items = scan_all(&h.client, &h.table).await;
+    let dump = format!("{items:?}");
+    assert!(!dump.contains(&token), "the token itself is never stored");
+
+    let page = h
+        .call("GET", &format!("/activate/{token}"), None, None, None)
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.content_type.starts_with("text/html"));
+    assert!(page.raw.contains(&w.agreement) && page.raw.contains("<form method=\"post\">"));
+    assert!(page.raw.contains("Dynamics 365 Sales Professional"));
+
+    // Someone else's account, another role: refused, nothing spent.
+    let other = h
+        .post("/accounts", &w.bs, &account_body("Other"))
+        .await
+        .id();
+    let r = h
+        .post(
+            &format!("/activate/{token}"),
+            &w.admin,
+            &json!({"account_id": other}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.raw);
+    let r = h
+        .post(
+            &format!("/activate/{token}"),
+            &w.partner,
+            &json!({"account_id": w.account}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = h
+        .call(
+            "POST",
+            &format!("/activate/{token}"),
+            None,
+            Some(&json!({"account_id": w.account}).to_string()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+
+    let r = h
+        .post(
+            &format!("/activate/{token}"),
+            &w.admin,
+            &json!({"account_id": w.account}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["agreement_id"], w.agreement.as_str());
+    assert_eq!(r.body["account_id"], w.account.as_str());
+    assert_eq!(r.body["attached_orders"].as_array().map(Vec::len), Some(1));
+
+    let pool = h
+        .get(&format!("/accounts/{}/licenses", w.account), &w.admin)
+        .await;
+    assert_eq!(
+        total(&pool.body, "d365-sales-professional"),
+        100,
+        "50 direct + 50 volume"
+    );
+    assert_eq!(total(&pool.body, "d365-additional-storage-gb"), 10);
+    let a = h
+        .get(&format!("/agreements/{}", w.agreement), &w.admin)
+        .await;
+    assert_eq!(
+        a.body["account_id"],
+        w.account.as_str(),
+        "the admin now sees the agreement"
+    );
+
+    // The link is spent: page and POST both 410.
+    let again = h
+        .call("GET", &format!("/activate/{token}"), None, None, None)
+        .await;
+    assert_eq!(again.status, 410);
+    assert!(again.raw.contains("already been used"));
+    let r = h
+        .post(
+            &format!("/activate/{token}"),
+            &w.admin,
+            &json!({"account_id": w.account}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (410, Some("link_used"))
+    );
+    // Unknown links are 404.
+    assert_eq!(
+        h.call(
+            "GET",
+            &format!("/activate/{}", "0".repeat(64)),
+            None,
+            None,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        h.call("GET", "/activate/not-a-token", None, None, None)
+            .await
+            .status,
+        404
+    );
+
+    let trail = h
+        .get(&format!("/agreements/{}/events", w.agreement), &w.bs)
+        .await;
+    assert_eq!(
+        actions(&trail.body),
+        [
+            "agreement.created",
+            "order.placed",
+            "order.invoiced",
+            "activation_email.sent",
+            "activation.completed"
+        ]
+    );
+    let acc = h
+        .get(&format!("/accounts/{}/events", w.account), &w.admin)
+        .await;
+    assert_eq!(actions(&acc.body).last(), Some(&"activation.completed"));
+
+    // Nothing left to send, nothing more mailed.
+    h.clock.advance(Duration::hours(1));
+    assert!(h.sweep().await.is_empty());
+    assert_eq!(h.mail().len(), 1);
+}
+
+#[tokio::test]
+async fn the_form_works_with_the_token_in_the_body() {
+    let w = world().await;
+    let h = &w.h;
+    let token = mailed_link(h, 1).await;
+    let path = format!("/activate/{token}");
+    let r = h
+        .form(
+            &path,
+            &format!("account_id={}&access_token=forged", w.account),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "the form gets pages, not JSON"
+    );
+    let r = h
+        .form(
+            &path,
+            &format!("account_id={}&access_token={}", w.account, w.admin),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(r.raw.contains("Licences associated") && r.raw.contains(&w.account));
+    let r = h
+        .form(
+            &path,
+            &format!("account_id={}&access_token={}", w.account, w.admin),
+        )
+        .await;
+    assert_eq!(r.status, 410);
+    assert!(r.raw.contains("already been used"));
+}
+
+#[tokio::test]
+async fn two_concurrent_associations_with_one_token_exactly_one_wins() {
+    let w = world().await;
+    let h = &w.h;
+    let token = mailed_link(h, 1).await;
+    let other = h
+        .post("/accounts", &w.bs, &account_body("Contoso EU"))
+        .await
+        .id();
+    let path = format!("/activate/{token}");
+    let bodies = [
+        json!({"account_id": w.account}),
+        json!({"account_id": other}),
+    ];
+    let tokens = [w.admin.clone(), admin(&other)];
+    let results = join_all((0..2).map(|i| h.post(&path, &tokens[i], &bodies[i]))).await;
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 410],
+        "{:?}",
+        results.iter().map(|r| &r.raw).collect::<Vec<_>>()
+    );
+    let winner = results
+        .iter()
+        .find(|r| r.status == 200)
+        .map(|r| r.body["account_id"].clone());
+    let a = h.get(&format!("/agreements/{}", w.agreement), &w.bs).await;
+    assert_eq!(Some(a.body["account_id"].clone()), winner);
+    // Exactly one account holds it.
+    let pools = [
+        total(
+            &h.get(&format!("/accounts/{}/licenses", w.account), &w.bs)
+                .await
+                .body,
+            "d365-sales-professional",
+        ),
+        total(
+            &h.get(&format!("/accounts/{other}/licenses"), &w.bs)
+                .await
+                .body,
+            "d365-sales-professional",
+        ),
+    ];
+    assert!(pools == [100, 0] || pools == [50, 50], "{pools:?}");
+}
+
+#[tokio::test]
+async fn resend_checks_role_lockout_company_and_state_in_that_order() {
+    let w = world().await;
+    let h = &w.h;
+    let first = mailed_link(h, 1).await;
+    let path = format!("/agreements/{}/activation-email/resend", w.agreement);
+
+    assert_eq!(
+        h.post(&path, &w.partner, &resend_body("Contoso Ltd", "NL"))
+            .await
+            .status,
+        403
+    );
+    for i in 0..5 {
+        let r = h.post(&path, &w.bs, &resend_body("Fabrikam", "NL")).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (403, Some("company_mismatch")),
+            "attempt {i}"
+        );
+    }
+    let r = h
+        .post(&path, &w.bs, &resend_body("Contoso Ltd", "NL"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (429, Some("too_many_attempts")),
+        "even a right answer waits"
+    );
+    assert!(h.sweep().await.is_empty(), "nothing queued");
+    assert_eq!(h.mail().len(), 1, "no mail sent");
+
+    // An hour later the lockout is over; a right answer in other case and with spaces, with a
+    // recipient of the caller's choosing that is ignored.
+    h.clock.advance(Duration::minutes(61));
+    let body = json!({"legal_name": "  contoso LTD ", "country": " nl", "to": "attacker@evil.example", "email": "attacker@evil.example"});
+    let r = h.post(&path, &w.bs, &body).await;
+    assert_eq!(
+        (r.status, r.body["sent_to"].as_str()),
+        (202, Some("o***@contoso.com")),
+        "{}",
+        r.raw
+    );
+    // The earlier link died at once.
+    let old = h
+        .call("GET", &format!("/activate/{first}"), None, None, None)
+        .await;
+    assert_eq!(old.status, 410);
+    assert!(old.raw.contains("replaced"));
+    let second = mailed_link(h, 2).await;
+    assert_ne!(second, first);
+    for m in h.mail() {
+        assert_eq!(
+            m["destinations"]["ToAddresses"],
+            json!(["olivia@contoso.com"])
+        );
+    }
+    // After association there is nothing to activate.
+    let r = h
+        .post(
+            &format!("/activate/{second}"),
+            &w.admin,
+            &json!({"account_id": w.account}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = h
+        .post(&path, &w.bs, &resend_body("Contoso Ltd", "NL"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("nothing_to_activate"))
+    );
+    let r = h
+        .post(&path, &w.bs, &json!({"legal_name": "Contoso Ltd"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("missing_field"))
+    );
+}
+
+#[tokio::test]
+async fn an_osm_change_kills_the_link_and_a_resend_reaches_the_new_osm() {
+    let w = world().await;
+    let h = &w.h;
+    let first = mailed_link(h, 1).await;
+    let osm = format!("/agreements/{}/osm", w.agreement);
+    h.put("/partners/p2", &w.bs, &partner_body("Other")).await;
+    assert_eq!(
+        h.put(
+            &osm,
+            &partner("p2"),
+            &json!({"name": "Mallory", "email": "m@fabrikam.com"})
+        )
+        .await
+        .status,
+        404
+    );
+    let r = h
+        .put(
+            &osm,
+            &w.partner,
+            &json!({"name": "Noah New", "email": "noah@contoso.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let page = h
+        .call("GET", &format!("/activate/{first}"), None, None, None)
+        .await;
+    assert_eq!(page.status, 410);
+    assert!(page.raw.contains("Online Services Manager changed"));
+    h.clock.advance(Duration::minutes(5));
+    assert!(
+        h.sweep().await.is_empty(),
+        "an OSM change sends nothing by itself"
+    );
+    let r = h
+        .post(
+            &format!("/agreements/{}/activation-email/resend", w.agreement),
+            &w.bs,
+            &resend_body("Contoso Ltd", "NL"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["sent_to"].as_str()),
+        (202, Some("n***@contoso.com"))
+    );
+    let link = mailed_link(h, 2).await;
+    assert_eq!(
+        h.mail()[1]["destinations"]["ToAddresses"],
+        json!(["noah@contoso.com"])
+    );
+    assert_eq!(
+        h.call("GET", &format!("/activate/{link}"), None, None, None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn ses_refusing_keeps_the_intent_and_it_is_sent_once_when_ses_recovers() {
+    let h = Harness::new().await;
+    sender_identity(&h.sender, false).await;
+    let bs = billing_support();
+    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
+    let p = partner("p1");
+    let agr = h
+        .post("/agreements", &p, &agreement_body("1", "2026-01-01"))
+        .await
+        .id();
+    let order = h
+        .post("/orders", &p, &order_body(&agr, covering_lines(), None))
+        .await
+        .id();
+    h.post(&format!("/orders/{order}/invoice"), &p, &json!({}))
+        .await;
+
+    let out = h.sweep().await;
+    assert_eq!(
+        out.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
+        [Outcome::Retrying]
+    );
+    let early = h.sweep().await;
+    assert!(
+        early.is_empty(),
+        "not due again before its backoff: {early:?}"
+    );
+    h.clock.advance(Duration::seconds(11));
+    assert_eq!(
+        h.sweep().await.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
+        [Outcome::Retrying]
+    );
+    assert!(h.mail().is_empty());
+
+    sender_identity(&h.sender, true).await;
+    h.clock.advance(Duration::seconds(31));
+    assert_eq!(
+        h.sweep().await.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
+        [Outcome::Sent]
+    );
+    h.clock.advance(Duration::hours(2));
+    assert!(h.sweep().await.is_empty());
+    assert_eq!(h.mail().len(), 1, "exactly one mail once SES accepts");
+    let trail = h.get(&format!("/agreements/{agr}/events"), &bs).await;
+    assert_eq!(
+        actions(&trail.body)
+            .iter()
+            .filter(|a| **a == "activation_email.sent")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_mail_that_never_goes_out_is_parked_as_failed_and_shows_on_the_agreement() {
+    let h = Harness::new().await;
+    sender_identity(&h.sender, false).await;
+    let bs = billing_support();
+    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
+    let p = partner("p1");
+    let agr = h
+        .post("/agreements", &p, &agreement_body("1", "2026-01-01"))
+        .await
+        .id();
+    let order = h
+        .post("/orders", &p, &order_body(&agr, covering_lines(), None))
+        .await
+        .id();
+    h.post(&format!("/orders/{order}/invoice"), &p, &json!({}))
+        .await;
+    let mut outcomes = Vec::new();
+    for _ in 0..20 {
+        outcomes.extend(h.sweep().await.into_iter().map(|(_, o)| o));
+        h.clock.advance(Duration::hours(5));
+    }
+    assert_eq!(outcomes.len(), 8, "{outcomes:?}");
+    assert_eq!(outcomes.last(), Some(&Outcome::Failed));
+    let a = h.get(&format!("/agreements/{agr}"), &bs).await;
+    assert_eq!(
+        a.body["activation_email_failed"]["attempts"], 8,
+        "{}",
+        a.raw
+    );
+    let trail = h.get(&format!("/agreements/{agr}/events"), &bs).await;
+    assert_eq!(
+        actions(&trail.body).last(),
+        Some(&"activation_email.failed")
+    );
+    // A resend after SES recovers delivers, and clears the failure.
+    sender_identity(&h.sender, true).await;
+    let r = h
+        .post(
+            &format!("/agreements/{agr}/activation-email/resend"),
+            &bs,
+            &resend_body("Contoso Ltd", "NL"),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(
+        h.sweep().await.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
+        [Outcome::Sent]
+    );
+    let a = h.get(&format!("/agreements/{agr}"), &bs).await;
+    assert_eq!(a.body["activation_email_failed"], Value::Null);
+}
