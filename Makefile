@@ -18,7 +18,8 @@ export VLS_AUTH_MODE := local
 export LOCAL_JWT_SECRET ?= local-dev-secret
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-DEV_PORT ?= 9000
+export DEV_PORT ?= 9000
+export PUBLIC_BASE_URL ?= http://127.0.0.1:$(DEV_PORT)
 
 .PHONY: dev test venv stack token down clean
 
@@ -36,9 +37,7 @@ stack: venv
 
 ## Runs the whole API on http://127.0.0.1:$(DEV_PORT) (Ctrl-C stops the functions; the emulator stays up).
 dev: stack
-	cargo build --workspace --bins
-	@echo "serving every function on http://127.0.0.1:$(DEV_PORT)"
-	cargo lambda watch -A 127.0.0.1 -P $(DEV_PORT)
+	scripts/dev.sh
 
 ## Every test: format, lints, unit, integration (emulator), black-box HTTP (cargo lambda watch), cfn-lint.
 test: venv

@@ -7,8 +7,10 @@ mkdir -p "$RUN"
 TEST_PORT=${TEST_PORT:-9001}
 started=()
 watch_pid=""
+loop_pid=""
 
 cleanup() {
+  [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null || true
   if [ -n "$watch_pid" ]; then
     kill -- "-$watch_pid" 2>/dev/null || kill "$watch_pid" 2>/dev/null || true
     wait "$watch_pid" 2>/dev/null || true
@@ -42,8 +44,11 @@ cargo test --workspace --quiet
 
 step "black-box HTTP tests through cargo lambda watch on 127.0.0.1:$TEST_PORT"
 cargo build --workspace --bins --quiet
-setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$TEST_PORT" >"$RUN/watch.log" 2>&1 &
+PUBLIC_BASE_URL="http://127.0.0.1:$TEST_PORT" \
+  setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$TEST_PORT" >"$RUN/watch.log" 2>&1 &
 watch_pid=$!
+scripts/mailer-loop.sh "$TEST_PORT" &
+loop_pid=$!
 for i in $(seq 1 600); do
   code=$(curl -s -o /dev/null -w "%{http_code}" -X POST "http://127.0.0.1:$TEST_PORT/agreements" || true)
   [ "$code" = 401 ] && break
@@ -52,7 +57,7 @@ for i in $(seq 1 600); do
 done
 [ "$code" = 401 ] || { echo "cargo lambda watch did not answer (last: $code)"; tail -50 "$RUN/watch.log"; exit 1; }
 VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
-  cargo test -p vls-tests --test blackbox --quiet -- --ignored --test-threads=1
+  cargo test -p vls-tests --test blackbox --quiet -- --ignored --test-threads=1 --nocapture
 
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml

@@ -387,3 +387,180 @@ async fn the_walkthrough_over_http() {
         );
     }
 }
+
+/// Waits (up to `deadline`) until the agreement's trail says its activation mail went out,
+/// then reads that mail back from the emulator. The trail is polled rather than the emulator's
+/// state dump, which is large and would slow the emulator down for everyone.
+fn wait_for_mail(
+    http: &Http,
+    agreement: &str,
+    deadline: std::time::Duration,
+) -> Option<(Value, std::time::Duration)> {
+    let bs = tok("billing_support", json!({}));
+    let sender =
+        std::env::var("SENDER_EMAIL").unwrap_or_else(|_| "licensing@vls.example.com".into());
+    let started = std::time::Instant::now();
+    while started.elapsed() < deadline {
+        let trail = http.get(&format!("/agreements/{agreement}/events"), &bs);
+        if vls_tests::actions(&trail.body).contains(&"activation_email.sent") {
+            let took = started.elapsed();
+            let mail = vls_tests::sent_mail(&sender)
+                .into_iter()
+                .find(|m| m["body"].as_str().is_some_and(|b| b.contains(agreement)))?;
+            return Some((mail, took));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
+struct Invoiced {
+    agreement: String,
+    account: String,
+    admin: String,
+}
+
+/// A registered partner, an account with the FAQ's subscription, an EA with a covering order,
+/// invoiced now.
+fn invoiced(http: &Http, run: &str) -> Invoiced {
+    let bs = tok("billing_support", json!({}));
+    let pid = format!("lsp-{run}");
+    let partner = tok("partner", json!({"partner_id": pid}));
+    http.send(
+        "PUT",
+        &format!("/partners/{pid}"),
+        Some(&bs),
+        Some(&partner_body("Fabrikam LSP").to_string()),
+        None,
+    );
+    let account = http.post("/accounts", &bs, &account_body("Contoso")).body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let admin = tok("customer_admin", json!({"account_id": account}));
+    let sub = http
+        .post(
+            &format!("/accounts/{account}/subscriptions"),
+            &admin,
+            &faq_subscription(),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let agreement = http
+        .post(
+            "/agreements",
+            &partner,
+            &agreement_body(&format!("c-{run}"), "2026-03-15"),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let order = http.post(
+        "/orders",
+        &partner,
+        &order_body(&agreement, covering_lines(), Some(&sub)),
+    );
+    let r = http.post(
+        &format!("/orders/{}/invoice", order.body["id"].as_str().expect("id")),
+        &partner,
+        &json!({}),
+    );
+    assert_eq!(r.body["activation_email"], "queued", "{}", r.raw);
+    Invoiced {
+        agreement,
+        account,
+        admin,
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn activation_over_http_with_the_mailer_running() {
+    let http = Http::new();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let w = invoiced(&http, &run);
+    let (mail, latency) = wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(10))
+        .expect("the activation mail within 10 s");
+    println!(
+        "activation mail in the emulator {} ms after invoicing",
+        latency.as_millis()
+    );
+    assert_eq!(
+        mail["destinations"]["ToAddresses"],
+        json!(["olivia@contoso.com"])
+    );
+    let token = vls_tests::link_token(&mail).expect("a link");
+    assert!(
+        mail["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("{}/activate/{token}", base()))
+    );
+
+    let page = http.send("GET", &format!("/activate/{token}"), None, None, None);
+    assert_eq!(page.status, 200);
+    assert!(page.raw.contains(&w.agreement));
+    let r = http.post(
+        &format!("/activate/{token}"),
+        &w.admin,
+        &json!({"account_id": w.account}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let pool = http.get(&format!("/accounts/{}/licenses", w.account), &w.admin);
+    assert_eq!(
+        total(&pool.body, "d365-sales-professional"),
+        100,
+        "direct and volume licences together"
+    );
+    assert_eq!(
+        http.send("GET", &format!("/activate/{token}"), None, None, None)
+            .status,
+        410
+    );
+    assert_eq!(
+        http.post(
+            &format!("/activate/{token}"),
+            &w.admin,
+            &json!({"account_id": w.account})
+        )
+        .status,
+        410
+    );
+
+    // The link's secret never reaches the logs.
+    if let Ok(path) = std::env::var("VLS_WATCH_LOG") {
+        let log = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            !log.contains(&token),
+            "an activation token appeared in the logs"
+        );
+    }
+}
+
+/// Prints the time from invoicing to the mail being in the emulator, over 20 invoices.
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn activation_mail_latency() {
+    let http = Http::new();
+    let mut ms: Vec<u128> = (0..20)
+        .map(|i| {
+            let run = format!("{}-{i}", ulid::Ulid::generate().to_string().to_lowercase());
+            let w = invoiced(&http, &run);
+            wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(30))
+                .expect("every activation mail arrives")
+                .1
+                .as_millis()
+        })
+        .collect();
+    ms.sort();
+    println!(
+        "activation mail latency over {} invoices: median {} ms, min {} ms, max {} ms",
+        ms.len(),
+        ms[ms.len() / 2],
+        ms[0],
+        ms[ms.len() - 1]
+    );
+}
