@@ -42,7 +42,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "unit and integration tests (emulator at $AWS_ENDPOINT_URL)"
 cargo test --workspace --quiet
 
-step "black-box HTTP tests through cargo lambda watch on 127.0.0.1:$TEST_PORT"
+step "browser for the activation page test (Debian's chromium + chromium-driver)"
+scripts/browser-deps.sh
+
+step "black-box HTTP and browser tests through cargo lambda watch on 127.0.0.1:$TEST_PORT"
 cargo build --workspace --bins --quiet
 PUBLIC_BASE_URL="http://127.0.0.1:$TEST_PORT" \
   setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$TEST_PORT" >"$RUN/watch.log" 2>&1 &

@@ -423,6 +423,22 @@ pub struct Harness {
     pub client: Client,
 }
 
+impl Drop for Harness {
+    /// Drops the test's table, so the emulator stays small for everyone else.
+    fn drop(&mut self) {
+        let (client, table) = (self.client.clone(), self.table.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(client.delete_table().table_name(table).send());
+            }
+        })
+        .join();
+    }
+}
+
 impl Harness {
     pub async fn new() -> Self {
         let client = client();

@@ -260,6 +260,8 @@ async fn the_walkthrough_over_http() {
     // Bad input: a code, and not one item written.
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "vls".into());
     let ddb = client();
+    // The mailer runs beside this test: let it finish with this agreement's mail first.
+    mail_sent_after(&http, &agr, std::time::Duration::from_secs(10)).expect("the activation mail");
     let before = scan_all(&ddb, &table).await.len();
     let line = |q: Value| {
         order_body(
@@ -388,30 +390,38 @@ async fn the_walkthrough_over_http() {
     }
 }
 
-/// Waits (up to `deadline`) until the agreement's trail says its activation mail went out,
-/// then reads that mail back from the emulator. The trail is polled rather than the emulator's
-/// state dump, which is large and would slow the emulator down for everyone.
+/// How long until the agreement's trail says its activation mail went out (the mailer
+/// records that after SES accepted the mail), polling for up to `deadline`.
+fn mail_sent_after(
+    http: &Http,
+    agreement: &str,
+    deadline: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let bs = tok("billing_support", json!({}));
+    let started = std::time::Instant::now();
+    while started.elapsed() < deadline {
+        let trail = http.get(&format!("/agreements/{agreement}/events"), &bs);
+        if vls_tests::actions(&trail.body).contains(&"activation_email.sent") {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
+/// The agreement's activation mail as the emulator's SES holds it, once it went out.
 fn wait_for_mail(
     http: &Http,
     agreement: &str,
     deadline: std::time::Duration,
 ) -> Option<(Value, std::time::Duration)> {
-    let bs = tok("billing_support", json!({}));
+    let took = mail_sent_after(http, agreement, deadline)?;
     let sender =
         std::env::var("SENDER_EMAIL").unwrap_or_else(|_| "licensing@vls.example.com".into());
-    let started = std::time::Instant::now();
-    while started.elapsed() < deadline {
-        let trail = http.get(&format!("/agreements/{agreement}/events"), &bs);
-        if vls_tests::actions(&trail.body).contains(&"activation_email.sent") {
-            let took = started.elapsed();
-            let mail = vls_tests::sent_mail(&sender)
-                .into_iter()
-                .find(|m| m["body"].as_str().is_some_and(|b| b.contains(agreement)))?;
-            return Some((mail, took));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    None
+    let mail = vls_tests::sent_mail(&sender)
+        .into_iter()
+        .find(|m| m["body"].as_str().is_some_and(|b| b.contains(agreement)))?;
+    Some((mail, took))
 }
 
 struct Invoiced {
@@ -549,9 +559,8 @@ async fn activation_mail_latency() {
         .map(|i| {
             let run = format!("{}-{i}", ulid::Ulid::generate().to_string().to_lowercase());
             let w = invoiced(&http, &run);
-            wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(30))
-                .expect("every activation mail arrives")
-                .1
+            mail_sent_after(&http, &w.agreement, std::time::Duration::from_secs(30))
+                .expect("every activation mail goes out")
                 .as_millis()
         })
         .collect();
@@ -563,4 +572,169 @@ async fn activation_mail_latency() {
         ms[0],
         ms[ms.len() - 1]
     );
+}
+
+/// A WebDriver session on Debian's headless Chromium (JavaScript off), driven over plain
+/// HTTP with chromedriver.
+struct Browser {
+    driver: std::process::Child,
+    base: String,
+    session: String,
+    agent: ureq::Agent,
+}
+
+impl Browser {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let driver = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver (scripts/browser-deps.sh installs it)");
+        let base = format!("http://127.0.0.1:{port}");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        for _ in 0..100 {
+            if agent.get(format!("{base}/status")).call().is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let profile = std::env::temp_dir().join(format!("vls-chromium-{}", ulid::Ulid::generate()));
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         format!("--user-data-dir={}", profile.display())],
+                "prefs": {"profile.managed_default_content_settings.javascript": 2}
+            }
+        }}});
+        let mut b = Self {
+            driver,
+            base,
+            session: String::new(),
+            agent,
+        };
+        let r = b.call("POST", "/session", Some(caps));
+        b.session = r["value"]["sessionId"]
+            .as_str()
+            .expect("a WebDriver session")
+            .to_owned();
+        b
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let req = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("content-type", "application/json")
+            .body(body.map(|b| b.to_string()).unwrap_or_default())
+            .expect("request");
+        let mut resp = self.agent.run(req).expect("WebDriver call");
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap_or_default())
+            .unwrap_or(Value::Null)
+    }
+
+    fn s(&self, path: &str) -> String {
+        format!("/session/{}{path}", self.session)
+    }
+
+    fn open(&self, url: &str) {
+        self.call("POST", &self.s("/url"), Some(json!({"url": url})));
+    }
+
+    fn element(&self, css: &str) -> String {
+        let r = self.call(
+            "POST",
+            &self.s("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        r["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {r}"))
+            .to_owned()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/value")),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.element(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/click")),
+            Some(json!({})),
+        );
+    }
+
+    fn source(&self) -> String {
+        self.call("GET", &self.s("/source"), None)["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            self.call("DELETE", &self.s(""), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack and Chromium: run through `make test`"]
+async fn the_activation_page_works_in_a_real_browser_without_javascript() {
+    let http = Http::new();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let w = invoiced(&http, &run);
+    let (mail, _) = wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(10))
+        .expect("the activation mail");
+    let token = vls_tests::link_token(&mail).expect("a link in the mail");
+    let link = format!("{}/activate/{token}", base());
+    assert!(
+        mail["body"].as_str().unwrap_or_default().contains(&link),
+        "the browser opens the mail's own link"
+    );
+
+    let browser = Browser::start();
+    browser.open(&link);
+    let page = browser.source();
+    assert!(page.contains(&w.agreement), "the page shows the agreement");
+    assert!(page.contains("Dynamics 365 Sales Professional"));
+    browser.type_into("#account_id", &w.account);
+    browser.type_into("#access_token", &w.admin);
+    browser.click("#associate");
+    let done = browser.source();
+    assert!(done.contains("Licences associated"), "{done}");
+    assert!(done.contains(&w.account));
+
+    let pool = http.get(&format!("/accounts/{}/licenses", w.account), &w.admin);
+    assert_eq!(
+        total(&pool.body, "d365-sales-professional"),
+        100,
+        "the pool grew by the ordered 50"
+    );
+    browser.open(&link);
+    assert!(browser.source().contains("already been used"));
 }
