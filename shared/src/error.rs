@@ -66,6 +66,14 @@ pub enum RuleError {
     TooManyAttempts {
         until: chrono::DateTime<chrono::Utc>,
     },
+    #[error("reservations are only for EA and EAS agreements")]
+    ProgramNotEligible,
+    #[error("reservations close 30 days before the anniversary ({anniversary})")]
+    ReservationWindowClosed { anniversary: chrono::NaiveDate },
+    #[error("a reservation can only be cancelled within 72 hours of being made")]
+    CancellationWindowPassed,
+    #[error("the reservation is {status}")]
+    ReservationNotActive { status: &'static str },
 }
 
 impl From<FieldError> for RuleError {
@@ -82,12 +90,16 @@ impl RuleError {
             | Self::OsmPublicMailDomain { .. }
             | Self::UnknownSubscription
             | Self::UnknownOnlineServicesAccount
-            | Self::NoOnlineServices => 422,
+            | Self::NoOnlineServices
+            | Self::ProgramNotEligible
+            | Self::ReservationWindowClosed { .. } => 422,
             Self::UnknownPartner | Self::CompanyMismatch => 403,
             Self::OrderAlreadyInvoiced
             | Self::AgreementBoundToOnlineServices
             | Self::AgreementAlreadyAssociated
-            | Self::NothingToActivate => 409,
+            | Self::NothingToActivate
+            | Self::CancellationWindowPassed
+            | Self::ReservationNotActive { .. } => 409,
             Self::LinkGone { .. } => 410,
             Self::TooManyAttempts { .. } => 429,
         }
@@ -114,6 +126,10 @@ impl RuleError {
             Self::NothingToActivate => "nothing_to_activate",
             Self::CompanyMismatch => "company_mismatch",
             Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::ProgramNotEligible => "program_not_eligible",
+            Self::ReservationWindowClosed { .. } => "reservation_window_closed",
+            Self::CancellationWindowPassed => "cancellation_window_passed",
+            Self::ReservationNotActive { .. } => "reservation_not_active",
         }
     }
 
@@ -138,6 +154,9 @@ impl RuleError {
             }
             Self::TooManyAttempts { until } => {
                 m.insert("retry_after".into(), json!(until));
+            }
+            Self::ReservationWindowClosed { anniversary } => {
+                m.insert("anniversary".into(), json!(anniversary));
             }
             _ => {}
         }

@@ -106,8 +106,13 @@ pub struct Agreement {
     pub osm: Osm,
     pub partner_id: PartnerId,
     pub start_date: NaiveDate,
+    /// R2: the month-day its anniversaries fall on (29 February stays a leap day).
+    pub schedule: crate::rules::schedule::MonthDay,
     /// R2: the next anniversary (the true-up date).
     pub anniversary: NaiveDate,
+    /// R14: the last anniversary billed; active reservations made before it are billed.
+    #[serde(default)]
+    pub billed_through: Option<NaiveDate>,
     /// The account it is associated with (R6, R7), if any.
     pub account_id: Option<AccountId>,
     pub bound_to_online_services: bool,

@@ -158,15 +158,23 @@ impl Quantity {
     pub fn new(n: u64) -> Option<Self> {
         (1..=MAX_QUANTITY).contains(&n).then_some(Self(n as u32))
     }
+    /// A total of many lines (a true-up bills the sum of reservations), which may exceed
+    /// what a single request may ask for.
+    pub fn total(n: u64) -> Option<Self> {
+        u32::try_from(n).ok().filter(|n| *n > 0).map(Self)
+    }
+
     pub fn get(self) -> u64 {
         u64::from(self.0)
     }
 }
 
+/// Stored quantities: requests are bounded by [`Quantity::new`] when they are parsed; stored
+/// totals may be larger.
 impl TryFrom<u64> for Quantity {
     type Error = String;
     fn try_from(n: u64) -> Result<Self, String> {
-        Self::new(n).ok_or_else(|| format!("quantity out of range: {n}"))
+        Self::total(n).ok_or_else(|| format!("quantity out of range: {n}"))
     }
 }
 

@@ -5,6 +5,7 @@ pub mod activation;
 pub mod agreements;
 pub mod orders;
 pub mod pool;
+pub mod reservations;
 pub mod schedule;
 
 /// Operator configuration the rules depend on.

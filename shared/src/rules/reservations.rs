@@ -1,0 +1,500 @@
+//! License Reservations (R12, R13) and the anniversary True-Up (R14).
+//!
+//! A reservation is never rewritten when it is billed: the agreement records the last
+//! anniversary it billed (`billed_through`), and every active reservation made before that
+//! date is billed. So a true-up is one bounded transaction however many reservations there
+//! are, and billing can happen at most once per anniversary.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::catalog::Sku;
+use crate::error::RuleError;
+use crate::model::{Agreement, Order, OrderSource, OrderStatus, Reservation, ReservationStatus};
+use crate::types::{Line, Lines, OrderId, Program, Quantity, ReservationId};
+
+/// Reservations close this many days before the next anniversary.
+pub const WINDOW_CLOSES_DAYS: i64 = 30;
+/// A reservation can be cancelled within this many hours of being made.
+pub const CANCEL_WITHIN_HOURS: i64 = 72;
+
+/// The start of a date, UTC: reservations made before it are billed at it.
+pub fn start_of(date: NaiveDate) -> DateTime<Utc> {
+    date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+/// A reservation's status as the API shows it: stored `active` becomes `billed` once the
+/// anniversary after it has been billed.
+pub fn status_of(r: &Reservation, agreement: &Agreement) -> ReservationStatus {
+    match (r.status, agreement.billed_through) {
+        (ReservationStatus::Active, Some(through)) if r.created_at < start_of(through) => {
+            ReservationStatus::Billed
+        }
+        (s, _) => s,
+    }
+}
+
+/// The reservation with its derived status.
+pub fn view(r: &Reservation, agreement: &Agreement) -> Reservation {
+    Reservation {
+        status: status_of(r, agreement),
+        ..r.clone()
+    }
+}
+
+/// R13: the account's administrator reserves more licences on an associated EA or EAS.
+pub fn reserve(
+    agreement: &Agreement,
+    lines: Lines,
+    id: ReservationId,
+    now: DateTime<Utc>,
+) -> Result<Reservation, RuleError> {
+    if agreement.program == Program::Casa {
+        return Err(RuleError::ProgramNotEligible);
+    }
+    let closes = agreement.anniversary - Duration::days(WINDOW_CLOSES_DAYS);
+    if now.date_naive() >= closes {
+        return Err(RuleError::ReservationWindowClosed {
+            anniversary: agreement.anniversary,
+        });
+    }
+    Ok(Reservation {
+        id,
+        agreement_id: agreement.id.clone(),
+        lines,
+        status: ReservationStatus::Active,
+        billable_at: agreement.anniversary,
+        created_at: now,
+        version: 1,
+    })
+}
+
+/// R13: cancel within 72 hours; a cancelled reservation is never billed.
+pub fn cancel(
+    r: &Reservation,
+    agreement: &Agreement,
+    now: DateTime<Utc>,
+) -> Result<Reservation, RuleError> {
+    match status_of(r, agreement) {
+        ReservationStatus::Active => {}
+        ReservationStatus::Cancelled => {
+            return Err(RuleError::ReservationNotActive {
+                status: "cancelled",
+            });
+        }
+        ReservationStatus::Billed => {
+            return Err(RuleError::ReservationNotActive { status: "billed" });
+        }
+    }
+    if now >= r.created_at + Duration::hours(CANCEL_WITHIN_HOURS) {
+        return Err(RuleError::CancellationWindowPassed);
+    }
+    Ok(Reservation {
+        status: ReservationStatus::Cancelled,
+        version: r.version + 1,
+        ..r.clone()
+    })
+}
+
+/// Per SKU, what these reservations add up to.
+pub fn sum_lines<'a>(reservations: impl Iterator<Item = &'a Reservation>) -> Option<Lines> {
+    let mut totals: BTreeMap<Sku, u64> = BTreeMap::new();
+    for r in reservations {
+        for l in r.lines.iter() {
+            *totals.entry(l.sku).or_default() += l.quantity.get();
+        }
+    }
+    // A sum of reservations may exceed what one request may ask for; it is still what is owed.
+    let lines: Option<Vec<Line>> = totals
+        .into_iter()
+        .map(|(sku, q)| Quantity::total(q).map(|quantity| Line { sku, quantity }))
+        .collect();
+    Lines::new(lines?).ok()
+}
+
+/// The reservations one anniversary bills: active, made before it, not billed by an earlier one.
+pub fn billable_at<'a>(
+    agreement: &'a Agreement,
+    reservations: &'a [Reservation],
+    anniversary: NaiveDate,
+) -> impl Iterator<Item = &'a Reservation> {
+    let until = start_of(anniversary);
+    let from = agreement.billed_through.map(start_of);
+    reservations.iter().filter(move |r| {
+        r.status == ReservationStatus::Active
+            && r.created_at < until
+            && from.is_none_or(|f| r.created_at >= f)
+    })
+}
+
+/// What the next anniversary will bill (the preview).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub agreement_id: crate::types::AgreementId,
+    pub anniversary: NaiveDate,
+    pub lines: Vec<Line>,
+    pub reservation_ids: Vec<ReservationId>,
+}
+
+pub fn preview(agreement: &Agreement, reservations: &[Reservation]) -> Preview {
+    let billable: Vec<&Reservation> =
+        billable_at(agreement, reservations, agreement.anniversary).collect();
+    Preview {
+        agreement_id: agreement.id.clone(),
+        anniversary: agreement.anniversary,
+        lines: sum_lines(billable.iter().copied())
+            .map(Vec::from)
+            .unwrap_or_default(),
+        reservation_ids: billable.iter().map(|r| r.id.clone()).collect(),
+    }
+}
+
+/// One passed anniversary, billed: the agreement after it and the true-up order, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrueUp {
+    pub anniversary: NaiveDate,
+    pub agreement: Agreement,
+    pub order: Option<Order>,
+    pub billed: Vec<ReservationId>,
+}
+
+/// R14: the oldest passed anniversary of a due agreement (`None` when none has passed).
+/// Bills its reservations as one true-up order and moves the anniversary on: to the next
+/// one if that has passed too (handled by the next step), otherwise to the first after now.
+pub fn true_up_step(
+    agreement: &Agreement,
+    reservations: &[Reservation],
+    now: DateTime<Utc>,
+    order_id: OrderId,
+) -> Option<TrueUp> {
+    let anniversary = agreement.anniversary;
+    if anniversary > now.date_naive() {
+        return None;
+    }
+    let billable: Vec<&Reservation> = billable_at(agreement, reservations, anniversary).collect();
+    let order = sum_lines(billable.iter().copied()).map(|lines| Order {
+        id: order_id,
+        agreement_id: agreement.id.clone(),
+        partner_id: agreement.partner_id.clone(),
+        source: OrderSource::TrueUp,
+        status: OrderStatus::Invoiced,
+        lines,
+        replaces_subscription_id: None,
+        volume_discount_eligible: agreement.volume_discount_eligible,
+        placed_at: now,
+        invoiced_at: Some(now),
+        activation_email: None,
+        version: 1,
+    });
+    // The next anniversary: another passed one is the next step; otherwise the first after now.
+    let next = agreement.schedule.next_after(anniversary);
+    Some(TrueUp {
+        anniversary,
+        agreement: Agreement {
+            anniversary: next,
+            billed_through: Some(anniversary),
+            version: agreement.version + 1,
+            ..agreement.clone()
+        },
+        order,
+        billed: billable.iter().map(|r| r.id.clone()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Customer, Osm};
+    use crate::rules::schedule::{MonthDay, first_anniversary};
+    use crate::types::{AccountId, AgreementId, CustomerNumber, Email, PartnerId};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("ts")
+            .with_timezone(&Utc)
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    fn agreement(program: Program, start: &str) -> Agreement {
+        let start = d(start);
+        let schedule = MonthDay::of(start);
+        Agreement {
+            id: AgreementId::generate(),
+            program,
+            customer: Customer {
+                number: CustomerNumber::parse("1").expect("n"),
+                legal_name: "Contoso".into(),
+                country: "NL".into(),
+            },
+            osm: Osm {
+                name: "O".into(),
+                email: Email::parse("o@contoso.com").expect("e"),
+            },
+            partner_id: PartnerId::parse("p1").expect("p"),
+            start_date: start,
+            schedule,
+            anniversary: first_anniversary(schedule, start),
+            billed_through: None,
+            account_id: Some(AccountId::generate()),
+            bound_to_online_services: false,
+            volume_discount_eligible: false,
+            ordered_seats: 0,
+            osm_generation: 0,
+            link_seq: 0,
+            activation_email_failed: None,
+            created_at: start_of(start),
+            version: 1,
+        }
+    }
+
+    fn lines(items: &[(Sku, u64)]) -> Lines {
+        Lines::new(
+            items
+                .iter()
+                .map(|(sku, q)| Line {
+                    sku: *sku,
+                    quantity: Quantity::new(*q).expect("q"),
+                })
+                .collect(),
+        )
+        .expect("lines")
+    }
+
+    fn seats(n: u64) -> Lines {
+        lines(&[(Sku::SalesProfessional, n)])
+    }
+
+    #[test]
+    fn reserve_on_ea_and_eas_only_and_not_in_the_last_30_days() {
+        let a = agreement(Program::Ea, "2026-03-15");
+        assert_eq!(a.anniversary, d("2027-03-15"));
+        let r = reserve(
+            &a,
+            seats(10),
+            ReservationId::generate(),
+            at("2026-11-28T10:00:00Z"),
+        )
+        .expect("reserved");
+        assert_eq!(
+            (r.status, r.billable_at),
+            (ReservationStatus::Active, d("2027-03-15"))
+        );
+        assert!(
+            reserve(
+                &agreement(Program::Eas, "2026-03-15"),
+                seats(1),
+                ReservationId::generate(),
+                at("2026-11-28T10:00:00Z")
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            reserve(
+                &agreement(Program::Casa, "2026-03-15"),
+                seats(1),
+                ReservationId::generate(),
+                at("2026-11-28T10:00:00Z")
+            ),
+            Err(RuleError::ProgramNotEligible)
+        );
+        // 2027-02-13 is 30 days before 2027-03-15: closed from then on; the day before is open.
+        assert!(
+            reserve(
+                &a,
+                seats(1),
+                ReservationId::generate(),
+                at("2027-02-12T23:59:59Z")
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            reserve(
+                &a,
+                seats(1),
+                ReservationId::generate(),
+                at("2027-02-13T00:00:00Z")
+            ),
+            Err(RuleError::ReservationWindowClosed {
+                anniversary: d("2027-03-15")
+            })
+        );
+        // After the anniversary but before the job has run: still closed.
+        assert!(
+            reserve(
+                &a,
+                seats(1),
+                ReservationId::generate(),
+                at("2027-03-16T08:00:00Z")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn cancel_within_72_hours_only() {
+        let a = agreement(Program::Ea, "2026-03-15");
+        let r = reserve(
+            &a,
+            seats(10),
+            ReservationId::generate(),
+            at("2026-11-28T10:00:00Z"),
+        )
+        .expect("reserved");
+        let c = cancel(&r, &a, at("2026-12-01T09:59:59Z")).expect("within 72 h");
+        assert_eq!(c.status, ReservationStatus::Cancelled);
+        assert_eq!(
+            cancel(&r, &a, at("2026-12-01T10:00:00Z")),
+            Err(RuleError::CancellationWindowPassed)
+        );
+        assert_eq!(
+            cancel(&c, &a, at("2026-11-28T11:00:00Z")),
+            Err(RuleError::ReservationNotActive {
+                status: "cancelled"
+            })
+        );
+    }
+
+    #[test]
+    fn a_true_up_bills_the_reservations_made_before_its_anniversary_once() {
+        let a = agreement(Program::Ea, "2026-03-15");
+        let made = |when: &str, n| Reservation {
+            id: ReservationId::generate(),
+            agreement_id: a.id.clone(),
+            lines: lines(&[(Sku::SalesProfessional, n), (Sku::AdditionalStorageGb, 20)]),
+            status: ReservationStatus::Active,
+            billable_at: a.anniversary,
+            created_at: at(when),
+            version: 1,
+        };
+        let mut cancelled = made("2026-11-01T00:00:00Z", 100);
+        cancelled.status = ReservationStatus::Cancelled;
+        let rs = vec![
+            made("2026-11-28T10:00:00Z", 5),
+            made("2027-01-02T10:00:00Z", 3),
+            cancelled,
+        ];
+
+        let p = preview(&a, &rs);
+        assert_eq!(p.anniversary, d("2027-03-15"));
+        assert_eq!(p.reservation_ids.len(), 2);
+        assert_eq!(
+            Lines::new(p.lines.clone()).map(|l| (
+                l.quantity_of(Sku::SalesProfessional),
+                l.quantity_of(Sku::AdditionalStorageGb)
+            )),
+            Ok((8, 40))
+        );
+
+        assert_eq!(
+            true_up_step(&a, &rs, at("2027-03-14T23:00:00Z"), OrderId::generate()),
+            None,
+            "not yet"
+        );
+        let t =
+            true_up_step(&a, &rs, at("2027-03-15T06:00:00Z"), OrderId::generate()).expect("due");
+        let order = t.order.expect("an order");
+        assert_eq!(
+            (order.source, order.status),
+            (OrderSource::TrueUp, OrderStatus::Invoiced)
+        );
+        assert_eq!(order.lines.quantity_of(Sku::SalesProfessional), 8);
+        assert_eq!(t.billed.len(), 2);
+        assert_eq!(t.agreement.anniversary, d("2028-03-15"));
+        assert_eq!(t.agreement.billed_through, Some(d("2027-03-15")));
+        for r in &rs[..2] {
+            assert_eq!(status_of(r, &t.agreement), ReservationStatus::Billed);
+        }
+        assert_eq!(
+            status_of(&rs[2], &t.agreement),
+            ReservationStatus::Cancelled
+        );
+        // Run again: nothing is due.
+        assert_eq!(
+            true_up_step(
+                &t.agreement,
+                &rs,
+                at("2027-03-15T07:00:00Z"),
+                OrderId::generate()
+            ),
+            None
+        );
+        // A reservation made in the next term is billed by the next anniversary only.
+        let later = made("2027-04-01T00:00:00Z", 7);
+        let next = preview(&t.agreement, std::slice::from_ref(&later));
+        assert_eq!(next.reservation_ids, vec![later.id.clone()]);
+        assert_eq!(status_of(&later, &t.agreement), ReservationStatus::Active);
+    }
+
+    #[test]
+    fn missed_anniversaries_are_billed_one_by_one_oldest_first() {
+        let a = agreement(Program::Ea, "2024-02-29");
+        assert_eq!(
+            a.anniversary,
+            d("2025-02-28"),
+            "a leap-day agreement's anniversary in a common year"
+        );
+        let r = Reservation {
+            id: ReservationId::generate(),
+            agreement_id: a.id.clone(),
+            lines: seats(4),
+            status: ReservationStatus::Active,
+            billable_at: a.anniversary,
+            created_at: at("2024-06-01T00:00:00Z"),
+            version: 1,
+        };
+        let now = at("2028-03-01T12:00:00Z");
+        let mut state = a.clone();
+        let mut billed = Vec::new();
+        while let Some(step) =
+            true_up_step(&state, std::slice::from_ref(&r), now, OrderId::generate())
+        {
+            billed.push((
+                step.anniversary,
+                step.order
+                    .map(|o| o.lines.quantity_of(Sku::SalesProfessional)),
+            ));
+            state = step.agreement;
+        }
+        assert_eq!(
+            billed,
+            vec![
+                (d("2025-02-28"), Some(4)),
+                (d("2026-02-28"), None),
+                (d("2027-02-28"), None),
+                (d("2028-02-29"), None)
+            ]
+        );
+        assert_eq!(
+            state.anniversary,
+            d("2029-02-28"),
+            "the first anniversary after now"
+        );
+    }
+
+    #[test]
+    fn totals_may_exceed_a_single_request_limit() {
+        let a = agreement(Program::Ea, "2026-03-15");
+        let rs: Vec<Reservation> = (0..3)
+            .map(|_| Reservation {
+                id: ReservationId::generate(),
+                agreement_id: a.id.clone(),
+                lines: seats(1_000_000),
+                status: ReservationStatus::Active,
+                billable_at: a.anniversary,
+                created_at: at("2026-04-01T00:00:00Z"),
+                version: 1,
+            })
+            .collect();
+        let t =
+            true_up_step(&a, &rs, at("2027-03-15T00:00:00Z"), OrderId::generate()).expect("due");
+        assert_eq!(
+            t.order.map(|o| o.lines.quantity_of(Sku::SalesProfessional)),
+            Some(3_000_000)
+        );
+    }
+}
