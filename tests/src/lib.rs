@@ -338,6 +338,12 @@ impl TestClock {
             .unwrap_or_else(|_| chrono::Utc::now())
     }
 
+    pub fn set(&self, to: chrono::DateTime<chrono::Utc>) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = to;
+        }
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         if let Ok(mut t) = self.0.lock() {
             *t += by;
@@ -388,7 +394,13 @@ pub fn sent_mail(sender: &str) -> Vec<Value> {
         .get(format!("{}/moto-api/data.json", endpoint()))
         .call()
         .expect("emulator state");
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    // The dump holds every table in the emulator: read it whole, however large.
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_string()
+        .expect("the emulator's state dump");
     let data: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     data["ses"]["Message"]
         .as_array()
@@ -415,6 +427,8 @@ pub fn link_token(mail: &Value) -> Option<String> {
 pub struct Harness {
     pub app: App,
     pub activation: activation::App,
+    pub reservations: reservations::App,
+    pub true_up: true_up::App,
     pub mailer: MailerApp,
     pub sender: String,
     pub clock: TestClock,
@@ -474,6 +488,14 @@ impl Harness {
             },
             clock: clock.as_clock(),
         };
+        let reservations = reservations::App {
+            store: store.clone(),
+            config: config.clone(),
+            clock: clock.as_clock(),
+        };
+        let true_up = true_up::App {
+            store: store.clone(),
+        };
         let app = App {
             store,
             config,
@@ -482,6 +504,8 @@ impl Harness {
         Self {
             app,
             activation,
+            reservations,
+            true_up,
             mailer,
             sender,
             clock,
@@ -496,6 +520,13 @@ impl Harness {
         activation_mailer::sweep(&self.mailer, "test-sweep")
             .await
             .expect("sweep")
+    }
+
+    /// Runs the true-up job as its schedule would at `now`.
+    pub async fn run_true_up(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<true_up::Billed> {
+        true_up::run(&self.true_up, now, "test-true-up")
+            .await
+            .expect("true-up run")
     }
 
     /// Mail this harness's mailer sent, as the emulator recorded it.
@@ -550,8 +581,14 @@ impl Harness {
         }
         let body = body.map_or(Body::Empty, |s| Body::Text(s.to_owned()));
         let req = b.body(body).expect("request");
-        let resp = if path.starts_with("/activate/") || path.ends_with("/activation-email/resend") {
+        let bare = path.split('?').next().unwrap_or_default();
+        let resp = if bare.starts_with("/activate/") || bare.ends_with("/activation-email/resend") {
             activation::handle(&self.activation, req).await
+        } else if bare.ends_with("/reservations")
+            || bare.ends_with("/true-up-preview")
+            || bare.starts_with("/reservations/")
+        {
+            reservations::handle(&self.reservations, req).await
         } else {
             order_intake::handle(&self.app, req).await
         };

@@ -25,6 +25,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct Ctx {
     pub method: Method,
     pub path: String,
+    query: String,
     pub request_id: String,
     pub now: DateTime<Utc>,
     headers: HeaderMap,
@@ -50,6 +51,7 @@ impl Ctx {
         Self {
             method: parts.method,
             path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
             request_id,
             now,
             headers: parts.headers,
@@ -61,6 +63,13 @@ impl Ctx {
     /// The path split on `/`, without empty segments.
     pub fn segments(&self) -> Vec<&str> {
         self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// A query-string parameter, decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

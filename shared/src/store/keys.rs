@@ -18,6 +18,7 @@
 //! | `MAIL#<mail>`               | `MAIL`                  | outbox mail intent; in GSI1 while pending        |
 //! | `IDEMPOTENCY#<sha256>`      | `IDEMPOTENCY`           | stored first response; `expires_at` TTL          |
 //! | `LINK#<sha256 of token>`    | `LINK`                  | activation link (R8): only the token's hash      |
+//! | `TRUEUP#<agr>`              | `<anniversary>`         | marker: this anniversary is billed (R14, once)   |
 //! | `LOCKOUT#<agr>`             | `LOCKOUT`               | R9 mismatch counter; `expires_at` TTL            |
 //!
 //! An agreement's partition holds the agreement and everything that follows it (orders,
@@ -144,6 +145,15 @@ pub const OUTBOX: &str = "OUTBOX";
 
 pub fn activation_link(token_hash: &str) -> Key {
     (format!("LINK#{token_hash}"), "LINK".into())
+}
+
+pub fn true_up(agreement: &AgreementId, anniversary: NaiveDate) -> Key {
+    (format!("TRUEUP#{agreement}"), anniversary.to_string())
+}
+
+/// Every shard of the due-anniversary index.
+pub fn due_shards() -> impl Iterator<Item = String> {
+    (0..DUE_SHARDS).map(|s| format!("DUE#{s}"))
 }
 
 pub fn lockout(agreement: &AgreementId) -> Key {

@@ -21,7 +21,8 @@ use crate::rules::activation::{ActivationLink, Mismatches};
 use crate::rules::pool::AgreementHoldings;
 use crate::rules::schedule::MonthDay;
 use crate::types::{
-    AccountId, AgreementId, CustomerNumber, MailId, OrderId, PartnerId, SubscriptionId,
+    AccountId, AgreementId, CustomerNumber, MailId, OrderId, PartnerId, ReservationId,
+    SubscriptionId,
 };
 use keys::Key;
 
@@ -373,6 +374,66 @@ impl Store {
             .into_iter()
             .map(decode)
             .collect()
+    }
+
+    /// A reservation and its agreement (by the reservation's id alone).
+    pub async fn reservation(
+        &self,
+        id: &ReservationId,
+    ) -> Result<Option<(Agreement, Reservation)>, StoreError> {
+        let Some(r) = self.get_as::<RefItem>(&keys::reservation_ref(id)).await? else {
+            return Ok(None);
+        };
+        let agr = AgreementId::parse(&r.target)
+            .ok_or_else(|| StoreError::Corrupt(format!("reservation ref {id}")))?;
+        let mut got = self
+            .batch_get(&[keys::agreement(&agr), keys::reservation(&agr, id)])
+            .await?
+            .into_iter();
+        match (got.next().flatten(), got.next().flatten()) {
+            (Some(a), Some(r)) => Ok(Some((decode(a)?, decode(r)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Agreements whose anniversary is on or before `today`: one query per shard of the
+    /// sparse due index, so the reads grow with the due agreements only.
+    pub async fn due_agreements(
+        &self,
+        today: chrono::NaiveDate,
+    ) -> Result<Vec<AgreementId>, StoreError> {
+        let mut ids = Vec::new();
+        for shard in keys::due_shards() {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::GSI1)
+                    .key_condition_expression("gsi1pk = :shard AND gsi1sk <= :today")
+                    .expression_attribute_values(":shard", s(&shard))
+                    .expression_attribute_values(":today", s(format!("{today}#~")))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+                    })?;
+                ids.extend(
+                    out.items
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|i| i.get("id").and_then(|v| v.as_s().ok()))
+                        .filter_map(|id| AgreementId::parse(id)),
+                );
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(ids)
     }
 
     pub async fn mail(&self, id: &MailId) -> Result<Option<MailIntent>, StoreError> {

@@ -1,0 +1,22 @@
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::Value;
+use true_up::{App, handle};
+use vls::config::{self, Config};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    vls::telemetry::init();
+    // Configuration and clients are built once, before the runtime first polls.
+    let config = Config::from_env();
+    let sdk = config::aws().await;
+    let app = App {
+        store: config::store(&sdk, &config),
+    };
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(app, &event.context.request_id, event.payload)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}
