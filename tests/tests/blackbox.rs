@@ -738,3 +738,131 @@ async fn the_activation_page_works_in_a_real_browser_without_javascript() {
     browser.open(&link);
     assert!(browser.source().contains("already been used"));
 }
+
+/// Invokes the true-up function through `cargo lambda watch` with an EventBridge scheduled
+/// event whose `time` is `now`, as the daily schedule does.
+fn invoke_true_up(now: &str) -> Value {
+    let port = base().rsplit(':').next().unwrap_or("9001").to_owned();
+    let event = json!({
+        "version": "0", "id": ulid::Ulid::generate().to_string(), "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": now, "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/true-up-daily"], "detail": {}
+    });
+    let file = std::env::temp_dir().join(format!("true-up-{}.json", ulid::Ulid::generate()));
+    std::fs::write(&file, event.to_string()).expect("event file");
+    let out = std::process::Command::new("cargo")
+        .args(["lambda", "invoke", "true-up", "--data-file"])
+        .arg(&file)
+        .args(["-A", "127.0.0.1", "-P", &port])
+        .output()
+        .expect("cargo lambda invoke");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn the_true_up_job_as_a_scheduled_event_bills_once() {
+    let http = Http::new();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let bs = tok("billing_support", json!({}));
+    let pid = format!("lsp-{run}");
+    let partner = tok("partner", json!({"partner_id": pid}));
+    http.send(
+        "PUT",
+        &format!("/partners/{pid}"),
+        Some(&bs),
+        Some(&partner_body("Fabrikam").to_string()),
+        None,
+    );
+    let account = http
+        .post("/accounts", &bs, &mos_account_body("Contoso 365"))
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let admin = tok("customer_admin", json!({"account_id": account}));
+    // Started a month ago: the anniversary is eleven months away and reservations are open.
+    let start = (chrono::Utc::now() - chrono::Duration::days(30)).date_naive();
+    let mut body = agreement_body(&format!("t-{run}"), &start.to_string());
+    body["online_services_account_id"] = json!(account);
+    let a = http.post("/agreements", &partner, &body);
+    assert_eq!(a.status, 201, "{}", a.raw);
+    let agr = a.body["id"].as_str().expect("id").to_owned();
+    let anniversary = a.body["anniversary"]
+        .as_str()
+        .expect("anniversary")
+        .to_owned();
+
+    let r = http.post(
+        &format!("/agreements/{agr}/reservations"),
+        &admin,
+        &json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5}, {"sku": "d365-additional-storage-gb", "quantity": 20}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let pool = http.get(&format!("/accounts/{account}/licenses"), &admin);
+    assert_eq!(
+        total(&pool.body, "d365-sales-professional"),
+        5,
+        "in the pool at once"
+    );
+
+    let billed_here = |out: &Value| {
+        out["billed"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["agreement_id"] == agr.as_str())
+            .count()
+    };
+    let day = |offset: i64| {
+        let d = chrono::NaiveDate::parse_from_str(&anniversary, "%Y-%m-%d").expect("date")
+            + chrono::Duration::days(offset);
+        format!("{d}T06:00:00Z")
+    };
+    assert_eq!(
+        billed_here(&invoke_true_up(&day(-1))),
+        0,
+        "the day before: nothing"
+    );
+    assert_eq!(
+        billed_here(&invoke_true_up(&day(0))),
+        1,
+        "the anniversary: billed"
+    );
+    assert_eq!(
+        billed_here(&invoke_true_up(&day(0))),
+        0,
+        "run again the same day: nothing"
+    );
+    assert_eq!(
+        billed_here(&invoke_true_up(&day(2))),
+        0,
+        "two days late: nothing"
+    );
+
+    let orders = http.get(&format!("/agreements/{agr}/orders"), &partner);
+    let true_ups: Vec<&Value> = orders.body["orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["source"] == "true_up")
+        .collect();
+    assert_eq!(true_ups.len(), 1);
+    assert_eq!(
+        true_ups[0]["lines"],
+        json!([{"sku": "d365-sales-professional", "quantity": 5}, {"sku": "d365-additional-storage-gb", "quantity": 20}])
+    );
+    let pool = http.get(&format!("/accounts/{account}/licenses"), &admin);
+    assert_eq!(
+        total(&pool.body, "d365-sales-professional"),
+        5,
+        "the true-up order is not in the pool"
+    );
+}
