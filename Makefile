@@ -21,7 +21,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DEV_PORT ?= 9000
 export PUBLIC_BASE_URL ?= http://127.0.0.1:$(DEV_PORT)
 
-.PHONY: dev test venv stack token down clean
+.PHONY: dev test venv stack token down clean bench-true-up
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ test: venv
 ## A local token: make token ROLE=partner PARTNER_ID=p1 | ROLE=customer_admin ACCOUNT_ID=acc_… | ROLE=billing_support
 token: venv
 	@$(PY) scripts/mint_token.py $(ROLE) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(SUB),--sub $(SUB))
+
+## The true-up job over 2,000 agreements (500, then 1,000 due): wall time and DynamoDB requests.
+bench-true-up: stack
+	cargo test -p vls-tests --test bench_true_up --quiet -- --ignored --nocapture
 
 ## Stops an emulator that `make dev`/`make stack` started.
 down:

@@ -1,0 +1,139 @@
+//! `make bench-true-up`: the true-up job over 2,000 agreements with 5 reservations each,
+//! 500 and then 1,000 of them due, against the emulator. Prints wall time and DynamoDB
+//! requests: they grow with the due agreements, not with all of them. Figures, not a test.
+
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use chrono::{DateTime, NaiveDate, Utc};
+use vls::model::{Agreement, Customer, Osm, Reservation, ReservationStatus};
+use vls::rules::schedule::MonthDay;
+use vls::store::{self, keys};
+use vls::types::{
+    AccountId, AgreementId, CustomerNumber, Email, Line, Lines, PartnerId, Program, Quantity,
+    ReservationId,
+};
+use vls_tests::{Harness, reads_writes};
+
+const AGREEMENTS: usize = 2_000;
+const RESERVATIONS_EACH: usize = 5;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("ts")
+        .with_timezone(&Utc)
+}
+
+fn agreement(anniversary: NaiveDate) -> Agreement {
+    Agreement {
+        id: AgreementId::generate(),
+        program: Program::Ea,
+        customer: Customer {
+            number: CustomerNumber::parse("bench").expect("n"),
+            legal_name: "Contoso".into(),
+            country: "NL".into(),
+        },
+        osm: Osm {
+            name: "O".into(),
+            email: Email::parse("o@contoso.com").expect("e"),
+        },
+        partner_id: PartnerId::parse("p1").expect("p"),
+        start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
+        schedule: MonthDay::of(anniversary),
+        anniversary,
+        billed_through: None,
+        account_id: Some(AccountId::generate()),
+        bound_to_online_services: false,
+        volume_discount_eligible: false,
+        ordered_seats: 0,
+        osm_generation: 0,
+        link_seq: 0,
+        activation_email_failed: None,
+        created_at: at("2026-01-01T00:00:00Z"),
+        version: 1,
+    }
+}
+
+async fn seed(h: &Harness, due: usize) {
+    let due_on = NaiveDate::from_ymd_opt(2027, 3, 15).expect("d");
+    let later = NaiveDate::from_ymd_opt(2027, 9, 15).expect("d");
+    let mut items = Vec::new();
+    for i in 0..AGREEMENTS {
+        let a = agreement(if i < due { due_on } else { later });
+        for _ in 0..RESERVATIONS_EACH {
+            let r = Reservation {
+                id: ReservationId::generate(),
+                agreement_id: a.id.clone(),
+                lines: Lines::new(vec![Line {
+                    sku: vls::catalog::Sku::SalesProfessional,
+                    quantity: Quantity::new(2).expect("q"),
+                }])
+                .expect("l"),
+                status: ReservationStatus::Active,
+                billable_at: a.anniversary,
+                created_at: at("2026-12-01T00:00:00Z"),
+                version: 1,
+            };
+            items.push(
+                store::encode(&r, &keys::reservation(&a.id, &r.id), "reservation").expect("item"),
+            );
+        }
+        items.push(store::agreement_item(&a).expect("item"));
+    }
+    for chunk in items.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|i| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(i.clone()))
+                            .build()
+                            .expect("put"),
+                    )
+                    .build()
+            })
+            .collect();
+        h.client
+            .batch_write_item()
+            .request_items(&h.table, writes)
+            .send()
+            .await
+            .expect("seed");
+    }
+}
+
+async fn measure(due: usize) {
+    let h = Harness::new().await;
+    let t = Instant::now();
+    seed(&h, due).await;
+    let seeded = t.elapsed();
+    h.ops.take();
+    let now = at("2027-03-15T06:00:00Z");
+    let t = Instant::now();
+    let billed = h.run_true_up(now).await;
+    let wall = t.elapsed();
+    let ops = h.ops.take();
+    let (reads, writes) = reads_writes(&ops);
+    assert_eq!(billed.len(), due, "every due agreement billed once");
+    let t = Instant::now();
+    let again = h.run_true_up(now).await;
+    let wall2 = t.elapsed();
+    let (reads2, writes2) = reads_writes(&h.ops.take());
+    assert!(again.is_empty());
+    println!(
+        "{AGREEMENTS:>6} agreements {due:>6} due | first run {:>7.2} s {reads:>6} reads {writes:>6} writes ({:.2} requests per due agreement) | rerun {:>5.2} s {reads2:>3} reads {writes2:>3} writes | seeding {:.1} s",
+        wall.as_secs_f64(),
+        (reads + writes) as f64 / due as f64,
+        wall2.as_secs_f64(),
+        seeded.as_secs_f64(),
+    );
+}
+
+#[tokio::test]
+#[ignore = "a benchmark: make bench-true-up"]
+async fn true_up_requests_grow_with_due_agreements() {
+    println!("true-up job, {RESERVATIONS_EACH} reservations per agreement, against the emulator");
+    measure(500).await;
+    measure(1_000).await;
+}
