@@ -32,6 +32,14 @@ pub struct EntitlementShortfall {
     pub ordered: u64,
 }
 
+/// R11: a line of the subscription the account's volume licences do not cover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CoverageShortfall {
+    pub sku: Sku,
+    pub direct: u64,
+    pub volume: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
     #[error("{}: {}", .0.field, .0.detail)]
@@ -74,6 +82,20 @@ pub enum RuleError {
     CancellationWindowPassed,
     #[error("the reservation is {status}")]
     ReservationNotActive { status: &'static str },
+    #[error("the agreement is not associated with any account yet")]
+    AgreementNotAssociated,
+    #[error("the agreement is already associated with that account")]
+    SameAccount,
+    #[error("no such target account")]
+    UnknownTargetAccount,
+    #[error("the agreement is not bound to an Online Services account")]
+    NotBoundToOnlineServices,
+    #[error("only billing support may accept a loss of licences")]
+    OverrideNotAllowed,
+    #[error("the subscription is already cancelled")]
+    SubscriptionAlreadyCancelled,
+    #[error("the account's volume licences do not cover every line of the subscription")]
+    CancellationWouldLoseLicenses { shortfalls: Vec<CoverageShortfall> },
 }
 
 impl From<FieldError> for RuleError {
@@ -93,13 +115,19 @@ impl RuleError {
             | Self::NoOnlineServices
             | Self::ProgramNotEligible
             | Self::ReservationWindowClosed { .. } => 422,
-            Self::UnknownPartner | Self::CompanyMismatch => 403,
+            Self::UnknownPartner | Self::CompanyMismatch | Self::OverrideNotAllowed => 403,
+            Self::UnknownTargetAccount => 404,
             Self::OrderAlreadyInvoiced
             | Self::AgreementBoundToOnlineServices
             | Self::AgreementAlreadyAssociated
             | Self::NothingToActivate
             | Self::CancellationWindowPassed
-            | Self::ReservationNotActive { .. } => 409,
+            | Self::ReservationNotActive { .. }
+            | Self::AgreementNotAssociated
+            | Self::SameAccount
+            | Self::NotBoundToOnlineServices
+            | Self::SubscriptionAlreadyCancelled
+            | Self::CancellationWouldLoseLicenses { .. } => 409,
             Self::LinkGone { .. } => 410,
             Self::TooManyAttempts { .. } => 429,
         }
@@ -130,6 +158,13 @@ impl RuleError {
             Self::ReservationWindowClosed { .. } => "reservation_window_closed",
             Self::CancellationWindowPassed => "cancellation_window_passed",
             Self::ReservationNotActive { .. } => "reservation_not_active",
+            Self::AgreementNotAssociated => "agreement_not_associated",
+            Self::SameAccount => "same_account",
+            Self::UnknownTargetAccount => "not_found",
+            Self::NotBoundToOnlineServices => "not_bound_to_online_services",
+            Self::OverrideNotAllowed => "forbidden",
+            Self::SubscriptionAlreadyCancelled => "subscription_already_cancelled",
+            Self::CancellationWouldLoseLicenses { .. } => "cancellation_would_lose_licenses",
         }
     }
 
@@ -154,6 +189,12 @@ impl RuleError {
             }
             Self::TooManyAttempts { until } => {
                 m.insert("retry_after".into(), json!(until));
+            }
+            Self::UnknownTargetAccount => {
+                m.insert("field".into(), json!("target_account_id"));
+            }
+            Self::CancellationWouldLoseLicenses { shortfalls } => {
+                m.insert("shortfalls".into(), json!(shortfalls));
             }
             Self::ReservationWindowClosed { anniversary } => {
                 m.insert("anniversary".into(), json!(anniversary));

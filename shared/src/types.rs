@@ -91,6 +91,11 @@ prefixed_id!(
     MailId,
     "mail_"
 );
+prefixed_id!(
+    /// An amendment to an agreement (R7).
+    AmendmentId,
+    "amd_"
+);
 
 /// A plain identifier chosen outside the system (partner ids come from the identity provider,
 /// customer numbers from the agreement paperwork): 1–64 of `A-Z a-z 0-9 . _ -`.

@@ -429,6 +429,8 @@ pub struct Harness {
     pub activation: activation::App,
     pub reservations: reservations::App,
     pub true_up: true_up::App,
+    pub remap: remap::App,
+    pub cancellation: cancellation::App,
     pub mailer: MailerApp,
     pub sender: String,
     pub clock: TestClock,
@@ -496,6 +498,16 @@ impl Harness {
         let true_up = true_up::App {
             store: store.clone(),
         };
+        let remap = remap::App {
+            store: store.clone(),
+            config: config.clone(),
+            clock: clock.as_clock(),
+        };
+        let cancellation = cancellation::App {
+            store: store.clone(),
+            config: config.clone(),
+            clock: clock.as_clock(),
+        };
         let app = App {
             store,
             config,
@@ -506,6 +518,8 @@ impl Harness {
             activation,
             reservations,
             true_up,
+            remap,
+            cancellation,
             mailer,
             sender,
             clock,
@@ -589,6 +603,10 @@ impl Harness {
             || bare.starts_with("/reservations/")
         {
             reservations::handle(&self.reservations, req).await
+        } else if bare.ends_with("/remap") || bare.ends_with("/amendments") {
+            remap::handle(&self.remap, req).await
+        } else if bare.ends_with("/cancellation") || bare.ends_with("/cancellation-preview") {
+            cancellation::handle(&self.cancellation, req).await
         } else {
             order_intake::handle(&self.app, req).await
         };

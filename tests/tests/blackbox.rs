@@ -866,3 +866,83 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
         "the true-up order is not in the pool"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn remap_and_cancellation_are_routed_to_their_functions() {
+    let http = Http::new();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let bs = tok("billing_support", json!({}));
+    let account = http.post("/accounts", &bs, &account_body("Contoso")).body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let admin = tok("customer_admin", json!({"account_id": account}));
+    let body = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional", "quantity": 100}]});
+    let sub = http
+        .post(&format!("/accounts/{account}/subscriptions"), &admin, &body)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let preview = http.get(
+        &format!("/accounts/{account}/subscriptions/{sub}/cancellation-preview"),
+        &admin,
+    );
+    assert_eq!(
+        (preview.status, preview.body["would_pass"].as_bool()),
+        (200, Some(false)),
+        "{}",
+        preview.raw
+    );
+    let path = format!("/accounts/{account}/subscriptions/{sub}/cancellation");
+    let r = http.post(&path, &admin, &json!({"reason": "moving"}));
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("cancellation_would_lose_licenses"))
+    );
+    let r = http.post(
+        &path,
+        &bs,
+        &json!({"reason": "confirmed", "accept_license_loss": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+
+    let pid = format!("lsp-{run}");
+    http.send(
+        "PUT",
+        &format!("/partners/{pid}"),
+        Some(&bs),
+        Some(&partner_body("Fabrikam").to_string()),
+        None,
+    );
+    let partner = tok("partner", json!({"partner_id": pid}));
+    let agr = http
+        .post(
+            "/agreements",
+            &partner,
+            &agreement_body(&format!("r-{run}"), "2026-03-15"),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = http.post(
+        &format!("/agreements/{agr}/remap"),
+        &bs,
+        &json!({"target_account_id": account, "reason": "x"}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("agreement_not_associated"))
+    );
+    let r = http.post(
+        &format!("/agreements/{agr}/amendments"),
+        &tok("licensing_specialist", json!({})),
+        &json!({"kind": "separate_online_services", "reason": "x"}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("not_bound_to_online_services"))
+    );
+}

@@ -6,17 +6,16 @@
 
 mod pages;
 
-use std::time::Instant;
-
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use tracing::Instrument;
 use vls::access;
 use vls::config::{Clock, Config};
 use vls::error::FieldError;
 use vls::http::auth::SelfVerifier;
-use vls::http::{Ctx, Planned, Principal, Problem, Reply, Role, mutate, respond};
+use vls::http::{
+    Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
+};
 use vls::input::Obj;
 use vls::model::{MailIntent, MailReason, OrderSource, OrderStatus};
 use vls::rules::activation::{self, LinkToken, link_state};
@@ -42,28 +41,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     } else {
         ctx
     };
-    let span = tracing::info_span!("request", request_id = %ctx.request_id);
-    async {
-        let started = Instant::now();
-        let (route, result) = route(app, &ctx).await;
-        let status = match &result {
-            Ok(r) => r.status,
-            Err(p) => p.status,
-        };
-        // The route template is logged, never the path: the path carries the link's secret.
-        tracing::info!(method = %ctx.method, route, status, elapsed_ms = started.elapsed().as_millis() as u64, "request handled");
-        respond(&ctx, result)
-    }
-    .instrument(span)
-    .await
-}
-
-fn method_not_allowed() -> Answer {
-    Err(Problem::new(
-        405,
-        "method_not_allowed",
-        "this path does not accept that method",
-    ))
+    vls::http::serve(&ctx, || route(app, &ctx)).await
 }
 
 async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
@@ -85,10 +63,7 @@ async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
                 _ => method_not_allowed(),
             },
         ),
-        _ => (
-            "unrouted",
-            Err(Problem::new(404, "not_found", "no such route")),
-        ),
+        _ => unrouted(),
     }
 }
 

@@ -1,16 +1,15 @@
 //! `order-intake`: partners, accounts, direct subscriptions, agreements, orders, the OSM,
 //! the pool, invoice support and the audit trails. Handlers read, call a rule, commit.
 
-use std::time::Instant;
-
 use futures::future::try_join_all;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use tracing::Instrument;
 use vls::access;
 use vls::config::{Clock, Config};
-use vls::http::{Ctx, Planned, Principal, Problem, Reply, Role, mutate, respond, to_value};
+use vls::http::{
+    Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, to_value, unrouted,
+};
 use vls::input;
 use vls::model::{
     Account, Agreement, MailIntent, MailReason, Order, Partner, Subscription, SubscriptionStatus,
@@ -32,33 +31,7 @@ type Answer = Result<Reply, Problem>;
 /// Serves one HTTP request.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    let span = tracing::info_span!("request", request_id = %ctx.request_id);
-    async {
-        let started = Instant::now();
-        let (route, result) = route(app, &ctx).await;
-        let status = match &result {
-            Ok(r) => r.status,
-            Err(p) => p.status,
-        };
-        tracing::info!(
-            method = %ctx.method,
-            route,
-            status,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "request handled"
-        );
-        respond(&ctx, result)
-    }
-    .instrument(span)
-    .await
-}
-
-fn method_not_allowed() -> Answer {
-    Err(Problem::new(
-        405,
-        "method_not_allowed",
-        "this path does not accept that method",
-    ))
+    vls::http::serve(&ctx, || route(app, &ctx)).await
 }
 
 /// Maps method and path to a handler; answers with the route template (what is logged).
@@ -164,10 +137,7 @@ async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
                 _ => method_not_allowed(),
             },
         ),
-        _ => (
-            "unrouted",
-            Err(Problem::new(404, "not_found", "no such route")),
-        ),
+        _ => unrouted(),
     }
 }
 

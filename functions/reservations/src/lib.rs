@@ -1,14 +1,13 @@
 //! `reservations`: License Reservations (R12, R13) and what the next True-Up will bill.
 
-use std::time::Instant;
-
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use tracing::Instrument;
 use vls::access;
 use vls::config::{Clock, Config};
-use vls::http::{Ctx, Planned, Principal, Problem, Reply, Role, mutate, respond};
+use vls::http::{
+    Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
+};
 use vls::input;
 use vls::model::{Agreement, Reservation, ReservationStatus};
 use vls::rules::pool::AgreementHoldings;
@@ -26,27 +25,7 @@ type Answer = Result<Reply, Problem>;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    let span = tracing::info_span!("request", request_id = %ctx.request_id);
-    async {
-        let started = Instant::now();
-        let (route, result) = route(app, &ctx).await;
-        let status = match &result {
-            Ok(r) => r.status,
-            Err(p) => p.status,
-        };
-        tracing::info!(method = %ctx.method, route, status, elapsed_ms = started.elapsed().as_millis() as u64, "request handled");
-        respond(&ctx, result)
-    }
-    .instrument(span)
-    .await
-}
-
-fn method_not_allowed() -> Answer {
-    Err(Problem::new(
-        405,
-        "method_not_allowed",
-        "this path does not accept that method",
-    ))
+    vls::http::serve(&ctx, || route(app, &ctx)).await
 }
 
 async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
@@ -74,10 +53,7 @@ async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
                 _ => method_not_allowed(),
             },
         ),
-        _ => (
-            "unrouted",
-            Err(Problem::new(404, "not_found", "no such route")),
-        ),
+        _ => unrouted(),
     }
 }
 

@@ -206,6 +206,53 @@ pub fn respond(ctx: &Ctx, result: Result<Reply, Problem>) -> Response<Body> {
     response
 }
 
+/// Runs a function's router for one request inside a span carrying the request id, logs one
+/// line per request (the route template, never the path: a path may carry a link's secret)
+/// and turns the result into the response.
+pub async fn serve<F, Fut>(ctx: &Ctx, route: F) -> Response<Body>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = (&'static str, Result<Reply, Problem>)>,
+{
+    use tracing::Instrument;
+    let span = tracing::info_span!("request", request_id = %ctx.request_id);
+    async {
+        let started = std::time::Instant::now();
+        let (route, result) = route().await;
+        let status = match &result {
+            Ok(r) => r.status,
+            Err(p) => p.status,
+        };
+        tracing::info!(
+            method = %ctx.method,
+            route,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request handled"
+        );
+        respond(ctx, result)
+    }
+    .instrument(span)
+    .await
+}
+
+/// 405 for a known path with a method it does not take.
+pub fn method_not_allowed() -> Result<Reply, Problem> {
+    Err(Problem::new(
+        405,
+        "method_not_allowed",
+        "this path does not accept that method",
+    ))
+}
+
+/// 404 for a path no route matches.
+pub fn unrouted() -> (&'static str, Result<Reply, Problem>) {
+    (
+        "unrouted",
+        Err(Problem::new(404, "not_found", "no such route")),
+    )
+}
+
 /// JSON serialisation of anything the handlers answer with.
 pub fn to_value(v: &impl Serialize) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)

@@ -3,8 +3,10 @@
 
 pub mod activation;
 pub mod agreements;
+pub mod cancellation;
 pub mod orders;
 pub mod pool;
+pub mod remap;
 pub mod reservations;
 pub mod schedule;
 

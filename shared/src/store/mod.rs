@@ -249,6 +249,30 @@ impl Store {
         Ok(account.map(|a| (a, subs)))
     }
 
+    /// Two accounts in one read (the same account twice is read once).
+    pub async fn two_accounts(
+        &self,
+        first: &AccountId,
+        second: Option<&AccountId>,
+    ) -> Result<(Option<Account>, Option<Account>), StoreError> {
+        match second {
+            None => Ok((self.account(first).await?, None)),
+            Some(s) if s == first => {
+                let a = self.account(first).await?;
+                Ok((a.clone(), a))
+            }
+            Some(s) => {
+                let mut got = self
+                    .batch_get(&[keys::account(first), keys::account(s)])
+                    .await?
+                    .into_iter();
+                let a = got.next().flatten().map(decode::<Account>).transpose()?;
+                let b = got.next().flatten().map(decode::<Account>).transpose()?;
+                Ok((a, b))
+            }
+        }
+    }
+
     pub async fn subscription(
         &self,
         account: &AccountId,

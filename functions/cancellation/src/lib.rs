@@ -1,0 +1,143 @@
+//! `cancellation`: the service request that stops a direct subscription's billing (R11),
+//! refused while it would lose licences unless billing support accepts the loss, and its
+//! preview.
+
+use futures::future::try_join_all;
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use vls::access;
+use vls::config::{Clock, Config};
+use vls::http::{
+    Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
+};
+use vls::model::{Account, Subscription};
+use vls::rules::cancellation::{self, Canceller};
+use vls::rules::pool::AgreementHoldings;
+use vls::store::{self, Store, keys};
+use vls::types::{AccountId, SubscriptionId};
+
+pub struct App {
+    pub store: Store,
+    pub config: Config,
+    pub clock: Clock,
+}
+
+type Answer = Result<Reply, Problem>;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
+    vls::http::serve(&ctx, || route(app, &ctx)).await
+}
+
+async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
+    match ctx.segments().as_slice() {
+        ["accounts", acc, "subscriptions", sub, "cancellation"] => (
+            "/accounts/{account_id}/subscriptions/{subscription_id}/cancellation",
+            match ctx.method {
+                Method::POST => cancel(app, ctx, acc, sub).await,
+                _ => method_not_allowed(),
+            },
+        ),
+        [
+            "accounts",
+            acc,
+            "subscriptions",
+            sub,
+            "cancellation-preview",
+        ] => (
+            "/accounts/{account_id}/subscriptions/{subscription_id}/cancellation-preview",
+            match ctx.method {
+                Method::GET => preview(app, ctx, acc, sub).await,
+                _ => method_not_allowed(),
+            },
+        ),
+        _ => unrouted(),
+    }
+}
+
+/// The account (its admin's or any for billing support), the subscription, and everything the
+/// account's agreements hold: one query for the account, one per associated agreement.
+async fn load(
+    app: &App,
+    p: &Principal,
+    acc: &str,
+    sub: &str,
+) -> Result<(Account, Subscription, Vec<AgreementHoldings>), Problem> {
+    let account_id = AccountId::parse(acc)
+        .filter(|a| access::account_visible(p, a))
+        .ok_or_else(|| Problem::not_found("account"))?;
+    let sub_id = SubscriptionId::parse(sub).ok_or_else(|| Problem::not_found("subscription"))?;
+    let (account, subs) = app
+        .store
+        .account_with_subscriptions(&account_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("account"))?;
+    let sub = subs
+        .into_iter()
+        .find(|s| s.id == sub_id)
+        .ok_or_else(|| Problem::not_found("subscription"))?;
+    let holdings = try_join_all(
+        account
+            .agreement_ids
+            .iter()
+            .map(|a| app.store.agreement_holdings(a)),
+    )
+    .await?;
+    Ok((account, sub, holdings.into_iter().flatten().collect()))
+}
+
+/// GET …/cancellation-preview: per SKU, direct against volume, and whether R11 would pass.
+async fn preview(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
+    let p = ctx.caller(&[Role::CustomerAdmin, Role::BillingSupport])?;
+    let (account, sub, holdings) = load(app, p, acc, sub).await?;
+    let coverage = cancellation::coverage(&account, &sub, &holdings);
+    Ok(Reply::ok(&json!({
+        "subscription_id": sub.id,
+        "status": sub.status,
+        "coverage": coverage,
+        "would_pass": coverage.iter().all(|c| c.covered),
+    })))
+}
+
+/// POST …/cancellation `{reason, accept_license_loss?}`.
+async fn cancel(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
+    let p = ctx.caller(&[Role::CustomerAdmin, Role::BillingSupport])?;
+    let (reason, accept) = &ctx.parse(|b| {
+        Ok((
+            b.text("reason", 1000)?,
+            b.opt_bool("accept_license_loss")?.unwrap_or(false),
+        ))
+    })?;
+    let who = match p.role() {
+        Role::BillingSupport => Canceller::BillingSupport,
+        _ => Canceller::AccountAdmin,
+    };
+    mutate(&app.store, ctx, move || async move {
+        let (account, before, holdings) = load(app, p, acc, sub).await?;
+        let done = cancellation::cancel(&account, &before, &holdings, who, *accept)?;
+        let mut event = ctx.event(p, "subscription.cancelled");
+        event.account_id = Some(account.id.clone());
+        event.reason = Some(reason.clone());
+        event.details = json!({
+            "subscription_id": before.id,
+            "license_loss_accepted": !done.accepted_shortfalls.is_empty(),
+            "shortfalls": done.accepted_shortfalls,
+        });
+        let mut tx = app.store.tx();
+        // The guard holds only on what was read: any change to the account's volume licences
+        // (an invoice, a reservation, a remap) moves its version on and fails this condition.
+        tx.replace(
+            "subscription",
+            store::encode(&done.subscription, &keys::subscription(&account.id, &before.id), "subscription"),
+            before.version,
+        )
+        .check_version("account", &keys::account(&account.id), account.version)
+        .event(keys::account_events(&account.id), &event);
+        Ok(Planned {
+            reply: Reply::ok(&json!({ "subscription_id": before.id, "status": done.subscription.status, "account_id": account.id })),
+            tx,
+        })
+    })
+    .await
+}

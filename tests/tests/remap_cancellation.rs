@@ -1,0 +1,532 @@
+//! Remap, amendments and cancelling the direct subscription (R7, R11, R15) against the
+//! emulator, and the races between them and invoicing or reserving.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use vls_tests::fixtures::*;
+use vls_tests::*;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("ts")
+        .with_timezone(&Utc)
+}
+
+struct World {
+    h: Harness,
+    bs: String,
+    partner: String,
+    account: String,
+    admin: String,
+    subscription: String,
+    agreement: String,
+}
+
+/// The README walkthrough: 50 direct seats (+ add-ons), an EA with a covering order of 50,
+/// invoiced and activated into the account, and 5 reserved seats.
+async fn walkthrough() -> World {
+    let h = Harness::new().await;
+    h.clock.set(at("2026-11-28T10:00:00Z"));
+    let bs = billing_support();
+    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
+    let account = h
+        .post("/accounts", &bs, &account_body("Contoso"))
+        .await
+        .id();
+    let admin = admin(&account);
+    let subscription = h
+        .post(
+            &format!("/accounts/{account}/subscriptions"),
+            &admin,
+            &faq_subscription(),
+        )
+        .await
+        .id();
+    let partner = partner("p1");
+    let agreement = h
+        .post(
+            "/agreements",
+            &partner,
+            &agreement_body("4711", "2026-03-15"),
+        )
+        .await
+        .id();
+    let order = h
+        .post(
+            "/orders",
+            &partner,
+            &order_body(&agreement, covering_lines(), Some(&subscription)),
+        )
+        .await
+        .id();
+    h.post(&format!("/orders/{order}/invoice"), &partner, &json!({}))
+        .await;
+    h.sweep().await;
+    let token = link_token(h.mail().last().expect("mail")).expect("link");
+    let r = h
+        .post(
+            &format!("/activate/{token}"),
+            &admin,
+            &json!({"account_id": account}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = h
+        .post(
+            &format!("/agreements/{agreement}/reservations"),
+            &admin,
+            &json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    World {
+        h,
+        bs,
+        partner,
+        account,
+        admin,
+        subscription,
+        agreement,
+    }
+}
+
+async fn seats(h: &Harness, account: &str) -> u64 {
+    total(
+        &h.get(&format!("/accounts/{account}/licenses"), &billing_support())
+            .await
+            .body,
+        "d365-sales-professional",
+    )
+}
+
+fn cancellation(reason: &str, accept: Option<bool>) -> Value {
+    let mut b = json!({ "reason": reason });
+    if let Some(a) = accept {
+        b["accept_license_loss"] = json!(a);
+    }
+    b
+}
+
+#[tokio::test]
+async fn cancelling_an_uncovered_subscription_needs_billing_supports_override() {
+    let h = Harness::new().await;
+    let bs = billing_support();
+    let account = h
+        .post("/accounts", &bs, &account_body("Contoso"))
+        .await
+        .id();
+    let admin = admin(&account);
+    let body = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional", "quantity": 100}]});
+    let sub = h
+        .post(&format!("/accounts/{account}/subscriptions"), &admin, &body)
+        .await
+        .id();
+    let path = format!("/accounts/{account}/subscriptions/{sub}/cancellation");
+
+    let preview = h
+        .get(
+            &format!("/accounts/{account}/subscriptions/{sub}/cancellation-preview"),
+            &admin,
+        )
+        .await;
+    assert_eq!(preview.body["would_pass"], false);
+    assert_eq!(
+        preview.body["coverage"],
+        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0, "covered": false}])
+    );
+
+    let r = h
+        .post(&path, &admin, &cancellation("moving to an EA", None))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("cancellation_would_lose_licenses")),
+        "{}",
+        r.raw
+    );
+    assert_eq!(
+        r.body["shortfalls"],
+        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0}])
+    );
+    let r = h
+        .post(&path, &admin, &cancellation("I accept", Some(true)))
+        .await;
+    assert_eq!(r.status, 403, "only billing support may override");
+    assert_eq!(
+        h.post(&path, &partner("p1"), &cancellation("x", None))
+            .await
+            .status,
+        403
+    );
+
+    let r = h
+        .post(
+            &path,
+            &bs,
+            &cancellation("customer confirmed by phone", Some(true)),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("cancelled")),
+        "{}",
+        r.raw
+    );
+    assert_eq!(
+        seats(&h, &account).await,
+        0,
+        "a cancelled subscription leaves the pool"
+    );
+    let trail = h.get(&format!("/accounts/{account}/events"), &bs).await;
+    let last = trail.body["events"]
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["action"], "subscription.cancelled");
+    assert_eq!(last["reason"], "customer confirmed by phone");
+    assert_eq!(last["details"]["license_loss_accepted"], true);
+    assert_eq!(
+        last["details"]["shortfalls"],
+        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0}])
+    );
+    let r = h.post(&path, &bs, &cancellation("again", Some(true))).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("subscription_already_cancelled"))
+    );
+}
+
+#[tokio::test]
+async fn the_walkthrough_cancels_remaps_and_amends() {
+    let w = walkthrough().await;
+    let h = &w.h;
+    assert_eq!(seats(h, &w.account).await, 50 + 50 + 5);
+    let path = format!(
+        "/accounts/{}/subscriptions/{}/cancellation",
+        w.account, w.subscription
+    );
+    let r = h
+        .post(&path, &w.admin, &cancellation("moved to the EA", None))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(seats(h, &w.account).await, 55);
+    let r = h.post(&path, &w.admin, &cancellation("again", None)).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("subscription_already_cancelled"))
+    );
+
+    // Remap to a new account: every licence of the agreement moves.
+    let new = h
+        .post("/accounts", &w.bs, &account_body("Contoso Holding"))
+        .await
+        .id();
+    let remap = format!("/agreements/{}/remap", w.agreement);
+    assert_eq!(
+        h.post(
+            &remap,
+            &w.admin,
+            &json!({"target_account_id": new, "reason": "x"})
+        )
+        .await
+        .status,
+        403
+    );
+    let r = h
+        .post(
+            &remap,
+            &w.bs,
+            &json!({"target_account_id": new, "reason": "attached to the wrong tenant"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        r.body,
+        json!({"agreement_id": w.agreement, "from_account_id": w.account, "to_account_id": new})
+    );
+    assert_eq!(seats(h, &w.account).await, 0);
+    assert_eq!(seats(h, &new).await, 55);
+    let pool = h.get(&format!("/accounts/{new}/licenses"), &w.bs).await;
+    assert!(
+        pool.body["skus"][0]["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|s| s["agreement_id"] == w.agreement.as_str())
+    );
+    let r = h
+        .post(
+            &remap,
+            &w.bs,
+            &json!({"target_account_id": new, "reason": "again"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("same_account"))
+    );
+    let r = h
+        .post(
+            &remap,
+            &w.bs,
+            &json!({"target_account_id": "acc_01JD0000000000000000000000", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let unassociated = h
+        .post(
+            "/agreements",
+            &w.partner,
+            &agreement_body("77", "2026-03-15"),
+        )
+        .await
+        .id();
+    let r = h
+        .post(
+            &format!("/agreements/{unassociated}/remap"),
+            &w.bs,
+            &json!({"target_account_id": new, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("agreement_not_associated"))
+    );
+    // The new account's admin sees the agreement; the old one no longer does.
+    assert_eq!(
+        h.get(&format!("/agreements/{}", w.agreement), &admin(&new))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        h.get(&format!("/agreements/{}", w.agreement), &w.admin)
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn an_online_services_agreement_moves_only_after_the_specialists_amendment() {
+    let h = Harness::new().await;
+    let bs = billing_support();
+    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
+    let p = partner("p1");
+    let mos = h
+        .post("/accounts", &bs, &mos_account_body("Contoso 365"))
+        .await
+        .id();
+    let mut body = agreement_body("1", "2026-03-15");
+    body["online_services_account_id"] = json!(mos);
+    let agr = h.post("/agreements", &p, &body).await.id();
+    let order = h
+        .post(
+            "/orders",
+            &p,
+            &order_body(
+                &agr,
+                json!([{"sku": "d365-sales-enterprise", "quantity": 30}]),
+                None,
+            ),
+        )
+        .await
+        .id();
+    h.post(&format!("/orders/{order}/invoice"), &p, &json!({}))
+        .await;
+    let target = h
+        .post("/accounts", &bs, &account_body("Contoso CRM"))
+        .await
+        .id();
+    let remap = format!("/agreements/{agr}/remap");
+    let r = h
+        .post(
+            &remap,
+            &bs,
+            &json!({"target_account_id": target, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("agreement_bound_to_online_services"))
+    );
+
+    let amend = format!("/agreements/{agr}/amendments");
+    let body = json!({"kind": "separate_online_services", "reason": "customer wants CRM on its own tenant"});
+    assert_eq!(
+        h.post(&amend, &bs, &body).await.status,
+        403,
+        "billing support cannot amend"
+    );
+    let r = h.post(&amend, &specialist(), &body).await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    assert_eq!(r.body["kind"], "separate_online_services");
+    let a = h.get(&format!("/agreements/{agr}"), &bs).await;
+    assert_eq!(
+        (
+            a.body["bound_to_online_services"].as_bool(),
+            a.body["account_id"].as_str()
+        ),
+        (Some(false), Some(mos.as_str()))
+    );
+    assert_eq!(
+        total(
+            &h.get(&format!("/accounts/{mos}/licenses"), &bs).await.body,
+            "d365-sales-enterprise"
+        ),
+        30,
+        "the licences stay"
+    );
+    let again = h.post(&amend, &specialist(), &body).await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (409, Some("not_bound_to_online_services"))
+    );
+
+    let r = h
+        .post(
+            &remap,
+            &bs,
+            &json!({"target_account_id": target, "reason": "after the amendment"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        total(
+            &h.get(&format!("/accounts/{target}/licenses"), &bs)
+                .await
+                .body,
+            "d365-sales-enterprise"
+        ),
+        30
+    );
+    assert_eq!(
+        total(
+            &h.get(&format!("/accounts/{mos}/licenses"), &bs).await.body,
+            "d365-sales-enterprise"
+        ),
+        0
+    );
+}
+
+/// A remap racing an invoice on the same agreement: the invoiced licences end up counted once,
+/// in the account the agreement is associated with at the end.
+#[tokio::test]
+async fn race_remap_against_invoice() {
+    let w = walkthrough().await;
+    let h = &w.h;
+    let order = h
+        .post(
+            "/orders",
+            &w.partner,
+            &order_body(
+                &w.agreement,
+                json!([{"sku": "d365-sales-professional", "quantity": 20}]),
+                None,
+            ),
+        )
+        .await
+        .id();
+    let new = h.post("/accounts", &w.bs, &account_body("New")).await.id();
+    let invoice_path = format!("/orders/{order}/invoice");
+    let remap_path = format!("/agreements/{}/remap", w.agreement);
+    let remap_body = json!({"target_account_id": new, "reason": "race"});
+    let empty = json!({});
+    let (inv, remap) = tokio::join!(
+        h.post(&invoice_path, &w.partner, &empty),
+        h.post(&remap_path, &w.bs, &remap_body),
+    );
+    assert_eq!(
+        (inv.status, remap.status),
+        (200, 200),
+        "{} {}",
+        inv.raw,
+        remap.raw
+    );
+    assert_eq!(
+        seats(h, &w.account).await,
+        50,
+        "only the direct seats stay behind"
+    );
+    assert_eq!(
+        seats(h, &new).await,
+        50 + 5 + 20,
+        "every volume licence moved, the new order once"
+    );
+    let got = h.get(&format!("/orders/{order}"), &w.bs).await;
+    assert_eq!(got.body["attached_account_id"], new.as_str());
+}
+
+/// A remap racing a reservation: the reservation either lands before the move (and moves with
+/// the agreement) or is refused; no licence is counted twice or lost.
+#[tokio::test]
+async fn race_remap_against_reservation() {
+    let w = walkthrough().await;
+    let h = &w.h;
+    let new = h.post("/accounts", &w.bs, &account_body("New")).await.id();
+    let reserve_path = format!("/agreements/{}/reservations", w.agreement);
+    let reserve_body = json!({"lines": [{"sku": "d365-sales-professional", "quantity": 7}]});
+    let remap_path = format!("/agreements/{}/remap", w.agreement);
+    let remap_body = json!({"target_account_id": new, "reason": "race"});
+    let (res, remap) = tokio::join!(
+        h.post(&reserve_path, &w.admin, &reserve_body),
+        h.post(&remap_path, &w.bs, &remap_body),
+    );
+    assert_eq!(remap.status, 200, "{}", remap.raw);
+    assert!(res.status == 201 || res.status == 404, "{}", res.raw);
+    let reserved = if res.status == 201 { 7 } else { 0 };
+    assert_eq!(seats(h, &w.account).await, 50);
+    assert_eq!(seats(h, &new).await, 50 + 5 + reserved);
+}
+
+/// A cancellation racing the remap that takes its covering licences away: the guard never
+/// passes on stale data. Either the cancellation came first (and the remap after it), or it
+/// sees the licences gone and refuses.
+#[tokio::test]
+async fn race_cancellation_against_remap() {
+    let w = walkthrough().await;
+    let h = &w.h;
+    let new = h.post("/accounts", &w.bs, &account_body("New")).await.id();
+    let cancel_path = format!(
+        "/accounts/{}/subscriptions/{}/cancellation",
+        w.account, w.subscription
+    );
+    let remap_path = format!("/agreements/{}/remap", w.agreement);
+    let remap_body = json!({"target_account_id": new, "reason": "race"});
+    let cancel_body = cancellation("moved to the EA", None);
+    let (cancel, remap) = tokio::join!(
+        h.post(&cancel_path, &w.admin, &cancel_body),
+        h.post(&remap_path, &w.bs, &remap_body),
+    );
+    assert_eq!(remap.status, 200, "{}", remap.raw);
+    let trail = actions(
+        &h.get(&format!("/accounts/{}/events", w.account), &w.bs)
+            .await
+            .body,
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect::<Vec<_>>();
+    let position = |a: &str| trail.iter().position(|x| x == a);
+    match cancel.status {
+        200 => assert!(
+            position("subscription.cancelled") < position("agreement.remapped"),
+            "{trail:?}"
+        ),
+        409 => {
+            assert_eq!(
+                cancel.body["code"], "cancellation_would_lose_licenses",
+                "{}",
+                cancel.raw
+            );
+            assert_eq!(position("subscription.cancelled"), None);
+            assert_eq!(
+                seats(h, &w.account).await,
+                50,
+                "the direct subscription is still there"
+            );
+        }
+        other => panic!("unexpected {other}: {}", cancel.raw),
+    }
+}
