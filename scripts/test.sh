@@ -65,4 +65,7 @@ VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 
+step "openapi.yaml is valid OpenAPI 3.1 (and matches the routes: tests/tests/contract.rs)"
+.venv/bin/openapi-spec-validator openapi.yaml
+
 printf '\nall checks passed in %ss\n' "$(( $(date +%s) - t0 ))"
