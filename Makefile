@@ -21,7 +21,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DEV_PORT ?= 9000
 export PUBLIC_BASE_URL ?= http://127.0.0.1:$(DEV_PORT)
 
-.PHONY: dev test venv stack token down clean bench-true-up
+.PHONY: dev test venv stack token down clean bench-true-up fuzz
 
 venv: $(VENV)/.installed
 
@@ -50,6 +50,10 @@ token: venv
 ## The true-up job over 2,000 agreements (500, then 1,000 due): wall time and DynamoDB requests.
 bench-true-up: stack
 	cargo test -p vls-tests --test bench_true_up --quiet -- --ignored --nocapture
+
+## schemathesis with a long budget against a running `make dev` (port $(DEV_PORT)).
+fuzz: venv
+	scripts/fuzz.sh http://127.0.0.1:$(DEV_PORT) 200
 
 ## Stops an emulator that `make dev`/`make stack` started.
 down:

@@ -62,6 +62,9 @@ done
 VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
   cargo test -p vls-tests --test blackbox --quiet -- --ignored --test-threads=1 --nocapture
 
+step "schemathesis against the running stack, from openapi.yaml (short budget; make fuzz for a long one)"
+scripts/fuzz.sh "http://127.0.0.1:$TEST_PORT" "${FUZZ_EXAMPLES:-5}"
+
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 

@@ -559,6 +559,20 @@ impl Harness {
         self.request(method, path, token, body, idem, None).await
     }
 
+    /// A request whose body is raw bytes (not necessarily UTF-8), as API Gateway hands
+    /// binary bodies over.
+    pub async fn call_bytes(&self, method: &str, path: &str, token: &str, body: Vec<u8>) -> Resp {
+        self.send(
+            method,
+            path,
+            Some(token),
+            Body::Binary(body),
+            None,
+            Some("application/json"),
+        )
+        .await
+    }
+
     /// A form post (`application/x-www-form-urlencoded`), as the activation page sends it.
     pub async fn form(&self, path: &str, body: &str) -> Resp {
         self.request(
@@ -581,6 +595,20 @@ impl Harness {
         idem: Option<&str>,
         content_type: Option<&str>,
     ) -> Resp {
+        let body = body.map_or(Body::Empty, |s| Body::Text(s.to_owned()));
+        self.send(method, path, token, body, idem, content_type)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+        idem: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Resp {
         let mut b = lambda_http::http::Request::builder()
             .method(method)
             .uri(path);
@@ -593,7 +621,6 @@ impl Harness {
         if let Some(k) = idem {
             b = b.header("idempotency-key", k);
         }
-        let body = body.map_or(Body::Empty, |s| Body::Text(s.to_owned()));
         let req = b.body(body).expect("request");
         let bare = path.split('?').next().unwrap_or_default();
         let resp = if bare.starts_with("/activate/") || bare.ends_with("/activation-email/resend") {
