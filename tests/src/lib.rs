@@ -85,6 +85,41 @@ impl Intercept for Counter {
     }
 }
 
+/// Injected DynamoDB failures: while on, every `TransactWriteItems` fails before it is sent,
+/// as a throttled or unreachable service would.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<std::sync::atomic::AtomicBool>);
+
+impl Faults {
+    pub fn fail_writes(&self, on: bool) {
+        self.0.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Intercept for Faults {
+    fn name(&self) -> &'static str {
+        "FaultInjection"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let write = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == "TransactWriteItems");
+        if write && self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(
+                "injected: ThrottlingException (rate of requests exceeds the allowed throughput)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Reads and writes among DynamoDB operation names.
 pub fn reads_writes(ops: &[String]) -> (usize, usize) {
     let reads = ops
@@ -436,6 +471,7 @@ pub struct Harness {
     pub clock: TestClock,
     pub table: String,
     pub ops: Counter,
+    pub faults: Faults,
     pub client: Client,
 }
 
@@ -462,9 +498,11 @@ impl Harness {
         let table = format!("t{}", ulid::Ulid::generate().to_string().to_lowercase());
         create_table(&client, &table).await;
         let ops = Counter::default();
+        let faults = Faults::default();
         let conf = aws_sdk_dynamodb::Config::from(&sdk_config())
             .to_builder()
             .interceptor(ops.clone())
+            .interceptor(faults.clone())
             .build();
         let config = Config {
             table_name: table.clone(),
@@ -525,6 +563,7 @@ impl Harness {
             clock,
             table,
             ops,
+            faults,
             client,
         }
     }

@@ -1,4 +1,4 @@
-//! Bodies no client should send: a megabyte, JSON nested ten thousand deep, bytes that are not
+//! Failure drills. Bodies no client should send: a megabyte, JSON nested ten thousand deep, bytes that are not
 //! UTF-8. Each gets a 4xx problem, nothing is written, and the function keeps serving.
 
 use serde_json::json;
@@ -57,4 +57,44 @@ async fn hostile_bodies_get_4xx_and_write_nothing() {
         )
         .await;
     assert_eq!(ok.status, 201);
+}
+
+/// DynamoDB throttling every write: the request fails cleanly with 503, nothing partial is
+/// written, and the same request succeeds once DynamoDB recovers.
+#[tokio::test]
+async fn throttled_writes_fail_cleanly_with_503_and_leave_nothing_behind() {
+    let h = Harness::new().await;
+    let bs = billing_support();
+    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
+    let p = partner("p1");
+    let agr = h
+        .post("/agreements", &p, &agreement_body("1", "2026-03-15"))
+        .await
+        .id();
+    let before = h.item_count().await;
+
+    h.faults.fail_writes(true);
+    let body = order_body(&agr, covering_lines(), None).to_string();
+    let r = h
+        .call("POST", "/orders", Some(&p), Some(&body), Some("retry-me"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (503, Some("unavailable")),
+        "{}",
+        r.raw
+    );
+    assert_eq!(h.item_count().await, before, "nothing partial");
+
+    h.faults.fail_writes(false);
+    let r = h
+        .call("POST", "/orders", Some(&p), Some(&body), Some("retry-me"))
+        .await;
+    assert_eq!(
+        r.status, 201,
+        "the same key may be retried after a failure: {}",
+        r.raw
+    );
+    let orders = h.get(&format!("/agreements/{agr}/orders"), &p).await;
+    assert_eq!(orders.body["orders"].as_array().map(Vec::len), Some(1));
 }
