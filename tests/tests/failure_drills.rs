@@ -1,5 +1,7 @@
-//! Failure drills. Bodies no client should send: a megabyte, JSON nested ten thousand deep, bytes that are not
-//! UTF-8. Each gets a 4xx problem, nothing is written, and the function keeps serving.
+//! Failure drills against the emulator. Bodies no client should send (a megabyte, JSON nested
+//! ten thousand deep, bytes that are not UTF-8) get a 4xx problem, write nothing, and the
+//! function keeps serving; throttled DynamoDB writes fail cleanly. SES refusing mail is drilled
+//! in activation.rs.
 
 use serde_json::json;
 use vls_tests::fixtures::*;
