@@ -144,16 +144,13 @@ async fn associate(
         .ok_or_else(|| Problem::not_found("account"))?;
     let (p, account_id, token) = (&p, &account_id, &token);
     let reply = mutate(&app.store, ctx, move || async move {
-        let (link, agreement, orders) = app
+        let (found, target) = app
             .store
-            .activation_link(&token.hash())
-            .await?
-            .ok_or_else(|| Problem::not_found("activation link"))?;
-        let target = app
-            .store
-            .account(account_id)
-            .await?
-            .ok_or_else(|| Problem::not_found("account"))?;
+            .link_for_association(&token.hash(), account_id)
+            .await?;
+        let (link, agreement, orders) =
+            found.ok_or_else(|| Problem::not_found("activation link"))?;
+        let target = target.ok_or_else(|| Problem::not_found("account"))?;
         let done = activation::associate(&agreement, &link, &target, ctx.now)?;
         let attached: Vec<_> = orders
             .iter()

@@ -510,6 +510,39 @@ impl Store {
             .map(|(a, orders)| (link, a, orders)))
     }
 
+    /// An activation link and the account to associate it with, in one read; then the link's
+    /// agreement with its orders: two reads for the whole association.
+    pub async fn link_for_association(
+        &self,
+        token_hash: &str,
+        account: &AccountId,
+    ) -> Result<
+        (
+            Option<(ActivationLink, Agreement, Vec<Order>)>,
+            Option<Account>,
+        ),
+        StoreError,
+    > {
+        let mut got = self
+            .batch_get(&[keys::activation_link(token_hash), keys::account(account)])
+            .await?
+            .into_iter();
+        let link = got
+            .next()
+            .flatten()
+            .map(decode::<ActivationLink>)
+            .transpose()?;
+        let account = got.next().flatten().map(decode::<Account>).transpose()?;
+        let Some(link) = link else {
+            return Ok((None, account));
+        };
+        let found = self
+            .agreement_with_orders(&link.agreement_id)
+            .await?
+            .map(|(a, orders)| (link, a, orders));
+        Ok((found, account))
+    }
+
     /// An agreement and R9's mismatch counter for it, in one read.
     pub async fn agreement_and_mismatches(
         &self,

@@ -1,0 +1,300 @@
+//! DynamoDB requests per route, counted by an SDK interceptor on the handlers' own client,
+//! held to the bar: a change is one write request (one transaction), a route reads at most
+//! twice — except the pool and the cancellation guard, which read the account once and then
+//! once per agreement it holds. `--nocapture` prints the table.
+
+use serde_json::{Value, json};
+use vls_tests::fixtures::*;
+use vls_tests::*;
+
+/// Method, path, token, body, expected status, read budget.
+type Call = (&'static str, String, String, Option<Value>, u16, usize);
+
+#[tokio::test]
+async fn every_route_within_its_request_budget() {
+    let h = Harness::new().await;
+    let bs = billing_support();
+    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
+    let p = partner("p1");
+    let acc = h
+        .post("/accounts", &bs, &mos_account_body("Contoso"))
+        .await
+        .id();
+    let other = h.post("/accounts", &bs, &account_body("Other")).await.id();
+    let a = admin(&acc);
+    let sub = h
+        .post(
+            &format!("/accounts/{acc}/subscriptions"),
+            &a,
+            &faq_subscription(),
+        )
+        .await
+        .id();
+    let mut bound = agreement_body("1", "2026-03-15");
+    bound["online_services_account_id"] = json!(acc);
+    let agr = h.post("/agreements", &p, &bound).await.id();
+    let order = h
+        .post("/orders", &p, &order_body(&agr, covering_lines(), None))
+        .await
+        .id();
+    let loose = h
+        .post("/agreements", &p, &agreement_body("2", "2026-03-15"))
+        .await
+        .id();
+    let loose_order = h
+        .post("/orders", &p, &order_body(&loose, covering_lines(), None))
+        .await
+        .id();
+    h.post(&format!("/orders/{loose_order}/invoice"), &p, &json!({}))
+        .await;
+    h.sweep().await;
+    let res_body = json!({"lines": [{"sku": "d365-team-members", "quantity": 2}]});
+    let res = h
+        .post(&format!("/agreements/{agr}/reservations"), &a, &res_body)
+        .await
+        .id();
+
+    let lines = json!([{"sku": "d365-sales-professional", "quantity": 1}]);
+    let mut calls: Vec<Call> = vec![
+        (
+            "PUT",
+            "/partners/p9".into(),
+            bs.clone(),
+            Some(partner_body("N")),
+            200,
+            0,
+        ),
+        (
+            "POST",
+            "/accounts".into(),
+            bs.clone(),
+            Some(account_body("N")),
+            201,
+            0,
+        ),
+        (
+            "POST",
+            format!("/accounts/{acc}/subscriptions"),
+            a.clone(),
+            Some(faq_subscription()),
+            201,
+            1,
+        ),
+        (
+            "GET",
+            format!("/accounts/{acc}/licenses"),
+            a.clone(),
+            None,
+            200,
+            1 + 1,
+        ),
+        (
+            "GET",
+            format!("/accounts/{acc}/events"),
+            a.clone(),
+            None,
+            200,
+            1,
+        ),
+        (
+            "POST",
+            "/agreements".into(),
+            p.clone(),
+            Some(agreement_body("1", "2026-05-05")),
+            201,
+            1,
+        ),
+        ("GET", format!("/agreements/{agr}"), p.clone(), None, 200, 1),
+        (
+            "PUT",
+            format!("/agreements/{agr}/osm"),
+            p.clone(),
+            Some(json!({"name": "N", "email": "n@contoso.com"})),
+            200,
+            1,
+        ),
+        (
+            "GET",
+            format!("/agreements/{agr}/orders"),
+            p.clone(),
+            None,
+            200,
+            1,
+        ),
+        (
+            "POST",
+            "/orders".into(),
+            p.clone(),
+            Some(order_body(&agr, lines.clone(), None)),
+            201,
+            1,
+        ),
+        (
+            "POST",
+            "/orders".into(),
+            p.clone(),
+            Some(order_body(&loose, covering_lines(), Some(&sub))),
+            201,
+            2,
+        ),
+        (
+            "POST",
+            format!("/orders/{order}/invoice"),
+            p.clone(),
+            Some(json!({})),
+            200,
+            2,
+        ),
+        ("GET", format!("/orders/{order}"), p.clone(), None, 200, 2),
+        (
+            "GET",
+            format!("/agreements/{agr}/invoice-support"),
+            p.clone(),
+            None,
+            200,
+            2,
+        ),
+        (
+            "GET",
+            format!("/agreements/{agr}/events"),
+            p.clone(),
+            None,
+            200,
+            2,
+        ),
+        (
+            "POST",
+            format!("/agreements/{agr}/reservations"),
+            a.clone(),
+            Some(res_body.clone()),
+            201,
+            1,
+        ),
+        (
+            "GET",
+            format!("/agreements/{agr}/reservations"),
+            a.clone(),
+            None,
+            200,
+            1,
+        ),
+        (
+            "GET",
+            format!("/agreements/{agr}/true-up-preview"),
+            a.clone(),
+            None,
+            200,
+            1,
+        ),
+        (
+            "POST",
+            format!("/reservations/{res}/cancel"),
+            a.clone(),
+            Some(json!({})),
+            200,
+            2,
+        ),
+        (
+            "POST",
+            format!("/agreements/{loose}/activation-email/resend"),
+            bs.clone(),
+            Some(json!({"legal_name": "Contoso Ltd", "country": "NL"})),
+            202,
+            2,
+        ),
+        (
+            "GET",
+            format!("/accounts/{acc}/subscriptions/{sub}/cancellation-preview"),
+            a.clone(),
+            None,
+            200,
+            1 + 1,
+        ),
+        (
+            "POST",
+            format!("/accounts/{acc}/subscriptions/{sub}/cancellation"),
+            bs.clone(),
+            Some(json!({"reason": "r", "accept_license_loss": true})),
+            200,
+            1 + 1,
+        ),
+        (
+            "POST",
+            format!("/agreements/{agr}/amendments"),
+            specialist(),
+            Some(json!({"kind": "separate_online_services", "reason": "r"})),
+            201,
+            1,
+        ),
+        (
+            "POST",
+            format!("/agreements/{agr}/remap"),
+            bs.clone(),
+            Some(json!({"target_account_id": other, "reason": "r"})),
+            200,
+            2,
+        ),
+    ];
+    println!(
+        "{:<7} {:<72} {:>5} {:>6}",
+        "method", "route", "reads", "writes"
+    );
+    let mut failures = Vec::new();
+    let mut run = async |method: &str,
+                         path: &str,
+                         token: Option<&str>,
+                         body: Option<String>,
+                         status: u16,
+                         budget: usize,
+                         i: usize| {
+        h.ops.take();
+        let r = h
+            .call(
+                method,
+                path,
+                token,
+                body.as_deref(),
+                Some(&format!("measure-{i}")),
+            )
+            .await;
+        let ops = h.ops.take();
+        let (reads, writes) = reads_writes(&ops);
+        println!("{method:<7} {path:<72} {reads:>5} {writes:>6}");
+        if r.status != status {
+            failures.push(format!("{method} {path}: {} {}", r.status, r.raw));
+        }
+        let want_writes = usize::from(method != "GET");
+        if writes != want_writes || reads > budget {
+            failures.push(format!(
+                "{method} {path}: {reads} reads (budget {budget}), {writes} writes: {ops:?}"
+            ));
+        }
+    };
+    for (i, (method, path, token, body, status, budget)) in calls.drain(..).enumerate() {
+        run(
+            method,
+            &path,
+            Some(&token),
+            body.map(|b| b.to_string()),
+            status,
+            budget,
+            i,
+        )
+        .await;
+    }
+    // The activation page and the association, with a fresh link after the resend.
+    h.sweep().await;
+    let link = link_token(h.mail().last().expect("mail")).expect("link");
+    run("GET", &format!("/activate/{link}"), None, None, 200, 2, 100).await;
+    run(
+        "POST",
+        &format!("/activate/{link}"),
+        Some(&a),
+        Some(json!({ "account_id": acc }).to_string()),
+        200,
+        2,
+        101,
+    )
+    .await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
