@@ -71,3 +71,40 @@ pub fn store(sdk: &aws_config::SdkConfig, config: &Config) -> Store {
         config.table_name.clone(),
     )
 }
+
+/// What an HTTP function needs for every request, built once per process: the store over
+/// the configured table, the configuration and the clock.
+pub struct Deps {
+    pub store: Store,
+    pub config: Config,
+    pub clock: Clock,
+}
+
+impl Deps {
+    /// Configuration from the environment and clients from one `SdkConfig`, before the
+    /// runtime first polls (as in production; lazy construction only moves the cost).
+    pub async fn from_env() -> Self {
+        let config = Config::from_env();
+        let sdk = aws().await;
+        Self {
+            store: store(&sdk, &config),
+            config,
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Runs an HTTP function: JSON logs, dependencies built once, then the Lambda runtime.
+pub async fn run_http<F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static Deps, lambda_http::Request) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
+    crate::telemetry::init();
+    // Lives for the whole process: leaking it once gives every request a plain reference.
+    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await));
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        Ok::<_, lambda_http::Error>(handle(deps, req).await)
+    }))
+    .await
+}

@@ -13,4 +13,6 @@ pub mod model;
 pub mod rules;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod types;

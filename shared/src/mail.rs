@@ -165,40 +165,14 @@ impl Mailer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Customer, Osm};
-    use crate::types::{
-        AgreementId, CustomerNumber, Line, Lines, OrderId, PartnerId, Program, Quantity,
-    };
-    use chrono::NaiveDate;
+
+    use crate::types::{Line, Lines, OrderId, Quantity};
 
     fn agreement() -> Agreement {
-        Agreement {
-            id: AgreementId::generate(),
-            program: Program::Ea,
-            customer: Customer {
-                number: CustomerNumber::parse("1").expect("n"),
-                legal_name: "Contoso <Ltd> & Co".into(),
-                country: "NL".into(),
-            },
-            osm: Osm {
-                name: "Olivia <script>".into(),
-                email: Email::parse("olivia@contoso.com").expect("e"),
-            },
-            partner_id: PartnerId::parse("p1").expect("p"),
-            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
-            schedule: crate::rules::schedule::MonthDay { month: 1, day: 1 },
-            anniversary: NaiveDate::from_ymd_opt(2027, 1, 1).expect("d"),
-            billed_through: None,
-            account_id: None,
-            bound_to_online_services: false,
-            volume_discount_eligible: false,
-            ordered_seats: 0,
-            osm_generation: 0,
-            link_seq: 0,
-            activation_email_failed: None,
-            created_at: Utc::now(),
-            version: 1,
-        }
+        let mut a = crate::testing::agreement();
+        a.customer.legal_name = "Contoso <Ltd> & Co".into();
+        a.osm.name = "Olivia <script>".into();
+        a
     }
 
     fn order(a: &Agreement, status: OrderStatus, q: u64) -> Order {

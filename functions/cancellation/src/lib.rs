@@ -7,21 +7,17 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
-use vls::config::{Clock, Config};
 use vls::http::{
     Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
 };
 use vls::model::{Account, Subscription};
 use vls::rules::cancellation::{self, Canceller};
 use vls::rules::pool::AgreementHoldings;
-use vls::store::{self, Store, keys};
+use vls::store::{self, keys};
 use vls::types::{AccountId, SubscriptionId};
 
-pub struct App {
-    pub store: Store,
-    pub config: Config,
-    pub clock: Clock,
-}
+/// Everything a request needs, built once per process.
+pub type App = vls::config::Deps;
 
 type Answer = Result<Reply, Problem>;
 

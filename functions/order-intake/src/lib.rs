@@ -6,7 +6,6 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use vls::access;
-use vls::config::{Clock, Config};
 use vls::http::{
     Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, to_value, unrouted,
 };
@@ -16,15 +15,11 @@ use vls::model::{
 };
 use vls::rules::orders::InvoiceEffect;
 use vls::rules::{agreements, orders, pool};
-use vls::store::{self, Store, keys};
+use vls::store::{self, keys};
 use vls::types::{AccountId, AgreementId, OrderId, PartnerId, SubscriptionId};
 
 /// Everything a request needs, built once per process.
-pub struct App {
-    pub store: Store,
-    pub config: Config,
-    pub clock: Clock,
-}
+pub type App = vls::config::Deps;
 
 type Answer = Result<Reply, Problem>;
 

@@ -4,18 +4,14 @@
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use vls::config::{Clock, Config};
 use vls::http::{Ctx, Planned, Problem, Reply, Role, method_not_allowed, mutate, unrouted};
 use vls::input::Obj;
 use vls::rules::remap;
-use vls::store::{self, Store, keys};
+use vls::store::{self, keys};
 use vls::types::{AccountId, AgreementId, AmendmentId};
 
-pub struct App {
-    pub store: Store,
-    pub config: Config,
-    pub clock: Clock,
-}
+/// Everything a request needs, built once per process.
+pub type App = vls::config::Deps;
 
 type Answer = Result<Reply, Problem>;
 

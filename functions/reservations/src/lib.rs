@@ -4,7 +4,6 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use vls::access;
-use vls::config::{Clock, Config};
 use vls::http::{
     Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
 };
@@ -12,14 +11,11 @@ use vls::input;
 use vls::model::{Agreement, Reservation, ReservationStatus};
 use vls::rules::pool::AgreementHoldings;
 use vls::rules::reservations;
-use vls::store::{self, Store, keys};
+use vls::store::{self, keys};
 use vls::types::{AgreementId, ReservationId};
 
-pub struct App {
-    pub store: Store,
-    pub config: Config,
-    pub clock: Clock,
-}
+/// Everything a request needs, built once per process.
+pub type App = vls::config::Deps;
 
 type Answer = Result<Reply, Problem>;
 

@@ -237,9 +237,8 @@ pub fn resend(agreement: &Agreement) -> Result<Agreement, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Customer, Osm};
-    use crate::types::{CustomerNumber, Email, PartnerId, Program};
-    use chrono::NaiveDate;
+
+    use crate::testing;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
@@ -248,44 +247,15 @@ mod tests {
     }
 
     fn agreement() -> Agreement {
-        Agreement {
-            id: AgreementId::generate(),
-            program: Program::Ea,
-            customer: Customer {
-                number: CustomerNumber::parse("4711").expect("n"),
-                legal_name: "Contoso Ltd".into(),
-                country: "Netherlands".into(),
-            },
-            osm: Osm {
-                name: "Olivia".into(),
-                email: Email::parse("olivia@contoso.com").expect("e"),
-            },
-            partner_id: PartnerId::parse("p1").expect("p"),
-            start_date: NaiveDate::from_ymd_opt(2026, 3, 15).expect("d"),
-            schedule: crate::rules::schedule::MonthDay { month: 3, day: 15 },
-            anniversary: NaiveDate::from_ymd_opt(2027, 3, 15).expect("d"),
-            billed_through: None,
-            account_id: None,
-            bound_to_online_services: false,
-            volume_discount_eligible: false,
-            ordered_seats: 0,
-            osm_generation: 0,
-            link_seq: 0,
-            activation_email_failed: None,
-            created_at: at("2026-03-01T00:00:00Z"),
-            version: 1,
-        }
+        let mut a = testing::agreement();
+        a.customer.country = "Netherlands".into();
+        a
     }
 
     fn account() -> Account {
         Account {
-            id: AccountId::generate(),
-            name: "Contoso".into(),
-            domain: "contoso.com".into(),
-            online_services: vec![],
-            agreement_ids: vec![],
-            created_at: at("2026-01-01T00:00:00Z"),
             version: 3,
+            ..testing::account()
         }
     }
 

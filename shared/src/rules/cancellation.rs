@@ -99,39 +99,17 @@ pub fn cancel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        Billing, Customer, Order, OrderSource, OrderStatus, Osm, Reservation, ReservationStatus,
-    };
-    use crate::rules::schedule::MonthDay;
-    use crate::types::{
-        AccountId, AgreementId, CustomerNumber, Email, Line, Lines, OrderId, PartnerId, Program,
-        Quantity, ReservationId, SubscriptionId,
-    };
-    use chrono::{NaiveDate, Utc};
+    use crate::model::{Billing, Order, OrderSource, OrderStatus, Reservation, ReservationStatus};
+
+    use crate::types::{Lines, OrderId, ReservationId, SubscriptionId};
+    use chrono::Utc;
 
     fn lines(items: &[(Sku, u64)]) -> Lines {
-        Lines::new(
-            items
-                .iter()
-                .map(|(sku, q)| Line {
-                    sku: *sku,
-                    quantity: Quantity::new(*q).expect("q"),
-                })
-                .collect(),
-        )
-        .expect("l")
+        crate::testing::lines(items)
     }
 
     fn account() -> Account {
-        Account {
-            id: AccountId::generate(),
-            name: "A".into(),
-            domain: "contoso.com".into(),
-            online_services: vec![],
-            agreement_ids: vec![],
-            created_at: Utc::now(),
-            version: 1,
-        }
+        crate::testing::account()
     }
 
     fn subscription(acc: &Account) -> Subscription {
@@ -148,31 +126,8 @@ mod tests {
 
     fn holdings(acc: &Account, ordered: u64, reserved: u64, storage: u64) -> AgreementHoldings {
         let agreement = crate::model::Agreement {
-            id: AgreementId::generate(),
-            program: Program::Ea,
-            customer: Customer {
-                number: CustomerNumber::parse("1").expect("n"),
-                legal_name: "C".into(),
-                country: "NL".into(),
-            },
-            osm: Osm {
-                name: "O".into(),
-                email: Email::parse("o@contoso.com").expect("e"),
-            },
-            partner_id: PartnerId::parse("p1").expect("p"),
-            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
-            schedule: MonthDay { month: 1, day: 1 },
-            anniversary: NaiveDate::from_ymd_opt(2027, 1, 1).expect("d"),
-            billed_through: None,
             account_id: Some(acc.id.clone()),
-            bound_to_online_services: false,
-            volume_discount_eligible: false,
-            ordered_seats: 0,
-            osm_generation: 0,
-            link_seq: 0,
-            activation_email_failed: None,
-            created_at: Utc::now(),
-            version: 1,
+            ..crate::testing::agreement()
         };
         let order = Order {
             id: OrderId::generate(),

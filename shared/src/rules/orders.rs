@@ -149,9 +149,8 @@ mod tests {
     use super::*;
     use crate::catalog::Sku;
     use crate::model::Billing;
-    use crate::model::{Customer, Osm, SubscriptionStatus};
-    use crate::types::{CustomerNumber, Email, Line, PartnerId, Quantity};
-    use chrono::NaiveDate;
+    use crate::model::SubscriptionStatus;
+    use crate::testing;
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
@@ -160,45 +159,14 @@ mod tests {
     }
 
     fn lines(items: &[(Sku, u64)]) -> Lines {
-        Lines::new(
-            items
-                .iter()
-                .map(|(sku, q)| Line {
-                    sku: *sku,
-                    quantity: Quantity::new(*q).expect("q"),
-                })
-                .collect(),
-        )
-        .expect("lines")
+        testing::lines(items)
     }
 
     fn agreement(program: Program, account: Option<AccountId>) -> Agreement {
         Agreement {
-            id: AgreementId::generate(),
             program,
-            customer: Customer {
-                number: CustomerNumber::parse("4711").expect("n"),
-                legal_name: "Contoso Ltd".into(),
-                country: "NL".into(),
-            },
-            osm: Osm {
-                name: "Olivia".into(),
-                email: Email::parse("olivia@contoso.com").expect("e"),
-            },
-            partner_id: PartnerId::parse("p1").expect("p"),
-            start_date: NaiveDate::from_ymd_opt(2026, 3, 15).expect("d"),
-            schedule: crate::rules::schedule::MonthDay { month: 3, day: 15 },
-            anniversary: NaiveDate::from_ymd_opt(2027, 3, 15).expect("d"),
-            billed_through: None,
-            bound_to_online_services: false,
             account_id: account,
-            volume_discount_eligible: false,
-            ordered_seats: 0,
-            osm_generation: 0,
-            link_seq: 0,
-            activation_email_failed: None,
-            created_at: now(),
-            version: 1,
+            ..testing::agreement()
         }
     }
 

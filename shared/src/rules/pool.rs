@@ -131,12 +131,10 @@ pub fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Billing, Customer, Osm};
-    use crate::types::{
-        CustomerNumber, Email, Line, OrderId, PartnerId, Program, Quantity, ReservationId,
-        SubscriptionId,
-    };
-    use chrono::{DateTime, NaiveDate, Utc};
+    use crate::model::Billing;
+    use crate::testing;
+    use crate::types::{OrderId, ReservationId, SubscriptionId};
+    use chrono::{DateTime, Utc};
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
@@ -145,28 +143,11 @@ mod tests {
     }
 
     fn lines(items: &[(Sku, u64)]) -> Lines {
-        Lines::new(
-            items
-                .iter()
-                .map(|(sku, q)| Line {
-                    sku: *sku,
-                    quantity: Quantity::new(*q).expect("q"),
-                })
-                .collect(),
-        )
-        .expect("lines")
+        testing::lines(items)
     }
 
     fn account() -> Account {
-        Account {
-            id: AccountId::generate(),
-            name: "Contoso".into(),
-            domain: "contoso.com".into(),
-            online_services: vec![],
-            agreement_ids: vec![],
-            created_at: now(),
-            version: 1,
-        }
+        testing::account()
     }
 
     fn sub(acc: &Account, l: Lines, status: SubscriptionStatus) -> Subscription {
@@ -183,31 +164,8 @@ mod tests {
 
     fn agreement(acc: Option<&Account>) -> Agreement {
         Agreement {
-            id: AgreementId::generate(),
-            program: Program::Ea,
-            customer: Customer {
-                number: CustomerNumber::parse("1").expect("n"),
-                legal_name: "Contoso".into(),
-                country: "NL".into(),
-            },
-            osm: Osm {
-                name: "O".into(),
-                email: Email::parse("o@contoso.com").expect("e"),
-            },
-            partner_id: PartnerId::parse("p1").expect("p"),
-            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
-            schedule: crate::rules::schedule::MonthDay { month: 1, day: 1 },
-            anniversary: NaiveDate::from_ymd_opt(2027, 1, 1).expect("d"),
-            billed_through: None,
             account_id: acc.map(|a| a.id.clone()),
-            bound_to_online_services: false,
-            volume_discount_eligible: false,
-            ordered_seats: 0,
-            osm_generation: 0,
-            link_seq: 0,
-            activation_email_failed: None,
-            created_at: now(),
-            version: 1,
+            ..testing::agreement()
         }
     }
 

@@ -63,55 +63,25 @@ pub fn separate_online_services(agreement: &Agreement) -> Result<Agreement, Rule
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Customer, Osm};
-    use crate::rules::schedule::MonthDay;
-    use crate::types::{AccountId, AgreementId, CustomerNumber, Email, PartnerId, Program};
-    use chrono::{NaiveDate, Utc};
 
     fn account() -> Account {
         Account {
-            id: AccountId::generate(),
-            name: "A".into(),
-            domain: "contoso.com".into(),
-            online_services: vec![],
-            agreement_ids: vec![],
-            created_at: Utc::now(),
             version: 4,
+            ..crate::testing::account()
         }
     }
 
     fn agreement(on: Option<&mut Account>, bound: bool) -> Agreement {
-        let id = AgreementId::generate();
+        let a = crate::testing::agreement();
         let account_id = on.map(|acc| {
-            acc.agreement_ids.push(id.clone());
+            acc.agreement_ids.push(a.id.clone());
             acc.id.clone()
         });
         Agreement {
-            id,
-            program: Program::Ea,
-            customer: Customer {
-                number: CustomerNumber::parse("1").expect("n"),
-                legal_name: "C".into(),
-                country: "NL".into(),
-            },
-            osm: Osm {
-                name: "O".into(),
-                email: Email::parse("o@contoso.com").expect("e"),
-            },
-            partner_id: PartnerId::parse("p1").expect("p"),
-            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
-            schedule: MonthDay { month: 1, day: 1 },
-            anniversary: NaiveDate::from_ymd_opt(2027, 1, 1).expect("d"),
-            billed_through: None,
             account_id,
             bound_to_online_services: bound,
-            volume_discount_eligible: false,
-            ordered_seats: 0,
-            osm_generation: 0,
-            link_seq: 0,
-            activation_email_failed: None,
-            created_at: Utc::now(),
             version: 2,
+            ..a
         }
     }
 

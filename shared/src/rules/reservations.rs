@@ -206,9 +206,9 @@ pub fn true_up_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Customer, Osm};
+
     use crate::rules::schedule::{MonthDay, first_anniversary};
-    use crate::types::{AccountId, AgreementId, CustomerNumber, Email, PartnerId};
+    use crate::types::AccountId;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
@@ -224,45 +224,18 @@ mod tests {
         let start = d(start);
         let schedule = MonthDay::of(start);
         Agreement {
-            id: AgreementId::generate(),
             program,
-            customer: Customer {
-                number: CustomerNumber::parse("1").expect("n"),
-                legal_name: "Contoso".into(),
-                country: "NL".into(),
-            },
-            osm: Osm {
-                name: "O".into(),
-                email: Email::parse("o@contoso.com").expect("e"),
-            },
-            partner_id: PartnerId::parse("p1").expect("p"),
             start_date: start,
             schedule,
             anniversary: first_anniversary(schedule, start),
-            billed_through: None,
             account_id: Some(AccountId::generate()),
-            bound_to_online_services: false,
-            volume_discount_eligible: false,
-            ordered_seats: 0,
-            osm_generation: 0,
-            link_seq: 0,
-            activation_email_failed: None,
             created_at: start_of(start),
-            version: 1,
+            ..crate::testing::agreement()
         }
     }
 
     fn lines(items: &[(Sku, u64)]) -> Lines {
-        Lines::new(
-            items
-                .iter()
-                .map(|(sku, q)| Line {
-                    sku: *sku,
-                    quantity: Quantity::new(*q).expect("q"),
-                })
-                .collect(),
-        )
-        .expect("lines")
+        crate::testing::lines(items)
     }
 
     fn seats(n: u64) -> Lines {

@@ -1,0 +1,78 @@
+//! Fixtures for the domain's unit tests: valid values to start from, changed with struct
+//! update syntax where a test needs something else.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::catalog::Sku;
+use crate::model::{Account, Agreement, Customer, Osm};
+use crate::rules::schedule::MonthDay;
+use crate::types::{
+    AccountId, AgreementId, CustomerNumber, Email, Line, Lines, PartnerId, Program, Quantity,
+};
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("timestamp")
+        .with_timezone(&Utc)
+}
+
+pub fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+pub fn lines(items: &[(Sku, u64)]) -> Lines {
+    Lines::new(
+        items
+            .iter()
+            .map(|(sku, q)| Line {
+                sku: *sku,
+                quantity: Quantity::new(*q).expect("quantity"),
+            })
+            .collect(),
+    )
+    .expect("lines")
+}
+
+/// An account without agreements or Online Services licences.
+pub fn account() -> Account {
+    Account {
+        id: AccountId::generate(),
+        name: "Contoso".into(),
+        domain: "contoso.com".into(),
+        online_services: vec![],
+        agreement_ids: vec![],
+        created_at: at("2026-01-01T00:00:00Z"),
+        version: 1,
+    }
+}
+
+/// An EA of partner p1 for Contoso Ltd (NL), started 2026-03-15, not associated.
+pub fn agreement() -> Agreement {
+    Agreement {
+        id: AgreementId::generate(),
+        program: Program::Ea,
+        customer: Customer {
+            number: CustomerNumber::parse("4711").expect("number"),
+            legal_name: "Contoso Ltd".into(),
+            country: "NL".into(),
+        },
+        osm: Osm {
+            name: "Olivia".into(),
+            email: Email::parse("olivia@contoso.com").expect("email"),
+        },
+        partner_id: PartnerId::parse("p1").expect("partner"),
+        start_date: date("2026-03-15"),
+        schedule: MonthDay { month: 3, day: 15 },
+        anniversary: date("2027-03-15"),
+        billed_through: None,
+        account_id: None,
+        bound_to_online_services: false,
+        volume_discount_eligible: false,
+        ordered_seats: 0,
+        osm_generation: 0,
+        link_seq: 0,
+        activation_email_failed: None,
+        created_at: at("2026-03-01T00:00:00Z"),
+        version: 1,
+    }
+}
