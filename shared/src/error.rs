@@ -64,8 +64,6 @@ pub enum RuleError {
     AgreementBoundToOnlineServices,
     #[error("this activation link no longer works ({state:?})")]
     LinkGone { state: LinkState },
-    #[error("the agreement is already associated with an account")]
-    AgreementAlreadyAssociated,
     #[error("the agreement is already associated; there is nothing to activate")]
     NothingToActivate,
     #[error("the company information does not match the agreement")]
@@ -119,7 +117,6 @@ impl RuleError {
             Self::UnknownTargetAccount => 404,
             Self::OrderAlreadyInvoiced
             | Self::AgreementBoundToOnlineServices
-            | Self::AgreementAlreadyAssociated
             | Self::NothingToActivate
             | Self::CancellationWindowPassed
             | Self::ReservationNotActive { .. }
@@ -150,7 +147,6 @@ impl RuleError {
                 LinkState::OsmChanged => "link_osm_changed",
                 LinkState::Replaced | LinkState::Usable => "link_replaced",
             },
-            Self::AgreementAlreadyAssociated => "agreement_already_associated",
             Self::NothingToActivate => "nothing_to_activate",
             Self::CompanyMismatch => "company_mismatch",
             Self::TooManyAttempts { .. } => "too_many_attempts",

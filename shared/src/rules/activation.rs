@@ -149,7 +149,14 @@ pub fn associate(
         Some(acc) if agreement.bound_to_online_services && acc != &target.id => {
             return Err(RuleError::AgreementBoundToOnlineServices);
         }
-        Some(_) => return Err(RuleError::AgreementAlreadyAssociated),
+        // Links are issued only while an agreement is unassociated, and associating spends
+        // the link in the same transaction: an associated agreement behind a link that still
+        // looks unused means the link was spent by a request that committed meanwhile.
+        Some(_) => {
+            return Err(RuleError::LinkGone {
+                state: LinkState::Used,
+            });
+        }
         None => {}
     }
     let mut account = target.clone();
@@ -335,10 +342,13 @@ mod tests {
                 state: LinkState::Used
             })
         );
-        // An agreement associated by other means has nothing left to associate.
+        // A stale read of the link (still unused) behind an associated agreement: the link
+        // was spent by the association, whatever the read said.
         assert_eq!(
             associate(&done.agreement, &issued.link, &target, now),
-            Err(RuleError::AgreementAlreadyAssociated)
+            Err(RuleError::LinkGone {
+                state: LinkState::Used
+            })
         );
         let mut bound = issued.agreement.clone();
         bound.account_id = Some(AccountId::generate());
