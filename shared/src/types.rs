@@ -287,6 +287,14 @@ pub enum Program {
 }
 
 impl Program {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ea => "EA",
+            Self::Eas => "EAS",
+            Self::Casa => "CASA",
+        }
+    }
+
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "EA" => Some(Self::Ea),
@@ -471,6 +479,9 @@ mod tests {
         assert_eq!(Program::parse("CASA"), Some(Program::Casa));
         assert_eq!(Program::parse("OPEN"), None);
         assert_eq!(Program::parse("ea"), None);
+        for p in [Program::Ea, Program::Eas, Program::Casa] {
+            assert_eq!(Program::parse(p.as_str()), Some(p));
+        }
     }
 
     #[test]

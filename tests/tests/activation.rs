@@ -115,6 +115,10 @@ async fn invoice_mail_link_page_association_and_the_pool() {
     assert!(page.content_type.starts_with("text/html"));
     assert!(page.raw.contains(&w.agreement) && page.raw.contains("<form method=\"post\">"));
     assert!(page.raw.contains("Dynamics 365 Sales Professional"));
+    assert!(
+        page.raw.contains("· EA<br>"),
+        "the program as the contract writes it"
+    );
 
     // Someone else's account, another role: refused, nothing spent.
     let other = h

@@ -725,7 +725,15 @@ async fn the_activation_page_works_in_a_real_browser_without_javascript() {
     browser.type_into("#account_id", &w.account);
     browser.type_into("#access_token", &w.admin);
     browser.click("#associate");
-    let done = browser.source();
+    // The click submits the form; the browser navigates to the answer in its own time.
+    let mut done = browser.source();
+    for _ in 0..100 {
+        if done.contains("Licences associated") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        done = browser.source();
+    }
     assert!(done.contains("Licences associated"), "{done}");
     assert!(done.contains(&w.account));
 

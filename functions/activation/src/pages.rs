@@ -25,7 +25,7 @@ pub fn activation(a: &Agreement, orders: &[Order], link: &ActivationLink) -> Rep
         .collect();
     let body = format!(
         "<h1>Activate your volume licences</h1>\
-<p>Agreement <strong id=\"agreement-id\">{id}</strong> · {program:?}<br>{customer} ({country})<br>\
+<p>Agreement <strong id=\"agreement-id\">{id}</strong> · {program}<br>{customer} ({country})<br>\
 Online Services Manager: {osm}</p>\
 <h2>What will be associated</h2>\
 <table><tr><th>Product</th><th>Quantity</th></tr>{rows}</table>\
@@ -40,7 +40,7 @@ A direct subscription on the account is not cancelled. This link works once, unt
 <button type=\"submit\" id=\"associate\">Associate agreement</button>\
 </form>",
         id = escape(a.id.as_str()),
-        program = a.program,
+        program = a.program.as_str(),
         customer = escape(&a.customer.legal_name),
         country = escape(&a.customer.country),
         osm = escape(&a.osm.name),
