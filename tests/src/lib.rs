@@ -768,3 +768,61 @@ pub mod fixtures {
         ])
     }
 }
+
+/// The README walkthrough up to invoicing, on a harness: partner `p1` registered, an account
+/// with the FAQ's direct subscription (50 seats, 3 instances, 5 GB), an EA for customer 4711
+/// started 2026-03-15, and an order covering the subscription, invoiced (activation mail queued).
+pub struct Migration {
+    pub bs: String,
+    pub partner: String,
+    pub account: String,
+    pub admin: String,
+    pub subscription: String,
+    pub agreement: String,
+    pub order: String,
+}
+
+pub async fn invoiced_migration(h: &Harness) -> Migration {
+    let bs = billing_support();
+    let r = h
+        .put("/partners/p1", &bs, &fixtures::partner_body("Fabrikam LSP"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let account = h
+        .post("/accounts", &bs, &fixtures::account_body("Contoso"))
+        .await
+        .id();
+    let admin = admin(&account);
+    let subscription = h
+        .post(
+            &format!("/accounts/{account}/subscriptions"),
+            &admin,
+            &fixtures::faq_subscription(),
+        )
+        .await
+        .id();
+    let partner = partner("p1");
+    let agreement = h
+        .post(
+            "/agreements",
+            &partner,
+            &fixtures::agreement_body("4711", "2026-03-15"),
+        )
+        .await
+        .id();
+    let lines = fixtures::order_body(&agreement, fixtures::covering_lines(), Some(&subscription));
+    let order = h.post("/orders", &partner, &lines).await.id();
+    let inv = h
+        .post(&format!("/orders/{order}/invoice"), &partner, &json!({}))
+        .await;
+    assert_eq!(inv.body["activation_email"], "queued", "{}", inv.raw);
+    Migration {
+        bs,
+        partner,
+        account,
+        admin,
+        subscription,
+        agreement,
+        order,
+    }
+}

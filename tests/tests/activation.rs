@@ -21,55 +21,21 @@ struct World {
 /// The README walkthrough up to invoicing: 50 direct seats, an EA with a covering order.
 async fn world() -> World {
     let h = Harness::new().await;
-    let bs = billing_support();
-    assert_eq!(
-        h.put("/partners/p1", &bs, &partner_body("Fabrikam LSP"))
-            .await
-            .status,
-        200
-    );
-    let account = h
-        .post("/accounts", &bs, &account_body("Contoso"))
-        .await
-        .id();
-    let admin = admin(&account);
-    let sub = h
-        .post(
-            &format!("/accounts/{account}/subscriptions"),
-            &admin,
-            &faq_subscription(),
-        )
-        .await
-        .id();
-    let partner = partner("p1");
-    let agreement = h
-        .post(
-            "/agreements",
-            &partner,
-            &agreement_body("4711", "2026-03-15"),
-        )
-        .await
-        .id();
-    let order = h
-        .post(
-            "/orders",
-            &partner,
-            &order_body(&agreement, covering_lines(), Some(&sub)),
-        )
-        .await
-        .id();
-    let inv = h
-        .post(&format!("/orders/{order}/invoice"), &partner, &json!({}))
-        .await;
-    assert_eq!(inv.body["activation_email"], "queued", "{}", inv.raw);
+    let m = invoiced_migration(&h).await;
     World {
         h,
-        bs,
-        partner,
-        account,
-        admin,
-        agreement,
+        bs: m.bs,
+        partner: m.partner,
+        account: m.account,
+        admin: m.admin,
+        agreement: m.agreement,
     }
+}
+
+/// An invoiced order whose activation mail SES refuses (the sender identity is removed).
+async fn invoiced_while_ses_refuses(h: &Harness) -> String {
+    sender_identity(&h.sender, false).await;
+    invoiced_migration(h).await.agreement
 }
 
 /// Sweeps until one mail has gone out; answers its link token.
@@ -470,20 +436,8 @@ async fn an_osm_change_kills_the_link_and_a_resend_reaches_the_new_osm() {
 #[tokio::test]
 async fn ses_refusing_keeps_the_intent_and_it_is_sent_once_when_ses_recovers() {
     let h = Harness::new().await;
-    sender_identity(&h.sender, false).await;
+    let agr = invoiced_while_ses_refuses(&h).await;
     let bs = billing_support();
-    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
-    let p = partner("p1");
-    let agr = h
-        .post("/agreements", &p, &agreement_body("1", "2026-01-01"))
-        .await
-        .id();
-    let order = h
-        .post("/orders", &p, &order_body(&agr, covering_lines(), None))
-        .await
-        .id();
-    h.post(&format!("/orders/{order}/invoice"), &p, &json!({}))
-        .await;
 
     let out = h.sweep().await;
     assert_eq!(
@@ -524,20 +478,8 @@ async fn ses_refusing_keeps_the_intent_and_it_is_sent_once_when_ses_recovers() {
 #[tokio::test]
 async fn a_mail_that_never_goes_out_is_parked_as_failed_and_shows_on_the_agreement() {
     let h = Harness::new().await;
-    sender_identity(&h.sender, false).await;
+    let agr = invoiced_while_ses_refuses(&h).await;
     let bs = billing_support();
-    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
-    let p = partner("p1");
-    let agr = h
-        .post("/agreements", &p, &agreement_body("1", "2026-01-01"))
-        .await
-        .id();
-    let order = h
-        .post("/orders", &p, &order_body(&agr, covering_lines(), None))
-        .await
-        .id();
-    h.post(&format!("/orders/{order}/invoice"), &p, &json!({}))
-        .await;
     let mut outcomes = Vec::new();
     for _ in 0..20 {
         outcomes.extend(h.sweep().await.into_iter().map(|(_, o)| o));

@@ -27,66 +27,34 @@ struct World {
 async fn walkthrough() -> World {
     let h = Harness::new().await;
     h.clock.set(at("2026-11-28T10:00:00Z"));
-    let bs = billing_support();
-    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
-    let account = h
-        .post("/accounts", &bs, &account_body("Contoso"))
-        .await
-        .id();
-    let admin = admin(&account);
-    let subscription = h
-        .post(
-            &format!("/accounts/{account}/subscriptions"),
-            &admin,
-            &faq_subscription(),
-        )
-        .await
-        .id();
-    let partner = partner("p1");
-    let agreement = h
-        .post(
-            "/agreements",
-            &partner,
-            &agreement_body("4711", "2026-03-15"),
-        )
-        .await
-        .id();
-    let order = h
-        .post(
-            "/orders",
-            &partner,
-            &order_body(&agreement, covering_lines(), Some(&subscription)),
-        )
-        .await
-        .id();
-    h.post(&format!("/orders/{order}/invoice"), &partner, &json!({}))
-        .await;
+    let m = invoiced_migration(&h).await;
     h.sweep().await;
     let token = link_token(h.mail().last().expect("mail")).expect("link");
     let r = h
         .post(
             &format!("/activate/{token}"),
-            &admin,
-            &json!({"account_id": account}),
+            &m.admin,
+            &json!({"account_id": m.account}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
+    let seats = json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5}]});
     let r = h
         .post(
-            &format!("/agreements/{agreement}/reservations"),
-            &admin,
-            &json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5}]}),
+            &format!("/agreements/{}/reservations", m.agreement),
+            &m.admin,
+            &seats,
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.raw);
     World {
         h,
-        bs,
-        partner,
-        account,
-        admin,
-        subscription,
-        agreement,
+        bs: m.bs,
+        partner: m.partner,
+        account: m.account,
+        admin: m.admin,
+        subscription: m.subscription,
+        agreement: m.agreement,
     }
 }
 
