@@ -443,10 +443,7 @@ fn invoiced(http: &Http, run: &str) -> Invoiced {
         Some(&partner_body("Fabrikam LSP").to_string()),
         None,
     );
-    let account = http.post("/accounts", &bs, &account_body("Contoso")).body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let account = http.post("/accounts", &bs, &account_body("Contoso")).id();
     let admin = tok("customer_admin", json!({"account_id": account}));
     let sub = http
         .post(
@@ -454,20 +451,14 @@ fn invoiced(http: &Http, run: &str) -> Invoiced {
             &admin,
             &faq_subscription(),
         )
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     let agreement = http
         .post(
             "/agreements",
             &partner,
             &agreement_body(&format!("c-{run}"), "2026-03-15"),
         )
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     let order = http.post(
         "/orders",
         &partner,
@@ -791,10 +782,7 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
     );
     let account = http
         .post("/accounts", &bs, &mos_account_body("Contoso 365"))
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     let admin = tok("customer_admin", json!({"account_id": account}));
     // Started a month ago: the anniversary is eleven months away and reservations are open.
     let start = (chrono::Utc::now() - chrono::Duration::days(30)).date_naive();
@@ -802,7 +790,7 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
     body["online_services_account_id"] = json!(account);
     let a = http.post("/agreements", &partner, &body);
     assert_eq!(a.status, 201, "{}", a.raw);
-    let agr = a.body["id"].as_str().expect("id").to_owned();
+    let agr = a.id();
     let anniversary = a.body["anniversary"]
         .as_str()
         .expect("anniversary")
@@ -881,18 +869,12 @@ async fn remap_and_cancellation_are_routed_to_their_functions() {
     let http = Http::new();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let bs = tok("billing_support", json!({}));
-    let account = http.post("/accounts", &bs, &account_body("Contoso")).body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let account = http.post("/accounts", &bs, &account_body("Contoso")).id();
     let admin = tok("customer_admin", json!({"account_id": account}));
     let body = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional", "quantity": 100}]});
     let sub = http
         .post(&format!("/accounts/{account}/subscriptions"), &admin, &body)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     let preview = http.get(
         &format!("/accounts/{account}/subscriptions/{sub}/cancellation-preview"),
         &admin,
@@ -931,10 +913,7 @@ async fn remap_and_cancellation_are_routed_to_their_functions() {
             &partner,
             &agreement_body(&format!("r-{run}"), "2026-03-15"),
         )
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     let r = http.post(
         &format!("/agreements/{agr}/remap"),
         &bs,
