@@ -21,7 +21,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DEV_PORT ?= 9000
 export PUBLIC_BASE_URL ?= http://127.0.0.1:$(DEV_PORT)
 
-.PHONY: dev test venv stack token down clean bench-true-up fuzz
+.PHONY: dev test venv stack token down clean bench bench-true-up fuzz release-check
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,20 @@ test: venv
 ## A local token: make token ROLE=partner PARTNER_ID=p1 | ROLE=customer_admin ACCOUNT_ID=acc_… | ROLE=billing_support
 token: venv
 	@$(PY) scripts/mint_token.py $(ROLE) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(SUB),--sub $(SUB))
+
+## Release sizes, cold starts and memory of every function beside a hello-world baseline, and the
+## DynamoDB requests per route: a table, and target/bench.json.
+bench: stack
+	cargo lambda build --release --output-format zip
+	cargo lambda build --release
+	VLS_BENCH_OPERATIONS=$(CURDIR)/target/bench-operations.json \
+	  cargo test -p vls-tests --test requests_per_route --quiet
+	cargo bench -p vls-bench --bench lambda
+
+## What a deployment needs: every function builds for Lambda (release), and the SAM template,
+## translated to CloudFormation offline, passes cfn-lint.
+release-check: venv
+	scripts/release-check.sh
 
 ## The true-up job over 2,000 agreements (500, then 1,000 due): wall time and DynamoDB requests.
 bench-true-up: stack

@@ -65,8 +65,9 @@ VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
 step "schemathesis against the running stack, from openapi.yaml (short budget; make fuzz for a long one)"
 scripts/fuzz.sh "http://127.0.0.1:$TEST_PORT" "${FUZZ_EXAMPLES:-5}"
 
-step "cfn-lint template.yaml"
-.venv/bin/cfn-lint template.yaml
+step "cfn-lint: template.yaml, and the CloudFormation aws-sam-translator makes of it (offline)"
+.venv/bin/python scripts/sam_translate.py template.yaml target/template.cfn.json
+.venv/bin/cfn-lint template.yaml target/template.cfn.json
 
 step "openapi.yaml is valid OpenAPI 3.1 (and matches the routes: tests/tests/contract.rs)"
 .venv/bin/openapi-spec-validator openapi.yaml
