@@ -61,12 +61,11 @@ impl Config {
 /// call (DynamoDB, SES): Amazon Root CA 1–4 and Starfield Services Root CA G2.
 pub const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
 
-// The HTTPS client every AWS client uses. By default it trusts Amazon Trust Services' roots
-// only, compiled in: loading and parsing the system's whole CA bundle was most of a cold
-// start (about 3 ms of 6). `VLS_TLS_ROOTS=system` trusts the system bundle instead (for a
-// TLS-inspecting proxy, say).
-
 /// The AWS configuration, loaded once per process; every client is built from it.
+///
+/// Its HTTPS client trusts Amazon Trust Services' roots only, compiled in: loading and parsing
+/// the system's whole CA bundle was most of a cold start (about 3 ms of 6).
+/// `VLS_TLS_ROOTS=system` trusts the system bundle instead (behind a TLS-inspecting proxy, say).
 pub async fn aws() -> aws_config::SdkConfig {
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     let loader = match var("VLS_TLS_ROOTS").as_deref() {
