@@ -11,9 +11,17 @@ moto also deep-copies every table a transaction touches before it starts, so a t
 costs time in proportion to the table's size. With requests serialised, saving and restoring
 only the items the transaction writes is equivalent, and keeps transactions cheap on big
 tables (a true-up over hundreds of reservations, the benchmarks).
+
+For failure drills, `/_drill/*` holds one DynamoDB request: `POST /_drill/hold?target=T&match=M`
+arms it for the next request whose X-Amz-Target contains T and whose body contains M; that
+request is handled (committed, for a write) and its response then withheld until
+`POST /_drill/release`; `GET /_drill/held` says whether it is being held. A drill kills the
+caller in that window: the change is made, the caller never learns it.
 """
 import argparse
 import copy
+import io
+import json
 import signal
 import sys
 import threading
@@ -115,15 +123,79 @@ def transact_write_items(self, transact_items):
 DynamoDBBackend.transact_write_items = transact_write_items
 
 
+class Hold:
+    """One armed hold at a time (see the module's doc)."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.armed = None  # (target, match)
+        self.held = False
+        self.released = False
+
+    def control(self, environ, start_response):
+        from urllib.parse import parse_qs
+
+        path = environ.get("PATH_INFO", "")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        with self.cond:
+            if path == "/_drill/hold" and query.get("match"):
+                self.armed = (query.get("target", ""), query["match"].encode())
+                self.held = self.released = False
+            elif path == "/_drill/release":
+                self.armed = None
+                self.released = True
+                self.cond.notify_all()
+            elif path != "/_drill/held":
+                start_response("404 Not Found", [("Content-Type", "application/json")])
+                return [b'{"error": "unknown drill control"}']
+            body = json.dumps({"armed": self.armed is not None, "held": self.held}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    def take(self, environ):
+        """True when this request is the one to hold (the hold is then spent)."""
+        with self.cond:
+            if self.armed is None:
+                return False
+            target, match = self.armed
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if not length:
+            return False
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        if target not in environ.get("HTTP_X_AMZ_TARGET", "") or match not in body:
+            return False
+        with self.cond:
+            if self.armed != (target, match):
+                return False
+            self.armed = None
+            return True
+
+    def wait(self):
+        with self.cond:
+            self.held = True
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.released, timeout=120)
+            self.held = False
+
+
 class Serialised:
     def __init__(self, app):
         self.app = app
         self.lock = threading.Lock()
+        self.hold = Hold()
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/_drill/"):
+            return self.hold.control(environ, start_response)
+        held = self.hold.take(environ)
         with self.lock:
             # Drain the body inside the lock so the whole exchange is one critical section.
-            return list(self.app(environ, start_response))
+            result = list(self.app(environ, start_response))
+        if held:
+            # Handled; nothing has been sent yet (werkzeug writes on the first body chunk).
+            self.hold.wait()
+        return result
 
 
 def main():

@@ -62,6 +62,9 @@ done
 VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
   cargo test -p vls-tests --test blackbox --quiet -- --ignored --test-threads=1 --nocapture
 
+step "kill drill: order-intake killed mid-request under its own cargo lambda watch, then a fresh one"
+cargo test -p vls-tests --test kill_drill --quiet -- --ignored
+
 step "schemathesis against the running stack, from openapi.yaml (short budget; make fuzz for a long one)"
 scripts/fuzz.sh "http://127.0.0.1:$TEST_PORT" "${FUZZ_EXAMPLES:-5}"
 

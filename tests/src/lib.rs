@@ -336,6 +336,106 @@ impl Resp {
     }
 }
 
+/// The secret the local stack verifies tokens with (`LOCAL_JWT_SECRET`, as `make` sets it).
+pub fn stack_secret() -> String {
+    std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| "local-dev-secret".into())
+}
+
+/// A token the local stack accepts: `role` plus `extra` claims.
+pub fn stack_token(role: &str, extra: Value) -> String {
+    token_with(claims(role, extra), &stack_secret())
+}
+
+/// A plain HTTP client for a running stack (`cargo lambda watch`): JSON in, [`Resp`] out.
+pub struct Http {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Http {
+    pub fn new(base: &str) -> Self {
+        Self::with_timeout(base, None)
+    }
+
+    /// A client whose calls give up after `timeout` (connect to last byte).
+    pub fn with_timeout(base: &str, timeout: Option<std::time::Duration>) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(timeout)
+            .build()
+            .into();
+        Self {
+            agent,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// One request; `Err` when no response came back (refused, reset, timed out).
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        idem: Option<&str>,
+    ) -> Result<Resp, String> {
+        let mut req = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(k) = idem {
+            req = req.header("idempotency-key", k);
+        }
+        req = req.header("content-type", "application/json");
+        let req = req
+            .body(body.unwrap_or("").to_owned())
+            .map_err(|e| e.to_string())?;
+        let mut resp = self.agent.run(req).map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let raw = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let replayed = resp.headers().contains_key("idempotent-replayed");
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Resp {
+            status,
+            content_type,
+            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+            raw,
+            replayed,
+        })
+    }
+
+    /// One request that must get a response.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        idem: Option<&str>,
+    ) -> Resp {
+        self.try_send(method, path, token, body, idem)
+            .unwrap_or_else(|e| panic!("{method} {path}: no response: {e}"))
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Resp {
+        self.send("GET", path, Some(token), None, None)
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send("POST", path, Some(token), Some(&body.to_string()), None)
+    }
+}
+
 /// A pool's total for one SKU (0 when absent).
 pub fn total(pool: &Value, sku: &str) -> u64 {
     pool["skus"]

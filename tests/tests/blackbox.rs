@@ -4,85 +4,23 @@
 
 use serde_json::{Value, json};
 use vls_tests::fixtures::*;
-use vls_tests::{Resp, claims, client, scan_all, token_with, total};
+use vls_tests::{
+    Http, Resp, claims, client, scan_all, stack_secret as secret, stack_token as tok, token_with,
+    total,
+};
 
 fn base() -> String {
     std::env::var("VLS_BASE_URL").expect("VLS_BASE_URL (run through `make test`)")
 }
 
-fn secret() -> String {
-    std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| "local-dev-secret".into())
-}
-
-fn tok(role: &str, extra: Value) -> String {
-    token_with(claims(role, extra), &secret())
-}
-
-struct Http {
-    agent: ureq::Agent,
-}
-
-impl Http {
-    fn new() -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self { agent }
-    }
-
-    fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&str>,
-        idem: Option<&str>,
-    ) -> Resp {
-        let url = format!("{}{path}", base());
-        let mut req = lambda_http::http::Request::builder()
-            .method(method)
-            .uri(url);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(k) = idem {
-            req = req.header("idempotency-key", k);
-        }
-        req = req.header("content-type", "application/json");
-        let req = req.body(body.unwrap_or("").to_owned()).expect("request");
-        let mut resp = self.agent.run(req).expect("HTTP call");
-        let status = resp.status().as_u16();
-        let raw = resp.body_mut().read_to_string().unwrap_or_default();
-        let replayed = resp.headers().contains_key("idempotent-replayed");
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        Resp {
-            status,
-            content_type,
-            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
-            raw,
-            replayed,
-        }
-    }
-
-    fn get(&self, path: &str, token: &str) -> Resp {
-        self.send("GET", path, Some(token), None, None)
-    }
-
-    fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
-        self.send("POST", path, Some(token), Some(&body.to_string()), None)
-    }
+fn http() -> Http {
+    Http::new(&base())
 }
 
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
 async fn the_walkthrough_over_http() {
-    let http = Http::new();
+    let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let pid = format!("lsp-{run}");
     let customer = format!("c{}", &run[..12]);
@@ -349,7 +287,13 @@ async fn the_walkthrough_over_http() {
         let handles: Vec<_> = (0..10)
             .map(|_| {
                 s.spawn(|| {
-                    Http::new().send("POST", "/orders", Some(&partner), Some(&dup), Some(&key))
+                    Http::new(&base()).send(
+                        "POST",
+                        "/orders",
+                        Some(&partner),
+                        Some(&dup),
+                        Some(&key),
+                    )
                 })
             })
             .collect();
@@ -480,7 +424,7 @@ fn invoiced(http: &Http, run: &str) -> Invoiced {
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
 async fn activation_over_http_with_the_mailer_running() {
-    let http = Http::new();
+    let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let w = invoiced(&http, &run);
     let (mail, latency) = wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(10))
@@ -545,7 +489,7 @@ async fn activation_over_http_with_the_mailer_running() {
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
 async fn activation_mail_latency() {
-    let http = Http::new();
+    let http = http();
     let mut ms: Vec<u128> = (0..20)
         .map(|i| {
             let run = format!("{}-{i}", ulid::Ulid::generate().to_string().to_lowercase());
@@ -696,7 +640,7 @@ impl Drop for Browser {
 #[tokio::test]
 #[ignore = "needs the local stack and Chromium: run through `make test`"]
 async fn the_activation_page_works_in_a_real_browser_without_javascript() {
-    let http = Http::new();
+    let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let w = invoiced(&http, &run);
     let (mail, _) = wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(10))
@@ -768,7 +712,7 @@ fn invoke_true_up(now: &str) -> Value {
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
 async fn the_true_up_job_as_a_scheduled_event_bills_once() {
-    let http = Http::new();
+    let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let bs = tok("billing_support", json!({}));
     let pid = format!("lsp-{run}");
@@ -866,7 +810,7 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
 async fn remap_and_cancellation_are_routed_to_their_functions() {
-    let http = Http::new();
+    let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let bs = tok("billing_support", json!({}));
     let account = http.post("/accounts", &bs, &account_body("Contoso")).id();
