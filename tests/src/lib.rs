@@ -434,6 +434,10 @@ impl Http {
     pub fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
         self.send("POST", path, Some(token), Some(&body.to_string()), None)
     }
+
+    pub fn put(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send("PUT", path, Some(token), Some(&body.to_string()), None)
+    }
 }
 
 /// A pool's total for one SKU (0 when absent).

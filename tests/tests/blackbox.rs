@@ -28,12 +28,10 @@ async fn the_walkthrough_over_http() {
     let partner = tok("partner", json!({"partner_id": pid}));
 
     // Billing support registers the partner; an unregistered one is refused.
-    let r = http.send(
-        "PUT",
+    let r = http.put(
         &format!("/partners/{pid}"),
-        Some(&bs),
-        Some(&partner_body("Fabrikam LSP").to_string()),
-        None,
+        &bs,
+        &partner_body("Fabrikam LSP"),
     );
     assert_eq!(r.status, 200, "{}", r.raw);
     let stranger = tok("partner", json!({"partner_id": format!("x-{run}")}));
@@ -158,13 +156,7 @@ async fn the_walkthrough_over_http() {
 
     // Who may see what.
     let other = tok("partner", json!({"partner_id": format!("o-{run}")}));
-    http.send(
-        "PUT",
-        &format!("/partners/o-{run}"),
-        Some(&bs),
-        Some(&partner_body("Other").to_string()),
-        None,
-    );
+    http.put(&format!("/partners/o-{run}"), &bs, &partner_body("Other"));
     assert_eq!(http.get(&format!("/agreements/{agr}"), &other).status, 404);
     assert_eq!(
         http.post("/orders", &admin, &order_body(&agr, covering_lines(), None))
@@ -380,12 +372,10 @@ fn invoiced(http: &Http, run: &str) -> Invoiced {
     let bs = tok("billing_support", json!({}));
     let pid = format!("lsp-{run}");
     let partner = tok("partner", json!({"partner_id": pid}));
-    http.send(
-        "PUT",
+    http.put(
         &format!("/partners/{pid}"),
-        Some(&bs),
-        Some(&partner_body("Fabrikam LSP").to_string()),
-        None,
+        &bs,
+        &partner_body("Fabrikam LSP"),
     );
     let account = http.post("/accounts", &bs, &account_body("Contoso")).id();
     let admin = tok("customer_admin", json!({"account_id": account}));
@@ -717,13 +707,7 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
     let bs = tok("billing_support", json!({}));
     let pid = format!("lsp-{run}");
     let partner = tok("partner", json!({"partner_id": pid}));
-    http.send(
-        "PUT",
-        &format!("/partners/{pid}"),
-        Some(&bs),
-        Some(&partner_body("Fabrikam").to_string()),
-        None,
-    );
+    http.put(&format!("/partners/{pid}"), &bs, &partner_body("Fabrikam"));
     let account = http
         .post("/accounts", &bs, &mos_account_body("Contoso 365"))
         .id();
@@ -843,13 +827,7 @@ async fn remap_and_cancellation_are_routed_to_their_functions() {
     assert_eq!(r.status, 200, "{}", r.raw);
 
     let pid = format!("lsp-{run}");
-    http.send(
-        "PUT",
-        &format!("/partners/{pid}"),
-        Some(&bs),
-        Some(&partner_body("Fabrikam").to_string()),
-        None,
-    );
+    http.put(&format!("/partners/{pid}"), &bs, &partner_body("Fabrikam"));
     let partner = tok("partner", json!({"partner_id": pid}));
     let agr = http
         .post(

@@ -194,12 +194,10 @@ struct Setup {
 fn setup(http: &Http, run: &str) -> Setup {
     let pid = format!("kd-{run}");
     let bs = tok("billing_support", json!({}));
-    let r = http.send(
-        "PUT",
+    let r = http.put(
         &format!("/partners/{pid}"),
-        Some(&bs),
-        Some(&partner_body("Kill Drill LSP").to_string()),
-        None,
+        &bs,
+        &partner_body("Kill Drill LSP"),
     );
     assert_eq!(r.status, 200, "{}", r.raw);
     let partner = tok("partner", json!({"partner_id": pid}));
@@ -253,6 +251,15 @@ impl Killed {
         let (s, body, key) = (&self.s, &self.body, &self.key);
         self.http()
             .send("POST", "/orders", Some(&s.partner), Some(body), Some(key))
+    }
+
+    /// How many orders the agreement has, and how many `order.placed` events.
+    fn orders_and_events(&self) -> (usize, usize) {
+        let http = self.http();
+        (
+            orders(&http, &self.s).len(),
+            placed_events(&http, &self.s).len(),
+        )
     }
 
     fn agreement_now(&self) -> Value {
@@ -372,8 +379,7 @@ fn killed_after_its_transaction_committed_the_change_is_all_there_and_a_retry_re
     assert_eq!(r.status, 201, "{}", r.raw);
     assert!(r.replayed, "replayed, not placed again: {}", r.raw);
     assert_eq!(r.id(), order_id);
-    assert_eq!(orders(&http, s).len(), 1);
-    assert_eq!(placed_events(&http, s).len(), 1);
+    assert_eq!(k.orders_and_events(), (1, 1));
 }
 
 #[test]
@@ -396,6 +402,5 @@ fn killed_while_waiting_on_its_read_nothing_was_written_and_a_retry_places_it_on
     assert!(!r.replayed, "nothing to replay: {}", r.raw);
     let again = k.retry();
     assert!(again.replayed && again.id() == r.id(), "{}", again.raw);
-    assert_eq!(orders(&http, s).len(), 1);
-    assert_eq!(placed_events(&http, s).len(), 1);
+    assert_eq!(k.orders_and_events(), (1, 1));
 }
