@@ -28,14 +28,78 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A configuration the function must not start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("VLS_AUTH_MODE=local is for the local stack only, and {0}")]
+    LocalAuthOffLoopback(String),
+}
+
+/// Why local token verification must not run with this environment, if it must not: it
+/// trusts a development secret, so every AWS endpoint the functions use (DynamoDB, SES v2)
+/// has to be configured and on a loopback address; otherwise it would be AWS itself.
+pub fn local_auth_refusal(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    if var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Some("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS sends every client to AWS".into());
+    }
+    for service in ["DYNAMODB", "SESV2"] {
+        let endpoint =
+            var(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| var("AWS_ENDPOINT_URL"));
+        match endpoint {
+            None => {
+                return Some(format!(
+                    "no endpoint is configured for {service}: it would be AWS"
+                ));
+            }
+            Some(e) if !is_loopback_url(&e) => {
+                return Some(format!(
+                    "the {service} endpoint {e} is not a loopback address"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// `http(s)://` on `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(uri) = url.trim().parse::<lambda_http::http::Uri>() else {
+        return false;
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return false;
+    }
+    match uri.host() {
+        Some(h) if h.eq_ignore_ascii_case("localhost") => true,
+        Some(h) => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
 impl Config {
     /// `TABLE_NAME` (default `vls`); `VLS_AUTH_MODE=local` with `LOCAL_JWT_SECRET` only on
-    /// the local stack; `VOLUME_DISCOUNT_THRESHOLD`; `PUBLIC_MAIL_DOMAINS` (comma-separated).
-    pub fn from_env() -> Self {
+    /// the local stack (refused unless every AWS endpoint is on loopback);
+    /// `VOLUME_DISCOUNT_THRESHOLD`; `PUBLIC_MAIL_DOMAINS` (comma-separated). A refused
+    /// configuration is logged as an error, and the function does not start.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read().inspect_err(|e| tracing::error!(error = %e, "refusing to start"))
+    }
+
+    fn read() -> Result<Self, ConfigError> {
         let auth = match var("VLS_AUTH_MODE").as_deref() {
-            Some("local") => AuthMode::local(
-                &var("LOCAL_JWT_SECRET").unwrap_or_else(|| DEFAULT_LOCAL_SECRET.to_owned()),
-            ),
+            Some("local") => {
+                if let Some(why) = local_auth_refusal(var) {
+                    return Err(ConfigError::LocalAuthOffLoopback(why));
+                }
+                AuthMode::local(
+                    &var("LOCAL_JWT_SECRET").unwrap_or_else(|| DEFAULT_LOCAL_SECRET.to_owned()),
+                )
+            }
             _ => AuthMode::Gateway,
         };
         let mut policy = Policy::default();
@@ -49,11 +113,11 @@ impl Config {
                 .filter(|d| !d.is_empty())
                 .collect();
         }
-        Self {
+        Ok(Self {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "vls".to_owned()),
             auth,
             policy,
-        }
+        })
     }
 }
 
@@ -110,14 +174,14 @@ pub struct Deps {
 impl Deps {
     /// Configuration from the environment and clients from one `SdkConfig`, before the
     /// runtime first polls (as in production; lazy construction only moves the cost).
-    pub async fn from_env() -> Self {
-        let config = Config::from_env();
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
         let sdk = aws().await;
-        Self {
+        Ok(Self {
             store: store(&sdk, &config),
             config,
             clock: system_clock(),
-        }
+        })
     }
 }
 
@@ -129,7 +193,7 @@ where
 {
     crate::telemetry::init();
     // Lives for the whole process: leaking it once gives every request a plain reference.
-    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await));
+    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await?));
     lambda_http::run(lambda_http::service_fn(move |req| async move {
         Ok::<_, lambda_http::Error>(handle(deps, req).await)
     }))
@@ -139,6 +203,56 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_auth_only_with_every_endpoint_on_loopback() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            local_auth_refusal(env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")])),
+            None
+        );
+        assert_eq!(
+            local_auth_refusal(env(&[("AWS_ENDPOINT_URL", "http://localhost:4566")])),
+            None
+        );
+        assert_eq!(
+            local_auth_refusal(env(&[("AWS_ENDPOINT_URL", "http://[::1]:4566/")])),
+            None
+        );
+        let refused = [
+            &[][..],
+            &[(
+                "AWS_ENDPOINT_URL",
+                "https://dynamodb.us-east-1.amazonaws.com",
+            )][..],
+            &[("AWS_ENDPOINT_URL", "http://10.0.0.5:4566")][..],
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1.nip.io:4566")][..],
+            &[("AWS_ENDPOINT_URL", "not a url")][..],
+            // One service on loopback, the other on AWS.
+            &[
+                ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4566"),
+                (
+                    "AWS_ENDPOINT_URL_SESV2",
+                    "https://email.us-east-1.amazonaws.com",
+                ),
+            ][..],
+            &[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4566")][..],
+            &[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+            ][..],
+        ];
+        for pairs in refused {
+            assert!(local_auth_refusal(env(pairs)).is_some(), "{pairs:?}");
+        }
+    }
 
     #[test]
     fn amazon_roots_make_a_working_client() {

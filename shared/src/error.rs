@@ -32,12 +32,31 @@ pub struct EntitlementShortfall {
     pub ordered: u64,
 }
 
-/// R11: a line of the subscription the account's volume licences do not cover.
+/// R11: a line of the subscription the account's available volume licences do not cover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CoverageShortfall {
     pub sku: Sku,
+    /// The subscription's quantity.
     pub direct: u64,
+    /// The account's volume licences.
     pub volume: u64,
+    /// What earlier cancellations already rely on.
+    pub relied_on: u64,
+    /// `volume - relied_on`: negative when cover has left since.
+    pub available: i64,
+}
+
+/// R11: a SKU whose volume would fall below what cancelled subscriptions rely on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReliedOnShortfall {
+    pub sku: Sku,
+    /// What the change takes out of the account's volume.
+    pub removed: u64,
+    /// The account's volume licences after the change.
+    pub volume: u64,
+    pub relied_on: u64,
+    /// `volume - relied_on` after the change (negative).
+    pub available: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +113,10 @@ pub enum RuleError {
     SubscriptionAlreadyCancelled,
     #[error("the account's volume licences do not cover every line of the subscription")]
     CancellationWouldLoseLicenses { shortfalls: Vec<CoverageShortfall> },
+    #[error("the total of {sku} is beyond what an order line can hold")]
+    TotalOutOfRange { sku: Sku },
+    #[error("cancelled direct subscriptions rely on these licences")]
+    WouldLoseReliedOnLicenses { shortfalls: Vec<ReliedOnShortfall> },
 }
 
 impl From<FieldError> for RuleError {
@@ -124,7 +147,9 @@ impl RuleError {
             | Self::SameAccount
             | Self::NotBoundToOnlineServices
             | Self::SubscriptionAlreadyCancelled
-            | Self::CancellationWouldLoseLicenses { .. } => 409,
+            | Self::CancellationWouldLoseLicenses { .. }
+            | Self::WouldLoseReliedOnLicenses { .. }
+            | Self::TotalOutOfRange { .. } => 409,
             Self::LinkGone { .. } => 410,
             Self::TooManyAttempts { .. } => 429,
         }
@@ -161,6 +186,8 @@ impl RuleError {
             Self::OverrideNotAllowed => "forbidden",
             Self::SubscriptionAlreadyCancelled => "subscription_already_cancelled",
             Self::CancellationWouldLoseLicenses { .. } => "cancellation_would_lose_licenses",
+            Self::WouldLoseReliedOnLicenses { .. } => "would_lose_relied_on_licenses",
+            Self::TotalOutOfRange { .. } => "total_out_of_range",
         }
     }
 
@@ -191,6 +218,12 @@ impl RuleError {
             }
             Self::CancellationWouldLoseLicenses { shortfalls } => {
                 m.insert("shortfalls".into(), json!(shortfalls));
+            }
+            Self::WouldLoseReliedOnLicenses { shortfalls } => {
+                m.insert("shortfalls".into(), json!(shortfalls));
+            }
+            Self::TotalOutOfRange { sku } => {
+                m.insert("sku".into(), json!(sku));
             }
             Self::ReservationWindowClosed { anniversary } => {
                 m.insert("anniversary".into(), json!(anniversary));

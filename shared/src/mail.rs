@@ -105,11 +105,75 @@ pub fn activation_mail(
     }
 }
 
+/// Why SES did not take a mail, as a stable code that partners and administrators may see;
+/// SES's own wording goes to the logs only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailRefusal {
+    /// The recipient address was refused (suppressed, invalid, unverified in the sandbox).
+    RejectedAddress,
+    /// The message itself was refused.
+    RejectedMessage,
+    /// The sender identity (or its MAIL FROM domain) is not verified.
+    SenderNotVerified,
+    /// Sending is paused for the account or its configuration set.
+    SendingPaused,
+    AccountSuspended,
+    /// The maximum send rate was exceeded.
+    Throttled,
+    /// The daily sending quota is spent.
+    QuotaExceeded,
+    /// SES could not be reached, or answered something else.
+    #[default]
+    Unavailable,
+}
+
+impl MailRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::RejectedAddress => "rejected_address",
+            Self::RejectedMessage => "rejected_message",
+            Self::SenderNotVerified => "sender_not_verified",
+            Self::SendingPaused => "sending_paused",
+            Self::AccountSuspended => "account_suspended",
+            Self::Throttled => "throttled",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The refusal an SES v2 `SendEmail` error stands for (`sender` is our identity).
+    pub fn of_send_error(
+        e: &aws_sdk_sesv2::operation::send_email::SendEmailError,
+        sender: &str,
+    ) -> Self {
+        use aws_sdk_sesv2::operation::send_email::SendEmailError as E;
+        let text = e.to_string().to_ascii_lowercase();
+        match e {
+            E::MessageRejected(_)
+                if text.contains("not verified") && text.contains(&sender.to_ascii_lowercase()) =>
+            {
+                Self::SenderNotVerified
+            }
+            E::MessageRejected(_) if text.contains("address") => Self::RejectedAddress,
+            E::MessageRejected(_) | E::BadRequestException(_) => Self::RejectedMessage,
+            E::MailFromDomainNotVerifiedException(_) => Self::SenderNotVerified,
+            E::SendingPausedException(_) => Self::SendingPaused,
+            E::AccountSuspendedException(_) => Self::AccountSuspended,
+            E::TooManyRequestsException(_) => Self::Throttled,
+            E::LimitExceededException(_) if text.contains("quota") => Self::QuotaExceeded,
+            E::LimitExceededException(_) => Self::Throttled,
+            _ => Self::Unavailable,
+        }
+    }
+}
+
+/// SES did not take the mail: the stable reason, and SES's own words (for the logs).
 #[derive(Debug, thiserror::Error)]
-pub enum MailError {
-    /// SES refused this mail (unverified sender, suppressed address …): retry later.
-    #[error("SES refused the mail: {0}")]
-    Refused(String),
+#[error("SES refused the mail ({}): {detail}", .reason.code())]
+pub struct MailError {
+    pub reason: MailRefusal,
+    pub detail: String,
 }
 
 /// Sends mail from one verified sender identity.
@@ -136,7 +200,12 @@ impl Mailer {
             utf8(&content.html),
         ) {
             (Ok(s), Ok(t), Ok(h)) => (s, t, h),
-            _ => return Err(MailError::Refused("mail content could not be built".into())),
+            _ => {
+                return Err(MailError {
+                    reason: MailRefusal::RejectedMessage,
+                    detail: "mail content could not be built".into(),
+                });
+            }
         };
         let out = self
             .client
@@ -156,7 +225,11 @@ impl Mailer {
             .send()
             .await
             .map_err(|e| {
-                MailError::Refused(aws_sdk_sesv2::error::DisplayErrorContext(e).to_string())
+                let detail = aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string();
+                let reason = e.as_service_error().map_or(MailRefusal::Unavailable, |s| {
+                    MailRefusal::of_send_error(s, &self.sender)
+                });
+                MailError { reason, detail }
             })?;
         Ok(out.message_id.unwrap_or_default())
     }

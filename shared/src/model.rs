@@ -48,9 +48,17 @@ pub struct Account {
     pub domain: String,
     pub online_services: Vec<OnlineServicesLicense>,
     pub agreement_ids: Vec<AgreementId>,
+    /// R11: per SKU, how many of the account's volume licences stand in for direct licences
+    /// of cancelled subscriptions. No SKU is kept at zero, so "nothing relies on this SKU"
+    /// is the attribute's absence (a condition a transaction can check without a read).
+    #[serde(default, skip_serializing_if = "SkuCounts::is_empty")]
+    pub relied_on: SkuCounts,
     pub created_at: DateTime<Utc>,
     pub version: u64,
 }
+
+/// A quantity per SKU (zero entries are left out).
+pub type SkuCounts = std::collections::BTreeMap<crate::catalog::Sku, u64>;
 
 impl Account {
     pub fn holds_online_services(&self) -> bool {
@@ -139,7 +147,10 @@ pub struct MailFailure {
     pub mail_id: MailId,
     pub at: DateTime<Utc>,
     pub attempts: u32,
-    pub error: String,
+    /// A stable code (`rejected_address`, `rejected_message`, `sending_paused`, …), never
+    /// SES's own text.
+    #[serde(default)]
+    pub reason: crate::mail::MailRefusal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,8 +283,9 @@ pub struct MailIntent {
     pub ses_message_id: Option<String>,
     #[serde(default)]
     pub sent_at: Option<DateTime<Utc>>,
+    /// The reason code of the last refusal.
     #[serde(default)]
-    pub last_error: Option<String>,
+    pub last_error: Option<crate::mail::MailRefusal>,
     pub version: u64,
 }
 

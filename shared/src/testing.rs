@@ -41,6 +41,7 @@ pub fn account() -> Account {
         domain: "contoso.com".into(),
         online_services: vec![],
         agreement_ids: vec![],
+        relied_on: Default::default(),
         created_at: at("2026-01-01T00:00:00Z"),
         version: 1,
     }

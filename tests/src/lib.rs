@@ -679,11 +679,14 @@ impl Harness {
             .expect("sweep")
     }
 
-    /// Runs the true-up job as its schedule would at `now`.
+    /// Runs the true-up job as its schedule would at `now`: what it billed (a run that
+    /// could not bill an agreement fails the test).
     pub async fn run_true_up(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<true_up::Billed> {
-        true_up::run(&self.true_up, now, "test-true-up")
+        let report = true_up::run(&self.true_up, now, "test-true-up")
             .await
-            .expect("true-up run")
+            .expect("true-up run");
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        report.billed
     }
 
     /// Mail this harness's mailer sent, as the emulator recorded it.

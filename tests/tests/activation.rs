@@ -194,6 +194,7 @@ async fn invoice_mail_link_page_association_and_the_pool() {
             "agreement.created",
             "order.placed",
             "order.invoiced",
+            "activation_link.issued",
             "activation_email.sent",
             "activation.completed"
         ]

@@ -22,9 +22,9 @@ struct World {
     agreement: String,
 }
 
-/// The README walkthrough: 50 direct seats (+ add-ons), an EA with a covering order of 50,
-/// invoiced and activated into the account, and 5 reserved seats.
-async fn walkthrough() -> World {
+/// The README walkthrough up to activation: 50 direct seats (+ add-ons), an EA with a
+/// covering order of 50, invoiced and activated into the account.
+async fn activated() -> (Harness, Migration) {
     let h = Harness::new().await;
     h.clock.set(at("2026-11-28T10:00:00Z"));
     let m = invoiced_migration(&h).await;
@@ -38,14 +38,23 @@ async fn walkthrough() -> World {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    let seats = json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5}]});
-    let r = h
-        .post(
-            &format!("/agreements/{}/reservations", m.agreement),
-            &m.admin,
-            &seats,
-        )
-        .await;
+    (h, m)
+}
+
+async fn reserve(h: &Harness, m: &Migration, quantity: u64) -> Resp {
+    let seats = json!({"lines": [{"sku": "d365-sales-professional", "quantity": quantity}]});
+    h.post(
+        &format!("/agreements/{}/reservations", m.agreement),
+        &m.admin,
+        &seats,
+    )
+    .await
+}
+
+/// The walkthrough, activated, with 5 reserved seats.
+async fn walkthrough() -> World {
+    let (h, m) = activated().await;
+    let r = reserve(&h, &m, 5).await;
     assert_eq!(r.status, 201, "{}", r.raw);
     World {
         h,
@@ -100,7 +109,8 @@ async fn cancelling_an_uncovered_subscription_needs_billing_supports_override() 
     assert_eq!(preview.body["would_pass"], false);
     assert_eq!(
         preview.body["coverage"],
-        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0, "covered": false}])
+        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0, "relied_on": 0,
+            "available": 0, "covered": false}])
     );
 
     let r = h
@@ -114,7 +124,8 @@ async fn cancelling_an_uncovered_subscription_needs_billing_supports_override() 
     );
     assert_eq!(
         r.body["shortfalls"],
-        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0}])
+        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0, "relied_on": 0,
+            "available": 0}])
     );
     let r = h
         .post(&path, &admin, &cancellation("I accept", Some(true)))
@@ -156,7 +167,8 @@ async fn cancelling_an_uncovered_subscription_needs_billing_supports_override() 
     assert_eq!(last["details"]["license_loss_accepted"], true);
     assert_eq!(
         last["details"]["shortfalls"],
-        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0}])
+        json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0, "relied_on": 0,
+            "available": 0}])
     );
     let r = h.post(&path, &bs, &cancellation("again", Some(true))).await;
     assert_eq!(
@@ -185,7 +197,8 @@ async fn the_walkthrough_cancels_remaps_and_amends() {
         (409, Some("subscription_already_cancelled"))
     );
 
-    // Remap to a new account: every licence of the agreement moves.
+    // Remap to a new account: every licence of the agreement moves. The cancelled
+    // subscription relies on them, so that takes billing support's acceptance.
     let new = h
         .post("/accounts", &w.bs, &account_body("Contoso Holding"))
         .await
@@ -201,14 +214,38 @@ async fn the_walkthrough_cancels_remaps_and_amends() {
         .status,
         403
     );
-    let r = h
-        .post(
-            &remap,
-            &w.bs,
-            &json!({"target_account_id": new, "reason": "attached to the wrong tenant"}),
-        )
-        .await;
+    let body = json!({"target_account_id": new, "reason": "attached to the wrong tenant"});
+    let r = h.post(&remap, &w.bs, &body).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("would_lose_relied_on_licenses")),
+        "{}",
+        r.raw
+    );
+    assert_eq!(
+        r.body["shortfalls"][0],
+        json!({"sku": "d365-sales-professional", "removed": 55, "volume": 0, "relied_on": 50,
+            "available": -50})
+    );
+    assert_eq!(seats(h, &w.account).await, 55, "nothing moved");
+    let mut accepted = body.clone();
+    accepted["accept_license_loss"] = json!(true);
+    let r = h.post(&remap, &w.bs, &accepted).await;
     assert_eq!(r.status, 200, "{}", r.raw);
+    let trail = h
+        .get(&format!("/agreements/{}/events", w.agreement), &w.bs)
+        .await;
+    let last = trail.body["events"]
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["action"], "agreement.remapped");
+    assert_eq!(last["details"]["license_loss_accepted"], true);
+    assert_eq!(
+        last["details"]["shortfalls"].as_array().map(Vec::len),
+        Some(3)
+    );
     assert_eq!(
         r.body,
         json!({"agreement_id": w.agreement, "from_account_id": w.account, "to_account_id": new})
@@ -448,9 +485,10 @@ async fn race_remap_against_reservation() {
     assert_eq!(seats(h, &new).await, 50 + 5 + reserved);
 }
 
-/// A cancellation racing the remap that takes its covering licences away: the guard never
-/// passes on stale data. Either the cancellation came first (and the remap after it), or it
-/// sees the licences gone and refuses.
+/// A cancellation racing the remap that takes its covering licences away: exactly one of
+/// them passes. Either the cancellation came first (and the remap is refused: the cancelled
+/// subscription relies on the agreement's licences), or the remap did (and the cancellation
+/// sees the licences gone and refuses).
 #[tokio::test]
 async fn race_cancellation_against_remap() {
     let w = walkthrough().await;
@@ -467,34 +505,247 @@ async fn race_cancellation_against_remap() {
         h.post(&cancel_path, &w.admin, &cancel_body),
         h.post(&remap_path, &w.bs, &remap_body),
     );
-    assert_eq!(remap.status, 200, "{}", remap.raw);
-    let trail = actions(
-        &h.get(&format!("/accounts/{}/events", w.account), &w.bs)
-            .await
-            .body,
-    )
-    .into_iter()
-    .map(str::to_owned)
-    .collect::<Vec<_>>();
-    let position = |a: &str| trail.iter().position(|x| x == a);
-    match cancel.status {
-        200 => assert!(
-            position("subscription.cancelled") < position("agreement.remapped"),
-            "{trail:?}"
-        ),
-        409 => {
+    match (cancel.status, remap.status) {
+        (200, 409) => {
+            assert_eq!(
+                remap.body["code"], "would_lose_relied_on_licenses",
+                "{}",
+                remap.raw
+            );
+            assert_eq!(seats(h, &w.account).await, 55, "the licences stayed");
+        }
+        (409, 200) => {
             assert_eq!(
                 cancel.body["code"], "cancellation_would_lose_licenses",
                 "{}",
                 cancel.raw
             );
-            assert_eq!(position("subscription.cancelled"), None);
             assert_eq!(
                 seats(h, &w.account).await,
                 50,
                 "the direct subscription is still there"
             );
         }
-        other => panic!("unexpected {other}: {}", cancel.raw),
+        other => panic!("unexpected {other:?}: {} / {}", cancel.raw, remap.raw),
+    }
+}
+
+fn cancel_path(m: &Migration, sub: &str) -> String {
+    format!("/accounts/{}/subscriptions/{sub}/cancellation", m.account)
+}
+
+async fn direct_seats(h: &Harness, m: &Migration, quantity: u64) -> String {
+    let body = json!({"billing": "credit_card",
+        "lines": [{"sku": "d365-sales-professional", "quantity": quantity}]});
+    h.post(
+        &format!("/accounts/{}/subscriptions", m.account),
+        &m.admin,
+        &body,
+    )
+    .await
+    .id()
+}
+
+/// R11: each volume licence stands in for ONE cancelled direct licence. Two direct
+/// subscriptions of 50 seats and an EA of 50: the first cancellation passes, the second is
+/// refused (relied_on 50, available 0), and billing support's override is audited.
+#[tokio::test]
+async fn the_same_volume_licences_cover_one_cancellation_only() {
+    let (h, m) = activated().await;
+    let second = direct_seats(&h, &m, 50).await;
+    let r = h
+        .post(
+            &cancel_path(&m, &m.subscription),
+            &m.admin,
+            &cancellation("to the EA", None),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let preview = h
+        .get(
+            &format!(
+                "/accounts/{}/subscriptions/{second}/cancellation-preview",
+                m.account
+            ),
+            &m.admin,
+        )
+        .await;
+    let expected = json!({"sku": "d365-sales-professional", "direct": 50, "volume": 50,
+        "relied_on": 50, "available": 0});
+    let mut covered = expected.clone();
+    covered["covered"] = json!(false);
+    assert_eq!(
+        preview.body["coverage"],
+        json!([covered]),
+        "{}",
+        preview.raw
+    );
+    assert_eq!(preview.body["would_pass"], false);
+    let r = h
+        .post(
+            &cancel_path(&m, &second),
+            &m.admin,
+            &cancellation("also", None),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("cancellation_would_lose_licenses")),
+        "{}",
+        r.raw
+    );
+    assert_eq!(r.body["shortfalls"], json!([expected]));
+    assert_eq!(seats(&h, &m.account).await, 50 + 50, "nothing lost");
+    let r = h
+        .post(
+            &cancel_path(&m, &second),
+            &m.bs,
+            &cancellation("customer accepts", Some(true)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let trail = h
+        .get(&format!("/accounts/{}/events", m.account), &m.bs)
+        .await;
+    let last = trail.body["events"]
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["details"]["license_loss_accepted"], true);
+    assert_eq!(last["details"]["shortfalls"], json!([expected]));
+    assert_eq!(
+        last["details"]["relied_on"],
+        json!({}),
+        "nothing was left to rely on"
+    );
+}
+
+/// Two cancellations at once on one account with cover for one: exactly one passes.
+#[tokio::test]
+async fn concurrent_cancellations_cannot_rely_on_the_same_licences() {
+    let (h, m) = activated().await;
+    // The FAQ subscription's add-ons are covered too; a second one like it competes for all.
+    let second = h
+        .post(
+            &format!("/accounts/{}/subscriptions", m.account),
+            &m.admin,
+            &faq_subscription(),
+        )
+        .await
+        .id();
+    let (first_path, second_path) = (cancel_path(&m, &m.subscription), cancel_path(&m, &second));
+    let (body_a, body_b) = (cancellation("a", None), cancellation("b", None));
+    let (a, b) = tokio::join!(
+        h.post(&first_path, &m.admin, &body_a),
+        h.post(&second_path, &m.admin, &body_b),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.raw, b.raw);
+    let refused = if a.status == 409 { &a } else { &b };
+    assert_eq!(refused.body["code"], "cancellation_would_lose_licenses");
+    assert_eq!(
+        seats(&h, &m.account).await,
+        50 + 50,
+        "one direct subscription stays"
+    );
+}
+
+/// What relies on cover must keep it: a reservation a cancellation relied on cannot be
+/// cancelled (nothing is lost), and neither can one racing such a cancellation.
+#[tokio::test]
+async fn a_reservation_relied_on_cannot_be_cancelled() {
+    let (h, m) = activated().await;
+    let second = direct_seats(&h, &m, 50).await;
+    let r = h
+        .post(
+            &cancel_path(&m, &m.subscription),
+            &m.admin,
+            &cancellation("to the EA", None),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let res = reserve(&h, &m, 50).await;
+    assert_eq!(res.status, 201, "{}", res.raw);
+    let r = h
+        .post(
+            &cancel_path(&m, &second),
+            &m.admin,
+            &cancellation("reserved", None),
+        )
+        .await;
+    assert_eq!(r.status, 200, "relies on the reservation: {}", r.raw);
+    let r = h
+        .post(
+            &format!("/reservations/{}/cancel", res.id()),
+            &m.admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("would_lose_relied_on_licenses")),
+        "{}",
+        r.raw
+    );
+    assert_eq!(
+        r.body["shortfalls"],
+        json!([{"sku": "d365-sales-professional", "removed": 50, "volume": 50,
+            "relied_on": 100, "available": -50}])
+    );
+    assert_eq!(seats(&h, &m.account).await, 100, "nothing lost");
+    // A spare reservation (nothing relies on it) cancels as before.
+    let spare = reserve(&h, &m, 5).await;
+    let r = h
+        .post(
+            &format!("/reservations/{}/cancel", spare.id()),
+            &m.admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+#[tokio::test]
+async fn race_reservation_cancel_against_the_cancellation_relying_on_it() {
+    let (h, m) = activated().await;
+    let second = direct_seats(&h, &m, 50).await;
+    let r = h
+        .post(
+            &cancel_path(&m, &m.subscription),
+            &m.admin,
+            &cancellation("to the EA", None),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let res = reserve(&h, &m, 50).await.id();
+    let (sub_path, res_path) = (
+        cancel_path(&m, &second),
+        format!("/reservations/{res}/cancel"),
+    );
+    let (body, empty) = (cancellation("race", None), json!({}));
+    let (sub, resv) = tokio::join!(
+        h.post(&sub_path, &m.admin, &body),
+        h.post(&res_path, &m.admin, &empty),
+    );
+    match (sub.status, resv.status) {
+        (200, 409) => {
+            assert_eq!(
+                resv.body["code"], "would_lose_relied_on_licenses",
+                "{}",
+                resv.raw
+            );
+            assert_eq!(seats(&h, &m.account).await, 100);
+        }
+        (409, 200) => {
+            assert_eq!(
+                sub.body["code"], "cancellation_would_lose_licenses",
+                "{}",
+                sub.raw
+            );
+            assert_eq!(seats(&h, &m.account).await, 50 + 50);
+        }
+        other => panic!("unexpected {other:?}: {} / {}", sub.raw, resv.raw),
     }
 }

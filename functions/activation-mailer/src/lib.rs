@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
 use vls::config::Clock;
-use vls::mail::{Mailer, activation_mail};
+use vls::mail::{MailRefusal, Mailer, activation_mail};
 use vls::model::{Actor, Event, MailFailure, MailIntent, MailStatus};
 use vls::rules::activation::{LinkToken, issue_link};
 use vls::store::{self, Store, StoreError, TxFailure, keys};
@@ -157,8 +157,16 @@ async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outco
             version: mail.version + 1,
             ..mail.clone()
         };
+        let event = system_event(
+            "activation_email.skipped",
+            request_id,
+            now,
+            &mail,
+            json!({ "mail_id": mail.id, "reason": "agreement_associated", "account_id": agreement.account_id }),
+        );
         let mut tx = app.store.tx();
-        tx.replace("mail", store::mail_item(&skipped), mail.version);
+        tx.replace("mail", store::mail_item(&skipped), mail.version)
+            .event(keys::agreement_events(&mail.agreement_id), &event);
         app.store.commit(tx).await?;
         return Ok(Outcome::Skipped);
     }
@@ -172,8 +180,17 @@ async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outco
         version: mail.version + 1,
         ..mail.clone()
     };
+    // The link's token never enters the trail; its expiry and the mail it goes with do.
+    let issued_event = system_event(
+        "activation_link.issued",
+        request_id,
+        now,
+        &mail,
+        json!({ "mail_id": mail.id, "attempt": claimed.attempts, "expires_at": issued.link.expires_at }),
+    );
     let mut tx = app.store.tx();
-    tx.replace("mail", store::mail_item(&claimed), mail.version)
+    tx.event(keys::agreement_events(&mail.agreement_id), &issued_event)
+        .replace("mail", store::mail_item(&claimed), mail.version)
         .replace(
             "agreement",
             store::agreement_item(&issued.agreement),
@@ -226,8 +243,8 @@ async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outco
             Ok(Outcome::Sent)
         }
         Err(err) => {
-            tracing::warn!(mail_id = %mail.id, attempts = claimed.attempts, error = %err, "activation mail refused");
-            failed_attempt(app, &claimed, err.to_string(), now, request_id).await
+            tracing::warn!(mail_id = %mail.id, attempts = claimed.attempts, reason = err.reason.code(), error = %err.detail, "activation mail refused");
+            failed_attempt(app, &claimed, err.reason, now, request_id).await
         }
     }
 }
@@ -235,7 +252,7 @@ async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outco
 async fn failed_attempt(
     app: &MailerApp,
     claimed: &MailIntent,
-    error: String,
+    reason: MailRefusal,
     now: DateTime<Utc>,
     request_id: &str,
 ) -> Result<Outcome, TxFailure> {
@@ -244,7 +261,7 @@ async fn failed_attempt(
         let retry = MailIntent {
             lease_until: None,
             next_attempt_at: Some(now + delay),
-            last_error: Some(error),
+            last_error: Some(reason),
             version: claimed.version + 1,
             ..claimed.clone()
         };
@@ -261,7 +278,7 @@ async fn failed_attempt(
         let failed = MailIntent {
             status: MailStatus::Failed,
             lease_until: None,
-            last_error: Some(error.clone()),
+            last_error: Some(reason),
             version: claimed.version + 1,
             ..claimed.clone()
         };
@@ -270,7 +287,7 @@ async fn failed_attempt(
                 mail_id: claimed.id.clone(),
                 at: now,
                 attempts: claimed.attempts,
-                error: error.clone(),
+                reason,
             }),
             version: agreement.version + 1,
             ..agreement.clone()
@@ -280,7 +297,7 @@ async fn failed_attempt(
             request_id,
             now,
             claimed,
-            json!({ "mail_id": claimed.id, "attempts": claimed.attempts, "error": error }),
+            json!({ "mail_id": claimed.id, "attempts": claimed.attempts, "reason": reason }),
         );
         let mut tx = app.store.tx();
         tx.replace("mail", store::mail_item(&failed), claimed.version)

@@ -8,7 +8,7 @@ use vls::mail::Mailer;
 async fn main() -> Result<(), Error> {
     vls::telemetry::init();
     // Configuration and clients are built once, before the runtime first polls.
-    let config = Config::from_env();
+    let config = Config::from_env()?;
     let settings = MailerSettings::from_env();
     let sdk = config::aws().await;
     let app = MailerApp {

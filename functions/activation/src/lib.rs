@@ -31,6 +31,9 @@ pub struct App {
 
 type Answer = Result<Reply, Problem>;
 
+/// R9: attempts at counting a wrong answer against concurrent ones before giving up (409).
+const MISMATCH_ATTEMPTS: u32 = 8;
+
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let is_activation = req.uri().path().starts_with("/activate/");
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
@@ -121,9 +124,10 @@ async fn submit_form(app: &App, ctx: &Ctx, raw: &str) -> Reply {
 
 /// JSON `{account_id}` with the admin's bearer header.
 async fn submit_json(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let principal = ctx.principal().cloned();
+    // 401 and 403 before the body is looked at.
+    let principal = ctx.caller(&[Role::CustomerAdmin])?.clone();
     let account = ctx.parse(|b| Ok(b.str("account_id")?.trim().to_owned()))?;
-    let done = associate(app, ctx, raw, principal, &account).await?;
+    let done = associate(app, ctx, raw, Ok(principal), &account).await?;
     Ok(Reply::ok(&done))
 }
 
@@ -204,13 +208,18 @@ async fn resend(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     // Only the company information is read; any recipient in the body is ignored.
     let (legal_name, country) =
         ctx.parse(|b: &Obj<'_>| Ok((b.text("legal_name", 200)?, b.text("country", 100)?)))?;
-    for _ in 0..3 {
+    // A wrong answer is counted before it is refused, and it never falls through to sending:
+    // when concurrent wrong answers keep winning the counter's conditional write, this one
+    // gives up with 409 rather than go on unverified.
+    let mut verified = false;
+    for round in 0..MISMATCH_ATTEMPTS {
         let (agreement, mismatches) = app.store.agreement_and_mismatches(&id).await?;
         let agreement = agreement.ok_or_else(|| Problem::not_found("agreement"))?;
         if let Some(until) = activation::locked_until(mismatches.as_ref(), ctx.now) {
             return Err(vls::error::RuleError::TooManyAttempts { until }.into());
         }
         if activation::company_matches(&agreement, &legal_name, &country) {
+            verified = true;
             break;
         }
         let after = activation::count_mismatch(mismatches.as_ref(), ctx.now);
@@ -223,6 +232,10 @@ async fn resend(app: &App, ctx: &Ctx, raw: &str) -> Answer {
             return Err(vls::error::RuleError::CompanyMismatch.into());
         }
         // A concurrent mismatch moved the counter: count this one on top of it.
+        tokio::time::sleep(vls::http::idempotency::backoff(round)).await;
+    }
+    if !verified {
+        return Err(Problem::concurrent_update());
     }
     let id = &id;
     mutate(&app.store, ctx, move || async move {

@@ -2,7 +2,6 @@
 //! refused while it would lose licences unless billing support accepts the loss, and its
 //! preview.
 
-use futures::future::try_join_all;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -10,9 +9,8 @@ use vls::access;
 use vls::http::{
     Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
 };
-use vls::model::{Account, Subscription};
+use vls::model::{Account, SkuCounts, Subscription};
 use vls::rules::cancellation::{self, Canceller};
-use vls::rules::pool::AgreementHoldings;
 use vls::store::{self, keys};
 use vls::types::{AccountId, SubscriptionId};
 
@@ -52,14 +50,14 @@ async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
     }
 }
 
-/// The account (its admin's or any for billing support), the subscription, and everything the
-/// account's agreements hold: one query for the account, one per associated agreement.
+/// The account (its admin's or any for billing support), the subscription, and the account's
+/// volume licences per SKU: one query for the account, one per associated agreement.
 async fn load(
     app: &App,
     p: &Principal,
     acc: &str,
     sub: &str,
-) -> Result<(Account, Subscription, Vec<AgreementHoldings>), Problem> {
+) -> Result<(Account, Subscription, SkuCounts), Problem> {
     let account_id = AccountId::parse(acc)
         .filter(|a| access::account_visible(p, a))
         .ok_or_else(|| Problem::not_found("account"))?;
@@ -73,21 +71,17 @@ async fn load(
         .into_iter()
         .find(|s| s.id == sub_id)
         .ok_or_else(|| Problem::not_found("subscription"))?;
-    let holdings = try_join_all(
-        account
-            .agreement_ids
-            .iter()
-            .map(|a| app.store.agreement_holdings(a)),
-    )
-    .await?;
-    Ok((account, sub, holdings.into_iter().flatten().collect()))
+    let holdings = app.store.account_holdings(&account).await?;
+    let volume = cancellation::account_volume(&account, &holdings);
+    Ok((account, sub, volume))
 }
 
-/// GET …/cancellation-preview: per SKU, direct against volume, and whether R11 would pass.
+/// GET …/cancellation-preview: per SKU, direct against volume and what is already relied
+/// on, and whether R11 would pass.
 async fn preview(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
     let p = ctx.caller(&[Role::CustomerAdmin, Role::BillingSupport])?;
-    let (account, sub, holdings) = load(app, p, acc, sub).await?;
-    let coverage = cancellation::coverage(&account, &sub, &holdings);
+    let (account, sub, volume) = load(app, p, acc, sub).await?;
+    let coverage = cancellation::coverage(&account, &sub, &volume);
     Ok(Reply::ok(&json!({
         "subscription_id": sub.id,
         "status": sub.status,
@@ -110,28 +104,42 @@ async fn cancel(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
         _ => Canceller::AccountAdmin,
     };
     mutate(&app.store, ctx, move || async move {
-        let (account, before, holdings) = load(app, p, acc, sub).await?;
-        let done = cancellation::cancel(&account, &before, &holdings, who, *accept)?;
+        let (account, before, volume) = load(app, p, acc, sub).await?;
+        let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;
         let mut event = ctx.event(p, "subscription.cancelled");
         event.account_id = Some(account.id.clone());
         event.reason = Some(reason.clone());
         event.details = json!({
             "subscription_id": before.id,
+            "relied_on": done.relied,
             "license_loss_accepted": !done.accepted_shortfalls.is_empty(),
             "shortfalls": done.accepted_shortfalls,
         });
+        let reply = json!({
+            "subscription_id": before.id,
+            "status": done.subscription.status,
+            "account_id": account.id,
+        });
         let mut tx = app.store.tx();
-        // The guard holds only on what was read: any change to the account's volume licences
-        // (an invoice, a reservation, a remap) moves its version on and fails this condition.
+        // The account carries what is now relied on, under the version its volume was read
+        // at: a concurrent cancellation, invoice, reservation or remap fails this condition.
         tx.replace(
             "subscription",
-            store::encode(&done.subscription, &keys::subscription(&account.id, &before.id), "subscription"),
+            store::encode(
+                &done.subscription,
+                &keys::subscription(&account.id, &before.id),
+                "subscription",
+            ),
             before.version,
         )
-        .check_version("account", &keys::account(&account.id), account.version)
+        .replace(
+            "account",
+            store::encode(&done.account, &keys::account(&account.id), "account"),
+            account.version,
+        )
         .event(keys::account_events(&account.id), &event);
         Ok(Planned {
-            reply: Reply::ok(&json!({ "subscription_id": before.id, "status": done.subscription.status, "account_id": account.id })),
+            reply: Reply::ok(&reply),
             tx,
         })
     })

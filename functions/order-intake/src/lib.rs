@@ -1,7 +1,6 @@
 //! `order-intake`: partners, accounts, direct subscriptions, agreements, orders, the OSM,
 //! the pool, invoice support and the audit trails. Handlers read, call a rule, commit.
 
-use futures::future::try_join_all;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -222,6 +221,7 @@ async fn post_account(app: &App, ctx: &Ctx) -> Answer {
             domain: domain.clone(),
             online_services: online_services.clone(),
             agreement_ids: Vec::new(),
+            relied_on: Default::default(),
             created_at: ctx.now,
             version: 1,
         };
@@ -298,14 +298,7 @@ async fn get_licenses(app: &App, ctx: &Ctx, raw: &str) -> Answer {
         .account_with_subscriptions(&account_id)
         .await?
         .ok_or_else(|| Problem::not_found("account"))?;
-    let holdings = try_join_all(
-        account
-            .agreement_ids
-            .iter()
-            .map(|a| app.store.agreement_holdings(a)),
-    )
-    .await?;
-    let holdings: Vec<_> = holdings.into_iter().flatten().collect();
+    let holdings = app.store.account_holdings(&account).await?;
     Ok(Reply::ok(&pool::compute(&account, &subs, &holdings)))
 }
 

@@ -6,7 +6,8 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::http::{Ctx, Planned, Problem, Reply, Role, method_not_allowed, mutate, unrouted};
 use vls::input::Obj;
-use vls::rules::remap;
+use vls::model::Account;
+use vls::rules::{cancellation, remap};
 use vls::store::{self, keys};
 use vls::types::{AccountId, AgreementId, AmendmentId};
 
@@ -44,40 +45,99 @@ fn reason(b: &Obj<'_>) -> Result<String, vls::error::FieldError> {
     b.text("reason", 1000)
 }
 
-/// POST /agreements/{id}/remap `{target_account_id, reason}` (billing support).
+/// POST /agreements/{id}/remap `{target_account_id, reason, accept_license_loss?}` (billing
+/// support). The old account's volume is read only when cancelled subscriptions rely on it.
 async fn remap(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     let p = ctx.caller(&[Role::BillingSupport])?;
     let id = &AgreementId::parse(raw).ok_or_else(|| Problem::not_found("agreement"))?;
-    let (target_raw, reason) =
-        &ctx.parse(|b| Ok((b.str("target_account_id")?.trim().to_owned(), reason(b)?)))?;
+    let (target_raw, reason, accept) = &ctx.parse(|b| {
+        Ok((
+            b.str("target_account_id")?.trim().to_owned(),
+            reason(b)?,
+            b.opt_bool("accept_license_loss")?.unwrap_or(false),
+        ))
+    })?;
     // An id that cannot exist names no account.
     let target_id = AccountId::parse(target_raw);
     mutate(&app.store, ctx, move || {
         let target_id = target_id.clone();
         async move {
-            let a = app.store.agreement(id).await?.ok_or_else(|| Problem::not_found("agreement"))?;
+            let a = app
+                .store
+                .agreement(id)
+                .await?
+                .ok_or_else(|| Problem::not_found("agreement"))?;
             let Some(from_id) = a.account_id.clone() else {
                 return Err(vls::error::RuleError::AgreementNotAssociated.into());
             };
             let (current, target) = app.store.two_accounts(&from_id, target_id.as_ref()).await?;
-            let current = current.ok_or_else(|| Problem::new(500, "internal_error", "the associated account is missing"))?;
-            let done = remap::remap(&a, &current, target.as_ref())?;
-            let body = json!({ "agreement_id": a.id, "from_account_id": done.from.id, "to_account_id": done.to.id });
+            let current = current.ok_or_else(|| {
+                Problem::new(500, "internal_error", "the associated account is missing")
+            })?;
+            let leaving = leaving(app, &current, &a.id).await?;
+            let done = remap::remap(&a, &current, target.as_ref(), &leaving, *accept)?;
+            let body = json!({
+                "agreement_id": a.id,
+                "from_account_id": done.from.id,
+                "to_account_id": done.to.id,
+            });
             let mut event = ctx.event(p, "agreement.remapped");
             event.agreement_id = Some(a.id.clone());
             event.reason = Some(reason.clone());
             event.details = body.clone();
+            if !done.accepted_shortfalls.is_empty() {
+                event.details["license_loss_accepted"] = json!(true);
+                event.details["shortfalls"] = json!(done.accepted_shortfalls);
+            }
+            let (from, to) = (&done.from, &done.to);
             let mut tx = app.store.tx();
-            tx.replace("agreement", store::agreement_item(&done.agreement), a.version)
-                .replace("from_account", store::encode(&done.from, &keys::account(&done.from.id), "account"), current.version)
-                .replace("to_account", store::encode(&done.to, &keys::account(&done.to.id), "account"), done.to.version - 1)
-                .event(keys::agreement_events(&a.id), &event)
-                .event(keys::account_events(&done.from.id), &event)
-                .event(keys::account_events(&done.to.id), &event);
-            Ok(Planned { reply: Reply::ok(&body), tx })
+            tx.replace(
+                "agreement",
+                store::agreement_item(&done.agreement),
+                a.version,
+            )
+            .replace(
+                "from_account",
+                store::encode(from, &keys::account(&from.id), "account"),
+                current.version,
+            )
+            .replace(
+                "to_account",
+                store::encode(to, &keys::account(&to.id), "account"),
+                to.version - 1,
+            )
+            .event(keys::agreement_events(&a.id), &event)
+            .event(keys::account_events(&from.id), &event)
+            .event(keys::account_events(&to.id), &event);
+            Ok(Planned {
+                reply: Reply::ok(&body),
+                tx,
+            })
         }
     })
     .await
+}
+
+/// R11's view of what the remap takes from the old account: its volume and the agreement's,
+/// read (one query per agreement of the account) only when something relies on cover.
+async fn leaving(
+    app: &App,
+    current: &Account,
+    agreement: &AgreementId,
+) -> Result<remap::Leaving, Problem> {
+    if !cancellation::relies_on_any(current, current.relied_on.keys().copied()) {
+        return Ok(remap::Leaving::default());
+    }
+    let holdings = app.store.account_holdings(current).await?;
+    let agreement_volume = holdings
+        .iter()
+        .find(|h| &h.agreement.id == agreement)
+        .map(cancellation::agreement_volume)
+        .unwrap_or_default();
+    Ok(remap::Leaving {
+        account_volume: cancellation::account_volume(current, &holdings),
+        agreement_volume,
+    })
 }
 
 /// POST /agreements/{id}/amendments `{kind: "separate_online_services", reason}`

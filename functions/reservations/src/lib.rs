@@ -4,11 +4,13 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use vls::access;
+use vls::catalog::Sku;
 use vls::http::{
     Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
 };
 use vls::input;
-use vls::model::{Agreement, Reservation, ReservationStatus};
+use vls::model::{Account, Agreement, Reservation, ReservationStatus, SkuCounts};
+use vls::rules::cancellation;
 use vls::rules::pool::AgreementHoldings;
 use vls::rules::reservations;
 use vls::store::{self, keys};
@@ -144,9 +146,15 @@ async fn list(app: &App, ctx: &Ctx, raw: &str) -> Answer {
 }
 
 /// POST /reservations/{id}/cancel (the account's administrator, within 72 hours).
+///
+/// R11: cover that cancelled direct subscriptions rely on must stay. The first attempt
+/// reads nothing more and lets the transaction check that nothing relies on the
+/// reservation's SKUs; only when something does (or the first attempt lost a race) is the
+/// account's volume read and the arithmetic done, under the account's version.
 async fn cancel(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     let p = ctx.caller(&[Role::CustomerAdmin])?;
     let id = &ReservationId::parse(raw).ok_or_else(|| Problem::not_found("reservation"))?;
+    let first = &std::sync::atomic::AtomicBool::new(true);
     mutate(&app.store, ctx, move || async move {
         let (a, r) = app
             .store
@@ -154,25 +162,50 @@ async fn cancel(app: &App, ctx: &Ctx, raw: &str) -> Answer {
             .await?
             .filter(|(a, _)| access::agreement_visible(p, a))
             .ok_or_else(|| Problem::not_found("reservation"))?;
-        let account = a
+        let account_id = a
             .account_id
             .clone()
             .ok_or_else(|| Problem::not_found("reservation"))?;
         let cancelled = reservations::cancel(&r, &a, ctx.now)?;
+        let skus: Vec<Sku> = r.lines.iter().map(|l| l.sku).collect();
+        let mut tx = app.store.tx();
+        if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            tx.bump_version_unless_relied_on("account", &keys::account(&account_id), &skus);
+        } else {
+            let account = app
+                .store
+                .account(&account_id)
+                .await?
+                .ok_or_else(|| Problem::not_found("reservation"))?;
+            if cancellation::relies_on_any(&account, skus) {
+                let holdings = app.store.account_holdings(&account).await?;
+                let volume = cancellation::account_volume(&account, &holdings);
+                let mut removed = SkuCounts::new();
+                cancellation::add_lines(&mut removed, &r.lines);
+                cancellation::keep_relied_on(&account, &volume, &removed)?;
+            }
+            let touched = Account {
+                version: account.version + 1,
+                ..account.clone()
+            };
+            tx.replace(
+                "account",
+                store::encode(&touched, &keys::account(&account_id), "account"),
+                account.version,
+            );
+        }
         let mut event = ctx.event(p, "reservation.cancelled");
         event.agreement_id = Some(a.id.clone());
-        event.account_id = Some(account.clone());
+        event.account_id = Some(account_id.clone());
         event.details = json!({ "reservation_id": r.id, "lines": r.lines });
-        let mut tx = app.store.tx();
         tx.replace(
             "reservation",
             store::encode(&cancelled, &keys::reservation(&a.id, &r.id), "reservation"),
             r.version,
         )
         .check_version("agreement", &keys::agreement(&a.id), a.version)
-        .bump_version("account", &keys::account(&account))
         .event(keys::agreement_events(&a.id), &event)
-        .event(keys::account_events(&account), &event);
+        .event(keys::account_events(&account_id), &event);
         Ok(Planned {
             reply: Reply::ok(&cancelled),
             tx,
@@ -185,7 +218,7 @@ async fn cancel(app: &App, ctx: &Ctx, raw: &str) -> Answer {
 async fn preview(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     let p = ctx.caller(&[Role::Partner, Role::CustomerAdmin, Role::BillingSupport])?;
     let h = visible_holdings(app, p, raw).await?;
-    let preview = reservations::preview(&h.agreement, &h.reservations);
+    let preview = reservations::preview(&h.agreement, &h.reservations)?;
     Ok(Reply::ok(&with_billed_through(&preview, &h.agreement)))
 }
 

@@ -38,22 +38,47 @@ pub fn event_time(event: &Value) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Bills every passed anniversary of one agreement, oldest first.
+/// An agreement the job could not bill: its anniversary stays due, and the run says so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failed {
+    pub agreement_id: AgreementId,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub billed: Vec<Billed>,
+    pub failed: Vec<Failed>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The rules refuse to bill this agreement as it stands (a total out of range).
+    #[error(transparent)]
+    Refused(#[from] vls::error::RuleError),
+}
+
+/// Bills every passed anniversary of one agreement, oldest first. `billed` collects what
+/// was billed before a step failed.
 pub async fn true_up_agreement(
     app: &App,
     id: &AgreementId,
     now: DateTime<Utc>,
     request_id: &str,
-) -> Result<Vec<Billed>, StoreError> {
-    let mut billed = Vec::new();
+    billed: &mut Vec<Billed>,
+) -> Result<(), StepError> {
     let mut conflicts = 0;
     loop {
         let Some(h) = app.store.agreement_holdings(id).await? else {
-            return Ok(billed);
+            return Ok(());
         };
-        let Some(step) = true_up_step(&h.agreement, &h.reservations, now, OrderId::generate())
+        let Some(step) = true_up_step(&h.agreement, &h.reservations, now, OrderId::generate())?
         else {
-            return Ok(billed);
+            return Ok(());
         };
         let a = &step.agreement;
         let event = Event {
@@ -110,45 +135,74 @@ pub async fn true_up_agreement(
                 });
                 // The usual case: the new anniversary is in the future, nothing more to read.
                 if a.anniversary > now.date_naive() {
-                    return Ok(billed);
+                    return Ok(());
                 }
             }
-            Err(TxFailure::Store(e)) => return Err(e),
+            Err(TxFailure::Store(e)) => return Err(e.into()),
             // Another run billed it, or the agreement changed: read again and see.
             Err(failure) => {
                 conflicts += 1;
                 tracing::info!(agreement_id = %id, %failure, "true-up lost a race; re-reading");
                 if conflicts > 10 {
-                    return Ok(billed);
+                    return Ok(());
                 }
             }
         }
     }
 }
 
-/// The job: every due agreement, each passed anniversary once.
-pub async fn run(
-    app: &App,
-    now: DateTime<Utc>,
-    request_id: &str,
-) -> Result<Vec<Billed>, StoreError> {
-    let mut billed = Vec::new();
+/// The job: every due agreement, each passed anniversary once. An agreement the rules
+/// refuse to bill is logged as an error and reported, and the others are billed.
+pub async fn run(app: &App, now: DateTime<Utc>, request_id: &str) -> Result<Report, StoreError> {
+    let mut report = Report::default();
     for id in app.store.due_agreements(now.date_naive()).await? {
-        billed.extend(Box::pin(true_up_agreement(app, &id, now, request_id)).await?);
+        match Box::pin(true_up_agreement(
+            app,
+            &id,
+            now,
+            request_id,
+            &mut report.billed,
+        ))
+        .await
+        {
+            Ok(()) => {}
+            Err(StepError::Store(e)) => return Err(e),
+            Err(StepError::Refused(e)) => {
+                tracing::error!(agreement_id = %id, code = e.code(), error = %e, "true-up refused; the anniversary stays due");
+                report.failed.push(Failed {
+                    agreement_id: id.clone(),
+                    code: e.code(),
+                    detail: e.to_string(),
+                });
+            }
+        }
     }
-    Ok(billed)
+    Ok(report)
 }
 
-pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, StoreError> {
+/// The scheduled invocation. It fails (so the invocation counts as an error) when an
+/// agreement could not be billed, after billing every other one.
+pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, JobFailed> {
     let span = tracing::info_span!("invocation", request_id);
     async {
         let now = event_time(&event).unwrap_or_else(Utc::now);
-        let billed = run(app, now, request_id).await?;
-        tracing::info!(now = %now, billed = billed.len(), "true-up run");
-        Ok(json!({ "now": now, "billed": billed }))
+        let report = run(app, now, request_id).await?;
+        tracing::info!(now = %now, billed = report.billed.len(), failed = report.failed.len(), "true-up run");
+        if !report.failed.is_empty() {
+            return Err(JobFailed::Agreements(report.failed));
+        }
+        Ok(json!({ "now": now, "billed": report.billed }))
     }
     .instrument(span)
     .await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobFailed {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("agreements not billed: {0:?}")]
+    Agreements(Vec<Failed>),
 }
 
 #[cfg(test)]

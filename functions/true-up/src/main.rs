@@ -7,7 +7,7 @@ use vls::config::{self, Config};
 async fn main() -> Result<(), Error> {
     vls::telemetry::init();
     // Configuration and clients are built once, before the runtime first polls.
-    let config = Config::from_env();
+    let config = Config::from_env()?;
     let sdk = config::aws().await;
     let app = App {
         store: config::store(&sdk, &config),

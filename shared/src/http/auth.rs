@@ -208,15 +208,16 @@ impl SelfVerifier {
             } => {
                 let header = jsonwebtoken::decode_header(token)
                     .map_err(|e| Problem::unauthorized(format!("invalid token: {e}")))?;
-                let jwk = header
-                    .kid
-                    .as_deref()
-                    .and_then(|kid| keys.find(kid))
+                let jwk = signing_key(keys, header.kid.as_deref())
                     .ok_or_else(|| Problem::unauthorized("the token's signing key is unknown"))?;
+                let alg = key_algorithm(jwk, header.alg).ok_or_else(|| {
+                    Problem::unauthorized("the token's algorithm is not its key's")
+                })?;
                 let key = DecodingKey::from_jwk(jwk)
                     .map_err(|e| Problem::unauthorized(format!("unusable signing key: {e}")))?;
-                let mut v = Validation::new(header.alg);
+                let mut v = Validation::new(alg);
                 v.leeway = 0;
+                v.validate_nbf = true;
                 v.set_issuer(&[issuer]);
                 v.set_audience(&[audience]);
                 v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -241,6 +242,48 @@ impl SelfVerifier {
     pub fn from_header(&self, header: Option<&str>) -> Result<Principal, Problem> {
         self.principal(bearer(header)?)
     }
+}
+
+/// The key a provider token names (`kid`); a token without `kid` only against a one-key set.
+fn signing_key<'a>(
+    keys: &'a jsonwebtoken::jwk::JwkSet,
+    kid: Option<&str>,
+) -> Option<&'a jsonwebtoken::jwk::Jwk> {
+    match kid {
+        Some(kid) => keys.find(kid),
+        None if keys.keys.len() == 1 => keys.keys.first(),
+        None => None,
+    }
+}
+
+/// The algorithm to verify with, taken from the key, never from the token alone: the key's
+/// own `alg` when it states one, otherwise the token's only if it belongs to the key's type
+/// (RSA: RS*/PS*; EC: the curve's ES*; OKP: EdDSA). Symmetric keys from a key set are never
+/// used, nor is `none`.
+pub fn key_algorithm(jwk: &jsonwebtoken::jwk::Jwk, token_alg: Algorithm) -> Option<Algorithm> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+    if let Some(stated) = jwk.common.key_algorithm {
+        let alg = Algorithm::try_from(stated).ok()?;
+        return (alg == token_alg).then_some(alg);
+    }
+    let allowed: &[Algorithm] = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => &[
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ],
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => &[Algorithm::ES256],
+            EllipticCurve::P384 => &[Algorithm::ES384],
+            _ => &[],
+        },
+        AlgorithmParameters::OctetKeyPair(_) => &[Algorithm::EdDSA],
+        _ => &[],
+    };
+    allowed.contains(&token_alg).then_some(token_alg)
 }
 
 #[derive(Deserialize)]
@@ -413,5 +456,88 @@ mod tests {
         assert!(bearer(Some("Basic abc")).is_err());
         assert!(bearer(Some("Bearer ")).is_err());
         assert!(bearer(None).is_err());
+    }
+
+    /// A provider's RSA key, for tests only (its public half is [`provider_jwks`]).
+    const PROVIDER_KEY: &[u8] = include_bytes!("test-provider-key.der");
+    const PROVIDER_N: &str = "mJATAImmwlLxD8zsk-I2VGPWIZkiX6lkzEDEyJU59e3G1UKze-oMxucL60rlYI_vrROMmYskDyajV5Q1msEfqOZ2TGI1pzwJbDOi7GQ3HddMlZ6ovUIaLres9l522xz2y5PyaQMW1kzituWySYFKI4GLglEp13QF7ubsHQSXI6XA_hfVr-W1T5k3uPd64nE6PDpENWRl5EVev9W7BZE92RdC0JkpX1or72YeDM1P8i_Vm_Z1xHgOLTPbTic9pUEsvR1-1OkzKEwaK0W2_S-BWtyy56pbfxUo4LC_Zv7E7H-RYuQVx-rjV6AvdLwMlTMB5B2x6e5mVAjVOH8tcO0bGw";
+
+    fn provider_jwks(alg: Option<&str>, kid: Option<&str>) -> jsonwebtoken::jwk::JwkSet {
+        let mut jwk = json!({"kty": "RSA", "n": PROVIDER_N, "e": "AQAB", "use": "sig"});
+        if let Some(a) = alg {
+            jwk["alg"] = json!(a);
+        }
+        if let Some(k) = kid {
+            jwk["kid"] = json!(k);
+        }
+        serde_json::from_value(json!({ "keys": [jwk] })).expect("jwks")
+    }
+
+    fn provider(keys: jsonwebtoken::jwk::JwkSet) -> SelfVerifier {
+        SelfVerifier::Provider {
+            keys,
+            issuer: "https://id.example.com".into(),
+            audience: "vls".into(),
+        }
+    }
+
+    fn provider_token(alg: Algorithm, kid: Option<&str>, extra: serde_json::Value) -> String {
+        let mut claims = json!({
+            "sub": "olivia", "role": "billing_support", "iss": "https://id.example.com",
+            "aud": "vls", "exp": now() + 300,
+        });
+        if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        let key = EncodingKey::from_rsa_der(PROVIDER_KEY);
+        jsonwebtoken::encode(&header, &claims, &key).expect("encode")
+    }
+
+    #[test]
+    fn provider_tokens_verify_with_the_keys_algorithm_only() {
+        let v = provider(provider_jwks(Some("RS256"), Some("k1")));
+        let good = provider_token(Algorithm::RS256, Some("k1"), json!({}));
+        assert_eq!(
+            v.principal(&good).map(|p| p.role()),
+            Ok(Role::BillingSupport)
+        );
+        // The same RSA key, but an algorithm the key does not state.
+        let other_alg = provider_token(Algorithm::RS384, Some("k1"), json!({}));
+        assert_eq!(v.principal(&other_alg).map_err(|p| p.status), Err(401));
+        let unknown_kid = provider_token(Algorithm::RS256, Some("k2"), json!({}));
+        assert_eq!(v.principal(&unknown_kid).map_err(|p| p.status), Err(401));
+        // A key without `alg`: the token's algorithm, if it is one of the key's type.
+        let bare = provider(provider_jwks(None, Some("k1")));
+        assert!(bare.principal(&other_alg).is_ok());
+        let jwk = &provider_jwks(None, None).keys[0];
+        assert_eq!(key_algorithm(jwk, Algorithm::HS256), None);
+        assert_eq!(key_algorithm(jwk, Algorithm::ES256), None);
+        assert_eq!(key_algorithm(jwk, Algorithm::PS256), Some(Algorithm::PS256));
+    }
+
+    #[test]
+    fn provider_tokens_are_checked_for_nbf() {
+        let v = provider(provider_jwks(Some("RS256"), Some("k1")));
+        let early = provider_token(Algorithm::RS256, Some("k1"), json!({"nbf": now() + 600}));
+        assert_eq!(v.principal(&early).map_err(|p| p.status), Err(401));
+        let ripe = provider_token(Algorithm::RS256, Some("k1"), json!({"nbf": now() - 5}));
+        assert!(v.principal(&ripe).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_kid_matches_a_one_key_set_only() {
+        let one = provider(provider_jwks(Some("RS256"), Some("k1")));
+        let no_kid = provider_token(Algorithm::RS256, None, json!({}));
+        assert!(one.principal(&no_kid).is_ok());
+        let mut two = provider_jwks(Some("RS256"), Some("k1"));
+        let mut second = two.keys[0].clone();
+        second.common.key_id = Some("k2".into());
+        two.keys.push(second);
+        assert_eq!(
+            provider(two).principal(&no_kid).map_err(|p| p.status),
+            Err(401)
+        );
     }
 }

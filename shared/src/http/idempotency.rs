@@ -41,6 +41,22 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
+/// A key is the caller's own: role, subject AND tenant (partner or account), so a subject
+/// holding tokens for two tenants can never replay one tenant's stored answer to the other.
+fn scoped_key(principal: &super::Principal, raw: &str) -> String {
+    let tenant = match principal {
+        super::Principal::Partner { partner_id, .. } => partner_id.as_str(),
+        super::Principal::CustomerAdmin { account_id, .. } => account_id.as_str(),
+        _ => "",
+    };
+    sha256_hex(&[
+        principal.role().as_str().as_bytes(),
+        principal.sub().as_bytes(),
+        tenant.as_bytes(),
+        raw.as_bytes(),
+    ])
+}
+
 /// The request's idempotency key, if it sent one (400 if the header is malformed).
 pub fn key_of(ctx: &Ctx) -> Result<Option<IdempotencyKey>, Problem> {
     let Some(raw) = ctx.header("idempotency-key") else {
@@ -61,11 +77,7 @@ pub fn key_of(ctx: &Ctx) -> Result<Option<IdempotencyKey>, Problem> {
         .map(|v| v.to_string().into_bytes())
         .unwrap_or_else(|_| ctx.body_bytes().to_vec());
     Ok(Some(IdempotencyKey {
-        key_hash: sha256_hex(&[
-            principal.role().as_str().as_bytes(),
-            principal.sub().as_bytes(),
-            raw.as_bytes(),
-        ]),
+        key_hash: scoped_key(principal, raw),
         request_hash: sha256_hex(&[
             ctx.method.as_str().as_bytes(),
             ctx.path.as_bytes(),
@@ -156,15 +168,11 @@ where
             }
         }
     }
-    Err(Problem::new(
-        409,
-        "concurrent_update",
-        "the resource kept changing while this request ran; retry it",
-    ))
+    Err(Problem::concurrent_update())
 }
 
 /// Exponential backoff with full jitter (capped), so racing writers spread out.
-fn backoff(round: u32) -> Duration {
+pub fn backoff(round: u32) -> Duration {
     let cap_ms = (5u64 << round.min(6)).min(250);
     let jitter = (ulid::Ulid::generate().random() as u64) % (cap_ms + 1);
     Duration::from_millis(jitter)
@@ -178,6 +186,29 @@ mod tests {
     fn hashes_are_length_prefixed() {
         assert_ne!(sha256_hex(&[b"ab", b"c"]), sha256_hex(&[b"a", b"bc"]));
         assert_eq!(sha256_hex(&[b"x"]).len(), 64);
+    }
+
+    #[test]
+    fn keys_are_scoped_to_the_tenant() {
+        use crate::types::{AccountId, PartnerId};
+        let partner = |id: &str| super::super::Principal::Partner {
+            sub: "same-person".into(),
+            partner_id: PartnerId::parse(id).expect("partner id"),
+        };
+        assert_ne!(
+            scoped_key(&partner("p1"), "k"),
+            scoped_key(&partner("p2"), "k")
+        );
+        assert_eq!(
+            scoped_key(&partner("p1"), "k"),
+            scoped_key(&partner("p1"), "k")
+        );
+        let admin = |a: &AccountId| super::super::Principal::CustomerAdmin {
+            sub: "same-person".into(),
+            account_id: a.clone(),
+        };
+        let (a, b) = (AccountId::generate(), AccountId::generate());
+        assert_ne!(scoped_key(&admin(&a), "k"), scoped_key(&admin(&b), "k"));
     }
 
     #[test]

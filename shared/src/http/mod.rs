@@ -155,6 +155,19 @@ pub struct Reply {
 pub const JSON: &str = "application/json";
 pub const HTML: &str = "text/html; charset=utf-8";
 
+/// Sent with every page: a page may carry an activation link's token in its URL and the
+/// signed-in person's details, so it is never cached, never leaks its URL as a referrer and
+/// is never framed by another site.
+pub const PAGE_HEADERS: &[(&str, &str)] = &[
+    ("cache-control", "no-store"),
+    ("referrer-policy", "no-referrer"),
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+];
+
 impl Reply {
     pub fn json(status: u16, body: &impl Serialize) -> Self {
         Self {
@@ -188,6 +201,11 @@ impl Reply {
             .header("content-type", self.content_type.as_str());
         if self.replayed {
             b = b.header("idempotent-replayed", "true");
+        }
+        if self.content_type == HTML {
+            for (name, value) in PAGE_HEADERS {
+                b = b.header(*name, *value);
+            }
         }
         b.body(Body::Text(self.body))
             .unwrap_or_else(|_| Response::new(Body::Empty))

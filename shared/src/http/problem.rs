@@ -59,6 +59,15 @@ impl Problem {
         Self::new(404, "not_found", format!("no such {what}"))
     }
 
+    /// 409: optimistic writes kept losing to concurrent ones; the same request may be retried.
+    pub fn concurrent_update() -> Self {
+        Self::new(
+            409,
+            "concurrent_update",
+            "the resource kept changing while this request ran; retry it",
+        )
+    }
+
     pub fn malformed_json(detail: impl Into<String>) -> Self {
         Self::new(400, "malformed_json", detail)
     }

@@ -176,6 +176,7 @@ mod tests {
                 vec![]
             },
             agreement_ids: vec![],
+            relied_on: Default::default(),
             created_at: now(),
             version: 1,
         }

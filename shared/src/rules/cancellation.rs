@@ -1,12 +1,16 @@
 //! R11: cancelling a direct subscription, guarded so that no licence is lost unless billing
-//! support knowingly accepts it.
+//! support knowingly accepts it. Each volume licence stands in for ONE cancelled direct
+//! licence: a passing cancellation records per SKU what it relied on (on the account), the
+//! next one sees only what is left, and whatever reduces the account's volume later (a
+//! reservation cancelled, an agreement remapped away) must leave what is relied on covered.
 
 use serde::Serialize;
 
 use super::pool::AgreementHoldings;
 use crate::catalog::Sku;
-use crate::error::{CoverageShortfall, RuleError};
-use crate::model::{Account, Subscription, SubscriptionStatus};
+use crate::error::{CoverageShortfall, ReliedOnShortfall, RuleError};
+use crate::model::{Account, SkuCounts, Subscription, SubscriptionStatus};
+use crate::types::Lines;
 
 /// One line of the subscription against the account's volume licences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -14,33 +18,74 @@ pub struct Coverage {
     pub sku: Sku,
     pub direct: u64,
     pub volume: u64,
+    pub relied_on: u64,
+    /// `volume - relied_on`, signed: negative when cover has left since it was relied on.
+    pub available: i64,
     pub covered: bool,
 }
 
-/// Volume licences of the account (invoiced purchase orders + active and billed reservations
-/// of the agreements associated with it) against every line of the subscription.
-pub fn coverage(
-    account: &Account,
-    sub: &Subscription,
-    agreements: &[AgreementHoldings],
-) -> Vec<Coverage> {
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Adds `lines` into `counts`.
+pub fn add_lines(counts: &mut SkuCounts, lines: &Lines) {
+    for l in lines.iter() {
+        let n = counts.entry(l.sku).or_default();
+        *n = n.saturating_add(l.quantity.get());
+    }
+}
+
+/// Per SKU, an agreement's volume licences: its invoiced purchase orders and its active
+/// and billed reservations.
+pub fn agreement_volume(holdings: &AgreementHoldings) -> SkuCounts {
+    let mut counts = SkuCounts::new();
+    for (_, _, lines) in holdings.volume_sources() {
+        add_lines(&mut counts, lines);
+    }
+    counts
+}
+
+/// Per SKU, the account's volume licences: those of the agreements associated with it
+/// (whatever else the caller passed in).
+pub fn account_volume(account: &Account, agreements: &[AgreementHoldings]) -> SkuCounts {
+    let mut counts = SkuCounts::new();
+    for h in agreements
+        .iter()
+        .filter(|h| h.agreement.account_id.as_ref() == Some(&account.id))
+    {
+        for (sku, n) in agreement_volume(h) {
+            let c = counts.entry(sku).or_default();
+            *c = c.saturating_add(n);
+        }
+    }
+    counts
+}
+
+/// Whether anything relies on cover of these SKUs (if not, a volume drop needs no check,
+/// and no read of the account's volume).
+pub fn relies_on_any(account: &Account, skus: impl IntoIterator<Item = Sku>) -> bool {
+    skus.into_iter()
+        .any(|sku| account.relied_on.get(&sku).is_some_and(|n| *n > 0))
+}
+
+/// Every line of the subscription against the account's volume (`volume`, per SKU) and what
+/// earlier cancellations already rely on.
+pub fn coverage(account: &Account, sub: &Subscription, volume: &SkuCounts) -> Vec<Coverage> {
     sub.lines
         .iter()
         .map(|line| {
-            let volume: u64 = agreements
-                .iter()
-                .filter(|h| h.agreement.account_id.as_ref() == Some(&account.id))
-                .flat_map(|h| {
-                    h.volume_sources()
-                        .map(|(_, _, lines)| lines.quantity_of(line.sku))
-                        .collect::<Vec<_>>()
-                })
-                .sum();
+            let direct = line.quantity.get();
+            let volume = volume.get(&line.sku).copied().unwrap_or(0);
+            let relied_on = account.relied_on.get(&line.sku).copied().unwrap_or(0);
+            let available = signed(volume) - signed(relied_on);
             Coverage {
                 sku: line.sku,
-                direct: line.quantity.get(),
+                direct,
                 volume,
-                covered: volume >= line.quantity.get(),
+                relied_on,
+                available,
+                covered: available >= signed(direct),
             }
         })
         .collect()
@@ -53,18 +98,24 @@ pub enum Canceller {
     BillingSupport,
 }
 
-/// The cancelled subscription and the shortfall that was accepted, if any.
+/// A passing cancellation: the subscription and the account after it, what it relied on,
+/// and the shortfall that was accepted, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cancelled {
     pub subscription: Subscription,
+    pub account: Account,
+    pub relied: SkuCounts,
     pub accepted_shortfalls: Vec<CoverageShortfall>,
 }
 
-/// R11.
+/// R11. Refused unless the available cover covers every line (or billing support accepts
+/// the loss); a passing cancellation relies on `min(direct, max(available, 0))` of each line
+/// and moves the account's version on, so a concurrent cancellation that read the same
+/// cover cannot commit.
 pub fn cancel(
     account: &Account,
     sub: &Subscription,
-    agreements: &[AgreementHoldings],
+    volume: &SkuCounts,
     who: Canceller,
     accept_license_loss: bool,
 ) -> Result<Cancelled, RuleError> {
@@ -74,26 +125,98 @@ pub fn cancel(
     if sub.status == SubscriptionStatus::Cancelled {
         return Err(RuleError::SubscriptionAlreadyCancelled);
     }
-    let shortfalls: Vec<CoverageShortfall> = coverage(account, sub, agreements)
-        .into_iter()
+    let lines = coverage(account, sub, volume);
+    let shortfalls: Vec<CoverageShortfall> = lines
+        .iter()
         .filter(|c| !c.covered)
         .map(|c| CoverageShortfall {
             sku: c.sku,
             direct: c.direct,
             volume: c.volume,
+            relied_on: c.relied_on,
+            available: c.available,
         })
         .collect();
     if !shortfalls.is_empty() && !accept_license_loss {
         return Err(RuleError::CancellationWouldLoseLicenses { shortfalls });
     }
+    let mut after = account.clone();
+    let mut relied = SkuCounts::new();
+    for c in &lines {
+        let covered = u64::try_from(c.available.max(0)).unwrap_or(0).min(c.direct);
+        if covered > 0 {
+            relied.insert(c.sku, covered);
+            let n = after.relied_on.entry(c.sku).or_default();
+            *n = n.saturating_add(covered);
+        }
+    }
+    after.version += 1;
     Ok(Cancelled {
         subscription: Subscription {
             status: SubscriptionStatus::Cancelled,
             version: sub.version + 1,
             ..sub.clone()
         },
+        account: after,
+        relied,
         accepted_shortfalls: shortfalls,
     })
+}
+
+/// R11, "what relies on cover must keep it": the SKUs where taking `removed` out of the
+/// account's `volume` would leave less than cancelled subscriptions rely on.
+pub fn relied_on_shortfalls(
+    account: &Account,
+    volume: &SkuCounts,
+    removed: &SkuCounts,
+) -> Vec<ReliedOnShortfall> {
+    removed
+        .iter()
+        .filter_map(|(sku, removed)| {
+            let relied_on = account.relied_on.get(sku).copied().unwrap_or(0);
+            let left = volume
+                .get(sku)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(*removed);
+            (left < relied_on).then(|| ReliedOnShortfall {
+                sku: *sku,
+                removed: *removed,
+                volume: left,
+                relied_on,
+                available: signed(left) - signed(relied_on),
+            })
+        })
+        .collect()
+}
+
+/// Refuses a change that takes `removed` out of the account's volume while cancelled
+/// subscriptions rely on it (a reservation cancelled, R13).
+pub fn keep_relied_on(
+    account: &Account,
+    volume: &SkuCounts,
+    removed: &SkuCounts,
+) -> Result<(), RuleError> {
+    let shortfalls = relied_on_shortfalls(account, volume, removed);
+    if shortfalls.is_empty() {
+        Ok(())
+    } else {
+        Err(RuleError::WouldLoseReliedOnLicenses { shortfalls })
+    }
+}
+
+/// The account after billing support accepted losing `shortfalls`: what is relied on drops
+/// to what is left, so it never exceeds the volume.
+pub fn accept_loss(account: &Account, shortfalls: &[ReliedOnShortfall]) -> Account {
+    let mut after = account.clone();
+    for s in shortfalls {
+        if s.volume == 0 {
+            after.relied_on.remove(&s.sku);
+        } else {
+            after.relied_on.insert(s.sku, s.volume);
+        }
+    }
+    after
 }
 
 #[cfg(test)]
@@ -101,7 +224,7 @@ mod tests {
     use super::*;
     use crate::model::{Billing, Order, OrderSource, OrderStatus, Reservation, ReservationStatus};
 
-    use crate::types::{Lines, OrderId, ReservationId, SubscriptionId};
+    use crate::types::{OrderId, ReservationId, SubscriptionId};
     use chrono::Utc;
 
     fn lines(items: &[(Sku, u64)]) -> Lines {
@@ -112,16 +235,27 @@ mod tests {
         crate::testing::account()
     }
 
-    fn subscription(acc: &Account) -> Subscription {
+    fn counts(items: &[(Sku, u64)]) -> SkuCounts {
+        items.iter().copied().collect()
+    }
+
+    fn subscription_of(acc: &Account, items: &[(Sku, u64)]) -> Subscription {
         Subscription {
             id: SubscriptionId::generate(),
             account_id: acc.id.clone(),
             billing: Billing::CreditCard,
-            lines: lines(&[(Sku::SalesProfessional, 50), (Sku::AdditionalStorageGb, 5)]),
+            lines: lines(items),
             status: SubscriptionStatus::Active,
             created_at: Utc::now(),
             version: 1,
         }
+    }
+
+    fn subscription(acc: &Account) -> Subscription {
+        subscription_of(
+            acc,
+            &[(Sku::SalesProfessional, 50), (Sku::AdditionalStorageGb, 5)],
+        )
     }
 
     fn holdings(acc: &Account, ordered: u64, reserved: u64, storage: u64) -> AgreementHoldings {
@@ -163,20 +297,27 @@ mod tests {
     }
 
     #[test]
-    fn covered_lines_let_the_admin_cancel() {
+    fn covered_lines_let_the_admin_cancel_and_are_relied_on() {
         let acc = account();
         let sub = subscription(&acc);
         let h = holdings(&acc, 45, 5, 5);
-        let c = coverage(&acc, &sub, std::slice::from_ref(&h));
+        let volume = account_volume(&acc, std::slice::from_ref(&h));
+        assert_eq!(
+            volume,
+            counts(&[(Sku::SalesProfessional, 50), (Sku::AdditionalStorageGb, 5)])
+        );
+        let c = coverage(&acc, &sub, &volume);
         assert!(c.iter().all(|c| c.covered), "{c:?}");
-        let done = cancel(&acc, &sub, &[h], Canceller::AccountAdmin, false).expect("cancelled");
+        let done = cancel(&acc, &sub, &volume, Canceller::AccountAdmin, false).expect("cancelled");
         assert_eq!(done.subscription.status, SubscriptionStatus::Cancelled);
         assert!(done.accepted_shortfalls.is_empty());
+        assert_eq!(done.account.relied_on, volume, "all of it is relied on now");
+        assert_eq!(done.account.version, acc.version + 1);
         assert_eq!(
             cancel(
-                &acc,
+                &done.account,
                 &done.subscription,
-                &[],
+                &volume,
                 Canceller::BillingSupport,
                 true
             ),
@@ -185,17 +326,89 @@ mod tests {
     }
 
     #[test]
-    fn shortfalls_refuse_and_only_billing_support_overrides() {
+    fn the_same_volume_licences_cover_one_cancellation_only() {
         let acc = account();
-        let sub = subscription(&acc);
-        let h = holdings(&acc, 40, 5, 1);
-        let r = cancel(
-            &acc,
-            &sub,
-            std::slice::from_ref(&h),
+        let first = subscription_of(&acc, &[(Sku::SalesProfessional, 50)]);
+        let second = subscription_of(&acc, &[(Sku::SalesProfessional, 50)]);
+        let volume = counts(&[(Sku::SalesProfessional, 50)]);
+        let done = cancel(&acc, &first, &volume, Canceller::AccountAdmin, false).expect("first");
+        assert_eq!(done.relied, volume);
+        let refused = cancel(
+            &done.account,
+            &second,
+            &volume,
             Canceller::AccountAdmin,
             false,
         );
+        assert_eq!(
+            refused,
+            Err(RuleError::CancellationWouldLoseLicenses {
+                shortfalls: vec![CoverageShortfall {
+                    sku: Sku::SalesProfessional,
+                    direct: 50,
+                    volume: 50,
+                    relied_on: 50,
+                    available: 0,
+                }]
+            })
+        );
+        // Billing support's override passes; nothing more is relied on (nothing was left).
+        let forced = cancel(
+            &done.account,
+            &second,
+            &volume,
+            Canceller::BillingSupport,
+            true,
+        )
+        .expect("override");
+        assert_eq!(forced.accepted_shortfalls.len(), 1);
+        assert!(forced.relied.is_empty());
+        assert_eq!(forced.account.relied_on, volume);
+    }
+
+    #[test]
+    fn under_the_override_only_the_covered_part_is_relied_on() {
+        let mut acc = account();
+        acc.relied_on = counts(&[(Sku::SalesProfessional, 10)]);
+        let sub = subscription_of(&acc, &[(Sku::SalesProfessional, 50)]);
+        let volume = counts(&[(Sku::SalesProfessional, 40)]);
+        let c = coverage(&acc, &sub, &volume);
+        assert_eq!((c[0].available, c[0].covered), (30, false));
+        let done = cancel(&acc, &sub, &volume, Canceller::BillingSupport, true).expect("forced");
+        assert_eq!(done.relied, counts(&[(Sku::SalesProfessional, 30)]));
+        assert_eq!(
+            done.account.relied_on,
+            counts(&[(Sku::SalesProfessional, 40)])
+        );
+    }
+
+    #[test]
+    fn available_goes_negative_when_cover_left() {
+        let mut acc = account();
+        acc.relied_on = counts(&[(Sku::SalesProfessional, 50)]);
+        let sub = subscription_of(&acc, &[(Sku::SalesProfessional, 5)]);
+        let c = coverage(&acc, &sub, &counts(&[(Sku::SalesProfessional, 20)]));
+        assert_eq!((c[0].available, c[0].covered), (-30, false));
+        let done = cancel(
+            &acc,
+            &sub,
+            &counts(&[(Sku::SalesProfessional, 20)]),
+            Canceller::BillingSupport,
+            true,
+        )
+        .expect("forced");
+        assert!(
+            done.relied.is_empty(),
+            "a negative availability relies on nothing"
+        );
+    }
+
+    #[test]
+    fn shortfalls_refuse_and_only_billing_support_overrides() {
+        let acc = account();
+        let sub = subscription(&acc);
+        let volume = account_volume(&acc, &[holdings(&acc, 40, 5, 1)]);
+        let r = cancel(&acc, &sub, &volume, Canceller::AccountAdmin, false);
         assert_eq!(
             r,
             Err(RuleError::CancellationWouldLoseLicenses {
@@ -203,38 +416,96 @@ mod tests {
                     CoverageShortfall {
                         sku: Sku::SalesProfessional,
                         direct: 50,
-                        volume: 45
+                        volume: 45,
+                        relied_on: 0,
+                        available: 45,
                     },
                     CoverageShortfall {
                         sku: Sku::AdditionalStorageGb,
                         direct: 5,
-                        volume: 1
+                        volume: 1,
+                        relied_on: 0,
+                        available: 1,
                     },
                 ]
             })
         );
         assert_eq!(
-            cancel(
-                &acc,
-                &sub,
-                std::slice::from_ref(&h),
-                Canceller::AccountAdmin,
-                true
-            ),
+            cancel(&acc, &sub, &volume, Canceller::AccountAdmin, true),
             Err(RuleError::OverrideNotAllowed)
         );
-        let done = cancel(&acc, &sub, &[h], Canceller::BillingSupport, true).expect("overridden");
+        let done =
+            cancel(&acc, &sub, &volume, Canceller::BillingSupport, true).expect("overridden");
         assert_eq!(done.accepted_shortfalls.len(), 2);
+        assert_eq!(
+            done.relied,
+            counts(&[(Sku::SalesProfessional, 45), (Sku::AdditionalStorageGb, 1)])
+        );
     }
 
     #[test]
     fn licences_of_agreements_on_other_accounts_do_not_cover() {
         let acc = account();
         let sub = subscription(&acc);
-        let elsewhere = holdings(&account(), 100, 1, 100);
+        let volume = account_volume(&acc, &[holdings(&account(), 100, 1, 100)]);
+        assert!(volume.is_empty());
         assert!(matches!(
-            cancel(&acc, &sub, &[elsewhere], Canceller::AccountAdmin, false),
+            cancel(&acc, &sub, &volume, Canceller::AccountAdmin, false),
             Err(RuleError::CancellationWouldLoseLicenses { .. })
         ));
+    }
+
+    #[test]
+    fn what_is_relied_on_must_stay_covered() {
+        let mut acc = account();
+        acc.relied_on = counts(&[(Sku::SalesProfessional, 50)]);
+        let volume = counts(&[(Sku::SalesProfessional, 60), (Sku::SalesEnterprise, 5)]);
+        assert!(relies_on_any(&acc, [Sku::SalesProfessional]));
+        assert!(!relies_on_any(&acc, [Sku::SalesEnterprise]));
+        // 10 spare seats may go, and SKUs nothing relies on may go.
+        let spare = counts(&[(Sku::SalesProfessional, 10), (Sku::SalesEnterprise, 5)]);
+        assert_eq!(keep_relied_on(&acc, &volume, &spare), Ok(()));
+        let too_many = counts(&[(Sku::SalesProfessional, 11)]);
+        let expected = vec![ReliedOnShortfall {
+            sku: Sku::SalesProfessional,
+            removed: 11,
+            volume: 49,
+            relied_on: 50,
+            available: -1,
+        }];
+        assert_eq!(
+            keep_relied_on(&acc, &volume, &too_many),
+            Err(RuleError::WouldLoseReliedOnLicenses {
+                shortfalls: expected.clone()
+            })
+        );
+        let accepted = accept_loss(&acc, &expected);
+        assert_eq!(accepted.relied_on, counts(&[(Sku::SalesProfessional, 49)]));
+        let all = accept_loss(
+            &acc,
+            &relied_on_shortfalls(&acc, &volume, &counts(&[(Sku::SalesProfessional, 60)])),
+        );
+        assert!(all.relied_on.is_empty(), "no SKU is kept at zero");
+    }
+
+    #[test]
+    fn relied_on_round_trips_through_the_table_encoding() {
+        let mut acc = account();
+        acc.relied_on = counts(&[(Sku::SalesProfessional, 50), (Sku::AdditionalStorageGb, 5)]);
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&acc).expect("encodes");
+        let relied = item["relied_on"].as_m().expect("a map");
+        assert_eq!(
+            relied["d365-sales-professional"].as_n().map(String::as_str),
+            Ok("50")
+        );
+        let back: Account = serde_dynamo::from_item(item).expect("decodes");
+        assert_eq!(back, acc);
+        let bare: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(account()).expect("encodes");
+        assert!(
+            !bare.contains_key("relied_on"),
+            "absent while nothing is relied on"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! R15 remap and R7's amendment: moving an agreement, with all its licences, to another
 //! account, and separating an agreement from its Online Services account.
 
-use crate::error::RuleError;
-use crate::model::{Account, Agreement};
+use super::cancellation;
+use crate::error::{ReliedOnShortfall, RuleError};
+use crate::model::{Account, Agreement, SkuCounts};
 
 /// The agreement and both accounts after a remap. Orders and reservations are not touched:
 /// licences follow the agreement.
@@ -11,14 +12,29 @@ pub struct Remapped {
     pub agreement: Agreement,
     pub from: Account,
     pub to: Account,
+    /// R11: cover that cancelled subscriptions of the old account relied on and that billing
+    /// support accepted to lose with the remap.
+    pub accepted_shortfalls: Vec<ReliedOnShortfall>,
 }
 
-/// R15, checked in this order: not associated, bound (R7), same account. `target` is the
-/// account named by the request, if it exists (404 otherwise).
+/// What leaving the old account takes away from it, for R11's check: the old account's
+/// volume and the agreement's own, per SKU. Needed only when something relies on cover
+/// ([`cancellation::relies_on_any`]); otherwise both may be empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leaving {
+    pub account_volume: SkuCounts,
+    pub agreement_volume: SkuCounts,
+}
+
+/// R15, checked in this order: not associated, bound (R7), unknown target, same account;
+/// then R11: the old account keeps what its cancelled subscriptions rely on, unless billing
+/// support accepts the loss (what is relied on then drops to what is left).
 pub fn remap(
     agreement: &Agreement,
     current: &Account,
     target: Option<&Account>,
+    leaving: &Leaving,
+    accept_license_loss: bool,
 ) -> Result<Remapped, RuleError> {
     let Some(from_id) = &agreement.account_id else {
         return Err(RuleError::AgreementNotAssociated);
@@ -30,7 +46,15 @@ pub fn remap(
     if &target.id == from_id {
         return Err(RuleError::SameAccount);
     }
-    let mut from = current.clone();
+    let shortfalls = cancellation::relied_on_shortfalls(
+        current,
+        &leaving.account_volume,
+        &leaving.agreement_volume,
+    );
+    if !shortfalls.is_empty() && !accept_license_loss {
+        return Err(RuleError::WouldLoseReliedOnLicenses { shortfalls });
+    }
+    let mut from = cancellation::accept_loss(current, &shortfalls);
     from.agreement_ids.retain(|a| a != &agreement.id);
     from.version += 1;
     let mut to = target.clone();
@@ -44,6 +68,7 @@ pub fn remap(
         },
         from,
         to,
+        accepted_shortfalls: shortfalls,
     })
 }
 
@@ -71,6 +96,10 @@ mod tests {
         }
     }
 
+    fn none() -> Leaving {
+        Leaving::default()
+    }
+
     fn agreement(on: Option<&mut Account>, bound: bool) -> Agreement {
         let a = crate::testing::agreement();
         let account_id = on.map(|acc| {
@@ -90,7 +119,7 @@ mod tests {
         let mut old = account();
         let a = agreement(Some(&mut old), false);
         let new = account();
-        let r = remap(&a, &old, Some(&new)).expect("remapped");
+        let r = remap(&a, &old, Some(&new), &Leaving::default(), false).expect("remapped");
         assert_eq!(r.agreement.account_id, Some(new.id.clone()));
         assert!(r.from.agreement_ids.is_empty());
         assert_eq!(r.to.agreement_ids, vec![a.id.clone()]);
@@ -105,17 +134,23 @@ mod tests {
         let mut old = account();
         let unassociated = agreement(None, false);
         assert_eq!(
-            remap(&unassociated, &old, Some(&account())),
+            remap(&unassociated, &old, Some(&account()), &none(), false),
             Err(RuleError::AgreementNotAssociated)
         );
         let bound = agreement(Some(&mut old), true);
         assert_eq!(
-            remap(&bound, &old, Some(&account())),
+            remap(&bound, &old, Some(&account()), &none(), false),
             Err(RuleError::AgreementBoundToOnlineServices)
         );
         let a = agreement(Some(&mut old), false);
-        assert_eq!(remap(&a, &old, Some(&old)), Err(RuleError::SameAccount));
-        assert_eq!(remap(&a, &old, None), Err(RuleError::UnknownTargetAccount));
+        assert_eq!(
+            remap(&a, &old, Some(&old), &none(), false),
+            Err(RuleError::SameAccount)
+        );
+        assert_eq!(
+            remap(&a, &old, None, &none(), false),
+            Err(RuleError::UnknownTargetAccount)
+        );
     }
 
     #[test]
@@ -134,8 +169,40 @@ mod tests {
         );
         let fresh = account();
         assert!(
-            remap(&amended, &old, Some(&fresh)).is_ok(),
+            remap(&amended, &old, Some(&fresh), &none(), false).is_ok(),
             "then it remaps like any other"
         );
+    }
+
+    #[test]
+    fn remapping_away_relied_on_cover_needs_billing_supports_acceptance() {
+        use crate::catalog::Sku;
+        let mut old = account();
+        old.relied_on = [(Sku::SalesProfessional, 50)].into_iter().collect();
+        let a = agreement(Some(&mut old), false);
+        let new = account();
+        let leaving = Leaving {
+            account_volume: [(Sku::SalesProfessional, 70)].into_iter().collect(),
+            agreement_volume: [(Sku::SalesProfessional, 50)].into_iter().collect(),
+        };
+        let refused = remap(&a, &old, Some(&new), &leaving, false);
+        assert!(
+            matches!(&refused, Err(RuleError::WouldLoseReliedOnLicenses { shortfalls })
+                if shortfalls[0].volume == 20 && shortfalls[0].relied_on == 50
+                    && shortfalls[0].available == -30),
+            "{refused:?}"
+        );
+        let done = remap(&a, &old, Some(&new), &leaving, true).expect("accepted");
+        assert_eq!(done.accepted_shortfalls.len(), 1);
+        assert_eq!(done.from.relied_on.get(&Sku::SalesProfessional), Some(&20));
+        assert!(done.to.relied_on.is_empty());
+        // With 50 spare seats elsewhere on the account, nothing is lost.
+        let spare = Leaving {
+            account_volume: [(Sku::SalesProfessional, 100)].into_iter().collect(),
+            ..leaving
+        };
+        let fine = remap(&a, &old, Some(&new), &spare, false).expect("covered");
+        assert!(fine.accepted_shortfalls.is_empty());
+        assert_eq!(fine.from.relied_on, old.relied_on);
     }
 }

@@ -77,19 +77,17 @@ pub fn cancel(
     agreement: &Agreement,
     now: DateTime<Utc>,
 ) -> Result<Reservation, RuleError> {
-    match status_of(r, agreement) {
-        ReservationStatus::Active => {}
-        ReservationStatus::Cancelled => {
-            return Err(RuleError::ReservationNotActive {
-                status: "cancelled",
-            });
-        }
-        ReservationStatus::Billed => {
-            return Err(RuleError::ReservationNotActive { status: "billed" });
-        }
+    // Checked in this order: cancelled, then the 72 hours (billed or not), then billed.
+    if r.status == ReservationStatus::Cancelled {
+        return Err(RuleError::ReservationNotActive {
+            status: "cancelled",
+        });
     }
     if now >= r.created_at + Duration::hours(CANCEL_WITHIN_HOURS) {
         return Err(RuleError::CancellationWindowPassed);
+    }
+    if status_of(r, agreement) == ReservationStatus::Billed {
+        return Err(RuleError::ReservationNotActive { status: "billed" });
     }
     Ok(Reservation {
         status: ReservationStatus::Cancelled,
@@ -98,20 +96,33 @@ pub fn cancel(
     })
 }
 
-/// Per SKU, what these reservations add up to.
-pub fn sum_lines<'a>(reservations: impl Iterator<Item = &'a Reservation>) -> Option<Lines> {
+/// Per SKU, what these reservations add up to (`None` when there are none). A sum may
+/// exceed what one request may ask for; it is still what is owed. A total beyond what an
+/// order line can hold is refused rather than billed short or skipped.
+pub fn sum_lines<'a>(
+    reservations: impl Iterator<Item = &'a Reservation>,
+) -> Result<Option<Lines>, RuleError> {
     let mut totals: BTreeMap<Sku, u64> = BTreeMap::new();
     for r in reservations {
         for l in r.lines.iter() {
-            *totals.entry(l.sku).or_default() += l.quantity.get();
+            let t = totals.entry(l.sku).or_default();
+            *t = t
+                .checked_add(l.quantity.get())
+                .ok_or(RuleError::TotalOutOfRange { sku: l.sku })?;
         }
     }
-    // A sum of reservations may exceed what one request may ask for; it is still what is owed.
-    let lines: Option<Vec<Line>> = totals
+    if totals.is_empty() {
+        return Ok(None);
+    }
+    let lines = totals
         .into_iter()
-        .map(|(sku, q)| Quantity::total(q).map(|quantity| Line { sku, quantity }))
-        .collect();
-    Lines::new(lines?).ok()
+        .map(|(sku, q)| {
+            Quantity::total(q)
+                .map(|quantity| Line { sku, quantity })
+                .ok_or(RuleError::TotalOutOfRange { sku })
+        })
+        .collect::<Result<Vec<Line>, RuleError>>()?;
+    Ok(Lines::new(lines).ok())
 }
 
 /// The reservations one anniversary bills: active, made before it, not billed by an earlier one.
@@ -138,17 +149,17 @@ pub struct Preview {
     pub reservation_ids: Vec<ReservationId>,
 }
 
-pub fn preview(agreement: &Agreement, reservations: &[Reservation]) -> Preview {
+pub fn preview(agreement: &Agreement, reservations: &[Reservation]) -> Result<Preview, RuleError> {
     let billable: Vec<&Reservation> =
         billable_at(agreement, reservations, agreement.anniversary).collect();
-    Preview {
+    Ok(Preview {
         agreement_id: agreement.id.clone(),
         anniversary: agreement.anniversary,
-        lines: sum_lines(billable.iter().copied())
+        lines: sum_lines(billable.iter().copied())?
             .map(Vec::from)
             .unwrap_or_default(),
         reservation_ids: billable.iter().map(|r| r.id.clone()).collect(),
-    }
+    })
 }
 
 /// One passed anniversary, billed: the agreement after it and the true-up order, if any.
@@ -163,18 +174,20 @@ pub struct TrueUp {
 /// R14: the oldest passed anniversary of a due agreement (`None` when none has passed).
 /// Bills its reservations as one true-up order and moves the anniversary on: to the next
 /// one if that has passed too (handled by the next step), otherwise to the first after now.
+/// A total that no order line can hold refuses the step: the anniversary stays unbilled
+/// (and due) rather than moving on without its order.
 pub fn true_up_step(
     agreement: &Agreement,
     reservations: &[Reservation],
     now: DateTime<Utc>,
     order_id: OrderId,
-) -> Option<TrueUp> {
+) -> Result<Option<TrueUp>, RuleError> {
     let anniversary = agreement.anniversary;
     if anniversary > now.date_naive() {
-        return None;
+        return Ok(None);
     }
     let billable: Vec<&Reservation> = billable_at(agreement, reservations, anniversary).collect();
-    let order = sum_lines(billable.iter().copied()).map(|lines| Order {
+    let order = sum_lines(billable.iter().copied())?.map(|lines| Order {
         id: order_id,
         agreement_id: agreement.id.clone(),
         partner_id: agreement.partner_id.clone(),
@@ -190,7 +203,7 @@ pub fn true_up_step(
     });
     // The next anniversary: another passed one is the next step; otherwise the first after now.
     let next = agreement.schedule.next_after(anniversary);
-    Some(TrueUp {
+    Ok(Some(TrueUp {
         anniversary,
         agreement: Agreement {
             anniversary: next,
@@ -200,7 +213,7 @@ pub fn true_up_step(
         },
         order,
         billed: billable.iter().map(|r| r.id.clone()).collect(),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -333,6 +346,87 @@ mod tests {
     }
 
     #[test]
+    fn the_72_hours_are_checked_before_whether_it_was_billed() {
+        let a = agreement(Program::Ea, "2026-03-15");
+        let made = |when: &str| Reservation {
+            id: ReservationId::generate(),
+            agreement_id: a.id.clone(),
+            lines: seats(3),
+            status: ReservationStatus::Active,
+            billable_at: a.anniversary,
+            created_at: at(when),
+            version: 1,
+        };
+        let billed = Agreement {
+            billed_through: Some(d("2027-03-15")),
+            anniversary: d("2028-03-15"),
+            ..a.clone()
+        };
+        let old = made("2026-11-28T10:00:00Z");
+        assert_eq!(status_of(&old, &billed), ReservationStatus::Billed);
+        assert_eq!(
+            cancel(&old, &billed, at("2027-03-16T10:00:00Z")),
+            Err(RuleError::CancellationWindowPassed),
+            "past its 72 hours, billed since or not"
+        );
+        let recent = made("2027-03-14T10:00:00Z");
+        assert_eq!(
+            cancel(&recent, &billed, at("2027-03-15T10:00:00Z")),
+            Err(RuleError::ReservationNotActive { status: "billed" }),
+            "within 72 hours but billed"
+        );
+        let cancelled = Reservation {
+            status: ReservationStatus::Cancelled,
+            ..old
+        };
+        assert_eq!(
+            cancel(&cancelled, &billed, at("2027-03-16T10:00:00Z")),
+            Err(RuleError::ReservationNotActive {
+                status: "cancelled"
+            })
+        );
+    }
+
+    #[test]
+    fn a_total_no_order_line_can_hold_refuses_the_step() {
+        let a = agreement(Program::Ea, "2026-03-15");
+        // 4,295 reservations of 1,000,000 seats pass what an order line holds (u32).
+        let rs: Vec<Reservation> = (0..4_295)
+            .map(|_| Reservation {
+                id: ReservationId::generate(),
+                agreement_id: a.id.clone(),
+                lines: seats(1_000_000),
+                status: ReservationStatus::Active,
+                billable_at: a.anniversary,
+                created_at: at("2026-11-28T10:00:00Z"),
+                version: 1,
+            })
+            .collect();
+        let overflow = Err(RuleError::TotalOutOfRange {
+            sku: Sku::SalesProfessional,
+        });
+        assert_eq!(
+            true_up_step(&a, &rs, at("2027-03-15T06:00:00Z"), OrderId::generate()),
+            overflow,
+            "never moves billed_through on without an order"
+        );
+        assert_eq!(
+            preview(&a, &rs).map(|p| p.lines),
+            Err(RuleError::TotalOutOfRange {
+                sku: Sku::SalesProfessional
+            })
+        );
+        let fits = &rs[..4_294];
+        let t = true_up_step(&a, fits, at("2027-03-15T06:00:00Z"), OrderId::generate())
+            .expect("in range")
+            .expect("due");
+        assert_eq!(
+            t.order.map(|o| o.lines.quantity_of(Sku::SalesProfessional)),
+            Some(4_294_000_000)
+        );
+    }
+
+    #[test]
     fn a_true_up_bills_the_reservations_made_before_its_anniversary_once() {
         let a = agreement(Program::Ea, "2026-03-15");
         let made = |when: &str, n| Reservation {
@@ -352,7 +446,7 @@ mod tests {
             cancelled,
         ];
 
-        let p = preview(&a, &rs);
+        let p = preview(&a, &rs).expect("preview");
         assert_eq!(p.anniversary, d("2027-03-15"));
         assert_eq!(p.reservation_ids.len(), 2);
         assert_eq!(
@@ -365,11 +459,12 @@ mod tests {
 
         assert_eq!(
             true_up_step(&a, &rs, at("2027-03-14T23:00:00Z"), OrderId::generate()),
-            None,
+            Ok(None),
             "not yet"
         );
-        let t =
-            true_up_step(&a, &rs, at("2027-03-15T06:00:00Z"), OrderId::generate()).expect("due");
+        let t = true_up_step(&a, &rs, at("2027-03-15T06:00:00Z"), OrderId::generate())
+            .expect("in range")
+            .expect("due");
         let order = t.order.expect("an order");
         assert_eq!(
             (order.source, order.status),
@@ -394,11 +489,11 @@ mod tests {
                 at("2027-03-15T07:00:00Z"),
                 OrderId::generate()
             ),
-            None
+            Ok(None)
         );
         // A reservation made in the next term is billed by the next anniversary only.
         let later = made("2027-04-01T00:00:00Z", 7);
-        let next = preview(&t.agreement, std::slice::from_ref(&later));
+        let next = preview(&t.agreement, std::slice::from_ref(&later)).expect("preview");
         assert_eq!(next.reservation_ids, vec![later.id.clone()]);
         assert_eq!(status_of(&later, &t.agreement), ReservationStatus::Active);
     }
@@ -425,6 +520,7 @@ mod tests {
         let mut billed = Vec::new();
         while let Some(step) =
             true_up_step(&state, std::slice::from_ref(&r), now, OrderId::generate())
+                .expect("in range")
         {
             billed.push((
                 step.anniversary,
@@ -463,8 +559,9 @@ mod tests {
                 version: 1,
             })
             .collect();
-        let t =
-            true_up_step(&a, &rs, at("2027-03-15T00:00:00Z"), OrderId::generate()).expect("due");
+        let t = true_up_step(&a, &rs, at("2027-03-15T00:00:00Z"), OrderId::generate())
+            .expect("in range")
+            .expect("due");
         assert_eq!(
             t.order.map(|o| o.lines.quantity_of(Sku::SalesProfessional)),
             Some(3_000_000)

@@ -350,6 +350,21 @@ impl Store {
         }))
     }
 
+    /// What every agreement associated with `account` holds: one query per agreement.
+    pub async fn account_holdings(
+        &self,
+        account: &Account,
+    ) -> Result<Vec<AgreementHoldings>, StoreError> {
+        let found = futures::future::try_join_all(
+            account
+                .agreement_ids
+                .iter()
+                .map(|a| self.agreement_holdings(a)),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
     /// The agreement an order is on and the order itself.
     pub async fn order(&self, id: &OrderId) -> Result<Option<(Agreement, Order)>, StoreError> {
         let Some(r) = self.get_as::<RefItem>(&keys::order_ref(id)).await? else {

@@ -178,6 +178,36 @@ impl Tx {
         self
     }
 
+    /// Like [`Tx::bump_version`], and holds only while no cancelled direct subscription
+    /// relies on cover of any of `skus` (R11: the account keeps no SKU at zero in
+    /// `relied_on`, so absence is the condition). A change that lowers the account's volume
+    /// of those SKUs needs no read of the account's volume while this holds.
+    pub fn bump_version_unless_relied_on(
+        &mut self,
+        label: &'static str,
+        key: &Key,
+        skus: &[crate::catalog::Sku],
+    ) -> &mut Self {
+        let mut condition = String::from("attribute_exists(pk)");
+        let mut names = HashMap::new();
+        for (i, sku) in skus.iter().enumerate() {
+            condition.push_str(&format!(" AND attribute_not_exists(relied_on.#s{i})"));
+            names.insert(format!("#s{i}"), sku.code().to_owned());
+        }
+        let built = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .update_expression("SET version = version + :one")
+            .condition_expression(condition)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .expression_attribute_values(":one", v(1))
+            .build()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .map_err(StoreError::unavailable);
+        self.push(label, built);
+        self
+    }
+
     /// An audit event in a trail (R17).
     pub fn event(&mut self, partition: String, event: &Event) -> &mut Self {
         let key = (
