@@ -86,19 +86,50 @@ impl Intercept for Counter {
 }
 
 /// Injected DynamoDB failures: while on, every `TransactWriteItems` fails before it is sent,
-/// as a throttled or unreachable service would.
+/// as a throttled or unreachable service would; and, separately, every conditional `PutItem`
+/// loses its condition in the emulator, as it does when a concurrent writer got there first.
 #[derive(Debug, Clone, Default)]
-pub struct Faults(Arc<std::sync::atomic::AtomicBool>);
+pub struct Faults(
+    Arc<std::sync::atomic::AtomicBool>,
+    Arc<std::sync::atomic::AtomicBool>,
+);
 
 impl Faults {
     pub fn fail_writes(&self, on: bool) {
         self.0.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every `PutItem` is sent with a condition that cannot hold: the emulator answers
+    /// `ConditionalCheckFailedException`, as for a write that lost a race.
+    pub fn lose_conditional_puts(&self, on: bool) {
+        self.1.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 impl Intercept for Faults {
     fn name(&self) -> &'static str {
         "FaultInjection"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(put) = context
+            .input_mut()
+            .downcast_mut::<aws_sdk_dynamodb::operation::put_item::PutItemInput>()
+        {
+            put.condition_expression =
+                Some("attribute_exists(pk) AND attribute_not_exists(pk)".into());
+            put.expression_attribute_names = None;
+            put.expression_attribute_values = None;
+        }
+        Ok(())
     }
 
     fn read_before_transmit(
@@ -324,6 +355,21 @@ pub struct Resp {
     pub body: Value,
     pub raw: String,
     pub replayed: bool,
+    /// Every header, by lower-case name.
+    pub headers: HashMap<String, String>,
+}
+
+/// Headers by lower-case name (the last value of a repeated one).
+pub fn header_map(headers: &lambda_http::http::HeaderMap) -> HashMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }
 
 impl Resp {
@@ -411,6 +457,7 @@ impl Http {
             body: serde_json::from_str(&raw).unwrap_or(Value::Null),
             raw,
             replayed,
+            headers: header_map(resp.headers()),
         })
     }
 
@@ -784,6 +831,7 @@ impl Harness {
             order_intake::handle(&self.app, req).await
         };
         let status = resp.status().as_u16();
+        let headers = header_map(resp.headers());
         let replayed = resp.headers().contains_key("idempotent-replayed");
         let content_type = resp
             .headers()
@@ -803,6 +851,7 @@ impl Harness {
             body,
             raw,
             replayed,
+            headers,
         }
     }
 

@@ -50,6 +50,11 @@ async fn mailed_link(h: &Harness, expected_mails: usize) -> String {
     link_token(mail.last().expect("a mail")).expect("the mail carries a link")
 }
 
+/// The partner of the agreements `invoiced_migration` creates.
+fn w_partner() -> String {
+    partner("p1")
+}
+
 fn resend_body(legal_name: &str, country: &str) -> Value {
     json!({"legal_name": legal_name, "country": country})
 }
@@ -375,6 +380,181 @@ async fn resend_checks_role_lockout_company_and_state_in_that_order() {
     );
 }
 
+fn assert_page_headers(r: &Resp) {
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "{}",
+        r.content_type
+    );
+    assert_eq!(
+        r.headers.get("cache-control").map(String::as_str),
+        Some("no-store")
+    );
+    assert_eq!(
+        r.headers.get("referrer-policy").map(String::as_str),
+        Some("no-referrer")
+    );
+    let csp = r
+        .headers
+        .get("content-security-policy")
+        .cloned()
+        .unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp:?}");
+}
+
+/// Every page (the link page, an unknown link, a spent one, a refused form) is never cached,
+/// never sends its URL on as a referrer and is never framed.
+#[tokio::test]
+async fn pages_are_not_cached_not_referred_and_not_framed() {
+    let w = world().await;
+    let h = &w.h;
+    let token = mailed_link(h, 1).await;
+    let page = h
+        .call("GET", &format!("/activate/{token}"), None, None, None)
+        .await;
+    assert_eq!(page.status, 200);
+    assert_page_headers(&page);
+    let unknown = h
+        .call("GET", "/activate/not-a-token", None, None, None)
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_page_headers(&unknown);
+    let refused = h
+        .form(&format!("/activate/{token}"), "account_id=acc_x")
+        .await;
+    assert_page_headers(&refused);
+    let r = h
+        .post(
+            &format!("/activate/{token}"),
+            &w.admin,
+            &json!({"account_id": w.account}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let spent = h
+        .call("GET", &format!("/activate/{token}"), None, None, None)
+        .await;
+    assert_eq!(spent.status, 410);
+    assert_page_headers(&spent);
+}
+
+/// R17: a mail that is not sent because the agreement got associated first leaves an event.
+#[tokio::test]
+async fn a_mail_skipped_because_the_agreement_was_associated_is_audited() {
+    let w = world().await;
+    let h = &w.h;
+    let first = mailed_link(h, 1).await;
+    // A second order invoiced while the first link is still unused: a second mail is queued.
+    let lines = json!([{"sku": "d365-sales-professional", "quantity": 10}]);
+    let order = h
+        .post(
+            "/orders",
+            &w.partner,
+            &order_body(&w.agreement, lines, None),
+        )
+        .await
+        .id();
+    let r = h
+        .post(&format!("/orders/{order}/invoice"), &w.partner, &json!({}))
+        .await;
+    assert_eq!(r.body["activation_email"], "queued", "{}", r.raw);
+    let r = h
+        .post(
+            &format!("/activate/{first}"),
+            &w.admin,
+            &json!({"account_id": w.account}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let outcomes = h.sweep().await;
+    assert_eq!(
+        outcomes.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
+        [Outcome::Skipped]
+    );
+    assert_eq!(h.mail().len(), 1, "nothing more was sent");
+    let trail = h
+        .get(&format!("/agreements/{}/events", w.agreement), &w.bs)
+        .await;
+    let skipped = trail.body["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["action"] == "activation_email.skipped")
+        .cloned();
+    let skipped = skipped.expect("a skipped event");
+    assert_eq!(skipped["details"]["reason"], "agreement_associated");
+    assert_eq!(skipped["details"]["account_id"], w.account.as_str());
+}
+
+/// R9 under concurrency: a wrong answer whose count keeps losing to concurrent writes is
+/// never let through to sending.
+#[tokio::test]
+async fn a_wrong_answer_that_cannot_be_counted_is_not_sent() {
+    let w = world().await;
+    let h = &w.h;
+    let path = format!("/agreements/{}/activation-email/resend", w.agreement);
+    h.faults.lose_conditional_puts(true);
+    let r = h.post(&path, &w.bs, &resend_body("Fabrikam", "NL")).await;
+    h.faults.lose_conditional_puts(false);
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("concurrent_update")),
+        "{}",
+        r.raw
+    );
+    let trail = h
+        .get(&format!("/agreements/{}/events", w.agreement), &w.bs)
+        .await;
+    assert!(
+        !actions(&trail.body).contains(&"activation_email.resend_requested"),
+        "{}",
+        trail.raw
+    );
+}
+
+#[tokio::test]
+async fn concurrent_wrong_answers_never_send_and_count_at_most_five() {
+    let w = world().await;
+    let h = &w.h;
+    let path = format!("/agreements/{}/activation-email/resend", w.agreement);
+    let body = resend_body("Fabrikam", "NL");
+    let answers = futures::future::join_all((0..8).map(|_| h.post(&path, &w.bs, &body))).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert!(!statuses.contains(&202), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 403 | 409 | 429)),
+        "{statuses:?}"
+    );
+    let mismatches = statuses.iter().filter(|s| **s == 403).count();
+    assert!((1..=5).contains(&mismatches), "{statuses:?}");
+    let (pk, sk) = vls::store::keys::lockout(
+        &vls::types::AgreementId::parse(&w.agreement).expect("agreement id"),
+    );
+    let counter = h
+        .client
+        .get_item()
+        .table_name(&h.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read the counter");
+    let count = counter
+        .item
+        .and_then(|i| i.get("count").and_then(|c| c.as_n().ok()).cloned())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert_eq!(
+        count,
+        Some(mismatches),
+        "every refusal counted, none beyond five"
+    );
+    let trail = h
+        .get(&format!("/agreements/{}/events", w.agreement), &w.bs)
+        .await;
+    assert!(!actions(&trail.body).contains(&"activation_email.resend_requested"));
+}
+
 #[tokio::test]
 async fn an_osm_change_kills_the_link_and_a_resend_reaches_the_new_osm() {
     let w = world().await;
@@ -488,9 +668,15 @@ async fn a_mail_that_never_goes_out_is_parked_as_failed_and_shows_on_the_agreeme
     }
     assert_eq!(outcomes.len(), 8, "{outcomes:?}");
     assert_eq!(outcomes.last(), Some(&Outcome::Failed));
-    let a = h.get(&format!("/agreements/{agr}"), &bs).await;
+    // Partners see a stable reason code, never SES's own words (those are in the logs).
+    let a = h.get(&format!("/agreements/{agr}"), &w_partner()).await;
     assert_eq!(
         a.body["activation_email_failed"]["attempts"], 8,
+        "{}",
+        a.raw
+    );
+    assert_eq!(
+        a.body["activation_email_failed"]["reason"], "sender_not_verified",
         "{}",
         a.raw
     );
@@ -499,6 +685,13 @@ async fn a_mail_that_never_goes_out_is_parked_as_failed_and_shows_on_the_agreeme
         actions(&trail.body).last(),
         Some(&"activation_email.failed")
     );
+    for raw in [&a.raw, &trail.raw] {
+        let lower = raw.to_ascii_lowercase();
+        assert!(
+            !lower.contains("not verified") && !lower.contains("messagerejected"),
+            "SES's text leaked: {raw}"
+        );
+    }
     // A resend after SES recovers delivers, and clears the failure.
     sender_identity(&h.sender, true).await;
     let r = h

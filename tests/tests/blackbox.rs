@@ -364,6 +364,7 @@ struct Invoiced {
     agreement: String,
     account: String,
     admin: String,
+    subscription: String,
 }
 
 /// A registered partner, an account with the FAQ's subscription, an EA with a covering order,
@@ -408,6 +409,7 @@ fn invoiced(http: &Http, run: &str) -> Invoiced {
         agreement,
         account,
         admin,
+        subscription: sub,
     }
 }
 
@@ -854,4 +856,139 @@ async fn remap_and_cancellation_are_routed_to_their_functions() {
         (r.status, r.body["code"].as_str()),
         (409, Some("not_bound_to_online_services"))
     );
+}
+
+/// R11 over HTTP on the local stack, as a customer would try it: two direct subscriptions of
+/// 50 seats and one EA of 50 cannot both be cancelled; billing support's override passes and
+/// is audited; a reservation a cancellation relied on cannot be cancelled.
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn the_licence_guard_over_http() {
+    let http = http();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let w = invoiced(&http, &run);
+    let bs = tok("billing_support", json!({}));
+    let (mail, _) = wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(10))
+        .expect("the activation mail within 10 s");
+    let token = vls_tests::link_token(&mail).expect("a link");
+    let r = http.post(
+        &format!("/activate/{token}"),
+        &w.admin,
+        &json!({"account_id": w.account}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let fifty = json!({"billing": "invoice",
+        "lines": [{"sku": "d365-sales-professional", "quantity": 50}]});
+    let subs = format!("/accounts/{}/subscriptions", w.account);
+    let second = http.post(&subs, &w.admin, &fifty).id();
+    let cancel = |sub: &str, who: &str, body: Value| {
+        http.post(&format!("{subs}/{sub}/cancellation"), who, &body)
+    };
+    let seats = || {
+        total(
+            &http
+                .get(&format!("/accounts/{}/licenses", w.account), &w.admin)
+                .body,
+            "d365-sales-professional",
+        )
+    };
+
+    let r = cancel(
+        &w.subscription,
+        &w.admin,
+        json!({"reason": "moved to the EA"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = cancel(&second, &w.admin, json!({"reason": "this one too"}));
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("cancellation_would_lose_licenses")),
+        "{}",
+        r.raw
+    );
+    let shortfall = json!({"sku": "d365-sales-professional", "direct": 50, "volume": 50,
+        "relied_on": 50, "available": 0});
+    assert_eq!(r.body["shortfalls"], json!([shortfall]));
+    assert_eq!(seats(), 100, "nothing lost");
+    let r = cancel(
+        &second,
+        &bs,
+        json!({"reason": "customer accepts", "accept_license_loss": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let trail = http.get(&format!("/accounts/{}/events", w.account), &bs);
+    let last = trail.body["events"]
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["action"], "subscription.cancelled");
+    assert_eq!(last["details"]["license_loss_accepted"], true);
+    assert_eq!(last["details"]["shortfalls"], json!([shortfall]));
+
+    // Reserve 50, cancel a 50-seat subscription relying on them, then try the reservation.
+    let third = http.post(&subs, &w.admin, &fifty).id();
+    let seats_body = json!({"lines": [{"sku": "d365-sales-professional", "quantity": 50}]});
+    let res = http.post(
+        &format!("/agreements/{}/reservations", w.agreement),
+        &w.admin,
+        &seats_body,
+    );
+    assert_eq!(res.status, 201, "{}", res.raw);
+    let r = cancel(
+        &third,
+        &w.admin,
+        json!({"reason": "covered by the reservation"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(seats(), 100);
+    let r = http.post(
+        &format!("/reservations/{}/cancel", res.id()),
+        &w.admin,
+        &json!({}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("would_lose_relied_on_licenses")),
+        "{}",
+        r.raw
+    );
+    assert_eq!(seats(), 100, "nothing lost");
+}
+
+/// The binary of a function, as `make test` built it.
+fn function_binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug").join(name)
+}
+
+/// Local token verification trusts a development secret: a function told to use it while
+/// its AWS endpoint is not on loopback refuses to start, and says why.
+#[test]
+#[ignore = "needs the functions built: run through `make test`"]
+fn local_auth_refuses_to_start_off_loopback() {
+    let start = |endpoint: &str| {
+        let out = std::process::Command::new(function_binary("order-intake"))
+            .env_clear()
+            .env("VLS_AUTH_MODE", "local")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .output()
+            .expect("the function starts");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = start("https://dynamodb.us-east-1.amazonaws.com");
+    assert!(!ok, "{text}");
+    assert!(text.contains("refusing to start"), "{text}");
+    assert!(text.contains("not a loopback address"), "{text}");
+    // On loopback the configuration passes (it stops later, for want of a Lambda runtime).
+    let (_, text) = start("http://127.0.0.1:4566");
+    assert!(!text.contains("refusing to start"), "{text}");
 }

@@ -879,3 +879,46 @@ async fn idempotency_replays_refuses_reuse_and_does_concurrent_work_once() {
         "no lost update on the agreement"
     );
 }
+
+/// One person with tokens for two partners: a key used for one partner's order is never
+/// replayed to the other (its answer is that partner's own: here, no such agreement).
+#[tokio::test]
+async fn an_idempotency_key_is_the_tenants_own() {
+    let w = world().await;
+    let h = &w.h;
+    h.put("/partners/p2", &w.bs, &partner_body("Other LSP"))
+        .await;
+    let as_partner = |id: &str| {
+        token_with(
+            claims(
+                "partner",
+                json!({"partner_id": id, "sub": "pat@lsp.example"}),
+            ),
+            SECRET,
+        )
+    };
+    let (p1, p2) = (as_partner("p1"), as_partner("p2"));
+    let r = h
+        .post("/agreements", &p1, &agreement_body("4711", "2026-03-15"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let body = order_body(&r.id(), covering_lines(), None).to_string();
+    let first = h
+        .call("POST", "/orders", Some(&p1), Some(&body), Some("k-1"))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    let other = h
+        .call("POST", "/orders", Some(&p2), Some(&body), Some("k-1"))
+        .await;
+    assert_eq!(
+        (other.status, other.replayed),
+        (404, false),
+        "{}",
+        other.raw
+    );
+    let again = h
+        .call("POST", "/orders", Some(&p1), Some(&body), Some("k-1"))
+        .await;
+    assert_eq!((again.status, again.replayed), (201, true));
+    assert_eq!(again.raw, first.raw);
+}

@@ -305,6 +305,19 @@ async fn every_route_for_every_caller() {
                     r.method, r.path
                 ));
             }
+            // 401 before the body is looked at: a malformed one changes nothing.
+            if r.body.is_some() {
+                let got = h
+                    .call(r.method, &r.path, token, Some("{not json"), None)
+                    .await
+                    .status;
+                if got != 401 {
+                    failures.push(format!(
+                        "{} {} with {label} and a malformed body: {got}, want 401",
+                        r.method, r.path
+                    ));
+                }
+            }
         }
         // Refused callers first, so that the allowed ones' changes do not hide a refusal.
         for who in EVERYONE.iter().filter(|w| !r.allowed.contains(w)) {
