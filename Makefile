@@ -20,8 +20,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 export DEV_PORT ?= 9000
 export PUBLIC_BASE_URL ?= http://127.0.0.1:$(DEV_PORT)
+# The local OpenID provider the activation pages sign in with (scripts/oidc.sh).
+export OIDC_ISSUER ?= http://127.0.0.1:9400
+export OIDC_CLIENT_ID ?= vls-local
+export OIDC_CLIENT_SECRET ?= vls-local-client-secret
 
-.PHONY: dev test venv stack token down clean bench bench-true-up fuzz release-check
+.PHONY: dev test venv stack token user down clean bench bench-true-up fuzz release-check
 
 venv: $(VENV)/.installed
 
@@ -30,9 +34,10 @@ $(VENV)/.installed: scripts/requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-dev.txt
 	touch $@
 
-## Emulator up (if it is not already), table and mail identity created.
+## Emulator and identity provider up (if they are not already), table and mail identity created.
 stack: venv
 	scripts/emulator.sh up
+	scripts/oidc.sh up
 	$(PY) scripts/bootstrap.py
 
 ## Runs the whole API on http://127.0.0.1:$(DEV_PORT) (Ctrl-C stops the functions; the emulator stays up).
@@ -46,6 +51,11 @@ test: venv
 ## A local token: make token ROLE=partner PARTNER_ID=p1 | ROLE=customer_admin ACCOUNT_ID=acc_… | ROLE=billing_support
 token: venv
 	@$(PY) scripts/mint_token.py $(ROLE) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(SUB),--sub $(SUB))
+
+## A user of the local identity provider who administers an account, to sign in as on the
+## activation pages: make user ACCOUNT_ID=acc_… [EMAIL=olivia@contoso.com] [SUB=olivia]
+user: venv
+	@$(PY) scripts/register_user.py $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(EMAIL),--email $(EMAIL)) $(if $(SUB),--sub $(SUB)) $(if $(ROLE),--role $(ROLE)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID))
 
 ## Release sizes, cold starts and memory of every function beside a hello-world baseline, and the
 ## DynamoDB requests per route: a table, and target/bench.json.
@@ -69,9 +79,10 @@ bench-true-up: stack
 fuzz: venv
 	scripts/fuzz.sh http://127.0.0.1:$(DEV_PORT) 200
 
-## Stops an emulator that `make dev`/`make stack` started.
+## Stops the emulator and identity provider that `make dev`/`make stack` started.
 down:
 	scripts/emulator.sh down
+	scripts/oidc.sh down
 
 clean: down
 	rm -rf .run

@@ -17,6 +17,7 @@ cleanup() {
   fi
   for s in "${started[@]}"; do
     [ "$s" = emulator ] && scripts/emulator.sh down >/dev/null
+    [ "$s" = oidc ] && scripts/oidc.sh down >/dev/null
   done
 }
 trap cleanup EXIT
@@ -32,6 +33,14 @@ else
   case "$out" in *started*) started+=(emulator) ;; esac
 fi
 .venv/bin/python scripts/bootstrap.py
+
+step "identity provider (oidc-provider-mock on 127.0.0.1:9400)"
+if [ -f "$RUN/oidc.pid" ] && kill -0 "$(cat "$RUN/oidc.pid")" 2>/dev/null; then
+  scripts/oidc.sh up
+else
+  out=$(scripts/oidc.sh up); echo "$out"
+  case "$out" in *started*) started+=(oidc) ;; esac
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

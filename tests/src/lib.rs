@@ -33,6 +33,36 @@ use vls::store::Store;
 
 pub const SECRET: &str = "test-secret";
 
+/// The public base URL the in-process activation pages and mail use.
+pub const PUBLIC_BASE_URL: &str = "https://licensing.example.com";
+/// The client id the tests sign in with.
+pub const CLIENT_ID: &str = "vls-tests";
+
+/// The local OpenID provider (`OIDC_ISSUER`, default the local stack's on port 9400).
+pub fn oidc_issuer() -> String {
+    std::env::var("OIDC_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:9400".into())
+}
+
+/// The activation pages' sign-in against the provider at `issuer`, with the development
+/// cookie key.
+pub fn sign_in_setup(issuer: &str, public_base_url: &str) -> activation::signin::SignInSetup {
+    use activation::oidc::{ClaimNames, Provider, Settings};
+    use activation::session::{CookieKey, CookiePolicy};
+    activation::signin::SignInSetup {
+        public_base_url: public_base_url.to_owned(),
+        provider: Some(Provider::new(Settings {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            client_id: CLIENT_ID.into(),
+            client_secret: Some("tests-secret".into()),
+            redirect_uri: format!("{public_base_url}/sign-in/callback"),
+            claims: ClaimNames::default(),
+            jwks_refetch_after: std::time::Duration::from_secs(60),
+        })),
+        cookie_key: Some(CookieKey::development()),
+        cookies: CookiePolicy::for_base_url(public_base_url),
+    }
+}
+
 /// The emulator's endpoint (`AWS_ENDPOINT_URL`, default the local stack's).
 pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
@@ -357,6 +387,17 @@ pub struct Resp {
     pub replayed: bool,
     /// Every header, by lower-case name.
     pub headers: HashMap<String, String>,
+    /// Every `Set-Cookie` header, in order.
+    pub set_cookies: Vec<String>,
+}
+
+/// Every `Set-Cookie` of a response.
+pub fn set_cookies(headers: &lambda_http::http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
 }
 
 /// Headers by lower-case name (the last value of a repeated one).
@@ -458,6 +499,7 @@ impl Http {
             raw,
             replayed,
             headers: header_map(resp.headers()),
+            set_cookies: set_cookies(resp.headers()),
         })
     }
 
@@ -668,13 +710,14 @@ impl Harness {
             verifier: SelfVerifier::from_env(&config.auth),
             config: config.clone(),
             clock: clock.as_clock(),
+            sign_in: sign_in_setup(&oidc_issuer(), PUBLIC_BASE_URL),
         };
         let mailer = MailerApp {
             store: store.clone(),
             mailer: Mailer::new(ses_client(), sender.clone()),
             settings: MailerSettings {
                 sender: sender.clone(),
-                public_base_url: "https://licensing.example.com".into(),
+                public_base_url: PUBLIC_BASE_URL.into(),
                 ..MailerSettings::default()
             },
             clock: clock.as_clock(),
@@ -793,6 +836,22 @@ impl Harness {
             .await
     }
 
+    /// A browser's request: its cookies (a `Cookie` header) and, for a POST, a form body.
+    pub async fn browse(&self, method: &str, path: &str, cookie: &str, form: Option<&str>) -> Resp {
+        let body = form.map_or(Body::Empty, |f| Body::Text(f.to_owned()));
+        let content_type = form.map(|_| "application/x-www-form-urlencoded");
+        self.send_with(
+            method,
+            path,
+            None,
+            body,
+            None,
+            content_type,
+            &[("cookie", cookie)],
+        )
+        .await
+    }
+
     async fn send(
         &self,
         method: &str,
@@ -802,9 +861,29 @@ impl Harness {
         idem: Option<&str>,
         content_type: Option<&str>,
     ) -> Resp {
+        self.send_with(method, path, token, body, idem, content_type, &[])
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+        idem: Option<&str>,
+        content_type: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
         let mut b = lambda_http::http::Request::builder()
             .method(method)
             .uri(path);
+        for (name, value) in extra {
+            if !value.is_empty() {
+                b = b.header(*name, *value);
+            }
+        }
         if let Some(c) = content_type {
             b = b.header("content-type", c);
         }
@@ -816,7 +895,10 @@ impl Harness {
         }
         let req = b.body(body).expect("request");
         let bare = path.split('?').next().unwrap_or_default();
-        let resp = if bare.starts_with("/activate/") || bare.ends_with("/activation-email/resend") {
+        let resp = if bare.starts_with("/activate/")
+            || bare.starts_with("/sign-in/")
+            || bare.ends_with("/activation-email/resend")
+        {
             activation::handle(&self.activation, req).await
         } else if bare.ends_with("/reservations")
             || bare.ends_with("/true-up-preview")
@@ -832,6 +914,7 @@ impl Harness {
         };
         let status = resp.status().as_u16();
         let headers = header_map(resp.headers());
+        let cookies = set_cookies(resp.headers());
         let replayed = resp.headers().contains_key("idempotent-replayed");
         let content_type = resp
             .headers()
@@ -852,6 +935,7 @@ impl Harness {
             raw,
             replayed,
             headers,
+            set_cookies: cookies,
         }
     }
 
@@ -980,5 +1064,114 @@ pub async fn invoiced_migration(h: &Harness) -> Migration {
         subscription,
         agreement,
         order,
+    }
+}
+
+/// Signing in on the activation pages as a browser would: a cookie jar, and the local
+/// OpenID provider's own sign-in form.
+pub mod browser {
+    use std::collections::BTreeMap;
+
+    use serde_json::Value;
+
+    use super::Resp;
+
+    /// A browser's cookies: what `Set-Cookie` set, without what `Max-Age=0` removed.
+    #[derive(Debug, Clone, Default)]
+    pub struct Jar(BTreeMap<String, String>);
+
+    impl Jar {
+        /// The `Cookie` header to send.
+        pub fn header(&self) -> String {
+            self.0
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+
+        pub fn get(&self, name: &str) -> Option<&str> {
+            self.0.get(name).map(String::as_str)
+        }
+
+        pub fn names(&self) -> Vec<String> {
+            self.0.keys().cloned().collect()
+        }
+
+        pub fn set(&mut self, name: &str, value: &str) {
+            self.0.insert(name.to_owned(), value.to_owned());
+        }
+
+        /// Applies a response's `Set-Cookie` headers.
+        pub fn take(&mut self, r: &Resp) {
+            for c in &r.set_cookies {
+                let mut parts = c.split(';');
+                let Some((name, value)) = parts.next().and_then(|p| p.trim().split_once('='))
+                else {
+                    continue;
+                };
+                let gone = parts.any(|p| p.trim().eq_ignore_ascii_case("max-age=0"));
+                if gone || value.is_empty() {
+                    self.0.remove(name);
+                } else {
+                    self.0.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .into()
+    }
+
+    /// Registers a user's claims with the local provider (`PUT /users/{sub}`).
+    pub fn register_user(issuer: &str, sub: &str, claims: &Value) {
+        let status = agent()
+            .put(&format!("{issuer}/users/{sub}"))
+            .header("content-type", "application/json")
+            .send(claims.to_string())
+            .map(|r| r.status().as_u16())
+            .unwrap_or_else(|e| panic!("the local OpenID provider at {issuer}: {e}"));
+        assert_eq!(status, 204, "registering {sub}");
+    }
+
+    /// Answers the provider's sign-in form at `authorize_url` (`sub`, or `None` to deny):
+    /// the URL it sends the browser back to.
+    pub fn provider_answer(authorize_url: &str, sub: Option<&str>) -> String {
+        let form = match sub {
+            Some(s) => format!("sub={s}"),
+            None => "action=deny".to_owned(),
+        };
+        let r = agent()
+            .post(authorize_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(form)
+            .unwrap_or_else(|e| panic!("{authorize_url}: {e}"));
+        assert_eq!(r.status().as_u16(), 302, "the provider redirects back");
+        r.headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The path and query of a URL (what the harness routes on).
+    pub fn path_of(url: &str) -> String {
+        match url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/".into(), |i| rest[i..].to_owned()),
+            None => url.to_owned(),
+        }
+    }
+
+    /// The value of `name="…" value="…"` in a page's hidden input.
+    pub fn hidden(page: &str, name: &str) -> Option<String> {
+        let at = page.find(&format!("name=\"{name}\" value=\""))?;
+        let rest = &page[at + name.len() + 15..];
+        rest.split('"').next().map(str::to_owned)
     }
 }

@@ -84,7 +84,11 @@ async fn invoice_mail_link_page_association_and_the_pool() {
         .await;
     assert_eq!(page.status, 200);
     assert!(page.content_type.starts_with("text/html"));
-    assert!(page.raw.contains(&w.agreement) && page.raw.contains("<form method=\"post\">"));
+    assert!(page.raw.contains(&w.agreement));
+    assert!(
+        page.raw
+            .contains(&format!("href=\"{token}/sign-in\">Sign in to associate"))
+    );
     assert!(page.raw.contains("Dynamics 365 Sales Professional"));
     assert!(
         page.raw.contains("· EA<br>"),
@@ -215,8 +219,10 @@ async fn invoice_mail_link_page_association_and_the_pool() {
     assert_eq!(h.mail().len(), 1);
 }
 
+/// The token-pasting form is gone: a form post with an account id and a token in its body
+/// is a program's call without a bearer header (401), and associates nothing.
 #[tokio::test]
-async fn the_form_works_with_the_token_in_the_body() {
+async fn the_token_pasting_form_is_gone() {
     let w = world().await;
     let h = &w.h;
     let token = mailed_link(h, 1).await;
@@ -224,30 +230,13 @@ async fn the_form_works_with_the_token_in_the_body() {
     let r = h
         .form(
             &path,
-            &format!("account_id={}&access_token=forged", w.account),
-        )
-        .await;
-    assert_eq!(r.status, 401);
-    assert!(
-        r.content_type.starts_with("text/html"),
-        "the form gets pages, not JSON"
-    );
-    let r = h
-        .form(
-            &path,
             &format!("account_id={}&access_token={}", w.account, w.admin),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
-    assert!(r.raw.contains("Licences associated") && r.raw.contains(&w.account));
-    let r = h
-        .form(
-            &path,
-            &format!("account_id={}&access_token={}", w.account, w.admin),
-        )
-        .await;
-    assert_eq!(r.status, 410);
-    assert!(r.raw.contains("already been used"));
+    assert_eq!(r.status, 401, "{}", r.raw);
+    let page = h.call("GET", &path, None, None, None).await;
+    assert_eq!(page.status, 200, "the link still works");
+    assert!(!page.raw.contains("access_token"));
 }
 
 #[tokio::test]
@@ -420,9 +409,21 @@ async fn pages_are_not_cached_not_referred_and_not_framed() {
     assert_eq!(unknown.status, 404);
     assert_page_headers(&unknown);
     let refused = h
-        .form(&format!("/activate/{token}"), "account_id=acc_x")
+        .call("GET", "/sign-in/callback?state=x&code=y", None, None, None)
         .await;
+    assert_eq!(refused.status, 400);
     assert_page_headers(&refused);
+    let redirect = h
+        .call(
+            "GET",
+            &format!("/activate/{token}/sign-in"),
+            None,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(redirect.status, 302, "{}", redirect.raw);
+    assert_page_headers(&redirect);
     let r = h
         .post(
             &format!("/activate/{token}"),

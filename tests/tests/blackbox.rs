@@ -617,6 +617,34 @@ impl Browser {
             .unwrap_or_default()
             .to_owned()
     }
+
+    /// The page's source once it contains `text` (the browser navigates in its own time).
+    fn wait_for(&self, text: &str) -> String {
+        let mut page = self.source();
+        for _ in 0..100 {
+            if page.contains(text) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            page = self.source();
+        }
+        assert!(page.contains(text), "{text:?} not on the page: {page}");
+        page
+    }
+
+    /// A PNG of the window, written to `target/screenshots/<name>.png`.
+    fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        use base64::Engine;
+        let r = self.call("GET", &self.s("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["value"].as_str().unwrap_or_default())
+            .expect("a base64 PNG");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("screenshot");
+        path
+    }
 }
 
 impl Drop for Browser {
@@ -629,9 +657,13 @@ impl Drop for Browser {
     }
 }
 
+/// The OSM as a person would do it, in headless Chromium with JavaScript off: opens the link
+/// from the real mail, clicks "Sign in to associate", signs in on the local provider's own
+/// page as a registered administrator, sees the confirmation page naming their account,
+/// confirms, and sees "Licences associated". Screenshots go to `target/screenshots/`.
 #[tokio::test]
 #[ignore = "needs the local stack and Chromium: run through `make test`"]
-async fn the_activation_page_works_in_a_real_browser_without_javascript() {
+async fn the_osm_signs_in_and_associates_in_a_real_browser_without_javascript() {
     let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let w = invoiced(&http, &run);
@@ -643,26 +675,35 @@ async fn the_activation_page_works_in_a_real_browser_without_javascript() {
         mail["body"].as_str().unwrap_or_default().contains(&link),
         "the browser opens the mail's own link"
     );
+    let sub = format!("olivia-{run}");
+    vls_tests::browser::register_user(
+        &vls_tests::oidc_issuer(),
+        &sub,
+        &json!({"email": "olivia@contoso.com", "role": "customer_admin", "account_id": w.account}),
+    );
 
     let browser = Browser::start();
     browser.open(&link);
-    let page = browser.source();
+    let page = browser.wait_for("Sign in to associate");
     assert!(page.contains(&w.agreement), "the page shows the agreement");
     assert!(page.contains("Dynamics 365 Sales Professional"));
-    browser.type_into("#account_id", &w.account);
-    browser.type_into("#access_token", &w.admin);
-    browser.click("#associate");
-    // The click submits the form; the browser navigates to the answer in its own time.
-    let mut done = browser.source();
-    for _ in 0..100 {
-        if done.contains("Licences associated") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        done = browser.source();
-    }
-    assert!(done.contains("Licences associated"), "{done}");
+    browser.screenshot("activation-link-page");
+    browser.click("#sign-in");
+    // The provider's own sign-in page.
+    browser.wait_for("name=\"sub\"");
+    browser.type_into("input[name=sub]", &sub);
+    browser.click("form button[type=submit]");
+    let confirm = browser.wait_for("Confirm the association");
+    assert!(
+        confirm.contains(&w.account),
+        "the account it will be associated with"
+    );
+    assert!(confirm.contains("olivia@contoso.com"), "who is signed in");
+    browser.screenshot("activation-confirmation-page");
+    browser.click("#confirm");
+    let done = browser.wait_for("Licences associated");
     assert!(done.contains(&w.account));
+    browser.screenshot("activation-associated-page");
 
     let pool = http.get(&format!("/accounts/{}/licenses", w.account), &w.admin);
     assert_eq!(

@@ -1,24 +1,29 @@
-//! `activation`: the link page the OSM opens (R6, R8), associating the agreement with an
-//! account (JSON with a bearer header, or the page's own form), and resends (R9).
+//! `activation`: the link page the OSM opens, the sign-in with the organisation's identity
+//! provider and the confirmation (R6, R8, SPEC §3.1), the JSON association for programs, and
+//! resends (R9).
 //!
-//! `/activate/{token}` has no gateway authorizer: the page needs only the link, and the form
-//! carries the admin's token in its body, so this function verifies bearer tokens itself.
+//! `/activate/{token}` and `/sign-in/callback` have no gateway authorizer: the pages need only
+//! the link and the sign-in, and the JSON route's bearer token is verified here.
 
+pub mod oidc;
 mod pages;
+pub mod session;
+pub mod signin;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use vls::access;
+use vls::catalog::Sku;
 use vls::config::{Clock, Config};
-use vls::error::FieldError;
 use vls::http::auth::SelfVerifier;
+use vls::http::idempotency::{IdempotencyKey, key_of, mutate_keyed};
 use vls::http::{
     Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
 };
 use vls::input::Obj;
-use vls::model::{MailIntent, MailReason, OrderSource, OrderStatus};
-use vls::rules::activation::{self, LinkToken, link_state};
+use vls::model::{Agreement, MailIntent, MailReason, OrderSource, OrderStatus};
+use vls::rules::activation::{self, LinkToken};
 use vls::store::{self, Store, keys};
 use vls::types::{AccountId, AgreementId};
 
@@ -27,6 +32,7 @@ pub struct App {
     pub config: Config,
     pub verifier: SelfVerifier,
     pub clock: Clock,
+    pub sign_in: signin::SignInSetup,
 }
 
 type Answer = Result<Reply, Problem>;
@@ -53,9 +59,29 @@ async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
         ["activate", token] => (
             "/activate/{token}",
             match ctx.method {
-                Method::GET => Ok(page(app, ctx, token).await),
-                Method::POST if is_form(ctx) => Ok(submit_form(app, ctx, token).await),
+                Method::GET => Ok(signin::page(app, ctx, token).await),
                 Method::POST => submit_json(app, ctx, token).await,
+                _ => method_not_allowed(),
+            },
+        ),
+        ["activate", token, "sign-in"] => (
+            "/activate/{token}/sign-in",
+            match ctx.method {
+                Method::GET => Ok(signin::sign_in(app, ctx, token).await),
+                _ => method_not_allowed(),
+            },
+        ),
+        ["activate", token, "confirm"] => (
+            "/activate/{token}/confirm",
+            match ctx.method {
+                Method::POST => Ok(signin::confirm(app, ctx, token).await),
+                _ => method_not_allowed(),
+            },
+        ),
+        ["sign-in", "callback"] => (
+            "/sign-in/callback",
+            match ctx.method {
+                Method::GET => Ok(signin::callback(app, ctx).await),
                 _ => method_not_allowed(),
             },
         ),
@@ -70,84 +96,46 @@ async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
     }
 }
 
-fn is_form(ctx: &Ctx) -> bool {
-    ctx.header("content-type").is_some_and(|c| {
-        c.to_ascii_lowercase()
-            .starts_with("application/x-www-form-urlencoded")
-    })
-}
-
-/// GET /activate/{token}: the page. Unknown links 404, spent/expired/replaced ones 410.
-async fn page(app: &App, ctx: &Ctx, raw: &str) -> Reply {
-    let Some(token) = LinkToken::parse(raw) else {
-        return pages::unknown();
-    };
-    match app.store.activation_link(&token.hash()).await {
-        Err(e) => pages::problem(&Problem::from(e)),
-        Ok(None) => pages::unknown(),
-        Ok(Some((link, agreement, orders))) => match link_state(&link, &agreement, ctx.now) {
-            activation::LinkState::Usable => pages::activation(&agreement, &orders, &link),
-            state => pages::gone(state),
-        },
-    }
-}
-
-/// The page's form: `account_id` and the admin's `access_token` (RFC 6750 §2.2).
-async fn submit_form(app: &App, ctx: &Ctx, raw: &str) -> Reply {
-    let mut account = None;
-    let mut access_token = None;
-    for (k, v) in form_urlencoded::parse(ctx.body_bytes()) {
-        match k.as_ref() {
-            "account_id" => account = Some(v.trim().to_owned()),
-            "access_token" => access_token = Some(v.trim().to_owned()),
-            _ => {}
-        }
-    }
-    let principal = match access_token.filter(|t| !t.is_empty()) {
-        Some(t) => app.verifier.principal(&t),
-        None => Err(Problem::unauthorized(
-            "sign in: the form needs your access token",
-        )),
-    };
-    let Some(account) = account.filter(|a| !a.is_empty()) else {
-        return pages::problem(&Problem::from(FieldError::new(
-            "account_id",
-            "missing_field",
-            "is required",
-        )));
-    };
-    match associate(app, ctx, raw, principal, &account).await {
-        Ok(done) => pages::associated(&done),
-        Err(p) => pages::problem(&p),
-    }
-}
-
-/// JSON `{account_id}` with the admin's bearer header.
+/// POST /activate/{token} for programs: JSON `{account_id}` with the admin's bearer header.
 async fn submit_json(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     // 401 and 403 before the body is looked at.
-    let principal = ctx.caller(&[Role::CustomerAdmin])?.clone();
-    let account = ctx.parse(|b| Ok(b.str("account_id")?.trim().to_owned()))?;
-    let done = associate(app, ctx, raw, Ok(principal), &account).await?;
-    Ok(Reply::ok(&done))
-}
-
-/// R6/R7: the admin of the target account associates the link's agreement with it.
-async fn associate(
-    app: &App,
-    ctx: &Ctx,
-    raw: &str,
-    principal: Result<Principal, Problem>,
-    account_raw: &str,
-) -> Result<Value, Problem> {
-    let p = principal?;
-    p.require(&[Role::CustomerAdmin])?;
+    let p = ctx.caller(&[Role::CustomerAdmin])?;
+    let account_raw = ctx.parse(|b| Ok(b.str("account_id")?.trim().to_owned()))?;
     let token = LinkToken::parse(raw).ok_or_else(|| Problem::not_found("activation link"))?;
     // Someone else's account does not exist for this admin.
-    let account_id = AccountId::parse(account_raw)
-        .filter(|a| access::account_visible(&p, a))
+    let account_id = AccountId::parse(&account_raw)
+        .filter(|a| access::account_visible(p, a))
         .ok_or_else(|| Problem::not_found("account"))?;
-    let (p, account_id, token) = (&p, &account_id, &token);
-    let reply = mutate(&app.store, ctx, move || async move {
+    let key = key_of(ctx)?;
+    associate_as(
+        app,
+        ctx,
+        &token,
+        p,
+        &account_id,
+        key,
+        json!({"via": "api"}),
+        |_| Ok(()),
+    )
+    .await
+}
+
+/// R6/R7: `p`, the administrator of `account_id`, associates the link's agreement with it.
+/// `check` may refuse on the agreement as read (the confirmation's acknowledgement);
+/// `details` go into the audit event.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn associate_as(
+    app: &App,
+    ctx: &Ctx,
+    token: &LinkToken,
+    p: &Principal,
+    account_id: &AccountId,
+    key: Option<IdempotencyKey>,
+    details: Value,
+    check: impl Fn(&Agreement) -> Result<(), Problem>,
+) -> Answer {
+    let (check, details) = (&check, &details);
+    mutate_keyed(&app.store, ctx, key, move || async move {
         let (found, target) = app
             .store
             .link_for_association(&token.hash(), account_id)
@@ -156,6 +144,7 @@ async fn associate(
             found.ok_or_else(|| Problem::not_found("activation link"))?;
         let target = target.ok_or_else(|| Problem::not_found("account"))?;
         let done = activation::associate(&agreement, &link, &target, ctx.now)?;
+        check(&agreement)?;
         let attached: Vec<_> = orders
             .iter()
             .filter(|o| o.source == OrderSource::Order && o.status == OrderStatus::Invoiced)
@@ -169,7 +158,11 @@ async fn associate(
         let mut event = ctx.event(p, "activation.completed");
         event.agreement_id = Some(agreement.id.clone());
         event.account_id = Some(target.id.clone());
-        event.details = json!({ "attached_orders": attached, "program": agreement.program });
+        event.details = json!({
+            "attached_orders": attached,
+            "program": agreement.program,
+            "signed_in": details,
+        });
         let mut tx = app.store.tx();
         tx.put_if(
             "link",
@@ -197,8 +190,22 @@ async fn associate(
             tx,
         })
     })
-    .await?;
-    Ok(serde_json::from_str(&reply.body).unwrap_or(Value::Null))
+    .await
+}
+
+/// The account's pool totals per SKU (for the "Licences associated" page).
+pub(crate) async fn pool_totals(app: &App, id: &AccountId) -> Vec<(Sku, u64)> {
+    let Ok(Some((account, subs))) = app.store.account_with_subscriptions(id).await else {
+        return Vec::new();
+    };
+    let Ok(holdings) = app.store.account_holdings(&account).await else {
+        return Vec::new();
+    };
+    vls::rules::pool::compute(&account, &subs, &holdings)
+        .skus
+        .iter()
+        .map(|s| (s.sku, s.total))
+        .collect()
 }
 
 /// POST /agreements/{id}/activation-email/resend (R9): role, lockout, company, state.

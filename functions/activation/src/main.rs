@@ -9,9 +9,11 @@ async fn main() -> Result<(), Error> {
     // Configuration and clients are built once, before the runtime first polls.
     let config = Config::from_env()?;
     let sdk = config::aws().await;
+    let local = matches!(config.auth, vls::http::AuthMode::Local { .. });
     let app = App {
         store: config::store(&sdk, &config),
         verifier: SelfVerifier::from_env(&config.auth),
+        sign_in: activation::signin::SignInSetup::from_env(local),
         config,
         clock: config::system_clock(),
     };

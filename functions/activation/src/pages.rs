@@ -1,18 +1,20 @@
 //! The activation pages: server-rendered, no script, readable on a phone, every datum escaped.
 
 use serde_json::Value;
+use vls::catalog::Sku;
 use vls::html::{escape, page};
 use vls::http::{Problem, Reply};
 use vls::mail::to_associate;
-use vls::model::{Agreement, Order};
+use vls::model::{Account, Agreement, Order};
 use vls::rules::activation::{ActivationLink, LinkState};
+
+use crate::session::Session;
 
 const RESEND_ADVICE: &str = "Ask Billing Support to resend the activation email to the \
 Online Services Manager on the agreement (have the company's legal name and country ready). \
 If the Online Services Manager has changed, ask your Licensing Solutions Partner to update it first.";
 
-/// The page for a usable link: what will be associated, and the form to do it.
-pub fn activation(a: &Agreement, orders: &[Order], link: &ActivationLink) -> Reply {
+fn lines_table(orders: &[Order]) -> String {
     let rows: String = to_associate(orders)
         .iter()
         .map(|(sku, qty)| {
@@ -23,30 +25,189 @@ pub fn activation(a: &Agreement, orders: &[Order], link: &ActivationLink) -> Rep
             )
         })
         .collect();
-    let body = format!(
-        "<h1>Activate your volume licences</h1>\
-<p>Agreement <strong id=\"agreement-id\">{id}</strong> · {program}<br>{customer} ({country})<br>\
-Online Services Manager: {osm}</p>\
-<h2>What will be associated</h2>\
-<table><tr><th>Product</th><th>Quantity</th></tr>{rows}</table>\
-<p class=\"note\">Associating pools these licences with those the account already has. \
-A direct subscription on the account is not cancelled. This link works once, until {expires}.</p>\
-<h2>Associate with your account</h2>\
-<form method=\"post\">\
-<label for=\"account_id\">Account id</label>\
-<input id=\"account_id\" name=\"account_id\" required autocomplete=\"off\" placeholder=\"acc_…\">\
-<label for=\"access_token\">Administrator access token</label>\
-<input id=\"access_token\" name=\"access_token\" type=\"password\" required autocomplete=\"off\">\
-<button type=\"submit\" id=\"associate\">Associate agreement</button>\
-</form>",
+    format!(
+        "<table><caption>What will be associated</caption>\
+<tr><th scope=\"col\">Product</th><th scope=\"col\">Quantity</th></tr>{rows}</table>"
+    )
+}
+
+fn agreement_summary(a: &Agreement) -> String {
+    format!(
+        "<p>Agreement <strong id=\"agreement-id\">{id}</strong> · {program}<br>{customer} ({country})<br>\
+Online Services Manager: {osm}</p>",
         id = escape(a.id.as_str()),
         program = a.program.as_str(),
         customer = escape(&a.customer.legal_name),
         country = escape(&a.customer.country),
         osm = escape(&a.osm.name),
+    )
+}
+
+/// The page for a usable link: what will be associated, and a link to sign in (a plain GET).
+pub fn activation(a: &Agreement, orders: &[Order], link: &ActivationLink, token: &str) -> Reply {
+    let body = format!(
+        "<h1>Activate your volume licences</h1>{summary}{table}\
+<p class=\"note\">Associating pools these licences with those the account already has. \
+A direct subscription on the account is not cancelled. This link works once, until {expires}.</p>\
+<h2>Associate with your account</h2>\
+<p>Sign in with your organisation's account as the administrator of the online account these \
+licences belong to. You will see which account that is before anything is associated.</p>\
+<p><a class=\"button\" id=\"sign-in\" href=\"{token}/sign-in\">Sign in to associate</a></p>",
+        summary = agreement_summary(a),
+        table = lines_table(orders),
         expires = link.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        token = escape(token),
     );
     Reply::html(200, page("Activate your volume licences", &body))
+}
+
+/// What the confirmation page shows.
+pub struct Confirmation<'a> {
+    pub agreement: &'a Agreement,
+    pub orders: &'a [Order],
+    pub link: &'a ActivationLink,
+    pub token: &'a str,
+    pub session: &'a Session,
+    pub account: &'a Account,
+    pub needs_acknowledgement: bool,
+}
+
+/// Signed in for this link: who, which account, what will be associated, and Confirm.
+pub fn confirmation(c: &Confirmation<'_>) -> Reply {
+    let email = c.session.email.as_deref().unwrap_or("(no email address)");
+    let acknowledgement = if c.needs_acknowledgement {
+        format!(
+            "<p class=\"note gone\" id=\"unrelated-email\">You are signed in as {email}, which is \
+neither the Online Services Manager's address nor an address on {domain}.</p>\
+<p><input type=\"checkbox\" id=\"acknowledge\" name=\"acknowledge\" value=\"yes\" required> \
+<label class=\"inline\" for=\"acknowledge\">I confirm that {account} is the right account for \
+these licences.</label></p>",
+            email = escape(email),
+            domain = escape(&c.account.domain),
+            account = escape(&c.account.name),
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<h1>Confirm the association</h1>\
+<p>Signed in as <strong id=\"signed-in\">{email}</strong>.</p>\
+<h2>The account</h2><p><strong id=\"account-name\">{name}</strong><br>\
+Account id <code id=\"account-id\">{id}</code><br>Domain {domain}</p>\
+{summary}{table}\
+<p class=\"note\">Your direct subscription is not cancelled by this: cancel it separately once \
+these licences are in the account, through a cancellation service request.</p>\
+<form method=\"post\" action=\"{token}/confirm\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{acknowledgement}\
+<button type=\"submit\" id=\"confirm\">Confirm</button></form>\
+<p><a id=\"switch\" href=\"{token}/sign-in?prompt=login\">Sign in as someone else</a></p>\
+<p><small>This link works until {expires}.</small></p>",
+        email = escape(email),
+        name = escape(&c.account.name),
+        id = escape(c.account.id.as_str()),
+        domain = escape(&c.account.domain),
+        summary = agreement_summary(c.agreement),
+        table = lines_table(c.orders),
+        token = escape(c.token),
+        csrf = escape(&c.session.csrf),
+        expires = c.link.expires_at.format("%Y-%m-%d %H:%M UTC"),
+    );
+    Reply::html(200, page("Confirm the association", &body))
+}
+
+/// A failure page: status, code, what happened and what to do next.
+fn failure(status: u16, code: &str, title: &str, what: &str, next: &str) -> Reply {
+    let body = format!(
+        "<h1>{t}</h1><p class=\"note gone\" id=\"problem\" data-code=\"{code}\">{w}</p><p>{n}</p>",
+        t = escape(title),
+        code = escape(code),
+        w = escape(what),
+        n = escape(next),
+    );
+    Reply::html(status, page(title, &body))
+}
+
+/// 403: signed in, but not as someone who may associate.
+pub fn not_an_admin(s: &Session, why: &str) -> Reply {
+    let who = s.email.as_deref().unwrap_or(&s.sub);
+    failure(
+        403,
+        "forbidden",
+        "This sign-in cannot associate the licences",
+        &format!("{who} {why}."),
+        "Sign in as the administrator of the online account these licences belong to: \
+use the link in the email again and choose \"Sign in as someone else\" if needed.",
+    )
+}
+
+/// 403: no session for this link, or the form's CSRF value is not the session's.
+pub fn session_invalid() -> Reply {
+    failure(
+        403,
+        "session_invalid",
+        "Your sign-in for this link has expired",
+        "Nothing was associated: the sign-in for this link is missing, has expired, or belongs \
+to another link or browser window.",
+        "Open the link from the email again and sign in.",
+    )
+}
+
+/// 400: the callback does not belong to a sign-in this browser started.
+pub fn sign_in_state() -> Reply {
+    failure(
+        400,
+        "sign_in_state",
+        "This sign-in could not be completed",
+        "The sign-in did not start here, took longer than ten minutes, or was already used.",
+        "Open the link from the email again and sign in.",
+    )
+}
+
+/// 401: the provider did not sign the person in.
+pub fn sign_in_refused(why: &str) -> Reply {
+    failure(
+        401,
+        "sign_in_refused",
+        "You were not signed in",
+        &format!("The identity provider did not complete the sign-in ({why})."),
+        "Open the link from the email again and sign in; if it keeps failing, ask your \
+organisation's administrator about your account.",
+    )
+}
+
+/// 401: the provider's ID token did not verify.
+pub fn id_token_invalid() -> Reply {
+    failure(
+        401,
+        "id_token_invalid",
+        "Your sign-in could not be verified",
+        "The identity provider's answer could not be verified, so nobody is signed in.",
+        "Open the link from the email again and sign in. If it keeps happening, tell Billing Support.",
+    )
+}
+
+/// 503: the provider cannot be reached.
+pub fn provider_unreachable() -> Reply {
+    failure(
+        503,
+        "provider_unavailable",
+        "Sign-in is unavailable for a moment",
+        "The identity provider cannot be reached right now. Nothing was associated.",
+        "Try again in a minute: open the link from the email again.",
+    )
+    .with_header("retry-after", "60".into())
+}
+
+/// 503: this deployment has no sign-in configured.
+pub fn not_configured() -> Reply {
+    failure(
+        503,
+        "sign_in_not_configured",
+        "Sign-in is not available",
+        "This service has no identity provider configured for the activation pages.",
+        "Ask Billing Support; your link keeps working until it expires.",
+    )
+    .with_header("retry-after", "3600".into())
 }
 
 /// 410: the link no longer works — and why, and what to do.
@@ -91,8 +252,8 @@ pub fn unknown() -> Reply {
     Reply::html(404, page("Activation link not valid", &body))
 }
 
-/// The form's success page.
-pub fn associated(done: &Value) -> Reply {
+/// "Licences associated": the orders attached and the account's totals now.
+pub fn associated(done: &Value, totals: &[(Sku, u64)]) -> Reply {
     let orders: String = done["attached_orders"]
         .as_array()
         .into_iter()
@@ -100,10 +261,24 @@ pub fn associated(done: &Value) -> Reply {
         .filter_map(Value::as_str)
         .map(|o| format!("<li><code>{}</code></li>", escape(o)))
         .collect();
+    let rows: String = totals
+        .iter()
+        .map(|(sku, total)| {
+            format!(
+                "<tr><td>{}<br><small><code>{}</code></small></td><td>{total}</td></tr>",
+                escape(sku.display_name()),
+                escape(sku.code())
+            )
+        })
+        .collect();
     let body = format!(
         "<h1 id=\"done\">Licences associated</h1>\
 <p>Agreement <strong>{agr}</strong> is now associated with account <strong id=\"account\">{acc}</strong>. \
-Its licences pool with those the account already has.</p><p>Orders attached:</p><ul>{orders}</ul>",
+Its licences pool with those the account already has.</p><p>Orders attached:</p><ul>{orders}</ul>\
+<table id=\"totals\"><caption>The account's licences now</caption>\
+<tr><th scope=\"col\">Product</th><th scope=\"col\">Total</th></tr>{rows}</table>\
+<p class=\"note\">Your direct subscription is still active: cancel it through a cancellation \
+service request once you no longer need it.</p>",
         agr = escape(done["agreement_id"].as_str().unwrap_or_default()),
         acc = escape(done["account_id"].as_str().unwrap_or_default()),
     );
@@ -122,7 +297,8 @@ pub fn problem(p: &Problem) -> Reply {
         return gone(state);
     }
     let body = format!(
-        "<h1>{t}</h1><p class=\"note gone\" id=\"problem\" data-code=\"{code}\">{d}</p><p><a href=\"\">Back to the form</a></p>",
+        "<h1>{t}</h1><p class=\"note gone\" id=\"problem\" data-code=\"{code}\">{d}</p>\
+<p>Open the link from the email again; if this keeps happening, ask Billing Support.</p>",
         t = escape(match p.status {
             401 => "Please sign in",
             403 => "You may not do this",

@@ -245,7 +245,7 @@ impl SelfVerifier {
 }
 
 /// The key a provider token names (`kid`); a token without `kid` only against a one-key set.
-fn signing_key<'a>(
+pub fn signing_key<'a>(
     keys: &'a jsonwebtoken::jwk::JwkSet,
     kid: Option<&str>,
 ) -> Option<&'a jsonwebtoken::jwk::Jwk> {

@@ -100,6 +100,7 @@ fn answer(record: IdempotencyRecord, key: &IdempotencyKey) -> Result<Reply, Prob
         content_type: record.content_type,
         body: record.body,
         replayed: true,
+        headers: Vec::new(),
     })
 }
 
@@ -119,12 +120,46 @@ async fn stored(
 pub async fn mutate<Fut>(
     store: &Store,
     ctx: &Ctx,
-    mut attempt: impl FnMut() -> Fut,
+    attempt: impl FnMut() -> Fut,
 ) -> Result<Reply, Problem>
 where
     Fut: Future<Output = Result<Planned, Problem>>,
 {
     let key = key_of(ctx)?;
+    mutate_keyed(store, ctx, key, attempt).await
+}
+
+/// A key the server derives itself (the activation page's confirm: its link and the
+/// session's CSRF value), so that a form submitted twice answers the first outcome.
+pub fn derived_key(scope: &[&[u8]], request: &[&[u8]]) -> IdempotencyKey {
+    IdempotencyKey {
+        key_hash: sha256_hex(scope),
+        request_hash: sha256_hex(request),
+    }
+}
+
+/// The stored first answer under `key`, if a live one exists.
+pub async fn replay(
+    store: &Store,
+    key: &IdempotencyKey,
+    now: i64,
+) -> Result<Option<Reply>, Problem> {
+    match stored(store, key, now).await? {
+        Some(rec) => answer(rec, key).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`mutate`] under a given key (or none).
+pub async fn mutate_keyed<Fut>(
+    store: &Store,
+    ctx: &Ctx,
+    key: Option<IdempotencyKey>,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<Reply, Problem>
+where
+    Fut: Future<Output = Result<Planned, Problem>>,
+{
     let now = ctx.now.timestamp();
     for round in 0..ATTEMPTS {
         let mut planned = match attempt().await {

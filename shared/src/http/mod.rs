@@ -150,6 +150,8 @@ pub struct Reply {
     pub content_type: String,
     pub body: String,
     pub replayed: bool,
+    /// Further headers (`Location`, `Set-Cookie`, `Retry-After`); never stored for a replay.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 pub const JSON: &str = "application/json";
@@ -175,6 +177,7 @@ impl Reply {
             content_type: JSON.into(),
             body: serde_json::to_string(body).unwrap_or_else(|_| "null".into()),
             replayed: false,
+            headers: Vec::new(),
         }
     }
 
@@ -184,7 +187,26 @@ impl Reply {
             content_type: HTML.into(),
             body: page,
             replayed: false,
+            headers: Vec::new(),
         }
+    }
+
+    /// A redirect (302, 303) to `location`, with a short page for clients that show it.
+    pub fn redirect(status: u16, location: &str) -> Self {
+        let page = crate::html::page(
+            "Redirecting",
+            &format!(
+                "<p><a href=\"{}\">Continue</a></p>",
+                crate::html::escape(location)
+            ),
+        );
+        Self::html(status, page).with_header("location", location.to_owned())
+    }
+
+    /// The reply with one more header (repeatable: several `Set-Cookie`).
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub fn ok(body: &impl Serialize) -> Self {
@@ -206,6 +228,9 @@ impl Reply {
             for (name, value) in PAGE_HEADERS {
                 b = b.header(*name, *value);
             }
+        }
+        for (name, value) in &self.headers {
+            b = b.header(*name, value.as_str());
         }
         b.body(Body::Text(self.body))
             .unwrap_or_else(|_| Response::new(Body::Empty))
