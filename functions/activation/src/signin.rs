@@ -222,12 +222,22 @@ fn sign_in_of(app: &App, ctx: &Ctx, state: &str) -> Option<SignIn> {
     (sign_in.state == state && sign_in.expires_at > ctx.now).then_some(sign_in)
 }
 
-/// GET /sign-in/callback?code&state: the sign-in cookie and state first (nothing is redeemed
-/// without them), then the provider's answer, the link, the code and the ID token; then a new
-/// session and 303 back to the link page.
+/// GET /sign-in/callback?code&state: a provider's `error=` is a refusal; otherwise the sign-in
+/// cookie and state first (nothing is redeemed without them), then the link, the code and
+/// the ID token; then a new session and 303 back to the link page.
 pub async fn callback(app: &App, ctx: &Ctx) -> Reply {
     let state = ctx.query_param("state").unwrap_or_default();
-    let Some(sign_in) = sign_in_of(app, ctx, &state) else {
+    let found = sign_in_of(app, ctx, &state);
+    // The provider's refusal redeems nothing; it may come back without `state` (some
+    // providers drop it on errors), so it is answered as such whatever the cookie says.
+    if let Some(error) = ctx.query_param("error") {
+        let reply = pages::sign_in_refused(&error);
+        return match found {
+            Some(s) => reply.with_header("set-cookie", app.sign_in.cookies.clear_sign_in(&s.state)),
+            None => reply,
+        };
+    }
+    let Some(sign_in) = found else {
         return pages::sign_in_state();
     };
     let clear = app.sign_in.cookies.clear_sign_in(&sign_in.state);
@@ -236,9 +246,6 @@ pub async fn callback(app: &App, ctx: &Ctx) -> Reply {
 }
 
 async fn callback_checked(app: &App, ctx: &Ctx, sign_in: &SignIn) -> Reply {
-    if let Some(error) = ctx.query_param("error") {
-        return pages::sign_in_refused(&error);
-    }
     let (token, ..) = match usable_link(app, ctx, &sign_in.link).await {
         Ok(found) => found,
         Err(page) => return page,
