@@ -57,6 +57,7 @@ pub fn sign_in_setup(issuer: &str, public_base_url: &str) -> activation::signin:
             redirect_uri: format!("{public_base_url}/sign-in/callback"),
             claims: ClaimNames::default(),
             jwks_refetch_after: std::time::Duration::from_secs(60),
+            api_audience: CLIENT_ID.into(),
         })),
         cookie_key: Some(CookieKey::development()),
         cookies: CookiePolicy::for_base_url(public_base_url),

@@ -659,4 +659,44 @@ mod with_a_provider_of_the_tests_own {
         assert_eq!(back(&h, &mut jar3, &state3).await.status, 303);
         assert_eq!(fake.jwks_requests(), 2, "one refetch");
     }
+
+    /// Deployed, the JSON route (no gateway authorizer) verifies bearer tokens with the
+    /// provider's keys, as the gateway would: the local HS256 tokens are not accepted there.
+    #[tokio::test]
+    async fn deployed_the_json_route_verifies_bearer_tokens_with_the_providers_keys() {
+        let a = Key::fixture("a", "key-a");
+        let b = Key::fixture("b", "key-b");
+        let fake = FakeProvider::start(&[&a]);
+        let (mut h, m, token) = mailed().await;
+        h.activation.sign_in = sign_in_setup(&fake.issuer, PUBLIC_BASE_URL);
+        h.activation.verifier = vls::http::auth::SelfVerifier::Provider;
+        let path = format!("/activate/{token}");
+        let body = json!({"account_id": m.account});
+        let admin = json!({"sub": "olivia", "account_id": m.account});
+        let now = chrono::Utc::now().timestamp();
+        let mut expired = admin.clone();
+        expired["exp"] = json!(now - 1);
+        for (what, bearer) in [
+            ("a local token", m.admin.clone()),
+            (
+                "another key",
+                b.sign(&fake.claims(CLIENT_ID, "-", admin.clone()), true),
+            ),
+            (
+                "expired, no leeway",
+                a.sign(&fake.claims(CLIENT_ID, "-", expired), true),
+            ),
+            (
+                "another audience",
+                a.sign(&fake.claims("other", "-", admin.clone()), true),
+            ),
+        ] {
+            let r = h.post(&path, &bearer, &body).await;
+            assert_eq!(r.status, 401, "{what}: {}", r.raw);
+        }
+        let good = a.sign(&fake.claims(CLIENT_ID, "-", admin.clone()), true);
+        let r = h.post(&path, &good, &body).await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert_eq!(r.body["account_id"], m.account.as_str());
+    }
 }

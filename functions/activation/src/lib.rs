@@ -45,12 +45,34 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
     // The activation routes verify the bearer header themselves (no gateway authorizer).
     let ctx = if is_activation {
-        let p = app.verifier.from_header(ctx.header("authorization"));
+        let p = bearer_principal(app, ctx.header("authorization")).await;
         ctx.with_principal(p)
     } else {
         ctx
     };
     vls::http::serve(&ctx, || route(app, &ctx)).await
+}
+
+/// The caller an `Authorization: Bearer` header names: a local token on the local stack;
+/// deployed, a token of the identity provider, verified with its keys.
+async fn bearer_principal(app: &App, header: Option<&str>) -> Result<Principal, Problem> {
+    match (&app.verifier, &app.sign_in.provider) {
+        (SelfVerifier::Local(_), _) => app.verifier.from_header(header),
+        (SelfVerifier::Provider, Some(provider)) => {
+            let token = vls::http::auth::bearer(header)?;
+            match provider.verify_bearer(token).await {
+                Ok(claims) => Principal::from_claims(&provider.api_claims(&claims)),
+                Err(oidc::OidcError::Unreachable(why)) => {
+                    tracing::warn!(error = %why, "identity provider unreachable");
+                    Err(Problem::unavailable())
+                }
+                Err(e) => Err(Problem::unauthorized(format!("invalid token: {e}"))),
+            }
+        }
+        (SelfVerifier::Provider, None) => Err(Problem::unauthorized(
+            "this deployment has no identity provider to verify such tokens",
+        )),
+    }
 }
 
 async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {

@@ -11,12 +11,11 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, OnceCell};
-use vls::http::auth::{key_algorithm, signing_key};
+use vls::http::auth::{signing_key, verify_signed};
 
 /// Leeway on `exp` and `nbf` of an ID token.
 pub const LEEWAY_SECONDS: u64 = 60;
@@ -55,6 +54,9 @@ pub struct Settings {
     pub claims: ClaimNames,
     /// An unknown `kid` fetches the keys again, at most this often.
     pub jwks_refetch_after: Duration,
+    /// The audience of API bearer tokens (`JWT_AUDIENCE`; by default the client id, which is
+    /// what a Cognito ID token carries).
+    pub api_audience: String,
 }
 
 impl Settings {
@@ -64,9 +66,11 @@ impl Settings {
     pub fn from_env(public_base_url: &str) -> Option<Self> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
         let defaults = ClaimNames::default();
+        let client_id = var("OIDC_CLIENT_ID")?;
         Some(Self {
             issuer: var("OIDC_ISSUER")?.trim_end_matches('/').to_owned(),
-            client_id: var("OIDC_CLIENT_ID")?,
+            api_audience: var("JWT_AUDIENCE").unwrap_or_else(|| client_id.clone()),
+            client_id,
             client_secret: var("OIDC_CLIENT_SECRET"),
             redirect_uri: format!("{}/sign-in/callback", public_base_url.trim_end_matches('/')),
             claims: ClaimNames {
@@ -342,25 +346,55 @@ impl Provider {
         token: &str,
         nonce: &str,
     ) -> Result<HashMap<String, Value>, OidcError> {
-        let bad = |e: String| OidcError::InvalidIdToken(e);
-        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(e.to_string()))?;
-        let jwk = self.key(header.kid.as_deref()).await?;
-        let alg = key_algorithm(&jwk, header.alg)
-            .ok_or_else(|| bad("the token's algorithm is not its key's".into()))?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(e.to_string()))?;
-        let mut v = Validation::new(alg);
-        v.leeway = LEEWAY_SECONDS;
-        v.validate_nbf = true;
-        v.set_issuer(&[&self.settings.issuer]);
-        v.set_audience(&[&self.settings.client_id]);
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<HashMap<String, Value>>(token, &key, &v)
-            .map_err(|e| bad(e.to_string()))?
-            .claims;
+        let claims = self
+            .verify(token, &self.settings.client_id, LEEWAY_SECONDS)
+            .await?;
         if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
-            return Err(bad("the nonce is not this sign-in's".into()));
+            return Err(OidcError::InvalidIdToken(
+                "the nonce is not this sign-in's".into(),
+            ));
         }
         Ok(claims)
+    }
+
+    /// Verifies an API bearer token (the JSON activation route, which has no gateway
+    /// authorizer) as the gateway would: the provider's keys, `iss`, the API's audience,
+    /// `exp` and `nbf` with no leeway.
+    pub async fn verify_bearer(&self, token: &str) -> Result<HashMap<String, Value>, OidcError> {
+        self.verify(token, &self.settings.api_audience, 0).await
+    }
+
+    async fn verify(
+        &self,
+        token: &str,
+        audience: &str,
+        leeway: u64,
+    ) -> Result<HashMap<String, Value>, OidcError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| OidcError::InvalidIdToken(e.to_string()))?;
+        let jwk = self.key(header.kid.as_deref()).await?;
+        verify_signed(token, &jwk, &self.settings.issuer, audience, leeway)
+            .map_err(OidcError::InvalidIdToken)
+    }
+
+    /// The claims the API reads (`sub`, `role`, `partner_id`, `account_id`) under their
+    /// standard names, from wherever this provider puts them.
+    pub fn api_claims(&self, claims: &HashMap<String, Value>) -> HashMap<String, String> {
+        let names = &self.settings.claims;
+        [
+            ("sub", "sub"),
+            ("role", names.role.as_str()),
+            ("partner_id", names.partner_id.as_str()),
+            ("account_id", names.account_id.as_str()),
+        ]
+        .into_iter()
+        .filter_map(|(standard, name)| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .map(|v| (standard.to_owned(), v.to_owned()))
+        })
+        .collect()
     }
 }
 

@@ -160,82 +160,33 @@ impl AuthMode {
 }
 
 /// Verifies bearer tokens in the function itself, for routes that have no gateway
-/// authorizer: the activation page's form carries its token in the body (RFC 6750 §2.2).
-/// Locally the same HS256 check as everywhere; deployed, the identity provider's keys
-/// (`JWT_JWKS`, the provider's JWKS document), issuer (`JWT_ISSUER`) and audience
-/// (`JWT_AUDIENCE`).
+/// authorizer (the activation function's JSON route). Locally the same HS256 check as
+/// everywhere; deployed, the activation function verifies them with the identity provider's
+/// keys, fetched from its discovery document and cached (`activation::oidc`), so that a key
+/// rotation at the provider needs no redeploy.
 #[derive(Clone)]
 pub enum SelfVerifier {
     Local(DecodingKey),
-    Provider {
-        keys: jsonwebtoken::jwk::JwkSet,
-        issuer: String,
-        audience: String,
-    },
-    /// Deployed without provider keys: such tokens cannot be verified, so they are refused.
-    Unconfigured,
+    /// Deployed: with the provider's keys, by the function that holds the provider.
+    Provider,
 }
 
 impl SelfVerifier {
     pub fn from_env(mode: &AuthMode) -> Self {
-        if let AuthMode::Local { key } = mode {
-            return Self::Local(key.clone());
-        }
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
-        match (var("JWT_JWKS"), var("JWT_ISSUER"), var("JWT_AUDIENCE")) {
-            (Some(jwks), Some(issuer), Some(audience)) => match serde_json::from_str(&jwks) {
-                Ok(keys) => Self::Provider {
-                    keys,
-                    issuer,
-                    audience,
-                },
-                Err(e) => {
-                    tracing::error!(error = %e, "JWT_JWKS is not a JWKS document");
-                    Self::Unconfigured
-                }
-            },
-            _ => Self::Unconfigured,
+        match mode {
+            AuthMode::Local { key } => Self::Local(key.clone()),
+            AuthMode::Gateway => Self::Provider,
         }
     }
 
+    /// The caller a local token names; a provider's token is verified by its holder.
     pub fn principal(&self, token: &str) -> Result<Principal, Problem> {
-        let claims = match self {
-            Self::Local(key) => verify_local(token, key)?,
-            Self::Provider {
-                keys,
-                issuer,
-                audience,
-            } => {
-                let header = jsonwebtoken::decode_header(token)
-                    .map_err(|e| Problem::unauthorized(format!("invalid token: {e}")))?;
-                let jwk = signing_key(keys, header.kid.as_deref())
-                    .ok_or_else(|| Problem::unauthorized("the token's signing key is unknown"))?;
-                let alg = key_algorithm(jwk, header.alg).ok_or_else(|| {
-                    Problem::unauthorized("the token's algorithm is not its key's")
-                })?;
-                let key = DecodingKey::from_jwk(jwk)
-                    .map_err(|e| Problem::unauthorized(format!("unusable signing key: {e}")))?;
-                let mut v = Validation::new(alg);
-                v.leeway = 0;
-                v.validate_nbf = true;
-                v.set_issuer(&[issuer]);
-                v.set_audience(&[audience]);
-                v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-                let data =
-                    jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, &key, &v)
-                        .map_err(|e| Problem::unauthorized(format!("invalid token: {e}")))?;
-                data.claims
-                    .into_iter()
-                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                    .collect()
-            }
-            Self::Unconfigured => {
-                return Err(Problem::unauthorized(
-                    "this deployment cannot verify such tokens",
-                ));
-            }
-        };
-        Principal::from_claims(&claims)
+        match self {
+            Self::Local(key) => Principal::from_claims(&verify_local(token, key)?),
+            Self::Provider => Err(Problem::unauthorized(
+                "this token must be verified with the identity provider's keys",
+            )),
+        }
     }
 
     /// The caller named by an `Authorization: Bearer` header.
@@ -254,6 +205,30 @@ pub fn signing_key<'a>(
         None if keys.keys.len() == 1 => keys.keys.first(),
         None => None,
     }
+}
+
+/// Verifies a token signed by `jwk`: the algorithm from the key ([`key_algorithm`]), `iss`,
+/// `aud` (equal to or containing `audience`), `exp` and `nbf` (when present) with `leeway`
+/// seconds. Answers its claims.
+pub fn verify_signed(
+    token: &str,
+    jwk: &jsonwebtoken::jwk::Jwk,
+    issuer: &str,
+    audience: &str,
+    leeway: u64,
+) -> Result<HashMap<String, serde_json::Value>, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let alg = key_algorithm(jwk, header.alg).ok_or("the token's algorithm is not its key's")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable signing key: {e}"))?;
+    let mut v = Validation::new(alg);
+    v.leeway = leeway;
+    v.validate_nbf = true;
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, &key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
 }
 
 /// The algorithm to verify with, taken from the key, never from the token alone: the key's
@@ -473,12 +448,19 @@ mod tests {
         serde_json::from_value(json!({ "keys": [jwk] })).expect("jwks")
     }
 
-    fn provider(keys: jsonwebtoken::jwk::JwkSet) -> SelfVerifier {
-        SelfVerifier::Provider {
-            keys,
-            issuer: "https://id.example.com".into(),
-            audience: "vls".into(),
-        }
+    /// Verifies like a provider token (no leeway), with the key the token names in `keys`.
+    fn verify(keys: &jsonwebtoken::jwk::JwkSet, token: &str) -> Result<Role, u16> {
+        let kid = jsonwebtoken::decode_header(token).map_err(|_| 401u16)?.kid;
+        let jwk = signing_key(keys, kid.as_deref()).ok_or(401u16)?;
+        let claims =
+            verify_signed(token, jwk, "https://id.example.com", "vls", 0).map_err(|_| 401u16)?;
+        let claims: HashMap<String, String> = claims
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+            .collect();
+        Principal::from_claims(&claims)
+            .map(|p| p.role())
+            .map_err(|p| p.status)
     }
 
     fn provider_token(alg: Algorithm, kid: Option<&str>, extra: serde_json::Value) -> String {
@@ -497,20 +479,17 @@ mod tests {
 
     #[test]
     fn provider_tokens_verify_with_the_keys_algorithm_only() {
-        let v = provider(provider_jwks(Some("RS256"), Some("k1")));
+        let v = provider_jwks(Some("RS256"), Some("k1"));
         let good = provider_token(Algorithm::RS256, Some("k1"), json!({}));
-        assert_eq!(
-            v.principal(&good).map(|p| p.role()),
-            Ok(Role::BillingSupport)
-        );
+        assert_eq!(verify(&v, &good), Ok(Role::BillingSupport));
         // The same RSA key, but an algorithm the key does not state.
         let other_alg = provider_token(Algorithm::RS384, Some("k1"), json!({}));
-        assert_eq!(v.principal(&other_alg).map_err(|p| p.status), Err(401));
+        assert_eq!(verify(&v, &other_alg), Err(401));
         let unknown_kid = provider_token(Algorithm::RS256, Some("k2"), json!({}));
-        assert_eq!(v.principal(&unknown_kid).map_err(|p| p.status), Err(401));
+        assert_eq!(verify(&v, &unknown_kid), Err(401));
         // A key without `alg`: the token's algorithm, if it is one of the key's type.
-        let bare = provider(provider_jwks(None, Some("k1")));
-        assert!(bare.principal(&other_alg).is_ok());
+        let bare = provider_jwks(None, Some("k1"));
+        assert!(verify(&bare, &other_alg).is_ok());
         let jwk = &provider_jwks(None, None).keys[0];
         assert_eq!(key_algorithm(jwk, Algorithm::HS256), None);
         assert_eq!(key_algorithm(jwk, Algorithm::ES256), None);
@@ -519,25 +498,22 @@ mod tests {
 
     #[test]
     fn provider_tokens_are_checked_for_nbf() {
-        let v = provider(provider_jwks(Some("RS256"), Some("k1")));
+        let v = provider_jwks(Some("RS256"), Some("k1"));
         let early = provider_token(Algorithm::RS256, Some("k1"), json!({"nbf": now() + 600}));
-        assert_eq!(v.principal(&early).map_err(|p| p.status), Err(401));
+        assert_eq!(verify(&v, &early), Err(401));
         let ripe = provider_token(Algorithm::RS256, Some("k1"), json!({"nbf": now() - 5}));
-        assert!(v.principal(&ripe).is_ok());
+        assert!(verify(&v, &ripe).is_ok());
     }
 
     #[test]
     fn a_token_without_kid_matches_a_one_key_set_only() {
-        let one = provider(provider_jwks(Some("RS256"), Some("k1")));
+        let one = provider_jwks(Some("RS256"), Some("k1"));
         let no_kid = provider_token(Algorithm::RS256, None, json!({}));
-        assert!(one.principal(&no_kid).is_ok());
+        assert!(verify(&one, &no_kid).is_ok());
         let mut two = provider_jwks(Some("RS256"), Some("k1"));
         let mut second = two.keys[0].clone();
         second.common.key_id = Some("k2".into());
         two.keys.push(second);
-        assert_eq!(
-            provider(two).principal(&no_kid).map_err(|p| p.status),
-            Err(401)
-        );
+        assert_eq!(verify(&two, &no_kid), Err(401));
     }
 }
