@@ -34,15 +34,24 @@ impl CookieKey {
         Self(LessSafeKey::new(key))
     }
 
-    /// A key given as base64 (standard or URL-safe) of 32 bytes (`VLS_COOKIE_KEY`).
-    pub fn from_base64(text: &str) -> Option<Self> {
+    /// The key `VLS_COOKIE_KEY` gives: base64 (standard or URL-safe) of 32 bytes, or any
+    /// secret of at least 32 characters (a generated Secrets Manager secret), keyed through
+    /// SHA-256.
+    pub fn from_config(text: &str) -> Option<Self> {
         let text = text.trim();
-        let bytes = URL_SAFE_NO_PAD
+        let decoded = URL_SAFE_NO_PAD
             .decode(text.trim_end_matches('='))
             .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
-            .ok()?;
-        let bytes: [u8; 32] = bytes.try_into().ok()?;
-        Some(Self::new(&bytes))
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        if let Some(bytes) = decoded {
+            return Some(Self::new(&bytes));
+        }
+        (text.len() >= 32).then(|| {
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(&Sha256::digest(text.as_bytes()));
+            Self::new(&bytes)
+        })
     }
 
     /// The fixed key of the local stack (never used when deployed: the template passes a
@@ -233,10 +242,15 @@ mod tests {
     #[test]
     fn keys_from_configuration() {
         let b64 = URL_SAFE_NO_PAD.encode([9u8; 32]);
-        assert!(CookieKey::from_base64(&b64).is_some());
+        assert!(CookieKey::from_config(&b64).is_some());
         let std = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-        assert!(CookieKey::from_base64(&std).is_some());
-        assert!(CookieKey::from_base64("too-short").is_none());
+        assert!(CookieKey::from_config(&std).is_some());
+        assert!(CookieKey::from_config("too-short").is_none());
+        let generated = "Xq7fK2mPzR9vLw3nT8bYc4dHj6sGa1eUo5iNpQrS0tVwXyZ2AbCdEfGhIjKlMn";
+        let key = CookieKey::from_config(generated).expect("a long secret");
+        let sealed = key.seal("p", &1u8).expect("sealed");
+        let again = CookieKey::from_config(generated).expect("the same key");
+        assert_eq!(again.open::<u8>("p", &sealed), Some(1));
     }
 
     #[test]

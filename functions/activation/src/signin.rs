@@ -29,8 +29,8 @@ pub struct SignInSetup {
 }
 
 impl SignInSetup {
-    /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`), `VLS_COOKIE_KEY` (base64 of 32 bytes; the
-    /// local stack alone may go without, with a fixed development key).
+    /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`), `VLS_COOKIE_KEY` (a secret; the local stack
+    /// alone may go without, with a fixed development key).
     pub fn from_env(local: bool) -> Self {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
         let public_base_url = var("PUBLIC_BASE_URL")
@@ -39,9 +39,9 @@ impl SignInSetup {
             .to_owned();
         let cookie_key = match var("VLS_COOKIE_KEY") {
             Some(k) => {
-                let key = CookieKey::from_base64(&k);
+                let key = CookieKey::from_config(&k);
                 if key.is_none() {
-                    tracing::error!("VLS_COOKIE_KEY is not base64 of 32 bytes: sign-in is off");
+                    tracing::error!("VLS_COOKIE_KEY is shorter than 32 characters: sign-in is off");
                 }
                 key
             }
