@@ -35,9 +35,6 @@ const FUNCTIONS: [&str; 7] = [
     "cancellation",
 ];
 
-/// A public key set in the shape the activation function is deployed with (`JwtJwks`).
-const JWKS: &str = r#"{"keys":[{"kty":"RSA","kid":"bench","use":"sig","alg":"RS256","n":"sE1Rqt7TMwvT8TeR7JTBLpU3LcIple3XT6yHYIERKUOb1-_opi25plVs2xWrPIhG_mU-4OgFm1hdjnzinraMRo8gONlRjStJLSHtOI-vhVL-qkZT8F_Vay5Jqa2uO6yTXYqF0uoZ8XuNfosBbRHLfspY5_vcn7sCsOwsLGGPh2AdsdNfdKeks4mPFe2wqGSB-wXM5TCgBC8FHF-fFh9YFcDf_hoahT3ijgX6NuSF1wDTW77CXl4-bvi5NE2qyVm2XQ62Vbej6jHDn-8_nS-_sOa9EBPXREaFYcDSE2cmkpijKjIR2fzU551A6tTkH_EslKEnHnWPCZ1bckMtalawmQ","e":"AQAB"}]}"#;
-
 type Failure = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Failure> {
@@ -219,9 +216,13 @@ fn lambda_command(bin: &Path, name: &str, api: &str) -> Command {
         .env("RUST_LOG", "info")
         .env("SENDER_EMAIL", "licensing@vls.example.com")
         .env("PUBLIC_BASE_URL", "https://licensing.example.com")
-        .env("JWT_ISSUER", "https://idp.example.com/")
+        .env("OIDC_ISSUER", "https://idp.example.com")
+        .env("OIDC_CLIENT_ID", "vls-sign-in")
         .env("JWT_AUDIENCE", "vls")
-        .env("JWT_JWKS", JWKS)
+        .env(
+            "VLS_COOKIE_KEY",
+            "bench-cookie-key-bench-cookie-key-bench-cookie-key-0",
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
