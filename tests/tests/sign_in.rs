@@ -232,6 +232,33 @@ async fn confirm_page(h: &Harness, jar: &mut Jar, token: &str) -> (Resp, String)
     (page, csrf)
 }
 
+/// "Sign in as someone else": the session goes, and the provider is asked for a new login.
+#[tokio::test]
+async fn signing_in_as_someone_else_clears_the_session() {
+    let (h, m, token) = mailed().await;
+    let mut jar = Jar::default();
+    let partner = user(json!({"email": "pat@fabrikam.com", "role": "partner", "partner_id": "p1"}));
+    sign_in_as(&h, &mut jar, &token, &partner).await;
+    let page = get(&h, &mut jar, &format!("/activate/{token}")).await;
+    assert_page(&page, 403, Some("forbidden"));
+    let r = get(
+        &h,
+        &mut jar,
+        &format!("/activate/{token}/sign-in?prompt=login"),
+    )
+    .await;
+    assert_eq!(r.status, 302, "{}", r.raw);
+    let to = r.headers.get("location").cloned().unwrap_or_default();
+    assert!(to.contains("prompt=login"), "{to}");
+    assert!(jar.get("__Host-vls_s").is_none(), "the session is cleared");
+    let admin = admin_of(&m.account, "olivia@contoso.com");
+    let back = provider_answer(&to, Some(&admin));
+    assert_eq!(get(&h, &mut jar, &path_of(&back)).await.status, 303);
+    let page = get(&h, &mut jar, &format!("/activate/{token}")).await;
+    assert_page(&page, 200, None);
+    assert!(page.raw.contains("Confirm the association"));
+}
+
 #[tokio::test]
 async fn a_partner_or_an_admin_without_an_account_cannot_associate() {
     let (h, m, token) = mailed().await;
