@@ -401,6 +401,58 @@ pub fn set_cookies(headers: &lambda_http::http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// An HTML page with the headers every page carries (SPEC §3.1), its status and, if given,
+/// its problem code.
+pub fn assert_page(r: &Resp, status: u16, code: Option<&str>) {
+    assert_eq!(r.status, status, "{}", r.raw);
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "{}",
+        r.content_type
+    );
+    assert_eq!(
+        r.headers.get("cache-control").map(String::as_str),
+        Some("no-store")
+    );
+    assert_eq!(
+        r.headers.get("referrer-policy").map(String::as_str),
+        Some("no-referrer")
+    );
+    let csp = r
+        .headers
+        .get("content-security-policy")
+        .cloned()
+        .unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp:?}");
+    if let Some(code) = code {
+        assert!(
+            r.raw.contains(&format!("data-code=\"{code}\"")),
+            "{code}: {}",
+            r.raw
+        );
+    }
+}
+
+/// A problem+json refusal with this status and code.
+pub fn assert_problem(r: &Resp, status: u16, code: &str) {
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (status, Some(code)),
+        "{}",
+        r.raw
+    );
+}
+
+/// The first event of a trail with this action.
+pub fn event(trail: &Value, action: &str) -> Option<Value> {
+    trail["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["action"] == action)
+        .cloned()
+}
+
 /// Headers by lower-case name (the last value of a repeated one).
 pub fn header_map(headers: &lambda_http::http::HeaderMap) -> HashMap<String, String> {
     headers
@@ -952,6 +1004,20 @@ impl Harness {
     pub async fn put(&self, path: &str, token: &str, body: &Value) -> Resp {
         self.call("PUT", path, Some(token), Some(&body.to_string()), None)
             .await
+    }
+
+    /// A program associates the link's agreement with `account` as its admin (the JSON
+    /// route); the association must succeed.
+    pub async fn associate(&self, token: &str, admin: &str, account: &str) -> Resp {
+        let r = self
+            .post(
+                &format!("/activate/{token}"),
+                admin,
+                &json!({ "account_id": account }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        r
     }
 
     pub async fn item_count(&self) -> usize {

@@ -127,14 +127,7 @@ async fn invoice_mail_link_page_association_and_the_pool() {
         .await;
     assert_eq!(r.status, 401);
 
-    let r = h
-        .post(
-            &format!("/activate/{token}"),
-            &w.admin,
-            &json!({"account_id": w.account}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = h.associate(&token, &w.admin, &w.account).await;
     assert_eq!(r.body["agreement_id"], w.agreement.as_str());
     assert_eq!(r.body["account_id"], w.account.as_str());
     assert_eq!(r.body["attached_orders"].as_array().map(Vec::len), Some(1));
@@ -345,14 +338,7 @@ async fn resend_checks_role_lockout_company_and_state_in_that_order() {
         );
     }
     // After association there is nothing to activate.
-    let r = h
-        .post(
-            &format!("/activate/{second}"),
-            &w.admin,
-            &json!({"account_id": w.account}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
+    h.associate(&second, &w.admin, &w.account).await;
     let r = h
         .post(&path, &w.bs, &resend_body("Contoso Ltd", "NL"))
         .await;
@@ -369,28 +355,6 @@ async fn resend_checks_role_lockout_company_and_state_in_that_order() {
     );
 }
 
-fn assert_page_headers(r: &Resp) {
-    assert!(
-        r.content_type.starts_with("text/html"),
-        "{}",
-        r.content_type
-    );
-    assert_eq!(
-        r.headers.get("cache-control").map(String::as_str),
-        Some("no-store")
-    );
-    assert_eq!(
-        r.headers.get("referrer-policy").map(String::as_str),
-        Some("no-referrer")
-    );
-    let csp = r
-        .headers
-        .get("content-security-policy")
-        .cloned()
-        .unwrap_or_default();
-    assert!(csp.contains("frame-ancestors 'none'"), "{csp:?}");
-}
-
 /// Every page (the link page, an unknown link, a spent one, a refused form) is never cached,
 /// never sends its URL on as a referrer and is never framed.
 #[tokio::test]
@@ -401,18 +365,15 @@ async fn pages_are_not_cached_not_referred_and_not_framed() {
     let page = h
         .call("GET", &format!("/activate/{token}"), None, None, None)
         .await;
-    assert_eq!(page.status, 200);
-    assert_page_headers(&page);
+    assert_page(&page, 200, None);
     let unknown = h
         .call("GET", "/activate/not-a-token", None, None, None)
         .await;
-    assert_eq!(unknown.status, 404);
-    assert_page_headers(&unknown);
+    assert_page(&unknown, 404, None);
     let refused = h
         .call("GET", "/sign-in/callback?state=x&code=y", None, None, None)
         .await;
-    assert_eq!(refused.status, 400);
-    assert_page_headers(&refused);
+    assert_page(&refused, 400, None);
     let redirect = h
         .call(
             "GET",
@@ -422,21 +383,12 @@ async fn pages_are_not_cached_not_referred_and_not_framed() {
             None,
         )
         .await;
-    assert_eq!(redirect.status, 302, "{}", redirect.raw);
-    assert_page_headers(&redirect);
-    let r = h
-        .post(
-            &format!("/activate/{token}"),
-            &w.admin,
-            &json!({"account_id": w.account}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_page(&redirect, 302, None);
+    h.associate(&token, &w.admin, &w.account).await;
     let spent = h
         .call("GET", &format!("/activate/{token}"), None, None, None)
         .await;
-    assert_eq!(spent.status, 410);
-    assert_page_headers(&spent);
+    assert_page(&spent, 410, None);
 }
 
 /// R17: a mail that is not sent because the agreement got associated first leaves an event.
@@ -459,14 +411,7 @@ async fn a_mail_skipped_because_the_agreement_was_associated_is_audited() {
         .post(&format!("/orders/{order}/invoice"), &w.partner, &json!({}))
         .await;
     assert_eq!(r.body["activation_email"], "queued", "{}", r.raw);
-    let r = h
-        .post(
-            &format!("/activate/{first}"),
-            &w.admin,
-            &json!({"account_id": w.account}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
+    h.associate(&first, &w.admin, &w.account).await;
     let outcomes = h.sweep().await;
     assert_eq!(
         outcomes.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
@@ -476,12 +421,7 @@ async fn a_mail_skipped_because_the_agreement_was_associated_is_audited() {
     let trail = h
         .get(&format!("/agreements/{}/events", w.agreement), &w.bs)
         .await;
-    let skipped = trail.body["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["action"] == "activation_email.skipped")
-        .cloned();
+    let skipped = event(&trail.body, "activation_email.skipped");
     let skipped = skipped.expect("a skipped event");
     assert_eq!(skipped["details"]["reason"], "agreement_associated");
     assert_eq!(skipped["details"]["account_id"], w.account.as_str());
@@ -497,12 +437,7 @@ async fn a_wrong_answer_that_cannot_be_counted_is_not_sent() {
     h.faults.lose_conditional_puts(true);
     let r = h.post(&path, &w.bs, &resend_body("Fabrikam", "NL")).await;
     h.faults.lose_conditional_puts(false);
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("concurrent_update")),
-        "{}",
-        r.raw
-    );
+    assert_problem(&r, 409, "concurrent_update");
     let trail = h
         .get(&format!("/agreements/{}/events", w.agreement), &w.bs)
         .await;

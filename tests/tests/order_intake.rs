@@ -107,12 +107,7 @@ async fn migration_flow_from_direct_subscription_to_an_ea() {
         Some(&w.subscription),
     );
     let r = h.post("/orders", &w.partner, &short).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("order_below_current_entitlement")),
-        "{}",
-        r.raw
-    );
+    assert_problem(&r, 422, "order_below_current_entitlement");
     assert!(r.headers_content_type_is_problem());
     assert_eq!(
         r.body["shortfalls"],

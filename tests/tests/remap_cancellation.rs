@@ -30,14 +30,7 @@ async fn activated() -> (Harness, Migration) {
     let m = invoiced_migration(&h).await;
     h.sweep().await;
     let token = link_token(h.mail().last().expect("mail")).expect("link");
-    let r = h
-        .post(
-            &format!("/activate/{token}"),
-            &m.admin,
-            &json!({"account_id": m.account}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
+    h.associate(&token, &m.admin, &m.account).await;
     (h, m)
 }
 
@@ -116,12 +109,7 @@ async fn cancelling_an_uncovered_subscription_needs_billing_supports_override() 
     let r = h
         .post(&path, &admin, &cancellation("moving to an EA", None))
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("cancellation_would_lose_licenses")),
-        "{}",
-        r.raw
-    );
+    assert_problem(&r, 409, "cancellation_would_lose_licenses");
     assert_eq!(
         r.body["shortfalls"],
         json!([{"sku": "d365-sales-professional", "direct": 100, "volume": 0, "relied_on": 0,
@@ -216,12 +204,7 @@ async fn the_walkthrough_cancels_remaps_and_amends() {
     );
     let body = json!({"target_account_id": new, "reason": "attached to the wrong tenant"});
     let r = h.post(&remap, &w.bs, &body).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("would_lose_relied_on_licenses")),
-        "{}",
-        r.raw
-    );
+    assert_problem(&r, 409, "would_lose_relied_on_licenses");
     assert_eq!(
         r.body["shortfalls"][0],
         json!({"sku": "d365-sales-professional", "removed": 55, "volume": 0, "relied_on": 50,
@@ -546,11 +529,9 @@ async fn direct_seats(h: &Harness, m: &Migration, quantity: u64) -> String {
     .id()
 }
 
-/// R11: each volume licence stands in for ONE cancelled direct licence. Two direct
-/// subscriptions of 50 seats and an EA of 50: the first cancellation passes, the second is
-/// refused (relied_on 50, available 0), and billing support's override is audited.
-#[tokio::test]
-async fn the_same_volume_licences_cover_one_cancellation_only() {
+/// The walkthrough activated, a second direct subscription of 50 seats, and the first (the
+/// FAQ's) cancelled, relying on the EA's 50 seats: the harness, the walkthrough, the second.
+async fn first_cancelled() -> (Harness, Migration, String) {
     let (h, m) = activated().await;
     let second = direct_seats(&h, &m, 50).await;
     let r = h
@@ -561,6 +542,15 @@ async fn the_same_volume_licences_cover_one_cancellation_only() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
+    (h, m, second)
+}
+
+/// R11: each volume licence stands in for ONE cancelled direct licence. Two direct
+/// subscriptions of 50 seats and an EA of 50: the first cancellation passes, the second is
+/// refused (relied_on 50, available 0), and billing support's override is audited.
+#[tokio::test]
+async fn the_same_volume_licences_cover_one_cancellation_only() {
+    let (h, m, second) = first_cancelled().await;
     let preview = h
         .get(
             &format!(
@@ -588,12 +578,7 @@ async fn the_same_volume_licences_cover_one_cancellation_only() {
             &cancellation("also", None),
         )
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("cancellation_would_lose_licenses")),
-        "{}",
-        r.raw
-    );
+    assert_problem(&r, 409, "cancellation_would_lose_licenses");
     assert_eq!(r.body["shortfalls"], json!([expected]));
     assert_eq!(seats(&h, &m.account).await, 50 + 50, "nothing lost");
     let r = h
@@ -656,16 +641,7 @@ async fn concurrent_cancellations_cannot_rely_on_the_same_licences() {
 /// cancelled (nothing is lost), and neither can one racing such a cancellation.
 #[tokio::test]
 async fn a_reservation_relied_on_cannot_be_cancelled() {
-    let (h, m) = activated().await;
-    let second = direct_seats(&h, &m, 50).await;
-    let r = h
-        .post(
-            &cancel_path(&m, &m.subscription),
-            &m.admin,
-            &cancellation("to the EA", None),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
+    let (h, m, second) = first_cancelled().await;
     let res = reserve(&h, &m, 50).await;
     assert_eq!(res.status, 201, "{}", res.raw);
     let r = h
@@ -683,12 +659,7 @@ async fn a_reservation_relied_on_cannot_be_cancelled() {
             &json!({}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("would_lose_relied_on_licenses")),
-        "{}",
-        r.raw
-    );
+    assert_problem(&r, 409, "would_lose_relied_on_licenses");
     assert_eq!(
         r.body["shortfalls"],
         json!([{"sku": "d365-sales-professional", "removed": 50, "volume": 50,
@@ -709,16 +680,7 @@ async fn a_reservation_relied_on_cannot_be_cancelled() {
 
 #[tokio::test]
 async fn race_reservation_cancel_against_the_cancellation_relying_on_it() {
-    let (h, m) = activated().await;
-    let second = direct_seats(&h, &m, 50).await;
-    let r = h
-        .post(
-            &cancel_path(&m, &m.subscription),
-            &m.admin,
-            &cancellation("to the EA", None),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
+    let (h, m, second) = first_cancelled().await;
     let res = reserve(&h, &m, 50).await.id();
     let (sub_path, res_path) = (
         cancel_path(&m, &second),

@@ -60,30 +60,6 @@ async fn sign_in_as(h: &Harness, jar: &mut Jar, token: &str, sub: &str) -> Resp 
     get(h, jar, &path_of(&back)).await
 }
 
-fn assert_page(r: &Resp, status: u16, code: Option<&str>) {
-    assert_eq!(r.status, status, "{}", r.raw);
-    assert!(
-        r.content_type.starts_with("text/html"),
-        "{}",
-        r.content_type
-    );
-    assert_eq!(
-        r.headers.get("cache-control").map(String::as_str),
-        Some("no-store")
-    );
-    assert_eq!(
-        r.headers.get("referrer-policy").map(String::as_str),
-        Some("no-referrer")
-    );
-    if let Some(code) = code {
-        assert!(
-            r.raw.contains(&format!("data-code=\"{code}\"")),
-            "{code}: {}",
-            r.raw
-        );
-    }
-}
-
 #[tokio::test]
 async fn the_osm_signs_in_sees_the_account_and_confirms() {
     let (h, m, token) = mailed().await;
@@ -193,13 +169,7 @@ async fn the_osm_signs_in_sees_the_account_and_confirms() {
     let trail = h
         .get(&format!("/agreements/{}/events", m.agreement), &m.bs)
         .await;
-    let completed = trail.body["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["action"] == "activation.completed")
-        .cloned()
-        .expect("audited");
+    let completed = event(&trail.body, "activation.completed").expect("audited");
     assert_eq!(completed["actor"]["sub"], sub.as_str());
     assert_eq!(
         completed["details"]["signed_in"]["email"],
@@ -224,6 +194,17 @@ fn query(url: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// A mailed link, and the OSM signed in on it as the account's admin: the harness, the
+/// walkthrough, the link's token and the browser's cookies.
+async fn signed_in_osm() -> (Harness, Migration, String, Jar) {
+    let (h, m, token) = mailed().await;
+    let sub = admin_of(&m.account, "olivia@contoso.com");
+    let mut jar = Jar::default();
+    let r = sign_in_as(&h, &mut jar, &token, &sub).await;
+    assert_eq!(r.status, 303, "{}", r.raw);
+    (h, m, token, jar)
 }
 
 async fn confirm_page(h: &Harness, jar: &mut Jar, token: &str) -> (Resp, String) {
@@ -380,10 +361,7 @@ async fn an_unreachable_provider_is_a_503_with_retry_after() {
 
 #[tokio::test]
 async fn confirm_needs_this_links_session_and_its_csrf_value() {
-    let (h, m, token) = mailed().await;
-    let sub = admin_of(&m.account, "olivia@contoso.com");
-    let mut jar = Jar::default();
-    sign_in_as(&h, &mut jar, &token, &sub).await;
+    let (h, m, token, mut jar) = signed_in_osm().await;
     let (page, csrf) = confirm_page(&h, &mut jar, &token).await;
     assert_eq!(page.status, 200, "{}", page.raw);
     let confirm = format!("/activate/{token}/confirm");
@@ -398,6 +376,7 @@ async fn confirm_needs_this_links_session_and_its_csrf_value() {
     }
     // Another session's CSRF value.
     let mut other = Jar::default();
+    let sub = admin_of(&m.account, "olivia@contoso.com");
     sign_in_as(&h, &mut other, &token, &sub).await;
     let (_, other_csrf) = confirm_page(&h, &mut other, &token).await;
     assert_ne!(other_csrf, csrf);
@@ -448,20 +427,10 @@ async fn confirm_needs_this_links_session_and_its_csrf_value() {
 
 #[tokio::test]
 async fn a_link_spent_between_sign_in_and_confirm_is_410() {
-    let (h, m, token) = mailed().await;
-    let sub = admin_of(&m.account, "olivia@contoso.com");
-    let mut jar = Jar::default();
-    sign_in_as(&h, &mut jar, &token, &sub).await;
+    let (h, m, token, mut jar) = signed_in_osm().await;
     let (_, csrf) = confirm_page(&h, &mut jar, &token).await;
     // A program associates it with the JSON route meanwhile.
-    let r = h
-        .post(
-            &format!("/activate/{token}"),
-            &m.admin,
-            &json!({"account_id": m.account}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.raw);
+    h.associate(&token, &m.admin, &m.account).await;
     let r = post(
         &h,
         &mut jar,
@@ -475,10 +444,7 @@ async fn a_link_spent_between_sign_in_and_confirm_is_410() {
 
 #[tokio::test]
 async fn confirm_submitted_twice_at_once_shows_success_both_times() {
-    let (h, m, token) = mailed().await;
-    let sub = admin_of(&m.account, "olivia@contoso.com");
-    let mut jar = Jar::default();
-    sign_in_as(&h, &mut jar, &token, &sub).await;
+    let (h, m, token, mut jar) = signed_in_osm().await;
     let (_, csrf) = confirm_page(&h, &mut jar, &token).await;
     let (path, cookie, form) = (
         format!("/activate/{token}/confirm"),
@@ -532,13 +498,7 @@ async fn an_unrelated_email_must_acknowledge_the_account() {
     let trail = h
         .get(&format!("/agreements/{}/events", m.agreement), &m.bs)
         .await;
-    let completed = trail.body["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["action"] == "activation.completed")
-        .cloned()
-        .expect("audited");
+    let completed = event(&trail.body, "activation.completed").expect("audited");
     assert_eq!(
         completed["details"]["signed_in"]["acknowledged_unrelated_email"],
         true
@@ -635,6 +595,7 @@ mod with_a_provider_of_the_tests_own {
         }
         // Within the 60 s of leeway, and a list audience containing the client: fine.
         let (h, _m, _token, mut jar, state, nonce) = started(&fake).await;
+        let now = chrono::Utc::now().timestamp();
         fake.answer_next(a.sign(
             &fake.claims(
                 CLIENT_ID,
