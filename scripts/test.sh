@@ -16,8 +16,7 @@ cleanup() {
     wait "$watch_pid" 2>/dev/null || true
   fi
   for s in "${started[@]}"; do
-    [ "$s" = emulator ] && scripts/emulator.sh down >/dev/null
-    [ "$s" = oidc ] && scripts/oidc.sh down >/dev/null
+    "$s" down >/dev/null || true
   done
 }
 trap cleanup EXIT
@@ -25,22 +24,23 @@ trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
 t0=$(date +%s)
 
+# Starts a service of the stack; stops it at the end only if this run started it.
+start() {
+  local name=$1 script=$2 out
+  if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
+    "$script" up
+  else
+    out=$("$script" up); echo "$out"
+    case "$out" in *started*) started+=("$script") ;; esac
+  fi
+}
+
 step "emulator"
-if [ -f "$RUN/moto.pid" ] && kill -0 "$(cat "$RUN/moto.pid")" 2>/dev/null; then
-  scripts/emulator.sh up
-else
-  out=$(scripts/emulator.sh up); echo "$out"
-  case "$out" in *started*) started+=(emulator) ;; esac
-fi
+start moto scripts/emulator.sh
 .venv/bin/python scripts/bootstrap.py
 
 step "identity provider (oidc-provider-mock on 127.0.0.1:9400)"
-if [ -f "$RUN/oidc.pid" ] && kill -0 "$(cat "$RUN/oidc.pid")" 2>/dev/null; then
-  scripts/oidc.sh up
-else
-  out=$(scripts/oidc.sh up); echo "$out"
-  case "$out" in *started*) started+=(oidc) ;; esac
-fi
+start oidc scripts/oidc.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -165,17 +165,7 @@ impl Tx {
     /// Moves an existing item's version on by one without rewriting it, so that guards
     /// keyed on that version (R11 on an account) see that something it covers changed.
     pub fn bump_version(&mut self, label: &'static str, key: &Key) -> &mut Self {
-        let built = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_map(key)))
-            .update_expression("SET version = version + :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":one", v(1))
-            .build()
-            .map(|u| TransactWriteItem::builder().update(u).build())
-            .map_err(StoreError::unavailable);
-        self.push(label, built);
-        self
+        self.bump_version_unless_relied_on(label, key, &[])
     }
 
     /// Like [`Tx::bump_version`], and holds only while no cancelled direct subscription
