@@ -4,7 +4,6 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::catalog::Sku;
-use crate::rules::activation::LinkState;
 
 /// A request field that did not parse: 422 with the field's path and a code naming the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +56,19 @@ pub struct ReliedOnShortfall {
     pub relied_on: u64,
     /// `volume - relied_on` after the change (negative).
     pub available: i64,
+}
+
+/// Why a link no longer works (410), or that it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Usable,
+    Used,
+    /// The OSM changed after it was sent.
+    OsmChanged,
+    /// A newer link was sent (or a resend asked for).
+    Replaced,
+    Expired,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

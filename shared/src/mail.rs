@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::Sku;
 use crate::html::escape;
-use crate::model::{Agreement, Order, OrderSource, OrderStatus};
+use crate::model::{Agreement, MailRefusal, Order, OrderSource, OrderStatus};
 use crate::types::Email;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,66 +105,28 @@ pub fn activation_mail(
     }
 }
 
-/// Why SES did not take a mail, as a stable code that partners and administrators may see;
-/// SES's own wording goes to the logs only.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MailRefusal {
-    /// The recipient address was refused (suppressed, invalid, unverified in the sandbox).
-    RejectedAddress,
-    /// The message itself was refused.
-    RejectedMessage,
-    /// The sender identity (or its MAIL FROM domain) is not verified.
-    SenderNotVerified,
-    /// Sending is paused for the account or its configuration set.
-    SendingPaused,
-    AccountSuspended,
-    /// The maximum send rate was exceeded.
-    Throttled,
-    /// The daily sending quota is spent.
-    QuotaExceeded,
-    /// SES could not be reached, or answered something else.
-    #[default]
-    Unavailable,
-}
-
-impl MailRefusal {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::RejectedAddress => "rejected_address",
-            Self::RejectedMessage => "rejected_message",
-            Self::SenderNotVerified => "sender_not_verified",
-            Self::SendingPaused => "sending_paused",
-            Self::AccountSuspended => "account_suspended",
-            Self::Throttled => "throttled",
-            Self::QuotaExceeded => "quota_exceeded",
-            Self::Unavailable => "unavailable",
+/// The refusal an SES v2 `SendEmail` error stands for (`sender` is our identity).
+pub fn refusal_of(
+    e: &aws_sdk_sesv2::operation::send_email::SendEmailError,
+    sender: &str,
+) -> MailRefusal {
+    use aws_sdk_sesv2::operation::send_email::SendEmailError as E;
+    let text = e.to_string().to_ascii_lowercase();
+    match e {
+        E::MessageRejected(_)
+            if text.contains("not verified") && text.contains(&sender.to_ascii_lowercase()) =>
+        {
+            MailRefusal::SenderNotVerified
         }
-    }
-
-    /// The refusal an SES v2 `SendEmail` error stands for (`sender` is our identity).
-    pub fn of_send_error(
-        e: &aws_sdk_sesv2::operation::send_email::SendEmailError,
-        sender: &str,
-    ) -> Self {
-        use aws_sdk_sesv2::operation::send_email::SendEmailError as E;
-        let text = e.to_string().to_ascii_lowercase();
-        match e {
-            E::MessageRejected(_)
-                if text.contains("not verified") && text.contains(&sender.to_ascii_lowercase()) =>
-            {
-                Self::SenderNotVerified
-            }
-            E::MessageRejected(_) if text.contains("address") => Self::RejectedAddress,
-            E::MessageRejected(_) | E::BadRequestException(_) => Self::RejectedMessage,
-            E::MailFromDomainNotVerifiedException(_) => Self::SenderNotVerified,
-            E::SendingPausedException(_) => Self::SendingPaused,
-            E::AccountSuspendedException(_) => Self::AccountSuspended,
-            E::TooManyRequestsException(_) => Self::Throttled,
-            E::LimitExceededException(_) if text.contains("quota") => Self::QuotaExceeded,
-            E::LimitExceededException(_) => Self::Throttled,
-            _ => Self::Unavailable,
-        }
+        E::MessageRejected(_) if text.contains("address") => MailRefusal::RejectedAddress,
+        E::MessageRejected(_) | E::BadRequestException(_) => MailRefusal::RejectedMessage,
+        E::MailFromDomainNotVerifiedException(_) => MailRefusal::SenderNotVerified,
+        E::SendingPausedException(_) => MailRefusal::SendingPaused,
+        E::AccountSuspendedException(_) => MailRefusal::AccountSuspended,
+        E::TooManyRequestsException(_) => MailRefusal::Throttled,
+        E::LimitExceededException(_) if text.contains("quota") => MailRefusal::QuotaExceeded,
+        E::LimitExceededException(_) => MailRefusal::Throttled,
+        _ => MailRefusal::Unavailable,
     }
 }
 
@@ -226,9 +188,9 @@ impl Mailer {
             .await
             .map_err(|e| {
                 let detail = aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string();
-                let reason = e.as_service_error().map_or(MailRefusal::Unavailable, |s| {
-                    MailRefusal::of_send_error(s, &self.sender)
-                });
+                let reason = e
+                    .as_service_error()
+                    .map_or(MailRefusal::Unavailable, |s| refusal_of(s, &self.sender));
                 MailError { reason, detail }
             })?;
         Ok(out.message_id.unwrap_or_default())

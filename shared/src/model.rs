@@ -115,7 +115,7 @@ pub struct Agreement {
     pub partner_id: PartnerId,
     pub start_date: NaiveDate,
     /// R2: the month-day its anniversaries fall on (29 February stays a leap day).
-    pub schedule: crate::rules::schedule::MonthDay,
+    pub schedule: crate::types::MonthDay,
     /// R2: the next anniversary (the true-up date).
     pub anniversary: NaiveDate,
     /// R14: the last anniversary billed; active reservations made before it are billed.
@@ -150,7 +150,7 @@ pub struct MailFailure {
     /// A stable code (`rejected_address`, `rejected_message`, `sending_paused`, …), never
     /// SES's own text.
     #[serde(default)]
-    pub reason: crate::mail::MailRefusal,
+    pub reason: MailRefusal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,7 +285,7 @@ pub struct MailIntent {
     pub sent_at: Option<DateTime<Utc>>,
     /// The reason code of the last refusal.
     #[serde(default)]
-    pub last_error: Option<crate::mail::MailRefusal>,
+    pub last_error: Option<MailRefusal>,
     pub version: u64,
 }
 
@@ -316,6 +316,44 @@ impl MailIntent {
             sent_at: None,
             last_error: None,
             version: 1,
+        }
+    }
+}
+
+/// Why SES did not take a mail, as a stable code that partners and administrators may see;
+/// SES's own wording goes to the logs only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailRefusal {
+    /// The recipient address was refused (suppressed, invalid, unverified in the sandbox).
+    RejectedAddress,
+    /// The message itself was refused.
+    RejectedMessage,
+    /// The sender identity (or its MAIL FROM domain) is not verified.
+    SenderNotVerified,
+    /// Sending is paused for the account or its configuration set.
+    SendingPaused,
+    AccountSuspended,
+    /// The maximum send rate was exceeded.
+    Throttled,
+    /// The daily sending quota is spent.
+    QuotaExceeded,
+    /// SES could not be reached, or answered something else.
+    #[default]
+    Unavailable,
+}
+
+impl MailRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::RejectedAddress => "rejected_address",
+            Self::RejectedMessage => "rejected_message",
+            Self::SenderNotVerified => "sender_not_verified",
+            Self::SendingPaused => "sending_paused",
+            Self::AccountSuspended => "account_suspended",
+            Self::Throttled => "throttled",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::Unavailable => "unavailable",
         }
     }
 }

@@ -411,6 +411,39 @@ impl From<Lines> for Vec<Line> {
     }
 }
 
+/// A month and day of the year, e.g. 03-15. 02-29 is allowed and falls on 02-28 in common years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthDay {
+    pub month: u32,
+    pub day: u32,
+}
+
+impl MonthDay {
+    pub fn of(date: chrono::NaiveDate) -> Self {
+        Self {
+            month: chrono::Datelike::month(&date),
+            day: chrono::Datelike::day(&date),
+        }
+    }
+
+    /// This month-day in `year`; 29 February becomes 28 February when `year` is common.
+    pub fn in_year(self, year: i32) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(year, self.month, self.day)
+            .or_else(|| chrono::NaiveDate::from_ymd_opt(year, self.month, self.day - 1))
+            .unwrap_or(chrono::NaiveDate::MIN)
+    }
+
+    /// The first date strictly after `date` that falls on this month-day.
+    pub fn next_after(self, date: chrono::NaiveDate) -> chrono::NaiveDate {
+        let this_year = self.in_year(chrono::Datelike::year(&date));
+        if this_year > date {
+            this_year
+        } else {
+            self.in_year(chrono::Datelike::year(&date) + 1)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

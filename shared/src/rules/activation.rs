@@ -63,18 +63,7 @@ pub struct ActivationLink {
     pub used_for: Option<AccountId>,
 }
 
-/// Why a link no longer works (410), or that it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkState {
-    Usable,
-    Used,
-    /// The OSM changed after it was sent.
-    OsmChanged,
-    /// A newer link was sent (or a resend asked for).
-    Replaced,
-    Expired,
-}
+pub use crate::error::LinkState;
 
 pub fn link_state(link: &ActivationLink, agreement: &Agreement, now: DateTime<Utc>) -> LinkState {
     if link.used_at.is_some() {

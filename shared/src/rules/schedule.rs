@@ -1,41 +1,9 @@
 //! R2: the billing schedule. An agreement's anniversary falls on a month-day; a customer's
 //! later agreements keep the month-day of its earliest one.
 
-use chrono::{Datelike, NaiveDate};
-use serde::{Deserialize, Serialize};
+use chrono::NaiveDate;
 
-/// A month and day of the year, e.g. 03-15. 02-29 is allowed and falls on 02-28 in common years.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MonthDay {
-    pub month: u32,
-    pub day: u32,
-}
-
-impl MonthDay {
-    pub fn of(date: NaiveDate) -> Self {
-        Self {
-            month: date.month(),
-            day: date.day(),
-        }
-    }
-
-    /// This month-day in `year`; 29 February becomes 28 February when `year` is common.
-    pub fn in_year(self, year: i32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(year, self.month, self.day)
-            .or_else(|| NaiveDate::from_ymd_opt(year, self.month, self.day - 1))
-            .unwrap_or(NaiveDate::MIN)
-    }
-
-    /// The first date strictly after `date` that falls on this month-day.
-    pub fn next_after(self, date: NaiveDate) -> NaiveDate {
-        let this_year = self.in_year(date.year());
-        if this_year > date {
-            this_year
-        } else {
-            self.in_year(date.year() + 1)
-        }
-    }
-}
+pub use crate::types::MonthDay;
 
 /// R2: the month-day an agreement follows — its customer's existing schedule if there is
 /// one, otherwise its own start date's.

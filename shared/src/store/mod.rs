@@ -90,7 +90,8 @@ pub struct IdempotencyRecord {
 }
 
 fn json_content_type() -> String {
-    crate::http::JSON.to_owned()
+    // Records written before the content type was kept were all JSON.
+    "application/json".to_owned()
 }
 
 #[derive(Serialize, serde::Deserialize)]
