@@ -520,15 +520,25 @@ mod with_a_provider_of_the_tests_own {
     async fn started(fake: &FakeProvider) -> (Harness, Migration, String, Jar, String, String) {
         let (mut h, m, token) = mailed().await;
         h.activation.sign_in = sign_in_setup(&fake.issuer, PUBLIC_BASE_URL);
+        let (jar, state, nonce) = another_sign_in(&h, fake, &token).await;
+        (h, m, token, jar, state, nonce)
+    }
+
+    /// A new sign-in on the link, in a new browser: its cookies, state and nonce.
+    async fn another_sign_in(
+        h: &Harness,
+        fake: &FakeProvider,
+        token: &str,
+    ) -> (Jar, String, String) {
         let mut jar = Jar::default();
-        let to = start(&h, &mut jar, &token).await;
+        let to = start(h, &mut jar, token).await;
         assert!(
             to.starts_with(&format!("{}/authorize?", fake.issuer)),
             "{to}"
         );
         let state = query(&to, "state").expect("state");
         let nonce = query(&to, "nonce").expect("nonce");
-        (h, m, token, jar, state, nonce)
+        (jar, state, nonce)
     }
 
     async fn back(h: &Harness, jar: &mut Jar, state: &str) -> Resp {
@@ -578,8 +588,10 @@ mod with_a_provider_of_the_tests_own {
                 Box::new(|f, n| a.sign(&f.claims(CLIENT_ID, n, json!({"nbf": now + 600})), true)),
             ),
         ];
+        // One link: every case is a sign-in of its own on it.
+        let (h, _m, token, ..) = started(&fake).await;
         for (what, token_for) in cases {
-            let (h, _m, _token, mut jar, state, nonce) = started(&fake).await;
+            let (mut jar, state, nonce) = another_sign_in(&h, &fake, &token).await;
             fake.answer_next(token_for(&fake, &nonce));
             let r = back(&h, &mut jar, &state).await;
             assert_eq!(r.status, 401, "{what}: {}", r.raw);
@@ -594,7 +606,7 @@ mod with_a_provider_of_the_tests_own {
             );
         }
         // Within the 60 s of leeway, and a list audience containing the client: fine.
-        let (h, _m, _token, mut jar, state, nonce) = started(&fake).await;
+        let (mut jar, state, nonce) = another_sign_in(&h, &fake, &token).await;
         let now = chrono::Utc::now().timestamp();
         fake.answer_next(a.sign(
             &fake.claims(
@@ -622,12 +634,7 @@ mod with_a_provider_of_the_tests_own {
         assert_eq!(fake.jwks_requests(), 1);
         // The provider rotates: key b appears. Within the refetch interval it is unknown…
         fake.add_key(&b);
-        let mut jar2 = Jar::default();
-        let to = start(&h, &mut jar2, &token).await;
-        let (state2, nonce2) = (
-            query(&to, "state").expect("s"),
-            query(&to, "nonce").expect("n"),
-        );
+        let (mut jar2, state2, nonce2) = another_sign_in(&h, &fake, &token).await;
         fake.answer_next(b.sign(&fake.claims(CLIENT_ID, &nonce2, json!({})), true));
         assert_eq!(back(&h, &mut jar2, &state2).await.status, 401);
         assert_eq!(
@@ -637,12 +644,7 @@ mod with_a_provider_of_the_tests_own {
         );
         // …and once the interval has passed, one refetch finds it.
         tokio::time::sleep(std::time::Duration::from_millis(350)).await;
-        let mut jar3 = Jar::default();
-        let to = start(&h, &mut jar3, &token).await;
-        let (state3, nonce3) = (
-            query(&to, "state").expect("s"),
-            query(&to, "nonce").expect("n"),
-        );
+        let (mut jar3, state3, nonce3) = another_sign_in(&h, &fake, &token).await;
         fake.answer_next(b.sign(&fake.claims(CLIENT_ID, &nonce3, json!({})), true));
         assert_eq!(back(&h, &mut jar3, &state3).await.status, 303);
         assert_eq!(fake.jwks_requests(), 2, "one refetch");
