@@ -1,9 +1,11 @@
-//! The one module that speaks DynamoDB. Reads are strongly consistent; every business
+//! The one crate that speaks DynamoDB. Reads are strongly consistent; every business
 //! operation is committed as ONE `TransactWriteItems` built with [`Tx`] (the change, its
 //! audit events, its idempotency record and any outbox mail, all or nothing). No `Scan`.
 
 pub mod keys;
 mod tx;
+
+use vls_domain::{catalog, model, rules, types};
 
 use std::collections::HashMap;
 
@@ -674,4 +676,48 @@ pub fn mail_item(mail: &MailIntent) -> Result<Item, StoreError> {
         );
     }
     Ok(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Sku;
+    use crate::model::SkuCounts;
+
+    fn account(relied_on: SkuCounts) -> Account {
+        Account {
+            id: AccountId::generate(),
+            name: "Contoso".into(),
+            domain: "contoso.com".into(),
+            online_services: vec![],
+            agreement_ids: vec![],
+            relied_on,
+            created_at: chrono::Utc::now(),
+            version: 1,
+        }
+    }
+
+    /// R11's `relied_on` is a map keyed by SKU code, absent while nothing is relied on (the
+    /// condition a reservation cancel checks without a read).
+    #[test]
+    fn relied_on_round_trips_through_the_table_encoding() {
+        let acc = account(
+            [(Sku::SalesProfessional, 50), (Sku::AdditionalStorageGb, 5)]
+                .into_iter()
+                .collect(),
+        );
+        let item: Item = serde_dynamo::to_item(&acc).expect("encodes");
+        let relied = item["relied_on"].as_m().expect("a map");
+        assert_eq!(
+            relied["d365-sales-professional"].as_n().map(String::as_str),
+            Ok("50")
+        );
+        let back: Account = serde_dynamo::from_item(item).expect("decodes");
+        assert_eq!(back, acc);
+        let bare: Item = serde_dynamo::to_item(account(SkuCounts::new())).expect("encodes");
+        assert!(
+            !bare.contains_key("relied_on"),
+            "absent while nothing is relied on"
+        );
+    }
 }

@@ -1,9 +1,13 @@
 //! What every HTTP function shares: the request context (caller, request id, body),
 //! JSON replies, problem+json errors, and idempotent mutations.
 
+pub mod access;
 pub mod auth;
 pub mod idempotency;
 pub mod problem;
+
+use vls_domain::{error, html, input, model, types};
+use vls_store as store;
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, Method};

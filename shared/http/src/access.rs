@@ -1,7 +1,7 @@
 //! Who may see what (SPEC §3). A resource of someone else is answered as if it did not
 //! exist (404), so these return `bool` and the caller turns `false` into "not found".
 
-use crate::http::Principal;
+use crate::Principal;
 use crate::model::{Agreement, Order, OrderSource, OrderStatus};
 use crate::types::AccountId;
 

@@ -1,0 +1,19 @@
+//! Volume licensing as the functions use it: configuration, TLS roots, telemetry and the SES
+//! client, over the crates that hold the rest — `vls-domain` (types, rules, no AWS SDK),
+//! `vls-store` (DynamoDB) and `vls-http` (requests, replies, auth). Cargo enforces the
+//! direction domain ← store ← http ← runtime; this crate re-exports them under one name.
+
+pub mod config;
+pub mod ses;
+pub mod telemetry;
+
+pub use vls_domain::{catalog, error, html, input, model, rules, types};
+pub use vls_http as http;
+pub use vls_http::access;
+pub use vls_store as store;
+
+/// The activation mail: its content (domain) and the client that sends it.
+pub mod mail {
+    pub use crate::ses::{MailError, Mailer, refusal_of};
+    pub use vls_domain::mail::*;
+}
