@@ -63,7 +63,7 @@ bench: stack
 	cargo lambda build --release --output-format zip
 	cargo lambda build --release
 	VLS_BENCH_OPERATIONS=$(CURDIR)/target/bench-operations.json \
-	  cargo test -p vls-tests --test requests_per_route --quiet
+	  cargo test -p vls-tests --test api --quiet requests_per_route::
 	cargo bench -p vls-bench --bench lambda
 
 ## What a deployment needs: every function builds for Lambda (release), and the SAM template,
@@ -73,7 +73,7 @@ release-check: venv
 
 ## The true-up job over 2,000 agreements (500, then 1,000 due): wall time and DynamoDB requests.
 bench-true-up: stack
-	cargo test -p vls-tests --test bench_true_up --quiet -- --ignored --nocapture
+	cargo test -p vls-tests --test stack --quiet bench_true_up:: -- --ignored --nocapture
 
 ## schemathesis with a long budget against a running `make dev` (port $(DEV_PORT)).
 fuzz: venv

@@ -7,7 +7,7 @@
 # Positive mode only: schemathesis' negative mode sends bodies that are not UTF-8, which
 # `cargo lambda watch` itself answers with a plain-text 500 before any function runs (API
 # Gateway hands such bodies to the function base64-encoded). Our handling of those bodies
-# is tested in-process (tests/tests/failure_drills.rs).
+# is tested in-process (tests/tests/api/failure_drills.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${1:-http://127.0.0.1:9000}

@@ -69,10 +69,10 @@ for i in $(seq 1 600); do
 done
 [ "$code" = 401 ] || { echo "cargo lambda watch did not answer (last: $code)"; tail -50 "$RUN/watch.log"; exit 1; }
 VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
-  cargo test -p vls-tests --test blackbox --quiet -- --ignored --test-threads=1 --nocapture
+  cargo test -p vls-tests --test stack --quiet blackbox:: -- --ignored --test-threads=1 --nocapture
 
 step "kill drill: order-intake killed mid-request under its own cargo lambda watch, then a fresh one"
-cargo test -p vls-tests --test kill_drill --quiet -- --ignored
+cargo test -p vls-tests --test stack --quiet kill_drill:: -- --ignored
 
 step "schemathesis against the running stack, from openapi.yaml (short budget; make fuzz for a long one)"
 scripts/fuzz.sh "http://127.0.0.1:$TEST_PORT" "${FUZZ_EXAMPLES:-5}"
@@ -81,7 +81,7 @@ step "cfn-lint: template.yaml, and the CloudFormation aws-sam-translator makes o
 .venv/bin/python scripts/sam_translate.py template.yaml target/template.cfn.json
 .venv/bin/cfn-lint template.yaml target/template.cfn.json
 
-step "openapi.yaml is valid OpenAPI 3.1 (and matches the routes: tests/tests/contract.rs)"
+step "openapi.yaml is valid OpenAPI 3.1 (and matches the routes: tests/tests/contract/contract.rs)"
 .venv/bin/openapi-spec-validator openapi.yaml
 
 printf '\nall checks passed in %ss\n' "$(( $(date +%s) - t0 ))"

@@ -1,0 +1,12 @@
+//! The API suite: every function in-process against the emulator (a fresh table per test)
+//! and the local OpenID provider — flows, rules, races, roles, failure drills, the sign-in and
+//! the DynamoDB requests per route. One binary, so it links once.
+
+mod activation;
+mod failure_drills;
+mod order_intake;
+mod remap_cancellation;
+mod requests_per_route;
+mod reservations;
+mod role_matrix;
+mod sign_in;
