@@ -64,7 +64,7 @@ impl Settings {
     /// PKCE alone), `OIDC_ROLE_CLAIM`, `OIDC_ACCOUNT_CLAIM`, `OIDC_PARTNER_CLAIM`,
     /// `OIDC_EMAIL_CLAIM`; the redirect URI from `public_base_url`.
     pub fn from_env(public_base_url: &str) -> Option<Self> {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+        let var = vls::config::var;
         let defaults = ClaimNames::default();
         let client_id = var("OIDC_CLIENT_ID")?;
         Some(Self {

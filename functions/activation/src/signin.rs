@@ -32,7 +32,7 @@ impl SignInSetup {
     /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`), `VLS_COOKIE_KEY` (a secret; the local stack
     /// alone may go without, with a fixed development key).
     pub fn from_env(local: bool) -> Self {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+        let var = vls::config::var;
         let public_base_url = var("PUBLIC_BASE_URL")
             .unwrap_or_else(|| "http://127.0.0.1:9000".into())
             .trim_end_matches('/')

@@ -9,7 +9,7 @@ use vls::http::{
     Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
 };
 use vls::input;
-use vls::model::{Account, Agreement, Reservation, ReservationStatus, SkuCounts};
+use vls::model::{Account, Agreement, Reservation, ReservationStatus};
 use vls::rules::cancellation;
 use vls::rules::pool::AgreementHoldings;
 use vls::rules::reservations;
@@ -180,8 +180,7 @@ async fn cancel(app: &App, ctx: &Ctx, raw: &str) -> Answer {
             if cancellation::relies_on_any(&account, skus) {
                 let holdings = app.store.account_holdings(&account).await?;
                 let volume = cancellation::account_volume(&account, &holdings);
-                let mut removed = SkuCounts::new();
-                cancellation::add_lines(&mut removed, &r.lines);
+                let removed = cancellation::counts_of(&r.lines);
                 cancellation::keep_relied_on(&account, &volume, &removed)?;
             }
             let touched = Account {

@@ -24,7 +24,8 @@ pub struct Config {
     pub policy: Policy,
 }
 
-fn var(name: &str) -> Option<String> {
+/// An environment variable that is set and not blank.
+pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 

@@ -28,8 +28,15 @@ fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// `lines` as a quantity per SKU (what a reservation cancelled takes away).
+pub fn counts_of(lines: &Lines) -> SkuCounts {
+    let mut counts = SkuCounts::new();
+    add_lines(&mut counts, lines);
+    counts
+}
+
 /// Adds `lines` into `counts`.
-pub fn add_lines(counts: &mut SkuCounts, lines: &Lines) {
+fn add_lines(counts: &mut SkuCounts, lines: &Lines) {
     for l in lines.iter() {
         let n = counts.entry(l.sku).or_default();
         *n = n.saturating_add(l.quantity.get());

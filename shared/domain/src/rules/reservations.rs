@@ -251,6 +251,19 @@ mod tests {
         crate::testing::lines(items)
     }
 
+    /// An active reservation of `a` made at `when`.
+    fn active(a: &Agreement, lines: Lines, when: &str) -> Reservation {
+        Reservation {
+            id: ReservationId::generate(),
+            agreement_id: a.id.clone(),
+            lines,
+            status: ReservationStatus::Active,
+            billable_at: a.anniversary,
+            created_at: at(when),
+            version: 1,
+        }
+    }
+
     fn seats(n: u64) -> Lines {
         lines(&[(Sku::SalesProfessional, n)])
     }
@@ -348,15 +361,7 @@ mod tests {
     #[test]
     fn the_72_hours_are_checked_before_whether_it_was_billed() {
         let a = agreement(Program::Ea, "2026-03-15");
-        let made = |when: &str| Reservation {
-            id: ReservationId::generate(),
-            agreement_id: a.id.clone(),
-            lines: seats(3),
-            status: ReservationStatus::Active,
-            billable_at: a.anniversary,
-            created_at: at(when),
-            version: 1,
-        };
+        let made = |when: &str| active(&a, seats(3), when);
         let billed = Agreement {
             billed_through: Some(d("2027-03-15")),
             anniversary: d("2028-03-15"),
@@ -392,15 +397,7 @@ mod tests {
         let a = agreement(Program::Ea, "2026-03-15");
         // 4,295 reservations of 1,000,000 seats pass what an order line holds (u32).
         let rs: Vec<Reservation> = (0..4_295)
-            .map(|_| Reservation {
-                id: ReservationId::generate(),
-                agreement_id: a.id.clone(),
-                lines: seats(1_000_000),
-                status: ReservationStatus::Active,
-                billable_at: a.anniversary,
-                created_at: at("2026-11-28T10:00:00Z"),
-                version: 1,
-            })
+            .map(|_| active(&a, seats(1_000_000), "2026-11-28T10:00:00Z"))
             .collect();
         let overflow = Err(RuleError::TotalOutOfRange {
             sku: Sku::SalesProfessional,
@@ -429,14 +426,12 @@ mod tests {
     #[test]
     fn a_true_up_bills_the_reservations_made_before_its_anniversary_once() {
         let a = agreement(Program::Ea, "2026-03-15");
-        let made = |when: &str, n| Reservation {
-            id: ReservationId::generate(),
-            agreement_id: a.id.clone(),
-            lines: lines(&[(Sku::SalesProfessional, n), (Sku::AdditionalStorageGb, 20)]),
-            status: ReservationStatus::Active,
-            billable_at: a.anniversary,
-            created_at: at(when),
-            version: 1,
+        let made = |when: &str, n| {
+            active(
+                &a,
+                lines(&[(Sku::SalesProfessional, n), (Sku::AdditionalStorageGb, 20)]),
+                when,
+            )
         };
         let mut cancelled = made("2026-11-01T00:00:00Z", 100);
         cancelled.status = ReservationStatus::Cancelled;
@@ -506,15 +501,7 @@ mod tests {
             d("2025-02-28"),
             "a leap-day agreement's anniversary in a common year"
         );
-        let r = Reservation {
-            id: ReservationId::generate(),
-            agreement_id: a.id.clone(),
-            lines: seats(4),
-            status: ReservationStatus::Active,
-            billable_at: a.anniversary,
-            created_at: at("2024-06-01T00:00:00Z"),
-            version: 1,
-        };
+        let r = active(&a, seats(4), "2024-06-01T00:00:00Z");
         let now = at("2028-03-01T12:00:00Z");
         let mut state = a.clone();
         let mut billed = Vec::new();
@@ -549,15 +536,7 @@ mod tests {
     fn totals_may_exceed_a_single_request_limit() {
         let a = agreement(Program::Ea, "2026-03-15");
         let rs: Vec<Reservation> = (0..3)
-            .map(|_| Reservation {
-                id: ReservationId::generate(),
-                agreement_id: a.id.clone(),
-                lines: seats(1_000_000),
-                status: ReservationStatus::Active,
-                billable_at: a.anniversary,
-                created_at: at("2026-04-01T00:00:00Z"),
-                version: 1,
-            })
+            .map(|_| active(&a, seats(1_000_000), "2026-04-01T00:00:00Z"))
             .collect();
         let t = true_up_step(&a, &rs, at("2027-03-15T00:00:00Z"), OrderId::generate())
             .expect("in range")
