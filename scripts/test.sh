@@ -21,8 +21,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n== %s\n' "$*"; }
 t0=$(date +%s)
+t_step=$t0
+# Each step says how long the one before it took, so a slow run shows where its time went.
+step() {
+  local now; now=$(date +%s)
+  [ "$now" -gt "$t0" ] && printf '   (%ss)\n' "$(( now - t_step ))"
+  t_step=$now
+  printf '\n== %s\n' "$*"
+}
 
 # Starts a service of the stack; stops it at the end only if this run started it.
 start() {
@@ -84,4 +91,5 @@ step "cfn-lint: template.yaml, and the CloudFormation aws-sam-translator makes o
 step "openapi.yaml is valid OpenAPI 3.1 (and matches the routes: tests/tests/contract/contract.rs)"
 .venv/bin/openapi-spec-validator openapi.yaml
 
+step "done"
 printf '\nall checks passed in %ss\n' "$(( $(date +%s) - t0 ))"
