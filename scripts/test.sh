@@ -62,7 +62,7 @@ step "browser for the activation page test (Debian's chromium + chromium-driver)
 scripts/browser-deps.sh
 
 step "black-box HTTP and browser tests through cargo lambda watch on 127.0.0.1:$TEST_PORT"
-cargo build --workspace --bins --quiet
+cargo build --workspace --exclude vls-bench --bins --quiet
 PUBLIC_BASE_URL="http://127.0.0.1:$TEST_PORT" \
   setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$TEST_PORT" >"$RUN/watch.log" 2>&1 &
 watch_pid=$!

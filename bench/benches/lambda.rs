@@ -54,64 +54,68 @@ fn main() -> Result<(), Failure> {
             .into());
         }
     }
-
-    // Cold starts, interleaved so that drift on the machine touches every binary alike.
-    let mut inits: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for _ in 0..INIT_RUNS {
-        for name in &names {
-            let ms = init_ms(&lambda_dir, name)?;
-            inits.entry(name).or_default().push(ms);
-        }
-    }
-
+    let inits = cold_starts(&lambda_dir, &names)?;
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL (the emulator) is not set: run through make bench")?;
     let mut functions = serde_json::Map::new();
     let mut baseline = json!({});
     let mut rows = Vec::new();
     for name in &names {
-        let bin = lambda_dir.join(name).join("bootstrap");
-        let binary_bytes = std::fs::metadata(&bin)?.len();
-        let zip = lambda_dir.join(name).join("bootstrap.zip");
-        let zip_bytes = std::fs::metadata(&zip).map(|m| m.len()).ok();
         let init = median(inits.get(name).cloned().unwrap_or_default());
-        let warm = warm_instance(&lambda_dir, name, &endpoint)?;
-        rows.push(Row {
-            name: name.to_string(),
-            binary_bytes,
-            zip_bytes,
-            init_ms: init,
-            rss_kb: warm.rss_kb,
-            statuses: warm.statuses.clone(),
-        });
+        let row = measure(&lambda_dir, name, init, &endpoint)?;
         let mut figures = json!({
-            "binary_bytes": binary_bytes,
+            "binary_bytes": row.binary_bytes,
             "init_ms_p50": round3(init),
-            "rss_kb": warm.rss_kb,
+            "rss_kb": row.rss_kb,
         });
         if *name == BASELINE {
             baseline = figures;
         } else {
-            figures["zip_bytes"] = json!(zip_bytes);
+            figures["zip_bytes"] = json!(row.zip_bytes);
             functions.insert(name.to_string(), figures);
         }
+        rows.push(row);
     }
-
     let operations: Value = std::fs::read_to_string(root.join("target/bench-operations.json"))
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_else(|| json!({}));
-
-    let report = json!({
-        "baseline": baseline,
-        "functions": functions,
-        "operations": operations,
-    });
+    let report = json!({ "baseline": baseline, "functions": functions, "operations": operations });
     let out = root.join("target/bench.json");
     std::fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")?;
     print_report(&rows, &operations);
     println!("\nwritten: {}", out.display());
     Ok(())
+}
+
+/// Cold starts, interleaved so that drift on the machine touches every binary alike.
+fn cold_starts<'a>(
+    lambda_dir: &Path,
+    names: &[&'a str],
+) -> Result<BTreeMap<&'a str, Vec<f64>>, Failure> {
+    let mut inits: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for _ in 0..INIT_RUNS {
+        for name in names {
+            let ms = init_ms(lambda_dir, name)?;
+            inits.entry(name).or_default().push(ms);
+        }
+    }
+    Ok(inits)
+}
+
+/// One function's sizes and its warm instance's memory and answers.
+fn measure(lambda_dir: &Path, name: &str, init_ms: f64, endpoint: &str) -> Result<Row, Failure> {
+    let bin = lambda_dir.join(name).join("bootstrap");
+    let zip = lambda_dir.join(name).join("bootstrap.zip");
+    let warm = warm_instance(lambda_dir, name, endpoint)?;
+    Ok(Row {
+        name: name.to_string(),
+        binary_bytes: std::fs::metadata(&bin)?.len(),
+        zip_bytes: std::fs::metadata(&zip).map(|m| m.len()).ok(),
+        init_ms,
+        rss_kb: warm.rss_kb,
+        statuses: warm.statuses.clone(),
+    })
 }
 
 /// One line of the table.
@@ -298,105 +302,14 @@ const NO_RESERVATION: &str = "res_01KBENCH0000000000000000AA";
 /// The i-th event of a function's workload: its own routes, in turn, as API Gateway (HTTP API,
 /// JWT authorizer) or EventBridge deliver them.
 fn event(name: &str, i: usize) -> Value {
-    let bs = [("sub", "bench-billing"), ("role", "billing_support")];
     let key = format!("bench-{name}-{i}");
-    match (name, i % 3) {
-        (BASELINE, _) => http("GET", "/", &[], None, None),
-        ("order-intake", 0) => http(
-            "PUT",
-            "/partners/bench-partner",
-            &bs,
-            Some(&key),
-            Some(
-                json!({"name": "Bench LSP", "contact": {"name": "Ann", "email": "ann@lsp.example.com", "phone": "+1 555 0100"}}),
-            ),
-        ),
-        ("order-intake", 1) => http(
-            "POST",
-            "/accounts",
-            &bs,
-            Some(&key),
-            Some(
-                json!({"name": format!("Bench {i}"), "domain": format!("bench{i}.example.com"), "online_services": []}),
-            ),
-        ),
-        ("order-intake", _) => http(
-            "GET",
-            &format!("/agreements/{NO_AGREEMENT}"),
-            &bs,
-            None,
-            None,
-        ),
-        ("activation", 0 | 1) => http(
-            "GET",
-            &format!("/activate/bench-link-{i}-0123456789abcdefghijklmnopqrstuvwxyz"),
-            &[],
-            None,
-            None,
-        ),
-        ("activation", _) => http(
-            "POST",
-            &format!("/agreements/{NO_AGREEMENT}/activation-email/resend"),
-            &bs,
-            Some(&key),
-            Some(json!({"legal_name": "Contoso Ltd", "country": "US"})),
-        ),
-        ("reservations", 0) => http(
-            "GET",
-            &format!("/agreements/{NO_AGREEMENT}/reservations"),
-            &bs,
-            None,
-            None,
-        ),
-        ("reservations", 1) => http(
-            "GET",
-            &format!("/agreements/{NO_AGREEMENT}/true-up-preview"),
-            &bs,
-            None,
-            None,
-        ),
-        ("reservations", _) => http(
-            "POST",
-            &format!("/reservations/{NO_RESERVATION}/cancel"),
-            &[
-                ("sub", "bench-admin"),
-                ("role", "customer_admin"),
-                ("account_id", NO_ACCOUNT),
-            ],
-            Some(&key),
-            Some(json!({})),
-        ),
-        ("remap", 0 | 1) => http(
-            "POST",
-            &format!("/agreements/{NO_AGREEMENT}/remap"),
-            &bs,
-            Some(&key),
-            Some(json!({"target_account_id": NO_ACCOUNT, "reason": "bench"})),
-        ),
-        ("remap", _) => http(
-            "POST",
-            &format!("/agreements/{NO_AGREEMENT}/amendments"),
-            &[
-                ("sub", "bench-specialist"),
-                ("role", "licensing_specialist"),
-            ],
-            Some(&key),
-            Some(json!({"kind": "separate_online_services", "reason": "bench"})),
-        ),
-        ("cancellation", 0 | 1) => http(
-            "GET",
-            &format!("/accounts/{NO_ACCOUNT}/subscriptions/{NO_SUBSCRIPTION}/cancellation-preview"),
-            &bs,
-            None,
-            None,
-        ),
-        ("cancellation", _) => http(
-            "POST",
-            &format!("/accounts/{NO_ACCOUNT}/subscriptions/{NO_SUBSCRIPTION}/cancellation"),
-            &bs,
-            Some(&key),
-            Some(json!({"reason": "bench"})),
-        ),
+    match name {
+        BASELINE => http("GET", "/", &[], None, None),
+        "order-intake" => order_intake_event(i, &key),
+        "activation" => activation_event(i, &key),
+        "reservations" => reservations_event(i, &key),
+        "remap" => remap_event(i, &key),
+        "cancellation" => cancellation_event(i, &key),
         // The mailer's sweep and the true-up job: their scheduled events.
         _ => json!({
             "version": "0",
@@ -409,6 +322,109 @@ fn event(name: &str, i: usize) -> Value {
             "resources": [format!("arn:aws:events:us-east-1:123456789012:rule/{name}")],
             "detail": {}
         }),
+    }
+}
+
+const BILLING: &[(&str, &str)] = &[("sub", "bench-billing"), ("role", "billing_support")];
+
+fn order_intake_event(i: usize, key: &str) -> Value {
+    match i % 3 {
+        0 => {
+            let contact = json!({"name": "Ann", "email": "ann@lsp.example.com",
+                                 "phone": "+1 555 0100"});
+            let body = json!({"name": "Bench LSP", "contact": contact});
+            http(
+                "PUT",
+                "/partners/bench-partner",
+                BILLING,
+                Some(key),
+                Some(body),
+            )
+        }
+        1 => {
+            let body = json!({"name": format!("Bench {i}"),
+                              "domain": format!("bench{i}.example.com"), "online_services": []});
+            http("POST", "/accounts", BILLING, Some(key), Some(body))
+        }
+        _ => http(
+            "GET",
+            &format!("/agreements/{NO_AGREEMENT}"),
+            BILLING,
+            None,
+            None,
+        ),
+    }
+}
+
+fn activation_event(i: usize, key: &str) -> Value {
+    match i % 3 {
+        0 | 1 => {
+            let link = format!("/activate/bench-link-{i}-0123456789abcdefghijklmnopqrstuvwxyz");
+            http("GET", &link, &[], None, None)
+        }
+        _ => http(
+            "POST",
+            &format!("/agreements/{NO_AGREEMENT}/activation-email/resend"),
+            BILLING,
+            Some(key),
+            Some(json!({"legal_name": "Contoso Ltd", "country": "US"})),
+        ),
+    }
+}
+
+fn reservations_event(i: usize, key: &str) -> Value {
+    let admin = [
+        ("sub", "bench-admin"),
+        ("role", "customer_admin"),
+        ("account_id", NO_ACCOUNT),
+    ];
+    match i % 3 {
+        0 => {
+            let path = format!("/agreements/{NO_AGREEMENT}/reservations");
+            http("GET", &path, BILLING, None, None)
+        }
+        1 => {
+            let path = format!("/agreements/{NO_AGREEMENT}/true-up-preview");
+            http("GET", &path, BILLING, None, None)
+        }
+        _ => {
+            let path = format!("/reservations/{NO_RESERVATION}/cancel");
+            http("POST", &path, &admin, Some(key), Some(json!({})))
+        }
+    }
+}
+
+fn remap_event(i: usize, key: &str) -> Value {
+    let specialist = [
+        ("sub", "bench-specialist"),
+        ("role", "licensing_specialist"),
+    ];
+    match i % 3 {
+        0 | 1 => {
+            let body = json!({"target_account_id": NO_ACCOUNT, "reason": "bench"});
+            let path = format!("/agreements/{NO_AGREEMENT}/remap");
+            http("POST", &path, BILLING, Some(key), Some(body))
+        }
+        _ => {
+            let body = json!({"kind": "separate_online_services", "reason": "bench"});
+            let path = format!("/agreements/{NO_AGREEMENT}/amendments");
+            http("POST", &path, &specialist, Some(key), Some(body))
+        }
+    }
+}
+
+fn cancellation_event(i: usize, key: &str) -> Value {
+    let subscription = format!("/accounts/{NO_ACCOUNT}/subscriptions/{NO_SUBSCRIPTION}");
+    match i % 3 {
+        0 | 1 => {
+            let path = format!("{subscription}/cancellation-preview");
+            http("GET", &path, BILLING, None, None)
+        }
+        _ => {
+            let body = json!({"reason": "bench"});
+            let path = format!("{subscription}/cancellation");
+            http("POST", &path, BILLING, Some(key), Some(body))
+        }
     }
 }
 
@@ -569,55 +585,20 @@ fn serve(
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut writer = conn;
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
+        let Some(Request {
+            arrived,
+            method,
+            path,
+            body,
+        }) = read_request(&mut reader)?
+        else {
             return Ok(());
-        }
-        let arrived = Instant::now();
-        let mut parts = line.split_whitespace();
-        let (method, path) = (
-            parts.next().unwrap_or_default().to_owned(),
-            parts.next().unwrap_or_default().to_owned(),
-        );
-        let mut length = 0usize;
-        let mut chunked = false;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h)? == 0 {
-                return Ok(());
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            let (k, v) = h.split_once(':').unwrap_or((h, ""));
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => length = v.trim().parse().unwrap_or(0),
-                "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
-                _ => {}
-            }
-        }
-        let body = if chunked {
-            read_chunked(&mut reader)?
-        } else {
-            let mut b = vec![0; length];
-            reader.read_exact(&mut b)?;
-            b
         };
         if method == "GET" && path.ends_with("/runtime/invocation/next") {
             let _ = notes.send(Note::Polled(arrived));
-            let (lock, cv) = queue;
-            let mut q = lock.lock().map_err(|_| "poisoned")?;
-            let (id, event) = loop {
-                if q.closed {
-                    return Ok(());
-                }
-                if let Some(e) = q.events.pop_front() {
-                    break e;
-                }
-                q = cv.wait(q).map_err(|_| "poisoned")?;
+            let Some((id, event)) = next_event(queue)? else {
+                return Ok(());
             };
-            drop(q);
             let deadline = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() + 60_000)
@@ -625,9 +606,10 @@ fn serve(
             write!(
                 writer,
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                 lambda-runtime-aws-request-id: {id}\r\nlambda-runtime-deadline-ms: {deadline}\r\n\
-                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
-                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000;Sampled=0\r\n\
+                 lambda-runtime-aws-request-id: {id}\r\n\
+                 lambda-runtime-deadline-ms: {deadline}\r\n\
+                 lambda-runtime-invoked-function-arn: {FUNCTION_ARN}\r\n\
+                 lambda-runtime-trace-id: {TRACE_ID}\r\n\
                  content-length: {}\r\n\r\n",
                 event.len()
             )?;
@@ -641,12 +623,84 @@ fn serve(
             } else {
                 "error".to_owned()
             };
-            writer.write_all(
-                b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 16\r\n\r\n{\"status\":\"OK\"}\n",
-            )?;
+            writer.write_all(ACCEPTED)?;
             let _ = notes.send(Note::Answered(reply));
         }
         writer.flush()?;
+    }
+}
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bench";
+const TRACE_ID: &str = "Root=1-00000000-000000000000000000000000;Sampled=0";
+const ACCEPTED: &[u8] = b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\n\
+    content-length: 16\r\n\r\n{\"status\":\"OK\"}\n";
+
+/// One HTTP/1.1 request to the Runtime API.
+struct Request {
+    /// When its first line was read.
+    arrived: Instant,
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+/// The next request on the connection; `None` once the peer has closed.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>, Failure> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let arrived = Instant::now();
+    let mut parts = line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or_default().to_owned(),
+        parts.next().unwrap_or_default().to_owned(),
+    );
+    let mut length = 0usize;
+    let mut chunked = false;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 {
+            return Ok(None);
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap_or((h, ""));
+        match k.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = v.trim().parse().unwrap_or(0),
+            "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
+            _ => {}
+        }
+    }
+    let body = if chunked {
+        read_chunked(reader)?
+    } else {
+        let mut b = vec![0; length];
+        reader.read_exact(&mut b)?;
+        b
+    };
+    Ok(Some(Request {
+        arrived,
+        method,
+        path,
+        body,
+    }))
+}
+
+/// The next queued event, waiting for one; `None` once the queue is closed.
+fn next_event(queue: &(Mutex<Queue>, Condvar)) -> Result<Option<(String, Vec<u8>)>, Failure> {
+    let (lock, cv) = queue;
+    let mut q = lock.lock().map_err(|_| "poisoned")?;
+    loop {
+        if q.closed {
+            return Ok(None);
+        }
+        if let Some(e) = q.events.pop_front() {
+            return Ok(Some(e));
+        }
+        q = cv.wait(q).map_err(|_| "poisoned")?;
     }
 }
 

@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 use vls::config::Clock;
 use vls::mail::{Mailer, activation_mail};
-use vls::model::MailRefusal;
-use vls::model::{Actor, Event, MailFailure, MailIntent, MailStatus};
-use vls::rules::activation::{LinkToken, issue_link};
-use vls::store::{self, Store, StoreError, TxFailure, keys};
+use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal, Order};
+use vls::rules::activation::{Issued, LinkToken, issue_link};
+use vls::rules::outbox::{self, Claim, Idle, Refused};
+use vls::store::{Store, StoreError, TxFailure};
 use vls::types::MailId;
 
 pub struct MailerSettings {
@@ -96,28 +96,6 @@ pub enum Outcome {
     Missing,
 }
 
-fn system_event(
-    action: &str,
-    request_id: &str,
-    now: DateTime<Utc>,
-    mail: &MailIntent,
-    details: Value,
-) -> Event {
-    Event {
-        at: now,
-        action: action.to_owned(),
-        actor: Actor {
-            sub: "activation-mailer".into(),
-            role: "system".into(),
-        },
-        request_id: request_id.to_owned(),
-        reason: None,
-        agreement_id: Some(mail.agreement_id.clone()),
-        account_id: None,
-        details,
-    }
-}
-
 /// Sends one intent if it is pending, due and free.
 pub async fn process(
     app: &MailerApp,
@@ -142,179 +120,174 @@ async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outco
     let Some(mail) = app.store.mail(id).await? else {
         return Ok(Outcome::Missing);
     };
-    if mail.status != MailStatus::Pending {
-        return Ok(Outcome::Done);
-    }
-    if mail.next_attempt_at.is_some_and(|t| t > now) || mail.lease_until.is_some_and(|t| t > now) {
-        return Ok(Outcome::NotDue);
+    match outbox::workable(&mail, now) {
+        Err(Idle::Done) => return Ok(Outcome::Done),
+        Err(Idle::NotDue) => return Ok(Outcome::NotDue),
+        Ok(()) => {}
     }
     let Some((agreement, orders)) = app.store.agreement_with_orders(&mail.agreement_id).await?
     else {
         return Ok(Outcome::Missing);
     };
-    if agreement.account_id.is_some() {
-        let skipped = MailIntent {
-            status: MailStatus::Skipped,
-            version: mail.version + 1,
-            ..mail.clone()
-        };
-        let event = system_event(
-            "activation_email.skipped",
-            request_id,
-            now,
-            &mail,
-            json!({ "mail_id": mail.id, "reason": "agreement_associated", "account_id": agreement.account_id }),
-        );
-        let mut tx = app.store.tx();
-        tx.replace("mail", store::mail_item(&skipped), mail.version)
-            .event(keys::agreement_events(&mail.agreement_id), &event);
-        app.store.commit(tx).await?;
-        return Ok(Outcome::Skipped);
-    }
-
-    // Claim: lease the intent and issue its link, in one transaction.
-    let token = LinkToken::generate().map_err(StoreError::Unavailable)?;
-    let issued = issue_link(&agreement, token, now, app.settings.link_ttl);
-    let claimed = MailIntent {
-        attempts: mail.attempts + 1,
-        lease_until: Some(now + app.settings.lease),
-        version: mail.version + 1,
-        ..mail.clone()
-    };
-    // The link's token never enters the trail; its expiry and the mail it goes with do.
-    let issued_event = system_event(
-        "activation_link.issued",
+    let run = Run {
+        app,
         request_id,
         now,
-        &mail,
-        json!({ "mail_id": mail.id, "attempt": claimed.attempts, "expires_at": issued.link.expires_at }),
-    );
-    let mut tx = app.store.tx();
-    tx.event(keys::agreement_events(&mail.agreement_id), &issued_event)
-        .replace("mail", store::mail_item(&claimed), mail.version)
-        .replace(
-            "agreement",
-            store::agreement_item(&issued.agreement),
-            agreement.version,
-        )
-        .create(
-            "link",
-            store::encode(
-                &issued.link,
-                &keys::activation_link(&issued.token.hash()),
-                "activation_link",
-            ),
-        );
-    app.store.commit(tx).await?;
-
-    let url = format!(
-        "{}/activate/{}",
-        app.settings.public_base_url,
-        issued.token.as_str()
-    );
-    let content = activation_mail(&issued.agreement, &orders, &url, issued.link.expires_at);
-    let to = &issued.agreement.osm.email;
-    match app.mailer.send(to, &content).await {
-        Ok(message_id) => {
-            let sent = MailIntent {
-                status: MailStatus::Sent,
-                lease_until: None,
-                ses_message_id: Some(message_id.clone()),
-                sent_at: Some((app.clock)()),
-                last_error: None,
-                version: claimed.version + 1,
-                ..claimed.clone()
-            };
-            let event = system_event(
-                "activation_email.sent",
-                request_id,
-                now,
-                &mail,
-                json!({ "mail_id": mail.id, "sent_to": to.masked(), "reason": mail.reason, "ses_message_id": message_id, "link_expires_at": issued.link.expires_at }),
-            );
-            let mut tx = app.store.tx();
-            tx.replace("mail", store::mail_item(&sent), claimed.version)
-                .event(keys::agreement_events(&mail.agreement_id), &event);
-            if let Err(e) = app.store.commit(tx).await {
-                // SES has the mail; only the record is missing. Leave the lease to expire
-                // rather than send twice now.
-                tracing::error!(error = %e, mail_id = %mail.id, "sent, but could not record it");
-            }
-            tracing::info!(mail_id = %mail.id, attempts = claimed.attempts, "activation mail sent");
-            Ok(Outcome::Sent)
-        }
-        Err(err) => {
-            tracing::warn!(mail_id = %mail.id, attempts = claimed.attempts, reason = err.reason.code(), error = %err.detail, "activation mail refused");
-            failed_attempt(app, &claimed, err.reason, now, request_id).await
+    };
+    match outbox::claim(&mail, &agreement, now, app.settings.lease) {
+        Claim::Skip(skipped) => run.skip(&mail, &skipped, &agreement).await,
+        Claim::Send(claimed) => {
+            let issued = run.issue(&mail, &claimed, &agreement).await?;
+            run.send(&mail, &claimed, &issued, &orders).await
         }
     }
 }
 
-async fn failed_attempt(
-    app: &MailerApp,
-    claimed: &MailIntent,
-    reason: MailRefusal,
+/// One sender's turn on one intent.
+struct Run<'a> {
+    app: &'a MailerApp,
+    request_id: &'a str,
     now: DateTime<Utc>,
-    request_id: &str,
-) -> Result<Outcome, TxFailure> {
-    if claimed.attempts < app.settings.max_attempts() {
-        let delay = app.settings.retry_after[(claimed.attempts as usize).saturating_sub(1)];
-        let retry = MailIntent {
-            lease_until: None,
-            next_attempt_at: Some(now + delay),
-            last_error: Some(reason),
-            version: claimed.version + 1,
-            ..claimed.clone()
-        };
-        let mut tx = app.store.tx();
-        tx.replace("mail", store::mail_item(&retry), claimed.version);
-        app.store.commit(tx).await?;
-        return Ok(Outcome::Retrying);
+}
+
+impl Run<'_> {
+    fn event(&self, action: &str, mail: &MailIntent, details: Value) -> Event {
+        let actor = Actor::system("activation-mailer");
+        Event::new(self.now, action, actor, self.request_id)
+            .on_agreement(&mail.agreement_id)
+            .with(details)
     }
-    // Park it as failed and show it on the agreement (re-read: it may have moved on).
-    for _ in 0..5 {
-        let Some(agreement) = app.store.agreement(&claimed.agreement_id).await? else {
-            return Ok(Outcome::Missing);
-        };
-        let failed = MailIntent {
-            status: MailStatus::Failed,
-            lease_until: None,
-            last_error: Some(reason),
-            version: claimed.version + 1,
-            ..claimed.clone()
-        };
-        let marked = vls::model::Agreement {
-            activation_email_failed: Some(MailFailure {
-                mail_id: claimed.id.clone(),
-                at: now,
-                attempts: claimed.attempts,
-                reason,
-            }),
-            version: agreement.version + 1,
-            ..agreement.clone()
-        };
-        let event = system_event(
-            "activation_email.failed",
-            request_id,
-            now,
-            claimed,
-            json!({ "mail_id": claimed.id, "attempts": claimed.attempts, "reason": reason }),
+
+    /// The agreement was associated first: the intent is skipped, and the trail says why.
+    async fn skip(
+        &self,
+        mail: &MailIntent,
+        skipped: &MailIntent,
+        agreement: &Agreement,
+    ) -> Result<Outcome, TxFailure> {
+        let event = self.event(
+            "activation_email.skipped",
+            mail,
+            json!({ "mail_id": mail.id, "reason": "agreement_associated",
+                    "account_id": agreement.account_id }),
         );
-        let mut tx = app.store.tx();
-        tx.replace("mail", store::mail_item(&failed), claimed.version)
-            .replace(
-                "agreement",
-                store::agreement_item(&marked),
-                agreement.version,
-            )
-            .event(keys::agreement_events(&claimed.agreement_id), &event);
-        match app.store.commit(tx).await {
-            Ok(()) => return Ok(Outcome::Failed),
-            Err(TxFailure::Store(e)) => return Err(e.into()),
-            Err(_) => continue,
+        let mut tx = self.app.store.tx();
+        tx.replace(skipped, mail.version)
+            .event(&mail.agreement_id, &event);
+        self.app.store.commit(tx).await?;
+        Ok(Outcome::Skipped)
+    }
+
+    /// Leases the intent and issues its link, in one transaction. The link's token never
+    /// enters the trail; its expiry and the mail it goes with do.
+    async fn issue(
+        &self,
+        mail: &MailIntent,
+        claimed: &MailIntent,
+        agreement: &Agreement,
+    ) -> Result<Issued, TxFailure> {
+        let token = LinkToken::generate().map_err(StoreError::Unavailable)?;
+        let issued = issue_link(agreement, token, self.now, self.app.settings.link_ttl);
+        let event = self.event(
+            "activation_link.issued",
+            mail,
+            json!({ "mail_id": mail.id, "attempt": claimed.attempts,
+                    "expires_at": issued.link.expires_at }),
+        );
+        let mut tx = self.app.store.tx();
+        tx.event(&mail.agreement_id, &event)
+            .replace(claimed, mail.version)
+            .replace(&issued.agreement, agreement.version)
+            .create_link(&issued.token.hash(), &issued.link);
+        self.app.store.commit(tx).await?;
+        Ok(issued)
+    }
+
+    /// Sends the mail, then records what the mail service answered.
+    async fn send(
+        &self,
+        mail: &MailIntent,
+        claimed: &MailIntent,
+        issued: &Issued,
+        orders: &[Order],
+    ) -> Result<Outcome, TxFailure> {
+        let settings = &self.app.settings;
+        let url = format!(
+            "{}/activate/{}",
+            settings.public_base_url,
+            issued.token.as_str()
+        );
+        let content = activation_mail(&issued.agreement, orders, &url, issued.link.expires_at);
+        let to = &issued.agreement.osm.email;
+        let message_id = match self.app.mailer.send(to, &content).await {
+            Ok(message_id) => message_id,
+            Err(err) => {
+                tracing::warn!(mail_id = %mail.id, attempts = claimed.attempts,
+                    reason = err.reason.code(), error = %err.detail, "activation mail refused");
+                return self.refused(claimed, err.reason).await;
+            }
+        };
+        let sent = outbox::sent(claimed, message_id.clone(), (self.app.clock)());
+        let event = self.event(
+            "activation_email.sent",
+            mail,
+            json!({ "mail_id": mail.id, "sent_to": to.masked(), "reason": mail.reason,
+                    "ses_message_id": message_id, "link_expires_at": issued.link.expires_at }),
+        );
+        let mut tx = self.app.store.tx();
+        tx.replace(&sent, claimed.version)
+            .event(&mail.agreement_id, &event);
+        if let Err(e) = self.app.store.commit(tx).await {
+            // SES has the mail; only the record is missing. Leave the lease to expire
+            // rather than send twice now.
+            tracing::error!(error = %e, mail_id = %mail.id, "sent, but could not record it");
+        }
+        tracing::info!(mail_id = %mail.id, attempts = claimed.attempts, "activation mail sent");
+        Ok(Outcome::Sent)
+    }
+
+    async fn refused(
+        &self,
+        claimed: &MailIntent,
+        reason: MailRefusal,
+    ) -> Result<Outcome, TxFailure> {
+        match outbox::refused(claimed, reason, self.now, &self.app.settings.retry_after) {
+            Refused::Retry(retry) => {
+                let mut tx = self.app.store.tx();
+                tx.replace(&retry, claimed.version);
+                self.app.store.commit(tx).await?;
+                Ok(Outcome::Retrying)
+            }
+            Refused::Park(failed) => self.park(claimed, &failed).await,
         }
     }
-    Err(TxFailure::Conflict)
+
+    /// Parks the intent as failed and shows it on the agreement (re-read: it may have
+    /// moved on since the claim).
+    async fn park(&self, claimed: &MailIntent, failed: &MailIntent) -> Result<Outcome, TxFailure> {
+        for _ in 0..5 {
+            let Some(agreement) = self.app.store.agreement(&claimed.agreement_id).await? else {
+                return Ok(Outcome::Missing);
+            };
+            let marked = outbox::parked_on(&agreement, failed, self.now);
+            let event = self.event(
+                "activation_email.failed",
+                claimed,
+                json!({ "mail_id": claimed.id, "attempts": claimed.attempts,
+                        "reason": failed.last_error }),
+            );
+            let mut tx = self.app.store.tx();
+            tx.replace(failed, claimed.version)
+                .replace(&marked, agreement.version)
+                .event(&claimed.agreement_id, &event);
+            match self.app.store.commit(tx).await {
+                Ok(()) => return Ok(Outcome::Failed),
+                Err(TxFailure::Store(e)) => return Err(e.into()),
+                Err(_) => continue,
+            }
+        }
+        Err(TxFailure::Conflict)
+    }
 }
 
 /// Sends everything pending and due.

@@ -10,7 +10,6 @@ mod pages;
 pub mod session;
 pub mod signin;
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use vls::access;
@@ -19,12 +18,12 @@ use vls::config::{Clock, Config};
 use vls::http::auth::SelfVerifier;
 use vls::http::idempotency::{IdempotencyKey, key_of, mutate_keyed};
 use vls::http::{
-    Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
+    Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
 use vls::input::Obj;
 use vls::model::{Agreement, MailIntent, MailReason, OrderSource, OrderStatus};
 use vls::rules::activation::{self, LinkToken};
-use vls::store::{self, Store, keys};
+use vls::store::Store;
 use vls::types::{AccountId, AgreementId};
 
 pub struct App {
@@ -34,8 +33,6 @@ pub struct App {
     pub clock: Clock,
     pub sign_in: signin::SignInSetup,
 }
-
-type Answer = Result<Reply, Problem>;
 
 /// R9: attempts at counting a wrong answer against concurrent ones before giving up (409).
 const MISMATCH_ATTEMPTS: u32 = 8;
@@ -50,7 +47,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     } else {
         ctx
     };
-    vls::http::serve(&ctx, || route(app, &ctx)).await
+    vls::http::serve_routes(ROUTES, app, ctx).await
 }
 
 /// The caller an `Authorization: Bearer` header names: a local token on the local stack;
@@ -75,87 +72,88 @@ async fn bearer_principal(app: &App, header: Option<&str>) -> Result<Principal, 
     }
 }
 
-async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
-    let segments = ctx.segments();
-    match segments.as_slice() {
-        ["activate", token] => (
-            "/activate/{token}",
-            match ctx.method {
-                Method::GET => Ok(signin::page(app, ctx, token).await),
-                Method::POST => submit_json(app, ctx, token).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["activate", token, "sign-in"] => (
-            "/activate/{token}/sign-in",
-            match ctx.method {
-                Method::GET => Ok(signin::sign_in(app, ctx, token).await),
-                _ => method_not_allowed(),
-            },
-        ),
-        ["activate", token, "confirm"] => (
-            "/activate/{token}/confirm",
-            match ctx.method {
-                Method::POST => Ok(signin::confirm(app, ctx, token).await),
-                _ => method_not_allowed(),
-            },
-        ),
-        ["sign-in", "callback"] => (
-            "/sign-in/callback",
-            match ctx.method {
-                Method::GET => Ok(signin::callback(app, ctx).await),
-                _ => method_not_allowed(),
-            },
-        ),
-        ["agreements", id, "activation-email", "resend"] => (
-            "/agreements/{agreement_id}/activation-email/resend",
-            match ctx.method {
-                Method::POST => resend(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        _ => unrouted(),
-    }
-}
+/// What this function serves. The pages and the sign-in need no token (the link and the
+/// sign-in are what they check); the JSON association's bearer is verified here.
+pub static ROUTES: &[Route<App>] = &[
+    route!(
+        "GET",
+        "/activate/{token}",
+        Access::Public,
+        signin::page_route
+    ),
+    route!("POST", "/activate/{token}", ADMIN, submit_json),
+    route!(
+        "GET",
+        "/activate/{token}/sign-in",
+        Access::Public,
+        signin::sign_in_route
+    ),
+    route!(
+        "POST",
+        "/activate/{token}/confirm",
+        Access::Public,
+        signin::confirm_route
+    ),
+    route!(
+        "GET",
+        "/sign-in/callback",
+        Access::Public,
+        signin::callback_route
+    ),
+    route!(
+        "POST",
+        "/agreements/{agreement_id}/activation-email/resend",
+        Access::Roles(&[Role::BillingSupport]),
+        resend
+    ),
+];
+
+const ADMIN: Access = Access::Roles(&[Role::CustomerAdmin]);
 
 /// POST /activate/{token} for programs: JSON `{account_id}` with the admin's bearer header.
-async fn submit_json(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    // 401 and 403 before the body is looked at.
-    let p = ctx.caller(&[Role::CustomerAdmin])?;
+async fn submit_json(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    // 401 and 403 (the route's) came before the body is looked at.
+    let p = ctx.principal()?;
+    let raw = path.get("token");
     let account_raw = ctx.parse(|b| Ok(b.str("account_id")?.trim().to_owned()))?;
     let token = LinkToken::parse(raw).ok_or_else(|| Problem::not_found("activation link"))?;
     // Someone else's account does not exist for this admin.
     let account_id = AccountId::parse(&account_raw)
         .filter(|a| access::account_visible(p, a))
         .ok_or_else(|| Problem::not_found("account"))?;
-    let key = key_of(ctx)?;
-    associate_as(
-        app,
-        ctx,
-        &token,
-        p,
-        &account_id,
-        key,
-        json!({"via": "api"}),
-        |_| Ok(()),
-    )
-    .await
+    let association = Association {
+        principal: p,
+        account: &account_id,
+        key: key_of(ctx)?,
+        details: json!({"via": "api"}),
+    };
+    associate_as(app, ctx, &token, association, |_| Ok(())).await
 }
 
-/// R6/R7: `p`, the administrator of `account_id`, associates the link's agreement with it.
-/// `check` may refuse on the agreement as read (the confirmation's acknowledgement);
-/// `details` go into the audit event.
-#[allow(clippy::too_many_arguments)]
+/// Who associates a link's agreement with which account, under which idempotency key, and
+/// what the audit event records of how (`details`).
+pub(crate) struct Association<'a> {
+    pub principal: &'a Principal,
+    pub account: &'a AccountId,
+    pub key: Option<IdempotencyKey>,
+    pub details: Value,
+}
+
+/// R6/R7: the administrator of an account associates the link's agreement with it.
+/// `check` may refuse on the agreement as read (the confirmation's acknowledgement).
 pub(crate) async fn associate_as(
     app: &App,
     ctx: &Ctx,
     token: &LinkToken,
-    p: &Principal,
-    account_id: &AccountId,
-    key: Option<IdempotencyKey>,
-    details: Value,
+    association: Association<'_>,
     check: impl Fn(&Agreement) -> Result<(), Problem>,
 ) -> Answer {
+    let Association {
+        principal: p,
+        account: account_id,
+        key,
+        details,
+    } = association;
     let (check, details) = (&check, &details);
     mutate_keyed(&app.store, ctx, key, move || async move {
         let (found, target) = app
@@ -186,27 +184,11 @@ pub(crate) async fn associate_as(
             "signed_in": details,
         });
         let mut tx = app.store.tx();
-        tx.put_if(
-            "link",
-            store::encode(
-                &done.link,
-                &keys::activation_link(&token.hash()),
-                "activation_link",
-            ),
-            "attribute_not_exists(used_at)",
-        )
-        .replace(
-            "agreement",
-            store::agreement_item(&done.agreement),
-            agreement.version,
-        )
-        .replace(
-            "account",
-            store::encode(&done.account, &keys::account(&target.id), "account"),
-            target.version,
-        )
-        .event(keys::agreement_events(&agreement.id), &event)
-        .event(keys::account_events(&target.id), &event);
+        tx.spend_link(&token.hash(), &done.link)
+            .replace(&done.agreement, agreement.version)
+            .replace(&done.account, target.version)
+            .event(&agreement.id, &event)
+            .event(&target.id, &event);
         Ok(Planned {
             reply: Reply::ok(&body),
             tx,
@@ -231,9 +213,9 @@ pub(crate) async fn pool_totals(app: &App, id: &AccountId) -> Vec<(Sku, u64)> {
 }
 
 /// POST /agreements/{id}/activation-email/resend (R9): role, lockout, company, state.
-async fn resend(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::BillingSupport])?;
-    let id = AgreementId::parse(raw).ok_or_else(|| Problem::not_found("agreement"))?;
+async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id: AgreementId = path.id("agreement_id")?;
     // Only the company information is read; any recipient in the body is ignored.
     let (legal_name, country) =
         ctx.parse(|b: &Obj<'_>| Ok((b.text("legal_name", 200)?, b.text("country", 100)?)))?;
@@ -280,9 +262,9 @@ async fn resend(app: &App, ctx: &Ctx, raw: &str) -> Answer {
         event.agreement_id = Some(before.id.clone());
         event.details = json!({ "mail_id": mail.id, "sent_to": sent_to });
         let mut tx = app.store.tx();
-        tx.replace("agreement", store::agreement_item(&after), before.version)
-            .create("mail", store::mail_item(&mail))
-            .event(keys::agreement_events(&before.id), &event);
+        tx.replace(&after, before.version)
+            .create(&mail)
+            .event(&before.id, &event);
         Ok(Planned {
             reply: Reply::json(202, &json!({ "sent_to": sent_to })),
             tx,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use vls::http::idempotency::{IdempotencyKey, derived_key, replay};
-use vls::http::{Ctx, Principal, Problem, Reply};
+use vls::http::{Answer, Ctx, Params, Principal, Problem, Reply};
 use vls::model::{Account, Agreement, Order};
 use vls::rules::activation::{ActivationLink, LinkState, LinkToken, link_state};
 use vls::types::AccountId;
@@ -102,7 +102,12 @@ async fn usable_link(
 }
 
 /// GET /activate/{token}: the link page, or — signed in for this link — the confirmation page.
-pub async fn page(app: &App, ctx: &Ctx, raw: &str) -> Reply {
+/// `page` for the route table.
+pub async fn page_route(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    Ok(page(app, ctx, path.get("token")).await)
+}
+
+async fn page(app: &App, ctx: &Ctx, raw: &str) -> Reply {
     let (token, link, agreement, orders) = match usable_link(app, ctx, raw).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -160,7 +165,12 @@ pub fn needs_acknowledgement(session: &Session, agreement: &Agreement, account: 
 
 /// GET /activate/{token}/sign-in[?prompt=login]: checks the link, then sends the browser to the
 /// provider with a sign-in cookie of its own.
-pub async fn sign_in(app: &App, ctx: &Ctx, raw: &str) -> Reply {
+/// `sign_in` for the route table.
+pub async fn sign_in_route(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    Ok(sign_in(app, ctx, path.get("token")).await)
+}
+
+async fn sign_in(app: &App, ctx: &Ctx, raw: &str) -> Reply {
     let (token, ..) = match usable_link(app, ctx, raw).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -225,7 +235,12 @@ fn sign_in_of(app: &App, ctx: &Ctx, state: &str) -> Option<SignIn> {
 /// GET /sign-in/callback?code&state: a provider's `error=` is a refusal; otherwise the sign-in
 /// cookie and state first (nothing is redeemed without them), then the link, the code and
 /// the ID token; then a new session and 303 back to the link page.
-pub async fn callback(app: &App, ctx: &Ctx) -> Reply {
+/// `callback` for the route table.
+pub async fn callback_route(app: &App, ctx: &Ctx, _: &Params) -> Answer {
+    Ok(callback(app, ctx).await)
+}
+
+async fn callback(app: &App, ctx: &Ctx) -> Reply {
     let state = ctx.query_param("state").unwrap_or_default();
     let found = sign_in_of(app, ctx, &state);
     // The provider's refusal redeems nothing; it may come back without `state` (some
@@ -332,30 +347,18 @@ fn confirm_key(link_hash: &str, csrf: &str) -> IdempotencyKey {
 }
 
 /// POST /activate/{token}/confirm: associates the agreement with the SESSION's account.
-pub async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
+/// `confirm` for the route table.
+pub async fn confirm_route(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    Ok(confirm(app, ctx, path.get("token")).await)
+}
+
+async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
     let Some(token) = LinkToken::parse(raw) else {
         return pages::unknown();
     };
-    let link_hash = token.hash();
-    let (csrf, acknowledged) = form(ctx);
-    let session = app.sign_in.session(ctx, &link_hash);
-    let valid = match (&session, &csrf) {
-        (Some(s), Some(c)) => constant_time_eq(s.csrf.as_bytes(), c.as_bytes()),
-        _ => false,
-    };
-    let (Some(session), true) = (session, valid) else {
-        // The same form submitted again after it succeeded shows that success.
-        if let Some(c) = csrf.filter(|c| !c.is_empty())
-            && let Ok(Some(first)) = replay(
-                &app.store,
-                &confirm_key(&link_hash, &c),
-                ctx.now.timestamp(),
-            )
-            .await
-        {
-            return associated_page(app, &first, None).await;
-        }
-        return pages::session_invalid();
+    let (session, acknowledged) = match confirmed_session(app, ctx, &token).await {
+        Ok(confirmed) => confirmed,
+        Err(page) => return page,
     };
     let account = match signed_in_account(app, &session).await {
         Ok(a) => a,
@@ -365,7 +368,7 @@ pub async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
         sub: session.sub.clone(),
         account_id: account.id.clone(),
     };
-    let key = confirm_key(&link_hash, &session.csrf);
+    let key = confirm_key(&token.hash(), &session.csrf);
     let signed_in = json!({
         "via": "sign_in",
         "email": session.email,
@@ -383,18 +386,13 @@ pub async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
             Ok(())
         }
     };
-    let done = crate::associate_as(
-        app,
-        ctx,
-        &token,
-        &principal,
-        &account.id,
-        Some(key),
-        signed_in,
-        check,
-    )
-    .await;
-    match done {
+    let associated = crate::Association {
+        principal: &principal,
+        account: &account.id,
+        key: Some(key),
+        details: signed_in,
+    };
+    match crate::associate_as(app, ctx, &token, associated, check).await {
         Ok(reply) => {
             let clear = app.sign_in.cookies.clear_session();
             associated_page(app, &reply, Some(&account.id))
@@ -403,6 +401,36 @@ pub async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
         }
         Err(p) => pages::problem(&p),
     }
+}
+
+/// The session this form was submitted in, if its CSRF value matches, and whether the box
+/// was ticked. The same form submitted again after it succeeded shows that success.
+async fn confirmed_session(
+    app: &App,
+    ctx: &Ctx,
+    token: &LinkToken,
+) -> Result<(Session, bool), Reply> {
+    let link_hash = token.hash();
+    let (csrf, acknowledged) = form(ctx);
+    let session = app.sign_in.session(ctx, &link_hash);
+    let valid = match (&session, &csrf) {
+        (Some(s), Some(c)) => constant_time_eq(s.csrf.as_bytes(), c.as_bytes()),
+        _ => false,
+    };
+    if let (Some(session), true) = (session, valid) {
+        return Ok((session, acknowledged));
+    }
+    if let Some(c) = csrf.filter(|c| !c.is_empty())
+        && let Ok(Some(first)) = replay(
+            &app.store,
+            &confirm_key(&link_hash, &c),
+            ctx.now.timestamp(),
+        )
+        .await
+    {
+        return Err(associated_page(app, &first, None).await);
+    }
+    Err(pages::session_invalid())
 }
 
 /// "Licences associated": the attached orders and the account's totals now.

@@ -2,66 +2,56 @@
 //! refused while it would lose licences unless billing support accepts the loss, and its
 //! preview.
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
 use vls::http::{
-    Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, unrouted,
+    Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
 use vls::model::{Account, SkuCounts, Subscription};
 use vls::rules::cancellation::{self, Canceller};
-use vls::store::{self, keys};
+
 use vls::types::{AccountId, SubscriptionId};
 
 /// Everything a request needs, built once per process.
 pub type App = vls::config::Deps;
 
-type Answer = Result<Reply, Problem>;
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    vls::http::serve(&ctx, || route(app, &ctx)).await
+    vls::http::serve_routes(ROUTES, app, ctx).await
 }
 
-async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
-    match ctx.segments().as_slice() {
-        ["accounts", acc, "subscriptions", sub, "cancellation"] => (
-            "/accounts/{account_id}/subscriptions/{subscription_id}/cancellation",
-            match ctx.method {
-                Method::POST => cancel(app, ctx, acc, sub).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        [
-            "accounts",
-            acc,
-            "subscriptions",
-            sub,
-            "cancellation-preview",
-        ] => (
-            "/accounts/{account_id}/subscriptions/{subscription_id}/cancellation-preview",
-            match ctx.method {
-                Method::GET => preview(app, ctx, acc, sub).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        _ => unrouted(),
-    }
-}
+const ADMINS: Access = Access::Roles(&[Role::CustomerAdmin, Role::BillingSupport]);
+
+/// What this function serves.
+pub static ROUTES: &[Route<App>] = &[
+    route!(
+        "POST",
+        "/accounts/{account_id}/subscriptions/{subscription_id}/cancellation",
+        ADMINS,
+        cancel
+    ),
+    route!(
+        "GET",
+        "/accounts/{account_id}/subscriptions/{subscription_id}/cancellation-preview",
+        ADMINS,
+        preview
+    ),
+];
 
 /// The account (its admin's or any for billing support), the subscription, and the account's
 /// volume licences per SKU: one query for the account, one per associated agreement.
 async fn load(
     app: &App,
     p: &Principal,
-    acc: &str,
-    sub: &str,
+    path: &Params,
 ) -> Result<(Account, Subscription, SkuCounts), Problem> {
-    let account_id = AccountId::parse(acc)
+    let account_id = path
+        .id::<AccountId>("account_id")
+        .ok()
         .filter(|a| access::account_visible(p, a))
         .ok_or_else(|| Problem::not_found("account"))?;
-    let sub_id = SubscriptionId::parse(sub).ok_or_else(|| Problem::not_found("subscription"))?;
+    let sub_id: SubscriptionId = path.id("subscription_id")?;
     let (account, subs) = app
         .store
         .account_with_subscriptions(&account_id)
@@ -78,9 +68,9 @@ async fn load(
 
 /// GET …/cancellation-preview: per SKU, direct against volume and what is already relied
 /// on, and whether R11 would pass.
-async fn preview(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
-    let p = ctx.caller(&[Role::CustomerAdmin, Role::BillingSupport])?;
-    let (account, sub, volume) = load(app, p, acc, sub).await?;
+async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let (account, sub, volume) = load(app, p, path).await?;
     let coverage = cancellation::coverage(&account, &sub, &volume);
     Ok(Reply::ok(&json!({
         "subscription_id": sub.id,
@@ -91,8 +81,8 @@ async fn preview(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
 }
 
 /// POST …/cancellation `{reason, accept_license_loss?}`.
-async fn cancel(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
-    let p = ctx.caller(&[Role::CustomerAdmin, Role::BillingSupport])?;
+async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
     let (reason, accept) = &ctx.parse(|b| {
         Ok((
             b.text("reason", 1000)?,
@@ -104,7 +94,7 @@ async fn cancel(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
         _ => Canceller::AccountAdmin,
     };
     mutate(&app.store, ctx, move || async move {
-        let (account, before, volume) = load(app, p, acc, sub).await?;
+        let (account, before, volume) = load(app, p, path).await?;
         let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;
         let mut event = ctx.event(p, "subscription.cancelled");
         event.account_id = Some(account.id.clone());
@@ -123,21 +113,9 @@ async fn cancel(app: &App, ctx: &Ctx, acc: &str, sub: &str) -> Answer {
         let mut tx = app.store.tx();
         // The account carries what is now relied on, under the version its volume was read
         // at: a concurrent cancellation, invoice, reservation or remap fails this condition.
-        tx.replace(
-            "subscription",
-            store::encode(
-                &done.subscription,
-                &keys::subscription(&account.id, &before.id),
-                "subscription",
-            ),
-            before.version,
-        )
-        .replace(
-            "account",
-            store::encode(&done.account, &keys::account(&account.id), "account"),
-            account.version,
-        )
-        .event(keys::account_events(&account.id), &event);
+        tx.replace(&done.subscription, before.version)
+            .replace(&done.account, account.version)
+            .event(&account.id, &event);
         Ok(Planned {
             reply: Reply::ok(&reply),
             tx,

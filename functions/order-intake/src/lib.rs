@@ -1,12 +1,12 @@
 //! `order-intake`: partners, accounts, direct subscriptions, agreements, orders, the OSM,
 //! the pool, invoice support and the audit trails. Handlers read, call a rule, commit.
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use vls::access;
 use vls::http::{
-    Ctx, Planned, Principal, Problem, Reply, Role, method_not_allowed, mutate, to_value, unrouted,
+    Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
+    to_value,
 };
 use vls::input;
 use vls::model::{
@@ -14,140 +14,84 @@ use vls::model::{
 };
 use vls::rules::orders::InvoiceEffect;
 use vls::rules::{agreements, orders, pool};
-use vls::store::{self, keys};
+
 use vls::types::{AccountId, AgreementId, OrderId, PartnerId, SubscriptionId};
 
 /// Everything a request needs, built once per process.
 pub type App = vls::config::Deps;
 
-type Answer = Result<Reply, Problem>;
-
 /// Serves one HTTP request.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    vls::http::serve(&ctx, || route(app, &ctx)).await
+    vls::http::serve_routes(ROUTES, app, ctx).await
 }
 
-/// Maps method and path to a handler; answers with the route template (what is logged).
-async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
-    let segments = ctx.segments();
-    let m = &ctx.method;
-    match segments.as_slice() {
-        ["partners", id] => (
-            "/partners/{partner_id}",
-            match *m {
-                Method::PUT => put_partner(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["accounts"] => (
-            "/accounts",
-            match *m {
-                Method::POST => post_account(app, ctx).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["accounts", id, "subscriptions"] => (
-            "/accounts/{account_id}/subscriptions",
-            match *m {
-                Method::POST => post_subscription(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["accounts", id, "licenses"] => (
-            "/accounts/{account_id}/licenses",
-            match *m {
-                Method::GET => get_licenses(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["accounts", id, "events"] => (
-            "/accounts/{account_id}/events",
-            match *m {
-                Method::GET => get_account_events(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["agreements"] => (
-            "/agreements",
-            match *m {
-                Method::POST => post_agreement(app, ctx).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["agreements", id] => (
-            "/agreements/{agreement_id}",
-            match *m {
-                Method::GET => get_agreement(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["agreements", id, "osm"] => (
-            "/agreements/{agreement_id}/osm",
-            match *m {
-                Method::PUT => put_osm(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["agreements", id, "orders"] => (
-            "/agreements/{agreement_id}/orders",
-            match *m {
-                Method::GET => get_agreement_orders(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["agreements", id, "invoice-support"] => (
-            "/agreements/{agreement_id}/invoice-support",
-            match *m {
-                Method::GET => get_invoice_support(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["agreements", id, "events"] => (
-            "/agreements/{agreement_id}/events",
-            match *m {
-                Method::GET => get_agreement_events(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["orders"] => (
-            "/orders",
-            match *m {
-                Method::POST => post_order(app, ctx).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["orders", id] => (
-            "/orders/{order_id}",
-            match *m {
-                Method::GET => get_order(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["orders", id, "invoice"] => (
-            "/orders/{order_id}/invoice",
-            match *m {
-                Method::POST => post_invoice(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        _ => unrouted(),
-    }
-}
+const BILLING: Access = Access::Roles(&[Role::BillingSupport]);
+const PARTNER: Access = Access::Roles(&[Role::Partner]);
+const ACCOUNT_READERS: Access = Access::Roles(&[Role::CustomerAdmin, Role::BillingSupport]);
+const AGREEMENT_READERS: Access = Access::Roles(&[
+    Role::Partner,
+    Role::BillingSupport,
+    Role::LicensingSpecialist,
+    Role::CustomerAdmin,
+]);
+const ORDER_READERS: Access =
+    Access::Roles(&[Role::Partner, Role::BillingSupport, Role::CustomerAdmin]);
+const INVOICE_READERS: Access =
+    Access::Roles(&[Role::Partner, Role::CustomerAdmin, Role::BillingSupport]);
 
-// ---- ids in paths: one that cannot exist is simply not found ------------------------------
-
-fn account_id(raw: &str) -> Result<AccountId, Problem> {
-    AccountId::parse(raw).ok_or_else(|| Problem::not_found("account"))
-}
-
-fn agreement_id(raw: &str) -> Result<AgreementId, Problem> {
-    AgreementId::parse(raw).ok_or_else(|| Problem::not_found("agreement"))
-}
-
-fn order_id(raw: &str) -> Result<OrderId, Problem> {
-    OrderId::parse(raw).ok_or_else(|| Problem::not_found("order"))
-}
+/// What this function serves.
+pub static ROUTES: &[Route<App>] = &[
+    route!("PUT", "/partners/{partner_id}", BILLING, put_partner),
+    route!("POST", "/accounts", BILLING, post_account),
+    route!(
+        "POST",
+        "/accounts/{account_id}/subscriptions",
+        ACCOUNT_READERS,
+        post_subscription
+    ),
+    route!(
+        "GET",
+        "/accounts/{account_id}/licenses",
+        ACCOUNT_READERS,
+        get_licenses
+    ),
+    route!(
+        "GET",
+        "/accounts/{account_id}/events",
+        ACCOUNT_READERS,
+        get_account_events
+    ),
+    route!("POST", "/agreements", PARTNER, post_agreement),
+    route!(
+        "GET",
+        "/agreements/{agreement_id}",
+        AGREEMENT_READERS,
+        get_agreement
+    ),
+    route!("PUT", "/agreements/{agreement_id}/osm", PARTNER, put_osm),
+    route!(
+        "GET",
+        "/agreements/{agreement_id}/orders",
+        AGREEMENT_READERS,
+        get_agreement_orders
+    ),
+    route!(
+        "GET",
+        "/agreements/{agreement_id}/invoice-support",
+        INVOICE_READERS,
+        get_invoice_support
+    ),
+    route!(
+        "GET",
+        "/agreements/{agreement_id}/events",
+        AGREEMENT_READERS,
+        get_agreement_events
+    ),
+    route!("POST", "/orders", PARTNER, post_order),
+    route!("GET", "/orders/{order_id}", ORDER_READERS, get_order),
+    route!("POST", "/orders/{order_id}/invoice", PARTNER, post_invoice),
+];
 
 // ---- representations ---------------------------------------------------------------------
 
@@ -175,9 +119,9 @@ fn order_view(o: &Order, a: &Agreement) -> Value {
 
 // ---- partners and accounts -----------------------------------------------------------------
 
-async fn put_partner(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::BillingSupport])?;
-    let id = PartnerId::parse(raw).ok_or_else(|| {
+async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id = PartnerId::parse(path.get("partner_id")).ok_or_else(|| {
         Problem::new(
             422,
             "invalid_id",
@@ -197,11 +141,7 @@ async fn put_partner(app: &App, ctx: &Ctx, raw: &str) -> Answer {
         let mut event = ctx.event(p, "partner.registered");
         event.details = json!({ "partner_id": id, "name": name });
         let mut tx = app.store.tx();
-        tx.upsert(
-            "partner",
-            store::encode(&partner, &keys::partner(id), "partner"),
-        )
-        .event(keys::partner_events(id), &event);
+        tx.upsert(&partner).event(&id, &event);
         Ok(Planned {
             reply: Reply::ok(&partner),
             tx,
@@ -210,8 +150,8 @@ async fn put_partner(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     .await
 }
 
-async fn post_account(app: &App, ctx: &Ctx) -> Answer {
-    let p = ctx.caller(&[Role::BillingSupport])?;
+async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
+    let p = ctx.principal()?;
     let (name, domain, online_services) = ctx.parse(input::new_account)?;
     let (name, domain, online_services) = (&name, &domain, &online_services);
     mutate(&app.store, ctx, move || async move {
@@ -229,16 +169,16 @@ async fn post_account(app: &App, ctx: &Ctx) -> Answer {
         event.account_id = Some(account.id.clone());
         event.details = json!({ "name": account.name, "domain": account.domain, "online_services": account.online_services });
         let mut tx = app.store.tx();
-        tx.create("account", store::encode(&account, &keys::account(&account.id), "account"))
-            .event(keys::account_events(&account.id), &event);
+        tx.create(&account)
+            .event(&account.id, &event);
         Ok(Planned { reply: Reply::created(&account), tx })
     })
     .await
 }
 
 /// The account in the path, if the caller may see it (its admin, billing support).
-fn visible_account(p: &Principal, raw: &str) -> Result<AccountId, Problem> {
-    let id = account_id(raw)?;
+fn visible_account(p: &Principal, path: &Params) -> Result<AccountId, Problem> {
+    let id: AccountId = path.id("account_id")?;
     if access::account_visible(p, &id) {
         Ok(id)
     } else {
@@ -246,9 +186,9 @@ fn visible_account(p: &Principal, raw: &str) -> Result<AccountId, Problem> {
     }
 }
 
-async fn post_subscription(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::CustomerAdmin, Role::BillingSupport])?;
-    let account_id = visible_account(p, raw)?;
+async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
     let (billing, lines) = ctx.parse(input::new_subscription)?;
     let (account_id, lines) = (&account_id, &lines);
     mutate(&app.store, ctx, move || async move {
@@ -269,19 +209,7 @@ async fn post_subscription(app: &App, ctx: &Ctx, raw: &str) -> Answer {
         event.details =
             json!({ "subscription_id": sub.id, "billing": sub.billing, "lines": sub.lines });
         let mut tx = app.store.tx();
-        tx.create(
-            "subscription",
-            store::encode(
-                &sub,
-                &keys::subscription(account_id, &sub.id),
-                "subscription",
-            ),
-        )
-        .create(
-            "subscription_ref",
-            store::ref_item(&keys::subscription_ref(&sub.id), account_id.as_str()),
-        )
-        .event(keys::account_events(account_id), &event);
+        tx.create(&sub).event(account_id, &event);
         Ok(Planned {
             reply: Reply::created(&sub),
             tx,
@@ -290,9 +218,9 @@ async fn post_subscription(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     .await
 }
 
-async fn get_licenses(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::CustomerAdmin, Role::BillingSupport])?;
-    let account_id = visible_account(p, raw)?;
+async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
     let (account, subs) = app
         .store
         .account_with_subscriptions(&account_id)
@@ -302,11 +230,11 @@ async fn get_licenses(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     Ok(Reply::ok(&pool::compute(&account, &subs, &holdings)))
 }
 
-async fn get_account_events(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::CustomerAdmin, Role::BillingSupport])?;
-    let account_id = visible_account(p, raw)?;
+async fn get_account_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
     // Every account's trail starts with its creation, so an empty trail is an unknown account.
-    let events = app.store.events(&keys::account_events(&account_id)).await?;
+    let events = app.store.events(&account_id).await?;
     if events.is_empty() {
         return Err(Problem::not_found("account"));
     }
@@ -315,8 +243,8 @@ async fn get_account_events(app: &App, ctx: &Ctx, raw: &str) -> Answer {
 
 // ---- agreements ----------------------------------------------------------------------------
 
-async fn post_agreement(app: &App, ctx: &Ctx) -> Answer {
-    let p = ctx.caller(&[Role::Partner])?;
+async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
+    let p = ctx.principal()?;
     let partner_id = p.partner_id().cloned().ok_or_else(Problem::forbidden)?;
     let cmd = &ctx.parse(input::new_agreement)?;
     let partner_id = &partner_id;
@@ -343,39 +271,32 @@ async fn post_agreement(app: &App, ctx: &Ctx) -> Answer {
         )?;
         let a = &created.agreement;
         let mut tx = app.store.tx();
-        tx.create("agreement", store::agreement_item(a));
-        match schedule {
+        tx.create(a);
+        if created.first_of_customer {
             // The first agreement of this customer sets its schedule (R2); a concurrent first
             // agreement loses this condition and re-reads the schedule.
-            None => tx.create(
-                "customer",
-                store::customer_item(&a.customer.number, created.schedule, &a.id),
-            ),
-            Some(_) => tx.check_exists("customer", &keys::customer(&a.customer.number)),
-        };
-        let mut event = ctx.event(p, "agreement.created");
-        event.agreement_id = Some(a.id.clone());
-        event.account_id = a.account_id.clone();
-        event.details = json!({
-            "program": a.program, "customer_number": a.customer.number, "start_date": a.start_date,
-            "anniversary": a.anniversary, "bound_to_online_services": a.bound_to_online_services,
-        });
-        tx.event(keys::agreement_events(&a.id), &event);
-        if let Some(account) = mos_account.filter(|_| a.bound_to_online_services) {
+            tx.create_schedule(&a.customer.number, created.schedule, &a.id);
+        } else {
+            tx.check_exists(&a.customer.number);
+        }
+        let event = ctx
+            .event(p, "agreement.created")
+            .on_agreement(&a.id)
+            .on_account(a.account_id.as_ref())
+            .with(json!({
+                "program": a.program, "customer_number": a.customer.number,
+                "start_date": a.start_date, "anniversary": a.anniversary,
+                "bound_to_online_services": a.bound_to_online_services,
+            }));
+        tx.event(&a.id, &event);
+        if let (Some(bound), Some(read)) = (&created.bound, &mos_account) {
             // R7: associated with the Online Services account from the start.
-            let mut bound = account.clone();
-            bound.agreement_ids.push(a.id.clone());
-            bound.version += 1;
-            tx.replace(
-                "account",
-                store::encode(&bound, &keys::account(&bound.id), "account"),
-                account.version,
-            );
-            let mut assoc = ctx.event(p, "agreement.associated");
-            assoc.agreement_id = Some(a.id.clone());
-            assoc.account_id = Some(bound.id.clone());
-            assoc.details = json!({ "bound_to_online_services": true });
-            tx.event(keys::account_events(&bound.id), &assoc);
+            let assoc = ctx
+                .event(p, "agreement.associated")
+                .on_agreement(&a.id)
+                .on_account(Some(&bound.id))
+                .with(json!({ "bound_to_online_services": true }));
+            tx.replace(bound, read.version).event(&bound.id, &assoc);
         }
         Ok(Planned {
             reply: Reply::json(201, &agreement_view(a)),
@@ -386,8 +307,8 @@ async fn post_agreement(app: &App, ctx: &Ctx) -> Answer {
 }
 
 /// The agreement in the path, if the caller may see it.
-async fn visible_agreement(app: &App, p: &Principal, raw: &str) -> Result<Agreement, Problem> {
-    let id = agreement_id(raw)?;
+async fn visible_agreement(app: &App, p: &Principal, path: &Params) -> Result<Agreement, Problem> {
+    let id: AgreementId = path.id("agreement_id")?;
     app.store
         .agreement(&id)
         .await?
@@ -395,31 +316,23 @@ async fn visible_agreement(app: &App, p: &Principal, raw: &str) -> Result<Agreem
         .ok_or_else(|| Problem::not_found("agreement"))
 }
 
-const AGREEMENT_READERS: &[Role] = &[
-    Role::Partner,
-    Role::BillingSupport,
-    Role::LicensingSpecialist,
-    Role::CustomerAdmin,
-];
-
-async fn get_agreement(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(AGREEMENT_READERS)?;
-    let a = visible_agreement(app, p, raw).await?;
+async fn get_agreement(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let a = visible_agreement(app, p, path).await?;
     Ok(Reply::ok(&agreement_view(&a)))
 }
 
-async fn put_osm(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::Partner])?;
+async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
     let osm = &ctx.parse(input::osm_change)?;
     mutate(&app.store, ctx, move || async move {
-        let before = visible_agreement(app, p, raw).await?;
+        let before = visible_agreement(app, p, path).await?;
         let after = agreements::change_osm(&before, osm.clone(), &app.config.policy)?;
         let mut event = ctx.event(p, "osm.changed");
         event.agreement_id = Some(after.id.clone());
         event.details = json!({ "from": before.osm, "to": after.osm });
         let mut tx = app.store.tx();
-        tx.replace("agreement", store::agreement_item(&after), before.version)
-            .event(keys::agreement_events(&after.id), &event);
+        tx.replace(&after, before.version).event(&after.id, &event);
         Ok(Planned {
             reply: Reply::ok(&agreement_view(&after)),
             tx,
@@ -428,9 +341,9 @@ async fn put_osm(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     .await
 }
 
-async fn get_agreement_orders(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(AGREEMENT_READERS)?;
-    let id = agreement_id(raw)?;
+async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id: AgreementId = path.id("agreement_id")?;
     let (a, orders) = app
         .store
         .agreement_with_orders(&id)
@@ -441,9 +354,9 @@ async fn get_agreement_orders(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     Ok(Reply::ok(&json!({ "orders": orders })))
 }
 
-async fn get_invoice_support(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::Partner, Role::CustomerAdmin, Role::BillingSupport])?;
-    let a = visible_agreement(app, p, raw).await?;
+async fn get_invoice_support(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let a = visible_agreement(app, p, path).await?;
     // R16: invoice questions go to the LSP on the agreement.
     let partner = app
         .store
@@ -458,17 +371,17 @@ async fn get_invoice_support(app: &App, ctx: &Ctx, raw: &str) -> Answer {
     })))
 }
 
-async fn get_agreement_events(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(AGREEMENT_READERS)?;
-    let a = visible_agreement(app, p, raw).await?;
-    let events = app.store.events(&keys::agreement_events(&a.id)).await?;
+async fn get_agreement_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let a = visible_agreement(app, p, path).await?;
+    let events = app.store.events(&a.id).await?;
     Ok(Reply::ok(&json!({ "events": events })))
 }
 
 // ---- orders --------------------------------------------------------------------------------
 
-async fn post_order(app: &App, ctx: &Ctx) -> Answer {
-    let p = ctx.caller(&[Role::Partner])?;
+async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
+    let p = ctx.principal()?;
     let cmd = &ctx.parse(input::new_order)?;
     mutate(&app.store, ctx, move || async move {
         let (before, replaced) = app
@@ -488,18 +401,21 @@ async fn post_order(app: &App, ctx: &Ctx) -> Answer {
             "became_volume_discount_eligible": a.volume_discount_eligible && !before.volume_discount_eligible,
         });
         let mut tx = app.store.tx();
-        tx.replace("agreement", store::agreement_item(a), before.version)
-            .create("order", store::encode(o, &keys::order(&a.id, &o.id), "order"))
-            .create("order_ref", store::ref_item(&keys::order_ref(&o.id), a.id.as_str()))
-            .event(keys::agreement_events(&a.id), &event);
+        tx.replace(a, before.version)
+            .create(o)
+            .event(&a.id, &event);
         Ok(Planned { reply: Reply::json(201, &order_view(o, a)), tx })
     })
     .await
 }
 
 /// The order in the path and its agreement, if the caller may see them.
-async fn visible_order(app: &App, p: &Principal, raw: &str) -> Result<(Agreement, Order), Problem> {
-    let id = order_id(raw)?;
+async fn visible_order(
+    app: &App,
+    p: &Principal,
+    path: &Params,
+) -> Result<(Agreement, Order), Problem> {
+    let id: OrderId = path.id("order_id")?;
     app.store
         .order(&id)
         .await?
@@ -507,23 +423,23 @@ async fn visible_order(app: &App, p: &Principal, raw: &str) -> Result<(Agreement
         .ok_or_else(|| Problem::not_found("order"))
 }
 
-async fn get_order(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::Partner, Role::BillingSupport, Role::CustomerAdmin])?;
-    let (a, o) = visible_order(app, p, raw).await?;
+async fn get_order(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let (a, o) = visible_order(app, p, path).await?;
     Ok(Reply::ok(&order_view(&o, &a)))
 }
 
-async fn post_invoice(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::Partner])?;
+async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
     mutate(&app.store, ctx, move || async move {
-        let (a, before) = visible_order(app, p, raw).await?;
+        let (a, before) = visible_order(app, p, path).await?;
         let invoiced = orders::invoice(&a, &before, ctx.now)?;
         let o = &invoiced.order;
         let mut tx = app.store.tx();
         // The agreement must be as read: an activation or a remap in between changes where
         // the licences go.
-        tx.replace("order", store::encode(o, &keys::order(&a.id, &o.id), "order"), before.version)
-            .check_version("agreement", &keys::agreement(&a.id), a.version);
+        tx.replace(o, before.version)
+            .check_unchanged(&a);
         let mut event = ctx.event(p, "order.invoiced");
         event.agreement_id = Some(a.id.clone());
         match &invoiced.effect {
@@ -531,16 +447,16 @@ async fn post_invoice(app: &App, ctx: &Ctx, raw: &str) -> Answer {
                 event.account_id = Some(account.clone());
                 event.details = json!({ "order_id": o.id, "attached_account_id": account, "activation_email": "not_needed" });
                 // The account's volume licences changed: guards keyed on its version must see it.
-                tx.bump_version("account", &keys::account(account))
-                    .event(keys::account_events(account), &event);
+                tx.bump_version(account)
+                    .event(&account, &event);
             }
             InvoiceEffect::QueueActivationMail => {
                 let mail = MailIntent::activation(a.id.clone(), Some(o.id.clone()), MailReason::Invoiced, ctx.now);
                 event.details = json!({ "order_id": o.id, "activation_email": "queued", "mail_id": mail.id });
-                tx.create("mail", store::mail_item(&mail));
+                tx.create(&mail);
             }
         }
-        tx.event(keys::agreement_events(&a.id), &event);
+        tx.event(&a.id, &event);
         Ok(Planned { reply: Reply::ok(&order_view(o, &a)), tx })
     })
     .await

@@ -1,45 +1,40 @@
 //! `remap`: billing support moves an agreement, with all its licences, to another account
 //! (R15); a licensing specialist separates an agreement from its Online Services account (R7).
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use vls::http::{Ctx, Planned, Problem, Reply, Role, method_not_allowed, mutate, unrouted};
+use vls::http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
 use vls::input::Obj;
 use vls::model::Account;
+use vls::model::Event;
+use vls::rules::remap::Remapped;
 use vls::rules::{cancellation, remap};
-use vls::store::{self, keys};
+
 use vls::types::{AccountId, AgreementId, AmendmentId};
 
 /// Everything a request needs, built once per process.
 pub type App = vls::config::Deps;
 
-type Answer = Result<Reply, Problem>;
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    vls::http::serve(&ctx, || route(app, &ctx)).await
+    vls::http::serve_routes(ROUTES, app, ctx).await
 }
 
-async fn route(app: &App, ctx: &Ctx) -> (&'static str, Answer) {
-    match ctx.segments().as_slice() {
-        ["agreements", id, "remap"] => (
-            "/agreements/{agreement_id}/remap",
-            match ctx.method {
-                Method::POST => remap(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        ["agreements", id, "amendments"] => (
-            "/agreements/{agreement_id}/amendments",
-            match ctx.method {
-                Method::POST => amend(app, ctx, id).await,
-                _ => method_not_allowed(),
-            },
-        ),
-        _ => unrouted(),
-    }
-}
+/// What this function serves.
+pub static ROUTES: &[Route<App>] = &[
+    route!(
+        "POST",
+        "/agreements/{agreement_id}/remap",
+        Access::Roles(&[Role::BillingSupport]),
+        remap
+    ),
+    route!(
+        "POST",
+        "/agreements/{agreement_id}/amendments",
+        Access::Roles(&[Role::LicensingSpecialist]),
+        amend
+    ),
+];
 
 fn reason(b: &Obj<'_>) -> Result<String, vls::error::FieldError> {
     b.text("reason", 1000)
@@ -47,9 +42,9 @@ fn reason(b: &Obj<'_>) -> Result<String, vls::error::FieldError> {
 
 /// POST /agreements/{id}/remap `{target_account_id, reason, accept_license_loss?}` (billing
 /// support). The old account's volume is read only when cancelled subscriptions rely on it.
-async fn remap(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::BillingSupport])?;
-    let id = &AgreementId::parse(raw).ok_or_else(|| Problem::not_found("agreement"))?;
+async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id = &path.id::<AgreementId>("agreement_id")?;
     let (target_raw, reason, accept) = &ctx.parse(|b| {
         Ok((
             b.str("target_account_id")?.trim().to_owned(),
@@ -76,46 +71,45 @@ async fn remap(app: &App, ctx: &Ctx, raw: &str) -> Answer {
             })?;
             let leaving = leaving(app, &current, &a.id).await?;
             let done = remap::remap(&a, &current, target.as_ref(), &leaving, *accept)?;
-            let body = json!({
-                "agreement_id": a.id,
-                "from_account_id": done.from.id,
-                "to_account_id": done.to.id,
-            });
-            let mut event = ctx.event(p, "agreement.remapped");
-            event.agreement_id = Some(a.id.clone());
-            event.reason = Some(reason.clone());
-            event.details = body.clone();
-            if !done.accepted_shortfalls.is_empty() {
-                event.details["license_loss_accepted"] = json!(true);
-                event.details["shortfalls"] = json!(done.accepted_shortfalls);
-            }
-            let (from, to) = (&done.from, &done.to);
-            let mut tx = app.store.tx();
-            tx.replace(
-                "agreement",
-                store::agreement_item(&done.agreement),
-                a.version,
-            )
-            .replace(
-                "from_account",
-                store::encode(from, &keys::account(&from.id), "account"),
-                current.version,
-            )
-            .replace(
-                "to_account",
-                store::encode(to, &keys::account(&to.id), "account"),
-                to.version - 1,
-            )
-            .event(keys::agreement_events(&a.id), &event)
-            .event(keys::account_events(&from.id), &event)
-            .event(keys::account_events(&to.id), &event);
-            Ok(Planned {
-                reply: Reply::ok(&body),
-                tx,
-            })
+            let read = (a.version, current.version);
+            Ok(remapped(
+                app,
+                ctx.event(p, "agreement.remapped"),
+                read,
+                &done,
+                reason,
+            ))
         }
     })
     .await
+}
+
+/// The remap's one transaction: the agreement and both accounts under the versions read
+/// (`read`: the agreement's, the old account's), the event on the three trails.
+fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: &str) -> Planned {
+    let (a, from, to) = (&done.agreement, &done.from, &done.to);
+    let body = json!({
+        "agreement_id": a.id,
+        "from_account_id": from.id,
+        "to_account_id": to.id,
+    });
+    let mut details = body.clone();
+    if !done.accepted_shortfalls.is_empty() {
+        details["license_loss_accepted"] = json!(true);
+        details["shortfalls"] = json!(done.accepted_shortfalls);
+    }
+    let event = event.on_agreement(&a.id).because(reason).with(details);
+    let mut tx = app.store.tx();
+    tx.replace(a, read.0)
+        .replace(from, read.1)
+        .replace(to, to.version - 1)
+        .event(&a.id, &event)
+        .event(&from.id, &event)
+        .event(&to.id, &event);
+    Planned {
+        reply: Reply::ok(&body),
+        tx,
+    }
 }
 
 /// R11's view of what the remap takes from the old account: its volume and the agreement's,
@@ -142,9 +136,9 @@ async fn leaving(
 
 /// POST /agreements/{id}/amendments `{kind: "separate_online_services", reason}`
 /// (licensing specialists only).
-async fn amend(app: &App, ctx: &Ctx, raw: &str) -> Answer {
-    let p = ctx.caller(&[Role::LicensingSpecialist])?;
-    let id = &AgreementId::parse(raw).ok_or_else(|| Problem::not_found("agreement"))?;
+async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id = &path.id::<AgreementId>("agreement_id")?;
     let reason = &ctx.parse(|b| {
         let kind = b.str("kind")?;
         if kind != "separate_online_services" {
@@ -177,10 +171,9 @@ async fn amend(app: &App, ctx: &Ctx, raw: &str) -> Answer {
         event.reason = Some(reason.clone());
         event.details = amendment.clone();
         let mut tx = app.store.tx();
-        tx.replace("agreement", store::agreement_item(&amended), a.version)
-            .event(keys::agreement_events(&a.id), &event);
+        tx.replace(&amended, a.version).event(&a.id, &event);
         if let Some(acc) = &a.account_id {
-            tx.event(keys::account_events(acc), &event);
+            tx.event(&acc, &event);
         }
         Ok(Planned {
             reply: Reply::created(&amendment),

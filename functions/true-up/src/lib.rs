@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
 use vls::model::{Actor, Event};
-use vls::rules::reservations::true_up_step;
-use vls::store::{self, Store, StoreError, TxFailure, keys};
+use vls::rules::reservations::{TrueUp, true_up_step};
+use vls::store::{Store, StoreError, TxFailure};
 use vls::types::{AgreementId, OrderId};
 
 pub struct App {
@@ -80,57 +80,15 @@ pub async fn true_up_agreement(
         else {
             return Ok(());
         };
-        let a = &step.agreement;
-        let event = Event {
-            at: now,
-            action: "true_up.billed".into(),
-            actor: Actor {
-                sub: "true-up".into(),
-                role: "system".into(),
-            },
-            request_id: request_id.to_owned(),
-            reason: None,
-            agreement_id: Some(a.id.clone()),
-            account_id: a.account_id.clone(),
-            details: json!({
-                "anniversary": step.anniversary,
-                "order_id": step.order.as_ref().map(|o| &o.id),
-                "lines": step.order.as_ref().map(|o| &o.lines),
-                "reservations": step.billed,
-                "next_anniversary": a.anniversary,
-            }),
-        };
-        let mut tx = app.store.tx();
-        tx.replace("agreement", store::agreement_item(a), h.agreement.version)
-            .create(
-                "true_up_marker",
-                store::encode(
-                    &json!({ "order_id": step.order.as_ref().map(|o| &o.id) }),
-                    &keys::true_up(&a.id, step.anniversary),
-                    "true_up",
-                ),
-            )
-            .event(keys::agreement_events(&a.id), &event);
-        if let Some(order) = &step.order {
-            tx.create(
-                "order",
-                store::encode(order, &keys::order(&a.id, &order.id), "order"),
-            )
-            .create(
-                "order_ref",
-                store::ref_item(&keys::order_ref(&order.id), a.id.as_str()),
-            );
-        }
-        if let Some(acc) = &a.account_id {
-            tx.event(keys::account_events(acc), &event);
-        }
-        match app.store.commit(tx).await {
+        match commit_step(app, &step, h.agreement.version, now, request_id).await {
             Ok(()) => {
-                tracing::info!(agreement_id = %a.id, anniversary = %step.anniversary, reservations = step.billed.len(), "true-up billed");
+                let a = &step.agreement;
+                tracing::info!(agreement_id = %a.id, anniversary = %step.anniversary,
+                    reservations = step.billed.len(), "true-up billed");
                 billed.push(Billed {
                     agreement_id: a.id.clone(),
                     anniversary: step.anniversary,
-                    order_id: step.order.map(|o| o.id),
+                    order_id: step.order.as_ref().map(|o| o.id.clone()),
                     reservations: step.billed.len(),
                 });
                 // The usual case: the new anniversary is in the future, nothing more to read.
@@ -149,6 +107,41 @@ pub async fn true_up_agreement(
             }
         }
     }
+}
+
+/// One billed anniversary in one transaction, under the agreement's version as read: the
+/// agreement moved on, the marker that the anniversary is billed, the true-up order (if
+/// anything is billable) and the audit event on the agreement's and the account's trails.
+async fn commit_step(
+    app: &App,
+    step: &TrueUp,
+    read_version: u64,
+    now: DateTime<Utc>,
+    request_id: &str,
+) -> Result<(), TxFailure> {
+    let a = &step.agreement;
+    let order = step.order.as_ref();
+    let event = Event::new(now, "true_up.billed", Actor::system("true-up"), request_id)
+        .on_agreement(&a.id)
+        .on_account(a.account_id.as_ref())
+        .with(json!({
+            "anniversary": step.anniversary,
+            "order_id": order.map(|o| &o.id),
+            "lines": order.map(|o| &o.lines),
+            "reservations": step.billed,
+            "next_anniversary": a.anniversary,
+        }));
+    let mut tx = app.store.tx();
+    tx.replace(a, read_version)
+        .true_up_marker(&a.id, step.anniversary, order.map(|o| &o.id))
+        .event(&a.id, &event);
+    if let Some(order) = order {
+        tx.create(order);
+    }
+    if let Some(acc) = &a.account_id {
+        tx.event(acc, &event);
+    }
+    app.store.commit(tx).await
 }
 
 /// The job: every due agreement, each passed anniversary once. An agreement the rules

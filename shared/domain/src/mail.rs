@@ -1,4 +1,4 @@
-//! The one module that speaks SES v2, and the activation mail (plain text + HTML, escaped).
+//! The activation mail's content (plain text + HTML, escaped); sending it is the runtime's.
 
 use std::collections::BTreeMap;
 
@@ -46,7 +46,14 @@ pub fn activation_mail(
 ) -> MailContent {
     let items = to_associate(orders);
     let expires = expires_at.format("%Y-%m-%d").to_string();
-    let subject = format!("Activate the licences on agreement {}", a.id);
+    MailContent {
+        subject: format!("Activate the licences on agreement {}", a.id),
+        text: text(a, &items, link, &expires),
+        html: html(a, &items, link, &expires),
+    }
+}
+
+fn text(a: &Agreement, items: &BTreeMap<Sku, u64>, link: &str, expires: &str) -> String {
     let mut text = format!(
         "Hello {name},\n\n\
          you are the Online Services Manager on volume licensing agreement {id}\n\
@@ -57,7 +64,7 @@ pub fn activation_mail(
         program = program_name(a),
         customer = a.customer.legal_name,
     );
-    for (sku, qty) in &items {
+    for (sku, qty) in items {
         text.push_str(&format!("  - {qty} × {} ({sku})\n", sku.display_name()));
     }
     text.push_str(&format!(
@@ -69,6 +76,10 @@ pub fn activation_mail(
          country ready), or ask your Licensing Solutions Partner to correct the Online\n\
          Services Manager on the agreement.\n"
     ));
+    text
+}
+
+fn html(a: &Agreement, items: &BTreeMap<Sku, u64>, link: &str, expires: &str) -> String {
     let rows: String = items
         .iter()
         .map(|(sku, qty)| {
@@ -79,28 +90,29 @@ pub fn activation_mail(
             )
         })
         .collect();
-    let html = format!(
+    format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\">\
-<p>Hello {name},</p>\
-<p>you are the Online Services Manager on volume licensing agreement <strong>{id}</strong> ({program}) for {customer}.</p>\
-<p>Licences on it are ready to be associated with your online account:</p>\
-<table cellpadding=\"4\"><tr><th align=\"left\">Product</th><th align=\"left\">SKU</th><th align=\"left\">Quantity</th></tr>{rows}</table>\
-<p><a href=\"{link}\">Associate agreement {id} with your account</a></p>\
-<p>Sign in as an administrator of your existing account. The licences then pool with those you already have; your direct subscription is not cancelled.</p>\
-<p>The link works once and until {expires}. If it has expired or no longer works, ask Billing Support to resend the activation email \
-(have your company's legal name and country ready), or ask your Licensing Solutions Partner to correct the Online Services Manager on the agreement.</p>\
-</body></html>",
+         <p>Hello {name},</p>\
+         <p>you are the Online Services Manager on volume licensing agreement \
+         <strong>{id}</strong> ({program}) for {customer}.</p>\
+         <p>Licences on it are ready to be associated with your online account:</p>\
+         <table cellpadding=\"4\"><tr><th align=\"left\">Product</th>\
+         <th align=\"left\">SKU</th><th align=\"left\">Quantity</th></tr>{rows}</table>\
+         <p><a href=\"{link}\">Associate agreement {id} with your account</a></p>\
+         <p>Sign in as an administrator of your existing account. The licences then pool \
+         with those you already have; your direct subscription is not cancelled.</p>\
+         <p>The link works once and until {expires}. If it has expired or no longer works, \
+         ask Billing Support to resend the activation email (have your company's legal name \
+         and country ready), or ask your Licensing Solutions Partner to correct the Online \
+         Services Manager on the agreement.</p>\
+         </body></html>",
         name = escape(&a.osm.name),
         id = escape(a.id.as_str()),
         program = escape(program_name(a)),
         customer = escape(&a.customer.legal_name),
         link = escape(link),
-    );
-    MailContent {
-        subject,
-        text,
-        html,
-    }
+        expires = escape(expires),
+    )
 }
 
 #[cfg(test)]

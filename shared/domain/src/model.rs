@@ -236,6 +236,52 @@ pub struct Event {
     pub details: serde_json::Value,
 }
 
+impl Actor {
+    /// A job of the system's own (`true-up`, `activation-mailer`).
+    pub fn system(name: &str) -> Self {
+        Self {
+            sub: name.to_owned(),
+            role: "system".to_owned(),
+        }
+    }
+}
+
+/// Events are built one way: who did what, when, in which request, then what it concerned.
+impl Event {
+    pub fn new(at: DateTime<Utc>, action: &str, actor: Actor, request_id: &str) -> Self {
+        Self {
+            at,
+            action: action.to_owned(),
+            actor,
+            request_id: request_id.to_owned(),
+            reason: None,
+            agreement_id: None,
+            account_id: None,
+            details: serde_json::Value::Null,
+        }
+    }
+
+    pub fn on_agreement(mut self, id: &AgreementId) -> Self {
+        self.agreement_id = Some(id.clone());
+        self
+    }
+
+    pub fn on_account(mut self, id: Option<&AccountId>) -> Self {
+        self.account_id = id.cloned();
+        self
+    }
+
+    pub fn because(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+
+    pub fn with(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MailKind {

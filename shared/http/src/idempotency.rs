@@ -12,7 +12,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, Problem, Reply};
-use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure, encode, keys};
+use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure};
 
 /// How long a key is remembered.
 pub const TTL_SECONDS: i64 = 24 * 60 * 60;
@@ -184,10 +184,7 @@ where
                 body: planned.reply.body.clone(),
                 expires_at: now + TTL_SECONDS,
             };
-            planned.tx.idempotency(
-                encode(&record, &keys::idempotency(&k.key_hash), "idempotency"),
-                now,
-            );
+            planned.tx.idempotency(&record, &k.key_hash, now);
         }
         match store.commit(planned.tx).await {
             Ok(()) => return Ok(planned.reply),

@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod idempotency;
 pub mod problem;
+pub mod route;
 
 use vls_domain::{error, html, input, model, types};
 use vls_store as store;
@@ -18,6 +19,7 @@ use serde_json::Value;
 pub use auth::{AuthMode, Principal, Role};
 pub use idempotency::{Planned, mutate};
 pub use problem::Problem;
+pub use route::{Access, Answer, Params, Route};
 
 use crate::input::Obj;
 use crate::model::{Actor, Event};
@@ -131,19 +133,11 @@ impl Ctx {
 
     /// An audit event done by the caller in this request.
     pub fn event(&self, principal: &Principal, action: &str) -> Event {
-        Event {
-            at: self.now,
-            action: action.to_owned(),
-            actor: Actor {
-                sub: principal.sub().to_owned(),
-                role: principal.role().as_str().to_owned(),
-            },
-            request_id: self.request_id.clone(),
-            reason: None,
-            agreement_id: None,
-            account_id: None,
-            details: Value::Null,
-        }
+        let actor = Actor {
+            sub: principal.sub().to_owned(),
+            role: principal.role().as_str().to_owned(),
+        };
+        Event::new(self.now, action, actor, &self.request_id)
     }
 }
 
@@ -253,6 +247,11 @@ pub fn respond(ctx: &Ctx, result: Result<Reply, Problem>) -> Response<Body> {
     response
 }
 
+/// Serves one request with a function's route table.
+pub async fn serve_routes<A>(routes: &[Route<A>], app: &A, ctx: Ctx) -> Response<Body> {
+    serve(&ctx, || route::dispatch(routes, app, &ctx)).await
+}
+
 /// Runs a function's router for one request inside a span carrying the request id, logs one
 /// line per request (the route template, never the path: a path may carry a link's secret)
 /// and turns the result into the response.
@@ -281,23 +280,6 @@ where
     }
     .instrument(span)
     .await
-}
-
-/// 405 for a known path with a method it does not take.
-pub fn method_not_allowed() -> Result<Reply, Problem> {
-    Err(Problem::new(
-        405,
-        "method_not_allowed",
-        "this path does not accept that method",
-    ))
-}
-
-/// 404 for a path no route matches.
-pub fn unrouted() -> (&'static str, Result<Reply, Problem>) {
-    (
-        "unrouted",
-        Err(Problem::new(404, "not_found", "no such route")),
-    )
 }
 
 /// JSON serialisation of anything the handlers answer with.

@@ -1,25 +1,25 @@
 //! The single-table layout, in one place. Every item has `pk`, `sk` and `type`.
 //!
-//! | pk                          | sk                      | item (type)                                      |
-//! |-----------------------------|-------------------------|--------------------------------------------------|
-//! | `PARTNER#<partner_id>`      | `PARTNER`               | partner: name, contact                           |
-//! | `ACCOUNT#<acc>`             | `A`                     | account: …, agreement_ids, version               |
-//! | `ACCOUNT#<acc>`             | `SUB#<sub>`             | direct subscription                              |
-//! | `SUBREF#<sub>`              | `SUBREF`                | which account a subscription is on (R4 by id)    |
-//! | `AGREEMENT#<agr>`           | `A`                     | agreement, version; in GSI1 (due anniversaries)  |
-//! | `AGREEMENT#<agr>`           | `O#<ord>`               | order (source order or true_up)                  |
-//! | `AGREEMENT#<agr>`           | `R#<res>`               | reservation                                      |
-//! | `ORDERREF#<ord>`            | `ORDERREF`              | which agreement an order is on                   |
-//! | `RESREF#<res>`              | `RESREF`                | which agreement a reservation is on              |
-//! | `CUSTOMER#<number>`         | `CUSTOMER`              | the customer's billing month-day (R2)            |
-//! | `EVENTS#AGREEMENT#<agr>`    | `<at>#<ulid>`           | audit event (R17), oldest first                  |
-//! | `EVENTS#ACCOUNT#<acc>`      | `<at>#<ulid>`           | audit event                                      |
-//! | `EVENTS#PARTNER#<id>`       | `<at>#<ulid>`           | audit event                                      |
-//! | `MAIL#<mail>`               | `MAIL`                  | outbox mail intent; in GSI1 while pending        |
-//! | `IDEMPOTENCY#<sha256>`      | `IDEMPOTENCY`           | stored first response; `expires_at` TTL          |
-//! | `LINK#<sha256 of token>`    | `LINK`                  | activation link (R8): only the token's hash      |
-//! | `TRUEUP#<agr>`              | `<anniversary>`         | marker: this anniversary is billed (R14, once)   |
-//! | `LOCKOUT#<agr>`             | `LOCKOUT`               | R9 mismatch counter; `expires_at` TTL            |
+//! | pk                       | sk              | item (type)                                     |
+//! |--------------------------|-----------------|-------------------------------------------------|
+//! | `PARTNER#<partner_id>`   | `PARTNER`       | partner: name, contact                          |
+//! | `ACCOUNT#<acc>`          | `A`             | account: …, agreement_ids, version              |
+//! | `ACCOUNT#<acc>`          | `SUB#<sub>`     | direct subscription                             |
+//! | `SUBREF#<sub>`           | `SUBREF`        | which account a subscription is on (R4 by id)   |
+//! | `AGREEMENT#<agr>`        | `A`             | agreement, version; in GSI1 (due anniversaries) |
+//! | `AGREEMENT#<agr>`        | `O#<ord>`       | order (source order or true_up)                 |
+//! | `AGREEMENT#<agr>`        | `R#<res>`       | reservation                                     |
+//! | `ORDERREF#<ord>`         | `ORDERREF`      | which agreement an order is on                  |
+//! | `RESREF#<res>`           | `RESREF`        | which agreement a reservation is on             |
+//! | `CUSTOMER#<number>`      | `CUSTOMER`      | the customer's billing month-day (R2)           |
+//! | `EVENTS#AGREEMENT#<agr>` | `<at>#<ulid>`   | audit event (R17), oldest first                 |
+//! | `EVENTS#ACCOUNT#<acc>`   | `<at>#<ulid>`   | audit event                                     |
+//! | `EVENTS#PARTNER#<id>`    | `<at>#<ulid>`   | audit event                                     |
+//! | `MAIL#<mail>`            | `MAIL`          | outbox mail intent; in GSI1 while pending       |
+//! | `IDEMPOTENCY#<sha256>`   | `IDEMPOTENCY`   | stored first response; `expires_at` TTL         |
+//! | `LINK#<sha256 of token>` | `LINK`          | activation link (R8): only the token's hash     |
+//! | `TRUEUP#<agr>`           | `<anniversary>` | marker: this anniversary is billed (R14, once)  |
+//! | `LOCKOUT#<agr>`          | `LOCKOUT`       | R9 mismatch counter; `expires_at` TTL           |
 //!
 //! An agreement's partition holds the agreement and everything that follows it (orders,
 //! reservations), so licences follow the agreement: a remap rewrites the agreement and the

@@ -3,6 +3,7 @@
 //! audit events, its idempotency record and any outbox mail, all or nothing). No `Scan`.
 
 pub mod keys;
+mod stored;
 mod tx;
 
 use vls_domain::{catalog, model, rules, types};
@@ -14,10 +15,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use stored::{Keyed, Stored, Trail, Versioned};
 pub use tx::{Tx, TxFailure};
 
 use crate::model::{
-    Account, Agreement, Event, MailIntent, MailStatus, Order, Partner, Reservation, Subscription,
+    Account, Agreement, Event, MailIntent, Order, Partner, Reservation, Subscription,
 };
 use crate::rules::activation::{ActivationLink, Mismatches};
 use crate::rules::pool::AgreementHoldings;
@@ -97,14 +99,14 @@ fn json_content_type() -> String {
 }
 
 #[derive(Serialize, serde::Deserialize)]
-struct RefItem {
-    target: String,
+pub(crate) struct RefItem {
+    pub(crate) target: String,
 }
 
 #[derive(Serialize, serde::Deserialize)]
-struct CustomerItem {
-    schedule: MonthDay,
-    first_agreement_id: AgreementId,
+pub(crate) struct CustomerItem {
+    pub(crate) schedule: MonthDay,
+    pub(crate) first_agreement_id: AgreementId,
 }
 
 #[derive(Clone)]
@@ -410,8 +412,8 @@ impl Store {
     }
 
     /// An audit trail, oldest first.
-    pub async fn events(&self, partition: &str) -> Result<Vec<Event>, StoreError> {
-        self.query(partition, None)
+    pub async fn events(&self, on: &impl Trail) -> Result<Vec<Event>, StoreError> {
+        self.query(&on.trail(), None)
             .await?
             .into_iter()
             .map(decode)
@@ -622,60 +624,9 @@ impl Store {
     }
 }
 
-/// Items that point from an id to the partition that holds it.
-pub fn ref_item(key: &Key, target: &str) -> Result<Item, StoreError> {
-    encode(
-        &RefItem {
-            target: target.to_owned(),
-        },
-        key,
-        "ref",
-    )
-}
-
-/// The customer's billing schedule, stored with its first agreement (R2).
-pub fn customer_item(
-    number: &CustomerNumber,
-    schedule: MonthDay,
-    first: &AgreementId,
-) -> Result<Item, StoreError> {
-    encode(
-        &CustomerItem {
-            schedule,
-            first_agreement_id: first.clone(),
-        },
-        &keys::customer(number),
-        "customer",
-    )
-}
-
 /// A timestamp as stored in sort keys: fixed width, so text order is time order.
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
-/// An agreement item, indexed in GSI1 by its due anniversary (R14).
-pub fn agreement_item(agreement: &Agreement) -> Result<Item, StoreError> {
-    let mut item = encode(agreement, &keys::agreement(&agreement.id), "agreement")?;
-    let (gpk, gsk) = keys::due(&agreement.id, agreement.anniversary);
-    item.insert(keys::GSI1_PK.into(), s(gpk));
-    item.insert(keys::GSI1_SK.into(), s(gsk));
-    Ok(item)
-}
-
-/// An outbox mail intent; in GSI1 (`OUTBOX`) only while it is pending, so the sweep that
-/// retries what the stream missed reads nothing else.
-pub fn mail_item(mail: &MailIntent) -> Result<Item, StoreError> {
-    let mut item = encode(mail, &keys::mail(&mail.id), "mail")?;
-    if mail.status == MailStatus::Pending {
-        let due = mail.next_attempt_at.unwrap_or(mail.created_at);
-        item.insert(keys::GSI1_PK.into(), s(keys::OUTBOX));
-        item.insert(
-            keys::GSI1_SK.into(),
-            s(format!("{}#{}", timestamp(due), mail.id)),
-        );
-    }
-    Ok(item)
 }
 
 #[cfg(test)]

@@ -9,9 +9,15 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 
-use super::keys::Key;
-use super::{Item, StoreError, encode, key_map};
+use chrono::NaiveDate;
+
+use super::keys::{self, Key};
+use super::stored::{Keyed, Stored, Trail, Versioned, lookup_item};
+use super::{CustomerItem, IdempotencyRecord, Item, StoreError, encode, key_map};
 use crate::model::Event;
+use crate::rules::activation::ActivationLink;
+use crate::rules::schedule::MonthDay;
+use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId};
 
 /// DynamoDB's limit on items in one transaction.
 pub const MAX_ITEMS: usize = 100;
@@ -89,7 +95,7 @@ impl Tx {
     }
 
     /// Creates an item; fails (label) if the key is taken.
-    pub fn create(&mut self, label: &'static str, item: Result<Item, StoreError>) -> &mut Self {
+    fn create_item(&mut self, label: &'static str, item: Result<Item, StoreError>) -> &mut Self {
         let built =
             item.and_then(|i| self.put_item(i, Some("attribute_not_exists(pk)"), HashMap::new()));
         self.push(label, built);
@@ -98,7 +104,7 @@ impl Tx {
 
     /// Replaces a versioned item; fails (label) unless the stored version is `expected`.
     /// The new item must carry `expected + 1`.
-    pub fn replace(
+    fn replace_item(
         &mut self,
         label: &'static str,
         item: Result<Item, StoreError>,
@@ -115,16 +121,8 @@ impl Tx {
         self
     }
 
-    /// Creates or overwrites an item whatever is stored (for upserts such as a partner's
-    /// registration, whose audit event records what was set).
-    pub fn upsert(&mut self, label: &'static str, item: Result<Item, StoreError>) -> &mut Self {
-        let built = item.and_then(|i| self.put_item(i, None, HashMap::new()));
-        self.push(label, built);
-        self
-    }
-
-    /// Writes an item under a condition of the caller's (`:now` may be bound to `now`).
-    pub fn put_if(
+    /// Writes an item under a condition of the caller's.
+    fn put_item_if(
         &mut self,
         label: &'static str,
         item: Result<Item, StoreError>,
@@ -136,7 +134,7 @@ impl Tx {
     }
 
     /// Holds only if the stored item still has version `expected`.
-    pub fn check_version(&mut self, label: &'static str, key: &Key, expected: u64) -> &mut Self {
+    fn check_version(&mut self, label: &'static str, key: &Key, expected: u64) -> &mut Self {
         let built = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key_map(key)))
@@ -149,8 +147,9 @@ impl Tx {
         self
     }
 
-    /// Holds only if the item exists.
-    pub fn check_exists(&mut self, label: &'static str, key: &Key) -> &mut Self {
+    /// Holds only if the item with `id`'s key exists.
+    pub fn check_exists<K: Keyed>(&mut self, id: &K) -> &mut Self {
+        let (label, key) = (K::KIND, &id.key());
         let built = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key_map(key)))
@@ -164,8 +163,8 @@ impl Tx {
 
     /// Moves an existing item's version on by one without rewriting it, so that guards
     /// keyed on that version (R11 on an account) see that something it covers changed.
-    pub fn bump_version(&mut self, label: &'static str, key: &Key) -> &mut Self {
-        self.bump_version_unless_relied_on(label, key, &[])
+    pub fn bump_version(&mut self, account: &AccountId) -> &mut Self {
+        self.bump_version_unless_relied_on(account, &[])
     }
 
     /// Like [`Tx::bump_version`], and holds only while no cancelled direct subscription
@@ -174,10 +173,10 @@ impl Tx {
     /// of those SKUs needs no read of the account's volume while this holds.
     pub fn bump_version_unless_relied_on(
         &mut self,
-        label: &'static str,
-        key: &Key,
+        account: &AccountId,
         skus: &[crate::catalog::Sku],
     ) -> &mut Self {
+        let (label, key) = (<AccountId as Keyed>::KIND, &account.key());
         let mut condition = String::from("attribute_exists(pk)");
         let mut names = HashMap::new();
         for (i, sku) in skus.iter().enumerate() {
@@ -198,17 +197,91 @@ impl Tx {
         self
     }
 
-    /// An audit event in a trail (R17).
-    pub fn event(&mut self, partition: String, event: &Event) -> &mut Self {
+    /// An audit event in the trail of `on` (R17).
+    pub fn event(&mut self, on: &impl Trail, event: &Event) -> &mut Self {
         let key = (
-            partition,
+            on.trail(),
             format!("{}#{}", super::timestamp(event.at), ulid::Ulid::generate()),
         );
-        self.create("event", encode(event, &key, "event"))
+        self.create_item("event", encode(event, &key, "event"))
+    }
+
+    /// Creates an entity and the items that find it by id; fails if its key is taken.
+    pub fn create<T: Stored>(&mut self, entity: &T) -> &mut Self {
+        self.create_item(T::KIND, entity.item());
+        for (key, target) in entity.lookups() {
+            self.create_item("lookup", lookup_item(&key, target));
+        }
+        self
+    }
+
+    /// Replaces an entity read at `read_version`; the entity carries `read_version + 1`.
+    pub fn replace<T: Versioned>(&mut self, entity: &T, read_version: u64) -> &mut Self {
+        self.replace_item(T::KIND, entity.item(), read_version)
+    }
+
+    /// Creates or overwrites an entity whatever is stored (a partner's registration, whose
+    /// audit event records what was set).
+    pub fn upsert<T: Stored>(&mut self, entity: &T) -> &mut Self {
+        let built = entity
+            .item()
+            .and_then(|i| self.put_item(i, None, HashMap::new()));
+        self.push(T::KIND, built);
+        self
+    }
+
+    /// Holds only if the entity is stored as it was read (same version).
+    pub fn check_unchanged<T: Versioned>(&mut self, entity: &T) -> &mut Self {
+        self.check_version(T::KIND, &entity.key(), entity.version())
+    }
+
+    /// A new activation link (R8), stored under its token's hash.
+    pub fn create_link(&mut self, token_hash: &str, link: &ActivationLink) -> &mut Self {
+        let item = encode(link, &keys::activation_link(token_hash), "activation_link");
+        self.create_item("link", item)
+    }
+
+    /// The link, spent: holds only if it was not spent already.
+    pub fn spend_link(&mut self, token_hash: &str, link: &ActivationLink) -> &mut Self {
+        let item = encode(link, &keys::activation_link(token_hash), "activation_link");
+        self.put_item_if("link", item, "attribute_not_exists(used_at)")
+    }
+
+    /// The customer's billing schedule, set by its first agreement (R2): fails if another
+    /// first agreement set it meanwhile.
+    pub fn create_schedule(
+        &mut self,
+        customer: &CustomerNumber,
+        schedule: MonthDay,
+        first: &AgreementId,
+    ) -> &mut Self {
+        let record = CustomerItem {
+            schedule,
+            first_agreement_id: first.clone(),
+        };
+        self.create_item("customer", encode(&record, &customer.key(), "customer"))
+    }
+
+    /// The marker that an agreement's anniversary is billed (R14, once).
+    pub fn true_up_marker(
+        &mut self,
+        agreement: &AgreementId,
+        anniversary: NaiveDate,
+        order: Option<&OrderId>,
+    ) -> &mut Self {
+        let key = keys::true_up(agreement, anniversary);
+        let item = encode(&serde_json::json!({ "order_id": order }), &key, "true_up");
+        self.create_item("true_up_marker", item)
     }
 
     /// The idempotency record: taken only if no live record holds this key.
-    pub fn idempotency(&mut self, item: Result<Item, StoreError>, now_epoch: i64) -> &mut Self {
+    pub fn idempotency(
+        &mut self,
+        record: &IdempotencyRecord,
+        key_hash: &str,
+        now_epoch: i64,
+    ) -> &mut Self {
+        let item = encode(record, &keys::idempotency(key_hash), "idempotency");
         let built = item.and_then(|i| {
             self.put_item(
                 i,

@@ -1,5 +1,5 @@
-//! The contract in openapi.yaml, the deployed routes in template.yaml and the local router in
-//! Cargo.toml describe the same API: a route in one and not in another fails here.
+//! The functions' route tables are the API: openapi.yaml, the deployed routes in template.yaml
+//! and the local router in Cargo.toml are checked against them, route by route.
 
 use std::collections::BTreeSet;
 
@@ -27,41 +27,78 @@ fn openapi_operations() -> BTreeSet<String> {
     ops
 }
 
-/// `METHOD /path` for every HttpApi event of every function in template.yaml, and every route
-/// declared on its own (the activation function's).
-fn template_routes() -> BTreeSet<String> {
+/// Every route a function serves, from its route table: (function, `METHOD /path`, public).
+fn route_tables() -> Vec<(&'static str, String, bool)> {
+    fn rows<A>(
+        function: &'static str,
+        routes: &[vls::http::Route<A>],
+    ) -> Vec<(&'static str, String, bool)> {
+        routes
+            .iter()
+            .map(|r| {
+                let public = r.access == vls::http::Access::Public;
+                (function, format!("{} {}", r.method, r.template), public)
+            })
+            .collect()
+    }
+    [
+        rows("order-intake", order_intake::ROUTES),
+        rows("activation", activation::ROUTES),
+        rows("reservations", reservations::ROUTES),
+        rows("remap", remap::ROUTES),
+        rows("cancellation", cancellation::ROUTES),
+    ]
+    .concat()
+}
+
+/// The function a template resource deploys: `OrderIntakeFunction` → `order-intake`.
+fn function_of(resource: &str) -> String {
+    let name = resource.strip_suffix("Function").unwrap_or(resource);
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// (function, `METHOD /path`, has a gateway authorizer) for every HttpApi event of every
+/// function in template.yaml, and every route declared on its own (the activation function's,
+/// whose integration names it).
+fn template_routes() -> BTreeSet<(String, String, bool)> {
     let doc: serde_yaml::Value =
         serde_yaml::from_str(&read("template.yaml")).expect("template.yaml parses");
     let mut routes = BTreeSet::new();
-    for (_, resource) in doc["Resources"].as_mapping().expect("resources") {
+    for (name, resource) in doc["Resources"].as_mapping().expect("resources") {
+        let name = name.as_str().unwrap_or_default();
+        let p = &resource["Properties"];
         if resource["Type"].as_str() == Some("AWS::ApiGatewayV2::Route") {
-            routes.insert(
-                resource["Properties"]["RouteKey"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
+            let target = format!("{:?}", p["Target"]);
+            let integration = target.split("${").nth(1).unwrap_or_default();
+            let function = integration.split("Integration").next().unwrap_or_default();
+            routes.insert((
+                function_of(function),
+                p["RouteKey"].as_str().unwrap_or_default().to_owned(),
+                p["AuthorizationType"].as_str() == Some("JWT"),
+            ));
         }
-        for (_, event) in resource["Properties"]["Events"]
-            .as_mapping()
-            .into_iter()
-            .flatten()
-        {
+        for (_, event) in p["Events"].as_mapping().into_iter().flatten() {
             if event["Type"].as_str() == Some("HttpApi") {
-                let p = &event["Properties"];
-                routes.insert(format!(
-                    "{} {}",
-                    p["Method"].as_str().unwrap_or_default(),
-                    p["Path"].as_str().unwrap_or_default()
-                ));
+                let e = &event["Properties"];
+                let method = e["Method"].as_str().unwrap_or_default();
+                let path = e["Path"].as_str().unwrap_or_default();
+                let authorizer = e["Auth"]["Authorizer"].as_str() != Some("NONE");
+                routes.insert((function_of(name), format!("{method} {path}"), authorizer));
             }
         }
     }
     routes
 }
 
-/// The paths `cargo lambda watch` routes locally (Cargo.toml's router table).
-fn local_router_paths() -> BTreeSet<String> {
+/// (path, function) for every path `cargo lambda watch` routes locally (Cargo.toml's router).
+fn local_router() -> BTreeSet<(String, String)> {
     let cargo = read("Cargo.toml");
     let section = cargo
         .split("[workspace.metadata.lambda.watch.router]")
@@ -74,38 +111,75 @@ fn local_router_paths() -> BTreeSet<String> {
     section
         .lines()
         .filter_map(|l| l.trim().strip_prefix('"'))
-        .filter_map(|l| l.split('"').next())
-        .map(str::to_owned)
+        .filter_map(|l| {
+            let (path, function) = l.split_once('"')?;
+            let function = function.split('"').nth(1)?;
+            Some((path.to_owned(), function.to_owned()))
+        })
         .collect()
 }
 
 #[test]
-fn openapi_and_the_deployed_routes_agree() {
+fn the_route_tables_are_the_contract() {
     let spec = openapi_operations();
-    let deployed = template_routes();
-    let missing_in_spec: Vec<_> = deployed.difference(&spec).collect();
-    let missing_in_template: Vec<_> = spec.difference(&deployed).collect();
+    let served: BTreeSet<String> = route_tables().into_iter().map(|(_, op, _)| op).collect();
+    let not_served: Vec<_> = spec.difference(&served).collect();
+    let not_in_spec: Vec<_> = served.difference(&spec).collect();
     assert!(
-        missing_in_spec.is_empty(),
-        "routed but not in openapi.yaml: {missing_in_spec:?}"
+        not_served.is_empty(),
+        "in openapi.yaml, in no table: {not_served:?}"
     );
     assert!(
-        missing_in_template.is_empty(),
-        "in openapi.yaml but not routed: {missing_in_template:?}"
+        not_in_spec.is_empty(),
+        "served, not in openapi.yaml: {not_in_spec:?}"
     );
     assert_eq!(spec.len(), 28, "the 28 operations of SPEC §4");
+    assert_eq!(route_tables().len(), 28, "each operation served once");
+}
+
+/// Deployed, each route goes to the function whose table has it, and a public route (a page
+/// that signs the person in itself) has no gateway authorizer.
+#[test]
+fn the_template_deploys_each_route_to_its_function() {
+    let deployed: BTreeSet<(String, String)> = template_routes()
+        .into_iter()
+        .map(|(function, op, _)| (function, op))
+        .collect();
+    let tables: BTreeSet<(String, String)> = route_tables()
+        .into_iter()
+        .map(|(function, op, _)| (function.to_owned(), op))
+        .collect();
+    assert_eq!(deployed, tables, "template.yaml and the route tables");
+    let public: BTreeSet<String> = route_tables()
+        .into_iter()
+        .filter_map(|(_, op, public)| public.then_some(op))
+        .collect();
+    assert_eq!(
+        public.len(),
+        4,
+        "the link page, its sign-in, confirmation and callback"
+    );
+    for (function, op, authorizer) in template_routes() {
+        assert!(
+            !(public.contains(&op) && authorizer),
+            "{function}: {op} is public but has an authorizer"
+        );
+    }
 }
 
 #[test]
-fn openapi_and_the_local_router_agree() {
-    let spec: BTreeSet<String> = openapi_operations()
+fn the_local_router_sends_each_path_to_its_function() {
+    let tables: BTreeSet<(String, String)> = route_tables()
         .into_iter()
-        .filter_map(|op| op.split_once(' ').map(|(_, p)| p.to_owned()))
+        .filter_map(|(function, op, _)| {
+            let (_, path) = op.split_once(' ')?;
+            Some((path.to_owned(), function.to_owned()))
+        })
         .collect();
-    let local = local_router_paths();
     assert_eq!(
-        local, spec,
-        "Cargo.toml's router and openapi.yaml list different paths"
+        local_router(),
+        tables,
+        "Cargo.toml's router and the route tables"
     );
 }
 

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use vls::model::{Agreement, Customer, Osm, Reservation, ReservationStatus};
 use vls::rules::schedule::MonthDay;
-use vls::store::{self, keys};
+use vls::store::Stored;
 use vls::types::{
     AccountId, AgreementId, CustomerNumber, Email, Line, Lines, PartnerId, Program, Quantity,
     ReservationId,
@@ -74,11 +74,9 @@ async fn seed(h: &Harness, due: usize) {
                 created_at: at("2026-12-01T00:00:00Z"),
                 version: 1,
             };
-            items.push(
-                store::encode(&r, &keys::reservation(&a.id, &r.id), "reservation").expect("item"),
-            );
+            items.push(r.item().expect("item"));
         }
-        items.push(store::agreement_item(&a).expect("item"));
+        items.push(a.item().expect("item"));
     }
     for chunk in items.chunks(25) {
         let writes = chunk

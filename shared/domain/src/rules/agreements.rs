@@ -28,11 +28,16 @@ pub struct CreationContext<'a> {
     pub online_services_account: Option<&'a Account>,
 }
 
-/// The new agreement and the schedule its customer follows from now on.
+/// The new agreement and the schedule its customer follows from now on. Changes: the
+/// agreement (new); the customer's schedule (new when this is its first agreement, R2);
+/// the Online Services account it is bound to, if any (R7: it holds the agreement from the
+/// start, version moved on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
     pub agreement: Agreement,
     pub schedule: MonthDay,
+    pub first_of_customer: bool,
+    pub bound: Option<Account>,
 }
 
 /// R10: an OSM address must not be on a public mail domain.
@@ -94,9 +99,20 @@ pub fn create(
         created_at: now,
         version: 1,
     };
+    let bound = ctx
+        .online_services_account
+        .filter(|_| agreement.bound_to_online_services)
+        .map(|account| {
+            let mut bound = account.clone();
+            bound.agreement_ids.push(agreement.id.clone());
+            bound.version += 1;
+            bound
+        });
     Ok(Created {
         agreement,
         schedule,
+        first_of_customer: ctx.customer_schedule.is_none(),
+        bound,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod activation;
 pub mod agreements;
 pub mod cancellation;
 pub mod orders;
+pub mod outbox;
 pub mod pool;
 pub mod remap;
 pub mod reservations;

@@ -1,0 +1,211 @@
+//! What each entity is in the table: its type name, its key, its item (index attributes
+//! included) and the lookup items written beside it. Handlers hand entities to [`crate::Tx`]
+//! and never build a key or name a type themselves.
+
+use serde::Serialize;
+
+use crate::keys::{self, Key};
+use crate::model::{Account, Agreement, MailIntent, MailStatus, Order, Partner};
+use crate::model::{Reservation, Subscription};
+use crate::types::{AccountId, AgreementId, CustomerNumber, PartnerId};
+use crate::{Item, RefItem, StoreError, encode, s, timestamp};
+
+/// An entity with an item of its own.
+pub trait Stored: Serialize + Sized {
+    /// The item's `type`, and the label a failed condition is reported under.
+    const KIND: &'static str;
+
+    fn key(&self) -> Key;
+
+    /// The item as written.
+    fn item(&self) -> Result<Item, StoreError> {
+        encode(self, &self.key(), Self::KIND)
+    }
+
+    /// Items that find this one by its id alone (`ORDERREF#…` → its agreement's partition),
+    /// created with it.
+    fn lookups(&self) -> Vec<(Key, String)> {
+        Vec::new()
+    }
+}
+
+/// A stored entity whose every change moves its version on by one.
+pub trait Versioned: Stored {
+    fn version(&self) -> u64;
+}
+
+/// An entity's key from its id alone (for conditions and version bumps).
+pub trait Keyed {
+    const KIND: &'static str;
+    fn key(&self) -> Key;
+}
+
+/// The audit trail (R17) an id has: an agreement's, an account's, a partner's.
+pub trait Trail {
+    fn trail(&self) -> String;
+}
+
+impl Stored for Partner {
+    const KIND: &'static str = "partner";
+    fn key(&self) -> Key {
+        keys::partner(&self.id)
+    }
+}
+
+impl Stored for Account {
+    const KIND: &'static str = "account";
+    fn key(&self) -> Key {
+        keys::account(&self.id)
+    }
+}
+
+impl Stored for Subscription {
+    const KIND: &'static str = "subscription";
+    fn key(&self) -> Key {
+        keys::subscription(&self.account_id, &self.id)
+    }
+    fn lookups(&self) -> Vec<(Key, String)> {
+        vec![(
+            keys::subscription_ref(&self.id),
+            self.account_id.as_str().to_owned(),
+        )]
+    }
+}
+
+impl Stored for Agreement {
+    const KIND: &'static str = "agreement";
+    fn key(&self) -> Key {
+        keys::agreement(&self.id)
+    }
+    /// Indexed in GSI1 by its due anniversary (R14).
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        let (gpk, gsk) = keys::due(&self.id, self.anniversary);
+        item.insert(keys::GSI1_PK.into(), s(gpk));
+        item.insert(keys::GSI1_SK.into(), s(gsk));
+        Ok(item)
+    }
+}
+
+impl Stored for Order {
+    const KIND: &'static str = "order";
+    fn key(&self) -> Key {
+        keys::order(&self.agreement_id, &self.id)
+    }
+    fn lookups(&self) -> Vec<(Key, String)> {
+        vec![(
+            keys::order_ref(&self.id),
+            self.agreement_id.as_str().to_owned(),
+        )]
+    }
+}
+
+impl Stored for Reservation {
+    const KIND: &'static str = "reservation";
+    fn key(&self) -> Key {
+        keys::reservation(&self.agreement_id, &self.id)
+    }
+    fn lookups(&self) -> Vec<(Key, String)> {
+        vec![(
+            keys::reservation_ref(&self.id),
+            self.agreement_id.as_str().to_owned(),
+        )]
+    }
+}
+
+impl Stored for MailIntent {
+    const KIND: &'static str = "mail";
+    fn key(&self) -> Key {
+        keys::mail(&self.id)
+    }
+    /// In GSI1 (`OUTBOX`) only while it is pending, so the sweep that retries what the
+    /// stream missed reads nothing else.
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        if self.status == MailStatus::Pending {
+            let due = self.next_attempt_at.unwrap_or(self.created_at);
+            item.insert(keys::GSI1_PK.into(), s(keys::OUTBOX));
+            item.insert(
+                keys::GSI1_SK.into(),
+                s(format!("{}#{}", timestamp(due), self.id)),
+            );
+        }
+        Ok(item)
+    }
+}
+
+macro_rules! versioned {
+    ($($t:ty),*) => {$(
+        impl Versioned for $t {
+            fn version(&self) -> u64 {
+                self.version
+            }
+        }
+    )*};
+}
+
+versioned!(
+    Account,
+    Subscription,
+    Agreement,
+    Order,
+    Reservation,
+    MailIntent
+);
+
+impl Keyed for AccountId {
+    const KIND: &'static str = "account";
+    fn key(&self) -> Key {
+        keys::account(self)
+    }
+}
+
+impl Keyed for AgreementId {
+    const KIND: &'static str = "agreement";
+    fn key(&self) -> Key {
+        keys::agreement(self)
+    }
+}
+
+impl Keyed for CustomerNumber {
+    const KIND: &'static str = "customer";
+    fn key(&self) -> Key {
+        keys::customer(self)
+    }
+}
+
+impl Trail for AgreementId {
+    fn trail(&self) -> String {
+        keys::agreement_events(self)
+    }
+}
+
+impl Trail for AccountId {
+    fn trail(&self) -> String {
+        keys::account_events(self)
+    }
+}
+
+impl Trail for PartnerId {
+    fn trail(&self) -> String {
+        keys::partner_events(self)
+    }
+}
+
+impl<T: Trail + ?Sized> Trail for &T {
+    fn trail(&self) -> String {
+        (**self).trail()
+    }
+}
+
+impl<K: Keyed + ?Sized> Keyed for &K {
+    const KIND: &'static str = K::KIND;
+    fn key(&self) -> Key {
+        (**self).key()
+    }
+}
+
+/// A lookup item: which partition holds the entity an id names.
+pub(crate) fn lookup_item(key: &Key, target: String) -> Result<Item, StoreError> {
+    encode(&RefItem { target }, key, "ref")
+}
