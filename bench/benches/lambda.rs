@@ -171,7 +171,8 @@ fn print_report(rows: &[Row], operations: &Value) {
             );
         }
         println!(
-            "targets: 1 write per mutating route; ≤ 2 reads (the pool and the cancellation guard: 1 + 1 per agreement)"
+            "targets: 1 write per mutating route; ≤ 2 reads \
+             (the pool and the cancellation guard: 1 + 1 per agreement)"
         );
     }
 }

@@ -17,7 +17,10 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::ConfigBag;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -144,7 +147,7 @@ impl Intercept for Faults {
 
     fn modify_before_serialization(
         &self,
-        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextMut<'_>,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
         _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -165,7 +168,7 @@ impl Intercept for Faults {
 
     fn read_before_transmit(
         &self,
-        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -665,7 +668,8 @@ pub async fn sender_identity(address: &str, present: bool) {
     }
 }
 
-/// Every mail the emulator's SES accepted from `sender`: `{id, source, subject, body, destinations}`.
+/// Every mail the emulator's SES accepted from `sender`:
+/// `{id, source, subject, body, destinations}`.
 pub fn sent_mail(sender: &str) -> Vec<Value> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -1030,7 +1034,8 @@ pub mod fixtures {
     use serde_json::{Value, json};
 
     pub fn partner_body(name: &str) -> Value {
-        json!({"name": name, "contact": {"name": "Pat Partner", "email": "pat@fabrikam.com", "phone": "+31 20 555 0100"}})
+        json!({"name": name, "contact": {"name": "Pat Partner", "email": "pat@fabrikam.com",
+               "phone": "+31 20 555 0100"}})
     }
 
     pub fn account_body(name: &str) -> Value {
@@ -1038,7 +1043,8 @@ pub mod fixtures {
     }
 
     pub fn mos_account_body(name: &str) -> Value {
-        json!({"name": name, "domain": "contoso.com", "online_services": [{"product": "office365", "quantity": 300}]})
+        json!({"name": name, "domain": "contoso.com",
+               "online_services": [{"product": "office365", "quantity": 300}]})
     }
 
     /// The FAQ's direct subscription: 50 Professional, 3 instances, 5 GB.
@@ -1276,7 +1282,8 @@ pub mod fake_provider {
         }
 
         pub fn jwk(&self) -> Value {
-            json!({"kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256", "n": self.n, "e": "AQAB"})
+            json!({"kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256", "n": self.n,
+                   "e": "AQAB"})
         }
 
         /// `claims` signed RS256 by this key (with its `kid` unless `with_kid` is false).
@@ -1380,7 +1387,8 @@ pub mod fake_provider {
             "/.well-known/openid-configuration" => (
                 200,
                 json!({"issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"),
-                    "token_endpoint": format!("{issuer}/token"), "jwks_uri": format!("{issuer}/jwks")}),
+                    "token_endpoint": format!("{issuer}/token"),
+                    "jwks_uri": format!("{issuer}/jwks")}),
             ),
             "/jwks" => {
                 let mut s = state.lock().expect("state");
@@ -1396,7 +1404,8 @@ pub mod fake_provider {
         let text = answer.to_string();
         let _ = write!(
             writer,
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{text}",
             text.len()
         );
     }

@@ -337,9 +337,11 @@ async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, S
         None => sweep(app, request_id).await?,
     };
     tracing::info!(processed = outcomes.len(), "mailer run");
-    Ok(
-        json!({ "processed": outcomes.iter().map(|(id, o)| json!({"mail_id": id, "outcome": o})).collect::<Vec<_>>() }),
-    )
+    let processed: Vec<Value> = outcomes
+        .iter()
+        .map(|(id, o)| json!({"mail_id": id, "outcome": o}))
+        .collect();
+    Ok(json!({ "processed": processed }))
 }
 
 #[cfg(test)]
@@ -350,12 +352,15 @@ mod tests {
     fn reads_mail_ids_from_a_stream_batch_only() {
         let id = MailId::generate();
         let batch = json!({"Records": [
-            {"eventName": "INSERT", "dynamodb": {"NewImage": {"type": {"S": "mail"}, "id": {"S": id.as_str()}}}},
-            {"eventName": "INSERT", "dynamodb": {"NewImage": {"type": {"S": "order"}, "id": {"S": "ord_x"}}}},
+            {"eventName": "INSERT",
+             "dynamodb": {"NewImage": {"type": {"S": "mail"}, "id": {"S": id.as_str()}}}},
+            {"eventName": "INSERT",
+             "dynamodb": {"NewImage": {"type": {"S": "order"}, "id": {"S": "ord_x"}}}},
             {"eventName": "REMOVE", "dynamodb": {}},
         ]});
         assert_eq!(stream_mail_ids(&batch), Some(vec![id]));
-        let schedule = json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-28T10:00:00Z"});
+        let schedule = json!({"source": "aws.events", "detail-type": "Scheduled Event",
+                              "time": "2026-11-28T10:00:00Z"});
         assert_eq!(stream_mail_ids(&schedule), None);
     }
 

@@ -58,7 +58,7 @@ async fn bearer_principal(app: &App, header: Option<&str>) -> Result<Principal, 
         (SelfVerifier::Provider, Some(provider)) => {
             let token = vls::http::auth::bearer(header)?;
             match provider.verify_bearer(token).await {
-                Ok(claims) => Principal::from_claims(&provider.api_claims(&claims)),
+                Ok(claims) => vls::http::auth::principal_from_claims(&provider.api_claims(&claims)),
                 Err(oidc::OidcError::Unreachable(why)) => {
                     tracing::warn!(error = %why, "identity provider unreachable");
                     Err(Problem::unavailable())
@@ -239,7 +239,8 @@ async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .record_mismatch(&id, mismatches.as_ref(), &after)
             .await?
         {
-            tracing::warn!(agreement_id = %id, mismatches = after.count, "resend: company information did not match");
+            tracing::warn!(agreement_id = %id, mismatches = after.count,
+                "resend: company information did not match");
             return Err(vls::error::RuleError::CompanyMismatch.into());
         }
         // A concurrent mismatch moved the counter: count this one on top of it.

@@ -12,7 +12,8 @@ use crate::session::Session;
 
 const RESEND_ADVICE: &str = "Ask Billing Support to resend the activation email to the \
 Online Services Manager on the agreement (have the company's legal name and country ready). \
-If the Online Services Manager has changed, ask your Licensing Solutions Partner to update it first.";
+If the Online Services Manager has changed, ask your Licensing Solutions Partner to update it \
+first.";
 
 fn lines_table(orders: &[Order]) -> String {
     let rows: String = to_associate(orders)
@@ -33,7 +34,8 @@ fn lines_table(orders: &[Order]) -> String {
 
 fn agreement_summary(a: &Agreement) -> String {
     format!(
-        "<p>Agreement <strong id=\"agreement-id\">{id}</strong> · {program}<br>{customer} ({country})<br>\
+        "<p>Agreement <strong id=\"agreement-id\">{id}</strong> · {program}<br>{customer} \
+            ({country})<br>\
 Online Services Manager: {osm}</p>",
         id = escape(a.id.as_str()),
         program = a.program.as_str(),
@@ -182,7 +184,8 @@ pub fn id_token_invalid() -> Reply {
         "id_token_invalid",
         "Your sign-in could not be verified",
         "The identity provider's answer could not be verified, so nobody is signed in.",
-        "Open the link from the email again and sign in. If it keeps happening, tell Billing Support.",
+        "Open the link from the email again and sign in. If it keeps happening, tell Billing \
+            Support.",
     )
 }
 
@@ -215,17 +218,21 @@ pub fn gone(state: LinkState) -> Reply {
     let (title, why) = match state {
         LinkState::Used => (
             "This link has already been used",
-            "The agreement has been associated with an account. Its licences are in that account's pool; \
-there is nothing left to do. If they went to the wrong account, ask Billing Support to remap the agreement.",
+            "The agreement has been associated with an account. Its licences are in that \
+                account's pool; \
+there is nothing left to do. If they went to the wrong account, ask Billing Support to remap the \
+agreement.",
         ),
         LinkState::Expired => ("This link has expired", RESEND_ADVICE),
         LinkState::OsmChanged => (
             "This link was replaced: the Online Services Manager changed",
-            "The agreement now has another Online Services Manager. They can ask Billing Support to send them a new link.",
+            "The agreement now has another Online Services Manager. They can ask Billing Support \
+                to send them a new link.",
         ),
         LinkState::Replaced | LinkState::Usable => (
             "This link was replaced by a newer one",
-            "A newer activation email was sent to the Online Services Manager; use the link in the latest one. \
+            "A newer activation email was sent to the Online Services Manager; use the link in \
+                the latest one. \
 If you cannot find it, ask Billing Support to resend it.",
         ),
     };
@@ -246,7 +253,8 @@ If you cannot find it, ask Billing Support to resend it.",
 /// 404: not a link this service issued.
 pub fn unknown() -> Reply {
     let body = format!(
-        "<h1>This activation link is not valid</h1><p class=\"note gone\">Check that the whole link was copied from the email. {}</p>",
+        "<h1>This activation link is not valid</h1><p class=\"note gone\">Check that the whole \
+            link was copied from the email. {}</p>",
         escape(RESEND_ADVICE)
     );
     Reply::html(404, page("Activation link not valid", &body))
@@ -273,7 +281,8 @@ pub fn associated(done: &Value, totals: &[(Sku, u64)]) -> Reply {
         .collect();
     let body = format!(
         "<h1 id=\"done\">Licences associated</h1>\
-<p>Agreement <strong>{agr}</strong> is now associated with account <strong id=\"account\">{acc}</strong>. \
+<p>Agreement <strong>{agr}</strong> is now associated with account <strong id=\"account\">{acc}\
+</strong>. \
 Its licences pool with those the account already has.</p><p>Orders attached:</p><ul>{orders}</ul>\
 <table id=\"totals\"><caption>The account's licences now</caption>\
 <tr><th scope=\"col\">Product</th><th scope=\"col\">Total</th></tr>{rows}</table>\

@@ -2,11 +2,11 @@
 //! the pool, invoice support and the audit trails. Handlers read, call a rule, commit.
 
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use vls::access;
+use vls::http::views::{AgreementView, OrderView};
 use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
-    to_value,
 };
 use vls::input;
 use vls::model::{
@@ -95,28 +95,6 @@ pub static ROUTES: &[Route<App>] = &[
 
 // ---- representations ---------------------------------------------------------------------
 
-/// An agreement as the API shows it (the link generation is internal).
-fn agreement_view(a: &Agreement) -> Value {
-    let mut v = to_value(a);
-    if let Value::Object(m) = &mut v {
-        m.remove("osm_generation");
-        m.remove("link_seq");
-    }
-    v
-}
-
-/// An order as the API shows it, with the account its licences are attached to now.
-fn order_view(o: &Order, a: &Agreement) -> Value {
-    let mut v = to_value(o);
-    if let Value::Object(m) = &mut v {
-        m.insert(
-            "attached_account_id".into(),
-            json!(access::attached_account(o, a)),
-        );
-    }
-    v
-}
-
 // ---- partners and accounts -----------------------------------------------------------------
 
 async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
@@ -167,11 +145,14 @@ async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         };
         let mut event = ctx.event(p, "account.created");
         event.account_id = Some(account.id.clone());
-        event.details = json!({ "name": account.name, "domain": account.domain, "online_services": account.online_services });
+        event.details = json!({ "name": account.name, "domain": account.domain,
+                                "online_services": account.online_services });
         let mut tx = app.store.tx();
-        tx.create(&account)
-            .event(&account.id, &event);
-        Ok(Planned { reply: Reply::created(&account), tx })
+        tx.create(&account).event(&account.id, &event);
+        Ok(Planned {
+            reply: Reply::created(&account),
+            tx,
+        })
     })
     .await
 }
@@ -262,13 +243,8 @@ async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             customer_schedule: schedule,
             online_services_account: mos_account.as_ref(),
         };
-        let created = agreements::create(
-            cmd.clone(),
-            context,
-            &app.config.policy,
-            AgreementId::generate(),
-            ctx.now,
-        )?;
+        let (policy, id) = (&app.config.policy, AgreementId::generate());
+        let created = agreements::create(cmd.clone(), context, policy, id, ctx.now)?;
         let a = &created.agreement;
         let mut tx = app.store.tx();
         tx.create(a);
@@ -299,7 +275,7 @@ async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             tx.replace(bound, read.version).event(&bound.id, &assoc);
         }
         Ok(Planned {
-            reply: Reply::json(201, &agreement_view(a)),
+            reply: Reply::created(&AgreementView::from(a)),
             tx,
         })
     })
@@ -319,7 +295,7 @@ async fn visible_agreement(app: &App, p: &Principal, path: &Params) -> Result<Ag
 async fn get_agreement(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let a = visible_agreement(app, p, path).await?;
-    Ok(Reply::ok(&agreement_view(&a)))
+    Ok(Reply::ok(&AgreementView::from(&a)))
 }
 
 async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
@@ -334,7 +310,7 @@ async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let mut tx = app.store.tx();
         tx.replace(&after, before.version).event(&after.id, &event);
         Ok(Planned {
-            reply: Reply::ok(&agreement_view(&after)),
+            reply: Reply::ok(&AgreementView::from(&after)),
             tx,
         })
     })
@@ -350,7 +326,7 @@ async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         .await?
         .filter(|(a, _)| access::agreement_visible(p, a))
         .ok_or_else(|| Problem::not_found("agreement"))?;
-    let orders: Vec<Value> = orders.iter().map(|o| order_view(o, &a)).collect();
+    let orders: Vec<OrderView> = orders.iter().map(|o| OrderView::new(o, &a)).collect();
     Ok(Reply::ok(&json!({ "orders": orders })))
 }
 
@@ -391,20 +367,25 @@ async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         let before = before
             .filter(|a| access::agreement_visible(p, a))
             .ok_or_else(|| Problem::not_found("agreement").with("field", json!("agreement_id")))?;
-        let placed = orders::place(&before, cmd.clone(), replaced.as_ref(), &app.config.policy, OrderId::generate(), ctx.now)?;
+        let policy = &app.config.policy;
+        let id = OrderId::generate();
+        let placed = orders::place(&before, cmd.clone(), replaced.as_ref(), policy, id, ctx.now)?;
         let (a, o) = (&placed.agreement, &placed.order);
         let mut event = ctx.event(p, "order.placed");
         event.agreement_id = Some(a.id.clone());
         event.details = json!({
-            "order_id": o.id, "lines": o.lines, "replaces_subscription_id": o.replaces_subscription_id,
+            "order_id": o.id, "lines": o.lines,
+            "replaces_subscription_id": o.replaces_subscription_id,
             "volume_discount_eligible": a.volume_discount_eligible,
-            "became_volume_discount_eligible": a.volume_discount_eligible && !before.volume_discount_eligible,
+            "became_volume_discount_eligible":
+                a.volume_discount_eligible && !before.volume_discount_eligible,
         });
         let mut tx = app.store.tx();
-        tx.replace(a, before.version)
-            .create(o)
-            .event(&a.id, &event);
-        Ok(Planned { reply: Reply::json(201, &order_view(o, a)), tx })
+        tx.replace(a, before.version).create(o).event(&a.id, &event);
+        Ok(Planned {
+            reply: Reply::created(&OrderView::new(o, a)),
+            tx,
+        })
     })
     .await
 }
@@ -426,7 +407,7 @@ async fn visible_order(
 async fn get_order(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let (a, o) = visible_order(app, p, path).await?;
-    Ok(Reply::ok(&order_view(&o, &a)))
+    Ok(Reply::ok(&OrderView::new(&o, &a)))
 }
 
 async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer {
@@ -438,26 +419,30 @@ async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let mut tx = app.store.tx();
         // The agreement must be as read: an activation or a remap in between changes where
         // the licences go.
-        tx.replace(o, before.version)
-            .check_unchanged(&a);
+        tx.replace(o, before.version).check_unchanged(&a);
         let mut event = ctx.event(p, "order.invoiced");
         event.agreement_id = Some(a.id.clone());
         match &invoiced.effect {
             InvoiceEffect::Attach(account) => {
                 event.account_id = Some(account.clone());
-                event.details = json!({ "order_id": o.id, "attached_account_id": account, "activation_email": "not_needed" });
+                event.details = json!({ "order_id": o.id, "attached_account_id": account,
+                                        "activation_email": "not_needed" });
                 // The account's volume licences changed: guards keyed on its version must see it.
-                tx.bump_version(account)
-                    .event(&account, &event);
+                tx.bump_version(account).event(&account, &event);
             }
             InvoiceEffect::QueueActivationMail => {
-                let mail = MailIntent::activation(a.id.clone(), Some(o.id.clone()), MailReason::Invoiced, ctx.now);
-                event.details = json!({ "order_id": o.id, "activation_email": "queued", "mail_id": mail.id });
+                let (order, reason) = (Some(o.id.clone()), MailReason::Invoiced);
+                let mail = MailIntent::activation(a.id.clone(), order, reason, ctx.now);
+                event.details = json!({ "order_id": o.id, "activation_email": "queued",
+                                        "mail_id": mail.id });
                 tx.create(&mail);
             }
         }
         tx.event(&a.id, &event);
-        Ok(Planned { reply: Reply::ok(&order_view(o, &a)), tx })
+        Ok(Planned {
+            reply: Reply::ok(&OrderView::new(o, &a)),
+            tx,
+        })
     })
     .await
 }

@@ -1,14 +1,15 @@
 //! `reservations`: License Reservations (R12, R13) and what the next True-Up will bill.
 
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use vls::access;
 use vls::catalog::Sku;
+use vls::http::views::PreviewView;
 use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
 use vls::input;
-use vls::model::{Account, Agreement, Reservation, ReservationStatus};
+use vls::model::{Account, Reservation, ReservationStatus};
 use vls::rules::cancellation;
 use vls::rules::pool::AgreementHoldings;
 use vls::rules::reservations;
@@ -214,13 +215,8 @@ async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let h = visible_holdings(app, p, path).await?;
     let preview = reservations::preview(&h.agreement, &h.reservations)?;
-    Ok(Reply::ok(&with_billed_through(&preview, &h.agreement)))
-}
-
-fn with_billed_through(preview: &reservations::Preview, a: &Agreement) -> Value {
-    let mut v = serde_json::to_value(preview).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("last_billed_anniversary".into(), json!(a.billed_through));
-    }
-    v
+    Ok(Reply::ok(&PreviewView {
+        preview: &preview,
+        last_billed_anniversary: h.agreement.billed_through,
+    }))
 }

@@ -161,7 +161,8 @@ pub async fn run(app: &App, now: DateTime<Utc>, request_id: &str) -> Result<Repo
             Ok(()) => {}
             Err(StepError::Store(e)) => return Err(e),
             Err(StepError::Refused(e)) => {
-                tracing::error!(agreement_id = %id, code = e.code(), error = %e, "true-up refused; the anniversary stays due");
+                tracing::error!(agreement_id = %id, code = e.code(), error = %e,
+                    "true-up refused; the anniversary stays due");
                 report.failed.push(Failed {
                     agreement_id: id.clone(),
                     code: e.code(),
@@ -180,7 +181,8 @@ pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, 
     async {
         let now = event_time(&event).unwrap_or_else(Utc::now);
         let report = run(app, now, request_id).await?;
-        tracing::info!(now = %now, billed = report.billed.len(), failed = report.failed.len(), "true-up run");
+        let (billed, failed) = (report.billed.len(), report.failed.len());
+        tracing::info!(now = %now, billed, failed, "true-up run");
         if !report.failed.is_empty() {
             return Err(JobFailed::Agreements(report.failed));
         }
@@ -204,7 +206,8 @@ mod tests {
 
     #[test]
     fn now_is_the_scheduled_event_time() {
-        let e = json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": "2027-03-15T06:00:00Z"});
+        let e = json!({"detail-type": "Scheduled Event", "source": "aws.events",
+                       "time": "2027-03-15T06:00:00Z"});
         assert_eq!(
             event_time(&e).map(|t| t.to_rfc3339()),
             Some("2027-03-15T06:00:00+00:00".into())

@@ -13,7 +13,8 @@ pub enum SkuKind {
 
 macro_rules! catalog {
     ($( $variant:ident => $code:literal, $kind:ident, $name:literal; )+) => {
-        /// A catalog SKU. Unknown codes do not parse: an unknown SKU is refused, never a silent zero.
+        /// A catalog SKU. Unknown codes do not parse: an unknown SKU is refused, never a
+        /// silent zero.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum Sku {
             $( #[serde(rename = $code)] $variant, )+
@@ -55,12 +56,16 @@ macro_rules! catalog {
 catalog! {
     SalesProfessional => "d365-sales-professional", Seat, "Dynamics 365 Sales Professional";
     SalesEnterprise => "d365-sales-enterprise", Seat, "Dynamics 365 Sales Enterprise";
-    CustomerServiceProfessional => "d365-customer-service-professional", Seat, "Dynamics 365 Customer Service Professional";
-    CustomerServiceEnterprise => "d365-customer-service-enterprise", Seat, "Dynamics 365 Customer Service Enterprise";
+    CustomerServiceProfessional => "d365-customer-service-professional", Seat,
+        "Dynamics 365 Customer Service Professional";
+    CustomerServiceEnterprise => "d365-customer-service-enterprise", Seat,
+        "Dynamics 365 Customer Service Enterprise";
     FieldService => "d365-field-service", Seat, "Dynamics 365 Field Service";
     TeamMembers => "d365-team-members", Seat, "Dynamics 365 Team Members";
-    AdditionalProductionInstance => "d365-additional-production-instance", AddOn, "Dynamics 365 Additional Production Instance";
-    AdditionalStorageGb => "d365-additional-storage-gb", AddOn, "Dynamics 365 Additional Database Storage (GB)";
+    AdditionalProductionInstance => "d365-additional-production-instance", AddOn,
+        "Dynamics 365 Additional Production Instance";
+    AdditionalStorageGb => "d365-additional-storage-gb", AddOn,
+        "Dynamics 365 Additional Database Storage (GB)";
 }
 
 impl Sku {

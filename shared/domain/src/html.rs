@@ -28,14 +28,20 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1b1f24}\
+const STYLE: &str = "\
+body{font-family:system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1b1f24}\
 main{max-width:40rem;margin:0 auto;padding:1.25rem}h1{font-size:1.4rem}\
-table{border-collapse:collapse;width:100%;background:#fff}td,th{text-align:left;padding:.45rem;border-bottom:1px solid #dde}\
-label{display:block;margin:.8rem 0 .3rem;font-weight:600}input{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem}\
-button{margin-top:1rem;padding:.7rem 1.2rem;font-size:1rem;background:#0b5cad;color:#fff;border:0;border-radius:.3rem}\
+table{border-collapse:collapse;width:100%;background:#fff}\
+td,th{text-align:left;padding:.45rem;border-bottom:1px solid #dde}\
+label{display:block;margin:.8rem 0 .3rem;font-weight:600}\
+input{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem}\
+button{margin-top:1rem;padding:.7rem 1.2rem;font-size:1rem;background:#0b5cad;color:#fff;\
+border:0;border-radius:.3rem}\
 .note{background:#fff;border-left:4px solid #0b5cad;padding:.6rem .9rem}.gone{border-color:#b42318}\
-a.button{display:inline-block;padding:.7rem 1.2rem;background:#0b5cad;color:#fff;border-radius:.3rem;text-decoration:none}\
-label.inline{display:inline;font-weight:400}caption{text-align:left;font-weight:600;padding:.4rem 0}\
+a.button{display:inline-block;padding:.7rem \
+1.2rem;background:#0b5cad;color:#fff;border-radius:.3rem;text-decoration:none}\
+label.inline{display:inline;font-weight:400}\
+caption{text-align:left;font-weight:600;padding:.4rem 0}\
 input[type=checkbox]{width:auto}";
 
 #[cfg(test)]

@@ -386,7 +386,8 @@ mod tests {
     #[test]
     fn a_good_order_parses() {
         let agr = AgreementId::generate();
-        let v = json!({"agreement_id": agr.to_string(), "lines": [{"sku": "d365-additional-storage-gb", "quantity": 1000000}], "extra": true});
+        let lines = json!([{"sku": "d365-additional-storage-gb", "quantity": 1000000}]);
+        let v = json!({"agreement_id": agr.to_string(), "lines": lines, "extra": true});
         let o = new_order(&Obj::root(&v).expect("obj")).expect("parses");
         assert_eq!(o.agreement_id, agr);
         assert_eq!(o.lines.quantity_of(Sku::AdditionalStorageGb), 1_000_000);
@@ -453,16 +454,19 @@ mod tests {
 
     #[test]
     fn accounts_and_subscriptions() {
-        let v = json!({"name": "Contoso", "domain": "contoso.com", "online_services": [{"product": "intune", "quantity": 10}]});
+        let v = json!({"name": "Contoso", "domain": "contoso.com",
+                       "online_services": [{"product": "intune", "quantity": 10}]});
         let (_, domain, mos) = new_account(&Obj::root(&v).expect("obj")).expect("parses");
         assert_eq!(domain, "contoso.com");
         assert_eq!(mos.len(), 1);
-        let v = json!({"name": "Contoso", "domain": "contoso.com", "online_services": [{"product": "teams", "quantity": 10}]});
+        let v = json!({"name": "Contoso", "domain": "contoso.com",
+                       "online_services": [{"product": "teams", "quantity": 10}]});
         assert_eq!(
             code_of(v, |b| new_account(b).map(|_| ())).1,
             "unknown_product"
         );
-        let v = json!({"billing": "cash", "lines": [{"sku": "d365-sales-professional", "quantity": 1}]});
+        let lines = json!([{"sku": "d365-sales-professional", "quantity": 1}]);
+        let v = json!({"billing": "cash", "lines": lines});
         assert_eq!(
             code_of(v, |b| new_subscription(b).map(|_| ())).1,
             "invalid_billing"

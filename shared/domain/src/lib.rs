@@ -1,13 +1,16 @@
 //! The domain of volume licensing, with no AWS SDK and no HTTP: ids and value types, the
 //! SKU catalog, the entities, the rules (R1–R17) as pure functions, their refusals, request
-//! bodies parsed into commands, and the activation mail's content.
+//! bodies parsed into commands, who is calling and what each may see, and the activation
+//! mail's content.
 
+pub mod access;
 pub mod catalog;
 pub mod error;
 pub mod html;
 pub mod input;
 pub mod mail;
 pub mod model;
+pub mod principal;
 pub mod rules;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -127,7 +127,8 @@ pub struct Agreement {
     pub volume_discount_eligible: bool,
     /// Seat licences on its `source: "order"` orders, placed or invoiced (R3).
     pub ordered_seats: u64,
-    /// Bumped on every OSM change: activation links of an earlier generation stop working (R8, R10).
+    /// Bumped on every OSM change: activation links of an earlier generation stop working
+    /// (R8, R10).
     pub osm_generation: u64,
     /// Bumped whenever a link is issued or a resend is asked for: only a link carrying the
     /// current number works (R8).

@@ -17,120 +17,41 @@ pub const LOCAL_ISSUER: &str = "vls-local";
 pub const LOCAL_AUDIENCE: &str = "vls";
 pub const DEFAULT_LOCAL_SECRET: &str = "local-dev-secret";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Partner,
-    CustomerAdmin,
-    BillingSupport,
-    LicensingSpecialist,
-}
+pub use vls_domain::principal::{Principal, Role};
 
-impl Role {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "partner" => Some(Self::Partner),
-            "customer_admin" => Some(Self::CustomerAdmin),
-            "billing_support" => Some(Self::BillingSupport),
-            "licensing_specialist" => Some(Self::LicensingSpecialist),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Partner => "partner",
-            Self::CustomerAdmin => "customer_admin",
-            Self::BillingSupport => "billing_support",
-            Self::LicensingSpecialist => "licensing_specialist",
-        }
-    }
-}
-
-/// An authenticated caller. A partner always has its partner id and a customer admin its
-/// account id: a token without them does not make a principal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Partner { sub: String, partner_id: PartnerId },
-    CustomerAdmin { sub: String, account_id: AccountId },
-    BillingSupport { sub: String },
-    LicensingSpecialist { sub: String },
-}
-
-impl Principal {
-    pub fn sub(&self) -> &str {
-        match self {
-            Self::Partner { sub, .. }
-            | Self::CustomerAdmin { sub, .. }
-            | Self::BillingSupport { sub }
-            | Self::LicensingSpecialist { sub } => sub,
-        }
-    }
-
-    pub fn role(&self) -> Role {
-        match self {
-            Self::Partner { .. } => Role::Partner,
-            Self::CustomerAdmin { .. } => Role::CustomerAdmin,
-            Self::BillingSupport { .. } => Role::BillingSupport,
-            Self::LicensingSpecialist { .. } => Role::LicensingSpecialist,
-        }
-    }
-
-    /// 403 unless the caller's role is one of `allowed` (the route's roles).
-    pub fn require(&self, allowed: &[Role]) -> Result<(), Problem> {
-        if allowed.contains(&self.role()) {
-            Ok(())
-        } else {
-            Err(Problem::forbidden())
-        }
-    }
-
-    pub fn partner_id(&self) -> Option<&PartnerId> {
-        match self {
-            Self::Partner { partner_id, .. } => Some(partner_id),
-            _ => None,
-        }
-    }
-
-    pub fn account_id(&self) -> Option<&AccountId> {
-        match self {
-            Self::CustomerAdmin { account_id, .. } => Some(account_id),
-            _ => None,
-        }
-    }
-
-    /// Builds a principal from verified claims.
-    pub fn from_claims(claims: &HashMap<String, String>) -> Result<Self, Problem> {
-        let sub = claims
-            .get("sub")
-            .filter(|s| !s.is_empty() && s.len() <= 256)
-            .ok_or_else(|| Problem::unauthorized("the token has no subject"))?
-            .clone();
-        let role = claims
-            .get("role")
-            .ok_or_else(|| Problem::unauthorized("the token has no role"))?;
-        // A well-formed token with a role this API does not know may do nothing here.
-        let role = Role::parse(role).ok_or_else(Problem::forbidden)?;
-        Ok(match role {
-            Role::Partner => Self::Partner {
-                partner_id: claims
-                    .get("partner_id")
-                    .and_then(|p| PartnerId::parse(p))
-                    .ok_or_else(|| Problem::unauthorized("a partner token needs a partner_id"))?,
-                sub,
-            },
-            Role::CustomerAdmin => Self::CustomerAdmin {
-                account_id: claims
-                    .get("account_id")
-                    .and_then(|a| AccountId::parse(a))
-                    .ok_or_else(|| {
-                        Problem::unauthorized("a customer_admin token needs an account_id")
-                    })?,
-                sub,
-            },
-            Role::BillingSupport => Self::BillingSupport { sub },
-            Role::LicensingSpecialist => Self::LicensingSpecialist { sub },
-        })
-    }
+/// Builds a principal from verified claims: 401 without a subject, a role or the id the
+/// role needs; 403 for a role this API does not know.
+pub fn principal_from_claims(claims: &HashMap<String, String>) -> Result<Principal, Problem> {
+    let sub = claims
+        .get("sub")
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .ok_or_else(|| Problem::unauthorized("the token has no subject"))?
+        .clone();
+    let role = claims
+        .get("role")
+        .ok_or_else(|| Problem::unauthorized("the token has no role"))?;
+    // A well-formed token with a role this API does not know may do nothing here.
+    let role = Role::parse(role).ok_or_else(Problem::forbidden)?;
+    Ok(match role {
+        Role::Partner => Principal::Partner {
+            partner_id: claims
+                .get("partner_id")
+                .and_then(|p| PartnerId::parse(p))
+                .ok_or_else(|| Problem::unauthorized("a partner token needs a partner_id"))?,
+            sub,
+        },
+        Role::CustomerAdmin => Principal::CustomerAdmin {
+            account_id: claims
+                .get("account_id")
+                .and_then(|a| AccountId::parse(a))
+                .ok_or_else(|| {
+                    Problem::unauthorized("a customer_admin token needs an account_id")
+                })?,
+            sub,
+        },
+        Role::BillingSupport => Principal::BillingSupport { sub },
+        Role::LicensingSpecialist => Principal::LicensingSpecialist { sub },
+    })
 }
 
 /// How this deployment authenticates.
@@ -182,7 +103,7 @@ impl SelfVerifier {
     /// The caller a local token names; a provider's token is verified by its holder.
     pub fn principal(&self, token: &str) -> Result<Principal, Problem> {
         match self {
-            Self::Local(key) => Principal::from_claims(&verify_local(token, key)?),
+            Self::Local(key) => principal_from_claims(&verify_local(token, key)?),
             Self::Provider => Err(Problem::unauthorized(
                 "this token must be verified with the identity provider's keys",
             )),
@@ -311,7 +232,7 @@ pub fn authenticate(req: &Request, mode: &AuthMode) -> Result<Principal, Problem
                 .get("authorization")
                 .and_then(|v| v.to_str().ok());
             let claims = verify_local(bearer(header)?, key)?;
-            Principal::from_claims(&claims)
+            principal_from_claims(&claims)
         }
         AuthMode::Gateway => {
             let claims = match req.request_context_ref() {
@@ -323,7 +244,7 @@ pub fn authenticate(req: &Request, mode: &AuthMode) -> Result<Principal, Problem
                 _ => None,
             };
             let claims = claims.ok_or_else(|| Problem::unauthorized("no verified token"))?;
-            Principal::from_claims(claims)
+            principal_from_claims(claims)
         }
     }
 }
@@ -348,14 +269,15 @@ mod tests {
     }
 
     fn claims(exp: i64) -> serde_json::Value {
-        json!({"sub": "u1", "role": "partner", "partner_id": "p1", "iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "exp": exp})
+        json!({"sub": "u1", "role": "partner", "partner_id": "p1",
+               "iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "exp": exp})
     }
 
     #[test]
     fn valid_local_token() {
         let key = DecodingKey::from_secret(b"s");
         let c = verify_local(&token(claims(now() + 60), "s"), &key).expect("valid");
-        let p = Principal::from_claims(&c).expect("principal");
+        let p = principal_from_claims(&c).expect("principal");
         assert_eq!(p.role(), Role::Partner);
         assert_eq!(p.partner_id().map(PartnerId::as_str), Some("p1"));
     }
@@ -403,14 +325,14 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        assert!(Principal::from_claims(&m(&[("sub", "a"), ("role", "billing_support")])).is_ok());
+        assert!(principal_from_claims(&m(&[("sub", "a"), ("role", "billing_support")])).is_ok());
         assert_eq!(
-            Principal::from_claims(&m(&[("sub", "a"), ("role", "partner")])).map_err(|p| p.status),
+            principal_from_claims(&m(&[("sub", "a"), ("role", "partner")])).map_err(|p| p.status),
             Err(401),
             "a partner without partner_id"
         );
         assert_eq!(
-            Principal::from_claims(&m(&[
+            principal_from_claims(&m(&[
                 ("sub", "a"),
                 ("role", "customer_admin"),
                 ("account_id", "x")
@@ -419,7 +341,7 @@ mod tests {
             Err(401)
         );
         assert_eq!(
-            Principal::from_claims(&m(&[("sub", "a"), ("role", "root")])).map_err(|p| p.status),
+            principal_from_claims(&m(&[("sub", "a"), ("role", "root")])).map_err(|p| p.status),
             Err(403)
         );
     }
@@ -435,7 +357,13 @@ mod tests {
 
     /// A provider's RSA key, for tests only (its public half is [`provider_jwks`]).
     const PROVIDER_KEY: &[u8] = include_bytes!("test-provider-key.der");
-    const PROVIDER_N: &str = "mJATAImmwlLxD8zsk-I2VGPWIZkiX6lkzEDEyJU59e3G1UKze-oMxucL60rlYI_vrROMmYskDyajV5Q1msEfqOZ2TGI1pzwJbDOi7GQ3HddMlZ6ovUIaLres9l522xz2y5PyaQMW1kzituWySYFKI4GLglEp13QF7ubsHQSXI6XA_hfVr-W1T5k3uPd64nE6PDpENWRl5EVev9W7BZE92RdC0JkpX1or72YeDM1P8i_Vm_Z1xHgOLTPbTic9pUEsvR1-1OkzKEwaK0W2_S-BWtyy56pbfxUo4LC_Zv7E7H-RYuQVx-rjV6AvdLwMlTMB5B2x6e5mVAjVOH8tcO0bGw";
+    const PROVIDER_N: &str = concat!(
+        "mJATAImmwlLxD8zsk-I2VGPWIZkiX6lkzEDEyJU59e3G1UKze-oMxucL60rlYI_vrROMmYskDyajV5Q1",
+        "msEfqOZ2TGI1pzwJbDOi7GQ3HddMlZ6ovUIaLres9l522xz2y5PyaQMW1kzituWySYFKI4GLglEp13QF",
+        "7ubsHQSXI6XA_hfVr-W1T5k3uPd64nE6PDpENWRl5EVev9W7BZE92RdC0JkpX1or72YeDM1P8i_Vm_Z1",
+        "xHgOLTPbTic9pUEsvR1-1OkzKEwaK0W2_S-BWtyy56pbfxUo4LC_Zv7E7H-RYuQVx-rjV6AvdLwMlTMB",
+        "5B2x6e5mVAjVOH8tcO0bGw",
+    );
 
     fn provider_jwks(alg: Option<&str>, kid: Option<&str>) -> jsonwebtoken::jwk::JwkSet {
         let mut jwk = json!({"kty": "RSA", "n": PROVIDER_N, "e": "AQAB", "use": "sig"});
@@ -458,7 +386,7 @@ mod tests {
             .into_iter()
             .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
             .collect();
-        Principal::from_claims(&claims)
+        principal_from_claims(&claims)
             .map(|p| p.role())
             .map_err(|p| p.status)
     }

@@ -1,13 +1,14 @@
 //! What every HTTP function shares: the request context (caller, request id, body),
 //! JSON replies, problem+json errors, and idempotent mutations.
 
-pub mod access;
 pub mod auth;
 pub mod idempotency;
 pub mod problem;
 pub mod route;
+pub mod views;
 
-use vls_domain::{error, html, input, model, types};
+pub use vls_domain::access;
+use vls_domain::{error, html, input, model, rules, types};
 use vls_store as store;
 
 use chrono::{DateTime, Utc};
@@ -97,7 +98,9 @@ impl Ctx {
     /// The caller, who must have one of `roles`.
     pub fn caller(&self, roles: &[Role]) -> Result<&Principal, Problem> {
         let p = self.principal()?;
-        p.require(roles)?;
+        if !p.may(roles) {
+            return Err(Problem::forbidden());
+        }
         Ok(p)
     }
 

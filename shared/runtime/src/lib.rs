@@ -7,9 +7,8 @@ pub mod config;
 pub mod ses;
 pub mod telemetry;
 
-pub use vls_domain::{catalog, error, html, input, model, rules, types};
+pub use vls_domain::{access, catalog, error, html, input, model, rules, types};
 pub use vls_http as http;
-pub use vls_http::access;
 pub use vls_store as store;
 
 /// The activation mail: its content (domain) and the client that sends it.

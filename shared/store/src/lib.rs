@@ -11,6 +11,7 @@ use vls_domain::{catalog, model, rules, types};
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -372,17 +373,28 @@ impl Store {
 
     /// The agreement an order is on and the order itself.
     pub async fn order(&self, id: &OrderId) -> Result<Option<(Agreement, Order)>, StoreError> {
-        let Some(r) = self.get_as::<RefItem>(&keys::order_ref(id)).await? else {
+        self.in_agreement(&keys::order_ref(id), |agr| keys::order(agr, id))
+            .await
+    }
+
+    /// An item of an agreement's partition found by its own id (a lookup item names the
+    /// agreement), with the agreement: two reads.
+    async fn in_agreement<T: DeserializeOwned>(
+        &self,
+        lookup: &Key,
+        key: impl FnOnce(&AgreementId) -> Key,
+    ) -> Result<Option<(Agreement, T)>, StoreError> {
+        let Some(r) = self.get_as::<RefItem>(lookup).await? else {
             return Ok(None);
         };
         let agr = AgreementId::parse(&r.target)
-            .ok_or_else(|| StoreError::Corrupt(format!("order ref {id}")))?;
+            .ok_or_else(|| StoreError::Corrupt(format!("lookup {}", lookup.0)))?;
         let mut got = self
-            .batch_get(&[keys::agreement(&agr), keys::order(&agr, id)])
+            .batch_get(&[keys::agreement(&agr), key(&agr)])
             .await?
             .into_iter();
         match (got.next().flatten(), got.next().flatten()) {
-            (Some(a), Some(o)) => Ok(Some((decode(a)?, decode(o)?))),
+            (Some(a), Some(item)) => Ok(Some((decode(a)?, decode(item)?))),
             _ => Ok(None),
         }
     }
@@ -425,19 +437,8 @@ impl Store {
         &self,
         id: &ReservationId,
     ) -> Result<Option<(Agreement, Reservation)>, StoreError> {
-        let Some(r) = self.get_as::<RefItem>(&keys::reservation_ref(id)).await? else {
-            return Ok(None);
-        };
-        let agr = AgreementId::parse(&r.target)
-            .ok_or_else(|| StoreError::Corrupt(format!("reservation ref {id}")))?;
-        let mut got = self
-            .batch_get(&[keys::agreement(&agr), keys::reservation(&agr, id)])
-            .await?
-            .into_iter();
-        match (got.next().flatten(), got.next().flatten()) {
-            (Some(a), Some(r)) => Ok(Some((decode(a)?, decode(r)?))),
-            _ => Ok(None),
-        }
+        self.in_agreement(&keys::reservation_ref(id), |agr| keys::reservation(agr, id))
+            .await
     }
 
     /// Agreements whose anniversary is on or before `today`: one query per shard of the
@@ -606,9 +607,7 @@ impl Store {
         match put.send().await {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
-                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_) => {
-                    Ok(false)
-                }
+                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
                 other => Err(StoreError::unavailable(
                     aws_sdk_dynamodb::error::DisplayErrorContext(other),
                 )),

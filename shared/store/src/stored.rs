@@ -87,31 +87,30 @@ impl Stored for Agreement {
     }
 }
 
-impl Stored for Order {
-    const KIND: &'static str = "order";
-    fn key(&self) -> Key {
-        keys::order(&self.agreement_id, &self.id)
-    }
-    fn lookups(&self) -> Vec<(Key, String)> {
-        vec![(
-            keys::order_ref(&self.id),
-            self.agreement_id.as_str().to_owned(),
-        )]
-    }
+/// An entity kept in its agreement's partition (licences follow the agreement), found by
+/// its own id through a lookup item.
+macro_rules! in_agreement {
+    ($t:ty, $kind:literal, $key:path, $lookup:path) => {
+        impl Stored for $t {
+            const KIND: &'static str = $kind;
+            fn key(&self) -> Key {
+                $key(&self.agreement_id, &self.id)
+            }
+            fn lookups(&self) -> Vec<(Key, String)> {
+                let target = self.agreement_id.as_str().to_owned();
+                vec![($lookup(&self.id), target)]
+            }
+        }
+    };
 }
 
-impl Stored for Reservation {
-    const KIND: &'static str = "reservation";
-    fn key(&self) -> Key {
-        keys::reservation(&self.agreement_id, &self.id)
-    }
-    fn lookups(&self) -> Vec<(Key, String)> {
-        vec![(
-            keys::reservation_ref(&self.id),
-            self.agreement_id.as_str().to_owned(),
-        )]
-    }
-}
+in_agreement!(Order, "order", keys::order, keys::order_ref);
+in_agreement!(
+    Reservation,
+    "reservation",
+    keys::reservation,
+    keys::reservation_ref
+);
 
 impl Stored for MailIntent {
     const KIND: &'static str = "mail";

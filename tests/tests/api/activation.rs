@@ -315,7 +315,8 @@ async fn resend_checks_role_lockout_company_and_state_in_that_order() {
     // An hour later the lockout is over; a right answer in other case and with spaces, with a
     // recipient of the caller's choosing that is ignored.
     h.clock.advance(Duration::minutes(61));
-    let body = json!({"legal_name": "  contoso LTD ", "country": " nl", "to": "attacker@evil.example", "email": "attacker@evil.example"});
+    let body = json!({"legal_name": "  contoso LTD ", "country": " nl",
+                      "to": "attacker@evil.example", "email": "attacker@evil.example"});
     let r = h.post(&path, &w.bs, &body).await;
     assert_eq!(
         (r.status, r.body["sent_to"].as_str()),

@@ -319,7 +319,11 @@ async fn an_ea_reaching_250_seats_is_volume_discount_eligible() {
     let w = world().await;
     let a = agreement(&w, "4711", "2026-03-15").await;
     let agr = a["id"].as_str().expect("id");
-    let r = w.h.post("/orders", &w.partner, &order_body(agr, json!([{"sku": "d365-sales-professional", "quantity": 200}, {"sku": "d365-additional-storage-gb", "quantity": 500}]), None)).await;
+    let lines = json!([{"sku": "d365-sales-professional", "quantity": 200},
+                       {"sku": "d365-additional-storage-gb", "quantity": 500}]);
+    let r =
+        w.h.post("/orders", &w.partner, &order_body(agr, lines, None))
+            .await;
     assert_eq!(
         r.body["volume_discount_eligible"], false,
         "add-ons do not count"

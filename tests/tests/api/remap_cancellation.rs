@@ -86,7 +86,8 @@ async fn cancelling_an_uncovered_subscription_needs_billing_supports_override() 
         .await
         .id();
     let admin = admin(&account);
-    let body = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional", "quantity": 100}]});
+    let body = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional",
+                      "quantity": 100}]});
     let sub = h
         .post(&format!("/accounts/{account}/subscriptions"), &admin, &body)
         .await
@@ -341,7 +342,8 @@ async fn an_online_services_agreement_moves_only_after_the_specialists_amendment
     );
 
     let amend = format!("/agreements/{agr}/amendments");
-    let body = json!({"kind": "separate_online_services", "reason": "customer wants CRM on its own tenant"});
+    let body = json!({"kind": "separate_online_services",
+                      "reason": "customer wants CRM on its own tenant"});
     assert_eq!(
         h.post(&amend, &bs, &body).await.status,
         403,

@@ -260,7 +260,8 @@ async fn the_anniversary_bills_one_true_up_order_exactly_once() {
     assert_eq!(preview.body["anniversary"], "2027-03-15");
     assert_eq!(
         preview.body["lines"],
-        json!([{"sku": "d365-sales-professional", "quantity": 5}, {"sku": "d365-additional-storage-gb", "quantity": 20}])
+        json!([{"sku": "d365-sales-professional", "quantity": 5},
+               {"sku": "d365-additional-storage-gb", "quantity": 20}])
     );
     assert_eq!(preview.body["reservation_ids"], json!([kept]));
 
@@ -293,7 +294,8 @@ async fn the_anniversary_bills_one_true_up_order_exactly_once() {
     assert_eq!(true_ups[0]["status"], "invoiced");
     assert_eq!(
         true_ups[0]["lines"],
-        json!([{"sku": "d365-sales-professional", "quantity": 5}, {"sku": "d365-additional-storage-gb", "quantity": 20}])
+        json!([{"sku": "d365-sales-professional", "quantity": 5},
+               {"sku": "d365-additional-storage-gb", "quantity": 20}])
     );
     // Billed reservations stay in the pool; the true-up order never joins it.
     let pool = h

@@ -253,7 +253,8 @@ async fn a_partner_or_an_admin_without_an_account_cannot_associate() {
             "has no account named",
         ),
         (
-            json!({"email": "olivia@contoso.com", "role": "customer_admin", "account_id": "acc_01JD0000000000000000000000"}),
+            json!({"email": "olivia@contoso.com", "role": "customer_admin",
+                   "account_id": "acc_01JD0000000000000000000000"}),
             "does not know",
         ),
     ] {

@@ -242,9 +242,11 @@ fn references(v: &serde_json::Value, out: &mut BTreeSet<String>) {
 fn the_identity_provider_is_wired_without_a_cycle() {
     let cfn = translated();
     let r = &cfn["Resources"];
-    let pool_issuer = serde_json::json!({"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"});
-    let authorizer = &r["Api"]["Properties"]["Body"]["components"]["securitySchemes"]["Jwt"]["x-amazon-apigateway-authorizer"]
-        ["jwtConfiguration"];
+    let pool_issuer = serde_json::json!({
+        "Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
+    });
+    let jwt = &r["Api"]["Properties"]["Body"]["components"]["securitySchemes"]["Jwt"];
+    let authorizer = &jwt["x-amazon-apigateway-authorizer"]["jwtConfiguration"];
     assert_eq!(authorizer["issuer"]["Fn::If"][0], "CreateUserPool");
     assert_eq!(authorizer["issuer"]["Fn::If"][1], pool_issuer);
     assert_eq!(authorizer["audience"][0]["Fn::If"][1]["Ref"], "ApiClient");

@@ -120,7 +120,9 @@ async fn measure(due: usize) {
     let (reads2, writes2) = reads_writes(&h.ops.take());
     assert!(again.is_empty());
     println!(
-        "{AGREEMENTS:>6} agreements {due:>6} due | first run {:>7.2} s {reads:>6} reads {writes:>6} writes ({:.2} requests per due agreement) | rerun {:>5.2} s {reads2:>3} reads {writes2:>3} writes | seeding {:.1} s",
+        "{AGREEMENTS:>6} agreements {due:>6} due | first run {:>7.2} s {reads:>6} reads \
+         {writes:>6} writes ({:.2} requests per due agreement) | rerun {:>5.2} s {reads2:>3} \
+         reads {writes2:>3} writes | seeding {:.1} s",
         wall.as_secs_f64(),
         (reads + writes) as f64 / due as f64,
         wall2.as_secs_f64(),

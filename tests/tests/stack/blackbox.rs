@@ -538,8 +538,9 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
                          format!("--user-data-dir={}", profile.display())],
                 "prefs": {"profile.managed_default_content_settings.javascript": 2}
             }
@@ -770,7 +771,8 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
     let r = http.post(
         &format!("/agreements/{agr}/reservations"),
         &admin,
-        &json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5}, {"sku": "d365-additional-storage-gb", "quantity": 20}]}),
+        &json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5},
+                {"sku": "d365-additional-storage-gb", "quantity": 20}]}),
     );
     assert_eq!(r.status, 201, "{}", r.raw);
     let pool = http.get(&format!("/accounts/{account}/licenses"), &admin);
@@ -824,7 +826,8 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
     assert_eq!(true_ups.len(), 1);
     assert_eq!(
         true_ups[0]["lines"],
-        json!([{"sku": "d365-sales-professional", "quantity": 5}, {"sku": "d365-additional-storage-gb", "quantity": 20}])
+        json!([{"sku": "d365-sales-professional", "quantity": 5},
+               {"sku": "d365-additional-storage-gb", "quantity": 20}])
     );
     let pool = http.get(&format!("/accounts/{account}/licenses"), &admin);
     assert_eq!(
@@ -842,7 +845,8 @@ async fn remap_and_cancellation_are_routed_to_their_functions() {
     let bs = tok("billing_support", json!({}));
     let account = http.post("/accounts", &bs, &account_body("Contoso")).id();
     let admin = tok("customer_admin", json!({"account_id": account}));
-    let body = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional", "quantity": 100}]});
+    let body = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional",
+                      "quantity": 100}]});
     let sub = http
         .post(&format!("/accounts/{account}/subscriptions"), &admin, &body)
         .id();

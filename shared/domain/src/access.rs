@@ -1,8 +1,8 @@
 //! Who may see what (SPEC §3). A resource of someone else is answered as if it did not
 //! exist (404), so these return `bool` and the caller turns `false` into "not found".
 
-use crate::Principal;
 use crate::model::{Agreement, Order, OrderSource, OrderStatus};
+use crate::principal::Principal;
 use crate::types::AccountId;
 
 /// The agreement's partner, billing support, licensing specialists and the administrator
