@@ -1,12 +1,5 @@
-//! `activation-mailer`: sends every pending activation-mail intent through SES v2 (R5, R8).
-//!
-//! Triggered by the table's stream (new intents, at once) and by a schedule that sweeps
-//! whatever is still pending and due. Delivery is at least once and practically exactly once:
-//! the intent is claimed with a lease in the same transaction that issues its link (so no
-//! two senders work on it), the mail is sent, then the SES message id is recorded. A
-//! duplicate can only happen if a sender dies between SES accepting the mail and that
-//! record. A refusal leaves the intent pending with a backoff; after the last attempt it is
-//! parked as failed and the agreement shows it.
+//! `activation-mailer`: sends every pending activation-mail intent through SES v2 (R5, R8),
+//! from the table's stream and a sweeping schedule (README: Design decisions, Mailer).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;

@@ -175,14 +175,15 @@ pub(crate) async fn associate_as(
             "account_id": target.id,
             "attached_orders": attached,
         });
-        let mut event = ctx.event(p, "activation.completed");
-        event.agreement_id = Some(agreement.id.clone());
-        event.account_id = Some(target.id.clone());
-        event.details = json!({
-            "attached_orders": attached,
-            "program": agreement.program,
-            "signed_in": details,
-        });
+        let event = ctx
+            .event(p, "activation.completed")
+            .on_agreement(&agreement.id)
+            .on_account(Some(&target.id))
+            .with(json!({
+                "attached_orders": attached,
+                "program": agreement.program,
+                "signed_in": details,
+            }));
         let mut tx = app.store.tx();
         tx.spend_link(&token.hash(), &done.link)
             .replace(&done.agreement, agreement.version)
@@ -212,31 +213,29 @@ pub(crate) async fn pool_totals(app: &App, id: &AccountId) -> Vec<(Sku, u64)> {
         .collect()
 }
 
-/// POST /agreements/{id}/activation-email/resend (R9): role, lockout, company, state.
-async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
-    let id: AgreementId = path.id("agreement_id")?;
-    // Only the company information is read; any recipient in the body is ignored.
-    let (legal_name, country) =
-        ctx.parse(|b: &Obj<'_>| Ok((b.text("legal_name", 200)?, b.text("country", 100)?)))?;
-    // A wrong answer is counted before it is refused, and it never falls through to sending:
-    // when concurrent wrong answers keep winning the counter's conditional write, this one
-    // gives up with 409 rather than go on unverified.
-    let mut verified = false;
+/// R9: the company information must match. A wrong answer is counted before it is refused,
+/// and it never falls through to sending: when concurrent wrong answers keep winning the
+/// counter's conditional write, this one gives up with 409 rather than go on unverified.
+async fn verify_company(
+    app: &App,
+    ctx: &Ctx,
+    id: &AgreementId,
+    legal_name: &str,
+    country: &str,
+) -> Result<(), Problem> {
     for round in 0..MISMATCH_ATTEMPTS {
-        let (agreement, mismatches) = app.store.agreement_and_mismatches(&id).await?;
+        let (agreement, mismatches) = app.store.agreement_and_mismatches(id).await?;
         let agreement = agreement.ok_or_else(|| Problem::not_found("agreement"))?;
         if let Some(until) = activation::locked_until(mismatches.as_ref(), ctx.now) {
             return Err(vls::error::RuleError::TooManyAttempts { until }.into());
         }
-        if activation::company_matches(&agreement, &legal_name, &country) {
-            verified = true;
-            break;
+        if activation::company_matches(&agreement, legal_name, country) {
+            return Ok(());
         }
         let after = activation::count_mismatch(mismatches.as_ref(), ctx.now);
         if app
             .store
-            .record_mismatch(&id, mismatches.as_ref(), &after)
+            .record_mismatch(id, mismatches.as_ref(), &after)
             .await?
         {
             tracing::warn!(agreement_id = %id, mismatches = after.count,
@@ -246,9 +245,17 @@ async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         // A concurrent mismatch moved the counter: count this one on top of it.
         tokio::time::sleep(vls::http::idempotency::backoff(round)).await;
     }
-    if !verified {
-        return Err(Problem::concurrent_update());
-    }
+    Err(Problem::concurrent_update())
+}
+
+/// POST /agreements/{id}/activation-email/resend (R9): role, lockout, company, state.
+async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id: AgreementId = path.id("agreement_id")?;
+    // Only the company information is read; any recipient in the body is ignored.
+    let (legal_name, country) =
+        ctx.parse(|b: &Obj<'_>| Ok((b.text("legal_name", 200)?, b.text("country", 100)?)))?;
+    verify_company(app, ctx, &id, &legal_name, &country).await?;
     let id = &id;
     mutate(&app.store, ctx, move || async move {
         let before = app
@@ -259,9 +266,10 @@ async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let after = activation::resend(&before)?;
         let mail = MailIntent::activation(before.id.clone(), None, MailReason::Resend, ctx.now);
         let sent_to = before.osm.email.masked();
-        let mut event = ctx.event(p, "activation_email.resend_requested");
-        event.agreement_id = Some(before.id.clone());
-        event.details = json!({ "mail_id": mail.id, "sent_to": sent_to });
+        let event = ctx
+            .event(p, "activation_email.resend_requested")
+            .on_agreement(&before.id)
+            .with(json!({ "mail_id": mail.id, "sent_to": sent_to }));
         let mut tx = app.store.tx();
         tx.replace(&after, before.version)
             .create(&mail)

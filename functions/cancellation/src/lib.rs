@@ -96,15 +96,16 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;
         let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;
-        let mut event = ctx.event(p, "subscription.cancelled");
-        event.account_id = Some(account.id.clone());
-        event.reason = Some(reason.clone());
-        event.details = json!({
-            "subscription_id": before.id,
-            "relied_on": done.relied,
-            "license_loss_accepted": !done.accepted_shortfalls.is_empty(),
-            "shortfalls": done.accepted_shortfalls,
-        });
+        let event = ctx
+            .event(p, "subscription.cancelled")
+            .on_account(Some(&account.id))
+            .because(reason)
+            .with(json!({
+                "subscription_id": before.id,
+                "relied_on": done.relied,
+                "license_loss_accepted": !done.accepted_shortfalls.is_empty(),
+                "shortfalls": done.accepted_shortfalls,
+            }));
         let reply = json!({
             "subscription_id": before.id,
             "status": done.subscription.status,

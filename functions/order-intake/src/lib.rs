@@ -1,5 +1,5 @@
 //! `order-intake`: partners, accounts, direct subscriptions, agreements, orders, the OSM,
-//! the pool, invoice support and the audit trails. Handlers read, call a rule, commit.
+//! the pool, invoice support and the audit trails.
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -116,8 +116,9 @@ async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             contact: contact.clone(),
             updated_at: ctx.now,
         };
-        let mut event = ctx.event(p, "partner.registered");
-        event.details = json!({ "partner_id": id, "name": name });
+        let event = ctx
+            .event(p, "partner.registered")
+            .with(json!({ "partner_id": id, "name": name }));
         let mut tx = app.store.tx();
         tx.upsert(&partner).event(&id, &event);
         Ok(Planned {
@@ -143,10 +144,11 @@ async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             created_at: ctx.now,
             version: 1,
         };
-        let mut event = ctx.event(p, "account.created");
-        event.account_id = Some(account.id.clone());
-        event.details = json!({ "name": account.name, "domain": account.domain,
-                                "online_services": account.online_services });
+        let event = ctx
+            .event(p, "account.created")
+            .on_account(Some(&account.id))
+            .with(json!({ "name": account.name, "domain": account.domain,
+                          "online_services": account.online_services }));
         let mut tx = app.store.tx();
         tx.create(&account).event(&account.id, &event);
         Ok(Planned {
@@ -185,10 +187,10 @@ async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             created_at: ctx.now,
             version: 1,
         };
-        let mut event = ctx.event(p, "subscription.created");
-        event.account_id = Some(account_id.clone());
-        event.details =
-            json!({ "subscription_id": sub.id, "billing": sub.billing, "lines": sub.lines });
+        let event = ctx
+            .event(p, "subscription.created")
+            .on_account(Some(account_id))
+            .with(json!({ "subscription_id": sub.id, "billing": sub.billing, "lines": sub.lines }));
         let mut tx = app.store.tx();
         tx.create(&sub).event(account_id, &event);
         Ok(Planned {
@@ -304,9 +306,10 @@ async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     mutate(&app.store, ctx, move || async move {
         let before = visible_agreement(app, p, path).await?;
         let after = agreements::change_osm(&before, osm.clone(), &app.config.policy)?;
-        let mut event = ctx.event(p, "osm.changed");
-        event.agreement_id = Some(after.id.clone());
-        event.details = json!({ "from": before.osm, "to": after.osm });
+        let event = ctx
+            .event(p, "osm.changed")
+            .on_agreement(&after.id)
+            .with(json!({ "from": before.osm, "to": after.osm }));
         let mut tx = app.store.tx();
         tx.replace(&after, before.version).event(&after.id, &event);
         Ok(Planned {
@@ -371,15 +374,16 @@ async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         let id = OrderId::generate();
         let placed = orders::place(&before, cmd.clone(), replaced.as_ref(), policy, id, ctx.now)?;
         let (a, o) = (&placed.agreement, &placed.order);
-        let mut event = ctx.event(p, "order.placed");
-        event.agreement_id = Some(a.id.clone());
-        event.details = json!({
-            "order_id": o.id, "lines": o.lines,
-            "replaces_subscription_id": o.replaces_subscription_id,
-            "volume_discount_eligible": a.volume_discount_eligible,
-            "became_volume_discount_eligible":
-                a.volume_discount_eligible && !before.volume_discount_eligible,
-        });
+        let event = ctx
+            .event(p, "order.placed")
+            .on_agreement(&a.id)
+            .with(json!({
+                "order_id": o.id, "lines": o.lines,
+                "replaces_subscription_id": o.replaces_subscription_id,
+                "volume_discount_eligible": a.volume_discount_eligible,
+                "became_volume_discount_eligible":
+                    a.volume_discount_eligible && !before.volume_discount_eligible,
+            }));
         let mut tx = app.store.tx();
         tx.replace(a, before.version).create(o).event(&a.id, &event);
         Ok(Planned {
@@ -420,24 +424,25 @@ async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         // The agreement must be as read: an activation or a remap in between changes where
         // the licences go.
         tx.replace(o, before.version).check_unchanged(&a);
-        let mut event = ctx.event(p, "order.invoiced");
-        event.agreement_id = Some(a.id.clone());
-        match &invoiced.effect {
+        let event = ctx.event(p, "order.invoiced").on_agreement(&a.id);
+        let event = match &invoiced.effect {
             InvoiceEffect::Attach(account) => {
-                event.account_id = Some(account.clone());
-                event.details = json!({ "order_id": o.id, "attached_account_id": account,
-                                        "activation_email": "not_needed" });
+                let event = event.on_account(Some(account)).with(json!({
+                    "order_id": o.id, "attached_account_id": account,
+                    "activation_email": "not_needed",
+                }));
                 // The account's volume licences changed: guards keyed on its version must see it.
-                tx.bump_version(account).event(&account, &event);
+                tx.bump_version(account).event(account, &event);
+                event
             }
             InvoiceEffect::QueueActivationMail => {
                 let (order, reason) = (Some(o.id.clone()), MailReason::Invoiced);
                 let mail = MailIntent::activation(a.id.clone(), order, reason, ctx.now);
-                event.details = json!({ "order_id": o.id, "activation_email": "queued",
-                                        "mail_id": mail.id });
                 tx.create(&mail);
+                event.with(json!({ "order_id": o.id, "activation_email": "queued",
+                                   "mail_id": mail.id }))
             }
-        }
+        };
         tx.event(&a.id, &event);
         Ok(Planned {
             reply: Reply::ok(&OrderView::new(o, &a)),

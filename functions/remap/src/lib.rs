@@ -165,11 +165,12 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             "account_id": a.account_id,
             "created_at": ctx.now,
         });
-        let mut event = ctx.event(p, "agreement.amended");
-        event.agreement_id = Some(a.id.clone());
-        event.account_id = a.account_id.clone();
-        event.reason = Some(reason.clone());
-        event.details = amendment.clone();
+        let event = ctx
+            .event(p, "agreement.amended")
+            .on_agreement(&a.id)
+            .on_account(a.account_id.as_ref())
+            .because(reason)
+            .with(amendment.clone());
         let mut tx = app.store.tx();
         tx.replace(&amended, a.version).event(&a.id, &event);
         if let Some(acc) = &a.account_id {

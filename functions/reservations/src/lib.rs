@@ -93,11 +93,13 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .clone()
             .ok_or_else(|| Problem::not_found("agreement"))?;
         let r = reservations::reserve(&a, lines.clone(), ReservationId::generate(), ctx.now)?;
-        let mut event = ctx.event(p, "reservation.created");
-        event.agreement_id = Some(a.id.clone());
-        event.account_id = Some(account.clone());
-        event.details =
-            json!({ "reservation_id": r.id, "lines": r.lines, "billable_at": r.billable_at });
+        let event = ctx
+            .event(p, "reservation.created")
+            .on_agreement(&a.id)
+            .on_account(Some(&account))
+            .with(
+                json!({ "reservation_id": r.id, "lines": r.lines, "billable_at": r.billable_at }),
+            );
         let mut tx = app.store.tx();
         // The agreement as read (still associated with this account, same anniversary), and
         // the account's version moved on: its volume licences changed.

@@ -1,11 +1,5 @@
-//! `true-up`: the daily job (R14). The scheduled event's `time` is "now". Every agreement
-//! whose anniversary is on or before today is read through the sparse due index (no scan);
-//! each passed anniversary is billed on its own, oldest first, in ONE transaction that writes
-//! the true-up order (if anything is billable), a marker for that anniversary, the agreement's
-//! new anniversary and the audit event, under the agreement's version. A second or concurrent
-//! run finds the anniversary moved on (or loses the version race and re-reads), so each
-//! anniversary is billed exactly once. Reservations are never rewritten: the agreement's
-//! `billed_through` makes them billed, so 250 reservations cost the same one transaction.
+//! `true-up`: the daily job (R14). Bills each passed anniversary of every due agreement once,
+//! in one transaction each (README: Design decisions, True-Up).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

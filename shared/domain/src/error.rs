@@ -1,4 +1,5 @@
-//! Every refusal the domain can make, each with exactly one HTTP status and `code`.
+//! Every refusal the domain can make, each with one stable `code`; the HTTP status each one
+//! answers with is the HTTP layer's (`vls-http`'s problem table).
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -138,35 +139,6 @@ impl From<FieldError> for RuleError {
 }
 
 impl RuleError {
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Field(_)
-            | Self::OrderBelowCurrentEntitlement { .. }
-            | Self::OsmPublicMailDomain { .. }
-            | Self::UnknownSubscription
-            | Self::UnknownOnlineServicesAccount
-            | Self::NoOnlineServices
-            | Self::ProgramNotEligible
-            | Self::ReservationWindowClosed { .. } => 422,
-            Self::UnknownPartner | Self::CompanyMismatch | Self::OverrideNotAllowed => 403,
-            Self::UnknownTargetAccount => 404,
-            Self::OrderAlreadyInvoiced
-            | Self::AgreementBoundToOnlineServices
-            | Self::NothingToActivate
-            | Self::CancellationWindowPassed
-            | Self::ReservationNotActive { .. }
-            | Self::AgreementNotAssociated
-            | Self::SameAccount
-            | Self::NotBoundToOnlineServices
-            | Self::SubscriptionAlreadyCancelled
-            | Self::CancellationWouldLoseLicenses { .. }
-            | Self::WouldLoseReliedOnLicenses { .. }
-            | Self::TotalOutOfRange { .. } => 409,
-            Self::LinkGone { .. } => 410,
-            Self::TooManyAttempts { .. } => 429,
-        }
-    }
-
     pub fn code(&self) -> &'static str {
         match self {
             Self::Field(f) => f.code,

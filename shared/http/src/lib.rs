@@ -1,5 +1,6 @@
-//! What every HTTP function shares: the request context (caller, request id, body),
-//! JSON replies, problem+json errors, and idempotent mutations.
+//! What every HTTP function shares: the request context (caller, request id, body), route
+//! tables and their dispatcher, typed views, JSON replies, problem+json errors, and
+//! idempotent mutations.
 
 pub mod auth;
 pub mod idempotency;

@@ -107,10 +107,42 @@ impl Problem {
     }
 }
 
+/// The one table from a refusal to its HTTP status (SPEC §4).
+fn status_of(e: &RuleError) -> u16 {
+    match e {
+        RuleError::Field(_)
+        | RuleError::OrderBelowCurrentEntitlement { .. }
+        | RuleError::OsmPublicMailDomain { .. }
+        | RuleError::UnknownSubscription
+        | RuleError::UnknownOnlineServicesAccount
+        | RuleError::NoOnlineServices
+        | RuleError::ProgramNotEligible
+        | RuleError::ReservationWindowClosed { .. } => 422,
+        RuleError::UnknownPartner | RuleError::CompanyMismatch | RuleError::OverrideNotAllowed => {
+            403
+        }
+        RuleError::UnknownTargetAccount => 404,
+        RuleError::OrderAlreadyInvoiced
+        | RuleError::AgreementBoundToOnlineServices
+        | RuleError::NothingToActivate
+        | RuleError::CancellationWindowPassed
+        | RuleError::ReservationNotActive { .. }
+        | RuleError::AgreementNotAssociated
+        | RuleError::SameAccount
+        | RuleError::NotBoundToOnlineServices
+        | RuleError::SubscriptionAlreadyCancelled
+        | RuleError::CancellationWouldLoseLicenses { .. }
+        | RuleError::WouldLoseReliedOnLicenses { .. }
+        | RuleError::TotalOutOfRange { .. } => 409,
+        RuleError::LinkGone { .. } => 410,
+        RuleError::TooManyAttempts { .. } => 429,
+    }
+}
+
 impl From<RuleError> for Problem {
     fn from(e: RuleError) -> Self {
         Self {
-            status: e.status(),
+            status: status_of(&e),
             code: e.code(),
             detail: e.to_string(),
             extra: e.extra(),
