@@ -267,15 +267,7 @@ impl Store {
                 let a = self.account(first).await?;
                 Ok((a.clone(), a))
             }
-            Some(s) => {
-                let mut got = self
-                    .batch_get(&[keys::account(first), keys::account(s)])
-                    .await?
-                    .into_iter();
-                let a = got.next().flatten().map(decode::<Account>).transpose()?;
-                let b = got.next().flatten().map(decode::<Account>).transpose()?;
-                Ok((a, b))
-            }
+            Some(s) => self.get_pair(keys::account(first), keys::account(s)).await,
         }
     }
 
@@ -389,12 +381,8 @@ impl Store {
         };
         let agr = AgreementId::parse(&r.target)
             .ok_or_else(|| StoreError::Corrupt(format!("lookup {}", lookup.0)))?;
-        let mut got = self
-            .batch_get(&[keys::agreement(&agr), key(&agr)])
-            .await?
-            .into_iter();
-        match (got.next().flatten(), got.next().flatten()) {
-            (Some(a), Some(item)) => Ok(Some((decode(a)?, decode(item)?))),
+        match self.get_pair(keys::agreement(&agr), key(&agr)).await? {
+            (Some(a), Some(item)) => Ok(Some((a, item))),
             _ => Ok(None),
         }
     }
@@ -569,13 +557,19 @@ impl Store {
         &self,
         id: &AgreementId,
     ) -> Result<(Option<Agreement>, Option<Mismatches>), StoreError> {
-        let mut got = self
-            .batch_get(&[keys::agreement(id), keys::lockout(id)])
-            .await?
-            .into_iter();
-        let agreement = got.next().flatten().map(decode::<Agreement>).transpose()?;
-        let mismatches = got.next().flatten().map(decode::<Mismatches>).transpose()?;
-        Ok((agreement, mismatches))
+        self.get_pair(keys::agreement(id), keys::lockout(id)).await
+    }
+
+    /// Two items of any kinds in one read.
+    async fn get_pair<A: DeserializeOwned, B: DeserializeOwned>(
+        &self,
+        a: Key,
+        b: Key,
+    ) -> Result<(Option<A>, Option<B>), StoreError> {
+        let mut got = self.batch_get(&[a, b]).await?.into_iter();
+        let a = got.next().flatten().map(decode::<A>).transpose()?;
+        let b = got.next().flatten().map(decode::<B>).transpose()?;
+        Ok((a, b))
     }
 
     /// Records one more R9 mismatch: one conditional write (the only write a refused request
