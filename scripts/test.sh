@@ -49,8 +49,11 @@ start moto scripts/emulator.sh
 step "identity provider (oidc-provider-mock on 127.0.0.1:9400)"
 start oidc scripts/oidc.sh
 
-step "cargo fmt --check"
+step "cargo fmt --check, and no line over 100 columns (rustfmt cannot break strings)"
 cargo fmt --all -- --check
+if git ls-files -z '*.rs' '*.toml' | LC_ALL=C.UTF-8 xargs -0 grep -nE '^.{101,}'; then
+  echo "the lines above are over 100 columns"; exit 1
+fi
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings

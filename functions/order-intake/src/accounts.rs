@@ -1,0 +1,138 @@
+//! Partners, accounts and their direct subscriptions, the pool and the account's trail.
+
+use serde_json::json;
+use vls::access;
+use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
+use vls::input;
+use vls::model::{Account, Partner, Subscription, SubscriptionStatus};
+use vls::rules::pool;
+use vls::types::{AccountId, PartnerId, SubscriptionId};
+
+use crate::App;
+
+pub(crate) async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id = PartnerId::parse(path.get("partner_id")).ok_or_else(|| {
+        Problem::new(
+            422,
+            "invalid_id",
+            "a partner id is 1–64 letters, digits, '.', '_' or '-'",
+        )
+        .with("field", json!("partner_id"))
+    })?;
+    let (name, contact) = ctx.parse(input::partner)?;
+    let (id, name, contact) = (&id, &name, &contact);
+    mutate(&app.store, ctx, move || async move {
+        let partner = Partner {
+            id: id.clone(),
+            name: name.clone(),
+            contact: contact.clone(),
+            updated_at: ctx.now,
+        };
+        let event = ctx
+            .event(p, "partner.registered")
+            .with(json!({ "partner_id": id, "name": name }));
+        let mut tx = app.store.tx();
+        tx.upsert(&partner).event(&id, &event);
+        Ok(Planned {
+            reply: Reply::ok(&partner),
+            tx,
+        })
+    })
+    .await
+}
+
+pub(crate) async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let (name, domain, online_services) = ctx.parse(input::new_account)?;
+    let (name, domain, online_services) = (&name, &domain, &online_services);
+    mutate(&app.store, ctx, move || async move {
+        let account = Account {
+            id: AccountId::generate(),
+            name: name.clone(),
+            domain: domain.clone(),
+            online_services: online_services.clone(),
+            agreement_ids: Vec::new(),
+            relied_on: Default::default(),
+            created_at: ctx.now,
+            version: 1,
+        };
+        let event = ctx
+            .event(p, "account.created")
+            .on_account(Some(&account.id))
+            .with(json!({ "name": account.name, "domain": account.domain,
+                          "online_services": account.online_services }));
+        let mut tx = app.store.tx();
+        tx.create(&account).event(&account.id, &event);
+        Ok(Planned {
+            reply: Reply::created(&account),
+            tx,
+        })
+    })
+    .await
+}
+
+/// The account in the path, if the caller may see it (its admin, billing support).
+fn visible_account(p: &Principal, path: &Params) -> Result<AccountId, Problem> {
+    let id: AccountId = path.id("account_id")?;
+    if access::account_visible(p, &id) {
+        Ok(id)
+    } else {
+        Err(Problem::not_found("account"))
+    }
+}
+
+pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
+    let (billing, lines) = ctx.parse(input::new_subscription)?;
+    let (account_id, lines) = (&account_id, &lines);
+    mutate(&app.store, ctx, move || async move {
+        if app.store.account(account_id).await?.is_none() {
+            return Err(Problem::not_found("account"));
+        }
+        let sub = Subscription {
+            id: SubscriptionId::generate(),
+            account_id: account_id.clone(),
+            billing,
+            lines: lines.clone(),
+            status: SubscriptionStatus::Active,
+            created_at: ctx.now,
+            version: 1,
+        };
+        let event = ctx
+            .event(p, "subscription.created")
+            .on_account(Some(account_id))
+            .with(json!({ "subscription_id": sub.id, "billing": sub.billing, "lines": sub.lines }));
+        let mut tx = app.store.tx();
+        tx.create(&sub).event(account_id, &event);
+        Ok(Planned {
+            reply: Reply::created(&sub),
+            tx,
+        })
+    })
+    .await
+}
+
+pub(crate) async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
+    let (account, subs) = app
+        .store
+        .account_with_subscriptions(&account_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("account"))?;
+    let holdings = app.store.account_holdings(&account).await?;
+    Ok(Reply::ok(&pool::compute(&account, &subs, &holdings)))
+}
+
+pub(crate) async fn get_account_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
+    // Every account's trail starts with its creation, so an empty trail is an unknown account.
+    let events = app.store.events(&account_id).await?;
+    if events.is_empty() {
+        return Err(Problem::not_found("account"));
+    }
+    Ok(Reply::ok(&json!({ "events": events })))
+}

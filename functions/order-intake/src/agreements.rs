@@ -1,0 +1,148 @@
+//! Agreements: creation (R1, R2, R7, R10), the OSM, their orders, invoice support (R16) and
+//! the agreement's trail.
+
+use serde_json::json;
+use vls::access;
+use vls::http::views::{AgreementView, OrderView};
+use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
+use vls::input;
+use vls::model::Agreement;
+use vls::rules::agreements;
+use vls::types::AgreementId;
+
+use crate::App;
+
+pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let partner_id = p.partner_id().cloned().ok_or_else(Problem::forbidden)?;
+    let cmd = &ctx.parse(input::new_agreement)?;
+    let partner_id = &partner_id;
+    mutate(&app.store, ctx, move || async move {
+        let (partner, schedule, mos_account) = app
+            .store
+            .agreement_creation_context(
+                partner_id,
+                &cmd.customer.number,
+                cmd.online_services_account_id.as_ref(),
+            )
+            .await?;
+        let context = agreements::CreationContext {
+            partner: partner.as_ref(),
+            customer_schedule: schedule,
+            online_services_account: mos_account.as_ref(),
+        };
+        let (policy, id) = (&app.config.policy, AgreementId::generate());
+        let created = agreements::create(cmd.clone(), context, policy, id, ctx.now)?;
+        let a = &created.agreement;
+        let mut tx = app.store.tx();
+        tx.create(a);
+        if created.first_of_customer {
+            // The first agreement of this customer sets its schedule (R2); a concurrent first
+            // agreement loses this condition and re-reads the schedule.
+            tx.create_schedule(&a.customer.number, created.schedule, &a.id);
+        } else {
+            tx.check_exists(&a.customer.number);
+        }
+        let event = ctx
+            .event(p, "agreement.created")
+            .on_agreement(&a.id)
+            .on_account(a.account_id.as_ref())
+            .with(json!({
+                "program": a.program, "customer_number": a.customer.number,
+                "start_date": a.start_date, "anniversary": a.anniversary,
+                "bound_to_online_services": a.bound_to_online_services,
+            }));
+        tx.event(&a.id, &event);
+        if let (Some(bound), Some(read)) = (&created.bound, &mos_account) {
+            // R7: associated with the Online Services account from the start.
+            let assoc = ctx
+                .event(p, "agreement.associated")
+                .on_agreement(&a.id)
+                .on_account(Some(&bound.id))
+                .with(json!({ "bound_to_online_services": true }));
+            tx.replace(bound, read.version).event(&bound.id, &assoc);
+        }
+        Ok(Planned {
+            reply: Reply::created(&AgreementView::from(a)),
+            tx,
+        })
+    })
+    .await
+}
+
+/// The agreement in the path, if the caller may see it.
+pub(crate) async fn visible_agreement(
+    app: &App,
+    p: &Principal,
+    path: &Params,
+) -> Result<Agreement, Problem> {
+    let id: AgreementId = path.id("agreement_id")?;
+    app.store
+        .agreement(&id)
+        .await?
+        .filter(|a| access::agreement_visible(p, a))
+        .ok_or_else(|| Problem::not_found("agreement"))
+}
+
+pub(crate) async fn get_agreement(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let a = visible_agreement(app, p, path).await?;
+    Ok(Reply::ok(&AgreementView::from(&a)))
+}
+
+pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let osm = &ctx.parse(input::osm_change)?;
+    mutate(&app.store, ctx, move || async move {
+        let before = visible_agreement(app, p, path).await?;
+        let after = agreements::change_osm(&before, osm.clone(), &app.config.policy)?;
+        let event = ctx
+            .event(p, "osm.changed")
+            .on_agreement(&after.id)
+            .with(json!({ "from": before.osm, "to": after.osm }));
+        let mut tx = app.store.tx();
+        tx.replace(&after, before.version).event(&after.id, &event);
+        Ok(Planned {
+            reply: Reply::ok(&AgreementView::from(&after)),
+            tx,
+        })
+    })
+    .await
+}
+
+pub(crate) async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id: AgreementId = path.id("agreement_id")?;
+    let (a, orders) = app
+        .store
+        .agreement_with_orders(&id)
+        .await?
+        .filter(|(a, _)| access::agreement_visible(p, a))
+        .ok_or_else(|| Problem::not_found("agreement"))?;
+    let orders: Vec<OrderView> = orders.iter().map(|o| OrderView::new(o, &a)).collect();
+    Ok(Reply::ok(&json!({ "orders": orders })))
+}
+
+pub(crate) async fn get_invoice_support(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let a = visible_agreement(app, p, path).await?;
+    // R16: invoice questions go to the LSP on the agreement.
+    let partner = app
+        .store
+        .partner(&a.partner_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("partner"))?;
+    Ok(Reply::ok(&json!({
+        "agreement_id": a.id,
+        "partner_id": partner.id,
+        "name": partner.name,
+        "contact": partner.contact,
+    })))
+}
+
+pub(crate) async fn get_agreement_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let a = visible_agreement(app, p, path).await?;
+    let events = app.store.events(&a.id).await?;
+    Ok(Reply::ok(&json!({ "events": events })))
+}
