@@ -18,7 +18,8 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextMut,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
     BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -126,11 +127,36 @@ impl Intercept for Counter {
 pub struct Faults(
     Arc<std::sync::atomic::AtomicBool>,
     Arc<std::sync::atomic::AtomicBool>,
+    Arc<Mutex<(u32, u32)>>,
 );
 
 impl Faults {
     pub fn fail_writes(&self, on: bool) {
         self.0.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The next `skip` transactions go through, then the `fail` after them fail (throttled).
+    pub fn fail_writes_after(&self, skip: u32, fail: u32) {
+        if let Ok(mut plan) = self.2.lock() {
+            *plan = (skip, fail);
+        }
+    }
+
+    fn planned_failure(&self) -> bool {
+        let Ok(mut plan) = self.2.lock() else {
+            return false;
+        };
+        match *plan {
+            (0, 0) => false,
+            (0, fail) => {
+                plan.1 = fail - 1;
+                true
+            }
+            (skip, fail) => {
+                *plan = (skip - 1, fail);
+                false
+            }
+        }
     }
 
     /// Every `PutItem` is sent with a condition that cannot hold: the emulator answers
@@ -175,12 +201,110 @@ impl Intercept for Faults {
         let write = cfg
             .load::<Metadata>()
             .is_some_and(|m| m.name() == "TransactWriteItems");
-        if write && self.0.load(std::sync::atomic::Ordering::SeqCst) {
+        if write && (self.0.load(std::sync::atomic::Ordering::SeqCst) || self.planned_failure()) {
             return Err(
                 "injected: ThrottlingException (rate of requests exceeds the allowed throughput)"
                     .into(),
             );
         }
+        Ok(())
+    }
+}
+
+/// Injected SES answers, as SES gives them: while a fault is on, every `SendEmail` is
+/// answered with it (the request never reaches the emulator, so nothing is recorded as sent).
+#[derive(Debug, Clone, Default)]
+pub struct SesFaults(Arc<Mutex<Option<SesFault>>>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SesFault {
+    /// 429 `TooManyRequestsException`: "Maximum sending rate exceeded."
+    Throttled,
+    /// 400 `LimitExceededException`: "Daily message quota exceeded."
+    QuotaExceeded,
+    /// 400 `MessageRejected`: "Address blacklisted."
+    RejectedAddress,
+    /// The connection fails.
+    Unreachable,
+}
+
+impl aws_smithy_types::config_bag::Storable for SesFault {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl SesFaults {
+    pub fn set(&self, fault: Option<SesFault>) {
+        if let Ok(mut f) = self.0.lock() {
+            *f = fault;
+        }
+    }
+
+    fn current(&self) -> Option<SesFault> {
+        self.0.lock().ok().and_then(|f| *f)
+    }
+}
+
+impl Intercept for SesFaults {
+    fn name(&self) -> &'static str {
+        "SesFaults"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let send = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == "SendEmail");
+        let Some(fault) = self.current().filter(|_| send) else {
+            return Ok(());
+        };
+        if fault == SesFault::Unreachable {
+            return Err("injected: connection refused".into());
+        }
+        let _ = context
+            .request_mut()
+            .set_uri(format!("{}/__injected_fault", endpoint()));
+        cfg.interceptor_state().store_put(fault);
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(fault) = cfg.load::<SesFault>().copied() else {
+            return Ok(());
+        };
+        let (status, kind, message) = match fault {
+            SesFault::Throttled => (
+                429,
+                "TooManyRequestsException",
+                "Maximum sending rate exceeded.",
+            ),
+            SesFault::QuotaExceeded => (
+                400,
+                "LimitExceededException",
+                "Daily message quota exceeded.",
+            ),
+            SesFault::RejectedAddress | SesFault::Unreachable => {
+                (400, "MessageRejected", "Address blacklisted.")
+            }
+        };
+        let body = json!({ "message": message }).to_string();
+        let mut response = aws_smithy_runtime_api::http::Response::new(
+            status.try_into().map_err(|_| "status")?,
+            aws_smithy_types::body::SdkBody::from(body),
+        );
+        response.headers_mut().insert("x-amzn-errortype", kind);
+        response
+            .headers_mut()
+            .insert("content-type", "application/json");
+        *context.response_mut() = response;
         Ok(())
     }
 }
@@ -722,6 +846,7 @@ pub struct Harness {
     pub table: String,
     pub ops: Counter,
     pub faults: Faults,
+    pub ses_faults: SesFaults,
     pub client: Client,
 }
 
@@ -769,12 +894,20 @@ impl Harness {
             clock: clock.as_clock(),
             sign_in: sign_in_setup(&oidc_issuer(), PUBLIC_BASE_URL),
         };
+        let ses_faults = SesFaults::default();
+        // The mailer's own handling is under test: the SDK does not retry on its own here.
+        let ses_conf = aws_sdk_sesv2::Config::from(&sdk_config())
+            .to_builder()
+            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+            .interceptor(ses_faults.clone())
+            .build();
         let mailer = MailerApp {
             store: store.clone(),
-            mailer: Mailer::new(ses_client(), sender.clone()),
+            mailer: Mailer::new(aws_sdk_sesv2::Client::from_conf(ses_conf), sender.clone()),
             settings: MailerSettings {
                 sender: sender.clone(),
                 public_base_url: PUBLIC_BASE_URL.into(),
+                throttle_pause: std::time::Duration::from_millis(10),
                 ..MailerSettings::default()
             },
             clock: clock.as_clock(),
@@ -815,6 +948,7 @@ impl Harness {
             table,
             ops,
             faults,
+            ses_faults,
             client,
         }
     }

@@ -6,12 +6,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
 use vls::config::Clock;
-use vls::mail::{Mailer, activation_mail};
+use vls::mail::{MailContent, MailError, Mailer, activation_mail};
 use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal, Order};
 use vls::rules::activation::{Issued, LinkToken, issue_link};
-use vls::rules::outbox::{self, Claim, Idle, Refused};
+use vls::rules::outbox::{self, Claim, Idle, Kind, Refused, Waits};
 use vls::store::{Store, StoreError, TxFailure};
-use vls::types::MailId;
+use vls::types::{Email, MailId};
 
 pub struct MailerSettings {
     pub sender: String,
@@ -20,8 +20,19 @@ pub struct MailerSettings {
     pub link_ttl: Duration,
     /// How long a sender may hold an intent before another may take it over.
     pub lease: Duration,
-    /// Delay before the next attempt after the n-th failure; after the last, the intent fails.
-    pub retry_after: Vec<Duration>,
+    /// How long an intent waits after each kind of refusal.
+    pub waits: Waits,
+    /// A throttled send is tried again this many times in the same invocation, this far
+    /// apart, before the intent waits for a later run.
+    pub throttle_retries: u32,
+    pub throttle_pause: std::time::Duration,
+    /// Intents read per page of the sweep.
+    pub page: i32,
+    /// An intent that cannot be read in this many runs is set aside for an operator.
+    pub set_aside_after: u32,
+    /// A sweep starts no new intent after this long (the function's timeout is 60 s); the next
+    /// sweep goes on where it stopped.
+    pub sweep_budget: std::time::Duration,
 }
 
 impl Default for MailerSettings {
@@ -31,10 +42,12 @@ impl Default for MailerSettings {
             public_base_url: "http://127.0.0.1:9000".into(),
             link_ttl: Duration::days(30),
             lease: Duration::seconds(60),
-            retry_after: [10, 30, 60, 300, 900, 3600, 4 * 3600]
-                .into_iter()
-                .map(Duration::seconds)
-                .collect(),
+            waits: Waits::default(),
+            throttle_retries: 3,
+            throttle_pause: std::time::Duration::from_secs(1),
+            page: 100,
+            set_aside_after: 5,
+            sweep_budget: std::time::Duration::from_secs(40),
         }
     }
 }
@@ -57,11 +70,6 @@ impl MailerSettings {
         }
         s
     }
-
-    /// Attempts in all, the first included.
-    pub fn max_attempts(&self) -> u32 {
-        self.retry_after.len() as u32 + 1
-    }
 }
 
 pub struct MailerApp {
@@ -78,15 +86,22 @@ pub enum Outcome {
     Sent,
     /// The agreement was associated before the mail went out: nothing to activate.
     Skipped,
-    /// SES refused it; it stays pending until its next attempt.
+    /// SES failed on the way; it stays pending until its next attempt (counted).
     Retrying,
-    /// Given up after the last attempt; the agreement shows it.
+    /// SES is taking mail slower than this run sends it; pending again shortly (not counted).
+    Throttled,
+    /// Nothing can be sent from the account now (quota spent, paused, suspended, sender not
+    /// verified): pending until it can (not counted), and the run sends nothing more.
+    Blocked,
+    /// Given up: refused for good, or after the last attempt; the agreement shows it.
     Failed,
     /// Not due yet (backoff), or another sender holds it.
     NotDue,
     /// Already sent, skipped or failed.
     Done,
     Missing,
+    /// Could not be read or written (logged with its id); the others went on.
+    Unreadable,
 }
 
 /// Sends one intent if it is pending, due and free.
@@ -212,7 +227,7 @@ impl Run<'_> {
         );
         let content = activation_mail(&issued.agreement, orders, &url, issued.link.expires_at);
         let to = &issued.agreement.osm.email;
-        let message_id = match self.app.mailer.send(to, &content).await {
+        let message_id = match self.send_paced(to, &content).await {
             Ok(message_id) => message_id,
             Err(err) => {
                 tracing::warn!(mail_id = %mail.id, attempts = claimed.attempts,
@@ -227,16 +242,71 @@ impl Run<'_> {
             json!({ "mail_id": mail.id, "sent_to": to.masked(), "reason": mail.reason,
                     "ses_message_id": message_id, "link_expires_at": issued.link.expires_at }),
         );
-        let mut tx = self.app.store.tx();
-        tx.replace(&sent, claimed.version)
-            .event(&mail.agreement_id, &event);
-        if let Err(e) = self.app.store.commit(tx).await {
-            // SES has the mail; only the record is missing. Leave the lease to expire
-            // rather than send twice now.
-            tracing::error!(error = %e, mail_id = %mail.id, "sent, but could not record it");
-        }
+        self.record_sent(claimed, sent, &event).await?;
         tracing::info!(mail_id = %mail.id, attempts = claimed.attempts, "activation mail sent");
         Ok(Outcome::Sent)
+    }
+
+    /// One send; a throttled one is tried again a few times, a moment apart, under the lease.
+    async fn send_paced(&self, to: &Email, content: &MailContent) -> Result<String, MailError> {
+        let settings = &self.app.settings;
+        let mut tries = 0;
+        loop {
+            match self.app.mailer.send(to, content).await {
+                Err(e)
+                    if e.reason == MailRefusal::Throttled && tries < settings.throttle_retries =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(settings.throttle_pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// SES has the mail: its record is written however long the table takes, the lease moved
+    /// on meanwhile so that no other sender takes the intent over. Only the death of this
+    /// process (or another writer changing the intent, which the lease rules out) leaves it
+    /// unrecorded, and only then can a second mail go out.
+    async fn record_sent(
+        &self,
+        claimed: &MailIntent,
+        mut sent: MailIntent,
+        event: &Event,
+    ) -> Result<(), TxFailure> {
+        let store = &self.app.store;
+        let mut held = claimed.clone();
+        let mut round = 0u32;
+        loop {
+            let mut tx = store.tx();
+            tx.replace(&sent, held.version)
+                .event(&held.agreement_id, event);
+            let e = match store.commit(tx).await {
+                Ok(()) => return Ok(()),
+                Err(TxFailure::Store(e)) => e,
+                Err(other) => {
+                    tracing::error!(mail_id = %held.id, error = %other,
+                        "sent, but the intent changed under the lease: not recorded");
+                    return Err(other);
+                }
+            };
+            tracing::warn!(mail_id = %held.id, round, error = %e, "sent; recording it again");
+            tokio::time::sleep(vls::http::idempotency::backoff(round)).await;
+            let now = (self.app.clock)();
+            if held
+                .lease_until
+                .is_none_or(|t| t - now < self.app.settings.lease / 2)
+            {
+                let extended = outbox::extend_lease(&held, now, self.app.settings.lease);
+                let mut tx = store.tx();
+                tx.replace(&extended, held.version);
+                if store.commit(tx).await.is_ok() {
+                    sent.version = extended.version + 1;
+                    held = extended;
+                }
+            }
+            round = round.saturating_add(1);
+        }
     }
 
     async fn refused(
@@ -244,15 +314,27 @@ impl Run<'_> {
         claimed: &MailIntent,
         reason: MailRefusal,
     ) -> Result<Outcome, TxFailure> {
-        match outbox::refused(claimed, reason, self.now, &self.app.settings.retry_after) {
-            Refused::Retry(retry) => {
-                let mut tx = self.app.store.tx();
-                tx.replace(&retry, claimed.version);
-                self.app.store.commit(tx).await?;
-                Ok(Outcome::Retrying)
-            }
-            Refused::Park(failed) => self.park(claimed, &failed).await,
-        }
+        let (intent, outcome) =
+            match outbox::refused(claimed, reason, self.now, &self.app.settings.waits) {
+                Refused::Park(failed) => return self.park(claimed, &failed).await,
+                Refused::Retry(retry) => (retry, Outcome::Retrying),
+                Refused::Wait(wait) if outbox::kind(reason) == Kind::Throttled => {
+                    (wait, Outcome::Throttled)
+                }
+                Refused::Wait(wait) => {
+                    // Alarm-able: nothing goes out until an operator acts or the quota frees.
+                    tracing::error!(
+                        metric = "mail_sending_blocked",
+                        reason = reason.code(),
+                        "SES takes no mail from this account now; every mail waits"
+                    );
+                    (wait, Outcome::Blocked)
+                }
+            };
+        let mut tx = self.app.store.tx();
+        tx.replace(&intent, claimed.version);
+        self.app.store.commit(tx).await?;
+        Ok(outcome)
     }
 
     /// Parks the intent as failed and shows it on the agreement (re-read: it may have
@@ -283,58 +365,121 @@ impl Run<'_> {
     }
 }
 
-/// Sends everything pending and due.
+/// One intent's outcome, whatever happened to it: an error on one intent is logged with its
+/// id and never stops the others. An intent that cannot be read is set aside after
+/// `set_aside_after` runs.
+async fn outcome_of(app: &MailerApp, id: &MailId, request_id: &str) -> Outcome {
+    match process(app, id, request_id).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(mail_id = %id, error = %e, "mail intent could not be processed");
+            if matches!(e, StoreError::Corrupt(_)) {
+                match app
+                    .store
+                    .unreadable_mail(id, app.settings.set_aside_after)
+                    .await
+                {
+                    Ok(true) => tracing::error!(mail_id = %id, metric = "mail_set_aside",
+                        "unreadable mail intent set aside"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(mail_id = %id, error = %e, "could not count it"),
+                }
+            }
+            Outcome::Unreadable
+        }
+    }
+}
+
+/// Sends everything pending and due, page by page, until the account refuses all mail or the
+/// sweep's time is up.
 pub async fn sweep(
     app: &MailerApp,
     request_id: &str,
 ) -> Result<Vec<(MailId, Outcome)>, StoreError> {
     let now = (app.clock)();
+    let started = std::time::Instant::now();
     let mut done = Vec::new();
-    for id in app.store.due_mails(now, 100).await? {
-        let outcome = process(app, &id, request_id).await?;
-        done.push((id, outcome));
+    let mut start = None;
+    loop {
+        let (ids, next) = app.store.due_mails(now, app.settings.page, start).await?;
+        for id in ids {
+            if started.elapsed() > app.settings.sweep_budget {
+                return Ok(done);
+            }
+            let outcome = outcome_of(app, &id, request_id).await;
+            done.push((id, outcome));
+            if outcome == Outcome::Blocked {
+                return Ok(done);
+            }
+        }
+        match next {
+            Some(cursor) => start = Some(cursor),
+            None => return Ok(done),
+        }
     }
-    Ok(done)
 }
 
-/// The mail intents a DynamoDB stream batch announces, or `None` for any other event.
-pub fn stream_mail_ids(event: &Value) -> Option<Vec<MailId>> {
+/// The mail intents a DynamoDB stream batch announces, each with its record's sequence
+/// number; `None` for any other event.
+pub fn stream_mail_ids(event: &Value) -> Option<Vec<(String, MailId)>> {
     let records = event.get("Records")?.as_array()?;
     Some(
         records
             .iter()
-            .filter_map(|r| r.pointer("/dynamodb/NewImage"))
-            .filter(|img| img.pointer("/type/S").and_then(Value::as_str) == Some("mail"))
-            .filter_map(|img| img.pointer("/id/S").and_then(Value::as_str))
-            .filter_map(MailId::parse)
+            .filter_map(|r| {
+                let img = r.pointer("/dynamodb/NewImage")?;
+                if img.pointer("/type/S").and_then(Value::as_str) != Some("mail") {
+                    return None;
+                }
+                let id = MailId::parse(img.pointer("/id/S").and_then(Value::as_str)?)?;
+                let seq = r
+                    .pointer("/dynamodb/SequenceNumber")
+                    .and_then(Value::as_str);
+                Some((seq.unwrap_or_default().to_owned(), id))
+            })
             .collect(),
     )
 }
 
-/// A stream batch sends what it announces; anything else (the schedule) sweeps.
+/// A stream batch sends what it announces and reports the records it could not process
+/// (`batchItemFailures`: the stream retries those alone); anything else (the schedule)
+/// sweeps.
 pub async fn handle(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
     let span = tracing::info_span!("invocation", request_id);
     run(app, request_id, event).instrument(span).await
 }
 
 async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
+    let mut failures = Vec::new();
     let outcomes = match stream_mail_ids(&event) {
-        Some(ids) => {
+        Some(records) => {
             let mut out = Vec::new();
-            for id in ids {
-                let o = process(app, &id, request_id).await?;
-                out.push((id, o));
+            for (seq, id) in records {
+                let outcome = outcome_of(app, &id, request_id).await;
+                if outcome == Outcome::Unreadable {
+                    failures.push(json!({ "itemIdentifier": seq }));
+                }
+                out.push((id, outcome));
+                if outcome == Outcome::Blocked {
+                    break;
+                }
             }
             out
         }
         None => sweep(app, request_id).await?,
     };
-    tracing::info!(processed = outcomes.len(), "mailer run");
+    if !outcomes.is_empty() {
+        tracing::info!(
+            processed = outcomes.len(),
+            failed = failures.len(),
+            "mailer run"
+        );
+    }
     let processed: Vec<Value> = outcomes
         .iter()
         .map(|(id, o)| json!({"mail_id": id, "outcome": o}))
         .collect();
-    Ok(json!({ "processed": processed }))
+    Ok(json!({ "batchItemFailures": failures, "processed": processed }))
 }
 
 #[cfg(test)]
@@ -346,12 +491,13 @@ mod tests {
         let id = MailId::generate();
         let batch = json!({"Records": [
             {"eventName": "INSERT",
-             "dynamodb": {"NewImage": {"type": {"S": "mail"}, "id": {"S": id.as_str()}}}},
+             "dynamodb": {"SequenceNumber": "1",
+                          "NewImage": {"type": {"S": "mail"}, "id": {"S": id.as_str()}}}},
             {"eventName": "INSERT",
              "dynamodb": {"NewImage": {"type": {"S": "order"}, "id": {"S": "ord_x"}}}},
             {"eventName": "REMOVE", "dynamodb": {}},
         ]});
-        assert_eq!(stream_mail_ids(&batch), Some(vec![id]));
+        assert_eq!(stream_mail_ids(&batch), Some(vec![("1".to_owned(), id)]));
         let schedule = json!({"source": "aws.events", "detail-type": "Scheduled Event",
                               "time": "2026-11-28T10:00:00Z"});
         assert_eq!(stream_mail_ids(&schedule), None);
@@ -360,7 +506,7 @@ mod tests {
     #[test]
     fn retry_schedule() {
         let s = MailerSettings::default();
-        assert_eq!(s.max_attempts(), 8);
-        assert_eq!(s.retry_after[0], Duration::seconds(10));
+        assert_eq!(s.waits.max_attempts(), 8);
+        assert_eq!(s.waits.retry_after[0], Duration::seconds(10));
     }
 }

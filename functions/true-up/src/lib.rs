@@ -122,7 +122,7 @@ async fn commit_step(
             "anniversary": step.anniversary,
             "order_id": order.map(|o| &o.id),
             "lines": order.map(|o| &o.lines),
-            "reservations": step.billed,
+            "reservations": step.billed.len(),
             "next_anniversary": a.anniversary,
         }));
     let mut tx = app.store.tx();
@@ -138,8 +138,9 @@ async fn commit_step(
     app.store.commit(tx).await
 }
 
-/// The job: every due agreement, each passed anniversary once. An agreement the rules
-/// refuse to bill is logged as an error and reported, and the others are billed.
+/// The job: every due agreement, each passed anniversary once. An agreement that cannot be
+/// billed (the rules refuse it, its items do not read, the table fails on it) is logged as an
+/// error and reported, and the others are billed; it stays due for the next run.
 pub async fn run(app: &App, now: DateTime<Utc>, request_id: &str) -> Result<Report, StoreError> {
     let mut report = Report::default();
     for id in app.store.due_agreements(now.date_naive()).await? {
@@ -153,13 +154,17 @@ pub async fn run(app: &App, now: DateTime<Utc>, request_id: &str) -> Result<Repo
         .await
         {
             Ok(()) => {}
-            Err(StepError::Store(e)) => return Err(e),
-            Err(StepError::Refused(e)) => {
-                tracing::error!(agreement_id = %id, code = e.code(), error = %e,
-                    "true-up refused; the anniversary stays due");
+            Err(e) => {
+                let code = match &e {
+                    StepError::Refused(e) => e.code(),
+                    StepError::Store(StoreError::Corrupt(_)) => "unreadable",
+                    StepError::Store(_) => "unavailable",
+                };
+                tracing::error!(agreement_id = %id, code, error = %e,
+                    "true-up not billed; the anniversary stays due, the others go on");
                 report.failed.push(Failed {
                     agreement_id: id.clone(),
-                    code: e.code(),
+                    code,
                     detail: e.to_string(),
                 });
             }

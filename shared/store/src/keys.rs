@@ -79,7 +79,7 @@ pub fn subscription_ref(id: &SubscriptionId) -> Key {
 }
 
 pub fn agreement_pk(id: &AgreementId) -> String {
-    format!("AGREEMENT#{id}")
+    format!("{AGREEMENT_PREFIX}{id}")
 }
 
 pub fn agreement(id: &AgreementId) -> Key {
@@ -124,7 +124,7 @@ pub fn partner_events(id: &PartnerId) -> String {
 }
 
 pub fn mail(id: &MailId) -> Key {
-    (format!("MAIL#{id}"), "MAIL".into())
+    (format!("{MAIL_PREFIX}{id}"), "MAIL".into())
 }
 
 pub fn idempotency(hash_hex: &str) -> Key {
@@ -142,6 +142,10 @@ pub fn due(id: &AgreementId, anniversary: NaiveDate) -> Key {
 }
 
 pub const OUTBOX: &str = "OUTBOX";
+
+/// Partition key prefixes of the items the GSI1 listings name by their keys alone.
+pub const MAIL_PREFIX: &str = "MAIL#";
+pub const AGREEMENT_PREFIX: &str = "AGREEMENT#";
 
 pub fn activation_link(token_hash: &str) -> Key {
     (format!("LINK#{token_hash}"), "LINK".into())

@@ -77,6 +77,18 @@ pub fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// The id in an item's partition key (`MAIL#<id>` → `<id>`).
+fn id_from_pk(item: &Item, prefix: &str) -> Option<String> {
+    item.get(keys::PK)
+        .and_then(|v| v.as_s().ok())
+        .and_then(|pk| pk.strip_prefix(prefix))
+        .map(str::to_owned)
+}
+
+/// Where the next page of a listing starts; opaque to callers.
+#[derive(Debug, Clone)]
+pub struct Cursor(Item);
+
 fn sort_key(item: &Item) -> &str {
     item.get(keys::SK)
         .and_then(|v| v.as_s().ok())
@@ -457,8 +469,8 @@ impl Store {
                     out.items
                         .unwrap_or_default()
                         .iter()
-                        .filter_map(|i| i.get("id").and_then(|v| v.as_s().ok()))
-                        .filter_map(|id| AgreementId::parse(id)),
+                        .filter_map(|i| id_from_pk(i, keys::AGREEMENT_PREFIX))
+                        .filter_map(|id| AgreementId::parse(&id)),
                 );
                 match out.last_evaluated_key {
                     Some(k) if !k.is_empty() => start = Some(k),
@@ -473,12 +485,15 @@ impl Store {
         self.get_as(&keys::mail(id)).await
     }
 
-    /// Pending mail intents due at `now`, oldest first (GSI1, sparse: nothing else is read).
+    /// A page of the pending mail intents due at `now`, oldest first (GSI1, sparse: nothing
+    /// else is read), and where the next page starts. Ids come from the keys, so an intent
+    /// whose item no longer decodes is still listed (and can be set aside).
     pub async fn due_mails(
         &self,
         now: chrono::DateTime<chrono::Utc>,
         limit: i32,
-    ) -> Result<Vec<MailId>, StoreError> {
+        start: Option<Cursor>,
+    ) -> Result<(Vec<MailId>, Option<Cursor>), StoreError> {
         let out = self
             .client
             .query()
@@ -488,18 +503,66 @@ impl Store {
             .expression_attribute_values(":outbox", s(keys::OUTBOX))
             .expression_attribute_values(":due", s(format!("{}#~", timestamp(now))))
             .limit(limit)
+            .set_exclusive_start_key(start.map(|c| c.0))
             .send()
             .await
             .map_err(|e| {
                 StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
             })?;
-        Ok(out
+        let ids = out
             .items
             .unwrap_or_default()
             .iter()
-            .filter_map(|i| i.get("id").and_then(|v| v.as_s().ok()))
-            .filter_map(|id| MailId::parse(id))
-            .collect())
+            .filter_map(|i| id_from_pk(i, keys::MAIL_PREFIX))
+            .filter_map(|id| MailId::parse(&id))
+            .collect();
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty()).map(Cursor);
+        Ok((ids, next))
+    }
+
+    /// An intent that could not be read `failures` times in a row is set aside: out of the
+    /// outbox index, marked, kept for an operator. Answers whether it was set aside now.
+    pub async fn unreadable_mail(
+        &self,
+        id: &MailId,
+        set_aside_after: u32,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys::mail(id))))
+            .update_expression("ADD unreadable :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        let count: u32 = out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("unreadable"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if count < set_aside_after {
+            return Ok(false);
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys::mail(id))))
+            .update_expression("REMOVE gsi1pk, gsi1sk SET set_aside = :yes")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        Ok(true)
     }
 
     /// An activation link by its token's hash, with its agreement and the agreement's orders.

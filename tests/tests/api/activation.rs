@@ -1,5 +1,5 @@
 //! Activation against the emulator: the mail, the link page, association, resend with its
-//! lockout, OSM change, SES refusing and recovering, one token used concurrently.
+//! lockout, OSM change, one token used concurrently (SES refusing: mail_delivery.rs).
 
 use chrono::Duration;
 use futures::future::join_all;
@@ -32,12 +32,6 @@ async fn world() -> World {
     }
 }
 
-/// An invoiced order whose activation mail SES refuses (the sender identity is removed).
-async fn invoiced_while_ses_refuses(h: &Harness) -> String {
-    sender_identity(&h.sender, false).await;
-    invoiced_migration(h).await.agreement
-}
-
 /// Sweeps until one mail has gone out; answers its link token.
 async fn mailed_link(h: &Harness, expected_mails: usize) -> String {
     let outcomes = h.sweep().await;
@@ -48,11 +42,6 @@ async fn mailed_link(h: &Harness, expected_mails: usize) -> String {
     let mail = h.mail();
     assert_eq!(mail.len(), expected_mails, "{mail:?}");
     link_token(mail.last().expect("a mail")).expect("the mail carries a link")
-}
-
-/// The partner of the agreements `invoiced_migration` creates.
-fn w_partner() -> String {
-    partner("p1")
 }
 
 fn resend_body(legal_name: &str, country: &str) -> Value {
@@ -549,100 +538,4 @@ async fn an_osm_change_kills_the_link_and_a_resend_reaches_the_new_osm() {
             .status,
         200
     );
-}
-
-#[tokio::test]
-async fn ses_refusing_keeps_the_intent_and_it_is_sent_once_when_ses_recovers() {
-    let h = Harness::new().await;
-    let agr = invoiced_while_ses_refuses(&h).await;
-    let bs = billing_support();
-
-    let out = h.sweep().await;
-    assert_eq!(
-        out.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
-        [Outcome::Retrying]
-    );
-    let early = h.sweep().await;
-    assert!(
-        early.is_empty(),
-        "not due again before its backoff: {early:?}"
-    );
-    h.clock.advance(Duration::seconds(11));
-    assert_eq!(
-        h.sweep().await.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
-        [Outcome::Retrying]
-    );
-    assert!(h.mail().is_empty());
-
-    sender_identity(&h.sender, true).await;
-    h.clock.advance(Duration::seconds(31));
-    assert_eq!(
-        h.sweep().await.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
-        [Outcome::Sent]
-    );
-    h.clock.advance(Duration::hours(2));
-    assert!(h.sweep().await.is_empty());
-    assert_eq!(h.mail().len(), 1, "exactly one mail once SES accepts");
-    let trail = h.get(&format!("/agreements/{agr}/events"), &bs).await;
-    assert_eq!(
-        actions(&trail.body)
-            .iter()
-            .filter(|a| **a == "activation_email.sent")
-            .count(),
-        1
-    );
-}
-
-#[tokio::test]
-async fn a_mail_that_never_goes_out_is_parked_as_failed_and_shows_on_the_agreement() {
-    let h = Harness::new().await;
-    let agr = invoiced_while_ses_refuses(&h).await;
-    let bs = billing_support();
-    let mut outcomes = Vec::new();
-    for _ in 0..20 {
-        outcomes.extend(h.sweep().await.into_iter().map(|(_, o)| o));
-        h.clock.advance(Duration::hours(5));
-    }
-    assert_eq!(outcomes.len(), 8, "{outcomes:?}");
-    assert_eq!(outcomes.last(), Some(&Outcome::Failed));
-    // Partners see a stable reason code, never SES's own words (those are in the logs).
-    let a = h.get(&format!("/agreements/{agr}"), &w_partner()).await;
-    assert_eq!(
-        a.body["activation_email_failed"]["attempts"], 8,
-        "{}",
-        a.raw
-    );
-    assert_eq!(
-        a.body["activation_email_failed"]["reason"], "sender_not_verified",
-        "{}",
-        a.raw
-    );
-    let trail = h.get(&format!("/agreements/{agr}/events"), &bs).await;
-    assert_eq!(
-        actions(&trail.body).last(),
-        Some(&"activation_email.failed")
-    );
-    for raw in [&a.raw, &trail.raw] {
-        let lower = raw.to_ascii_lowercase();
-        assert!(
-            !lower.contains("not verified") && !lower.contains("messagerejected"),
-            "SES's text leaked: {raw}"
-        );
-    }
-    // A resend after SES recovers delivers, and clears the failure.
-    sender_identity(&h.sender, true).await;
-    let r = h
-        .post(
-            &format!("/agreements/{agr}/activation-email/resend"),
-            &bs,
-            &resend_body("Contoso Ltd", "NL"),
-        )
-        .await;
-    assert_eq!(r.status, 202);
-    assert_eq!(
-        h.sweep().await.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
-        [Outcome::Sent]
-    );
-    let a = h.get(&format!("/agreements/{agr}"), &bs).await;
-    assert_eq!(a.body["activation_email_failed"], Value::Null);
 }

@@ -4,6 +4,7 @@
 
 mod activation;
 mod failure_drills;
+mod mail_delivery;
 mod order_intake;
 mod remap_cancellation;
 mod requests_per_route;

@@ -70,21 +70,83 @@ pub fn sent(claimed: &MailIntent, message_id: String, at: DateTime<Utc>) -> Mail
     }
 }
 
+/// What a refusal says about the mail, and so what the outbox does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// This mail will never be taken (the address or the message): parked at once.
+    Permanent,
+    /// Sending faster than the account's rate: tried again shortly, not counted.
+    Throttled,
+    /// The account's daily quota is spent: tried again when it frees, not counted.
+    QuotaSpent,
+    /// Nothing can be sent from this account now (paused, suspended, the sender identity not
+    /// verified): every mail waits for the operator, not counted, and the mailer says so.
+    AccountBlocked,
+    /// Something failed on the way: counted, retried with backoff, parked after the last.
+    Transient,
+}
+
+pub fn kind(reason: MailRefusal) -> Kind {
+    match reason {
+        MailRefusal::RejectedAddress | MailRefusal::RejectedMessage => Kind::Permanent,
+        MailRefusal::Throttled => Kind::Throttled,
+        MailRefusal::QuotaExceeded => Kind::QuotaSpent,
+        MailRefusal::SendingPaused
+        | MailRefusal::AccountSuspended
+        | MailRefusal::SenderNotVerified => Kind::AccountBlocked,
+        MailRefusal::Unavailable => Kind::Transient,
+    }
+}
+
+/// How long an intent waits after each kind of refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waits {
+    /// `retry_after[n - 1]` is the wait after the n-th transient failure; after the last, the
+    /// intent is parked.
+    pub retry_after: Vec<Duration>,
+    pub throttled: Duration,
+    pub quota: Duration,
+    pub blocked: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Self {
+            retry_after: [10, 30, 60, 300, 900, 3600, 4 * 3600]
+                .into_iter()
+                .map(Duration::seconds)
+                .collect(),
+            throttled: Duration::seconds(2),
+            quota: Duration::hours(1),
+            blocked: Duration::minutes(15),
+        }
+    }
+}
+
+impl Waits {
+    /// Attempts in all that transient failures may take, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.retry_after.len() as u32 + 1
+    }
+}
+
 /// The mail service refused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
-    /// Pending again from `next_attempt_at` (changes: the intent).
+    /// Pending again from `next_attempt_at`, the attempt counted (changes: the intent).
     Retry(MailIntent),
-    /// The last attempt: given up (changes: the intent; the agreement, see [`parked_on`]).
+    /// Pending again from `next_attempt_at`, the attempt not counted: the refusal was about
+    /// the account's rate, quota or state, not this mail (changes: the intent).
+    Wait(MailIntent),
+    /// Given up (changes: the intent; the agreement, see [`parked_on`]).
     Park(MailIntent),
 }
 
-/// `retry_after[n - 1]` is the wait after the n-th refusal; after the last, the intent fails.
 pub fn refused(
     claimed: &MailIntent,
     reason: MailRefusal,
     now: DateTime<Utc>,
-    retry_after: &[Duration],
+    waits: &Waits,
 ) -> Refused {
     let released = MailIntent {
         lease_until: None,
@@ -92,15 +154,44 @@ pub fn refused(
         version: claimed.version + 1,
         ..claimed.clone()
     };
-    match retry_after.get((claimed.attempts as usize).saturating_sub(1)) {
-        Some(delay) => Refused::Retry(MailIntent {
-            next_attempt_at: Some(now + *delay),
-            ..released
-        }),
-        _ => Refused::Park(MailIntent {
+    let wait = |delay: Duration| {
+        Refused::Wait(MailIntent {
+            attempts: claimed.attempts.saturating_sub(1),
+            next_attempt_at: Some(now + delay),
+            ..released.clone()
+        })
+    };
+    let park = || {
+        Refused::Park(MailIntent {
             status: MailStatus::Failed,
-            ..released
-        }),
+            ..released.clone()
+        })
+    };
+    match kind(reason) {
+        Kind::Permanent => park(),
+        Kind::Throttled => wait(waits.throttled),
+        Kind::QuotaSpent => wait(waits.quota),
+        Kind::AccountBlocked => wait(waits.blocked),
+        Kind::Transient => match waits
+            .retry_after
+            .get((claimed.attempts as usize).saturating_sub(1))
+        {
+            Some(delay) => Refused::Retry(MailIntent {
+                next_attempt_at: Some(now + *delay),
+                ..released.clone()
+            }),
+            None => park(),
+        },
+    }
+}
+
+/// After SES took the mail, the record of it could not be written yet: the lease, moved on
+/// so that no other sender takes the intent over meanwhile (changes: the intent).
+pub fn extend_lease(claimed: &MailIntent, now: DateTime<Utc>, lease: Duration) -> MailIntent {
+    MailIntent {
+        lease_until: Some(now + lease),
+        version: claimed.version + 1,
+        ..claimed.clone()
     }
 }
 
@@ -182,28 +273,51 @@ mod tests {
         );
     }
 
-    #[test]
-    fn refusals_wait_their_turn_then_park_on_the_agreement() {
-        let now = at("2026-11-01T10:05:00Z");
-        let waits = [Duration::seconds(10), Duration::seconds(30)];
-        let nth = |attempts| MailIntent {
+    fn waits() -> Waits {
+        Waits {
+            retry_after: vec![Duration::seconds(10), Duration::seconds(30)],
+            ..Waits::default()
+        }
+    }
+
+    fn nth(attempts: u32, now: DateTime<Utc>) -> MailIntent {
+        MailIntent {
             attempts,
             lease_until: Some(now),
             ..mail()
-        };
-        let Refused::Retry(first) = refused(&nth(1), MailRefusal::Unavailable, now, &waits) else {
+        }
+    }
+
+    #[test]
+    fn transient_failures_wait_their_turn_then_park() {
+        let now = at("2026-11-01T10:05:00Z");
+        let waits = waits();
+        let Refused::Retry(first) = refused(&nth(1, now), MailRefusal::Unavailable, now, &waits)
+        else {
             panic!("retried")
         };
-        assert_eq!(first.next_attempt_at, Some(now + waits[0]));
+        assert_eq!(first.next_attempt_at, Some(now + waits.retry_after[0]));
         assert_eq!(
             (first.lease_until, first.status),
             (None, MailStatus::Pending)
         );
-        let Refused::Retry(second) = refused(&nth(2), MailRefusal::Unavailable, now, &waits) else {
+        let Refused::Retry(second) = refused(&nth(2, now), MailRefusal::Unavailable, now, &waits)
+        else {
             panic!("retried")
         };
-        assert_eq!(second.next_attempt_at, Some(now + waits[1]));
-        let Refused::Park(failed) = refused(&nth(3), MailRefusal::RejectedAddress, now, &waits)
+        assert_eq!(second.next_attempt_at, Some(now + waits.retry_after[1]));
+        let Refused::Park(failed) = refused(&nth(3, now), MailRefusal::Unavailable, now, &waits)
+        else {
+            panic!("parked after the last attempt")
+        };
+        assert_eq!((failed.status, failed.attempts), (MailStatus::Failed, 3));
+    }
+
+    #[test]
+    fn a_rejected_address_is_parked_at_once_and_shown_on_the_agreement() {
+        let now = at("2026-11-01T10:05:00Z");
+        let Refused::Park(failed) =
+            refused(&nth(1, now), MailRefusal::RejectedAddress, now, &waits())
         else {
             panic!("parked")
         };
@@ -212,8 +326,40 @@ mod tests {
         let failure = shown.activation_email_failed.expect("shown");
         assert_eq!(
             (failure.attempts, failure.reason),
-            (3, MailRefusal::RejectedAddress)
+            (1, MailRefusal::RejectedAddress)
         );
         assert_eq!(shown.version, agreement().version + 1);
+    }
+
+    #[test]
+    fn refusals_about_the_account_wait_without_counting_an_attempt() {
+        let now = at("2026-11-01T10:05:00Z");
+        let waits = waits();
+        for (reason, wait) in [
+            (MailRefusal::Throttled, waits.throttled),
+            (MailRefusal::QuotaExceeded, waits.quota),
+            (MailRefusal::SendingPaused, waits.blocked),
+            (MailRefusal::AccountSuspended, waits.blocked),
+            (MailRefusal::SenderNotVerified, waits.blocked),
+        ] {
+            let Refused::Wait(waiting) = refused(&nth(3, now), reason, now, &waits) else {
+                panic!("{reason:?} waits")
+            };
+            assert_eq!(waiting.attempts, 2, "{reason:?} is not counted");
+            assert_eq!(waiting.next_attempt_at, Some(now + wait), "{reason:?}");
+            assert_eq!(
+                (waiting.status, waiting.lease_until),
+                (MailStatus::Pending, None)
+            );
+        }
+    }
+
+    #[test]
+    fn a_lease_extended_while_the_record_waits_moves_the_version_on() {
+        let now = at("2026-11-01T10:05:00Z");
+        let claimed = nth(1, now);
+        let held = extend_lease(&claimed, now, Duration::seconds(60));
+        assert_eq!(held.lease_until, Some(now + Duration::seconds(60)));
+        assert_eq!(held.version, claimed.version + 1);
     }
 }

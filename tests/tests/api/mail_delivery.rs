@@ -1,0 +1,325 @@
+//! The activation mail against SES's real answers (R5), injected on the mailer's own SES
+//! client as SES gives them: throttling and spent quotas wait without counting, a paused or
+//! unverified account holds every mail, a rejected address is parked at once, transient
+//! failures are retried then parked; a mail SES took is recorded however long the table takes;
+//! one unreadable intent never stops the others.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Duration;
+use serde_json::{Value, json};
+use vls_tests::*;
+
+use activation_mailer::Outcome;
+
+fn outcomes(out: &[(vls::types::MailId, Outcome)]) -> Vec<Outcome> {
+    out.iter().map(|(_, o)| *o).collect()
+}
+
+/// How many `activation_email.sent` events the agreement's trail has.
+async fn sent_events(h: &Harness, agreement: &str) -> usize {
+    let trail = h
+        .get(
+            &format!("/agreements/{agreement}/events"),
+            &billing_support(),
+        )
+        .await;
+    actions(&trail.body)
+        .iter()
+        .filter(|a| **a == "activation_email.sent")
+        .count()
+}
+
+#[tokio::test]
+async fn an_unverified_sender_holds_every_mail_uncounted_until_it_is_fixed() {
+    let h = Harness::new().await;
+    sender_identity(&h.sender, false).await;
+    let agr = invoiced_migration(&h).await.agreement;
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Blocked]);
+    assert!(h.sweep().await.is_empty(), "not due again before its wait");
+    // Eight hours of an unverified sender: far more than the attempts a mail may use, and
+    // still nothing is parked: the mail is not at fault.
+    for _ in 0..32 {
+        h.clock.advance(Duration::minutes(15));
+        assert_eq!(outcomes(&h.sweep().await), [Outcome::Blocked]);
+    }
+    let a = h.get(&format!("/agreements/{agr}"), &partner("p1")).await;
+    assert_eq!(a.body["activation_email_failed"], Value::Null, "{}", a.raw);
+    assert!(h.mail().is_empty());
+
+    sender_identity(&h.sender, true).await;
+    h.clock.advance(Duration::minutes(15));
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Sent]);
+    h.clock.advance(Duration::hours(2));
+    assert!(h.sweep().await.is_empty());
+    assert_eq!(h.mail().len(), 1, "exactly one mail once SES accepts");
+    assert_eq!(sent_events(&h, &agr).await, 1);
+}
+
+#[tokio::test]
+async fn throttling_for_two_minutes_then_accepting_sends_every_mail_once() {
+    let h = Harness::new().await;
+    let mut agreements = Vec::new();
+    for _ in 0..3 {
+        agreements.push(invoiced_migration(&h).await.agreement);
+    }
+    h.ses_faults.set(Some(SesFault::Throttled));
+    let mut seen = Vec::new();
+    for _ in 0..12 {
+        seen.extend(outcomes(&h.sweep().await));
+        h.clock.advance(Duration::seconds(10));
+    }
+    assert!(seen.iter().all(|o| *o == Outcome::Throttled), "{seen:?}");
+    assert!(
+        seen.len() >= 3 * 10,
+        "each mail tried again every few seconds: {seen:?}"
+    );
+    assert!(h.mail().is_empty());
+
+    h.ses_faults.set(None);
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Sent; 3]);
+    h.clock.advance(Duration::hours(1));
+    assert!(h.sweep().await.is_empty());
+    assert_eq!(h.mail().len(), 3);
+    for agr in &agreements {
+        assert_eq!(sent_events(&h, agr).await, 1);
+        let a = h.get(&format!("/agreements/{agr}"), &partner("p1")).await;
+        assert_eq!(
+            a.body["activation_email_failed"],
+            Value::Null,
+            "none parked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_spent_quota_stops_the_run_and_waits_for_it_to_free() {
+    let h = Harness::new().await;
+    for _ in 0..3 {
+        invoiced_migration(&h).await;
+    }
+    h.ses_faults.set(Some(SesFault::QuotaExceeded));
+    assert_eq!(
+        outcomes(&h.sweep().await),
+        [Outcome::Blocked],
+        "the first refusal stops the run: the others are not tried"
+    );
+    h.ses_faults.set(None);
+    // The two not tried are still due; the refused one waits for the quota.
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Sent; 2]);
+    h.clock.advance(Duration::minutes(59));
+    assert!(h.sweep().await.is_empty());
+    h.clock.advance(Duration::minutes(2));
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Sent]);
+    assert_eq!(h.mail().len(), 3);
+}
+
+#[tokio::test]
+async fn a_rejected_address_is_parked_at_once() {
+    let h = Harness::new().await;
+    let agr = invoiced_migration(&h).await.agreement;
+    h.ses_faults.set(Some(SesFault::RejectedAddress));
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Failed]);
+    let a = h.get(&format!("/agreements/{agr}"), &partner("p1")).await;
+    let failed = &a.body["activation_email_failed"];
+    assert_eq!(failed["reason"], "rejected_address", "{}", a.raw);
+    assert_eq!(failed["attempts"], 1, "{}", a.raw);
+    assert!(
+        !a.raw.to_ascii_lowercase().contains("blacklisted"),
+        "SES's text leaked: {}",
+        a.raw
+    );
+    h.clock.advance(Duration::hours(5));
+    assert!(h.sweep().await.is_empty(), "parked: never tried again");
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_then_parked_and_a_resend_delivers() {
+    let h = Harness::new().await;
+    let agr = invoiced_migration(&h).await.agreement;
+    let bs = billing_support();
+    h.ses_faults.set(Some(SesFault::Unreachable));
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        seen.extend(outcomes(&h.sweep().await));
+        h.clock.advance(Duration::hours(5));
+    }
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert!(
+        seen[..7].iter().all(|o| *o == Outcome::Retrying),
+        "{seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&Outcome::Failed));
+    let a = h.get(&format!("/agreements/{agr}"), &partner("p1")).await;
+    assert_eq!(
+        a.body["activation_email_failed"]["attempts"], 8,
+        "{}",
+        a.raw
+    );
+    assert_eq!(a.body["activation_email_failed"]["reason"], "unavailable");
+    let trail = h.get(&format!("/agreements/{agr}/events"), &bs).await;
+    assert_eq!(
+        actions(&trail.body).last(),
+        Some(&"activation_email.failed")
+    );
+    for raw in [&a.raw, &trail.raw] {
+        let lower = raw.to_ascii_lowercase();
+        assert!(
+            !lower.contains("injected") && !lower.contains("connection"),
+            "{raw}"
+        );
+    }
+    // A resend after SES recovers delivers, and clears the failure.
+    h.ses_faults.set(None);
+    let body = json!({"legal_name": "Contoso Ltd", "country": "NL"});
+    let r = h
+        .post(
+            &format!("/agreements/{agr}/activation-email/resend"),
+            &bs,
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.raw);
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Sent]);
+    let a = h.get(&format!("/agreements/{agr}"), &bs).await;
+    assert_eq!(a.body["activation_email_failed"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_mail_whose_sent_record_fails_three_times_goes_out_once() {
+    let h = Harness::new().await;
+    let agr = invoiced_migration(&h).await.agreement;
+    // The claim goes through; SES takes the mail; the next three writes (its record) fail.
+    h.faults.fail_writes_after(1, 3);
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Sent]);
+    for _ in 0..3 {
+        h.clock.advance(Duration::minutes(5));
+        assert!(h.sweep().await.is_empty(), "recorded: nothing left to send");
+    }
+    assert_eq!(h.mail().len(), 1, "exactly one SES send");
+    assert_eq!(sent_events(&h, &agr).await, 1);
+}
+
+/// An intent whose item no longer decodes, in the outbox index and due.
+async fn unreadable_intent(h: &Harness) -> String {
+    let id = vls::types::MailId::generate();
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    h.client
+        .put_item()
+        .table_name(&h.table)
+        .item("pk", s(&format!("MAIL#{id}")))
+        .item("sk", s("MAIL"))
+        .item("type", s("mail"))
+        .item("id", s(id.as_str()))
+        .item("status", s("pending"))
+        .item("attempts", s("not a number"))
+        .item("gsi1pk", s("OUTBOX"))
+        .item("gsi1sk", s(&format!("2000-01-01T00:00:00.000Z#{id}")))
+        .send()
+        .await
+        .expect("put");
+    id.to_string()
+}
+
+#[tokio::test]
+async fn an_unreadable_intent_does_not_stop_the_others_and_is_set_aside() {
+    let h = Harness::new().await;
+    let poisoned = unreadable_intent(&h).await;
+    let agr = invoiced_migration(&h).await.agreement;
+    let first = h.sweep().await;
+    assert_eq!(
+        outcomes(&first),
+        [Outcome::Unreadable, Outcome::Sent],
+        "oldest first"
+    );
+    assert_eq!(first[0].0.as_str(), poisoned);
+    assert_eq!(sent_events(&h, &agr).await, 1);
+    // Reported on every run until it is set aside after the fifth.
+    for _ in 0..4 {
+        assert_eq!(outcomes(&h.sweep().await), [Outcome::Unreadable]);
+    }
+    assert!(h.sweep().await.is_empty(), "set aside: out of the outbox");
+    let item = h
+        .client
+        .get_item()
+        .table_name(&h.table)
+        .key("pk", AttributeValue::S(format!("MAIL#{poisoned}")))
+        .key("sk", AttributeValue::S("MAIL".into()))
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("kept for an operator");
+    assert_eq!(item.get("set_aside"), Some(&AttributeValue::Bool(true)));
+    assert!(!item.contains_key("gsi1pk"));
+}
+
+#[tokio::test]
+async fn a_stream_batch_reports_only_the_records_it_could_not_process() {
+    let h = Harness::new().await;
+    let poisoned = unreadable_intent(&h).await;
+    invoiced_migration(&h).await;
+    let (ids, _) = h
+        .mailer
+        .store
+        .due_mails(h.clock.now(), 10, None)
+        .await
+        .expect("due");
+    let good = ids
+        .iter()
+        .find(|i| i.as_str() != poisoned)
+        .expect("the invoiced one");
+    let record = |seq: &str, id: &str| {
+        json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": seq,
+               "NewImage": {"type": {"S": "mail"}, "id": {"S": id}}}})
+    };
+    let batch = json!({"Records": [record("100", &poisoned), record("200", good.as_str())]});
+    let out = activation_mailer::handle(&h.mailer, "test-stream", batch)
+        .await
+        .expect("handled");
+    assert_eq!(
+        out["batchItemFailures"],
+        json!([{"itemIdentifier": "100"}]),
+        "{out}"
+    );
+    assert_eq!(out["processed"][1]["outcome"], "sent", "{out}");
+    assert_eq!(h.mail().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_due_agreement_does_not_stop_the_true_up_of_the_others() {
+    let h = Harness::new().await;
+    let agr = invoiced_migration(&h).await.agreement;
+    let poisoned = vls::types::AgreementId::generate();
+    let anniversary = chrono::NaiveDate::from_ymd_opt(2027, 3, 15).expect("date");
+    let (gpk, gsk) = vls::store::keys::due(&poisoned, anniversary);
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    h.client
+        .put_item()
+        .table_name(&h.table)
+        .item("pk", s(&format!("AGREEMENT#{poisoned}")))
+        .item("sk", s("A"))
+        .item("type", s("agreement"))
+        .item("version", s("not a number"))
+        .item("gsi1pk", s(&gpk))
+        .item("gsi1sk", s(&gsk))
+        .send()
+        .await
+        .expect("put");
+    let now = chrono::DateTime::parse_from_rfc3339("2027-03-15T06:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let report = true_up::run(&h.true_up, now, "test-true-up")
+        .await
+        .expect("the run itself completes");
+    assert_eq!(report.billed.len(), 1, "{report:?}");
+    assert_eq!(report.billed[0].agreement_id.as_str(), agr);
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].agreement_id, poisoned);
+    assert_eq!(report.failed[0].code, "unreadable");
+    // The billed event counts what it billed; it lists no ids.
+    let trail = h
+        .get(&format!("/agreements/{agr}/events"), &billing_support())
+        .await;
+    let billed = event(&trail.body, "true_up.billed").expect("billed event");
+    assert!(billed["details"]["reservations"].is_u64(), "{billed}");
+}
