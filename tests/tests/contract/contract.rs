@@ -339,3 +339,40 @@ fn the_identity_provider_is_wired_without_a_cycle() {
         walk(n, &edges, &mut state, &mut Vec::new());
     }
 }
+
+/// The mailer's stream reports the records it could not process (the function answers
+/// `batchItemFailures`), splits a failing batch, ages records out after an hour into a
+/// failure queue it may write to, and a bounded number of mailers run at once.
+#[test]
+fn the_mail_stream_reports_failures_and_lands_what_it_gives_up() {
+    let cfn = translated();
+    let r = &cfn["Resources"];
+    let mapping = &r["ActivationMailerFunctionNewMailIntents"]["Properties"];
+    assert_eq!(
+        mapping["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    assert_eq!(mapping["BisectBatchOnFunctionError"], true);
+    assert!(
+        mapping["MaximumRecordAgeInSeconds"]
+            .as_u64()
+            .is_some_and(|s| s <= 3600)
+    );
+    let destination = &mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"];
+    assert_eq!(destination[0], "MailStreamFailures");
+    assert_eq!(r["MailStreamFailures"]["Type"], "AWS::SQS::Queue");
+    let role = &r["ActivationMailerFunctionRole"]["Properties"]["Policies"];
+    assert!(
+        role.as_array().is_some_and(|ps| ps.iter().any(|p| {
+            let s = &p["PolicyDocument"]["Statement"][0];
+            s["Action"] == "sqs:SendMessage"
+                && s["Resource"]["Fn::GetAtt"][0] == "MailStreamFailures"
+        })),
+        "{role}"
+    );
+    let mailer = &r["ActivationMailerFunction"]["Properties"];
+    assert_eq!(
+        mailer["ReservedConcurrentExecutions"]["Ref"],
+        "MailerConcurrency"
+    );
+}
