@@ -1,6 +1,7 @@
 """Creates the local table from template.yaml's definition, and the SES sender identity.
 
-Idempotent: what already exists is left as it is. Reads TABLE_NAME, SENDER_EMAIL and the
+Idempotent: what already exists is left as it is, except a local table whose indexes no longer
+match the template, which is recreated. Reads TABLE_NAME, SENDER_EMAIL and the
 AWS_* variables the Makefile exports (endpoint http://127.0.0.1:4566, dummy credentials).
 """
 import os
@@ -33,11 +34,30 @@ def table_properties():
     return template["Resources"]["Table"]["Properties"]
 
 
+def index_shape(indexes):
+    """What must match between a table and the template: names, keys, projections."""
+    return sorted(
+        (
+            g["IndexName"],
+            tuple((k["AttributeName"], k["KeyType"]) for k in g["KeySchema"]),
+            g["Projection"]["ProjectionType"],
+        )
+        for g in indexes
+    )
+
+
 def create_table(ddb, name, props):
     try:
-        ddb.describe_table(TableName=name)
-        print(f"table {name}: exists")
-        return
+        live = ddb.describe_table(TableName=name)["Table"]
+        if index_shape(live.get("GlobalSecondaryIndexes", [])) == index_shape(
+            props["GlobalSecondaryIndexes"]
+        ):
+            print(f"table {name}: exists")
+            return
+        # A local table only: its data is test and demo data.
+        ddb.delete_table(TableName=name)
+        ddb.get_waiter("table_not_exists").wait(TableName=name)
+        print(f"table {name}: its indexes changed in template.yaml; recreating (local data dropped)")
     except ddb.exceptions.ResourceNotFoundException:
         pass
     ddb.create_table(

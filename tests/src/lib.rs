@@ -960,6 +960,24 @@ impl Harness {
             .expect("sweep")
     }
 
+    /// Every pending mail intent due now, as the sweep would list them (every outbox shard).
+    pub async fn sweep_ids(&self) -> Vec<vls::types::MailId> {
+        let (mut ids, mut start) = (Vec::new(), None);
+        loop {
+            let (page, next) = self
+                .mailer
+                .store
+                .due_mails(self.clock.now(), 100, start)
+                .await
+                .expect("due mails");
+            ids.extend(page);
+            match next {
+                Some(cursor) => start = Some(cursor),
+                None => return ids,
+            }
+        }
+    }
+
     /// Runs the true-up job as its schedule would at `now`: what it billed (a run that
     /// could not bill an agreement fails the test).
     pub async fn run_true_up(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<true_up::Billed> {

@@ -27,12 +27,15 @@
 //! with its orders but without its reservations.
 //!
 //! GSI1 (`gsi1pk`, `gsi1sk`, keys only on the items that carry them — sparse):
-//! - agreements: `gsi1pk = DUE#<shard>` (4 shards by agreement id), `gsi1sk =
+//! - agreements: `gsi1pk = DUE#<shard>` (16 shards by agreement id), `gsi1sk =
 //!   <anniversary>#<agr>`. The true-up job queries every shard with `gsi1sk <= <today>~`
 //!   and so reads only agreements that are due.
-//! - pending mail intents: `gsi1pk = OUTBOX`, `gsi1sk = <due at>#<mail>` (created, or the
-//!   next retry after a failure); removed when the mail is sent or given up, so the sweep
-//!   reads only what is pending and due.
+//! - pending mail intents: `gsi1pk = OUTBOX#<shard>` (8 shards by mail id), `gsi1sk = <due
+//!   at>#<mail>` (created, or the next retry after a failure); removed when the mail is sent or
+//!   given up, so the sweep reads only what is pending and due.
+//!
+//! The index projects keys only: the listings take ids from `pk` and read the items
+//! themselves (strongly consistent), so the index stores and writes nothing else.
 //!
 //! The table's stream (NEW_IMAGE) feeds the mailer; `expires_at` is the TTL attribute.
 
@@ -52,7 +55,13 @@ pub const VERSION: &str = "version";
 
 /// Sort key of an account's or an agreement's own item.
 pub const META: &str = "A";
-pub const DUE_SHARDS: u32 = 4;
+/// Index partitions the due agreements and the pending mail are spread over: each takes about
+/// 1,000 writes a second, and a write to the index throttles the table when its partition
+/// does. 16 due shards take a million agreements due on one date; 8 outbox shards take the
+/// three or four writes of each mail at SES's highest sending rates. Raising either only adds
+/// partitions that the readers query (every item stays findable); lowering one strands items.
+pub const DUE_SHARDS: u32 = 16;
+pub const OUTBOX_SHARDS: u32 = 8;
 
 pub type Key = (String, String);
 
@@ -131,14 +140,28 @@ pub fn idempotency(hash_hex: &str) -> Key {
     (format!("IDEMPOTENCY#{hash_hex}"), "IDEMPOTENCY".into())
 }
 
+/// A stable shard of an id among `shards`.
+fn shard_of(id: &str, shards: u32) -> u32 {
+    id.bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % shards
+}
+
 /// GSI1 keys of an agreement: its due shard and anniversary.
 pub fn due(id: &AgreementId, anniversary: NaiveDate) -> Key {
-    let shard = id
-        .as_str()
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-        % DUE_SHARDS;
+    let shard = shard_of(id.as_str(), DUE_SHARDS);
     (format!("DUE#{shard}"), format!("{anniversary}#{id}"))
+}
+
+/// GSI1 keys of a pending mail intent: its outbox shard and when it is due.
+pub fn outbox(id: &MailId, due: &str) -> Key {
+    let shard = shard_of(id.as_str(), OUTBOX_SHARDS);
+    (format!("{OUTBOX}#{shard}"), format!("{due}#{id}"))
+}
+
+/// Every shard of the outbox index, in the order a sweep reads them.
+pub fn outbox_shards() -> impl Iterator<Item = String> {
+    (0..OUTBOX_SHARDS).map(|s| format!("{OUTBOX}#{s}"))
 }
 
 pub const OUTBOX: &str = "OUTBOX";

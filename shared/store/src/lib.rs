@@ -85,9 +85,12 @@ fn id_from_pk(item: &Item, prefix: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Where the next page of a listing starts; opaque to callers.
+/// Where the next page of a sharded listing starts; opaque to callers.
 #[derive(Debug, Clone)]
-pub struct Cursor(Item);
+pub struct Cursor {
+    shard: usize,
+    key: Option<Item>,
+}
 
 fn sort_key(item: &Item) -> &str {
     item.get(keys::SK)
@@ -485,25 +488,31 @@ impl Store {
         self.get_as(&keys::mail(id)).await
     }
 
-    /// A page of the pending mail intents due at `now`, oldest first (GSI1, sparse: nothing
-    /// else is read), and where the next page starts. Ids come from the keys, so an intent
-    /// whose item no longer decodes is still listed (and can be set aside).
+    /// A page of the pending mail intents due at `now`, oldest first within an outbox shard,
+    /// the shards in turn (GSI1, sparse: nothing else is read), and where the next page starts.
+    /// Ids come from the keys, so an intent whose item no longer decodes is still listed (and
+    /// can be set aside).
     pub async fn due_mails(
         &self,
         now: chrono::DateTime<chrono::Utc>,
         limit: i32,
         start: Option<Cursor>,
     ) -> Result<(Vec<MailId>, Option<Cursor>), StoreError> {
+        let shards: Vec<String> = keys::outbox_shards().collect();
+        let (shard, from) = start.map_or((0, None), |c| (c.shard, c.key));
+        let Some(partition) = shards.get(shard) else {
+            return Ok((Vec::new(), None));
+        };
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(keys::GSI1)
             .key_condition_expression("gsi1pk = :outbox AND gsi1sk <= :due")
-            .expression_attribute_values(":outbox", s(keys::OUTBOX))
+            .expression_attribute_values(":outbox", s(partition))
             .expression_attribute_values(":due", s(format!("{}#~", timestamp(now))))
             .limit(limit)
-            .set_exclusive_start_key(start.map(|c| c.0))
+            .set_exclusive_start_key(from)
             .send()
             .await
             .map_err(|e| {
@@ -516,12 +525,21 @@ impl Store {
             .filter_map(|i| id_from_pk(i, keys::MAIL_PREFIX))
             .filter_map(|id| MailId::parse(&id))
             .collect();
-        let next = out.last_evaluated_key.filter(|k| !k.is_empty()).map(Cursor);
+        let next = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+            Some(key) => Some(Cursor {
+                shard,
+                key: Some(key),
+            }),
+            None => (shard + 1 < shards.len()).then_some(Cursor {
+                shard: shard + 1,
+                key: None,
+            }),
+        };
         Ok((ids, next))
     }
 
-    /// An intent that could not be read `failures` times in a row is set aside: out of the
-    /// outbox index, marked, kept for an operator. Answers whether it was set aside now.
+    /// Counts a run that could not read the intent; at `set_aside_after` it is set aside: out
+    /// of the outbox index, marked, kept for an operator. Answers whether it was set aside now.
     pub async fn unreadable_mail(
         &self,
         id: &MailId,

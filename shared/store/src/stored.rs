@@ -117,17 +117,15 @@ impl Stored for MailIntent {
     fn key(&self) -> Key {
         keys::mail(&self.id)
     }
-    /// In GSI1 (`OUTBOX`) only while it is pending, so the sweep that retries what the
+    /// In GSI1 (its `OUTBOX#<shard>`) only while it is pending, so the sweep that retries what the
     /// stream missed reads nothing else.
     fn item(&self) -> Result<Item, StoreError> {
         let mut item = encode(self, &self.key(), Self::KIND)?;
         if self.status == MailStatus::Pending {
             let due = self.next_attempt_at.unwrap_or(self.created_at);
-            item.insert(keys::GSI1_PK.into(), s(keys::OUTBOX));
-            item.insert(
-                keys::GSI1_SK.into(),
-                s(format!("{}#{}", timestamp(due), self.id)),
-            );
+            let (gpk, gsk) = keys::outbox(&self.id, &timestamp(due));
+            item.insert(keys::GSI1_PK.into(), s(gpk));
+            item.insert(keys::GSI1_SK.into(), s(gsk));
         }
         Ok(item)
     }
