@@ -16,6 +16,8 @@ export TABLE_NAME ?= vls
 export SENDER_EMAIL ?= licensing@vls.example.com
 export VLS_AUTH_MODE := local
 export LOCAL_JWT_SECRET ?= local-dev-secret
+# The emulator's SES has no GetAccount: the local mailer is told its sending rate.
+export MAIL_SEND_RATE ?= 50
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 export DEV_PORT ?= 9000

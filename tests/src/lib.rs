@@ -911,6 +911,8 @@ impl Harness {
                 ..MailerSettings::default()
             },
             clock: clock.as_clock(),
+            // Paced, as deployed; fast enough that no test waits on it.
+            pacer: activation_mailer::pacing::Pacer::fixed(1000.0),
         };
         let reservations = reservations::App {
             store: store.clone(),

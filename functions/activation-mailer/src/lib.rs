@@ -1,6 +1,8 @@
 //! `activation-mailer`: sends every pending activation-mail intent through SES v2 (R5, R8),
 //! from the table's stream and a sweeping schedule (README: Design decisions, Mailer).
 
+pub mod pacing;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -77,6 +79,8 @@ pub struct MailerApp {
     pub mailer: Mailer,
     pub settings: MailerSettings,
     pub clock: Clock,
+    /// Every send waits for its slot: this mailer's share of the account's sending rate.
+    pub pacer: pacing::Pacer,
 }
 
 /// What happened to one intent.
@@ -252,6 +256,7 @@ impl Run<'_> {
         let settings = &self.app.settings;
         let mut tries = 0;
         loop {
+            self.app.pacer.slot().await;
             match self.app.mailer.send(to, content).await {
                 Err(e)
                     if e.reason == MailRefusal::Throttled && tries < settings.throttle_retries =>

@@ -11,9 +11,11 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let settings = MailerSettings::from_env();
     let sdk = config::aws().await;
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
     let app = MailerApp {
         store: config::store(&sdk, &config),
-        mailer: Mailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.sender.clone()),
+        pacer: activation_mailer::pacing::Pacer::from_env(&ses),
+        mailer: Mailer::new(ses, settings.sender.clone()),
         settings,
         clock: config::system_clock(),
     };

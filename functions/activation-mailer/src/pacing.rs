@@ -1,0 +1,112 @@
+//! The mailer never sends faster than its share of the SES account's sending rate: each send
+//! waits for its slot, `1 / rate` seconds after the one before. The rate is `MAIL_SEND_RATE`
+//! (mails a second for the whole account) if set, otherwise SES's own `MaxSendRate`, read once
+//! when the first mail is about to go (not at start-up, which stays short), divided among
+//! `MAILER_CONCURRENCY` mailers.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, OnceCell};
+
+pub struct Pacer {
+    source: Source,
+    interval: OnceCell<Duration>,
+    next: Mutex<Option<Instant>>,
+}
+
+enum Source {
+    /// Mails a second for this mailer.
+    Fixed(f64),
+    /// The account's rate from SES, shared among this many mailers.
+    Ses(aws_sdk_sesv2::Client, f64),
+}
+
+fn positive(rate: f64) -> Option<f64> {
+    (rate.is_finite() && rate > 0.0).then_some(rate)
+}
+
+impl Pacer {
+    /// At most `per_second` sends a second.
+    pub fn fixed(per_second: f64) -> Self {
+        Self::with(Source::Fixed(per_second))
+    }
+
+    /// From the environment, as described above.
+    pub fn from_env(ses: &aws_sdk_sesv2::Client) -> Self {
+        let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
+        let mailers = number("MAILER_CONCURRENCY")
+            .filter(|c| *c >= 1.0)
+            .unwrap_or(1.0);
+        match number("MAIL_SEND_RATE").and_then(positive) {
+            Some(rate) => Self::fixed(rate / mailers),
+            None => Self::with(Source::Ses(ses.clone(), mailers)),
+        }
+    }
+
+    fn with(source: Source) -> Self {
+        Self {
+            source,
+            interval: OnceCell::new(),
+            next: Mutex::new(None),
+        }
+    }
+
+    async fn rate(&self) -> f64 {
+        match &self.source {
+            Source::Fixed(rate) => positive(*rate).unwrap_or(1.0),
+            Source::Ses(ses, mailers) => match ses.get_account().send().await {
+                Ok(a) => {
+                    let account = a.send_quota().map_or(1.0, |q| q.max_send_rate());
+                    positive(account / mailers).unwrap_or(1.0)
+                }
+                Err(e) => {
+                    let e = aws_sdk_sesv2::error::DisplayErrorContext(e);
+                    tracing::warn!(error = %e, "SES sending rate unknown; 1 mail a second");
+                    1.0
+                }
+            },
+        }
+    }
+
+    /// Waits for the next free slot and takes it.
+    pub async fn slot(&self) {
+        let interval = *self
+            .interval
+            .get_or_init(|| async {
+                let rate = self.rate().await;
+                tracing::info!(mails_per_second = rate, "mailer paced");
+                Duration::from_secs_f64(1.0 / rate)
+            })
+            .await;
+        let wait = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + interval);
+            slot - now
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sends_wait_for_their_slots() {
+        let pacer = Pacer::fixed(50.0);
+        let started = Instant::now();
+        for _ in 0..6 {
+            pacer.slot().await;
+        }
+        // Six slots 20 ms apart: the sixth is 100 ms after the first.
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
