@@ -27,7 +27,7 @@ export OIDC_ISSUER ?= http://127.0.0.1:9400
 export OIDC_CLIENT_ID ?= vls-local
 export OIDC_CLIENT_SECRET ?= vls-local-client-secret
 
-.PHONY: dev test venv stack token user down clean bench bench-true-up fuzz release-check
+.PHONY: dev test venv stack token user down clean bench bench-true-up bench-mail fuzz release-check
 
 venv: $(VENV)/.installed
 
@@ -76,6 +76,11 @@ release-check: venv
 ## The true-up job over 2,000 agreements (500, then 1,000 due): wall time and DynamoDB requests.
 bench-true-up: stack
 	cargo test -p vls-tests --test stack --quiet bench_true_up:: -- --ignored --nocapture
+
+## 2,000 activation mails at once while SES takes 14 a second: drain time, sends taken and
+## throttled (about 2.5 minutes).
+bench-mail: stack
+	cargo test -p vls-tests --test stack --quiet bench_mail:: -- --ignored --nocapture
 
 ## schemathesis with a long budget against a running `make dev` (port $(DEV_PORT)).
 fuzz: venv

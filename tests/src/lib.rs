@@ -214,7 +214,16 @@ impl Intercept for Faults {
 /// Injected SES answers, as SES gives them: while a fault is on, every `SendEmail` is
 /// answered with it (the request never reaches the emulator, so nothing is recorded as sent).
 #[derive(Debug, Clone, Default)]
-pub struct SesFaults(Arc<Mutex<Option<SesFault>>>);
+pub struct SesFaults(Arc<Mutex<Option<SesFault>>>, Arc<Mutex<RateLimit>>);
+
+/// SES's maximum send rate: at most `per_second` sends in any second, the rest throttled.
+#[derive(Debug, Default)]
+struct RateLimit {
+    per_second: Option<usize>,
+    window: std::collections::VecDeque<std::time::Instant>,
+    accepted: u64,
+    throttled: u64,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SesFault {
@@ -239,8 +248,43 @@ impl SesFaults {
         }
     }
 
+    /// From now on SES takes at most `per_second` mails a second and throttles the rest.
+    pub fn limit_rate(&self, per_second: usize) {
+        if let Ok(mut r) = self.1.lock() {
+            *r = RateLimit {
+                per_second: Some(per_second),
+                ..RateLimit::default()
+            };
+        }
+    }
+
+    /// Sends taken and sends throttled under the rate limit.
+    pub fn rate_counts(&self) -> (u64, u64) {
+        self.1.lock().map_or((0, 0), |r| (r.accepted, r.throttled))
+    }
+
     fn current(&self) -> Option<SesFault> {
-        self.0.lock().ok().and_then(|f| *f)
+        if let Some(f) = self.0.lock().ok().and_then(|f| *f) {
+            return Some(f);
+        }
+        let mut r = self.1.lock().ok()?;
+        let limit = r.per_second?;
+        let now = std::time::Instant::now();
+        while r
+            .window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= std::time::Duration::from_secs(1))
+        {
+            r.window.pop_front();
+        }
+        if r.window.len() < limit {
+            r.window.push_back(now);
+            r.accepted += 1;
+            None
+        } else {
+            r.throttled += 1;
+            Some(SesFault::Throttled)
+        }
     }
 }
 
@@ -258,7 +302,10 @@ impl Intercept for SesFaults {
         let send = cfg
             .load::<Metadata>()
             .is_some_and(|m| m.name() == "SendEmail");
-        let Some(fault) = self.current().filter(|_| send) else {
+        if !send {
+            return Ok(());
+        }
+        let Some(fault) = self.current() else {
             return Ok(());
         };
         if fault == SesFault::Unreachable {
@@ -908,6 +955,8 @@ impl Harness {
                 sender: sender.clone(),
                 public_base_url: PUBLIC_BASE_URL.into(),
                 throttle_pause: std::time::Duration::from_millis(10),
+                // Two at a time, so that tests see a run stop before it tried everything.
+                in_flight: 2,
                 ..MailerSettings::default()
             },
             clock: clock.as_clock(),
@@ -960,6 +1009,21 @@ impl Harness {
         activation_mailer::sweep(&self.mailer, "test-sweep")
             .await
             .expect("sweep")
+    }
+
+    /// Another mailer on this harness's table and SES client, paced at `per_second`.
+    pub fn mailer_paced(&self, per_second: f64) -> MailerApp {
+        MailerApp {
+            store: self.mailer.store.clone(),
+            mailer: self.mailer.mailer.clone(),
+            settings: MailerSettings {
+                sender: self.sender.clone(),
+                public_base_url: PUBLIC_BASE_URL.into(),
+                ..MailerSettings::default()
+            },
+            clock: self.clock.as_clock(),
+            pacer: activation_mailer::pacing::Pacer::fixed(per_second),
+        }
     }
 
     /// Every pending mail intent due now, as the sweep would list them (every outbox shard).

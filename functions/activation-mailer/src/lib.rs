@@ -4,15 +4,17 @@
 pub mod pacing;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
 use tracing::Instrument;
 use vls::config::Clock;
 use vls::mail::{MailContent, MailError, Mailer, activation_mail};
 use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal, Order};
 use vls::rules::activation::{Issued, LinkToken, issue_link};
 use vls::rules::outbox::{self, Claim, Idle, Kind, Refused, Waits};
-use vls::store::{Store, StoreError, TxFailure};
+use vls::store::{Cursor, Store, StoreError, TxFailure};
 use vls::types::{Email, MailId};
 
 pub struct MailerSettings {
@@ -28,8 +30,9 @@ pub struct MailerSettings {
     /// apart, before the intent waits for a later run.
     pub throttle_retries: u32,
     pub throttle_pause: std::time::Duration,
-    /// Intents read per page of the sweep.
+    /// Intents read per page of the sweep, and worked on at once.
     pub page: i32,
+    pub in_flight: usize,
     /// An intent that cannot be read in this many runs is set aside for an operator.
     pub set_aside_after: u32,
     /// A sweep starts no new intent after this long (the function's timeout is 60 s); the next
@@ -48,6 +51,7 @@ impl Default for MailerSettings {
             throttle_retries: 3,
             throttle_pause: std::time::Duration::from_secs(1),
             page: 100,
+            in_flight: 8,
             set_aside_after: 5,
             sweep_budget: std::time::Duration::from_secs(40),
         }
@@ -395,33 +399,57 @@ async fn outcome_of(app: &MailerApp, id: &MailId, request_id: &str) -> Outcome {
     }
 }
 
-/// Sends everything pending and due, page by page, until the account refuses all mail or the
-/// sweep's time is up.
+/// Sends everything pending and due, page by page from a shard of its own choosing, up to
+/// `in_flight` intents at a time (the pacer spaces their sends), until the account refuses all
+/// mail or the sweep's time is up.
 pub async fn sweep(
     app: &MailerApp,
     request_id: &str,
 ) -> Result<Vec<(MailId, Outcome)>, StoreError> {
     let now = (app.clock)();
     let started = std::time::Instant::now();
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let mut done = Vec::new();
-    let mut start = None;
-    loop {
-        let (ids, next) = app.store.due_mails(now, app.settings.page, start).await?;
-        for id in ids {
-            if started.elapsed() > app.settings.sweep_budget {
-                return Ok(done);
-            }
-            let outcome = outcome_of(app, &id, request_id).await;
-            done.push((id, outcome));
-            if outcome == Outcome::Blocked {
-                return Ok(done);
-            }
+    let mut start = Some(Cursor::at_shard(any_shard()));
+    while let Some(cursor) = start {
+        let (ids, next) = app
+            .store
+            .due_mails(now, app.settings.page, Some(cursor))
+            .await?;
+        let page: Vec<(MailId, Outcome)> = futures::stream::iter(ids)
+            .map(|id| {
+                let stop = &stop;
+                async move {
+                    if stop.load(Ordering::SeqCst) || started.elapsed() > app.settings.sweep_budget
+                    {
+                        stop.store(true, Ordering::SeqCst);
+                        return None;
+                    }
+                    let outcome = outcome_of(app, &id, request_id).await;
+                    if outcome == Outcome::Blocked {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    Some((id, outcome))
+                }
+            })
+            .buffer_unordered(app.settings.in_flight.max(1))
+            .filter_map(|done| async move { done })
+            .collect()
+            .await;
+        done.extend(page);
+        if stop.load(Ordering::SeqCst) {
+            break;
         }
-        match next {
-            Some(cursor) => start = Some(cursor),
-            None => return Ok(done),
-        }
+        start = next;
     }
+    Ok(done)
+}
+
+/// A shard to start a sweep at: mailers side by side spread over the shards.
+fn any_shard() -> usize {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as usize)
 }
 
 /// The mail intents a DynamoDB stream batch announces, each with its record's sequence

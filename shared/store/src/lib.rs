@@ -89,7 +89,22 @@ fn id_from_pk(item: &Item, prefix: &str) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Cursor {
     shard: usize,
+    /// The shard the listing started at: it goes round the shards once.
+    first: usize,
     key: Option<Item>,
+}
+
+impl Cursor {
+    /// A listing that starts at shard `n` (of however many there are) and goes round once:
+    /// mailers running side by side start at different shards rather than on the same mail.
+    pub fn at_shard(n: usize) -> Self {
+        let shard = n % keys::OUTBOX_SHARDS as usize;
+        Self {
+            shard,
+            first: shard,
+            key: None,
+        }
+    }
 }
 
 fn sort_key(item: &Item) -> &str {
@@ -489,7 +504,8 @@ impl Store {
     }
 
     /// A page of the pending mail intents due at `now`, oldest first within an outbox shard,
-    /// the shards in turn (GSI1, sparse: nothing else is read), and where the next page starts.
+    /// the shards in turn from the cursor's (GSI1, sparse: nothing else is read), and where the
+    /// next page starts; `None` once every shard was read.
     /// Ids come from the keys, so an intent whose item no longer decodes is still listed (and
     /// can be set aside).
     pub async fn due_mails(
@@ -499,7 +515,8 @@ impl Store {
         start: Option<Cursor>,
     ) -> Result<(Vec<MailId>, Option<Cursor>), StoreError> {
         let shards: Vec<String> = keys::outbox_shards().collect();
-        let (shard, from) = start.map_or((0, None), |c| (c.shard, c.key));
+        let start = start.unwrap_or_else(|| Cursor::at_shard(0));
+        let (shard, first, from) = (start.shard % shards.len(), start.first, start.key);
         let Some(partition) = shards.get(shard) else {
             return Ok((Vec::new(), None));
         };
@@ -525,13 +542,16 @@ impl Store {
             .filter_map(|i| id_from_pk(i, keys::MAIL_PREFIX))
             .filter_map(|id| MailId::parse(&id))
             .collect();
+        let following = (shard + 1) % shards.len();
         let next = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
             Some(key) => Some(Cursor {
                 shard,
+                first,
                 key: Some(key),
             }),
-            None => (shard + 1 < shards.len()).then_some(Cursor {
-                shard: shard + 1,
+            None => (following != first).then_some(Cursor {
+                shard: following,
+                first,
                 key: None,
             }),
         };

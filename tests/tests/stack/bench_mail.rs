@@ -1,0 +1,136 @@
+//! `make bench-mail`: a burst of 2,000 activation mails at once while SES takes at most 14 a
+//! second and throttles the rest (as AWS answers, injected on the mailers' SES client). Two
+//! mailers (the template's reserved concurrency) sweep side by side, each paced at half the
+//! rate. Prints the drain time against 2,000 / 14 s, the sends SES took and throttled, and
+//! checks every mail went out once and none was parked. Figures, not a test.
+
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use chrono::{NaiveDate, Utc};
+use vls::model::{Agreement, Customer, MailIntent, MailReason, Osm};
+use vls::rules::schedule::MonthDay;
+use vls::store::Stored;
+use vls::types::{AgreementId, CustomerNumber, Email, PartnerId, Program};
+use vls_tests::Harness;
+
+const MAILS: usize = 2_000;
+const SES_RATE: usize = 14;
+const MAILERS: usize = 2;
+
+fn agreement() -> Agreement {
+    let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("d");
+    Agreement {
+        id: AgreementId::generate(),
+        program: Program::Ea,
+        customer: Customer {
+            number: CustomerNumber::parse("burst").expect("n"),
+            legal_name: "Contoso".into(),
+            country: "NL".into(),
+        },
+        osm: Osm {
+            name: "O".into(),
+            email: Email::parse("o@contoso.com").expect("e"),
+        },
+        partner_id: PartnerId::parse("p1").expect("p"),
+        start_date: start,
+        schedule: MonthDay::of(start),
+        anniversary: NaiveDate::from_ymd_opt(2027, 1, 1).expect("d"),
+        billed_through: None,
+        account_id: None,
+        bound_to_online_services: false,
+        volume_discount_eligible: false,
+        ordered_seats: 0,
+        osm_generation: 0,
+        link_seq: 0,
+        activation_email_failed: None,
+        created_at: Utc::now(),
+        version: 1,
+    }
+}
+
+/// 2,000 agreements, each with its activation mail pending, as invoicing leaves them.
+async fn seed(h: &Harness) -> Vec<AgreementId> {
+    let mut items = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..MAILS {
+        let a = agreement();
+        let mail = MailIntent::activation(a.id.clone(), None, MailReason::Invoiced, Utc::now());
+        items.push(a.item().expect("item"));
+        items.push(mail.item().expect("item"));
+        ids.push(a.id);
+    }
+    for chunk in items.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|i| {
+                let put = PutRequest::builder().set_item(Some(i.clone())).build();
+                WriteRequest::builder()
+                    .put_request(put.expect("put"))
+                    .build()
+            })
+            .collect();
+        h.client
+            .batch_write_item()
+            .request_items(&h.table, writes)
+            .send()
+            .await
+            .expect("seed");
+    }
+    ids
+}
+
+/// One mailer: sweeps as its schedule would until nothing is left to send.
+async fn mailer(h: &Harness, app: &activation_mailer::MailerApp) -> usize {
+    let mut sent = 0;
+    loop {
+        h.clock.set(Utc::now());
+        let out = activation_mailer::sweep(app, "bench-mail")
+            .await
+            .expect("sweep");
+        sent += out
+            .iter()
+            .filter(|(_, o)| *o == activation_mailer::Outcome::Sent)
+            .count();
+        if h.sweep_ids().await.is_empty() {
+            return sent;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "a benchmark: make bench-mail"]
+async fn a_burst_of_mail_drains_at_the_sending_rate() {
+    let h = Harness::new().await;
+    let ids = seed(&h).await;
+    h.ses_faults.limit_rate(SES_RATE);
+    let apps: Vec<_> = (0..MAILERS)
+        .map(|_| h.mailer_paced(SES_RATE as f64 / MAILERS as f64))
+        .collect();
+    let started = Instant::now();
+    let sent: usize = futures::future::join_all(apps.iter().map(|app| mailer(&h, app)))
+        .await
+        .into_iter()
+        .sum();
+    let drain = started.elapsed().as_secs_f64();
+    let (taken, throttled) = h.ses_faults.rate_counts();
+    let ideal = MAILS as f64 / SES_RATE as f64;
+    println!(
+        "{MAILS} mails, SES at {SES_RATE}/s, {MAILERS} mailers: drained in {drain:.1} s \
+         ({ideal:.1} s at the rate, ×{:.2}); SES took {taken}, throttled {throttled}",
+        drain / ideal
+    );
+    assert_eq!(sent, MAILS, "every mail sent");
+    assert_eq!(taken as usize, MAILS, "each mail taken by SES once");
+    for id in ids.iter().step_by(100) {
+        let a = h
+            .app
+            .store
+            .agreement(id)
+            .await
+            .expect("read")
+            .expect("agreement");
+        assert!(a.activation_email_failed.is_none(), "none parked");
+    }
+}
