@@ -77,8 +77,8 @@ release-check: venv
 bench-true-up: stack
 	cargo test -p vls-tests --test stack --quiet bench_true_up:: -- --ignored --nocapture
 
-## 2,000 activation mails at once while SES takes 14 a second: drain time, sends taken and
-## throttled (about 2.5 minutes).
+## Bursts of activation mail while SES takes so many a second (2,000 at 14/s, 300 at 3/s):
+## drain time, sends taken and throttled (about 9 minutes; BENCH_MAIL=300x3 runs one).
 bench-mail: stack
 	cargo test -p vls-tests --test stack --quiet bench_mail:: -- --ignored --nocapture
 
