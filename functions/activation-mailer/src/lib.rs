@@ -94,14 +94,14 @@ pub enum Outcome {
     Sent,
     /// The agreement was associated before the mail went out: nothing to activate.
     Skipped,
-    /// SES failed on the way; it stays pending until its next attempt (counted).
+    /// SES failed on the way; it stays pending until its next attempt (counted, never parked).
     Retrying,
     /// SES is taking mail slower than this run sends it; pending again shortly (not counted).
     Throttled,
     /// Nothing can be sent from the account now (quota spent, paused, suspended, sender not
     /// verified): pending until it can (not counted), and the run sends nothing more.
     Blocked,
-    /// Given up: refused for good, or after the last attempt; the agreement shows it.
+    /// Given up: refused for good (a rejected address or message); the agreement shows it.
     Failed,
     /// Not due yet (backoff), or another sender holds it.
     NotDue,
@@ -539,7 +539,8 @@ mod tests {
     #[test]
     fn retry_schedule() {
         let s = MailerSettings::default();
-        assert_eq!(s.waits.max_attempts(), 8);
+        assert_eq!(s.waits.retry_after.len(), 7);
         assert_eq!(s.waits.retry_after[0], Duration::seconds(10));
+        assert_eq!(s.waits.retry_after.last(), Some(&Duration::hours(4)));
     }
 }

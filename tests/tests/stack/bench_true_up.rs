@@ -1,6 +1,7 @@
 //! `make bench-true-up`: the true-up job over 2,000 agreements with 5 reservations each,
-//! 500 and then 1,000 of them due, against the emulator. Prints wall time and DynamoDB
-//! requests: they grow with the due agreements, not with all of them. Figures, not a test.
+//! 500 and then 1,000 of them due, and over one agreement with 20,000, against the emulator.
+//! Prints wall time and DynamoDB requests: they grow with the due agreements, not with all of
+//! them. Figures, not a test.
 
 use std::time::Instant;
 
@@ -78,6 +79,11 @@ async fn seed(h: &Harness, due: usize) {
         }
         items.push(a.item().expect("item"));
     }
+    write_all(h, &items).await;
+}
+
+/// Writes items 25 at a time.
+async fn write_all(h: &Harness, items: &[vls::store::Item]) {
     for chunk in items.chunks(25) {
         let writes = chunk
             .iter()
@@ -136,4 +142,54 @@ async fn true_up_requests_grow_with_due_agreements() {
     println!("true-up job, {RESERVATIONS_EACH} reservations per agreement, against the emulator");
     measure(500).await;
     measure(1_000).await;
+}
+
+/// One agreement with 20,000 reservations, all due: billed in one transaction of a few items,
+/// its event a few hundred bytes (it counts the reservations rather than listing them).
+#[tokio::test]
+#[ignore = "a benchmark: make bench-true-up"]
+async fn an_agreement_with_20_000_reservations_bills() {
+    const MANY: usize = 20_000;
+    let h = Harness::new().await;
+    let a = agreement(NaiveDate::from_ymd_opt(2027, 3, 15).expect("d"));
+    let mut items = vec![a.item().expect("item")];
+    for _ in 0..MANY {
+        let r = Reservation {
+            id: ReservationId::generate(),
+            agreement_id: a.id.clone(),
+            lines: Lines::new(vec![Line {
+                sku: vls::catalog::Sku::SalesProfessional,
+                quantity: Quantity::new(2).expect("q"),
+            }])
+            .expect("l"),
+            status: ReservationStatus::Active,
+            billable_at: a.anniversary,
+            created_at: at("2026-12-01T00:00:00Z"),
+            version: 1,
+        };
+        items.push(r.item().expect("item"));
+    }
+    let t = Instant::now();
+    write_all(&h, &items).await;
+    let seeded = t.elapsed();
+    h.ops.take();
+    let t = Instant::now();
+    let billed = h.run_true_up(at("2027-03-15T06:00:00Z")).await;
+    let wall = t.elapsed();
+    let (reads, writes) = reads_writes(&h.ops.take());
+    assert_eq!(billed.len(), 1);
+    assert_eq!(billed[0].reservations, MANY);
+    let trail = h.app.store.events(&a.id).await.expect("trail");
+    let event = trail
+        .iter()
+        .find(|e| e.action == "true_up.billed")
+        .expect("billed event");
+    let bytes = serde_json::to_string(event).expect("json").len();
+    assert_eq!(event.details["lines"][0]["quantity"], 2 * MANY as u64);
+    println!(
+        "1 agreement, {MANY} reservations due: billed in {:.2} s with {reads} reads and \
+         {writes} write(s); the billed event is {bytes} bytes (seeding {:.1} s)",
+        wall.as_secs_f64(),
+        seeded.as_secs_f64()
+    );
 }

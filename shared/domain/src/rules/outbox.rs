@@ -82,7 +82,8 @@ pub enum Kind {
     /// Nothing can be sent from this account now (paused, suspended, the sender identity not
     /// verified): every mail waits for the operator, not counted, and the mailer says so.
     AccountBlocked,
-    /// Something failed on the way: counted, retried with backoff, parked after the last.
+    /// Something failed on the way (SES unreachable, a 5xx): counted, retried with a growing
+    /// backoff, then every few hours; never parked (R5: only a permanent refusal parks).
     Transient,
 }
 
@@ -101,8 +102,8 @@ pub fn kind(reason: MailRefusal) -> Kind {
 /// How long an intent waits after each kind of refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waits {
-    /// `retry_after[n - 1]` is the wait after the n-th transient failure; after the last, the
-    /// intent is parked.
+    /// `retry_after[n - 1]` is the wait after the n-th transient failure; the last one is the
+    /// wait after every later failure.
     pub retry_after: Vec<Duration>,
     pub throttled: Duration,
     pub quota: Duration,
@@ -123,13 +124,6 @@ impl Default for Waits {
     }
 }
 
-impl Waits {
-    /// Attempts in all that transient failures may take, the first included.
-    pub fn max_attempts(&self) -> u32 {
-        self.retry_after.len() as u32 + 1
-    }
-}
-
 /// The mail service refused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
@@ -138,7 +132,7 @@ pub enum Refused {
     /// Pending again from `next_attempt_at`, the attempt not counted: the refusal was about
     /// the account's rate, quota or state, not this mail (changes: the intent).
     Wait(MailIntent),
-    /// Given up (changes: the intent; the agreement, see [`parked_on`]).
+    /// Given up: refused for good (changes: the intent; the agreement, see [`parked_on`]).
     Park(MailIntent),
 }
 
@@ -172,16 +166,19 @@ pub fn refused(
         Kind::Throttled => wait(waits.throttled),
         Kind::QuotaSpent => wait(waits.quota),
         Kind::AccountBlocked => wait(waits.blocked),
-        Kind::Transient => match waits
-            .retry_after
-            .get((claimed.attempts as usize).saturating_sub(1))
-        {
-            Some(delay) => Refused::Retry(MailIntent {
-                next_attempt_at: Some(now + *delay),
+        Kind::Transient => {
+            let nth = (claimed.attempts as usize).saturating_sub(1);
+            let delay = waits
+                .retry_after
+                .get(nth)
+                .or(waits.retry_after.last())
+                .copied()
+                .unwrap_or(waits.blocked);
+            Refused::Retry(MailIntent {
+                next_attempt_at: Some(now + delay),
                 ..released.clone()
-            }),
-            None => park(),
-        },
+            })
+        }
     }
 }
 
@@ -289,28 +286,21 @@ mod tests {
     }
 
     #[test]
-    fn transient_failures_wait_their_turn_then_park() {
+    fn transient_failures_wait_longer_each_time_and_are_never_parked() {
         let now = at("2026-11-01T10:05:00Z");
         let waits = waits();
-        let Refused::Retry(first) = refused(&nth(1, now), MailRefusal::Unavailable, now, &waits)
-        else {
-            panic!("retried")
-        };
-        assert_eq!(first.next_attempt_at, Some(now + waits.retry_after[0]));
-        assert_eq!(
-            (first.lease_until, first.status),
-            (None, MailStatus::Pending)
-        );
-        let Refused::Retry(second) = refused(&nth(2, now), MailRefusal::Unavailable, now, &waits)
-        else {
-            panic!("retried")
-        };
-        assert_eq!(second.next_attempt_at, Some(now + waits.retry_after[1]));
-        let Refused::Park(failed) = refused(&nth(3, now), MailRefusal::Unavailable, now, &waits)
-        else {
-            panic!("parked after the last attempt")
-        };
-        assert_eq!((failed.status, failed.attempts), (MailStatus::Failed, 3));
+        for (attempts, wait) in [(1, 0), (2, 1), (3, 1), (40, 1)] {
+            let refused = refused(&nth(attempts, now), MailRefusal::Unavailable, now, &waits);
+            let Refused::Retry(retry) = refused else {
+                panic!("attempt {attempts} is retried, not parked")
+            };
+            assert_eq!(retry.next_attempt_at, Some(now + waits.retry_after[wait]));
+            assert_eq!(
+                (retry.lease_until, retry.status),
+                (None, MailStatus::Pending)
+            );
+            assert_eq!(retry.attempts, attempts, "counted");
+        }
     }
 
     #[test]
