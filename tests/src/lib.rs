@@ -1248,6 +1248,96 @@ impl Harness {
 }
 
 /// Fixtures shared by the flows: the FAQ's customer.
+/// Items written straight into a harness's table, for the benchmarks that need thousands.
+pub mod seeding {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    use chrono::{NaiveDate, Utc};
+    use vls::model::{Agreement, Customer, Osm, Reservation, ReservationStatus};
+    use vls::types::{
+        AccountId, AgreementId, CustomerNumber, Email, Line, Lines, MonthDay, PartnerId, Program,
+        Quantity, ReservationId,
+    };
+
+    use super::Harness;
+
+    /// An EA of partner `p1`, due on `anniversary`, associated with `account` if given.
+    pub fn agreement(anniversary: NaiveDate, account: Option<AccountId>) -> Agreement {
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("d");
+        Agreement {
+            id: AgreementId::generate(),
+            program: Program::Ea,
+            customer: Customer {
+                number: CustomerNumber::parse("bench").expect("n"),
+                legal_name: "Contoso".into(),
+                country: "NL".into(),
+            },
+            osm: Osm {
+                name: "O".into(),
+                email: Email::parse("o@contoso.com").expect("e"),
+            },
+            partner_id: PartnerId::parse("p1").expect("p"),
+            start_date: start,
+            schedule: MonthDay::of(anniversary),
+            anniversary,
+            billed_through: None,
+            bound_to_online_services: false,
+            account_id: account,
+            volume_discount_eligible: false,
+            ordered_seats: 0,
+            osm_generation: 0,
+            link_seq: 0,
+            activation_email_failed: None,
+            created_at: fixed("2026-01-01T00:00:00Z"),
+            version: 1,
+        }
+    }
+
+    fn fixed(at: &str) -> chrono::DateTime<Utc> {
+        chrono::DateTime::parse_from_rfc3339(at)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    /// An active reservation of 2 Sales Professional seats on `a`, billable at its anniversary.
+    pub fn reservation(a: &Agreement) -> Reservation {
+        let line = Line {
+            sku: vls::catalog::Sku::SalesProfessional,
+            quantity: Quantity::new(2).expect("q"),
+        };
+        Reservation {
+            id: ReservationId::generate(),
+            agreement_id: a.id.clone(),
+            lines: Lines::new(vec![line]).expect("l"),
+            status: ReservationStatus::Active,
+            billable_at: a.anniversary,
+            // Made before any anniversary the benchmarks bill.
+            created_at: fixed("2026-12-01T00:00:00Z"),
+            version: 1,
+        }
+    }
+
+    /// Writes items 25 at a time.
+    pub async fn write_all(h: &Harness, items: &[vls::store::Item]) {
+        for chunk in items.chunks(25) {
+            let writes = chunk
+                .iter()
+                .map(|i| {
+                    let put = PutRequest::builder().set_item(Some(i.clone())).build();
+                    WriteRequest::builder()
+                        .put_request(put.expect("put"))
+                        .build()
+                })
+                .collect();
+            h.client
+                .batch_write_item()
+                .request_items(&h.table, writes)
+                .send()
+                .await
+                .expect("seed");
+        }
+    }
+}
+
 pub mod fixtures {
     use serde_json::{Value, json};
 

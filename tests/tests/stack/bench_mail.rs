@@ -8,76 +8,28 @@
 
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{NaiveDate, Utc};
-use vls::model::{Agreement, Customer, MailIntent, MailReason, Osm};
-use vls::rules::schedule::MonthDay;
+use vls::model::{MailIntent, MailReason};
 use vls::store::Stored;
-use vls::types::{AgreementId, CustomerNumber, Email, PartnerId, Program};
-use vls_tests::Harness;
+use vls::types::AgreementId;
+use vls_tests::{Harness, seeding};
 
 const SCENARIOS: &[(usize, usize)] = &[(2_000, 14), (300, 3)];
 const MAILERS: usize = 2;
 
-fn agreement() -> Agreement {
-    let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("d");
-    Agreement {
-        id: AgreementId::generate(),
-        program: Program::Ea,
-        customer: Customer {
-            number: CustomerNumber::parse("burst").expect("n"),
-            legal_name: "Contoso".into(),
-            country: "NL".into(),
-        },
-        osm: Osm {
-            name: "O".into(),
-            email: Email::parse("o@contoso.com").expect("e"),
-        },
-        partner_id: PartnerId::parse("p1").expect("p"),
-        start_date: start,
-        schedule: MonthDay::of(start),
-        anniversary: NaiveDate::from_ymd_opt(2027, 1, 1).expect("d"),
-        billed_through: None,
-        account_id: None,
-        bound_to_online_services: false,
-        volume_discount_eligible: false,
-        ordered_seats: 0,
-        osm_generation: 0,
-        link_seq: 0,
-        activation_email_failed: None,
-        created_at: Utc::now(),
-        version: 1,
-    }
-}
-
-/// 2,000 agreements, each with its activation mail pending, as invoicing leaves them.
+/// Agreements, each with its activation mail pending, as invoicing leaves them.
 async fn seed(h: &Harness, mails: usize) -> Vec<AgreementId> {
     let mut items = Vec::new();
     let mut ids = Vec::new();
+    let anniversary = NaiveDate::from_ymd_opt(2027, 1, 1).expect("d");
     for _ in 0..mails {
-        let a = agreement();
+        let a = seeding::agreement(anniversary, None);
         let mail = MailIntent::activation(a.id.clone(), None, MailReason::Invoiced, Utc::now());
         items.push(a.item().expect("item"));
         items.push(mail.item().expect("item"));
         ids.push(a.id);
     }
-    for chunk in items.chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|i| {
-                let put = PutRequest::builder().set_item(Some(i.clone())).build();
-                WriteRequest::builder()
-                    .put_request(put.expect("put"))
-                    .build()
-            })
-            .collect();
-        h.client
-            .batch_write_item()
-            .request_items(&h.table, writes)
-            .send()
-            .await
-            .expect("seed");
-    }
+    seeding::write_all(h, &items).await;
     ids
 }
 

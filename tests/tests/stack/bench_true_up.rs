@@ -5,16 +5,10 @@
 
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{DateTime, NaiveDate, Utc};
-use vls::model::{Agreement, Customer, Osm, Reservation, ReservationStatus};
-use vls::rules::schedule::MonthDay;
 use vls::store::Stored;
-use vls::types::{
-    AccountId, AgreementId, CustomerNumber, Email, Line, Lines, PartnerId, Program, Quantity,
-    ReservationId,
-};
-use vls_tests::{Harness, reads_writes};
+use vls::types::AccountId;
+use vls_tests::{Harness, reads_writes, seeding};
 
 const AGREEMENTS: usize = 2_000;
 const RESERVATIONS_EACH: usize = 5;
@@ -25,86 +19,21 @@ fn at(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn agreement(anniversary: NaiveDate) -> Agreement {
-    Agreement {
-        id: AgreementId::generate(),
-        program: Program::Ea,
-        customer: Customer {
-            number: CustomerNumber::parse("bench").expect("n"),
-            legal_name: "Contoso".into(),
-            country: "NL".into(),
-        },
-        osm: Osm {
-            name: "O".into(),
-            email: Email::parse("o@contoso.com").expect("e"),
-        },
-        partner_id: PartnerId::parse("p1").expect("p"),
-        start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
-        schedule: MonthDay::of(anniversary),
-        anniversary,
-        billed_through: None,
-        account_id: Some(AccountId::generate()),
-        bound_to_online_services: false,
-        volume_discount_eligible: false,
-        ordered_seats: 0,
-        osm_generation: 0,
-        link_seq: 0,
-        activation_email_failed: None,
-        created_at: at("2026-01-01T00:00:00Z"),
-        version: 1,
-    }
-}
-
 async fn seed(h: &Harness, due: usize) {
     let due_on = NaiveDate::from_ymd_opt(2027, 3, 15).expect("d");
     let later = NaiveDate::from_ymd_opt(2027, 9, 15).expect("d");
     let mut items = Vec::new();
     for i in 0..AGREEMENTS {
-        let a = agreement(if i < due { due_on } else { later });
+        let a = seeding::agreement(
+            if i < due { due_on } else { later },
+            Some(AccountId::generate()),
+        );
         for _ in 0..RESERVATIONS_EACH {
-            let r = Reservation {
-                id: ReservationId::generate(),
-                agreement_id: a.id.clone(),
-                lines: Lines::new(vec![Line {
-                    sku: vls::catalog::Sku::SalesProfessional,
-                    quantity: Quantity::new(2).expect("q"),
-                }])
-                .expect("l"),
-                status: ReservationStatus::Active,
-                billable_at: a.anniversary,
-                created_at: at("2026-12-01T00:00:00Z"),
-                version: 1,
-            };
-            items.push(r.item().expect("item"));
+            items.push(seeding::reservation(&a).item().expect("item"));
         }
         items.push(a.item().expect("item"));
     }
-    write_all(h, &items).await;
-}
-
-/// Writes items 25 at a time.
-async fn write_all(h: &Harness, items: &[vls::store::Item]) {
-    for chunk in items.chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|i| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(i.clone()))
-                            .build()
-                            .expect("put"),
-                    )
-                    .build()
-            })
-            .collect();
-        h.client
-            .batch_write_item()
-            .request_items(&h.table, writes)
-            .send()
-            .await
-            .expect("seed");
-    }
+    seeding::write_all(h, &items).await;
 }
 
 async fn measure(due: usize) {
@@ -151,26 +80,14 @@ async fn true_up_requests_grow_with_due_agreements() {
 async fn an_agreement_with_20_000_reservations_bills() {
     const MANY: usize = 20_000;
     let h = Harness::new().await;
-    let a = agreement(NaiveDate::from_ymd_opt(2027, 3, 15).expect("d"));
+    let due_on = NaiveDate::from_ymd_opt(2027, 3, 15).expect("d");
+    let a = seeding::agreement(due_on, Some(AccountId::generate()));
     let mut items = vec![a.item().expect("item")];
     for _ in 0..MANY {
-        let r = Reservation {
-            id: ReservationId::generate(),
-            agreement_id: a.id.clone(),
-            lines: Lines::new(vec![Line {
-                sku: vls::catalog::Sku::SalesProfessional,
-                quantity: Quantity::new(2).expect("q"),
-            }])
-            .expect("l"),
-            status: ReservationStatus::Active,
-            billable_at: a.anniversary,
-            created_at: at("2026-12-01T00:00:00Z"),
-            version: 1,
-        };
-        items.push(r.item().expect("item"));
+        items.push(seeding::reservation(&a).item().expect("item"));
     }
     let t = Instant::now();
-    write_all(&h, &items).await;
+    seeding::write_all(&h, &items).await;
     let seeded = t.elapsed();
     h.ops.take();
     let t = Instant::now();
