@@ -955,6 +955,11 @@ impl Harness {
                 sender: sender.clone(),
                 public_base_url: PUBLIC_BASE_URL.into(),
                 throttle_pause: std::time::Duration::from_millis(10),
+                // A throttled mail waits a moment (the test clock moves only when told).
+                waits: activation_mailer::Waits {
+                    throttled: chrono::Duration::milliseconds(10),
+                    ..activation_mailer::Waits::default()
+                },
                 // Two at a time, so that tests see a run stop before it tried everything.
                 in_flight: 2,
                 ..MailerSettings::default()

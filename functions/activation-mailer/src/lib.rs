@@ -13,7 +13,8 @@ use vls::config::Clock;
 use vls::mail::{MailContent, MailError, Mailer, activation_mail};
 use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal, Order};
 use vls::rules::activation::{Issued, LinkToken, issue_link};
-use vls::rules::outbox::{self, Claim, Idle, Kind, Refused, Waits};
+pub use vls::rules::outbox::Waits;
+use vls::rules::outbox::{self, Claim, Idle, Kind, Refused};
 use vls::store::{Cursor, Store, StoreError, TxFailure};
 use vls::types::{Email, MailId};
 
@@ -401,14 +402,38 @@ async fn outcome_of(app: &MailerApp, id: &MailId, request_id: &str) -> Outcome {
 
 /// Sends everything pending and due, page by page from a shard of its own choosing, up to
 /// `in_flight` intents at a time (the pacer spaces their sends), until the account refuses all
-/// mail or the sweep's time is up.
+/// mail or the sweep's time is up. Mail SES throttled is due again in a moment: the sweep waits
+/// for it and goes round again while its time lasts, rather than leaving it to the next run.
 pub async fn sweep(
     app: &MailerApp,
     request_id: &str,
 ) -> Result<Vec<(MailId, Outcome)>, StoreError> {
-    let now = (app.clock)();
     let started = std::time::Instant::now();
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let again = app.settings.waits.throttled.to_std().unwrap_or_default();
+    let mut done = Vec::new();
+    loop {
+        let round = sweep_round(app, request_id, started, &stop).await?;
+        let throttled = round.iter().any(|(_, o)| *o == Outcome::Throttled);
+        done.extend(round);
+        if stop.load(Ordering::SeqCst)
+            || !throttled
+            || started.elapsed() + again > app.settings.sweep_budget
+        {
+            return Ok(done);
+        }
+        tokio::time::sleep(again).await;
+    }
+}
+
+/// One round of the outbox shards, from a shard of its own choosing.
+async fn sweep_round(
+    app: &MailerApp,
+    request_id: &str,
+    started: std::time::Instant,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Vec<(MailId, Outcome)>, StoreError> {
+    let now = (app.clock)();
     let mut done = Vec::new();
     let mut start = Some(Cursor::at_shard(any_shard()));
     while let Some(cursor) = start {
@@ -417,20 +442,16 @@ pub async fn sweep(
             .due_mails(now, app.settings.page, Some(cursor))
             .await?;
         let page: Vec<(MailId, Outcome)> = futures::stream::iter(ids)
-            .map(|id| {
-                let stop = &stop;
-                async move {
-                    if stop.load(Ordering::SeqCst) || started.elapsed() > app.settings.sweep_budget
-                    {
-                        stop.store(true, Ordering::SeqCst);
-                        return None;
-                    }
-                    let outcome = outcome_of(app, &id, request_id).await;
-                    if outcome == Outcome::Blocked {
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    Some((id, outcome))
+            .map(|id| async move {
+                if stop.load(Ordering::SeqCst) || started.elapsed() > app.settings.sweep_budget {
+                    stop.store(true, Ordering::SeqCst);
+                    return None;
                 }
+                let outcome = outcome_of(app, &id, request_id).await;
+                if outcome == Outcome::Blocked {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                Some((id, outcome))
             })
             .buffer_unordered(app.settings.in_flight.max(1))
             .filter_map(|done| async move { done })

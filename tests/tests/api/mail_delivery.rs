@@ -322,3 +322,46 @@ async fn an_unreadable_due_agreement_does_not_stop_the_true_up_of_the_others() {
     let billed = event(&trail.body, "true_up.billed").expect("billed event");
     assert!(billed["details"]["reservations"].is_u64(), "{billed}");
 }
+
+/// Mail SES throttles is due again in a moment, and the same sweep comes back for it rather
+/// than leaving it to the next scheduled run.
+#[tokio::test]
+async fn a_sweep_comes_back_for_throttled_mail_while_its_time_lasts() {
+    let h = Harness::new().await;
+    for _ in 0..3 {
+        invoiced_migration(&h).await;
+    }
+    let mailer = activation_mailer::MailerApp {
+        clock: vls::config::system_clock(),
+        settings: activation_mailer::MailerSettings {
+            sender: h.sender.clone(),
+            public_base_url: PUBLIC_BASE_URL.into(),
+            throttle_pause: std::time::Duration::from_millis(10),
+            waits: activation_mailer::Waits {
+                throttled: Duration::milliseconds(200),
+                ..activation_mailer::Waits::default()
+            },
+            ..activation_mailer::MailerSettings::default()
+        },
+        ..h.mailer_paced(1000.0)
+    };
+    h.ses_faults.set(Some(SesFault::Throttled));
+    let faults = h.ses_faults.clone();
+    let lift = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        faults.set(None);
+    });
+    let started = std::time::Instant::now();
+    let out = activation_mailer::sweep(&mailer, "test-sweep")
+        .await
+        .expect("sweep");
+    lift.await.expect("lifted");
+    let sent = out.iter().filter(|(_, o)| *o == Outcome::Sent).count();
+    assert_eq!(
+        sent, 3,
+        "one sweep sent all three once SES took mail: {out:?}"
+    );
+    assert!(out.iter().any(|(_, o)| *o == Outcome::Throttled), "{out:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(h.mail().len(), 3);
+}
