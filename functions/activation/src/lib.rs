@@ -21,7 +21,7 @@ use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
 use vls::input::Obj;
-use vls::model::{Agreement, MailIntent, MailReason, OrderSource, OrderStatus};
+use vls::model::{Agreement, MailIntent, MailReason};
 use vls::rules::activation::{self, LinkToken};
 use vls::store::Store;
 use vls::types::{AccountId, AgreementId};
@@ -165,11 +165,7 @@ pub(crate) async fn associate_as(
         let target = target.ok_or_else(|| Problem::not_found("account"))?;
         let done = activation::associate(&agreement, &link, &target, ctx.now)?;
         check(&agreement)?;
-        let attached: Vec<_> = orders
-            .iter()
-            .filter(|o| o.source == OrderSource::Order && o.status == OrderStatus::Invoiced)
-            .map(|o| o.id.clone())
-            .collect();
+        let attached = activation::attached_orders(&orders);
         let body = json!({
             "agreement_id": agreement.id,
             "account_id": target.id,

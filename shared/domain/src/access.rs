@@ -1,7 +1,7 @@
 //! Who may see what (SPEC §3). A resource of someone else is answered as if it did not
 //! exist (404), so these return `bool` and the caller turns `false` into "not found".
 
-use crate::model::{Agreement, Order, OrderSource, OrderStatus};
+use crate::model::{Agreement, Order};
 use crate::principal::Principal;
 use crate::types::AccountId;
 
@@ -26,7 +26,8 @@ pub fn account_visible(p: &Principal, account: &AccountId) -> bool {
 
 /// The account an order's licences are attached to: its agreement's, once invoiced.
 pub fn attached_account<'a>(order: &Order, agreement: &'a Agreement) -> Option<&'a AccountId> {
-    (order.status == OrderStatus::Invoiced && order.source == OrderSource::Order)
+    order
+        .is_invoiced_purchase()
         .then_some(agreement.account_id.as_ref())
         .flatten()
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::Sku;
 use crate::html::escape;
-use crate::model::{Agreement, Order, OrderSource, OrderStatus};
+use crate::model::{Agreement, Order};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailContent {
@@ -18,10 +18,7 @@ pub struct MailContent {
 /// What activating will associate: every invoiced purchase order of the agreement, per SKU.
 pub fn to_associate(orders: &[Order]) -> BTreeMap<Sku, u64> {
     let mut totals = BTreeMap::new();
-    for o in orders
-        .iter()
-        .filter(|o| o.source == OrderSource::Order && o.status == OrderStatus::Invoiced)
-    {
+    for o in orders.iter().filter(|o| o.is_invoiced_purchase()) {
         for l in o.lines.iter() {
             *totals.entry(l.sku).or_insert(0) += l.quantity.get();
         }
@@ -119,6 +116,7 @@ fn html(a: &Agreement, items: &BTreeMap<Sku, u64>, link: &str, expires: &str) ->
 mod tests {
     use super::*;
 
+    use crate::model::{OrderSource, OrderStatus};
     use crate::types::{Line, Lines, OrderId, Quantity};
 
     fn agreement() -> Agreement {

@@ -193,6 +193,14 @@ pub struct Order {
     pub version: u64,
 }
 
+impl Order {
+    /// An invoiced purchase order: its licences are the agreement's volume licences, attached
+    /// to the agreement's account (a true-up order bills reservations, which count already).
+    pub fn is_invoiced_purchase(&self) -> bool {
+        self.source == OrderSource::Order && self.status == OrderStatus::Invoiced
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReservationStatus {

@@ -285,8 +285,3 @@ where
     .instrument(span)
     .await
 }
-
-/// JSON serialisation of anything the handlers answer with.
-pub fn to_value(v: &impl Serialize) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}

@@ -469,34 +469,47 @@ impl Store {
         for shard in keys::due_shards() {
             let mut start = None;
             loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("gsi1pk = :shard AND gsi1sk <= :today")
-                    .expression_attribute_values(":shard", s(&shard))
-                    .expression_attribute_values(":today", s(format!("{today}#~")))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
-                    })?;
+                let upper = format!("{today}#~");
+                let (page, next) = self.index_page(&shard, &upper, None, start).await?;
                 ids.extend(
-                    out.items
-                        .unwrap_or_default()
-                        .iter()
+                    page.iter()
                         .filter_map(|i| id_from_pk(i, keys::AGREEMENT_PREFIX))
                         .filter_map(|id| AgreementId::parse(&id)),
                 );
-                match out.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
+                match next {
+                    Some(k) => start = Some(k),
+                    None => break,
                 }
             }
         }
         Ok(ids)
+    }
+
+    /// One page of a GSI1 partition up to `upper` (sort key), and where the next starts.
+    async fn index_page(
+        &self,
+        partition: &str,
+        upper: &str,
+        limit: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("gsi1pk = :partition AND gsi1sk <= :upper")
+            .expression_attribute_values(":partition", s(partition))
+            .expression_attribute_values(":upper", s(upper))
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((out.items.unwrap_or_default(), next))
     }
 
     pub async fn mail(&self, id: &MailId) -> Result<Option<MailIntent>, StoreError> {
@@ -520,30 +533,17 @@ impl Store {
         let Some(partition) = shards.get(shard) else {
             return Ok((Vec::new(), None));
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("gsi1pk = :outbox AND gsi1sk <= :due")
-            .expression_attribute_values(":outbox", s(partition))
-            .expression_attribute_values(":due", s(format!("{}#~", timestamp(now))))
-            .limit(limit)
-            .set_exclusive_start_key(from)
-            .send()
-            .await
-            .map_err(|e| {
-                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
-            })?;
-        let ids = out
-            .items
-            .unwrap_or_default()
+        let upper = format!("{}#~", timestamp(now));
+        let (page, next) = self
+            .index_page(partition, &upper, Some(limit), from)
+            .await?;
+        let ids = page
             .iter()
             .filter_map(|i| id_from_pk(i, keys::MAIL_PREFIX))
             .filter_map(|id| MailId::parse(&id))
             .collect();
         let following = (shard + 1) % shards.len();
-        let next = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+        let next = match next {
             Some(key) => Some(Cursor {
                 shard,
                 first,

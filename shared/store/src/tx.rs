@@ -44,6 +44,11 @@ pub struct Tx {
     error: Option<StoreError>,
 }
 
+/// An activation link's item: keyed by its token's hash, never the token.
+fn link_item(token_hash: &str, link: &ActivationLink) -> Result<Item, StoreError> {
+    encode(link, &keys::activation_link(token_hash), "activation_link")
+}
+
 fn v(n: u64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
@@ -237,13 +242,12 @@ impl Tx {
 
     /// A new activation link (R8), stored under its token's hash.
     pub fn create_link(&mut self, token_hash: &str, link: &ActivationLink) -> &mut Self {
-        let item = encode(link, &keys::activation_link(token_hash), "activation_link");
-        self.create_item("link", item)
+        self.create_item("link", link_item(token_hash, link))
     }
 
     /// The link, spent: holds only if it was not spent already.
     pub fn spend_link(&mut self, token_hash: &str, link: &ActivationLink) -> &mut Self {
-        let item = encode(link, &keys::activation_link(token_hash), "activation_link");
+        let item = link_item(token_hash, link);
         self.put_item_if("link", item, "attribute_not_exists(used_at)")
     }
 

@@ -9,8 +9,7 @@ use serde::Serialize;
 
 use crate::catalog::Sku;
 use crate::model::{
-    Account, Agreement, Order, OrderSource, OrderStatus, Reservation, ReservationStatus,
-    Subscription, SubscriptionStatus,
+    Account, Agreement, Order, Reservation, ReservationStatus, Subscription, SubscriptionStatus,
 };
 use crate::types::{AccountId, AgreementId, Lines};
 
@@ -67,7 +66,7 @@ impl AgreementHoldings {
         let orders = self
             .orders
             .iter()
-            .filter(|o| o.source == OrderSource::Order && o.status == OrderStatus::Invoiced)
+            .filter(|o| o.is_invoiced_purchase())
             .map(|o| (SourceKind::Order, o.id.to_string(), &o.lines));
         let reservations = self
             .reservations
@@ -132,7 +131,7 @@ pub fn compute(
 #[allow(clippy::too_many_lines)] // scenarios read top to bottom
 mod tests {
     use super::*;
-    use crate::model::Billing;
+    use crate::model::{Billing, OrderSource, OrderStatus};
     use crate::testing;
     use crate::types::{OrderId, ReservationId, SubscriptionId};
     use chrono::{DateTime, Utc};
