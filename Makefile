@@ -18,6 +18,8 @@ export VLS_AUTH_MODE := local
 export LOCAL_JWT_SECRET ?= local-dev-secret
 # The emulator's SES has no GetAccount: the local mailer is told its sending rate.
 export MAIL_SEND_RATE ?= 50
+# The true-up's work queue in the emulator (scripts/bootstrap.py creates it).
+export TRUE_UP_QUEUE_URL ?= $(AWS_ENDPOINT_URL)/123456789012/$(TABLE_NAME)-true-up
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 export DEV_PORT ?= 9000

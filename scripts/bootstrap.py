@@ -1,9 +1,11 @@
-"""Creates the local table from template.yaml's definition, and the SES sender identity.
+"""Creates the local table from template.yaml's definition, the SES sender identity and the
+true-up's work queue.
 
 Idempotent: what already exists is left as it is, except a local table whose indexes no longer
 match the template, which is recreated. Reads TABLE_NAME, SENDER_EMAIL and the
 AWS_* variables the Makefile exports (endpoint http://127.0.0.1:4566, dummy credentials).
 """
+import json
 import os
 import sys
 import pathlib
@@ -29,9 +31,13 @@ def _tag(loader, _suffix, node):
 CfnLoader.add_multi_constructor("!", _tag)
 
 
-def table_properties():
+def resources():
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)
-    return template["Resources"]["Table"]["Properties"]
+    return template["Resources"]
+
+
+def table_properties():
+    return resources()["Table"]["Properties"]
 
 
 def index_shape(indexes):
@@ -94,6 +100,31 @@ def create_sender(ses, sender):
     print(f"mail identity {sender}: created")
 
 
+def create_work_queue(sqs, name):
+    """The true-up's work queue and its dead-letter queue, as template.yaml sets them up."""
+    res = resources()
+    dead = sqs.create_queue(
+        QueueName=f"{name}-dead-letters",
+        Attributes={
+            "MessageRetentionPeriod": str(res["TrueUpDeadLetters"]["Properties"]["MessageRetentionPeriod"])
+        },
+    )["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    props = res["TrueUpQueue"]["Properties"]
+    redrive = {"deadLetterTargetArn": dead_arn, "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"]}
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(props["VisibilityTimeout"]),
+            "MessageRetentionPeriod": str(props["MessageRetentionPeriod"]),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]
+    print(f"queue {name}: {url} (dead letters after {redrive['maxReceiveCount']} receives)")
+
+
 def main():
     name = os.environ.get("TABLE_NAME", "vls")
     sender = os.environ.get("SENDER_EMAIL", "licensing@vls.example.com")
@@ -101,6 +132,7 @@ def main():
     ddb = boto3.client("dynamodb", region_name=region)
     create_table(ddb, name, table_properties())
     create_sender(boto3.client("sesv2", region_name=region), sender)
+    create_work_queue(boto3.client("sqs", region_name=region), f"{name}-true-up")
     return 0
 
 

@@ -895,18 +895,21 @@ pub struct Harness {
     pub faults: Faults,
     pub ses_faults: SesFaults,
     pub client: Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Drop for Harness {
     /// Drops the test's table, so the emulator stays small for everyone else.
     fn drop(&mut self) {
         let (client, table) = (self.client.clone(), self.table.clone());
+        let (sqs, queue) = (self.sqs.clone(), self.true_up.queue.url().to_owned());
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
                 let _ = rt.block_on(client.delete_table().table_name(table).send());
+                let _ = rt.block_on(sqs.delete_queue().queue_url(queue).send());
             }
         })
         .join();
@@ -973,8 +976,11 @@ impl Harness {
             config: config.clone(),
             clock: clock.as_clock(),
         };
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config());
+        let queue_url = work_queue::create(&sqs, &format!("{table}-true-up")).await;
         let true_up = true_up::App {
             store: store.clone(),
+            queue: true_up::queue::WorkQueue::new(sqs.clone(), queue_url),
         };
         let remap = remap::App {
             store: store.clone(),
@@ -1006,6 +1012,7 @@ impl Harness {
             faults,
             ses_faults,
             client,
+            sqs,
         }
     }
 
@@ -1049,14 +1056,15 @@ impl Harness {
         }
     }
 
-    /// Runs the true-up job as its schedule would at `now`: what it billed (a run that
-    /// could not bill an agreement fails the test).
+    /// The true-up as deployed at `now`: the daily run enqueues the due agreements, one
+    /// worker bills them from the queue. What it billed (a failed message fails the test).
     pub async fn run_true_up(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<true_up::Billed> {
-        let report = true_up::run(&self.true_up, now, "test-true-up")
+        true_up::plan(&self.true_up, now)
             .await
             .expect("true-up run");
-        assert!(report.failed.is_empty(), "{:?}", report.failed);
-        report.billed
+        let worked = work_queue::drain(&self.true_up, &self.sqs, 1).await;
+        assert!(worked.failed.is_empty(), "{:?}", worked.failed);
+        worked.billed
     }
 
     /// Mail this harness's mailer sent, as the emulator recorded it.
@@ -1254,6 +1262,8 @@ impl Harness {
 
 /// Fixtures shared by the flows: the FAQ's customer.
 /// Items written straight into a harness's table, for the benchmarks that need thousands.
+pub mod work_queue;
+
 pub mod seeding {
     use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
     use chrono::{NaiveDate, Utc};

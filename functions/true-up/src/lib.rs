@@ -1,17 +1,25 @@
-//! `true-up`: the daily job (R14). Bills each passed anniversary of every due agreement once,
-//! in one transaction each (README: Design decisions, True-Up).
+//! `true-up`: the daily job (R14). The schedule's run lists the due agreements and puts one
+//! message each on an SQS queue; workers (the same function, fed by the queue) bill each
+//! passed anniversary once, in one transaction each (README: Design decisions, True-Up).
+
+pub mod queue;
 
 use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
 use vls::model::{Actor, Event};
 use vls::rules::reservations::{TrueUp, true_up_step};
-use vls::store::{Store, StoreError, TxFailure};
+use vls::store::{DUE_SHARDS, Store, StoreError, TxFailure};
 use vls::types::{AgreementId, OrderId};
+
+use crate::queue::{Job, Message, QueueError, WorkQueue};
 
 pub struct App {
     pub store: Store,
+    pub queue: WorkQueue,
 }
 
 /// One billed anniversary.
@@ -32,19 +40,15 @@ pub fn event_time(event: &Value) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// An agreement the job could not bill: its anniversary stays due, and the run says so.
+/// A message the worker could not do: its agreement's anniversary stays due, and the
+/// message is offered again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failed {
-    pub agreement_id: AgreementId,
+    pub message_id: String,
+    /// `None` when the message itself does not read.
+    pub agreement_id: Option<AgreementId>,
     pub code: &'static str,
     pub detail: String,
-}
-
-/// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
-    pub billed: Vec<Billed>,
-    pub failed: Vec<Failed>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,54 +142,134 @@ async fn commit_step(
     app.store.commit(tx).await
 }
 
-/// The job: every due agreement, each passed anniversary once. An agreement that cannot be
-/// billed (the rules refuse it, its items do not read, the table fails on it) is logged as an
-/// error and reported, and the others are billed; it stays due for the next run.
-pub async fn run(app: &App, now: DateTime<Utc>, request_id: &str) -> Result<Report, StoreError> {
-    let mut report = Report::default();
-    for id in app.store.due_agreements(now.date_naive()).await? {
-        match Box::pin(true_up_agreement(
-            app,
-            &id,
-            now,
-            request_id,
-            &mut report.billed,
-        ))
-        .await
-        {
-            Ok(()) => {}
+/// What the daily run handed to the workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Planned {
+    pub now: DateTime<Utc>,
+    pub enqueued: usize,
+}
+
+/// Jobs sent at once per shard (each a `SendMessageBatch` of up to ten).
+const SENDS_IN_FLIGHT: usize = 8;
+
+/// The daily run: every agreement due on `now`'s date, one message each on the work queue,
+/// the `DUE#` shards side by side. A shard that fails fails the run after the others are
+/// sent (the schedule's retry sends them all again: duplicates bill nothing twice).
+pub async fn plan(app: &App, now: DateTime<Utc>) -> Result<Planned, JobFailed> {
+    let shards = (0..DUE_SHARDS).map(|shard| plan_shard(app, shard, now));
+    let mut enqueued = 0;
+    let mut failure = None;
+    for (shard, sent) in join_all(shards).await.into_iter().enumerate() {
+        match sent {
+            Ok(n) => enqueued += n,
             Err(e) => {
-                let code = match &e {
-                    StepError::Refused(e) => e.code(),
-                    StepError::Store(StoreError::Corrupt(_)) => "unreadable",
-                    StepError::Store(_) => "unavailable",
-                };
-                tracing::error!(agreement_id = %id, code, error = %e,
-                    "true-up not billed; the anniversary stays due, the others go on");
-                report.failed.push(Failed {
-                    agreement_id: id.clone(),
-                    code,
-                    detail: e.to_string(),
-                });
+                tracing::error!(shard, error = %e, "due agreements of a shard not all enqueued");
+                failure = Some(e);
             }
         }
     }
-    Ok(report)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(Planned { now, enqueued }),
+    }
 }
 
-/// The scheduled invocation. It fails (so the invocation counts as an error) when an
-/// agreement could not be billed, after billing every other one.
+async fn plan_shard(app: &App, shard: u32, now: DateTime<Utc>) -> Result<usize, JobFailed> {
+    let (mut start, mut sent) = (None, 0);
+    loop {
+        let (ids, next) = app
+            .store
+            .due_agreements_page(shard, now.date_naive(), start)
+            .await?;
+        let jobs: Vec<Job> = ids
+            .into_iter()
+            .map(|agreement_id| Job { agreement_id, now })
+            .collect();
+        stream::iter(jobs.chunks(queue::BATCH))
+            .map(|batch| app.queue.send(batch))
+            .buffer_unordered(SENDS_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        sent += jobs.len();
+        match next {
+            Some(key) => start = Some(key),
+            None => return Ok(sent),
+        }
+    }
+}
+
+/// What one batch of messages did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Worked {
+    pub billed: Vec<Billed>,
+    pub failed: Vec<Failed>,
+}
+
+/// A worker's batch: each message's agreement billed on its own, side by side. A message
+/// that fails is reported alone (SQS offers it again, and after three receives moves it to
+/// the dead-letter queue); the others are done.
+pub async fn work(app: &App, messages: &[Message], request_id: &str) -> Worked {
+    let done = join_all(messages.iter().map(|m| work_one(app, m, request_id))).await;
+    let mut worked = Worked::default();
+    for outcome in done {
+        match outcome {
+            Ok(billed) => worked.billed.extend(billed),
+            Err(failed) => worked.failed.push(failed),
+        }
+    }
+    worked
+}
+
+async fn work_one(app: &App, m: &Message, request_id: &str) -> Result<Vec<Billed>, Failed> {
+    let job: Job = serde_json::from_str(&m.body).map_err(|e| {
+        tracing::error!(message_id = %m.message_id, error = %e, "true-up message unreadable");
+        Failed {
+            message_id: m.message_id.clone(),
+            agreement_id: None,
+            code: "unreadable_message",
+            detail: e.to_string(),
+        }
+    })?;
+    let mut billed = Vec::new();
+    let id = &job.agreement_id;
+    let step = Box::pin(true_up_agreement(app, id, job.now, request_id, &mut billed));
+    step.await.map(|()| billed).map_err(|e| {
+        let code = match &e {
+            StepError::Refused(e) => e.code(),
+            StepError::Store(StoreError::Corrupt(_)) => "unreadable",
+            StepError::Store(_) => "unavailable",
+        };
+        tracing::error!(agreement_id = %id, message_id = %m.message_id, code, error = %e,
+            "true-up not billed; the message is offered again, the others go on");
+        Failed {
+            message_id: m.message_id.clone(),
+            agreement_id: Some(id.clone()),
+            code,
+            detail: e.to_string(),
+        }
+    })
+}
+
+/// The function: an SQS batch is a worker's (its answer names the messages that failed,
+/// `batchItemFailures`); anything else is the daily schedule's run, whose `time` is "now".
 pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, JobFailed> {
     let span = tracing::info_span!("invocation", request_id);
     async {
-        let now = event_time(&event).unwrap_or_else(Utc::now);
-        let report = run(app, now, request_id).await?;
-        let (billed, failed) = (report.billed.len(), report.failed.len());
-        tracing::info!(now = %now, billed, failed, "true-up run");
-        if !report.failed.is_empty() {
-            return Err(JobFailed::Agreements(report.failed));
+        if let Some(messages) = queue::messages(&event) {
+            let worked = work(app, &messages, request_id).await;
+            let (billed, failed) = (worked.billed.len(), worked.failed.len());
+            tracing::info!(messages = messages.len(), billed, failed, "true-up batch");
+            let failures: Vec<Value> = worked
+                .failed
+                .iter()
+                .map(|f| json!({ "itemIdentifier": f.message_id }))
+                .collect();
+            return Ok(json!({ "batchItemFailures": failures, "billed": worked.billed }));
         }
-        Ok(json!({ "now": now, "billed": report.billed }))
+        let now = event_time(&event).unwrap_or_else(Utc::now);
+        let planned = plan(app, now).await?;
+        tracing::info!(now = %now, enqueued = planned.enqueued, "true-up run enqueued");
+        Ok(json!(planned))
     }
     .instrument(span)
     .await
@@ -195,8 +279,8 @@ pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, 
 pub enum JobFailed {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("agreements not billed: {0:?}")]
-    Agreements(Vec<Failed>),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 #[cfg(test)]

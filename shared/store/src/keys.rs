@@ -179,8 +179,9 @@ pub fn true_up(agreement: &AgreementId, anniversary: NaiveDate) -> Key {
 }
 
 /// Every shard of the due-anniversary index.
-pub fn due_shards() -> impl Iterator<Item = String> {
-    (0..DUE_SHARDS).map(|s| format!("DUE#{s}"))
+/// The GSI1 partition of `DUE#` shard `n` (of [`DUE_SHARDS`]).
+pub fn due_shard(n: u32) -> String {
+    format!("DUE#{}", n % DUE_SHARDS)
 }
 
 pub fn lockout(agreement: &AgreementId) -> Key {

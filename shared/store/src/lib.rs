@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use keys::DUE_SHARDS;
 pub use stored::{Keyed, Stored, Trail, Versioned};
 pub use tx::{Tx, TxFailure};
 
@@ -84,6 +85,10 @@ fn id_from_pk(item: &Item, prefix: &str) -> Option<String> {
         .and_then(|pk| pk.strip_prefix(prefix))
         .map(str::to_owned)
 }
+
+/// Where the next page of one index partition starts; opaque to callers.
+#[derive(Debug, Clone)]
+pub struct PageKey(Item);
 
 /// Where the next page of a sharded listing starts; opaque to callers.
 #[derive(Debug, Clone)]
@@ -459,30 +464,25 @@ impl Store {
             .await
     }
 
-    /// Agreements whose anniversary is on or before `today`: one query per shard of the
-    /// sparse due index, so the reads grow with the due agreements only.
-    pub async fn due_agreements(
+    /// One page of the agreements due on or before `today` in one `DUE#` shard (of
+    /// [`DUE_SHARDS`]), and where the next page of that shard starts.
+    pub async fn due_agreements_page(
         &self,
+        shard: u32,
         today: chrono::NaiveDate,
-    ) -> Result<Vec<AgreementId>, StoreError> {
-        let mut ids = Vec::new();
-        for shard in keys::due_shards() {
-            let mut start = None;
-            loop {
-                let upper = format!("{today}#~");
-                let (page, next) = self.index_page(&shard, &upper, None, start).await?;
-                ids.extend(
-                    page.iter()
-                        .filter_map(|i| id_from_pk(i, keys::AGREEMENT_PREFIX))
-                        .filter_map(|id| AgreementId::parse(&id)),
-                );
-                match next {
-                    Some(k) => start = Some(k),
-                    None => break,
-                }
-            }
-        }
-        Ok(ids)
+        start: Option<PageKey>,
+    ) -> Result<(Vec<AgreementId>, Option<PageKey>), StoreError> {
+        let partition = keys::due_shard(shard);
+        let upper = format!("{today}#~");
+        let (page, next) = self
+            .index_page(&partition, &upper, None, start.map(|k| k.0))
+            .await?;
+        let ids = page
+            .iter()
+            .filter_map(|i| id_from_pk(i, keys::AGREEMENT_PREFIX))
+            .filter_map(|id| AgreementId::parse(&id))
+            .collect();
+        Ok((ids, next.map(PageKey)))
     }
 
     /// One page of a GSI1 partition up to `upper` (sort key), and where the next starts.

@@ -307,14 +307,39 @@ async fn an_unreadable_due_agreement_does_not_stop_the_true_up_of_the_others() {
     let now = chrono::DateTime::parse_from_rfc3339("2027-03-15T06:00:00Z")
         .expect("time")
         .with_timezone(&chrono::Utc);
-    let report = true_up::run(&h.true_up, now, "test-true-up")
+    let planned = true_up::plan(&h.true_up, now).await.expect("enqueued");
+    assert_eq!(planned.enqueued, 2, "both are due: {planned:?}");
+    // And a message that is not a job at all.
+    h.sqs
+        .send_message()
+        .queue_url(h.true_up.queue.url())
+        .message_body("not a job")
+        .send()
         .await
-        .expect("the run itself completes");
-    assert_eq!(report.billed.len(), 1, "{report:?}");
-    assert_eq!(report.billed[0].agreement_id.as_str(), agr);
-    assert_eq!(report.failed.len(), 1, "{report:?}");
-    assert_eq!(report.failed[0].agreement_id, poisoned);
-    assert_eq!(report.failed[0].code, "unreadable");
+        .expect("send");
+    let worked = vls_tests::work_queue::drain(&h.true_up, &h.sqs, 1).await;
+    assert_eq!(worked.billed.len(), 1, "{worked:?}");
+    assert_eq!(worked.billed[0].agreement_id.as_str(), agr);
+    let mut failed: Vec<(Option<&str>, &str)> = worked
+        .failed
+        .iter()
+        .map(|f| (f.agreement_id.as_ref().map(|a| a.as_str()), f.code))
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            (None, "unreadable_message"),
+            (Some(poisoned.as_str()), "unreadable")
+        ],
+        "each reported on its own"
+    );
+    // Both stay on the queue (out of sight for now), to be offered again and, after three
+    // receives, to land on the dead-letter queue; the billed one is gone.
+    assert_eq!(
+        vls_tests::work_queue::depth(&h.sqs, h.true_up.queue.url()).await,
+        2
+    );
     // The billed event counts what it billed; it lists no ids.
     let trail = h
         .get(&format!("/agreements/{agr}/events"), &billing_support())

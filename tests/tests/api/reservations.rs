@@ -348,6 +348,66 @@ async fn concurrent_runs_bill_once() {
     assert_eq!(orders.body["orders"].as_array().map(Vec::len), Some(1));
 }
 
+/// The function as Lambda invokes it: the schedule's event enqueues, an SQS batch bills and
+/// answers with the messages that failed. The same message delivered twice in one batch and
+/// then the whole batch again (SQS delivers at least once) bill the anniversary once.
+#[tokio::test]
+async fn the_function_enqueues_on_schedule_and_a_redelivered_message_bills_nothing() {
+    let w = world().await;
+    let h = &w.h;
+    h.clock.set(at("2026-11-28T10:00:00Z"));
+    let agr = associated(&w, "EA", "2026-03-15").await;
+    let path = format!("/agreements/{agr}/reservations");
+    assert_eq!(h.post(&path, &w.admin, &seats(5)).await.status, 201);
+    let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler",
+                          "time": "2027-03-15T06:00:00Z", "detail": {}});
+    let planned = true_up::handle(&h.true_up, "schedule", schedule)
+        .await
+        .expect("run");
+    assert_eq!(planned["enqueued"], 1, "{planned}");
+    let got = h
+        .sqs
+        .receive_message()
+        .queue_url(h.true_up.queue.url())
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(got.len(), 1);
+    let body = got[0].body.clone().unwrap_or_default();
+    assert!(body.contains(&agr), "{body}");
+    let record = |id: &str, body: &str| {
+        json!({"messageId": id, "receiptHandle": "r", "body": body, "eventSource": "aws:sqs",
+               "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "attributes": {}})
+    };
+    let batch = json!({"Records": [record("m1", &body), record("m2", &body),
+                                   record("m3", "{\"agreement_id\": 7}")]});
+    for round in 0..2 {
+        let out = true_up::handle(&h.true_up, "worker", batch.clone())
+            .await
+            .expect("batch");
+        assert_eq!(
+            out["batchItemFailures"],
+            json!([{"itemIdentifier": "m3"}]),
+            "{out}"
+        );
+        let billed = out["billed"].as_array().map_or(0, Vec::len);
+        assert_eq!(billed, usize::from(round == 0), "round {round}: {out}");
+    }
+    let orders = h
+        .get(&format!("/agreements/{agr}/orders"), &w.partner)
+        .await;
+    let true_ups = orders.body["orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["source"] == "true_up")
+        .count();
+    assert_eq!(true_ups, 1);
+}
+
 #[tokio::test]
 async fn missed_years_are_billed_one_anniversary_at_a_time_oldest_first() {
     let w = world().await;

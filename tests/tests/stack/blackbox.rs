@@ -717,7 +717,7 @@ async fn the_osm_signs_in_and_associates_in_a_real_browser_without_javascript() 
 }
 
 /// Invokes the true-up function through `cargo lambda watch` with an EventBridge scheduled
-/// event whose `time` is `now`, as the daily schedule does.
+/// event whose `time` is `now`, as the daily schedule does: its answer (what it enqueued).
 fn invoke_true_up(now: &str) -> Value {
     let port = base().rsplit(':').next().unwrap_or("9001").to_owned();
     let event = json!({
@@ -782,12 +782,13 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
         "in the pool at once"
     );
 
-    let billed_here = |out: &Value| {
-        out["billed"]
+    let true_up_orders = || {
+        let orders = http.get(&format!("/agreements/{agr}/orders"), &partner);
+        orders.body["orders"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|b| b["agreement_id"] == agr.as_str())
+            .filter(|o| o["source"] == "true_up")
             .count()
     };
     let day = |offset: i64| {
@@ -795,26 +796,32 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
             + chrono::Duration::days(offset);
         format!("{d}T06:00:00Z")
     };
-    assert_eq!(
-        billed_here(&invoke_true_up(&day(-1))),
-        0,
-        "the day before: nothing"
-    );
-    assert_eq!(
-        billed_here(&invoke_true_up(&day(0))),
-        1,
-        "the anniversary: billed"
-    );
-    assert_eq!(
-        billed_here(&invoke_true_up(&day(0))),
-        0,
-        "run again the same day: nothing"
-    );
-    assert_eq!(
-        billed_here(&invoke_true_up(&day(2))),
-        0,
-        "two days late: nothing"
-    );
+    let sqs = aws_sdk_sqs::Client::new(&vls_tests::sdk_config());
+    let queue = std::env::var("TRUE_UP_QUEUE_URL").expect("TRUE_UP_QUEUE_URL (make test sets it)");
+    // Each run enqueues the due agreements; the stack's queue worker bills them.
+    let run = |offset: i64| {
+        let out = invoke_true_up(&day(offset));
+        assert!(out["enqueued"].is_u64(), "{out}");
+        let (sqs, queue) = (sqs.clone(), queue.clone());
+        async move {
+            for _ in 0..600 {
+                if vls_tests::work_queue::depth(&sqs, &queue).await == 0 {
+                    return out;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the true-up queue was not worked within a minute");
+        }
+    };
+    run(-1).await;
+    assert_eq!(true_up_orders(), 0, "the day before: nothing");
+    let out = run(0).await;
+    assert!(out["enqueued"].as_u64() >= Some(1), "{out}");
+    assert_eq!(true_up_orders(), 1, "the anniversary: billed");
+    run(0).await;
+    assert_eq!(true_up_orders(), 1, "run again the same day: nothing more");
+    run(2).await;
+    assert_eq!(true_up_orders(), 1, "two days late: nothing more");
 
     let orders = http.get(&format!("/agreements/{agr}/orders"), &partner);
     let true_ups: Vec<&Value> = orders.body["orders"]

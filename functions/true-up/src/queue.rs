@@ -1,0 +1,161 @@
+//! The true-up's work queue (SQS): one message per due agreement, sent by the daily run in
+//! batches of ten and handed to the workers by Lambda's SQS event source.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use vls::types::AgreementId;
+
+/// SQS takes at most ten messages in one `SendMessageBatch`.
+pub const BATCH: usize = 10;
+/// How often entries SQS did not take are offered again before the run gives up.
+const SEND_ATTEMPTS: usize = 3;
+
+/// One agreement to true up, as of the daily run's scheduled time (so that a message that
+/// waits bills what was due that day, and a later run takes what fell due since).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub agreement_id: AgreementId,
+    pub now: DateTime<Utc>,
+}
+
+/// A message as the SQS event source hands it to the function.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Message {
+    #[serde(rename = "messageId")]
+    pub message_id: String,
+    pub body: String,
+}
+
+/// The messages of an SQS event, or `None` when the event is not one (the schedule's).
+pub fn messages(event: &Value) -> Option<Vec<Message>> {
+    let records = event.get("Records")?.as_array()?;
+    let from_sqs = records
+        .first()
+        .and_then(|r| r.get("eventSource"))
+        .is_some_and(|s| s == "aws:sqs");
+    if !from_sqs {
+        return None;
+    }
+    Some(
+        records
+            .iter()
+            .filter_map(|r| serde_json::from_value(r.clone()).ok())
+            .collect(),
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the work queue is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the work queue did not take {0} message(s): {1}")]
+    NotTaken(usize, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl WorkQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends up to [`BATCH`] jobs in one request; entries SQS did not take are sent again
+    /// (a duplicate is harmless: an anniversary is billed once whoever gets there first).
+    pub async fn send(&self, jobs: &[Job]) -> Result<(), QueueError> {
+        let mut pending: Vec<(String, String)> = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let body = serde_json::to_string(job)
+                .map_err(|e| QueueError::Unavailable(format!("encoding a job: {e}")))?;
+            pending.push((i.to_string(), body));
+        }
+        let mut last = String::new();
+        for _ in 0..SEND_ATTEMPTS {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let refused = self.send_batch(&pending).await?;
+            last = refused
+                .first()
+                .map(|(_, why)| why.clone())
+                .unwrap_or_default();
+            pending.retain(|(id, _)| refused.iter().any(|(r, _)| r == id));
+        }
+        match pending.len() {
+            0 => Ok(()),
+            n => Err(QueueError::NotTaken(n, last)),
+        }
+    }
+
+    /// One `SendMessageBatch`: the ids of the entries SQS did not take, and why.
+    async fn send_batch(
+        &self,
+        entries: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, QueueError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry as Entry;
+        let entries = entries
+            .iter()
+            .map(|(id, body)| Entry::builder().id(id).message_body(body).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                QueueError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+            })?;
+        Ok(out
+            .failed
+            .into_iter()
+            .map(|f| (f.id, f.message.unwrap_or(f.code)))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_sqs_event_is_its_messages_and_a_schedule_is_not() {
+        let sqs = json!({"Records": [
+            {"messageId": "m1", "receiptHandle": "r", "body": "{}", "eventSource": "aws:sqs"},
+            {"messageId": "m2", "receiptHandle": "r", "body": "x", "eventSource": "aws:sqs"}]});
+        let got = messages(&sqs).expect("sqs");
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[1].message_id.as_str(), got[1].body.as_str()),
+            ("m2", "x")
+        );
+        let schedule = json!({"detail-type": "Scheduled Event", "time": "2027-03-15T06:00:00Z"});
+        assert_eq!(messages(&schedule), None);
+        let stream = json!({"Records": [{"eventSource": "aws:dynamodb"}]});
+        assert_eq!(messages(&stream), None);
+    }
+
+    #[test]
+    fn a_job_reads_back_as_written() {
+        let job = Job {
+            agreement_id: AgreementId::generate(),
+            now: "2027-03-15T06:00:00Z".parse().expect("time"),
+        };
+        let body = serde_json::to_string(&job).expect("json");
+        assert_eq!(serde_json::from_str::<Job>(&body).expect("job"), job);
+    }
+}

@@ -1,0 +1,109 @@
+//! The true-up's work queue in the emulator, and what Lambda's SQS event source does with it:
+//! receive up to ten messages, hand them to a worker, delete those it did not report failed.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use futures::future::join_all;
+use true_up::queue::Message;
+use true_up::{App, Worked};
+
+/// A queue of its own for one test (messages a worker failed stay out of sight for a
+/// while, as the deployed queue's visibility timeout keeps them).
+pub async fn create(sqs: &Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "30",
+        )
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url")
+}
+
+/// Messages on the queue, visible or being worked (the emulator's approximate counts).
+pub async fn depth(sqs: &Client, url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes");
+    let count = |a: A| {
+        out.attributes()
+            .and_then(|m| m.get(&a))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    count(A::ApproximateNumberOfMessages) + count(A::ApproximateNumberOfMessagesNotVisible)
+}
+
+/// Works the queue with `workers` pollers side by side until none finds a message: what
+/// every invocation billed and reported failed.
+pub async fn drain(app: &App, sqs: &Client, workers: usize) -> Worked {
+    let runs = join_all((0..workers.max(1)).map(|w| poll(app, sqs, w))).await;
+    let mut all = Worked::default();
+    for worked in runs {
+        all.billed.extend(worked.billed);
+        all.failed.extend(worked.failed);
+    }
+    all
+}
+
+async fn poll(app: &App, sqs: &Client, worker: usize) -> Worked {
+    let url = app.queue.url();
+    let mut all = Worked::default();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() {
+            return all;
+        }
+        let messages: Vec<Message> = got
+            .iter()
+            .map(|m| Message {
+                message_id: m.message_id.clone().unwrap_or_default(),
+                body: m.body.clone().unwrap_or_default(),
+            })
+            .collect();
+        let worked = true_up::work(app, &messages, &format!("test-worker-{worker}")).await;
+        let done: Vec<DeleteMessageBatchRequestEntry> = got
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                let id = m.message_id.as_deref().unwrap_or_default();
+                !worked.failed.iter().any(|f| f.message_id == id)
+            })
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .build()
+                    .expect("entry")
+            })
+            .collect();
+        if !done.is_empty() {
+            sqs.delete_message_batch()
+                .queue_url(url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .expect("delete");
+        }
+        all.billed.extend(worked.billed);
+        all.failed.extend(worked.failed);
+    }
+}
