@@ -376,3 +376,54 @@ fn the_mail_stream_reports_failures_and_lands_what_it_gives_up() {
         "MailerConcurrency"
     );
 }
+
+/// The true-up's fan-out: the scheduled run may send to the work queue and is told its URL;
+/// the workers read it with partial-batch answers and a bounded concurrency; the queue hides
+/// a message in work for longer than a worker may take (six times, as Lambda advises) and
+/// moves one that failed three times to a dead-letter queue.
+#[test]
+fn the_true_up_fans_out_through_a_queue_with_a_dead_letter_queue() {
+    let cfn = translated();
+    let r = &cfn["Resources"];
+    let run = &r["TrueUpFunction"]["Properties"];
+    assert_eq!(
+        run["Environment"]["Variables"]["TRUE_UP_QUEUE_URL"]["Ref"],
+        "TrueUpQueue"
+    );
+    let policies = &r["TrueUpFunctionRole"]["Properties"]["Policies"];
+    assert!(
+        policies.as_array().is_some_and(|ps| ps.iter().any(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| {
+                    s["Action"][0] == "sqs:SendMessage"
+                        && s["Resource"]["Fn::GetAtt"][0] == "TrueUpQueue"
+                })
+        })),
+        "{policies}"
+    );
+    let mapping = &r["TrueUpWorkerFunctionDueAgreements"]["Properties"];
+    assert_eq!(mapping["EventSourceArn"]["Fn::GetAtt"][0], "TrueUpQueue");
+    assert_eq!(
+        mapping["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    assert_eq!(
+        mapping["ScalingConfig"]["MaximumConcurrency"]["Ref"],
+        "TrueUpConcurrency"
+    );
+    let worker_timeout = r["TrueUpWorkerFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .expect("worker timeout");
+    let queue = &r["TrueUpQueue"]["Properties"];
+    let hidden = queue["VisibilityTimeout"].as_u64().expect("visibility");
+    assert!(hidden >= 6 * worker_timeout, "{hidden} < 6 × {worker_timeout}");
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 3);
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0],
+        "TrueUpDeadLetters"
+    );
+    assert_eq!(r["TrueUpDeadLetters"]["Type"], "AWS::SQS::Queue");
+}
