@@ -46,7 +46,13 @@ pub async fn depth(sqs: &Client, url: &str) -> usize {
 /// Works the queue with `workers` pollers side by side until none finds a message: what
 /// every invocation billed and reported failed.
 pub async fn drain(app: &App, sqs: &Client, workers: usize) -> Worked {
-    let runs = join_all((0..workers.max(1)).map(|w| poll(app, sqs, w))).await;
+    drain_at_most(app, sqs, workers, usize::MAX).await
+}
+
+/// [`drain`], each poller stopping once it has taken `per_worker` messages.
+pub async fn drain_at_most(app: &App, sqs: &Client, workers: usize, per_worker: usize) -> Worked {
+    let pollers = (0..workers.max(1)).map(|w| poll(app, sqs, w, per_worker));
+    let runs = join_all(pollers).await;
     let mut all = Worked::default();
     for worked in runs {
         all.billed.extend(worked.billed);
@@ -55,14 +61,15 @@ pub async fn drain(app: &App, sqs: &Client, workers: usize) -> Worked {
     all
 }
 
-async fn poll(app: &App, sqs: &Client, worker: usize) -> Worked {
+async fn poll(app: &App, sqs: &Client, worker: usize, at_most: usize) -> Worked {
     let url = app.queue.url();
     let mut all = Worked::default();
-    loop {
+    let mut taken = 0;
+    while taken < at_most {
         let got = sqs
             .receive_message()
             .queue_url(url)
-            .max_number_of_messages(10)
+            .max_number_of_messages((at_most - taken).min(10) as i32)
             .wait_time_seconds(0)
             .send()
             .await
@@ -72,6 +79,7 @@ async fn poll(app: &App, sqs: &Client, worker: usize) -> Worked {
         if got.is_empty() {
             return all;
         }
+        taken += got.len();
         let messages: Vec<Message> = got
             .iter()
             .map(|m| Message {
@@ -106,4 +114,5 @@ async fn poll(app: &App, sqs: &Client, worker: usize) -> Worked {
         all.billed.extend(worked.billed);
         all.failed.extend(worked.failed);
     }
+    all
 }

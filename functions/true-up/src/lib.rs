@@ -205,14 +205,14 @@ pub struct Worked {
     pub failed: Vec<Failed>,
 }
 
-/// A worker's batch: each message's agreement billed on its own, side by side. A message
-/// that fails is reported alone (SQS offers it again, and after three receives moves it to
-/// the dead-letter queue); the others are done.
+/// A worker's batch, one message after another: a worker bills one agreement at a time, so
+/// the event source's maximum concurrency is how many are billed at once (and what the table
+/// sees). A message that fails is reported alone (SQS offers it again, and after three
+/// receives moves it to the dead-letter queue); the others are done.
 pub async fn work(app: &App, messages: &[Message], request_id: &str) -> Worked {
-    let done = join_all(messages.iter().map(|m| work_one(app, m, request_id))).await;
     let mut worked = Worked::default();
-    for outcome in done {
-        match outcome {
+    for m in messages {
+        match work_one(app, m, request_id).await {
             Ok(billed) => worked.billed.extend(billed),
             Err(failed) => worked.failed.push(failed),
         }

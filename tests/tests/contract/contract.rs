@@ -419,7 +419,10 @@ fn the_true_up_fans_out_through_a_queue_with_a_dead_letter_queue() {
         .expect("worker timeout");
     let queue = &r["TrueUpQueue"]["Properties"];
     let hidden = queue["VisibilityTimeout"].as_u64().expect("visibility");
-    assert!(hidden >= 6 * worker_timeout, "{hidden} < 6 × {worker_timeout}");
+    assert!(
+        hidden >= 6 * worker_timeout,
+        "{hidden} < 6 × {worker_timeout}"
+    );
     assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 3);
     assert_eq!(
         queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0],

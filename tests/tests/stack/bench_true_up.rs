@@ -1,17 +1,28 @@
-//! `make bench-true-up`: the true-up job over 2,000 agreements with 5 reservations each,
-//! 500 and then 1,000 of them due, and over one agreement with 20,000, against the emulator.
-//! Prints wall time and DynamoDB requests: they grow with the due agreements, not with all of
-//! them. Figures, not a test.
+//! `make bench-true-up`: the true-up fanned out as deployed, over 10,000 agreements due on one
+//! date (and 2,000 that are not), with 5 reservations each; and one agreement with 20,000
+//! reservations. The fan-out runs through a proxy that holds every request ~8 ms
+//! (scripts/latency_proxy.py, as DynamoDB and SQS take a few milliseconds each), so that what
+//! concurrency buys shows. Figures, not a test.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use vls::store::Stored;
-use vls::types::AccountId;
-use vls_tests::{Harness, reads_writes, seeding};
+use futures::{StreamExt, stream};
+use true_up::queue::{Job, WorkQueue};
+use vls::store::{Store, Stored};
+use vls::types::{AccountId, AgreementId};
+use vls_tests::{Counter, Harness, reads_writes, sdk_config, seeding, work_queue};
 
-const AGREEMENTS: usize = 2_000;
+/// Agreements due (BENCH_TRUE_UP_DUE for a shorter run), and a fifth as many not due.
+fn due_count() -> usize {
+    std::env::var("BENCH_TRUE_UP_DUE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
 const RESERVATIONS_EACH: usize = 5;
+/// Messages worked by a single worker before the rest go to the configured number.
+const AT_ONE: usize = 1_000;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -19,58 +30,160 @@ fn at(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-async fn seed(h: &Harness, due: usize) {
+/// The due agreements' ids, after writing every agreement and its reservations.
+async fn seed(h: &Harness) -> Vec<AgreementId> {
     let due_on = NaiveDate::from_ymd_opt(2027, 3, 15).expect("d");
     let later = NaiveDate::from_ymd_opt(2027, 9, 15).expect("d");
-    let mut items = Vec::new();
-    for i in 0..AGREEMENTS {
-        let a = seeding::agreement(
-            if i < due { due_on } else { later },
-            Some(AccountId::generate()),
-        );
+    let (mut items, mut due) = (Vec::new(), Vec::new());
+    let count = due_count();
+    for i in 0..count + count / 5 {
+        let anniversary = if i < count { due_on } else { later };
+        let a = seeding::agreement(anniversary, Some(AccountId::generate()));
         for _ in 0..RESERVATIONS_EACH {
             items.push(seeding::reservation(&a).item().expect("item"));
         }
         items.push(a.item().expect("item"));
+        if i < count {
+            due.push(a.id);
+        }
     }
     seeding::write_all(h, &items).await;
+    due
 }
 
-async fn measure(due: usize) {
-    let h = Harness::new().await;
-    let t = Instant::now();
-    seed(&h, due).await;
-    let seeded = t.elapsed();
-    h.ops.take();
-    let now = at("2027-03-15T06:00:00Z");
-    let t = Instant::now();
-    let billed = h.run_true_up(now).await;
-    let wall = t.elapsed();
-    let ops = h.ops.take();
-    let (reads, writes) = reads_writes(&ops);
-    assert_eq!(billed.len(), due, "every due agreement billed once");
-    let t = Instant::now();
-    let again = h.run_true_up(now).await;
-    let wall2 = t.elapsed();
-    let (reads2, writes2) = reads_writes(&h.ops.take());
-    assert!(again.is_empty());
-    println!(
-        "{AGREEMENTS:>6} agreements {due:>6} due | first run {:>7.2} s {reads:>6} reads \
-         {writes:>6} writes ({:.2} requests per due agreement) | rerun {:>5.2} s {reads2:>3} \
-         reads {writes2:>3} writes | seeding {:.1} s",
-        wall.as_secs_f64(),
-        (reads + writes) as f64 / due as f64,
-        wall2.as_secs_f64(),
-        seeded.as_secs_f64(),
-    );
+/// The template's default `TrueUpConcurrency`: the workers that run at once when deployed.
+fn configured_workers() -> usize {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+            .expect("template.yaml");
+    let params = template
+        .split("TrueUpConcurrency:")
+        .nth(1)
+        .expect("TrueUpConcurrency parameter");
+    params
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Default:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("its default")
+}
+
+/// The true-up's clients as a deployment has them, but through the latency proxy; DynamoDB
+/// requests counted.
+fn proxied(h: &Harness, ops: &Counter) -> (true_up::App, aws_sdk_sqs::Client) {
+    let proxy = std::env::var("VLS_LATENCY_PROXY").unwrap_or("http://127.0.0.1:4567".into());
+    let conf = sdk_config().into_builder().endpoint_url(proxy).build();
+    let ddb = aws_sdk_dynamodb::Config::from(&conf)
+        .to_builder()
+        .interceptor(ops.clone())
+        .build();
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let app = true_up::App {
+        store: Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), h.table.clone()),
+        queue: WorkQueue::new(sqs.clone(), h.true_up.queue.url()),
+    };
+    (app, sqs)
+}
+
+fn per_second(n: usize, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64()
 }
 
 #[tokio::test]
 #[ignore = "a benchmark: make bench-true-up"]
-async fn true_up_requests_grow_with_due_agreements() {
-    println!("true-up job, {RESERVATIONS_EACH} reservations per agreement, against the emulator");
-    measure(500).await;
-    measure(1_000).await;
+async fn fan_out_over_10_000_due_agreements() {
+    let h = Harness::new().await;
+    let t = Instant::now();
+    let due = seed(&h).await;
+    let seeded = t.elapsed();
+    let count = due.len();
+    let at_one = AT_ONE.min(count / 10);
+    eprintln!("seeded in {:.1} s", seeded.as_secs_f64());
+    let ops = Counter::default();
+    let (app, sqs) = proxied(&h, &ops);
+    let workers = configured_workers();
+    let now = at("2027-03-15T06:00:00Z");
+
+    let t = Instant::now();
+    let planned = true_up::plan(&app, now).await.expect("enqueued");
+    let (planning, plan_reads) = (t.elapsed(), reads_writes(&ops.take()).0);
+    assert_eq!(planned.enqueued, count);
+    eprintln!("planned in {:.1} s", planning.as_secs_f64());
+
+    let t = Instant::now();
+    let one = work_queue::drain_at_most(&app, &sqs, 1, at_one).await;
+    let took_one = t.elapsed();
+    eprintln!("{at_one} at one worker in {:.1} s", took_one.as_secs_f64());
+    let t = Instant::now();
+    let many = work_queue::drain(&app, &sqs, workers).await;
+    let took_many = t.elapsed();
+    let (reads, writes) = reads_writes(&ops.take());
+    assert!(one.failed.is_empty() && many.failed.is_empty());
+    let mut billed: Vec<&AgreementId> = one
+        .billed
+        .iter()
+        .chain(&many.billed)
+        .map(|b| &b.agreement_id)
+        .collect();
+    let total = billed.len();
+    billed.sort();
+    billed.dedup();
+    assert_eq!(
+        (total, billed.len()),
+        (count, count),
+        "each due agreement billed once"
+    );
+
+    let rerun = true_up::plan(&app, now).await.expect("rerun");
+    assert_eq!(rerun.enqueued, 0, "billed agreements are no longer due");
+    ops.take();
+
+    // Every message delivered again, as SQS may: nothing is billed twice.
+    let t = Instant::now();
+    let jobs: Vec<Job> = due
+        .into_iter()
+        .map(|agreement_id| Job { agreement_id, now })
+        .collect();
+    stream::iter(jobs.chunks(10))
+        .for_each_concurrent(16, |batch| async {
+            app.queue.send(batch).await.expect("sent")
+        })
+        .await;
+    let again = work_queue::drain(&app, &sqs, workers).await;
+    let redelivery = t.elapsed();
+    let (reads2, writes2) = reads_writes(&ops.take());
+    assert!(again.failed.is_empty(), "{:?}", again.failed.first());
+    assert_eq!(again.billed.len(), 0, "a redelivered message billed again");
+
+    println!(
+        "true-up fan-out: {count} agreements due of {}, {RESERVATIONS_EACH} reservations each, \
+         every request held ~8 ms (seeding {:.0} s)",
+        count + count / 5,
+        seeded.as_secs_f64()
+    );
+    println!(
+        "  daily run: {count} enqueued in {:.1} s ({plan_reads} index queries)",
+        planning.as_secs_f64()
+    );
+    println!(
+        "  1 worker:  {at_one} billed in {:.1} s = {:.1} agreements/s",
+        took_one.as_secs_f64(),
+        per_second(at_one, took_one)
+    );
+    println!(
+        "  {workers} workers: {} billed in {:.1} s = {:.1} agreements/s",
+        count - at_one,
+        took_many.as_secs_f64(),
+        per_second(count - at_one, took_many)
+    );
+    println!(
+        "  DynamoDB requests per billed agreement: {:.2} ({reads} reads, {writes} writes)",
+        (reads + writes) as f64 / count as f64
+    );
+    println!(
+        "  every message delivered again: billed 0 more in {:.1} s ({reads2} reads, {writes2} \
+         writes); each of the {count} agreements billed exactly once",
+        redelivery.as_secs_f64()
+    );
 }
 
 /// One agreement with 20,000 reservations, all due: billed in one transaction of a few items,
