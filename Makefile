@@ -18,8 +18,10 @@ export VLS_AUTH_MODE := local
 export LOCAL_JWT_SECRET ?= local-dev-secret
 # The emulator's SES has no GetAccount: the local mailer is told its sending rate.
 export MAIL_SEND_RATE ?= 50
-# The true-up's work queue in the emulator (scripts/bootstrap.py creates it).
+# The queues in the emulator (scripts/bootstrap.py creates them): the true-up's work and the
+# mailer's wake-ups.
 export TRUE_UP_QUEUE_URL ?= $(AWS_ENDPOINT_URL)/123456789012/$(TABLE_NAME)-true-up
+export MAIL_WAKEUP_QUEUE_URL ?= $(AWS_ENDPOINT_URL)/123456789012/$(TABLE_NAME)-mail-wakeups
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 export DEV_PORT ?= 9000

@@ -1,5 +1,5 @@
 """Creates the local table from template.yaml's definition, the SES sender identity and the
-true-up's work queue.
+queues (the true-up's work, the mailer's wake-ups).
 
 Idempotent: what already exists is left as it is, except a local table whose indexes no longer
 match the template, which is recreated. Reads TABLE_NAME, SENDER_EMAIL and the
@@ -100,29 +100,25 @@ def create_sender(ses, sender):
     print(f"mail identity {sender}: created")
 
 
-def create_work_queue(sqs, name):
-    """The true-up's work queue and its dead-letter queue, as template.yaml sets them up."""
-    res = resources()
-    dead = sqs.create_queue(
-        QueueName=f"{name}-dead-letters",
-        Attributes={
-            "MessageRetentionPeriod": str(res["TrueUpDeadLetters"]["Properties"]["MessageRetentionPeriod"])
-        },
-    )["QueueUrl"]
-    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    props = res["TrueUpQueue"]["Properties"]
-    redrive = {"deadLetterTargetArn": dead_arn, "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"]}
-    url = sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "VisibilityTimeout": str(props["VisibilityTimeout"]),
-            "MessageRetentionPeriod": str(props["MessageRetentionPeriod"]),
-            "RedrivePolicy": json.dumps(redrive),
-        },
-    )["QueueUrl"]
-    print(f"queue {name}: {url} (dead letters after {redrive['maxReceiveCount']} receives)")
+def create_queue(sqs, name, props, dead_letters=None):
+    """A queue as template.yaml sets it up (and its dead-letter queue, if it has one)."""
+    attributes = {
+        "VisibilityTimeout": str(props["VisibilityTimeout"]),
+        "MessageRetentionPeriod": str(props["MessageRetentionPeriod"]),
+    }
+    if dead_letters:
+        dead = sqs.create_queue(
+            QueueName=f"{name}-dead-letters",
+            Attributes={"MessageRetentionPeriod": str(dead_letters["MessageRetentionPeriod"])},
+        )["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])
+        redrive = {
+            "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
+            "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"],
+        }
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    print(f"queue {name}: {url}")
 
 
 def main():
@@ -132,7 +128,15 @@ def main():
     ddb = boto3.client("dynamodb", region_name=region)
     create_table(ddb, name, table_properties())
     create_sender(boto3.client("sesv2", region_name=region), sender)
-    create_work_queue(boto3.client("sqs", region_name=region), f"{name}-true-up")
+    sqs = boto3.client("sqs", region_name=region)
+    res = resources()
+    create_queue(
+        sqs,
+        f"{name}-true-up",
+        res["TrueUpQueue"]["Properties"],
+        res["TrueUpDeadLetters"]["Properties"],
+    )
+    create_queue(sqs, f"{name}-mail-wakeups", res["MailWakeups"]["Properties"])
     return 0
 
 

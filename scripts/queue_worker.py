@@ -1,9 +1,10 @@
-"""Drives the true-up workers on the local stack, as Lambda's SQS event source does in AWS.
+"""Feeds a function from an emulator queue on the local stack, as Lambda's SQS event source
+does in AWS: the true-up's workers (TRUE_UP_QUEUE_URL, function true-up) and the mailer's
+wake-ups (MAIL_WAKEUP_QUEUE_URL, function activation-mailer).
 
 `cargo lambda watch` cannot poll a queue, so this does: it receives up to ten messages from
-the emulator's work queue (TRUE_UP_QUEUE_URL), invokes the real function through watch with
-the SQS event Lambda would send, and deletes the messages the answer does not name in
-`batchItemFailures`. A failed invocation deletes nothing: the messages come back after the
+the queue, invokes the real function through watch with the SQS event Lambda would send, and
+deletes the messages the answer does not name in `batchItemFailures`. A failed invocation deletes nothing: the messages come back after the
 queue's visibility timeout, and after three receives go to the dead-letter queue, as in AWS.
 Short polls only: the emulator handles one request at a time, and a long poll would hold it.
 """
@@ -57,9 +58,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", default="9000")
     p.add_argument("--function", default="true-up")
+    p.add_argument("--queue-env", default="TRUE_UP_QUEUE_URL")
     p.add_argument("--interval", type=float, default=0.5)
     a = p.parse_args()
-    url = os.environ["TRUE_UP_QUEUE_URL"]
+    url = os.environ[a.queue_env]
     sqs = boto3.client("sqs")
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

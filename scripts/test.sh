@@ -9,10 +9,12 @@ started=()
 watch_pid=""
 loop_pid=""
 worker_pid=""
+wakeup_pid=""
 
 cleanup() {
   [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null || true
   [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null || true
+  [ -n "$wakeup_pid" ] && kill "$wakeup_pid" 2>/dev/null || true
   if [ -n "$watch_pid" ]; then
     kill -- "-$watch_pid" 2>/dev/null || kill "$watch_pid" 2>/dev/null || true
     wait "$watch_pid" 2>/dev/null || true
@@ -75,6 +77,9 @@ scripts/mailer-loop.sh "$TEST_PORT" &
 loop_pid=$!
 .venv/bin/python scripts/queue_worker.py --port "$TEST_PORT" 2>>"$RUN/queue-worker.log" &
 worker_pid=$!
+.venv/bin/python scripts/queue_worker.py --port "$TEST_PORT" --function activation-mailer \
+  --queue-env MAIL_WAKEUP_QUEUE_URL 2>>"$RUN/queue-worker.log" &
+wakeup_pid=$!
 for i in $(seq 1 600); do
   code=$(curl -s -o /dev/null -w "%{http_code}" -X POST "http://127.0.0.1:$TEST_PORT/agreements" || true)
   [ "$code" = 401 ] && break

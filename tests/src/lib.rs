@@ -902,14 +902,17 @@ impl Drop for Harness {
     /// Drops the test's table, so the emulator stays small for everyone else.
     fn drop(&mut self) {
         let (client, table) = (self.client.clone(), self.table.clone());
-        let (sqs, queue) = (self.sqs.clone(), self.true_up.queue.url().to_owned());
+        let sqs = self.sqs.clone();
+        let queues = [self.true_up.queue.url(), self.mailer.wakeups.url()].map(str::to_owned);
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
                 let _ = rt.block_on(client.delete_table().table_name(table).send());
-                let _ = rt.block_on(sqs.delete_queue().queue_url(queue).send());
+                for queue in queues {
+                    let _ = rt.block_on(sqs.delete_queue().queue_url(queue).send());
+                }
             }
         })
         .join();
@@ -944,6 +947,8 @@ impl Harness {
             clock: clock.as_clock(),
             sign_in: sign_in_setup(&oidc_issuer(), PUBLIC_BASE_URL),
         };
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config());
+        let wakeups = work_queue::create(&sqs, &format!("{table}-mail-wakeups")).await;
         let ses_faults = SesFaults::default();
         // The mailer's own handling is under test: the SDK does not retry on its own here.
         let ses_conf = aws_sdk_sesv2::Config::from(&sdk_config())
@@ -970,17 +975,17 @@ impl Harness {
             clock: clock.as_clock(),
             // Paced, as deployed; fast enough that no test waits on it.
             pacer: activation_mailer::pacing::Pacer::fixed(1000.0),
+            wakeups: vls::queue::Queue::new(sqs.clone(), wakeups),
         };
         let reservations = reservations::App {
             store: store.clone(),
             config: config.clone(),
             clock: clock.as_clock(),
         };
-        let sqs = aws_sdk_sqs::Client::new(&sdk_config());
         let queue_url = work_queue::create(&sqs, &format!("{table}-true-up")).await;
         let true_up = true_up::App {
             store: store.clone(),
-            queue: true_up::queue::WorkQueue::new(sqs.clone(), queue_url),
+            queue: vls::queue::Queue::new(sqs.clone(), queue_url),
         };
         let remap = remap::App {
             store: store.clone(),
@@ -1035,6 +1040,7 @@ impl Harness {
             },
             clock: self.clock.as_clock(),
             pacer: activation_mailer::pacing::Pacer::fixed(per_second),
+            wakeups: self.mailer.wakeups.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use vls::config::Clock;
 use vls::mail::{MailContent, MailError, Mailer, activation_mail};
 use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal, Order};
+use vls::queue::Queue;
 use vls::rules::activation::{Issued, LinkToken, issue_link};
 pub use vls::rules::outbox::Waits;
 use vls::rules::outbox::{self, Claim, Idle, Kind, Refused};
@@ -86,6 +87,15 @@ pub struct MailerApp {
     pub clock: Clock,
     /// Every send waits for its slot: this mailer's share of the account's sending rate.
     pub pacer: pacing::Pacer,
+    /// A postponed mail asks here to be woken when it is due again (SQS holds the message back
+    /// up to 15 minutes); a longer wait, or a wake-up that could not be sent, is the sweep's.
+    pub wakeups: Queue,
+}
+
+/// A wake-up: the mail to try again, delivered when it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Wakeup {
+    pub mail_id: MailId,
 }
 
 /// What happened to one intent.
@@ -344,7 +354,26 @@ impl Run<'_> {
         let mut tx = self.app.store.tx();
         tx.replace(&intent, claimed.version);
         self.app.store.commit(tx).await?;
+        self.wake_when_due(&intent).await;
         Ok(outcome)
+    }
+
+    /// Asks for a wake-up when the postponed intent is due, if SQS can hold it back that long.
+    /// Best effort: the intent is pending in the table, and the sweep sends it if this fails.
+    async fn wake_when_due(&self, intent: &MailIntent) {
+        let Some(after) = intent
+            .next_attempt_at
+            .and_then(|due| (due - self.now).to_std().ok())
+            .filter(|after| *after <= vls::queue::MAX_DELAY)
+        else {
+            return;
+        };
+        let wakeup = Wakeup {
+            mail_id: intent.id.clone(),
+        };
+        if let Err(e) = self.app.wakeups.send_later(&wakeup, after).await {
+            tracing::warn!(mail_id = %intent.id, error = %e, "no wake-up; the sweep will send it");
+        }
     }
 
     /// Parks the intent as failed and shows it on the agreement (re-read: it may have
@@ -495,9 +524,43 @@ pub fn stream_mail_ids(event: &Value) -> Option<Vec<(String, MailId)>> {
     )
 }
 
+/// The mail a wake-up names (with its message id), if it reads.
+fn wakeup_of(m: &vls::queue::Message) -> Option<(String, MailId)> {
+    match serde_json::from_str::<Wakeup>(&m.body) {
+        Ok(w) => Some((m.message_id.clone(), w.mail_id)),
+        Err(e) => {
+            tracing::warn!(message_id = %m.message_id, error = %e, "not a wake-up; dropped");
+            None
+        }
+    }
+}
+
+/// Named intents one after another (a stream batch's, or the wake-ups'): an unreadable one is
+/// added to `failures` by its identifier, and nothing more is tried once the account refuses
+/// all mail.
+async fn in_turn(
+    app: &MailerApp,
+    ids: Vec<(String, MailId)>,
+    request_id: &str,
+    failures: &mut Vec<Value>,
+) -> Vec<(MailId, Outcome)> {
+    let mut out = Vec::new();
+    for (identifier, id) in ids {
+        let outcome = outcome_of(app, &id, request_id).await;
+        if outcome == Outcome::Unreadable {
+            failures.push(json!({ "itemIdentifier": identifier }));
+        }
+        out.push((id, outcome));
+        if outcome == Outcome::Blocked {
+            break;
+        }
+    }
+    out
+}
+
 /// A stream batch sends what it announces and reports the records it could not process
-/// (`batchItemFailures`: the stream retries those alone); anything else (the schedule)
-/// sweeps.
+/// (`batchItemFailures`: the stream retries those alone); wake-ups from the queue send the
+/// mail they name; anything else (the schedule) sweeps.
 pub async fn handle(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
     let span = tracing::info_span!("invocation", request_id);
     run(app, request_id, event).instrument(span).await
@@ -505,22 +568,15 @@ pub async fn handle(app: &MailerApp, request_id: &str, event: Value) -> Result<V
 
 async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
     let mut failures = Vec::new();
-    let outcomes = match stream_mail_ids(&event) {
-        Some(records) => {
-            let mut out = Vec::new();
-            for (seq, id) in records {
-                let outcome = outcome_of(app, &id, request_id).await;
-                if outcome == Outcome::Unreadable {
-                    failures.push(json!({ "itemIdentifier": seq }));
-                }
-                out.push((id, outcome));
-                if outcome == Outcome::Blocked {
-                    break;
-                }
-            }
-            out
-        }
-        None => sweep(app, request_id).await?,
+    let outcomes = if let Some(messages) = vls::queue::messages(&event) {
+        // A wake-up is never offered again: its intent is pending in the table, and if this
+        // turn could not send it, its next wake-up or the sweep will.
+        let ids = messages.iter().filter_map(wakeup_of).collect();
+        in_turn(app, ids, request_id, &mut Vec::new()).await
+    } else if let Some(records) = stream_mail_ids(&event) {
+        in_turn(app, records, request_id, &mut failures).await
+    } else {
+        sweep(app, request_id).await?
     };
     if !outcomes.is_empty() {
         tracing::info!(

@@ -3,6 +3,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 use vls::config::{self, Config};
 use vls::mail::Mailer;
+use vls::queue::Queue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -10,6 +11,7 @@ async fn main() -> Result<(), Error> {
     // Configuration and clients are built once, before the runtime first polls.
     let config = Config::from_env()?;
     let settings = MailerSettings::from_env();
+    let wakeups = config::var("MAIL_WAKEUP_QUEUE_URL").ok_or("MAIL_WAKEUP_QUEUE_URL is not set")?;
     let sdk = config::aws().await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
     let app = MailerApp {
@@ -18,6 +20,7 @@ async fn main() -> Result<(), Error> {
         mailer: Mailer::new(ses, settings.sender.clone()),
         settings,
         clock: config::system_clock(),
+        wakeups: Queue::new(aws_sdk_sqs::Client::new(&sdk), wakeups),
     };
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

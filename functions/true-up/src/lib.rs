@@ -2,8 +2,6 @@
 //! message each on an SQS queue; workers (the same function, fed by the queue) bill each
 //! passed anniversary once, in one transaction each (README: Design decisions, True-Up).
 
-pub mod queue;
-
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -15,11 +13,20 @@ use vls::rules::reservations::{TrueUp, true_up_step};
 use vls::store::{DUE_SHARDS, Store, StoreError, TxFailure};
 use vls::types::{AgreementId, OrderId};
 
-use crate::queue::{Job, Message, QueueError, WorkQueue};
+use vls::queue::{self as queue, Message, Queue, QueueError};
 
 pub struct App {
     pub store: Store,
-    pub queue: WorkQueue,
+    /// Where the daily run puts the due agreements, one [`Job`] each.
+    pub queue: Queue,
+}
+
+/// One agreement to true up, as of the daily run's scheduled time (so that a message that
+/// waits bills what was due that day, and a later run takes what fell due since).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Job {
+    pub agreement_id: AgreementId,
+    pub now: DateTime<Utc>,
 }
 
 /// One billed anniversary.
@@ -296,5 +303,15 @@ mod tests {
             Some("2027-03-15T06:00:00+00:00".into())
         );
         assert_eq!(event_time(&json!({})), None);
+    }
+
+    #[test]
+    fn a_job_reads_back_as_written() {
+        let job = Job {
+            agreement_id: AgreementId::generate(),
+            now: "2027-03-15T06:00:00Z".parse().expect("time"),
+        };
+        let body = serde_json::to_string(&job).expect("json");
+        assert_eq!(serde_json::from_str::<Job>(&body).expect("job"), job);
     }
 }

@@ -1,8 +1,8 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
-use true_up::queue::WorkQueue;
 use true_up::{App, handle};
 use vls::config::{self, Config};
+use vls::queue::Queue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let sdk = config::aws().await;
     let app = App {
         store: config::store(&sdk, &config),
-        queue: WorkQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url),
+        queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), queue_url),
     };
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

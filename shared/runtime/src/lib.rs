@@ -1,9 +1,11 @@
-//! Volume licensing as the functions use it: configuration, TLS roots, telemetry and the SES
-//! client, over the crates that hold the rest — `vls-domain` (types, rules, no AWS SDK),
-//! `vls-store` (DynamoDB) and `vls-http` (requests, replies, auth). Cargo enforces the
-//! direction domain ← store ← http ← runtime; this crate re-exports them under one name.
+//! Volume licensing as the functions use it: configuration, TLS roots, telemetry, the SES
+//! client and the SQS queues, over the crates that hold the rest — `vls-domain` (types,
+//! rules, no AWS SDK), `vls-store` (DynamoDB) and `vls-http` (requests, replies, auth). Cargo
+//! enforces the direction domain ← store ← http ← runtime; this crate re-exports them under
+//! one name.
 
 pub mod config;
+pub mod queue;
 pub mod ses;
 pub mod telemetry;
 

@@ -390,3 +390,60 @@ async fn a_sweep_comes_back_for_throttled_mail_while_its_time_lasts() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(h.mail().len(), 3);
 }
+
+/// A mail SES could not take is put off, and a wake-up waits on the queue until it is due
+/// (SQS holds it back), rather than until the next sweep; woken, the mailer sends it.
+#[tokio::test]
+async fn a_mail_put_off_is_woken_through_the_queue_when_it_is_due() {
+    let h = Harness::new().await;
+    invoiced_migration(&h).await;
+    let mailer = activation_mailer::MailerApp {
+        clock: vls::config::system_clock(),
+        settings: activation_mailer::MailerSettings {
+            sender: h.sender.clone(),
+            public_base_url: PUBLIC_BASE_URL.into(),
+            waits: activation_mailer::Waits {
+                retry_after: vec![Duration::seconds(2)],
+                ..activation_mailer::Waits::default()
+            },
+            ..activation_mailer::MailerSettings::default()
+        },
+        ..h.mailer_paced(1000.0)
+    };
+    h.ses_faults.set(Some(SesFault::Unreachable));
+    let out = activation_mailer::sweep(&mailer, "test-sweep")
+        .await
+        .expect("sweep");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1, Outcome::Retrying, "{out:?}");
+    h.ses_faults.set(None);
+
+    let receive = || async {
+        h.sqs
+            .receive_message()
+            .queue_url(mailer.wakeups.url())
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    };
+    assert!(
+        receive().await.is_empty(),
+        "held back until the mail is due"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let got = receive().await;
+    assert_eq!(got.len(), 1, "one wake-up, once due");
+    let body = got[0].body.clone().unwrap_or_default();
+    assert!(body.contains(out[0].0.as_str()), "{body}");
+    let event = json!({"Records": [{"messageId": got[0].message_id, "receiptHandle": "r",
+        "body": body, "eventSource": "aws:sqs", "attributes": {}}]});
+    let woken = activation_mailer::handle(&mailer, "test-wakeup", event)
+        .await
+        .expect("handled");
+    assert_eq!(woken["processed"][0]["outcome"], "sent", "{woken}");
+    assert_eq!(woken["batchItemFailures"], json!([]));
+    assert_eq!(h.mail().len(), 1);
+}

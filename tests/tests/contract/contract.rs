@@ -430,3 +430,37 @@ fn the_true_up_fans_out_through_a_queue_with_a_dead_letter_queue() {
     );
     assert_eq!(r["TrueUpDeadLetters"]["Type"], "AWS::SQS::Queue");
 }
+
+/// The mailer is told where to ask for wake-ups, may send there, and is fed by that queue; the
+/// queue hides a message in work for six times the mailer's timeout.
+#[test]
+fn the_mailer_is_woken_through_its_queue() {
+    let cfn = translated();
+    let r = &cfn["Resources"];
+    let mailer = &r["ActivationMailerFunction"]["Properties"];
+    assert_eq!(
+        mailer["Environment"]["Variables"]["MAIL_WAKEUP_QUEUE_URL"]["Ref"],
+        "MailWakeups"
+    );
+    let policies = &r["ActivationMailerFunctionRole"]["Properties"]["Policies"];
+    assert!(
+        policies.as_array().is_some_and(|ps| ps.iter().any(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| {
+                    s["Action"][0] == "sqs:SendMessage"
+                        && s["Resource"]["Fn::GetAtt"][0] == "MailWakeups"
+                })
+        })),
+        "{policies}"
+    );
+    let mapping = &r["ActivationMailerFunctionWakeups"]["Properties"];
+    assert_eq!(mapping["EventSourceArn"]["Fn::GetAtt"][0], "MailWakeups");
+    let timeout = mailer["Timeout"].as_u64().expect("timeout");
+    let hidden = r["MailWakeups"]["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .expect("visibility");
+    assert!(hidden >= 6 * timeout, "{hidden} < 6 × {timeout}");
+}

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, stream};
-use true_up::queue::{Job, WorkQueue};
+use true_up::Job;
+use vls::queue::Queue;
 use vls::store::{Store, Stored};
 use vls::types::{AccountId, AgreementId};
 use vls_tests::{Counter, Harness, reads_writes, sdk_config, seeding, work_queue};
@@ -79,7 +80,7 @@ fn proxied(h: &Harness, ops: &Counter) -> (true_up::App, aws_sdk_sqs::Client) {
     let sqs = aws_sdk_sqs::Client::new(&conf);
     let app = true_up::App {
         store: Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), h.table.clone()),
-        queue: WorkQueue::new(sqs.clone(), h.true_up.queue.url()),
+        queue: Queue::new(sqs.clone(), h.true_up.queue.url()),
     };
     (app, sqs)
 }

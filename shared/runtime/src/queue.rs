@@ -1,23 +1,16 @@
-//! The true-up's work queue (SQS): one message per due agreement, sent by the daily run in
-//! batches of ten and handed to the workers by Lambda's SQS event source.
+//! SQS queues the functions hand work to: the true-up's due agreements (sent by the daily run,
+//! taken by its workers) and the mailer's wake-ups (a postponed mail, delivered when it is due).
+//! Lambda's SQS event source hands the messages over; [`messages`] reads them.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use vls::types::AgreementId;
 
 /// SQS takes at most ten messages in one `SendMessageBatch`.
 pub const BATCH: usize = 10;
-/// How often entries SQS did not take are offered again before the run gives up.
+/// The longest SQS holds a message back (`DelaySeconds`).
+pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
+/// How often entries SQS did not take are offered again before the sender gives up.
 const SEND_ATTEMPTS: usize = 3;
-
-/// One agreement to true up, as of the daily run's scheduled time (so that a message that
-/// waits bills what was due that day, and a later run takes what fell due since).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Job {
-    pub agreement_id: AgreementId,
-    pub now: DateTime<Utc>,
-}
 
 /// A message as the SQS event source hands it to the function.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -47,19 +40,26 @@ pub fn messages(event: &Value) -> Option<Vec<Message>> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("the work queue is unavailable: {0}")]
+    #[error("the queue is unavailable: {0}")]
     Unavailable(String),
-    #[error("the work queue did not take {0} message(s): {1}")]
+    #[error("the queue did not take {0} message(s): {1}")]
     NotTaken(usize, String),
 }
 
+fn unavailable<E>(e: aws_sdk_sqs::error::SdkError<E>) -> QueueError
+where
+    E: std::error::Error + 'static,
+{
+    QueueError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+}
+
 #[derive(Debug, Clone)]
-pub struct WorkQueue {
+pub struct Queue {
     client: aws_sdk_sqs::Client,
     url: String,
 }
 
-impl WorkQueue {
+impl Queue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         Self {
             client,
@@ -71,13 +71,12 @@ impl WorkQueue {
         &self.url
     }
 
-    /// Sends up to [`BATCH`] jobs in one request; entries SQS did not take are sent again
-    /// (a duplicate is harmless: an anniversary is billed once whoever gets there first).
-    pub async fn send(&self, jobs: &[Job]) -> Result<(), QueueError> {
-        let mut pending: Vec<(String, String)> = Vec::with_capacity(jobs.len());
-        for (i, job) in jobs.iter().enumerate() {
-            let body = serde_json::to_string(job)
-                .map_err(|e| QueueError::Unavailable(format!("encoding a job: {e}")))?;
+    /// Sends up to [`BATCH`] messages in one request; entries SQS did not take are sent
+    /// again (the consumers take a duplicate in their stride).
+    pub async fn send(&self, messages: &[impl Serialize]) -> Result<(), QueueError> {
+        let mut pending: Vec<(String, String)> = Vec::with_capacity(messages.len());
+        for (i, message) in messages.iter().enumerate() {
+            let body = encode(message)?;
             pending.push((i.to_string(), body));
         }
         let mut last = String::new();
@@ -116,15 +115,37 @@ impl WorkQueue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| {
-                QueueError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(unavailable)?;
         Ok(out
             .failed
             .into_iter()
             .map(|f| (f.id, f.message.unwrap_or(f.code)))
             .collect())
     }
+
+    /// One message, delivered no sooner than `after` (rounded up to a second; at most
+    /// [`MAX_DELAY`]).
+    pub async fn send_later(
+        &self,
+        message: &impl Serialize,
+        after: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        let seconds = after.min(MAX_DELAY).as_secs_f64().ceil() as i32;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(encode(message)?)
+            .delay_seconds(seconds)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn encode(message: &impl Serialize) -> Result<String, QueueError> {
+    serde_json::to_string(message)
+        .map_err(|e| QueueError::Unavailable(format!("encoding a message: {e}")))
 }
 
 #[cfg(test)]
@@ -147,15 +168,5 @@ mod tests {
         assert_eq!(messages(&schedule), None);
         let stream = json!({"Records": [{"eventSource": "aws:dynamodb"}]});
         assert_eq!(messages(&stream), None);
-    }
-
-    #[test]
-    fn a_job_reads_back_as_written() {
-        let job = Job {
-            agreement_id: AgreementId::generate(),
-            now: "2027-03-15T06:00:00Z".parse().expect("time"),
-        };
-        let body = serde_json::to_string(&job).expect("json");
-        assert_eq!(serde_json::from_str::<Job>(&body).expect("job"), job);
     }
 }
