@@ -220,6 +220,14 @@ fn lambda_command(bin: &Path, name: &str, api: &str) -> Command {
         .env("TABLE_NAME", "vls")
         .env("RUST_LOG", "info")
         .env("SENDER_EMAIL", "licensing@vls.example.com")
+        .env(
+            "TRUE_UP_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/vls-true-up",
+        )
+        .env(
+            "MAIL_WAKEUP_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/vls-mail-wakeups",
+        )
         .env("PUBLIC_BASE_URL", "https://licensing.example.com")
         .env("OIDC_ISSUER", "https://idp.example.com")
         .env("OIDC_CLIENT_ID", "vls-sign-in")

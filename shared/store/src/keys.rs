@@ -178,7 +178,6 @@ pub fn true_up(agreement: &AgreementId, anniversary: NaiveDate) -> Key {
     (format!("TRUEUP#{agreement}"), anniversary.to_string())
 }
 
-/// Every shard of the due-anniversary index.
 /// The GSI1 partition of `DUE#` shard `n` (of [`DUE_SHARDS`]).
 pub fn due_shard(n: u32) -> String {
     format!("DUE#{}", n % DUE_SHARDS)

@@ -458,6 +458,10 @@ fn the_mailer_is_woken_through_its_queue() {
     );
     let mapping = &r["ActivationMailerFunctionWakeups"]["Properties"];
     assert_eq!(mapping["EventSourceArn"]["Fn::GetAtt"][0], "MailWakeups");
+    assert_eq!(
+        mapping["ScalingConfig"]["MaximumConcurrency"]["Ref"], "MailerConcurrency",
+        "no more wake-up invocations than mailers may run"
+    );
     let timeout = mailer["Timeout"].as_u64().expect("timeout");
     let hidden = r["MailWakeups"]["Properties"]["VisibilityTimeout"]
         .as_u64()
