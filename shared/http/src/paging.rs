@@ -1,0 +1,204 @@
+//! Paged lists (SPEC §4): `?limit=` and `?cursor=`. A cursor names where the next page starts
+//! and is sealed (HMAC-SHA256) to the list it came from — the list, its parent, its filter
+//! and the caller's tenant — so that a caller can neither forge one nor carry one to another
+//! list, another filter or another tenant's data.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::problem::Problem;
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 100;
+/// The shortest key cursors may be sealed with.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// `?limit=`: a whole number 1–100 (a maximum, not a promise); absent, 50. Anything else is
+/// 422 `invalid_limit`.
+pub fn limit(raw: Option<&str>) -> Result<usize, Problem> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            Problem::new(
+                422,
+                "invalid_limit",
+                format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+            )
+        })
+}
+
+/// What a cursor is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Scope<'a> {
+    /// The list: `agreement_events`, `account_events`, `orders`, `reservations`.
+    pub list: &'a str,
+    /// The id the list hangs off (an agreement's, an account's).
+    pub parent: &'a str,
+    /// The list's filter as asked (`?status=`), if any.
+    pub filter: Option<&'a str>,
+    /// Whose data the caller may see: their partner or account, or `billing_support`.
+    pub tenant: &'a str,
+}
+
+/// The key cursors are sealed with (kept as the keyed MAC, ready to be cloned per cursor).
+#[derive(Clone)]
+pub struct CursorKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(..)")
+    }
+}
+
+impl CursorKey {
+    /// A key of at least [`MIN_KEY_BYTES`] bytes.
+    pub fn new(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < MIN_KEY_BYTES {
+            return None;
+        }
+        Hmac::<Sha256>::new_from_slice(bytes).ok().map(Self)
+    }
+
+    fn tag(&self, scope: &Scope<'_>, position: &str) -> Hmac<Sha256> {
+        let mut mac = self.0.clone();
+        // JSON keeps the fields apart: no two (scope, position) pairs share an encoding.
+        let signed = serde_json::to_vec(&(scope, position)).unwrap_or_default();
+        mac.update(&signed);
+        mac
+    }
+
+    /// The `next_cursor` for a position in the list `scope` names.
+    pub fn seal(&self, scope: &Scope<'_>, position: &str) -> String {
+        let tag = self.tag(scope, position).finalize().into_bytes();
+        format!("{}.{}", B64.encode(position), B64.encode(tag))
+    }
+
+    /// The position a cursor names, if this key sealed it for this very list; otherwise 422
+    /// `invalid_cursor` (malformed, tampered with, or from another list, filter or tenant).
+    pub fn open(&self, scope: &Scope<'_>, cursor: &str) -> Result<String, Problem> {
+        let invalid = || Problem::new(422, "invalid_cursor", "cursor is not one this list gave");
+        let (position, tag) = cursor.split_once('.').ok_or_else(invalid)?;
+        let position = B64.decode(position).map_err(|_| invalid())?;
+        let position = String::from_utf8(position).map_err(|_| invalid())?;
+        let tag = B64.decode(tag).map_err(|_| invalid())?;
+        self.tag(scope, &position)
+            .verify_slice(&tag)
+            .map_err(|_| invalid())?;
+        Ok(position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCOPE: Scope<'static> = Scope {
+        list: "reservations",
+        parent: "agr_1",
+        filter: Some("active"),
+        tenant: "acc_1",
+    };
+
+    fn key(byte: u8) -> CursorKey {
+        CursorKey::new(&[byte; MIN_KEY_BYTES]).expect("key")
+    }
+
+    #[test]
+    fn a_limit_is_1_to_100_and_50_when_absent() {
+        assert_eq!(limit(None), Ok(50));
+        assert_eq!(limit(Some("1")), Ok(1));
+        assert_eq!(limit(Some("100")), Ok(100));
+        for bad in [
+            "0",
+            "101",
+            "-1",
+            "",
+            "ten",
+            "1.5",
+            " 5",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(
+                limit(Some(bad)).map_err(|p| p.code),
+                Err("invalid_limit"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_opens_for_its_own_list_only() {
+        let k = key(7);
+        let cursor = k.seal(&SCOPE, "R#0042");
+        assert_eq!(k.open(&SCOPE, &cursor), Ok("R#0042".to_owned()));
+        let others = [
+            Scope {
+                list: "orders",
+                ..SCOPE
+            },
+            Scope {
+                parent: "agr_2",
+                ..SCOPE
+            },
+            Scope {
+                filter: None,
+                ..SCOPE
+            },
+            Scope {
+                filter: Some("billed"),
+                ..SCOPE
+            },
+            Scope {
+                tenant: "acc_2",
+                ..SCOPE
+            },
+        ];
+        for other in others {
+            assert_eq!(
+                k.open(&other, &cursor).map_err(|p| p.code),
+                Err("invalid_cursor"),
+                "{other:?}"
+            );
+        }
+        assert!(key(8).open(&SCOPE, &cursor).is_err(), "another key");
+    }
+
+    #[test]
+    fn a_tampered_or_malformed_cursor_is_refused() {
+        let k = key(7);
+        let cursor = k.seal(&SCOPE, "R#0042");
+        let (_, tag) = cursor.split_once('.').expect("dot");
+        let moved = format!("{}.{tag}", B64.encode("R#9999"));
+        let mut flipped = cursor.clone().into_bytes();
+        let last = flipped.len() - 1;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).expect("ascii");
+        for bad in [
+            moved.as_str(),
+            &flipped,
+            "",
+            ".",
+            "abc",
+            "!!.!!",
+            &cursor[1..],
+        ] {
+            assert_eq!(
+                k.open(&SCOPE, bad).map_err(|p| p.code),
+                Err("invalid_cursor"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_key_is_refused() {
+        assert!(CursorKey::new(&[1; MIN_KEY_BYTES - 1]).is_none());
+    }
+}
