@@ -162,12 +162,16 @@ fn print_report(rows: &[Row], operations: &Value) {
             println!("\n(no DynamoDB request counts: target/bench-operations.json is missing)");
             return;
         }
-        println!("\n{:<80} {:>5} {:>6}", "route", "reads", "writes");
+        println!(
+            "\n{:<80} {:>5} {:>6} {:>6}",
+            "route", "reads", "writes", "items"
+        );
         for (route, c) in ops {
             println!(
-                "{route:<80} {:>5} {:>6}",
+                "{route:<80} {:>5} {:>6} {:>6}",
                 c["reads"].as_u64().unwrap_or(0),
-                c["writes"].as_u64().unwrap_or(0)
+                c["writes"].as_u64().unwrap_or(0),
+                c["items"].as_u64().unwrap_or(0)
             );
         }
         println!(

@@ -5,6 +5,7 @@
 //! by an SDK interceptor on the handler's own client.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use activation_mailer::{MailerApp, MailerSettings};
@@ -18,9 +19,9 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextMut,
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
-    BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextMut,
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -89,9 +90,10 @@ pub fn client() -> Client {
     Client::new(&sdk_config())
 }
 
-/// Counts DynamoDB operations by name as the handler's client sends them.
+/// Counts DynamoDB operations by name as the handler's client sends them, and the items its
+/// reads returned (`GetItem`, `BatchGetItem`, every page of a `Query`).
 #[derive(Debug, Clone, Default)]
-pub struct Counter(Arc<Mutex<Vec<String>>>);
+pub struct Counter(Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>);
 
 impl Counter {
     pub fn take(&self) -> Vec<String> {
@@ -100,6 +102,28 @@ impl Counter {
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
     }
+
+    /// Items read since the last call.
+    pub fn take_items(&self) -> usize {
+        self.1.swap(0, Ordering::SeqCst)
+    }
+}
+
+/// Items a read returned, from its output.
+fn items_in(output: &aws_smithy_runtime_api::client::interceptors::context::Output) -> usize {
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::BatchGetItemOutput, get_item::GetItemOutput, query::QueryOutput,
+    };
+    if let Some(q) = output.downcast_ref::<QueryOutput>() {
+        return usize::try_from(q.count).unwrap_or(0);
+    }
+    if let Some(g) = output.downcast_ref::<GetItemOutput>() {
+        return usize::from(g.item.is_some());
+    }
+    output
+        .downcast_ref::<BatchGetItemOutput>()
+        .and_then(|b| b.responses.as_ref())
+        .map_or(0, |r| r.values().map(Vec::len).sum())
 }
 
 impl Intercept for Counter {
@@ -115,6 +139,18 @@ impl Intercept for Counter {
     ) -> Result<(), BoxError> {
         if let (Some(m), Ok(mut ops)) = (cfg.load::<Metadata>(), self.0.lock()) {
             ops.push(m.name().to_owned());
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Ok(output) = context.output_or_error() {
+            self.1.fetch_add(items_in(output), Ordering::SeqCst);
         }
         Ok(())
     }

@@ -240,8 +240,8 @@ async fn every_route_within_its_request_budget() {
         ),
     ];
     println!(
-        "{:<7} {:<72} {:>5} {:>6}",
-        "method", "route", "reads", "writes"
+        "{:<7} {:<72} {:>5} {:>6} {:>6}",
+        "method", "route", "reads", "writes", "items"
     );
     let mut failures = Vec::new();
     let mut measured = serde_json::Map::new();
@@ -253,6 +253,7 @@ async fn every_route_within_its_request_budget() {
                          budget: usize,
                          i: usize| {
         h.ops.take();
+        h.ops.take_items();
         let r = h
             .call(
                 method,
@@ -263,16 +264,17 @@ async fn every_route_within_its_request_budget() {
             )
             .await;
         let ops = h.ops.take();
+        let items = h.ops.take_items();
         let (reads, writes) = reads_writes(&ops);
-        println!("{method:<7} {path:<72} {reads:>5} {writes:>6}");
+        println!("{method:<7} {path:<72} {reads:>5} {writes:>6} {items:>6}");
         // The most a route took, keyed by its template (`make bench` reports these).
         let route = format!("{method} {}", route_template(path));
-        let most = measured
-            .get(&route)
-            .and_then(|c: &Value| c["reads"].as_u64())
-            .unwrap_or(0)
-            .max(reads as u64);
-        measured.insert(route, json!({"reads": most, "writes": writes}));
+        let before = measured.get(&route).cloned().unwrap_or(Value::Null);
+        let most = |field: &str, n: usize| before[field].as_u64().unwrap_or(0).max(n as u64);
+        measured.insert(
+            route,
+            json!({"reads": most("reads", reads), "writes": writes, "items": most("items", items)}),
+        );
         if r.status != status {
             failures.push(format!("{method} {path}: {} {}", r.status, r.raw));
         }
