@@ -99,7 +99,7 @@ pub struct Wakeup {
 }
 
 /// What happened to one intent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Sent,
@@ -568,28 +568,33 @@ pub async fn handle(app: &MailerApp, request_id: &str, event: Value) -> Result<V
 
 async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
     let mut failures = Vec::new();
-    let outcomes = if let Some(messages) = vls::queue::messages(&event) {
+    let (outcomes, batch) = if let Some(messages) = vls::queue::messages(&event) {
         // A wake-up is never offered again: its intent is pending in the table, and if this
         // turn could not send it, its next wake-up or the sweep will.
         let ids = messages.iter().filter_map(wakeup_of).collect();
-        in_turn(app, ids, request_id, &mut Vec::new()).await
+        (in_turn(app, ids, request_id, &mut Vec::new()).await, true)
     } else if let Some(records) = stream_mail_ids(&event) {
-        in_turn(app, records, request_id, &mut failures).await
+        (in_turn(app, records, request_id, &mut failures).await, true)
     } else {
-        sweep(app, request_id).await?
+        (sweep(app, request_id).await?, false)
     };
     if !outcomes.is_empty() {
-        tracing::info!(
-            processed = outcomes.len(),
-            failed = failures.len(),
-            "mailer run"
-        );
+        let mut counts = std::collections::BTreeMap::new();
+        for (_, o) in &outcomes {
+            *counts.entry(*o).or_insert(0usize) += 1;
+        }
+        tracing::info!(processed = outcomes.len(), failed = failures.len(), outcomes = ?counts,
+            "mailer run");
+    }
+    if batch {
+        // What the stream or the queue reads: the records to offer again, and nothing else.
+        return Ok(json!({ "batchItemFailures": failures }));
     }
     let processed: Vec<Value> = outcomes
         .iter()
         .map(|(id, o)| json!({"mail_id": id, "outcome": o}))
         .collect();
-    Ok(json!({ "batchItemFailures": failures, "processed": processed }))
+    Ok(json!({ "processed": processed }))
 }
 
 #[cfg(test)]

@@ -271,7 +271,8 @@ pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, 
                 .iter()
                 .map(|f| json!({ "itemIdentifier": f.message_id }))
                 .collect();
-            return Ok(json!({ "batchItemFailures": failures, "billed": worked.billed }));
+            // What the event source reads: the messages to offer again, and nothing else.
+            return Ok(json!({ "batchItemFailures": failures }));
         }
         let now = event_time(&event).unwrap_or_else(Utc::now);
         let planned = plan(app, now).await?;

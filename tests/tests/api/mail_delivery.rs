@@ -276,11 +276,10 @@ async fn a_stream_batch_reports_only_the_records_it_could_not_process() {
         .await
         .expect("handled");
     assert_eq!(
-        out["batchItemFailures"],
-        json!([{"itemIdentifier": "100"}]),
-        "{out}"
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "100"}]}),
+        "only the unreadable record is offered again, and the answer says nothing else"
     );
-    assert_eq!(out["processed"][1]["outcome"], "sent", "{out}");
     assert_eq!(h.mail().len(), 1);
 }
 
@@ -443,7 +442,10 @@ async fn a_mail_put_off_is_woken_through_the_queue_when_it_is_due() {
     let woken = activation_mailer::handle(&mailer, "test-wakeup", event)
         .await
         .expect("handled");
-    assert_eq!(woken["processed"][0]["outcome"], "sent", "{woken}");
-    assert_eq!(woken["batchItemFailures"], json!([]));
+    assert_eq!(
+        woken,
+        json!({"batchItemFailures": []}),
+        "the answer the queue reads"
+    );
     assert_eq!(h.mail().len(), 1);
 }
