@@ -2,7 +2,8 @@
 //! waits for its slot, `1 / rate` seconds after the one before. The rate is `MAIL_SEND_RATE`
 //! (mails a second for the whole account) if set, otherwise SES's own `MaxSendRate`, read once
 //! when the first mail is about to go (not at start-up, which stays short), divided among
-//! `MAILER_CONCURRENCY` mailers.
+//! `MAILER_CONCURRENCY` mailers. A failed read paces that send at 1 a second and is tried
+//! again at the next send, so one SES hiccup does not slow the instance for its lifetime.
 
 use std::time::{Duration, Instant};
 
@@ -51,33 +52,39 @@ impl Pacer {
         }
     }
 
-    async fn rate(&self) -> f64 {
+    /// This mailer's rate, or why SES would not say.
+    async fn rate(&self) -> Result<f64, String> {
         match &self.source {
-            Source::Fixed(rate) => positive(*rate).unwrap_or(1.0),
-            Source::Ses(ses, mailers) => match ses.get_account().send().await {
-                Ok(a) => {
-                    let account = a.send_quota().map_or(1.0, |q| q.max_send_rate());
-                    positive(account / mailers).unwrap_or(1.0)
-                }
-                Err(e) => {
-                    let e = aws_sdk_sesv2::error::DisplayErrorContext(e);
-                    tracing::warn!(error = %e, "SES sending rate unknown; 1 mail a second");
-                    1.0
-                }
-            },
+            Source::Fixed(rate) => Ok(positive(*rate).unwrap_or(1.0)),
+            Source::Ses(ses, mailers) => {
+                let a = ses
+                    .get_account()
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_sesv2::error::DisplayErrorContext(e).to_string())?;
+                let account = a.send_quota().map_or(1.0, |q| q.max_send_rate());
+                Ok(positive(account / mailers).unwrap_or(1.0))
+            }
         }
     }
 
     /// Waits for the next free slot and takes it.
     pub async fn slot(&self) {
-        let interval = *self
+        let known = self
             .interval
-            .get_or_init(|| async {
-                let rate = self.rate().await;
+            .get_or_try_init(|| async {
+                let rate = self.rate().await?;
                 tracing::info!(mails_per_second = rate, "mailer paced");
-                Duration::from_secs_f64(1.0 / rate)
+                Ok::<_, String>(Duration::from_secs_f64(1.0 / rate))
             })
             .await;
+        let interval = match known {
+            Ok(interval) => *interval,
+            Err(e) => {
+                tracing::warn!(error = %e, "SES sending rate unknown; 1 mail a second for now");
+                Duration::from_secs(1)
+            }
+        };
         let wait = {
             let mut next = self.next.lock().await;
             let now = Instant::now();
