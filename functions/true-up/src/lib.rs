@@ -13,7 +13,7 @@ use vls::rules::reservations::{TrueUp, true_up_step};
 use vls::store::{DUE_SHARDS, Store, StoreError, TxFailure};
 use vls::types::{AgreementId, OrderId};
 
-use vls::queue::{self as queue, Message, Queue, QueueError};
+use vls::queue::{self, Message, Queue, QueueError};
 
 pub struct App {
     pub store: Store,
@@ -65,6 +65,9 @@ pub enum StepError {
     /// The rules refuse to bill this agreement as it stands (a total out of range).
     #[error(transparent)]
     Refused(#[from] vls::error::RuleError),
+    /// The agreement kept changing under every attempt: the message is offered again.
+    #[error("the agreement kept changing while it was billed")]
+    Contended,
 }
 
 /// Bills every passed anniversary of one agreement, oldest first. `billed` collects what
@@ -107,7 +110,7 @@ pub async fn true_up_agreement(
                 conflicts += 1;
                 tracing::info!(agreement_id = %id, %failure, "true-up lost a race; re-reading");
                 if conflicts > 10 {
-                    return Ok(());
+                    return Err(StepError::Contended);
                 }
             }
         }
@@ -245,6 +248,7 @@ async fn work_one(app: &App, m: &Message, request_id: &str) -> Result<Vec<Billed
             StepError::Refused(e) => e.code(),
             StepError::Store(StoreError::Corrupt(_)) => "unreadable",
             StepError::Store(_) => "unavailable",
+            StepError::Contended => "concurrent_update",
         };
         tracing::error!(agreement_id = %id, message_id = %m.message_id, code, error = %e,
             "true-up not billed; the message is offered again, the others go on");
