@@ -803,6 +803,16 @@ pub fn total(pool: &Value, sku: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The true-up orders of an agreement's order list.
+pub fn true_up_orders(orders: &Value) -> Vec<&Value> {
+    orders["orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["source"] == "true_up")
+        .collect()
+}
+
 /// The actions of an audit trail, oldest first.
 pub fn actions(trail: &Value) -> Vec<&str> {
     trail["events"]

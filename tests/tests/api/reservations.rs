@@ -284,12 +284,7 @@ async fn the_anniversary_bills_one_true_up_order_exactly_once() {
     let orders = h
         .get(&format!("/agreements/{agr}/orders"), &w.partner)
         .await;
-    let true_ups: Vec<&Value> = orders.body["orders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|o| o["source"] == "true_up")
-        .collect();
+    let true_ups = true_up_orders(&orders.body);
     assert_eq!(true_ups.len(), 1);
     assert_eq!(true_ups[0]["status"], "invoiced");
     assert_eq!(
@@ -388,12 +383,7 @@ async fn the_function_enqueues_on_schedule_and_a_redelivered_message_bills_nothi
         let orders = h
             .get(&format!("/agreements/{agr}/orders"), &w.partner)
             .await;
-        orders.body["orders"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|o| o["source"] == "true_up")
-            .count()
+        true_up_orders(&orders.body).len()
     };
     for round in 0..2 {
         let out = true_up::handle(&h.true_up, "worker", batch.clone())

@@ -1,6 +1,7 @@
 //! The functions' route tables are the API: openapi.yaml, the deployed routes in template.yaml
 //! and the local router in Cargo.toml are checked against them, route by route.
 
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 fn read(name: &str) -> String {
@@ -340,6 +341,44 @@ fn the_identity_provider_is_wired_without_a_cycle() {
     }
 }
 
+/// Whether the role `role` (translated resources `r`) allows `action` on the resource whose
+/// ARN is `!GetAtt <target>.Arn`, in any statement (SAM writes `Action` as a string or a list).
+fn role_may(r: &Value, role: &str, action: &str, target: &str) -> bool {
+    r[role]["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .any(|s| {
+            let allows = match &s["Action"] {
+                Value::String(a) => a == action,
+                Value::Array(a) => a.iter().any(|a| a == action),
+                _ => false,
+            };
+            allows && s["Resource"]["Fn::GetAtt"][0] == target
+        })
+}
+
+/// A queue that feeds `function` hides a message in work for at least six times the
+/// function's timeout, as Lambda advises for an SQS event source.
+fn hides_for_six_timeouts(r: &Value, queue: &str, function: &str) {
+    let timeout = r[function]["Properties"]["Timeout"]
+        .as_u64()
+        .expect("timeout");
+    let hidden = r[queue]["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .expect("visibility");
+    assert!(
+        hidden >= 6 * timeout,
+        "{queue}: {hidden} s < 6 × {timeout} s"
+    );
+}
+
 /// The mailer's stream reports the records it could not process (the function answers
 /// `batchItemFailures`), splits a failing batch, ages records out after an hour into a
 /// failure queue it may write to, and a bounded number of mailers run at once.
@@ -361,15 +400,12 @@ fn the_mail_stream_reports_failures_and_lands_what_it_gives_up() {
     let destination = &mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"];
     assert_eq!(destination[0], "MailStreamFailures");
     assert_eq!(r["MailStreamFailures"]["Type"], "AWS::SQS::Queue");
-    let role = &r["ActivationMailerFunctionRole"]["Properties"]["Policies"];
-    assert!(
-        role.as_array().is_some_and(|ps| ps.iter().any(|p| {
-            let s = &p["PolicyDocument"]["Statement"][0];
-            s["Action"] == "sqs:SendMessage"
-                && s["Resource"]["Fn::GetAtt"][0] == "MailStreamFailures"
-        })),
-        "{role}"
-    );
+    assert!(role_may(
+        r,
+        "ActivationMailerFunctionRole",
+        "sqs:SendMessage",
+        "MailStreamFailures"
+    ));
     let mailer = &r["ActivationMailerFunction"]["Properties"];
     assert_eq!(
         mailer["ReservedConcurrentExecutions"]["Ref"],
@@ -390,20 +426,12 @@ fn the_true_up_fans_out_through_a_queue_with_a_dead_letter_queue() {
         run["Environment"]["Variables"]["TRUE_UP_QUEUE_URL"]["Ref"],
         "TrueUpQueue"
     );
-    let policies = &r["TrueUpFunctionRole"]["Properties"]["Policies"];
-    assert!(
-        policies.as_array().is_some_and(|ps| ps.iter().any(|p| {
-            p["PolicyDocument"]["Statement"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|s| {
-                    s["Action"][0] == "sqs:SendMessage"
-                        && s["Resource"]["Fn::GetAtt"][0] == "TrueUpQueue"
-                })
-        })),
-        "{policies}"
-    );
+    assert!(role_may(
+        r,
+        "TrueUpFunctionRole",
+        "sqs:SendMessage",
+        "TrueUpQueue"
+    ));
     let mapping = &r["TrueUpWorkerFunctionDueAgreements"]["Properties"];
     assert_eq!(mapping["EventSourceArn"]["Fn::GetAtt"][0], "TrueUpQueue");
     assert_eq!(
@@ -414,15 +442,8 @@ fn the_true_up_fans_out_through_a_queue_with_a_dead_letter_queue() {
         mapping["ScalingConfig"]["MaximumConcurrency"]["Ref"],
         "TrueUpConcurrency"
     );
-    let worker_timeout = r["TrueUpWorkerFunction"]["Properties"]["Timeout"]
-        .as_u64()
-        .expect("worker timeout");
+    hides_for_six_timeouts(r, "TrueUpQueue", "TrueUpWorkerFunction");
     let queue = &r["TrueUpQueue"]["Properties"];
-    let hidden = queue["VisibilityTimeout"].as_u64().expect("visibility");
-    assert!(
-        hidden >= 6 * worker_timeout,
-        "{hidden} < 6 × {worker_timeout}"
-    );
     assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 3);
     assert_eq!(
         queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0],
@@ -442,29 +463,17 @@ fn the_mailer_is_woken_through_its_queue() {
         mailer["Environment"]["Variables"]["MAIL_WAKEUP_QUEUE_URL"]["Ref"],
         "MailWakeups"
     );
-    let policies = &r["ActivationMailerFunctionRole"]["Properties"]["Policies"];
-    assert!(
-        policies.as_array().is_some_and(|ps| ps.iter().any(|p| {
-            p["PolicyDocument"]["Statement"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|s| {
-                    s["Action"][0] == "sqs:SendMessage"
-                        && s["Resource"]["Fn::GetAtt"][0] == "MailWakeups"
-                })
-        })),
-        "{policies}"
-    );
+    assert!(role_may(
+        r,
+        "ActivationMailerFunctionRole",
+        "sqs:SendMessage",
+        "MailWakeups"
+    ));
     let mapping = &r["ActivationMailerFunctionWakeups"]["Properties"];
     assert_eq!(mapping["EventSourceArn"]["Fn::GetAtt"][0], "MailWakeups");
     assert_eq!(
         mapping["ScalingConfig"]["MaximumConcurrency"]["Ref"], "MailerConcurrency",
         "no more wake-up invocations than mailers may run"
     );
-    let timeout = mailer["Timeout"].as_u64().expect("timeout");
-    let hidden = r["MailWakeups"]["Properties"]["VisibilityTimeout"]
-        .as_u64()
-        .expect("visibility");
-    assert!(hidden >= 6 * timeout, "{hidden} < 6 × {timeout}");
+    hides_for_six_timeouts(r, "MailWakeups", "ActivationMailerFunction");
 }

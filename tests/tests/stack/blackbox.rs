@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use vls_tests::fixtures::*;
 use vls_tests::{
     Http, Resp, claims, client, scan_all, stack_secret as secret, stack_token as tok, token_with,
-    total,
+    total, true_up_orders,
 };
 
 fn base() -> String {
@@ -782,14 +782,9 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
         "in the pool at once"
     );
 
-    let true_up_orders = || {
+    let true_ups = || {
         let orders = http.get(&format!("/agreements/{agr}/orders"), &partner);
-        orders.body["orders"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|o| o["source"] == "true_up")
-            .count()
+        true_up_orders(&orders.body).len()
     };
     let day = |offset: i64| {
         let d = chrono::NaiveDate::parse_from_str(&anniversary, "%Y-%m-%d").expect("date")
@@ -814,22 +809,17 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
         }
     };
     run(-1).await;
-    assert_eq!(true_up_orders(), 0, "the day before: nothing");
+    assert_eq!(true_ups(), 0, "the day before: nothing");
     let out = run(0).await;
     assert!(out["enqueued"].as_u64() >= Some(1), "{out}");
-    assert_eq!(true_up_orders(), 1, "the anniversary: billed");
+    assert_eq!(true_ups(), 1, "the anniversary: billed");
     run(0).await;
-    assert_eq!(true_up_orders(), 1, "run again the same day: nothing more");
+    assert_eq!(true_ups(), 1, "run again the same day: nothing more");
     run(2).await;
-    assert_eq!(true_up_orders(), 1, "two days late: nothing more");
+    assert_eq!(true_ups(), 1, "two days late: nothing more");
 
     let orders = http.get(&format!("/agreements/{agr}/orders"), &partner);
-    let true_ups: Vec<&Value> = orders.body["orders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|o| o["source"] == "true_up")
-        .collect();
+    let true_ups = true_up_orders(&orders.body);
     assert_eq!(true_ups.len(), 1);
     assert_eq!(
         true_ups[0]["lines"],
