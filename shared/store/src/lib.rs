@@ -474,25 +474,31 @@ impl Store {
     ) -> Result<(Vec<AgreementId>, Option<PageKey>), StoreError> {
         let partition = keys::due_shard(shard);
         let upper = format!("{today}#~");
-        let (page, next) = self
-            .index_page(&partition, &upper, None, start.map(|k| k.0))
+        let (ids, next) = self
+            .index_ids(&partition, &upper, None, start.map(|k| k.0), Self::due_id)
             .await?;
-        let ids = page
-            .iter()
-            .filter_map(|i| id_from_pk(i, keys::AGREEMENT_PREFIX))
-            .filter_map(|id| AgreementId::parse(&id))
-            .collect();
         Ok((ids, next.map(PageKey)))
     }
 
-    /// One page of a GSI1 partition up to `upper` (sort key), and where the next starts.
-    async fn index_page(
+    fn due_id(item: &Item) -> Option<AgreementId> {
+        AgreementId::parse(&id_from_pk(item, keys::AGREEMENT_PREFIX)?)
+    }
+
+    fn outbox_id(item: &Item) -> Option<MailId> {
+        MailId::parse(&id_from_pk(item, keys::MAIL_PREFIX)?)
+    }
+
+    /// The ids named by one page of a GSI1 partition up to `upper` (sort key), and where the
+    /// next page starts. An index entry that names no id is logged and passed over: it never
+    /// stops the listing.
+    async fn index_ids<T>(
         &self,
         partition: &str,
         upper: &str,
         limit: Option<i32>,
         start: Option<Item>,
-    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        id_of: fn(&Item) -> Option<T>,
+    ) -> Result<(Vec<T>, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
@@ -509,7 +515,19 @@ impl Store {
                 StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
             })?;
         let next = out.last_evaluated_key.filter(|k| !k.is_empty());
-        Ok((out.items.unwrap_or_default(), next))
+        let ids = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| {
+                let id = id_of(item);
+                if id.is_none() {
+                    tracing::warn!(partition, key = ?item.get(keys::PK), "index entry names no id");
+                }
+                id
+            })
+            .collect();
+        Ok((ids, next))
     }
 
     pub async fn mail(&self, id: &MailId) -> Result<Option<MailIntent>, StoreError> {
@@ -534,14 +552,9 @@ impl Store {
             return Ok((Vec::new(), None));
         };
         let upper = format!("{}#~", timestamp(now));
-        let (page, next) = self
-            .index_page(partition, &upper, Some(limit), from)
+        let (ids, next) = self
+            .index_ids(partition, &upper, Some(limit), from, Self::outbox_id)
             .await?;
-        let ids = page
-            .iter()
-            .filter_map(|i| id_from_pk(i, keys::MAIL_PREFIX))
-            .filter_map(|id| MailId::parse(&id))
-            .collect();
         let following = (shard + 1) % shards.len();
         let next = match next {
             Some(key) => Some(Cursor {
