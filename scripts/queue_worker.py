@@ -82,13 +82,17 @@ def main():
             continue
         failed = {f.get("itemIdentifier") for f in answer.get("batchItemFailures", [])}
         done = [m for m in got if m["MessageId"] not in failed]
-        if done:
+        if not done:
+            continue
+        try:
             sqs.delete_message_batch(
                 QueueUrl=url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
                 ],
             )
+        except Exception as e:  # not deleted: offered again after the visibility timeout
+            print(f"delete failed: {e}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
