@@ -1372,7 +1372,7 @@ pub mod seeding {
             quantity: Quantity::new(2).expect("q"),
         };
         Reservation {
-            id: ReservationId::generate(),
+            id: ReservationId::generate(&a.id),
             agreement_id: a.id.clone(),
             lines: Lines::new(vec![line]).expect("l"),
             status: ReservationStatus::Active,

@@ -16,7 +16,7 @@ use vls::queue::Queue;
 use vls::rules::activation::{Issued, LinkToken, issue_link};
 pub use vls::rules::outbox::Waits;
 use vls::rules::outbox::{self, Claim, Idle, Kind, Refused};
-use vls::store::{Cursor, Store, StoreError, TxFailure};
+use vls::store::{Cursor, Store, StoreError, Stored, TxFailure};
 use vls::types::{Email, MailId};
 
 pub struct MailerSettings {
@@ -200,6 +200,7 @@ impl Run<'_> {
         );
         let mut tx = self.app.store.tx();
         tx.replace(skipped, mail.version)
+            .advance(&agreement.id, agreement.version)
             .event(&mail.agreement_id, &event);
         self.app.store.commit(tx).await?;
         Ok(Outcome::Skipped)
@@ -261,7 +262,9 @@ impl Run<'_> {
             json!({ "mail_id": mail.id, "sent_to": to.masked(), "reason": mail.reason,
                     "ses_message_id": message_id, "link_expires_at": issued.link.expires_at }),
         );
-        self.record_sent(claimed, sent, &event).await?;
+        let agreement_version = issued.agreement.version;
+        self.record_sent(claimed, sent, agreement_version, &event)
+            .await?;
         tracing::info!(mail_id = %mail.id, attempts = claimed.attempts, "activation mail sent");
         Ok(Outcome::Sent)
     }
@@ -287,11 +290,13 @@ impl Run<'_> {
     /// SES has the mail: its record is written however long the table takes, the lease moved
     /// on meanwhile so that no other sender takes the intent over. Only the death of this
     /// process (or another writer changing the intent, which the lease rules out) leaves it
-    /// unrecorded, and only then can a second mail go out.
+    /// unrecorded, and only then can a second mail go out. The event moves the agreement's
+    /// version on (its trail's sequence); an agreement changed meanwhile is read again.
     async fn record_sent(
         &self,
         claimed: &MailIntent,
         mut sent: MailIntent,
+        mut agreement_version: u64,
         event: &Event,
     ) -> Result<(), TxFailure> {
         let store = &self.app.store;
@@ -300,17 +305,25 @@ impl Run<'_> {
         loop {
             let mut tx = store.tx();
             tx.replace(&sent, held.version)
+                .advance(&held.agreement_id, agreement_version)
                 .event(&held.agreement_id, event);
-            let e = match store.commit(tx).await {
+            let why = match store.commit(tx).await {
                 Ok(()) => return Ok(()),
-                Err(TxFailure::Store(e)) => e,
+                Err(TxFailure::Store(e)) => e.to_string(),
+                Err(TxFailure::Conflict) => "a concurrent transaction".to_owned(),
+                Err(TxFailure::Conditions(failed)) if !failed.contains(&MailIntent::KIND) => {
+                    if let Ok(Some(a)) = store.agreement(&held.agreement_id).await {
+                        agreement_version = a.version;
+                    }
+                    "the agreement changed".to_owned()
+                }
                 Err(other) => {
                     tracing::error!(mail_id = %held.id, error = %other,
                         "sent, but the intent changed under the lease: not recorded");
                     return Err(other);
                 }
             };
-            tracing::warn!(mail_id = %held.id, round, error = %e, "sent; recording it again");
+            tracing::warn!(mail_id = %held.id, round, error = %why, "sent; recording it again");
             tokio::time::sleep(vls::http::idempotency::backoff(round)).await;
             let now = (self.app.clock)();
             if held

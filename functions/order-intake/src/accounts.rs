@@ -88,9 +88,9 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
     let (billing, lines) = ctx.parse(input::new_subscription)?;
     let (account_id, lines) = (&account_id, &lines);
     mutate(&app.store, ctx, move || async move {
-        if app.store.account(account_id).await?.is_none() {
+        let Some(account) = app.store.account(account_id).await? else {
             return Err(Problem::not_found("account"));
-        }
+        };
         let sub = Subscription {
             id: SubscriptionId::generate(),
             account_id: account_id.clone(),
@@ -105,7 +105,9 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
             .on_account(Some(account_id))
             .with(json!({ "subscription_id": sub.id, "billing": sub.billing, "lines": sub.lines }));
         let mut tx = app.store.tx();
-        tx.create(&sub).event(account_id, &event);
+        tx.create(&sub)
+            .advance(account_id, account.version)
+            .event(account_id, &event);
         Ok(Planned {
             reply: Reply::created(&sub),
             tx,

@@ -24,7 +24,7 @@ pub(crate) async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             .filter(|a| access::agreement_visible(p, a))
             .ok_or_else(|| Problem::not_found("agreement").with("field", json!("agreement_id")))?;
         let policy = &app.config.policy;
-        let id = OrderId::generate();
+        let id = OrderId::generate(&before.id);
         let placed = orders::place(&before, cmd.clone(), replaced.as_ref(), policy, id, ctx.now)?;
         let (a, o) = (&placed.agreement, &placed.order);
         let event = ctx
@@ -76,7 +76,7 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
         let mut tx = app.store.tx();
         // The agreement must be as read: an activation or a remap in between changes where
         // the licences go.
-        tx.replace(o, before.version).check_unchanged(&a);
+        tx.replace(o, before.version).advance(&a.id, a.version);
         let event = ctx.event(p, "order.invoiced").on_agreement(&a.id);
         let event = match &invoiced.effect {
             InvoiceEffect::Attach(account) => {
@@ -85,7 +85,9 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
                     "activation_email": "not_needed",
                 }));
                 // The account's volume licences changed: guards keyed on its version must see it.
-                tx.bump_version(account).event(account, &event);
+                let held = app.store.account(account).await?;
+                let held = held.ok_or_else(|| Problem::not_found("account"))?.version;
+                tx.advance(account, held).event(account, &event);
                 event
             }
             InvoiceEffect::QueueActivationMail => {

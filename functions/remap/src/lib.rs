@@ -174,7 +174,9 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let mut tx = app.store.tx();
         tx.replace(&amended, a.version).event(&a.id, &event);
         if let Some(acc) = &a.account_id {
-            tx.event(&acc, &event);
+            let held = app.store.account(acc).await?;
+            let held = held.ok_or_else(|| Problem::not_found("account"))?.version;
+            tx.advance(acc, held).event(acc, &event);
         }
         Ok(Planned {
             reply: Reply::created(&amendment),

@@ -92,7 +92,8 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .account_id
             .clone()
             .ok_or_else(|| Problem::not_found("agreement"))?;
-        let r = reservations::reserve(&a, lines.clone(), ReservationId::generate(), ctx.now)?;
+        let r = reservations::reserve(&a, lines.clone(), ReservationId::generate(&a.id), ctx.now)?;
+        let held = account_version(app, &account).await?;
         let event = ctx
             .event(p, "reservation.created")
             .on_agreement(&a.id)
@@ -102,10 +103,10 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             );
         let mut tx = app.store.tx();
         // The agreement as read (still associated with this account, same anniversary), and
-        // the account's version moved on: its volume licences changed.
-        tx.check_unchanged(&a)
+        // both moved on: the account's volume licences changed, and both trails grow.
+        tx.advance(&a.id, a.version)
             .create(&r)
-            .bump_version(&account)
+            .advance(&account, held)
             .event(&a.id, &event)
             .event(&account, &event);
         Ok(Planned {
@@ -165,7 +166,8 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let mut tx = app.store.tx();
         if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
             let skus: Vec<Sku> = r.lines.iter().map(|l| l.sku).collect();
-            tx.bump_version_unless_relied_on(&account_id, &skus);
+            let held = account_version(app, &account_id).await?;
+            tx.advance_unless_relied_on(&account_id, held, &skus);
         } else {
             let (touched, read) = keep_relied_on(app, &account_id, &r).await?;
             tx.replace(&touched, read);
@@ -176,7 +178,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .on_account(Some(&account_id))
             .with(json!({ "reservation_id": r.id, "lines": r.lines }));
         tx.replace(&cancelled, r.version)
-            .check_unchanged(&a)
+            .advance(&a.id, a.version)
             .event(&a.id, &event)
             .event(&account_id, &event);
         Ok(Planned {
@@ -221,4 +223,12 @@ async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         preview: &preview,
         last_billed_anniversary: h.agreement.billed_through,
     }))
+}
+
+/// The account's version as it stands, for a transaction that moves it on.
+async fn account_version(app: &App, id: &AccountId) -> Result<u64, Problem> {
+    let account = app.store.account(id).await?;
+    Ok(account
+        .ok_or_else(|| Problem::not_found("account"))?
+        .version)
 }

@@ -84,7 +84,12 @@ pub async fn true_up_agreement(
         let Some(h) = app.store.agreement_holdings(id).await? else {
             return Ok(());
         };
-        let Some(step) = true_up_step(&h.agreement, &h.reservations, now, OrderId::generate())?
+        let Some(step) = true_up_step(
+            &h.agreement,
+            &h.reservations,
+            now,
+            OrderId::generate(&h.agreement.id),
+        )?
         else {
             return Ok(());
         };
@@ -147,7 +152,14 @@ async fn commit_step(
         tx.create(order);
     }
     if let Some(acc) = &a.account_id {
-        tx.event(acc, &event);
+        // The account's trail is ordered by its version: the event moves it on.
+        match app.store.account(acc).await? {
+            Some(held) => {
+                tx.advance(acc, held.version).event(acc, &event);
+            }
+            None => tracing::warn!(agreement_id = %a.id, account_id = %acc,
+                "true-up: the agreement's account is missing; its trail is not written"),
+        }
     }
     app.store.commit(tx).await
 }

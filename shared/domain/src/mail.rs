@@ -128,7 +128,7 @@ mod tests {
 
     fn order(a: &Agreement, status: OrderStatus, q: u64) -> Order {
         Order {
-            id: OrderId::generate(),
+            id: OrderId::generate(&a.id),
             agreement_id: a.id.clone(),
             partner_id: a.partner_id.clone(),
             source: OrderSource::Order,

@@ -12,28 +12,11 @@ use crate::error::FieldError;
 /// Largest quantity a single line may carry; anything above is a typo, not an order.
 pub const MAX_QUANTITY: u64 = 1_000_000;
 
-macro_rules! prefixed_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
+/// What every id type has: the string form, serde through it, display.
+macro_rules! id_impls {
+    ($name:ident, $prefix:literal) => {
         impl $name {
             pub const PREFIX: &'static str = $prefix;
-
-            /// A fresh id: the prefix and a ULID (time-ordered, 80 random bits).
-            pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, ulid::Ulid::generate()))
-            }
-
-            /// Parses an id as it appears in a path or body; anything else is not an id.
-            pub fn parse(raw: &str) -> Option<Self> {
-                let rest = raw.strip_prefix($prefix)?;
-                rest.parse::<ulid::Ulid>().ok()?;
-                (rest.len() == 26 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
-                    .then(|| Self(raw.to_owned()))
-            }
 
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -61,6 +44,71 @@ macro_rules! prefixed_id {
     };
 }
 
+/// The ULID of a raw id part, if it is one in its canonical 26-character form.
+fn ulid_part(raw: &str) -> Option<&str> {
+    raw.parse::<ulid::Ulid>().ok()?;
+    (raw.len() == 26 && raw.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(raw)
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh id: the prefix and a ULID (time-ordered, 80 random bits).
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, ulid::Ulid::generate()))
+            }
+
+            /// Parses an id as it appears in a path or body; anything else is not an id.
+            pub fn parse(raw: &str) -> Option<Self> {
+                ulid_part(raw.strip_prefix($prefix)?).map(|_| Self(raw.to_owned()))
+            }
+        }
+
+        id_impls!($name, $prefix);
+    };
+}
+
+/// An id of something that lives in an agreement's partition and never leaves it (an order,
+/// a reservation): `<prefix><agreement's ULID>_<own ULID>`. Like a resource name, it says
+/// where the item is, so one read finds it with its agreement, without a lookup item.
+macro_rules! agreement_child_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh id under `agreement`.
+            pub fn generate(agreement: &AgreementId) -> Self {
+                let parent = &agreement.as_str()[AgreementId::PREFIX.len()..];
+                Self(format!("{}{parent}_{}", $prefix, ulid::Ulid::generate()))
+            }
+
+            /// Parses an id as it appears in a path or body; anything else is not an id.
+            pub fn parse(raw: &str) -> Option<Self> {
+                let (parent, own) = raw.strip_prefix($prefix)?.split_once('_')?;
+                ulid_part(parent)?;
+                ulid_part(own)?;
+                Some(Self(raw.to_owned()))
+            }
+
+            /// The agreement it belongs to.
+            pub fn agreement(&self) -> AgreementId {
+                let parent = &self.0[$prefix.len()..][..26];
+                AgreementId(format!("{}{parent}", AgreementId::PREFIX))
+            }
+        }
+
+        id_impls!($name, $prefix);
+    };
+}
+
 prefixed_id!(
     /// An online-service tenant.
     AccountId,
@@ -76,12 +124,12 @@ prefixed_id!(
     AgreementId,
     "agr_"
 );
-prefixed_id!(
+agreement_child_id!(
     /// A purchase order or a true-up order.
     OrderId,
     "ord_"
 );
-prefixed_id!(
+agreement_child_id!(
     /// A License Reservation.
     ReservationId,
     "res_"
@@ -458,6 +506,33 @@ mod tests {
         assert_eq!(AgreementId::parse("agr_01JD00000000000000000000'"), None);
         assert!(AccountId::parse("acc_01JD0000000000000000000000").is_some());
         assert!(OrderId::parse("ord_../../etc").is_none());
+    }
+
+    #[test]
+    fn an_order_or_reservation_id_names_its_agreement() {
+        let agr = AgreementId::generate();
+        let order = OrderId::generate(&agr);
+        assert_eq!(order.agreement(), agr);
+        assert_eq!(OrderId::parse(order.as_str()), Some(order.clone()));
+        let res = ReservationId::generate(&agr);
+        assert_eq!(res.agreement(), agr);
+        assert_eq!(
+            ReservationId::parse(res.as_str()).map(|r| r.agreement()),
+            Some(agr)
+        );
+        let own = "01JD0000000000000000000000";
+        for junk in [
+            format!("ord_{own}"),
+            format!("ord_{own}_"),
+            format!("ord__{own}"),
+            format!("ord_{own}_{own}_"),
+            format!("ord_{own}_{own}x"),
+            format!("res_{own}_{own}"),
+            format!("ord_{own}/{own}"),
+        ] {
+            assert_eq!(OrderId::parse(&junk), None, "{junk}");
+        }
+        assert!(OrderId::parse(&format!("ord_{own}_{own}")).is_some());
     }
 
     #[test]

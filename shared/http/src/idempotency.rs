@@ -16,8 +16,10 @@ use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure};
 
 /// How long a key is remembered.
 pub const TTL_SECONDS: i64 = 24 * 60 * 60;
-/// Optimistic-concurrency attempts before giving up with 409.
-const ATTEMPTS: u32 = 10;
+/// Optimistic-concurrency attempts before giving up with 409: changes to one agreement or
+/// account commit one after another (each moves its version on), so a burst of them on one
+/// agreement needs room to take turns (backoff capped at 250 ms: ~3 s at most).
+const ATTEMPTS: u32 = 16;
 
 /// A decided change: the reply it will give and the one transaction that makes it so.
 pub struct Planned {

@@ -9,11 +9,9 @@
 //! | `AGREEMENT#<agr>`        | `A`             | agreement, version; in GSI1 (due anniversaries) |
 //! | `AGREEMENT#<agr>`        | `O#<ord>`       | order (source order or true_up)                 |
 //! | `AGREEMENT#<agr>`        | `R#<res>`       | reservation                                     |
-//! | `ORDERREF#<ord>`         | `ORDERREF`      | which agreement an order is on                  |
-//! | `RESREF#<res>`           | `RESREF`        | which agreement a reservation is on             |
 //! | `CUSTOMER#<number>`      | `CUSTOMER`      | the customer's billing month-day (R2)           |
-//! | `EVENTS#AGREEMENT#<agr>` | `<at>#<ulid>`   | audit event (R17), oldest first                 |
-//! | `EVENTS#ACCOUNT#<acc>`   | `<at>#<ulid>`   | audit event                                     |
+//! | `EVENTS#AGREEMENT#<agr>` | `<ver>#<n>`     | audit event (R17), in commit order (below)      |
+//! | `EVENTS#ACCOUNT#<acc>`   | `<ver>#<n>`     | audit event                                     |
 //! | `EVENTS#PARTNER#<id>`    | `<at>#<ulid>`   | audit event                                     |
 //! | `MAIL#<mail>`            | `MAIL`          | outbox mail intent; in GSI1 while pending       |
 //! | `IDEMPOTENCY#<sha256>`   | `IDEMPOTENCY`   | stored first response; `expires_at` TTL         |
@@ -21,10 +19,19 @@
 //! | `TRUEUP#<agr>`           | `<anniversary>` | marker: this anniversary is billed (R14, once)  |
 //! | `LOCKOUT#<agr>`          | `LOCKOUT`       | R9 mismatch counter; `expires_at` TTL           |
 //!
+//! An order's and a reservation's id names its agreement (`ord_<agreement>_<own>`), so one
+//! read finds it with its agreement; nothing else points at it.
+//!
 //! An agreement's partition holds the agreement and everything that follows it (orders,
 //! reservations), so licences follow the agreement: a remap rewrites the agreement and the
 //! two accounts, never its orders. Sort keys are chosen so `sk < "P"` reads the agreement
 //! with its orders but without its reservations.
+//!
+//! An agreement's and an account's events are keyed by the version their owner was written
+//! at in the same transaction (20 digits) and their place among that transaction's events on
+//! the trail (3 digits): every transaction that writes a trail writes its owner under the
+//! version it read, so the keys grow in commit order and a page read by key never has an
+//! event added behind it. A partner's trail, listed nowhere, is keyed by time.
 //!
 //! GSI1 (`gsi1pk`, `gsi1sk`, keys only on the items that carry them — sparse):
 //! - agreements: `gsi1pk = DUE#<shard>` (16 shards by agreement id), `gsi1sk =
@@ -108,14 +115,6 @@ pub fn reservation(agreement: &AgreementId, id: &ReservationId) -> Key {
     (agreement_pk(agreement), format!("{RESERVATION_PREFIX}{id}"))
 }
 
-pub fn order_ref(id: &OrderId) -> Key {
-    (format!("ORDERREF#{id}"), "ORDERREF".into())
-}
-
-pub fn reservation_ref(id: &ReservationId) -> Key {
-    (format!("RESREF#{id}"), "RESREF".into())
-}
-
 pub fn customer(number: &crate::types::CustomerNumber) -> Key {
     (format!("CUSTOMER#{number}"), "CUSTOMER".into())
 }
@@ -126,6 +125,12 @@ pub fn agreement_events(id: &AgreementId) -> String {
 
 pub fn account_events(id: &AccountId) -> String {
     format!("EVENTS#ACCOUNT#{id}")
+}
+
+/// An event's sort key in a sequenced trail: its owner's version, its place in the
+/// transaction.
+pub fn event_position(version: u64, n: u32) -> String {
+    format!("{version:020}#{n:03}")
 }
 
 pub fn partner_events(id: &PartnerId) -> String {

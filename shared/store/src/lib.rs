@@ -400,23 +400,18 @@ impl Store {
 
     /// The agreement an order is on and the order itself.
     pub async fn order(&self, id: &OrderId) -> Result<Option<(Agreement, Order)>, StoreError> {
-        self.in_agreement(&keys::order_ref(id), |agr| keys::order(agr, id))
+        self.in_agreement(&id.agreement(), |agr| keys::order(agr, id))
             .await
     }
 
-    /// An item of an agreement's partition found by its own id (a lookup item names the
-    /// agreement), with the agreement: two reads.
+    /// An item of an agreement's partition found by its own id (which names the agreement),
+    /// with the agreement: one read.
     async fn in_agreement<T: DeserializeOwned>(
         &self,
-        lookup: &Key,
+        agr: &AgreementId,
         key: impl FnOnce(&AgreementId) -> Key,
     ) -> Result<Option<(Agreement, T)>, StoreError> {
-        let Some(r) = self.get_as::<RefItem>(lookup).await? else {
-            return Ok(None);
-        };
-        let agr = AgreementId::parse(&r.target)
-            .ok_or_else(|| StoreError::Corrupt(format!("lookup {}", lookup.0)))?;
-        match self.get_pair(keys::agreement(&agr), key(&agr)).await? {
+        match self.get_pair(keys::agreement(agr), key(agr)).await? {
             (Some(a), Some(item)) => Ok(Some((a, item))),
             _ => Ok(None),
         }
@@ -460,7 +455,7 @@ impl Store {
         &self,
         id: &ReservationId,
     ) -> Result<Option<(Agreement, Reservation)>, StoreError> {
-        self.in_agreement(&keys::reservation_ref(id), |agr| keys::reservation(agr, id))
+        self.in_agreement(&id.agreement(), |agr| keys::reservation(agr, id))
             .await
     }
 

@@ -22,10 +22,16 @@ pub trait Stored: Serialize + Sized {
         encode(self, &self.key(), Self::KIND)
     }
 
-    /// Items that find this one by its id alone (`ORDERREF#…` → its agreement's partition),
+    /// Items that find this one by its id alone (`SUBREF#…` → its account's partition),
     /// created with it.
     fn lookups(&self) -> Vec<(Key, String)> {
         Vec::new()
+    }
+
+    /// The audit trail this entity owns and the version written: its events in the same
+    /// transaction are sequenced by that version (an account's, an agreement's).
+    fn sequence(&self) -> Option<(String, u64)> {
+        None
     }
 }
 
@@ -43,6 +49,11 @@ pub trait Keyed {
 /// The audit trail (R17) an id has: an agreement's, an account's, a partner's.
 pub trait Trail {
     fn trail(&self) -> String;
+
+    /// Whether the trail is listed page by page, and so ordered by its owner's version
+    /// (written in the same transaction as each event) rather than by time. A partner's trail
+    /// is kept for the operator and listed nowhere.
+    const SEQUENCED: bool = true;
 }
 
 impl Stored for Partner {
@@ -56,6 +67,9 @@ impl Stored for Account {
     const KIND: &'static str = "account";
     fn key(&self) -> Key {
         keys::account(&self.id)
+    }
+    fn sequence(&self) -> Option<(String, u64)> {
+        Some((self.id.trail(), self.version))
     }
 }
 
@@ -77,6 +91,9 @@ impl Stored for Agreement {
     fn key(&self) -> Key {
         keys::agreement(&self.id)
     }
+    fn sequence(&self) -> Option<(String, u64)> {
+        Some((self.id.trail(), self.version))
+    }
     /// Indexed in GSI1 by its due anniversary (R14).
     fn item(&self) -> Result<Item, StoreError> {
         let mut item = encode(self, &self.key(), Self::KIND)?;
@@ -87,30 +104,21 @@ impl Stored for Agreement {
     }
 }
 
-/// An entity kept in its agreement's partition (licences follow the agreement), found by
-/// its own id through a lookup item.
+/// An entity kept in its agreement's partition (licences follow the agreement); its id names
+/// the agreement, so it needs no lookup item.
 macro_rules! in_agreement {
-    ($t:ty, $kind:literal, $key:path, $lookup:path) => {
+    ($t:ty, $kind:literal, $key:path) => {
         impl Stored for $t {
             const KIND: &'static str = $kind;
             fn key(&self) -> Key {
                 $key(&self.agreement_id, &self.id)
             }
-            fn lookups(&self) -> Vec<(Key, String)> {
-                let target = self.agreement_id.as_str().to_owned();
-                vec![($lookup(&self.id), target)]
-            }
         }
     };
 }
 
-in_agreement!(Order, "order", keys::order, keys::order_ref);
-in_agreement!(
-    Reservation,
-    "reservation",
-    keys::reservation,
-    keys::reservation_ref
-);
+in_agreement!(Order, "order", keys::order);
+in_agreement!(Reservation, "reservation", keys::reservation);
 
 impl Stored for MailIntent {
     const KIND: &'static str = "mail";
@@ -187,12 +195,14 @@ impl Trail for PartnerId {
     fn trail(&self) -> String {
         keys::partner_events(self)
     }
+    const SEQUENCED: bool = false;
 }
 
 impl<T: Trail + ?Sized> Trail for &T {
     fn trail(&self) -> String {
         (**self).trail()
     }
+    const SEQUENCED: bool = T::SEQUENCED;
 }
 
 impl<K: Keyed + ?Sized> Keyed for &K {

@@ -11,13 +11,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 
 use chrono::NaiveDate;
 
-use super::keys::{self, Key};
+use super::keys;
 use super::stored::{Keyed, Stored, Trail, Versioned, lookup_item};
 use super::{CustomerItem, IdempotencyRecord, Item, StoreError, encode, key_map};
 use crate::model::Event;
 use crate::rules::activation::ActivationLink;
 use crate::rules::schedule::MonthDay;
-use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId};
+use crate::types::{AgreementId, CustomerNumber, OrderId};
 
 /// DynamoDB's limit on items in one transaction.
 pub const MAX_ITEMS: usize = 100;
@@ -42,6 +42,11 @@ pub struct Tx {
     items: Vec<TransactWriteItem>,
     labels: Vec<&'static str>,
     error: Option<StoreError>,
+    /// The version each trail's owner is written at here: the sequence of its events.
+    sequences: HashMap<String, u64>,
+    /// Events on sequenced trails, keyed when the transaction is committed (the owner may be
+    /// written after the event is added).
+    events: Vec<(String, Result<Item, StoreError>)>,
 }
 
 /// An activation link's item: keyed by its token's hash, never the token.
@@ -60,15 +65,24 @@ impl Tx {
             items: Vec::new(),
             labels: Vec::new(),
             error: None,
+            sequences: HashMap::new(),
+            events: Vec::new(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.events.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
+    }
+
+    /// Notes that `entity`'s trail (if it owns one) is written at its version here.
+    fn sequenced<T: Stored>(&mut self, entity: &T) {
+        if let Some((trail, version)) = entity.sequence() {
+            self.sequences.insert(trail, version);
+        }
     }
 
     fn push(&mut self, label: &'static str, built: Result<TransactWriteItem, StoreError>) {
@@ -138,20 +152,6 @@ impl Tx {
         self
     }
 
-    /// Holds only if the stored item still has version `expected`.
-    fn check_version(&mut self, label: &'static str, key: &Key, expected: u64) -> &mut Self {
-        let built = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_map(key)))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", v(expected))
-            .build()
-            .map(|c| TransactWriteItem::builder().condition_check(c).build())
-            .map_err(StoreError::unavailable);
-        self.push(label, built);
-        self
-    }
-
     /// Holds only if the item with `id`'s key exists.
     pub fn check_exists<K: Keyed>(&mut self, id: &K) -> &mut Self {
         let (label, key) = (K::KIND, &id.key());
@@ -166,53 +166,90 @@ impl Tx {
         self
     }
 
-    /// Moves an existing item's version on by one without rewriting it, so that guards
-    /// keyed on that version (R11 on an account) see that something it covers changed.
-    pub fn bump_version(&mut self, account: &AccountId) -> &mut Self {
-        self.bump_version_unless_relied_on(account, &[])
+    /// Moves an account's or an agreement's version on by one from `read_version` without
+    /// rewriting it: holds only if it is still at that version. Guards keyed on that version
+    /// (R11 on an account) see that something it covers changed, and the owner's trail gets
+    /// its sequence for the events of this transaction.
+    pub fn advance<K: Keyed + Trail>(&mut self, id: &K, read_version: u64) -> &mut Self {
+        self.advance_unless_relied_on(id, read_version, &[])
     }
 
-    /// Like [`Tx::bump_version`], and holds only while no cancelled direct subscription
-    /// relies on cover of any of `skus` (R11: the account keeps no SKU at zero in
-    /// `relied_on`, so absence is the condition). A change that lowers the account's volume
-    /// of those SKUs needs no read of the account's volume while this holds.
-    pub fn bump_version_unless_relied_on(
+    /// Like [`Tx::advance`], and holds only while no cancelled direct subscription relies on
+    /// cover of any of `skus` (R11: the account keeps no SKU at zero in `relied_on`, so
+    /// absence is the condition). A change that lowers the account's volume of those SKUs
+    /// needs no read of the account's volume while this holds.
+    pub fn advance_unless_relied_on<K: Keyed + Trail>(
         &mut self,
-        account: &AccountId,
+        id: &K,
+        read_version: u64,
         skus: &[crate::catalog::Sku],
     ) -> &mut Self {
-        let (label, key) = (<AccountId as Keyed>::KIND, &account.key());
-        let mut condition = String::from("attribute_exists(pk)");
+        let (label, key) = (K::KIND, &id.key());
+        let mut condition = String::from("version = :read");
         let mut names = HashMap::new();
         for (i, sku) in skus.iter().enumerate() {
             condition.push_str(&format!(" AND attribute_not_exists(relied_on.#s{i})"));
             names.insert(format!("#s{i}"), sku.code().to_owned());
         }
+        let next = read_version + 1;
         let built = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_map(key)))
-            .update_expression("SET version = version + :one")
+            .update_expression("SET version = :next")
             .condition_expression(condition)
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
-            .expression_attribute_values(":one", v(1))
+            .expression_attribute_values(":read", v(read_version))
+            .expression_attribute_values(":next", v(next))
             .build()
             .map(|u| TransactWriteItem::builder().update(u).build())
             .map_err(StoreError::unavailable);
         self.push(label, built);
+        self.sequences.insert(id.trail(), next);
         self
     }
 
-    /// An audit event in the trail of `on` (R17).
-    pub fn event(&mut self, on: &impl Trail, event: &Event) -> &mut Self {
-        let key = (
-            on.trail(),
-            format!("{}#{}", super::timestamp(event.at), ulid::Ulid::generate()),
-        );
-        self.create_item("event", encode(event, &key, "event"))
+    /// An audit event in the trail of `on` (R17). A listed trail is ordered by its owner's
+    /// version, so the transaction must also write the owner (create, replace or advance
+    /// it): an event whose owner is not written fails the commit.
+    pub fn event<T: Trail>(&mut self, on: &T, event: &Event) -> &mut Self {
+        let trail = on.trail();
+        if T::SEQUENCED {
+            let item = encode(event, &(trail.clone(), String::new()), "event");
+            self.events.push((trail, item));
+            return self;
+        }
+        let at = format!("{}#{}", super::timestamp(event.at), ulid::Ulid::generate());
+        self.create_item("event", encode(event, &(trail, at), "event"))
+    }
+
+    /// Keys the events of sequenced trails: `<owner's version, 20 digits>#<n, 3 digits>`,
+    /// n counting this transaction's events on that trail. Versions only grow, and a
+    /// transaction commits only at the version after the one it read, so the keys follow
+    /// commit order and a reader paging by key never has an event land behind its cursor.
+    fn key_events(&mut self) {
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for (trail, item) in std::mem::take(&mut self.events) {
+            let Some(seq) = self.sequences.get(&trail) else {
+                let e = StoreError::Unavailable(format!(
+                    "an event on {trail} in a transaction that does not write its owner"
+                ));
+                self.error.get_or_insert(e);
+                continue;
+            };
+            let n = counts.entry(trail).or_default();
+            let sk = keys::event_position(*seq, *n);
+            *n += 1;
+            let item = item.map(|mut i| {
+                i.insert(keys::SK.into(), AttributeValue::S(sk));
+                i
+            });
+            self.create_item("event", item);
+        }
     }
 
     /// Creates an entity and the items that find it by id; fails if its key is taken.
     pub fn create<T: Stored>(&mut self, entity: &T) -> &mut Self {
+        self.sequenced(entity);
         self.create_item(T::KIND, entity.item());
         for (key, target) in entity.lookups() {
             self.create_item("lookup", lookup_item(&key, target));
@@ -222,6 +259,7 @@ impl Tx {
 
     /// Replaces an entity read at `read_version`; the entity carries `read_version + 1`.
     pub fn replace<T: Versioned>(&mut self, entity: &T, read_version: u64) -> &mut Self {
+        self.sequenced(entity);
         self.replace_item(T::KIND, entity.item(), read_version)
     }
 
@@ -233,11 +271,6 @@ impl Tx {
             .and_then(|i| self.put_item(i, None, HashMap::new()));
         self.push(T::KIND, built);
         self
-    }
-
-    /// Holds only if the entity is stored as it was read (same version).
-    pub fn check_unchanged<T: Versioned>(&mut self, entity: &T) -> &mut Self {
-        self.check_version(T::KIND, &entity.key(), entity.version())
     }
 
     /// A new activation link (R8), stored under its token's hash.
@@ -297,7 +330,8 @@ impl Tx {
         self
     }
 
-    pub(super) async fn commit(self, client: &Client) -> Result<(), TxFailure> {
+    pub(super) async fn commit(mut self, client: &Client) -> Result<(), TxFailure> {
+        self.key_events();
         if let Some(e) = self.error {
             return Err(e.into());
         }

@@ -271,7 +271,7 @@ mod tests {
             ..crate::testing::agreement()
         };
         let order = Order {
-            id: OrderId::generate(),
+            id: OrderId::generate(&agreement.id),
             agreement_id: agreement.id.clone(),
             partner_id: agreement.partner_id.clone(),
             source: OrderSource::Order,
@@ -288,7 +288,7 @@ mod tests {
             version: 1,
         };
         let reservation = Reservation {
-            id: ReservationId::generate(),
+            id: ReservationId::generate(&agreement.id),
             agreement_id: agreement.id.clone(),
             lines: lines(&[(Sku::SalesProfessional, reserved)]),
             status: ReservationStatus::Active,

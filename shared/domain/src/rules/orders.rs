@@ -205,7 +205,7 @@ mod tests {
             cmd,
             Some(&sub),
             &Policy::default(),
-            OrderId::generate(),
+            OrderId::generate(&a.id),
             now(),
         );
         let Err(RuleError::OrderBelowCurrentEntitlement { shortfalls }) = r else {
@@ -249,7 +249,7 @@ mod tests {
             order_cmd(&a, l, Some(&sub)),
             Some(&sub),
             &Policy::default(),
-            OrderId::generate(),
+            OrderId::generate(&a.id),
             now(),
         )
         .expect("placed");
@@ -269,7 +269,7 @@ mod tests {
             order_cmd(&a, l.clone(), Some(&sub)),
             Some(&sub),
             &Policy::default(),
-            OrderId::generate(),
+            OrderId::generate(&a.id),
             now(),
         );
         assert_eq!(r, Err(RuleError::UnknownSubscription));
@@ -278,7 +278,7 @@ mod tests {
             order_cmd(&a, l, Some(&sub)),
             None,
             &Policy::default(),
-            OrderId::generate(),
+            OrderId::generate(&a.id),
             now(),
         );
         assert_eq!(r, Err(RuleError::UnknownSubscription));
@@ -300,7 +300,7 @@ mod tests {
             ),
             None,
             &p,
-            OrderId::generate(),
+            OrderId::generate(&a.id),
             now(),
         )
         .expect("placed");
@@ -314,7 +314,7 @@ mod tests {
             order_cmd(&a, lines(&[(Sku::SalesEnterprise, 50)]), None),
             None,
             &p,
-            OrderId::generate(),
+            OrderId::generate(&a.id),
             now(),
         )
         .expect("placed");
@@ -337,7 +337,7 @@ mod tests {
             order_cmd(&a, lines(&[(Sku::SalesProfessional, 5)]), None),
             None,
             &p,
-            OrderId::generate(),
+            OrderId::generate(&a.id),
             now(),
         )
         .expect("placed");

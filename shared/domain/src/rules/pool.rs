@@ -171,7 +171,7 @@ mod tests {
 
     fn order(a: &Agreement, l: Lines, source: OrderSource, status: OrderStatus) -> Order {
         Order {
-            id: OrderId::generate(),
+            id: OrderId::generate(&a.id),
             agreement_id: a.id.clone(),
             partner_id: a.partner_id.clone(),
             source,
@@ -188,7 +188,7 @@ mod tests {
 
     fn reservation(a: &Agreement, l: Lines, status: ReservationStatus) -> Reservation {
         Reservation {
-            id: ReservationId::generate(),
+            id: ReservationId::generate(&a.id),
             agreement_id: a.id.clone(),
             lines: l,
             status,

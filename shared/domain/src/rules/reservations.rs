@@ -255,7 +255,7 @@ mod tests {
     /// An active reservation of `a` made at `when`.
     fn active(a: &Agreement, lines: Lines, when: &str) -> Reservation {
         Reservation {
-            id: ReservationId::generate(),
+            id: ReservationId::generate(&a.id),
             agreement_id: a.id.clone(),
             lines,
             status: ReservationStatus::Active,
@@ -276,7 +276,7 @@ mod tests {
         let r = reserve(
             &a,
             seats(10),
-            ReservationId::generate(),
+            ReservationId::generate(&a.id),
             at("2026-11-28T10:00:00Z"),
         )
         .expect("reserved");
@@ -288,7 +288,7 @@ mod tests {
             reserve(
                 &agreement(Program::Eas, "2026-03-15"),
                 seats(1),
-                ReservationId::generate(),
+                ReservationId::generate(&a.id),
                 at("2026-11-28T10:00:00Z")
             )
             .is_ok()
@@ -297,7 +297,7 @@ mod tests {
             reserve(
                 &agreement(Program::Casa, "2026-03-15"),
                 seats(1),
-                ReservationId::generate(),
+                ReservationId::generate(&a.id),
                 at("2026-11-28T10:00:00Z")
             ),
             Err(RuleError::ProgramNotEligible)
@@ -307,7 +307,7 @@ mod tests {
             reserve(
                 &a,
                 seats(1),
-                ReservationId::generate(),
+                ReservationId::generate(&a.id),
                 at("2027-02-12T23:59:59Z")
             )
             .is_ok()
@@ -316,7 +316,7 @@ mod tests {
             reserve(
                 &a,
                 seats(1),
-                ReservationId::generate(),
+                ReservationId::generate(&a.id),
                 at("2027-02-13T00:00:00Z")
             ),
             Err(RuleError::ReservationWindowClosed {
@@ -328,7 +328,7 @@ mod tests {
             reserve(
                 &a,
                 seats(1),
-                ReservationId::generate(),
+                ReservationId::generate(&a.id),
                 at("2027-03-16T08:00:00Z")
             )
             .is_err()
@@ -341,7 +341,7 @@ mod tests {
         let r = reserve(
             &a,
             seats(10),
-            ReservationId::generate(),
+            ReservationId::generate(&a.id),
             at("2026-11-28T10:00:00Z"),
         )
         .expect("reserved");
@@ -404,7 +404,12 @@ mod tests {
             sku: Sku::SalesProfessional,
         });
         assert_eq!(
-            true_up_step(&a, &rs, at("2027-03-15T06:00:00Z"), OrderId::generate()),
+            true_up_step(
+                &a,
+                &rs,
+                at("2027-03-15T06:00:00Z"),
+                OrderId::generate(&a.id)
+            ),
             overflow,
             "never moves billed_through on without an order"
         );
@@ -415,9 +420,14 @@ mod tests {
             })
         );
         let fits = &rs[..4_294];
-        let t = true_up_step(&a, fits, at("2027-03-15T06:00:00Z"), OrderId::generate())
-            .expect("in range")
-            .expect("due");
+        let t = true_up_step(
+            &a,
+            fits,
+            at("2027-03-15T06:00:00Z"),
+            OrderId::generate(&a.id),
+        )
+        .expect("in range")
+        .expect("due");
         assert_eq!(
             t.order.map(|o| o.lines.quantity_of(Sku::SalesProfessional)),
             Some(4_294_000_000)
@@ -454,13 +464,23 @@ mod tests {
         );
 
         assert_eq!(
-            true_up_step(&a, &rs, at("2027-03-14T23:00:00Z"), OrderId::generate()),
+            true_up_step(
+                &a,
+                &rs,
+                at("2027-03-14T23:00:00Z"),
+                OrderId::generate(&a.id)
+            ),
             Ok(None),
             "not yet"
         );
-        let t = true_up_step(&a, &rs, at("2027-03-15T06:00:00Z"), OrderId::generate())
-            .expect("in range")
-            .expect("due");
+        let t = true_up_step(
+            &a,
+            &rs,
+            at("2027-03-15T06:00:00Z"),
+            OrderId::generate(&a.id),
+        )
+        .expect("in range")
+        .expect("due");
         let order = t.order.expect("an order");
         assert_eq!(
             (order.source, order.status),
@@ -483,7 +503,7 @@ mod tests {
                 &t.agreement,
                 &rs,
                 at("2027-03-15T07:00:00Z"),
-                OrderId::generate()
+                OrderId::generate(&a.id)
             ),
             Ok(None)
         );
@@ -506,9 +526,13 @@ mod tests {
         let now = at("2028-03-01T12:00:00Z");
         let mut state = a.clone();
         let mut billed = Vec::new();
-        while let Some(step) =
-            true_up_step(&state, std::slice::from_ref(&r), now, OrderId::generate())
-                .expect("in range")
+        while let Some(step) = true_up_step(
+            &state,
+            std::slice::from_ref(&r),
+            now,
+            OrderId::generate(&a.id),
+        )
+        .expect("in range")
         {
             billed.push((
                 step.anniversary,
@@ -539,9 +563,14 @@ mod tests {
         let rs: Vec<Reservation> = (0..3)
             .map(|_| active(&a, seats(1_000_000), "2026-04-01T00:00:00Z"))
             .collect();
-        let t = true_up_step(&a, &rs, at("2027-03-15T00:00:00Z"), OrderId::generate())
-            .expect("in range")
-            .expect("due");
+        let t = true_up_step(
+            &a,
+            &rs,
+            at("2027-03-15T00:00:00Z"),
+            OrderId::generate(&a.id),
+        )
+        .expect("in range")
+        .expect("due");
         assert_eq!(
             t.order.map(|o| o.lines.quantity_of(Sku::SalesProfessional)),
             Some(3_000_000)
