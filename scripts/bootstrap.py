@@ -57,6 +57,8 @@ def create_table(ddb, name, props):
         live = ddb.describe_table(TableName=name)["Table"]
         if index_shape(live.get("GlobalSecondaryIndexes", [])) == index_shape(
             props["GlobalSecondaryIndexes"]
+        ) and index_shape(live.get("LocalSecondaryIndexes", [])) == index_shape(
+            props.get("LocalSecondaryIndexes", [])
         ):
             print(f"table {name}: exists")
             return
@@ -72,6 +74,7 @@ def create_table(ddb, name, props):
         AttributeDefinitions=props["AttributeDefinitions"],
         KeySchema=props["KeySchema"],
         GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+        LocalSecondaryIndexes=props["LocalSecondaryIndexes"],
         StreamSpecification={
             "StreamEnabled": True,
             "StreamViewType": props["StreamSpecification"]["StreamViewType"],

@@ -12,9 +12,9 @@ use activation_mailer::{MailerApp, MailerSettings};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -474,6 +474,25 @@ pub async fn create_table(client: &Client, name: &str) {
                 .expect("gsi")
         })
         .collect();
+    let lsis = t["LocalSecondaryIndexes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            LocalSecondaryIndex::builder()
+                .index_name(s(&l["IndexName"]))
+                .set_key_schema(Some(key_schema(&l["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(
+                            s(&l["Projection"]["ProjectionType"]).as_str(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .expect("lsi")
+        })
+        .collect();
     client
         .create_table()
         .table_name(name)
@@ -481,6 +500,7 @@ pub async fn create_table(client: &Client, name: &str) {
         .set_attribute_definitions(Some(attrs))
         .set_key_schema(Some(key_schema(&t["KeySchema"])))
         .set_global_secondary_indexes(Some(gsis))
+        .set_local_secondary_indexes(Some(lsis))
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
@@ -982,6 +1002,7 @@ impl Harness {
             table_name: table.clone(),
             auth: AuthMode::local(SECRET),
             policy: Policy::default(),
+            cursor_key: vls::http::paging::CursorKey::development(),
         };
         let store = Store::new(Client::from_conf(conf), table.clone());
         let sender = format!("licensing@{table}.example.com");
@@ -1283,6 +1304,33 @@ impl Harness {
         self.call("GET", path, Some(token), None, None).await
     }
 
+    /// Every item of a paged list (`field` of each page), following its cursors `limit` at a
+    /// time; each page must answer 200.
+    pub async fn walk(&self, path: &str, token: &str, field: &str, limit: usize) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut url = format!("{path}{sep}limit={limit}");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get(&url, token).await;
+            assert_eq!(page.status, 200, "{url}: {}", page.raw);
+            let got = page.body[field].as_array().cloned().unwrap_or_default();
+            assert!(got.len() <= limit, "{url}: {} items", got.len());
+            items.extend(got);
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => {
+                    assert!(page.body["next_cursor"].is_null(), "{}", page.raw);
+                    return items;
+                }
+            }
+        }
+        panic!("{path}: still paging after 10,000 pages");
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
         self.call("POST", path, Some(token), Some(&body.to_string()), None)
             .await
@@ -1365,8 +1413,9 @@ pub mod seeding {
             .with_timezone(&Utc)
     }
 
-    /// An active reservation of 2 Sales Professional seats on `a`, billable at its anniversary.
-    pub fn reservation(a: &Agreement) -> Reservation {
+    /// An active reservation of 2 Sales Professional seats on `a`, billable at its anniversary,
+    /// at place `sequence` in the agreement's reservations.
+    pub fn reservation(a: &Agreement, sequence: u64) -> Reservation {
         let line = Line {
             sku: vls::catalog::Sku::SalesProfessional,
             quantity: Quantity::new(2).expect("q"),
@@ -1380,6 +1429,7 @@ pub mod seeding {
             // Made before any anniversary the benchmarks bill.
             created_at: fixed("2026-12-01T00:00:00Z"),
             version: 1,
+            sequence,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use vls::access;
+use vls::http::paging::List;
 use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 use vls::input;
 use vls::model::{Account, Partner, Subscription, SubscriptionStatus};
@@ -128,13 +129,25 @@ pub(crate) async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer 
     Ok(Reply::ok(&pool::compute(&account, &subs, &holdings)))
 }
 
+/// GET /accounts/{id}/events: a page of its trail, oldest first (R17).
 pub(crate) async fn get_account_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let account_id = visible_account(p, path)?;
-    // Every account's trail starts with its creation, so an empty trail is an unknown account.
-    let events = app.store.events(&account_id).await?;
-    if events.is_empty() {
+    if app.store.account(&account_id).await?.is_none() {
         return Err(Problem::not_found("account"));
     }
-    Ok(Reply::ok(&json!({ "events": events })))
+    let key = app.config.cursor_key.as_ref();
+    let list = List::new(
+        key,
+        ("events", "account_events"),
+        account_id.as_str(),
+        None,
+        p,
+    );
+    let asked = list.asked(ctx)?;
+    let page = app
+        .store
+        .events_page(&account_id, asked.after.as_deref(), asked.limit)
+        .await?;
+    list.reply(&page.items, page.next.as_deref())
 }

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use vls::access;
+use vls::http::paging::List;
 use vls::http::views::{AgreementView, OrderView};
 use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 use vls::input;
@@ -110,17 +111,19 @@ pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     .await
 }
 
+/// GET /agreements/{id}/orders: a page of its orders, oldest first.
 pub(crate) async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let id: AgreementId = path.id("agreement_id")?;
-    let (a, orders) = app
+    let a = visible_agreement(app, p, path).await?;
+    let key = app.config.cursor_key.as_ref();
+    let list = List::new(key, ("orders", "orders"), a.id.as_str(), None, p);
+    let asked = list.asked(ctx)?;
+    let page = app
         .store
-        .agreement_with_orders(&id)
-        .await?
-        .filter(|(a, _)| access::agreement_visible(p, a))
-        .ok_or_else(|| Problem::not_found("agreement"))?;
-    let orders: Vec<OrderView> = orders.iter().map(|o| OrderView::new(o, &a)).collect();
-    Ok(Reply::ok(&json!({ "orders": orders })))
+        .orders_page(&a.id, asked.after.as_deref(), asked.limit)
+        .await?;
+    let orders: Vec<OrderView> = page.items.iter().map(|o| OrderView::new(o, &a)).collect();
+    list.reply(&orders, page.next.as_deref())
 }
 
 pub(crate) async fn get_invoice_support(app: &App, ctx: &Ctx, path: &Params) -> Answer {
@@ -140,9 +143,16 @@ pub(crate) async fn get_invoice_support(app: &App, ctx: &Ctx, path: &Params) -> 
     })))
 }
 
+/// GET /agreements/{id}/events: a page of its trail, oldest first (R17).
 pub(crate) async fn get_agreement_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let a = visible_agreement(app, p, path).await?;
-    let events = app.store.events(&a.id).await?;
-    Ok(Reply::ok(&json!({ "events": events })))
+    let key = app.config.cursor_key.as_ref();
+    let list = List::new(key, ("events", "agreement_events"), a.id.as_str(), None, p);
+    let asked = list.asked(ctx)?;
+    let page = app
+        .store
+        .events_page(&a.id, asked.after.as_deref(), asked.limit)
+        .await?;
+    list.reply(&page.items, page.next.as_deref())
 }

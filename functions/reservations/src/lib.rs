@@ -4,6 +4,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
 use vls::catalog::Sku;
+use vls::http::paging::List;
 use vls::http::views::PreviewView;
 use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
@@ -70,12 +71,6 @@ async fn visible_holdings(
         .ok_or_else(|| Problem::not_found("agreement"))
 }
 
-fn views(h: &AgreementHoldings) -> impl Iterator<Item = Reservation> + '_ {
-    h.reservations
-        .iter()
-        .map(|r| reservations::view(r, &h.agreement))
-}
-
 /// POST /agreements/{id}/reservations (the account's administrator).
 async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
@@ -120,7 +115,15 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 /// GET /agreements/{id}/reservations?status=active|cancelled|billed
 async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let wanted = match ctx.query_param("status").as_deref() {
+    let id: AgreementId = path.id("agreement_id")?;
+    let a = app
+        .store
+        .agreement(&id)
+        .await?
+        .filter(|a| access::agreement_visible(p, a))
+        .ok_or_else(|| Problem::not_found("agreement"))?;
+    let filter = ctx.query_param("status").filter(|s| !s.is_empty());
+    let wanted = match filter.as_deref() {
         None | Some("") => None,
         Some("active") => Some(ReservationStatus::Active),
         Some("cancelled") => Some(ReservationStatus::Cancelled),
@@ -134,11 +137,28 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .with("field", json!("status")));
         }
     };
-    let h = visible_holdings(app, p, path).await?;
-    let list: Vec<Reservation> = views(&h)
+    let key = app.config.cursor_key.as_ref();
+    let list = List::new(
+        key,
+        ("reservations", "reservations"),
+        id.as_str(),
+        filter.as_deref(),
+        p,
+    );
+    let asked = list.asked(ctx)?;
+    let page = app
+        .store
+        .reservations_page(&a.id, asked.after.as_deref(), asked.limit)
+        .await?;
+    // The filter applies to the page read (a status is partly derived from the agreement):
+    // a page may hold fewer than the limit, and its cursor goes on from the last one read.
+    let shown: Vec<Reservation> = page
+        .items
+        .iter()
+        .map(|r| reservations::view(r, &a))
         .filter(|r| wanted.is_none_or(|w| r.status == w))
         .collect();
-    Ok(Reply::ok(&json!({ "reservations": list })))
+    list.reply(&shown, page.next.as_deref())
 }
 
 /// POST /reservations/{id}/cancel (the account's administrator, within 72 hours).

@@ -144,6 +144,7 @@ mod tests {
             invoiced_at: None,
             activation_email: None,
             version: 1,
+            sequence: 1,
         }
     }
 

@@ -191,6 +191,10 @@ pub struct Order {
     pub invoiced_at: Option<DateTime<Utc>>,
     pub activation_email: Option<ActivationEmail>,
     pub version: u64,
+    /// Its place in the agreement's orders: the agreement's version when it was created
+    /// (in the same transaction), so the list follows commit order.
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 impl Order {
@@ -219,6 +223,9 @@ pub struct Reservation {
     pub billable_at: NaiveDate,
     pub created_at: DateTime<Utc>,
     pub version: u64,
+    /// Its place in the agreement's reservations (the agreement's version when it was made).
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 /// Who did something (R17).

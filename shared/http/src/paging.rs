@@ -10,6 +10,8 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::problem::Problem;
+use crate::{Ctx, Reply};
+use vls_domain::principal::Principal;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 100;
@@ -74,6 +76,17 @@ impl CursorKey {
         mac
     }
 
+    /// The local stack's fixed key (never used when deployed: the template passes a secret).
+    pub fn development() -> Option<Self> {
+        use sha2::Digest;
+        Self::new(&Sha256::digest(b"vls local development cursor key"))
+    }
+
+    /// The key `VLS_CURSOR_KEY` gives: its bytes, at least [`MIN_KEY_BYTES`] of them.
+    pub fn from_config(raw: &str) -> Option<Self> {
+        Self::new(raw.trim().as_bytes())
+    }
+
     /// The `next_cursor` for a position in the list `scope` names.
     pub fn seal(&self, scope: &Scope<'_>, position: &str) -> String {
         let tag = self.tag(scope, position).finalize().into_bytes();
@@ -93,6 +106,104 @@ impl CursorKey {
             .map_err(|_| invalid())?;
         Ok(position)
     }
+}
+
+/// Whose data a caller may see, as a cursor is bound to it: their partner or account, or
+/// their role when it sees every tenant's.
+pub fn tenant(p: &Principal) -> String {
+    match p {
+        Principal::Partner { partner_id, .. } => format!("partner:{partner_id}"),
+        Principal::CustomerAdmin { account_id, .. } => format!("account:{account_id}"),
+        other => other.role().as_str().to_owned(),
+    }
+}
+
+/// What a list request asked for: how many at most, and after which position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asked {
+    pub limit: usize,
+    pub after: Option<String>,
+}
+
+/// One list as one caller sees it: what its cursors are bound to, and the key they are
+/// sealed with.
+pub struct List<'a> {
+    key: Option<&'a CursorKey>,
+    name: &'static str,
+    kind: &'static str,
+    parent: String,
+    filter: Option<String>,
+    tenant: String,
+}
+
+impl<'a> List<'a> {
+    /// The list `name` (the answer's field: `events`, `orders`, `reservations`) of kind
+    /// `kind` hanging off `parent`, as `caller` asks for it, filtered by `filter`.
+    pub fn new(
+        key: Option<&'a CursorKey>,
+        (name, kind): (&'static str, &'static str),
+        parent: &str,
+        filter: Option<&str>,
+        caller: &Principal,
+    ) -> Self {
+        Self {
+            key,
+            name,
+            kind,
+            parent: parent.to_owned(),
+            filter: filter.map(str::to_owned),
+            tenant: tenant(caller),
+        }
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            list: self.kind,
+            parent: &self.parent,
+            filter: self.filter.as_deref(),
+            tenant: &self.tenant,
+        }
+    }
+
+    /// `?limit=` then `?cursor=`, in that order (SPEC §4: after 401, 403 and 404). Without a
+    /// configured key no cursor can be trusted: 503.
+    pub fn asked(&self, ctx: &Ctx) -> Result<Asked, Problem> {
+        let limit = limit(ctx.query_param("limit").as_deref())?;
+        let after = match ctx.query_param("cursor") {
+            None => None,
+            Some(cursor) => Some(self.key.ok_or_else(unkeyed)?.open(&self.scope(), &cursor)?),
+        };
+        Ok(Asked { limit, after })
+    }
+
+    /// The page as SPEC §4 answers it: `{<name>: [...], "next_cursor": …}`, the cursor `null`
+    /// when nothing follows.
+    pub fn reply<T: Serialize>(&self, items: &[T], next: Option<&str>) -> Result<Reply, Problem> {
+        let cursor = match next {
+            None => serde_json::Value::Null,
+            Some(position) => self
+                .key
+                .ok_or_else(unkeyed)?
+                .seal(&self.scope(), position)
+                .into(),
+        };
+        let mut body = serde_json::Map::new();
+        body.insert(
+            self.name.to_owned(),
+            serde_json::to_value(items).unwrap_or_default(),
+        );
+        body.insert("next_cursor".to_owned(), cursor);
+        Ok(Reply::ok(&body))
+    }
+}
+
+fn unkeyed() -> Problem {
+    tracing::error!("VLS_CURSOR_KEY is not set or too short: lists cannot be paged");
+    Problem::new(
+        503,
+        "lists_unavailable",
+        "lists cannot be paged now; try again later",
+    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::http::AuthMode;
 use crate::http::auth::DEFAULT_LOCAL_SECRET;
+use crate::http::paging::CursorKey;
 use crate::rules::Policy;
 use crate::store::Store;
 
@@ -22,6 +23,9 @@ pub struct Config {
     pub table_name: String,
     pub auth: AuthMode,
     pub policy: Policy,
+    /// Seals the lists' cursors (`VLS_CURSOR_KEY`, a secret of at least 32 characters; the
+    /// local stack alone goes without, with a fixed development key).
+    pub cursor_key: Option<CursorKey>,
 }
 
 /// An environment variable that is set and not blank.
@@ -92,6 +96,7 @@ impl Config {
     }
 
     fn read() -> Result<Self, ConfigError> {
+        let local = var("VLS_AUTH_MODE").as_deref() == Some("local");
         let auth = match var("VLS_AUTH_MODE").as_deref() {
             Some("local") => {
                 if let Some(why) = local_auth_refusal(var) {
@@ -114,10 +119,16 @@ impl Config {
                 .filter(|d| !d.is_empty())
                 .collect();
         }
+        let cursor_key = match var("VLS_CURSOR_KEY") {
+            Some(raw) => CursorKey::from_config(&raw),
+            None if local => CursorKey::development(),
+            None => None,
+        };
         Ok(Self {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "vls".to_owned()),
             auth,
             policy,
+            cursor_key,
         })
     }
 }

@@ -7,11 +7,11 @@
 //! | `ACCOUNT#<acc>`          | `SUB#<sub>`     | direct subscription                             |
 //! | `SUBREF#<sub>`           | `SUBREF`        | which account a subscription is on (R4 by id)   |
 //! | `AGREEMENT#<agr>`        | `A`             | agreement, version; in GSI1 (due anniversaries) |
-//! | `AGREEMENT#<agr>`        | `O#<ord>`       | order (source order or true_up)                 |
-//! | `AGREEMENT#<agr>`        | `R#<res>`       | reservation                                     |
+//! | `AGREEMENT#<agr>`        | `O#<ord>`       | order (source order or true_up); in LSI1        |
+//! | `AGREEMENT#<agr>`        | `R#<res>`       | reservation; in LSI1                            |
 //! | `CUSTOMER#<number>`      | `CUSTOMER`      | the customer's billing month-day (R2)           |
-//! | `EVENTS#AGREEMENT#<agr>` | `<ver>#<n>`     | audit event (R17), in commit order (below)      |
-//! | `EVENTS#ACCOUNT#<acc>`   | `<ver>#<n>`     | audit event                                     |
+//! | `EVENTS#AGREEMENT#<agr>` | `E#<ver>#<n>`   | audit event (R17), in commit order (below)      |
+//! | `EVENTS#ACCOUNT#<acc>`   | `E#<ver>#<n>`   | audit event                                     |
 //! | `EVENTS#PARTNER#<id>`    | `<at>#<ulid>`   | audit event                                     |
 //! | `MAIL#<mail>`            | `MAIL`          | outbox mail intent; in GSI1 while pending       |
 //! | `IDEMPOTENCY#<sha256>`   | `IDEMPOTENCY`   | stored first response; `expires_at` TTL         |
@@ -32,6 +32,10 @@
 //! the trail (3 digits): every transaction that writes a trail writes its owner under the
 //! version it read, so the keys grow in commit order and a page read by key never has an
 //! event added behind it. A partner's trail, listed nowhere, is keyed by time.
+//!
+//! LSI1 (`lsi1sk`, all attributes, strongly consistent): an agreement's orders (`O#<seq>`) and
+//! reservations (`R#<seq>`) by the agreement's version when each was created (its `sequence`,
+//! 20 digits), so their lists are read a page at a time in commit order, like the trails.
 //!
 //! GSI1 (`gsi1pk`, `gsi1sk`, keys only on the items that carry them — sparse):
 //! - agreements: `gsi1pk = DUE#<shard>` (16 shards by agreement id), `gsi1sk =
@@ -57,6 +61,8 @@ pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
+pub const LSI1: &str = "lsi1";
+pub const LSI1_SK: &str = "lsi1sk";
 pub const TTL_ATTR: &str = "expires_at";
 pub const VERSION: &str = "version";
 
@@ -127,10 +133,22 @@ pub fn account_events(id: &AccountId) -> String {
     format!("EVENTS#ACCOUNT#{id}")
 }
 
+pub const EVENT_PREFIX: &str = "E#";
+
 /// An event's sort key in a sequenced trail: its owner's version, its place in the
 /// transaction.
 pub fn event_position(version: u64, n: u32) -> String {
-    format!("{version:020}#{n:03}")
+    format!("{EVENT_PREFIX}{version:020}#{n:03}")
+}
+
+/// An order's place in LSI1 (its agreement's orders, in commit order).
+pub fn order_position(sequence: u64) -> String {
+    format!("{ORDER_PREFIX}{sequence:020}")
+}
+
+/// A reservation's place in LSI1.
+pub fn reservation_position(sequence: u64) -> String {
+    format!("{RESERVATION_PREFIX}{sequence:020}")
 }
 
 pub fn partner_events(id: &PartnerId) -> String {

@@ -112,6 +112,23 @@ impl Cursor {
     }
 }
 
+/// One page of a list in commit order: at most the `limit` asked for, and the position of the
+/// last one read when more follow (what the next page starts after).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Where a list is kept: a partition, the sort key it is ordered by (the table's or LSI1's)
+/// and the prefix its positions share.
+struct ListAt<'a> {
+    pk: String,
+    index: Option<&'static str>,
+    sort: &'static str,
+    prefix: &'a str,
+}
+
 fn sort_key(item: &Item) -> &str {
     item.get(keys::SK)
         .and_then(|v| v.as_s().ok())
@@ -439,6 +456,116 @@ impl Store {
             .map(|c| c.schedule);
         let account = got.next().flatten().map(decode::<Account>).transpose()?;
         Ok((partner, schedule, account))
+    }
+
+    /// One page of a list: the items after position `after` (from the start when `None`),
+    /// at most `limit` of them, read in one query of at most `limit + 1` items (the one more
+    /// says whether more follow). Positions are fixed-width, so `after + "!"` is the least
+    /// position after `after` and the key condition stays one range.
+    async fn page(
+        &self,
+        at: &ListAt<'_>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Item>, StoreError> {
+        let lo = match after {
+            Some(a) if a.starts_with(at.prefix) => format!("{a}!"),
+            Some(_) => return Err(StoreError::Corrupt("a position of another list".into())),
+            None => at.prefix.to_owned(),
+        };
+        let hi = format!("{}~", at.prefix);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(at.index.map(str::to_owned))
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND #s BETWEEN :lo AND :hi")
+            .expression_attribute_names("#s", at.sort)
+            .expression_attribute_values(":pk", s(&at.pk))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi))
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        let mut items = out.items.unwrap_or_default();
+        // More follow if the one extra came back, or if the read stopped short (1 MB).
+        let cut = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let more = items.len() > limit || cut;
+        items.truncate(limit);
+        let next = match items.last() {
+            Some(last) if more => Some(
+                last.get(at.sort)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt(format!("{} without {}", at.pk, at.sort)))?,
+            ),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+
+    fn decoded<T: DeserializeOwned>(page: Page<Item>) -> Result<Page<T>, StoreError> {
+        let items = page
+            .items
+            .into_iter()
+            .map(decode)
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    /// A page of an account's or an agreement's audit trail, oldest first (commit order).
+    pub async fn events_page(
+        &self,
+        on: &impl Trail,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Event>, StoreError> {
+        let at = ListAt {
+            pk: on.trail(),
+            index: None,
+            sort: keys::SK,
+            prefix: keys::EVENT_PREFIX,
+        };
+        Self::decoded(self.page(&at, after, limit).await?)
+    }
+
+    /// A page of an agreement's orders, oldest first (commit order).
+    pub async fn orders_page(
+        &self,
+        agreement: &AgreementId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Order>, StoreError> {
+        let at = ListAt {
+            pk: keys::agreement_pk(agreement),
+            index: Some(keys::LSI1),
+            sort: keys::LSI1_SK,
+            prefix: keys::ORDER_PREFIX,
+        };
+        Self::decoded(self.page(&at, after, limit).await?)
+    }
+
+    /// A page of an agreement's reservations, oldest first (commit order).
+    pub async fn reservations_page(
+        &self,
+        agreement: &AgreementId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Reservation>, StoreError> {
+        let at = ListAt {
+            pk: keys::agreement_pk(agreement),
+            index: Some(keys::LSI1),
+            sort: keys::LSI1_SK,
+            prefix: keys::RESERVATION_PREFIX,
+        };
+        Self::decoded(self.page(&at, after, limit).await?)
     }
 
     /// An audit trail, oldest first.

@@ -33,6 +33,13 @@ pub trait Stored: Serialize + Sized {
     fn sequence(&self) -> Option<(String, u64)> {
         None
     }
+
+    /// For an item listed in its owner's partition in commit order: the owner's trail and
+    /// the owner's version the item was created at, which the creating transaction must
+    /// write.
+    fn listed(&self) -> Option<(String, u64)> {
+        None
+    }
 }
 
 /// A stored entity whose every change moves its version on by one.
@@ -105,20 +112,33 @@ impl Stored for Agreement {
 }
 
 /// An entity kept in its agreement's partition (licences follow the agreement); its id names
-/// the agreement, so it needs no lookup item.
+/// the agreement, so it needs no lookup item. Listed in LSI1 by its `sequence`.
 macro_rules! in_agreement {
-    ($t:ty, $kind:literal, $key:path) => {
+    ($t:ty, $kind:literal, $key:path, $position:path) => {
         impl Stored for $t {
             const KIND: &'static str = $kind;
             fn key(&self) -> Key {
                 $key(&self.agreement_id, &self.id)
             }
+            fn item(&self) -> Result<Item, StoreError> {
+                let mut item = encode(self, &self.key(), Self::KIND)?;
+                item.insert(keys::LSI1_SK.into(), s($position(self.sequence)));
+                Ok(item)
+            }
+            fn listed(&self) -> Option<(String, u64)> {
+                Some((self.agreement_id.trail(), self.sequence))
+            }
         }
     };
 }
 
-in_agreement!(Order, "order", keys::order);
-in_agreement!(Reservation, "reservation", keys::reservation);
+in_agreement!(Order, "order", keys::order, keys::order_position);
+in_agreement!(
+    Reservation,
+    "reservation",
+    keys::reservation,
+    keys::reservation_position
+);
 
 impl Stored for MailIntent {
     const KIND: &'static str = "mail";

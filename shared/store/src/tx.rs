@@ -47,6 +47,9 @@ pub struct Tx {
     /// Events on sequenced trails, keyed when the transaction is committed (the owner may be
     /// written after the event is added).
     events: Vec<(String, Result<Item, StoreError>)>,
+    /// Items created at a place in their owner's list: the owner's trail and that place,
+    /// which must be the owner's version written here.
+    listed: Vec<(String, u64)>,
 }
 
 /// An activation link's item: keyed by its token's hash, never the token.
@@ -67,6 +70,7 @@ impl Tx {
             error: None,
             sequences: HashMap::new(),
             events: Vec::new(),
+            listed: Vec::new(),
         }
     }
 
@@ -222,11 +226,20 @@ impl Tx {
         self.create_item("event", encode(event, &(trail, at), "event"))
     }
 
-    /// Keys the events of sequenced trails: `<owner's version, 20 digits>#<n, 3 digits>`,
+    /// Keys the events of sequenced trails: `E#<owner's version, 20 digits>#<n, 3 digits>`,
     /// n counting this transaction's events on that trail. Versions only grow, and a
     /// transaction commits only at the version after the one it read, so the keys follow
     /// commit order and a reader paging by key never has an event land behind its cursor.
+    /// Checks too that every item created at a place in a list is at its owner's version.
     fn key_events(&mut self) {
+        for (trail, place) in std::mem::take(&mut self.listed) {
+            if self.sequences.get(&trail) != Some(&place) {
+                let e = StoreError::Unavailable(format!(
+                    "an item listed at {place} in {trail}, whose owner is not written at it"
+                ));
+                self.error.get_or_insert(e);
+            }
+        }
         let mut counts: HashMap<String, u32> = HashMap::new();
         for (trail, item) in std::mem::take(&mut self.events) {
             let Some(seq) = self.sequences.get(&trail) else {
@@ -250,6 +263,7 @@ impl Tx {
     /// Creates an entity and the items that find it by id; fails if its key is taken.
     pub fn create<T: Stored>(&mut self, entity: &T) -> &mut Self {
         self.sequenced(entity);
+        self.listed.extend(entity.listed());
         self.create_item(T::KIND, entity.item());
         for (key, target) in entity.lookups() {
             self.create_item("lookup", lookup_item(&key, target));

@@ -6,6 +6,7 @@ mod activation;
 mod failure_drills;
 mod mail_delivery;
 mod order_intake;
+mod paging;
 mod remap_cancellation;
 mod requests_per_route;
 mod reservations;

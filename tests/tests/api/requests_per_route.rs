@@ -96,7 +96,7 @@ async fn every_route_within_its_request_budget() {
             a.clone(),
             None,
             200,
-            1,
+            2,
         ),
         (
             "POST",
@@ -121,7 +121,7 @@ async fn every_route_within_its_request_budget() {
             p.clone(),
             None,
             200,
-            1,
+            2,
         ),
         (
             "POST",
@@ -178,7 +178,7 @@ async fn every_route_within_its_request_budget() {
             a.clone(),
             None,
             200,
-            1,
+            2,
         ),
         (
             "GET",

@@ -456,11 +456,15 @@ async fn two_hundred_fifty_reservations_are_billed_completely_in_one_order() {
         orders.body["orders"][0]["lines"],
         json!([{"sku": "d365-sales-professional", "quantity": 500}])
     );
-    let billed_list = h.get(&format!("{path}?status=billed"), &w.admin).await;
-    assert_eq!(
-        billed_list.body["reservations"].as_array().map(Vec::len),
-        Some(250)
-    );
+    let billed_list = h
+        .walk(
+            &format!("{path}?status=billed"),
+            &w.admin,
+            "reservations",
+            100,
+        )
+        .await;
+    assert_eq!(billed_list.len(), 250);
     assert_eq!(
         pool_seats(&w).await,
         500,

@@ -477,3 +477,38 @@ fn the_mailer_is_woken_through_its_queue() {
     );
     hides_for_six_timeouts(r, "MailWakeups", "ActivationMailerFunction");
 }
+
+/// Every function that serves a paged list seals its cursors with the stack's secret: a
+/// function without it could not hand out a cursor, and one with a key of its own would
+/// refuse the others' cursors.
+#[test]
+fn the_list_functions_seal_cursors_with_the_stack_secret() {
+    let cfn = translated();
+    let r = cfn["Resources"].as_object().expect("resources");
+    let listing: BTreeSet<&str> = route_tables()
+        .into_iter()
+        .filter(|(_, route, _)| {
+            route.starts_with("GET ")
+                && ["/events", "/orders", "/reservations"]
+                    .iter()
+                    .any(|tail| route.ends_with(tail))
+        })
+        .map(|(function, _, _)| function)
+        .collect();
+    assert_eq!(listing, BTreeSet::from(["order-intake", "reservations"]));
+    for function in listing {
+        let (_, resource) = r
+            .iter()
+            .find(|(name, res)| {
+                res["Type"] == "AWS::Lambda::Function" && function_of(name) == function
+            })
+            .unwrap_or_else(|| panic!("{function} in the template"));
+        let key = &resource["Properties"]["Environment"]["Variables"]["VLS_CURSOR_KEY"];
+        assert!(
+            key["Fn::Sub"]
+                .as_str()
+                .is_some_and(|s| s.contains("resolve:secretsmanager:${CursorKeySecret}")),
+            "{function}: {key}"
+        );
+    }
+}

@@ -89,6 +89,42 @@ async fn local_table_matches_the_template() {
         );
     }
 
+    let template_lsis = t["LocalSecondaryIndexes"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        desc.local_secondary_indexes().len(),
+        template_lsis.len(),
+        "number of LSIs"
+    );
+    for l in &template_lsis {
+        let index = l["IndexName"].as_str().unwrap_or_default();
+        let live = desc
+            .local_secondary_indexes()
+            .iter()
+            .find(|x| x.index_name() == Some(index))
+            .unwrap_or_else(|| panic!("LSI {index} missing"));
+        let live_keys = set(live
+            .key_schema()
+            .iter()
+            .map(|k| format!("{}={}", k.attribute_name(), k.key_type().as_str())));
+        assert_eq!(
+            live_keys,
+            yaml_pairs(&l["KeySchema"], "AttributeName", "KeyType"),
+            "LSI {index} keys"
+        );
+        assert_eq!(
+            live.projection()
+                .and_then(|p| p.projection_type())
+                .map(|p| p.as_str().to_owned()),
+            l["Projection"]["ProjectionType"]
+                .as_str()
+                .map(str::to_owned),
+            "LSI {index} projection"
+        );
+    }
+
     let stream = desc.stream_specification().expect("stream specification");
     assert!(stream.stream_enabled(), "stream enabled");
     assert_eq!(

@@ -40,8 +40,8 @@ async fn seed(h: &Harness) -> Vec<AgreementId> {
     for i in 0..count + count / 5 {
         let anniversary = if i < count { due_on } else { later };
         let a = seeding::agreement(anniversary, Some(AccountId::generate()));
-        for _ in 0..RESERVATIONS_EACH {
-            items.push(seeding::reservation(&a).item().expect("item"));
+        for n in 0..RESERVATIONS_EACH {
+            items.push(seeding::reservation(&a, n as u64 + 1).item().expect("item"));
         }
         items.push(a.item().expect("item"));
         if i < count {
@@ -197,8 +197,8 @@ async fn an_agreement_with_20_000_reservations_bills() {
     let due_on = NaiveDate::from_ymd_opt(2027, 3, 15).expect("d");
     let a = seeding::agreement(due_on, Some(AccountId::generate()));
     let mut items = vec![a.item().expect("item")];
-    for _ in 0..MANY {
-        items.push(seeding::reservation(&a).item().expect("item"));
+    for n in 0..MANY {
+        items.push(seeding::reservation(&a, n as u64 + 1).item().expect("item"));
     }
     let t = Instant::now();
     seeding::write_all(&h, &items).await;

@@ -286,6 +286,7 @@ mod tests {
             invoiced_at: Some(Utc::now()),
             activation_email: None,
             version: 1,
+            sequence: 1,
         };
         let reservation = Reservation {
             id: ReservationId::generate(&agreement.id),
@@ -295,6 +296,7 @@ mod tests {
             billable_at: agreement.anniversary,
             created_at: Utc::now(),
             version: 1,
+            sequence: 1,
         };
         AgreementHoldings {
             agreement,

@@ -91,6 +91,7 @@ pub fn place(
         invoiced_at: None,
         activation_email: None,
         version: 1,
+        sequence: agreement.version + 1,
     };
     let agreement = Agreement {
         ordered_seats,

@@ -183,6 +183,7 @@ mod tests {
             invoiced_at: None,
             activation_email: None,
             version: 1,
+            sequence: 1,
         }
     }
 
@@ -195,6 +196,7 @@ mod tests {
             billable_at: a.anniversary,
             created_at: now(),
             version: 1,
+            sequence: 1,
         }
     }
 

@@ -68,6 +68,7 @@ pub fn reserve(
         billable_at: agreement.anniversary,
         created_at: now,
         version: 1,
+        sequence: agreement.version + 1,
     })
 }
 
@@ -200,6 +201,7 @@ pub fn true_up_step(
         invoiced_at: Some(now),
         activation_email: None,
         version: 1,
+        sequence: agreement.version + 1,
     });
     // The next anniversary: another passed one is the next step; otherwise the first after now.
     let next = agreement.schedule.next_after(anniversary);
@@ -262,6 +264,7 @@ mod tests {
             billable_at: a.anniversary,
             created_at: at(when),
             version: 1,
+            sequence: 1,
         }
     }
 

@@ -1,0 +1,250 @@
+//! Paged lists (SPEC §4): every list walked with limits 1, 7 and 100 while items are added
+//! yields each item once, in commit order; a cursor works only for the list, the filter and
+//! the caller it was given to; the checks run in the order the contract gives.
+
+use chrono::{DateTime, Utc};
+use futures::join;
+use serde_json::{Value, json};
+use vls::model::{Actor, Event};
+use vls::store::{StoreError, TxFailure};
+use vls::types::AgreementId;
+use vls_tests::fixtures::*;
+use vls_tests::*;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("ts")
+        .with_timezone(&Utc)
+}
+
+struct World {
+    h: Harness,
+    bs: String,
+    partner: String,
+    account: String,
+    admin: String,
+    agr: String,
+}
+
+/// An account with an EA associated from the start, a few reservations and orders on it.
+async fn world() -> World {
+    let h = Harness::new().await;
+    h.clock.set(at("2026-11-28T10:00:00Z"));
+    let bs = billing_support();
+    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
+    let account = h
+        .post("/accounts", &bs, &mos_account_body("Contoso"))
+        .await
+        .id();
+    let partner = partner("p1");
+    let mut body = agreement_body("4711", "2026-03-15");
+    body["online_services_account_id"] = json!(account);
+    let r = h.post("/agreements", &partner, &body).await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let w = World {
+        admin: admin(&account),
+        h,
+        bs,
+        partner,
+        account,
+        agr: r.id(),
+    };
+    append(&w, 4).await;
+    w
+}
+
+/// `n` reservations and `n` orders on the world's agreement, one after another.
+async fn append(w: &World, n: usize) {
+    let seats = json!({"lines": [{"sku": "d365-sales-professional", "quantity": 1}]});
+    let order = json!({"agreement_id": w.agr,
+                       "lines": [{"sku": "d365-sales-professional", "quantity": 1}]});
+    for _ in 0..n {
+        let path = format!("/agreements/{}/reservations", w.agr);
+        let r = w.h.post(&path, &w.admin, &seats).await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+        let o = w.h.post("/orders", &w.partner, &order).await;
+        assert_eq!(o.status, 201, "{}", o.raw);
+    }
+}
+
+/// The four lists, each with a caller who may read it.
+fn lists(w: &World) -> Vec<(String, &str, &'static str)> {
+    vec![
+        (format!("/agreements/{}/events", w.agr), &w.bs, "events"),
+        (
+            format!("/accounts/{}/events", w.account),
+            &w.admin,
+            "events",
+        ),
+        (
+            format!("/agreements/{}/orders", w.agr),
+            &w.partner,
+            "orders",
+        ),
+        (
+            format!("/agreements/{}/reservations", w.agr),
+            &w.admin,
+            "reservations",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_list_walks_each_item_once_in_commit_order_while_items_are_added() {
+    let w = world().await;
+    let h = &w.h;
+    for limit in [1, 7, 100] {
+        for (path, token, field) in lists(&w) {
+            let before = h.walk(&path, token, field, 100).await.len();
+            let (walked, ()) = join!(h.walk(&path, token, field, limit), append(&w, 2));
+            let after = h.walk(&path, token, field, 100).await;
+            assert!(after.len() > before, "{path}: the appends show in the list");
+            assert!(walked.len() >= before, "{path} by {limit}: nothing missed");
+            // What the walk saw is the list as it stands, from its start, in the same order:
+            // nothing missed, nothing twice, nothing out of place.
+            assert_eq!(
+                walked[..],
+                after[..walked.len()],
+                "{path} by {limit}: the walk is a prefix of the list"
+            );
+            let distinct: std::collections::HashSet<String> =
+                after.iter().map(Value::to_string).collect();
+            assert_eq!(distinct.len(), after.len(), "{path}: every item once");
+        }
+    }
+    // Orders and reservations carry their place, which only grows.
+    for (path, token, field) in &lists(&w)[2..] {
+        let all = h.walk(path, token, field, 100).await;
+        let places: Vec<u64> = all.iter().filter_map(|i| i["sequence"].as_u64()).collect();
+        assert_eq!(places.len(), all.len());
+        assert!(places.windows(2).all(|p| p[0] < p[1]), "{path}: {places:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_page_holds_at_most_the_limit_and_the_last_page_has_no_cursor() {
+    let w = world().await;
+    let path = format!("/agreements/{}/orders", w.agr);
+    let first = w.h.get(&format!("{path}?limit=3"), &w.partner).await;
+    assert_eq!(first.body["orders"].as_array().map(Vec::len), Some(3));
+    assert!(first.body["next_cursor"].is_string(), "{}", first.raw);
+    let all = w.h.get(&path, &w.partner).await;
+    assert_eq!(all.body["orders"].as_array().map(Vec::len), Some(4));
+    assert!(all.body["next_cursor"].is_null(), "{}", all.raw);
+    // Exactly as many as the limit: nothing follows, and the cursor says so.
+    let exact = w.h.get(&format!("{path}?limit=4"), &w.partner).await;
+    assert!(exact.body["next_cursor"].is_null(), "{}", exact.raw);
+}
+
+#[tokio::test]
+async fn a_cursor_works_only_for_the_list_filter_and_caller_it_was_given_to() {
+    let w = world().await;
+    let h = &w.h;
+    let res = format!("/agreements/{}/reservations", w.agr);
+    let first = h
+        .get(&format!("{res}?status=active&limit=1"), &w.admin)
+        .await;
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let ok = h
+        .get(
+            &format!("{res}?status=active&limit=1&cursor={cursor}"),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.raw);
+    assert_ne!(ok.body["reservations"], first.body["reservations"]);
+
+    let mut flipped = cursor.clone().into_bytes();
+    let last = flipped.len() - 1;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).expect("ascii");
+    let (position, _) = cursor.split_once('.').expect("two parts");
+    let refused = [
+        // tampered, malformed, truncated, or the position alone
+        (format!("{res}?status=active&cursor={flipped}"), &w.admin),
+        (format!("{res}?status=active&cursor=abc"), &w.admin),
+        (format!("{res}?status=active&cursor="), &w.admin),
+        (format!("{res}?status=active&cursor={position}"), &w.admin),
+        // another filter, or none
+        (format!("{res}?status=billed&cursor={cursor}"), &w.admin),
+        (format!("{res}?cursor={cursor}"), &w.admin),
+        // another caller who may read the same list
+        (format!("{res}?status=active&cursor={cursor}"), &w.bs),
+        (format!("{res}?status=active&cursor={cursor}"), &w.partner),
+        // another list of the same agreement, or of its account
+        (
+            format!("/agreements/{}/events?cursor={cursor}", w.agr),
+            &w.admin,
+        ),
+        (
+            format!("/agreements/{}/orders?cursor={cursor}", w.agr),
+            &w.admin,
+        ),
+        (
+            format!("/accounts/{}/events?cursor={cursor}", w.account),
+            &w.admin,
+        ),
+    ];
+    for (path, token) in refused {
+        assert_problem(&h.get(&path, token).await, 422, "invalid_cursor");
+    }
+    // The same list of another agreement.
+    let mut body = agreement_body("4711", "2026-03-15");
+    body["online_services_account_id"] = json!(w.account);
+    let other = h.post("/agreements", &w.partner, &body).await.id();
+    let path = format!("/agreements/{other}/reservations?status=active&cursor={cursor}");
+    assert_problem(&h.get(&path, &w.admin).await, 422, "invalid_cursor");
+}
+
+#[tokio::test]
+async fn limits_are_checked_after_access_and_before_the_cursor() {
+    let w = world().await;
+    let h = &w.h;
+    let events = format!("/agreements/{}/events", w.agr);
+    for bad in ["0", "101", "x", "-1", "1.5", ""] {
+        let r = h.get(&format!("{events}?limit={bad}"), &w.bs).await;
+        assert_problem(&r, 422, "invalid_limit");
+    }
+    // A bad limit is named before a bad cursor.
+    let r = h.get(&format!("{events}?limit=0&cursor=abc"), &w.bs).await;
+    assert_problem(&r, 422, "invalid_limit");
+    // An agreement the caller may not see (or that does not exist) is 404 first.
+    let unknown = format!("/agreements/{}/events?limit=0", AgreementId::generate());
+    assert_problem(&h.get(&unknown, &w.bs).await, 404, "not_found");
+    let stranger = admin("acc_01JD0000000000000000000000");
+    let theirs = format!("/agreements/{}/orders?limit=0&cursor=abc", w.agr);
+    assert_problem(&h.get(&theirs, &stranger).await, 404, "not_found");
+    let account = format!("/accounts/{}/events?limit=0", w.account);
+    assert_problem(&h.get(&account, &stranger).await, 404, "not_found");
+    // A role that may never read the list is 403 before anything else.
+    let r = h
+        .get(
+            &format!("/accounts/{}/events?limit=0", w.account),
+            &specialist(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.raw);
+}
+
+/// The trail's order is the owner's version: a transaction that writes an event but not its
+/// owner is refused before it reaches the table.
+#[tokio::test]
+async fn an_event_without_its_owner_written_is_refused() {
+    let w = world().await;
+    let store = &w.h.app.store;
+    let agr = AgreementId::parse(&w.agr).expect("id");
+    let before = store.events(&agr).await.expect("trail").len();
+    let event = Event::new(Utc::now(), "test.orphan", Actor::system("test"), "req");
+    let mut tx = store.tx();
+    tx.event(&agr, &event);
+    match store.commit(tx).await {
+        Err(TxFailure::Store(StoreError::Unavailable(why))) => {
+            assert!(why.contains("does not write its owner"), "{why}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.events(&agr).await.expect("trail").len(), before);
+}
