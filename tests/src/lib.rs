@@ -1403,6 +1403,7 @@ pub mod seeding {
             link_seq: 0,
             activation_email_failed: None,
             created_at: fixed("2026-01-01T00:00:00Z"),
+            holdings: Default::default(),
             version: 1,
         }
     }

@@ -76,7 +76,8 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
         let mut tx = app.store.tx();
         // The agreement must be as read: an activation or a remap in between changes where
         // the licences go.
-        tx.replace(o, before.version).advance(&a.id, a.version);
+        tx.replace(o, before.version)
+            .replace(&invoiced.agreement, a.version);
         let event = ctx.event(p, "order.invoiced").on_agreement(&a.id);
         let event = match &invoiced.effect {
             InvoiceEffect::Attach(account) => {

@@ -10,9 +10,9 @@ use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
 use vls::input;
-use vls::model::{Account, Reservation, ReservationStatus};
+use vls::model::{Account, Agreement, Reservation, ReservationStatus};
 use vls::rules::cancellation;
-use vls::rules::pool::AgreementHoldings;
+
 use vls::rules::reservations;
 
 use vls::types::{AccountId, AgreementId, ReservationId};
@@ -56,18 +56,14 @@ pub static ROUTES: &[Route<App>] = &[
     ),
 ];
 
-/// The agreement's holdings if the caller may see them. R13: for a customer admin, an
+/// The agreement if the caller may see it. R13: for a customer admin, an
 /// agreement not associated with their account does not exist.
-async fn visible_holdings(
-    app: &App,
-    p: &Principal,
-    path: &Params,
-) -> Result<AgreementHoldings, Problem> {
+async fn visible_agreement(app: &App, p: &Principal, path: &Params) -> Result<Agreement, Problem> {
     let id: AgreementId = path.id("agreement_id")?;
     app.store
-        .agreement_holdings(&id)
+        .agreement(&id)
         .await?
-        .filter(|h| access::agreement_visible(p, &h.agreement))
+        .filter(|a| access::agreement_visible(p, a))
         .ok_or_else(|| Problem::not_found("agreement"))
 }
 
@@ -87,7 +83,9 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .account_id
             .clone()
             .ok_or_else(|| Problem::not_found("agreement"))?;
-        let r = reservations::reserve(&a, lines.clone(), ReservationId::generate(&a.id), ctx.now)?;
+        let made =
+            reservations::reserve(&a, lines.clone(), ReservationId::generate(&a.id), ctx.now)?;
+        let r = &made.reservation;
         let held = account_version(app, &account).await?;
         let event = ctx
             .event(p, "reservation.created")
@@ -99,13 +97,13 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let mut tx = app.store.tx();
         // The agreement as read (still associated with this account, same anniversary), and
         // both moved on: the account's volume licences changed, and both trails grow.
-        tx.advance(&a.id, a.version)
-            .create(&r)
+        tx.replace(&made.agreement, a.version)
+            .create(r)
             .advance(&account, held)
             .event(&a.id, &event)
             .event(&account, &event);
         Ok(Planned {
-            reply: Reply::created(&r),
+            reply: Reply::created(r),
             tx,
         })
     })
@@ -115,13 +113,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 /// GET /agreements/{id}/reservations?status=active|cancelled|billed
 async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let id: AgreementId = path.id("agreement_id")?;
-    let a = app
-        .store
-        .agreement(&id)
-        .await?
-        .filter(|a| access::agreement_visible(p, a))
-        .ok_or_else(|| Problem::not_found("agreement"))?;
+    let a = visible_agreement(app, p, path).await?;
     let filter = ctx.query_param("status").filter(|s| !s.is_empty());
     let wanted = match filter.as_deref() {
         None | Some("") => None,
@@ -141,7 +133,7 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let list = List::new(
         key,
         ("reservations", "reservations"),
-        id.as_str(),
+        a.id.as_str(),
         filter.as_deref(),
         p,
     );
@@ -182,7 +174,8 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .account_id
             .clone()
             .ok_or_else(|| Problem::not_found("reservation"))?;
-        let cancelled = reservations::cancel(&r, &a, ctx.now)?;
+        let done = reservations::cancel(&r, &a, ctx.now)?;
+        let cancelled = &done.reservation;
         let mut tx = app.store.tx();
         if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
             let skus: Vec<Sku> = r.lines.iter().map(|l| l.sku).collect();
@@ -197,8 +190,8 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .on_agreement(&a.id)
             .on_account(Some(&account_id))
             .with(json!({ "reservation_id": r.id, "lines": r.lines }));
-        tx.replace(&cancelled, r.version)
-            .advance(&a.id, a.version)
+        tx.replace(cancelled, r.version)
+            .replace(&done.agreement, a.version)
             .event(&a.id, &event)
             .event(&account_id, &event);
         Ok(Planned {
@@ -237,11 +230,11 @@ async fn keep_relied_on(
 /// GET /agreements/{id}/true-up-preview: per SKU, what the next anniversary will bill.
 async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let h = visible_holdings(app, p, path).await?;
-    let preview = reservations::preview(&h.agreement, &h.reservations)?;
+    let a = visible_agreement(app, p, path).await?;
+    let preview = reservations::preview(&a)?;
     Ok(Reply::ok(&PreviewView {
         preview: &preview,
-        last_billed_anniversary: h.agreement.billed_through,
+        last_billed_anniversary: a.billed_through,
     }))
 }
 

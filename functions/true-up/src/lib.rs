@@ -35,7 +35,7 @@ pub struct Billed {
     pub agreement_id: AgreementId,
     pub anniversary: chrono::NaiveDate,
     pub order_id: Option<OrderId>,
-    pub reservations: usize,
+    pub reservations: u64,
 }
 
 /// "Now" from a scheduled event's `time`.
@@ -81,28 +81,22 @@ pub async fn true_up_agreement(
 ) -> Result<(), StepError> {
     let mut conflicts = 0;
     loop {
-        let Some(h) = app.store.agreement_holdings(id).await? else {
+        let Some(agreement) = app.store.agreement(id).await? else {
             return Ok(());
         };
-        let Some(step) = true_up_step(
-            &h.agreement,
-            &h.reservations,
-            now,
-            OrderId::generate(&h.agreement.id),
-        )?
-        else {
+        let Some(step) = true_up_step(&agreement, now, OrderId::generate(&agreement.id))? else {
             return Ok(());
         };
-        match commit_step(app, &step, h.agreement.version, now, request_id).await {
+        match commit_step(app, &step, agreement.version, now, request_id).await {
             Ok(()) => {
                 let a = &step.agreement;
                 tracing::info!(agreement_id = %a.id, anniversary = %step.anniversary,
-                    reservations = step.billed.len(), "true-up billed");
+                    reservations = step.billed, "true-up billed");
                 billed.push(Billed {
                     agreement_id: a.id.clone(),
                     anniversary: step.anniversary,
                     order_id: step.order.as_ref().map(|o| o.id.clone()),
-                    reservations: step.billed.len(),
+                    reservations: step.billed,
                 });
                 // The usual case: the new anniversary is in the future, nothing more to read.
                 if a.anniversary > now.date_naive() {
@@ -141,7 +135,7 @@ async fn commit_step(
             "anniversary": step.anniversary,
             "order_id": order.map(|o| &o.id),
             "lines": order.map(|o| &o.lines),
-            "reservations": step.billed.len(),
+            "reservations": step.billed,
             "next_anniversary": a.anniversary,
         }));
     let mut tx = app.store.tx();

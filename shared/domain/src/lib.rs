@@ -6,6 +6,7 @@
 pub mod access;
 pub mod catalog;
 pub mod error;
+pub mod holdings;
 pub mod html;
 pub mod input;
 pub mod mail;

@@ -139,6 +139,9 @@ pub struct Agreement {
     #[serde(default)]
     pub activation_email_failed: Option<MailFailure>,
     pub created_at: DateTime<Utc>,
+    /// What it holds, per SKU, kept current in the same transaction as every change.
+    #[serde(default)]
+    pub holdings: crate::holdings::Holdings,
     pub version: u64,
 }
 

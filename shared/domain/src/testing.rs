@@ -74,6 +74,7 @@ pub fn agreement() -> Agreement {
         link_seq: 0,
         activation_email_failed: None,
         created_at: at("2026-03-01T00:00:00Z"),
+        holdings: Default::default(),
         version: 1,
     }
 }

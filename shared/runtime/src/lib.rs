@@ -9,7 +9,7 @@ pub mod queue;
 pub mod ses;
 pub mod telemetry;
 
-pub use vls_domain::{access, catalog, error, html, input, model, rules, types};
+pub use vls_domain::{access, catalog, error, holdings, html, input, model, rules, types};
 pub use vls_http as http;
 pub use vls_store as store;
 

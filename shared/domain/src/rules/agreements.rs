@@ -97,6 +97,7 @@ pub fn create(
         link_seq: 0,
         activation_email_failed: None,
         created_at: now,
+        holdings: Default::default(),
         version: 1,
     };
     let bound = ctx

@@ -114,6 +114,8 @@ pub enum InvoiceEffect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoiced {
     pub order: Order,
+    /// The agreement with the order's lines in its holdings.
+    pub agreement: Agreement,
     pub effect: InvoiceEffect,
 }
 
@@ -133,7 +135,13 @@ pub fn invoice(
         ),
         None => (InvoiceEffect::QueueActivationMail, ActivationEmail::Queued),
     };
+    let mut after = Agreement {
+        version: agreement.version + 1,
+        ..agreement.clone()
+    };
+    after.holdings.invoice(&order.lines);
     Ok(Invoiced {
+        agreement: after,
         order: Order {
             status: OrderStatus::Invoiced,
             invoiced_at: Some(now),

@@ -2,18 +2,17 @@
 //!
 //! A reservation is never rewritten when it is billed: the agreement records the last
 //! anniversary it billed (`billed_through`), and every active reservation made before that
-//! date is billed. So a true-up is one bounded transaction however many reservations there
-//! are, and billing can happen at most once per anniversary.
-
-use std::collections::BTreeMap;
+//! date is billed. What is reserved is also kept on the agreement, per anniversary and SKU
+//! (its holdings), so a true-up reads and writes a bounded handful of items however many
+//! reservations there are, and billing can happen at most once per anniversary.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::catalog::Sku;
 use crate::error::RuleError;
+use crate::holdings::lines_of;
 use crate::model::{Agreement, Order, OrderSource, OrderStatus, Reservation, ReservationStatus};
-use crate::types::{Line, Lines, OrderId, Program, Quantity, ReservationId};
+use crate::types::{Line, Lines, OrderId, Program, ReservationId};
 
 /// Reservations close this many days before the next anniversary.
 pub const WINDOW_CLOSES_DAYS: i64 = 30;
@@ -44,13 +43,20 @@ pub fn view(r: &Reservation, agreement: &Agreement) -> Reservation {
     }
 }
 
+/// A reservation made, and its agreement moved on with it in its holdings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub reservation: Reservation,
+    pub agreement: Agreement,
+}
+
 /// R13: the account's administrator reserves more licences on an associated EA or EAS.
 pub fn reserve(
     agreement: &Agreement,
     lines: Lines,
     id: ReservationId,
     now: DateTime<Utc>,
-) -> Result<Reservation, RuleError> {
+) -> Result<Changed, RuleError> {
     if agreement.program == Program::Casa {
         return Err(RuleError::ProgramNotEligible);
     }
@@ -60,15 +66,23 @@ pub fn reserve(
             anniversary: agreement.anniversary,
         });
     }
-    Ok(Reservation {
-        id,
-        agreement_id: agreement.id.clone(),
-        lines,
-        status: ReservationStatus::Active,
-        billable_at: agreement.anniversary,
-        created_at: now,
-        version: 1,
-        sequence: agreement.version + 1,
+    let mut after = Agreement {
+        version: agreement.version + 1,
+        ..agreement.clone()
+    };
+    after.holdings.reserve(agreement.anniversary, &lines);
+    Ok(Changed {
+        reservation: Reservation {
+            id,
+            agreement_id: agreement.id.clone(),
+            lines,
+            status: ReservationStatus::Active,
+            billable_at: agreement.anniversary,
+            created_at: now,
+            version: 1,
+            sequence: after.version,
+        },
+        agreement: after,
     })
 }
 
@@ -77,7 +91,7 @@ pub fn cancel(
     r: &Reservation,
     agreement: &Agreement,
     now: DateTime<Utc>,
-) -> Result<Reservation, RuleError> {
+) -> Result<Changed, RuleError> {
     // Checked in this order: cancelled, then the 72 hours (billed or not), then billed.
     if r.status == ReservationStatus::Cancelled {
         return Err(RuleError::ReservationNotActive {
@@ -90,96 +104,59 @@ pub fn cancel(
     if status_of(r, agreement) == ReservationStatus::Billed {
         return Err(RuleError::ReservationNotActive { status: "billed" });
     }
-    Ok(Reservation {
-        status: ReservationStatus::Cancelled,
-        version: r.version + 1,
-        ..r.clone()
+    let mut after = Agreement {
+        version: agreement.version + 1,
+        ..agreement.clone()
+    };
+    after.holdings.unreserve(r.billable_at, &r.lines);
+    Ok(Changed {
+        reservation: Reservation {
+            status: ReservationStatus::Cancelled,
+            version: r.version + 1,
+            ..r.clone()
+        },
+        agreement: after,
     })
 }
 
-/// Per SKU, what these reservations add up to (`None` when there are none). A sum may
-/// exceed what one request may ask for; it is still what is owed. A total beyond what an
-/// order line can hold is refused rather than billed short or skipped.
-pub fn sum_lines<'a>(
-    reservations: impl Iterator<Item = &'a Reservation>,
-) -> Result<Option<Lines>, RuleError> {
-    let mut totals: BTreeMap<Sku, u64> = BTreeMap::new();
-    for r in reservations {
-        for l in r.lines.iter() {
-            let t = totals.entry(l.sku).or_default();
-            *t = t
-                .checked_add(l.quantity.get())
-                .ok_or(RuleError::TotalOutOfRange { sku: l.sku })?;
-        }
-    }
-    if totals.is_empty() {
-        return Ok(None);
-    }
-    let lines = totals
-        .into_iter()
-        .map(|(sku, q)| {
-            Quantity::total(q)
-                .map(|quantity| Line { sku, quantity })
-                .ok_or(RuleError::TotalOutOfRange { sku })
-        })
-        .collect::<Result<Vec<Line>, RuleError>>()?;
-    Ok(Lines::new(lines).ok())
-}
-
-/// The reservations one anniversary bills: active, made before it, not billed by an earlier one.
-pub fn billable_at<'a>(
-    agreement: &'a Agreement,
-    reservations: &'a [Reservation],
-    anniversary: NaiveDate,
-) -> impl Iterator<Item = &'a Reservation> {
-    let until = start_of(anniversary);
-    let from = agreement.billed_through.map(start_of);
-    reservations.iter().filter(move |r| {
-        r.status == ReservationStatus::Active
-            && r.created_at < until
-            && from.is_none_or(|f| r.created_at >= f)
-    })
-}
-
-/// What the next anniversary will bill (the preview).
+/// What the next anniversary will bill (the preview): per SKU, and how many reservations.
+/// The reservations themselves are the agreement's list (`?status=active`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Preview {
     pub agreement_id: crate::types::AgreementId,
     pub anniversary: NaiveDate,
     pub lines: Vec<Line>,
-    pub reservation_ids: Vec<ReservationId>,
+    pub reservations: u64,
 }
 
-pub fn preview(agreement: &Agreement, reservations: &[Reservation]) -> Result<Preview, RuleError> {
-    let billable: Vec<&Reservation> =
-        billable_at(agreement, reservations, agreement.anniversary).collect();
+pub fn preview(agreement: &Agreement) -> Result<Preview, RuleError> {
+    let due = agreement.holdings.due_by(agreement.anniversary);
     Ok(Preview {
         agreement_id: agreement.id.clone(),
         anniversary: agreement.anniversary,
-        lines: sum_lines(billable.iter().copied())?
-            .map(Vec::from)
-            .unwrap_or_default(),
-        reservation_ids: billable.iter().map(|r| r.id.clone()).collect(),
+        lines: lines_of(&due.lines)?.map(Vec::from).unwrap_or_default(),
+        reservations: due.count,
     })
 }
 
-/// One passed anniversary, billed: the agreement after it and the true-up order, if any.
+/// One passed anniversary, billed: the agreement after it, the true-up order (if any) and how
+/// many reservations it billed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrueUp {
     pub anniversary: NaiveDate,
     pub agreement: Agreement,
     pub order: Option<Order>,
-    pub billed: Vec<ReservationId>,
+    pub billed: u64,
 }
 
 /// R14: the oldest passed anniversary of a due agreement (`None` when none has passed).
-/// Bills its reservations as one true-up order and moves the anniversary on: to the next
-/// one if that has passed too (handled by the next step), otherwise to the first after now.
-/// A total that no order line can hold refuses the step: the anniversary stays unbilled
-/// (and due) rather than moving on without its order.
+/// Bills the reservations due by then (from the agreement's holdings, never read one by
+/// one) as one true-up order and moves the anniversary on: to the next one if that has
+/// passed too (handled by the next step), otherwise to the first after now. A total that no
+/// order line can hold refuses the step: the anniversary stays unbilled (and due) rather
+/// than moving on without its order.
 pub fn true_up_step(
     agreement: &Agreement,
-    reservations: &[Reservation],
     now: DateTime<Utc>,
     order_id: OrderId,
 ) -> Result<Option<TrueUp>, RuleError> {
@@ -187,8 +164,9 @@ pub fn true_up_step(
     if anniversary > now.date_naive() {
         return Ok(None);
     }
-    let billable: Vec<&Reservation> = billable_at(agreement, reservations, anniversary).collect();
-    let order = sum_lines(billable.iter().copied())?.map(|lines| Order {
+    let mut holdings = agreement.holdings.clone();
+    let due = holdings.bill_through(anniversary);
+    let order = lines_of(&due.lines)?.map(|lines| Order {
         id: order_id,
         agreement_id: agreement.id.clone(),
         partner_id: agreement.partner_id.clone(),
@@ -210,11 +188,12 @@ pub fn true_up_step(
         agreement: Agreement {
             anniversary: next,
             billed_through: Some(anniversary),
+            holdings,
             version: agreement.version + 1,
             ..agreement.clone()
         },
         order,
-        billed: billable.iter().map(|r| r.id.clone()).collect(),
+        billed: due.count,
     }))
 }
 
@@ -223,6 +202,7 @@ pub fn true_up_step(
 mod tests {
     use super::*;
 
+    use crate::catalog::Sku;
     use crate::rules::schedule::{MonthDay, first_anniversary};
     use crate::types::AccountId;
 
@@ -272,6 +252,14 @@ mod tests {
         lines(&[(Sku::SalesProfessional, n)])
     }
 
+    /// `a` holding `rs` (its kept figures counted from them).
+    fn held(a: &Agreement, rs: &[Reservation]) -> Agreement {
+        Agreement {
+            holdings: crate::holdings::Holdings::recount(a, &[], rs),
+            ..a.clone()
+        }
+    }
+
     #[test]
     fn reserve_on_ea_and_eas_only_and_not_in_the_last_30_days() {
         let a = agreement(Program::Ea, "2026-03-15");
@@ -283,6 +271,13 @@ mod tests {
             at("2026-11-28T10:00:00Z"),
         )
         .expect("reserved");
+        assert_eq!(r.agreement.version, a.version + 1);
+        assert_eq!(r.reservation.sequence, r.agreement.version);
+        assert_eq!(
+            r.agreement.holdings,
+            held(&a, std::slice::from_ref(&r.reservation)).holdings
+        );
+        let r = r.reservation;
         assert_eq!(
             (r.status, r.billable_at),
             (ReservationStatus::Active, d("2027-03-15"))
@@ -348,7 +343,13 @@ mod tests {
             at("2026-11-28T10:00:00Z"),
         )
         .expect("reserved");
-        let c = cancel(&r, &a, at("2026-12-01T09:59:59Z")).expect("within 72 h");
+        let (a, r) = (r.agreement, r.reservation);
+        let done = cancel(&r, &a, at("2026-12-01T09:59:59Z")).expect("within 72 h");
+        assert!(
+            done.agreement.holdings.reserved.is_empty(),
+            "no longer reserved"
+        );
+        let c = done.reservation;
         assert_eq!(c.status, ReservationStatus::Cancelled);
         assert_eq!(
             cancel(&r, &a, at("2026-12-01T10:00:00Z")),
@@ -408,8 +409,7 @@ mod tests {
         });
         assert_eq!(
             true_up_step(
-                &a,
-                &rs,
+                &held(&a, &rs),
                 at("2027-03-15T06:00:00Z"),
                 OrderId::generate(&a.id)
             ),
@@ -417,15 +417,14 @@ mod tests {
             "never moves billed_through on without an order"
         );
         assert_eq!(
-            preview(&a, &rs).map(|p| p.lines),
+            preview(&held(&a, &rs)).map(|p| p.lines),
             Err(RuleError::TotalOutOfRange {
                 sku: Sku::SalesProfessional
             })
         );
         let fits = &rs[..4_294];
         let t = true_up_step(
-            &a,
-            fits,
+            &held(&a, fits),
             at("2027-03-15T06:00:00Z"),
             OrderId::generate(&a.id),
         )
@@ -455,9 +454,10 @@ mod tests {
             cancelled,
         ];
 
-        let p = preview(&a, &rs).expect("preview");
+        let a = held(&a, &rs);
+        let p = preview(&a).expect("preview");
         assert_eq!(p.anniversary, d("2027-03-15"));
-        assert_eq!(p.reservation_ids.len(), 2);
+        assert_eq!(p.reservations, 2);
         assert_eq!(
             Lines::new(p.lines.clone()).map(|l| (
                 l.quantity_of(Sku::SalesProfessional),
@@ -467,30 +467,21 @@ mod tests {
         );
 
         assert_eq!(
-            true_up_step(
-                &a,
-                &rs,
-                at("2027-03-14T23:00:00Z"),
-                OrderId::generate(&a.id)
-            ),
+            true_up_step(&a, at("2027-03-14T23:00:00Z"), OrderId::generate(&a.id)),
             Ok(None),
             "not yet"
         );
-        let t = true_up_step(
-            &a,
-            &rs,
-            at("2027-03-15T06:00:00Z"),
-            OrderId::generate(&a.id),
-        )
-        .expect("in range")
-        .expect("due");
+        let t = true_up_step(&a, at("2027-03-15T06:00:00Z"), OrderId::generate(&a.id))
+            .expect("in range")
+            .expect("due");
         let order = t.order.expect("an order");
         assert_eq!(
             (order.source, order.status),
             (OrderSource::TrueUp, OrderStatus::Invoiced)
         );
         assert_eq!(order.lines.quantity_of(Sku::SalesProfessional), 8);
-        assert_eq!(t.billed.len(), 2);
+        assert_eq!(t.billed, 2);
+        assert_eq!(t.agreement.holdings, held(&t.agreement, &rs).holdings);
         assert_eq!(t.agreement.anniversary, d("2028-03-15"));
         assert_eq!(t.agreement.billed_through, Some(d("2027-03-15")));
         for r in &rs[..2] {
@@ -504,7 +495,6 @@ mod tests {
         assert_eq!(
             true_up_step(
                 &t.agreement,
-                &rs,
                 at("2027-03-15T07:00:00Z"),
                 OrderId::generate(&a.id)
             ),
@@ -512,8 +502,8 @@ mod tests {
         );
         // A reservation made in the next term is billed by the next anniversary only.
         let later = made("2027-04-01T00:00:00Z", 7);
-        let next = preview(&t.agreement, std::slice::from_ref(&later)).expect("preview");
-        assert_eq!(next.reservation_ids, vec![later.id.clone()]);
+        let next = preview(&held(&t.agreement, std::slice::from_ref(&later))).expect("preview");
+        assert_eq!(next.reservations, 1);
         assert_eq!(status_of(&later, &t.agreement), ReservationStatus::Active);
     }
 
@@ -527,15 +517,10 @@ mod tests {
         );
         let r = active(&a, seats(4), "2024-06-01T00:00:00Z");
         let now = at("2028-03-01T12:00:00Z");
-        let mut state = a.clone();
+        let mut state = held(&a, std::slice::from_ref(&r));
         let mut billed = Vec::new();
-        while let Some(step) = true_up_step(
-            &state,
-            std::slice::from_ref(&r),
-            now,
-            OrderId::generate(&a.id),
-        )
-        .expect("in range")
+        while let Some(step) =
+            true_up_step(&state, now, OrderId::generate(&a.id)).expect("in range")
         {
             billed.push((
                 step.anniversary,
@@ -567,8 +552,7 @@ mod tests {
             .map(|_| active(&a, seats(1_000_000), "2026-04-01T00:00:00Z"))
             .collect();
         let t = true_up_step(
-            &a,
-            &rs,
+            &held(&a, &rs),
             at("2027-03-15T00:00:00Z"),
             OrderId::generate(&a.id),
         )
