@@ -196,13 +196,10 @@ pub(crate) async fn associate_as(
 
 /// The account's pool totals per SKU (for the "Licences associated" page).
 pub(crate) async fn pool_totals(app: &App, id: &AccountId) -> Vec<(Sku, u64)> {
-    let Ok(Some((account, subs))) = app.store.account_with_subscriptions(id).await else {
+    let Ok(Some(account)) = app.store.account(id).await else {
         return Vec::new();
     };
-    let Ok(holdings) = app.store.account_holdings(&account).await else {
-        return Vec::new();
-    };
-    vls::rules::pool::compute(&account, &subs, &holdings)
+    vls::rules::pool::of(&account)
         .skus
         .iter()
         .map(|s| (s.sku, s.total))

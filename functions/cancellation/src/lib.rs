@@ -40,7 +40,7 @@ pub static ROUTES: &[Route<App>] = &[
 ];
 
 /// The account (its admin's or any for billing support), the subscription, and the account's
-/// volume licences per SKU: one query for the account, one per associated agreement.
+/// volume licences per SKU as the account keeps them: one read.
 async fn load(
     app: &App,
     p: &Principal,
@@ -52,17 +52,13 @@ async fn load(
         .filter(|a| access::account_visible(p, a))
         .ok_or_else(|| Problem::not_found("account"))?;
     let sub_id: SubscriptionId = path.id("subscription_id")?;
-    let (account, subs) = app
+    let (account, sub) = app
         .store
-        .account_with_subscriptions(&account_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("account"))?;
-    let sub = subs
-        .into_iter()
-        .find(|s| s.id == sub_id)
-        .ok_or_else(|| Problem::not_found("subscription"))?;
-    let holdings = app.store.account_holdings(&account).await?;
-    let volume = cancellation::account_volume(&account, &holdings);
+        .account_and_subscription(&account_id, &sub_id)
+        .await?;
+    let account = account.ok_or_else(|| Problem::not_found("account"))?;
+    let sub = sub.ok_or_else(|| Problem::not_found("subscription"))?;
+    let volume = account.sources.volume();
     Ok((account, sub, volume))
 }
 

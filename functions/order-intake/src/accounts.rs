@@ -55,6 +55,7 @@ pub(crate) async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             online_services: online_services.clone(),
             agreement_ids: Vec::new(),
             relied_on: Default::default(),
+            sources: Default::default(),
             created_at: ctx.now,
             version: 1,
         };
@@ -106,8 +107,12 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
             .on_account(Some(account_id))
             .with(json!({ "subscription_id": sub.id, "billing": sub.billing, "lines": sub.lines }));
         let mut tx = app.store.tx();
+        // The account keeps its pool's sources: the subscription is one from now on.
+        let mut after = account.clone();
+        after.sources.add_direct(&sub);
+        after.version += 1;
         tx.create(&sub)
-            .advance(account_id, account.version)
+            .replace(&after, account.version)
             .event(account_id, &event);
         Ok(Planned {
             reply: Reply::created(&sub),
@@ -120,13 +125,12 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
 pub(crate) async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let account_id = visible_account(p, path)?;
-    let (account, subs) = app
+    let account = app
         .store
-        .account_with_subscriptions(&account_id)
+        .account(&account_id)
         .await?
         .ok_or_else(|| Problem::not_found("account"))?;
-    let holdings = app.store.account_holdings(&account).await?;
-    Ok(Reply::ok(&pool::compute(&account, &subs, &holdings)))
+    Ok(Reply::ok(&pool::of(&account)))
 }
 
 /// GET /accounts/{id}/events: a page of its trail, oldest first (R17).

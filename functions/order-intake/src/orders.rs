@@ -87,8 +87,11 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
                 }));
                 // The account's volume licences changed: guards keyed on its version must see it.
                 let held = app.store.account(account).await?;
-                let held = held.ok_or_else(|| Problem::not_found("account"))?.version;
-                tx.advance(account, held).event(account, &event);
+                let held = held.ok_or_else(|| Problem::not_found("account"))?;
+                let mut after = held.clone();
+                after.sources.hold(&invoiced.agreement);
+                after.version += 1;
+                tx.replace(&after, held.version).event(account, &event);
                 event
             }
             InvoiceEffect::QueueActivationMail => {

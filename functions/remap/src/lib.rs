@@ -5,10 +5,10 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
 use vls::input::Obj;
-use vls::model::Account;
 use vls::model::Event;
+use vls::model::{Account, Agreement};
+use vls::rules::remap;
 use vls::rules::remap::Remapped;
-use vls::rules::{cancellation, remap};
 
 use vls::types::{AccountId, AgreementId, AmendmentId};
 
@@ -69,7 +69,7 @@ async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             let current = current.ok_or_else(|| {
                 Problem::new(500, "internal_error", "the associated account is missing")
             })?;
-            let leaving = leaving(app, &current, &a.id).await?;
+            let leaving = leaving(&current, &a);
             let done = remap::remap(&a, &current, target.as_ref(), &leaving, *accept)?;
             let read = (a.version, current.version);
             Ok(remapped(
@@ -113,25 +113,12 @@ fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: 
 }
 
 /// R11's view of what the remap takes from the old account: its volume and the agreement's,
-/// read (one query per agreement of the account) only when something relies on cover.
-async fn leaving(
-    app: &App,
-    current: &Account,
-    agreement: &AgreementId,
-) -> Result<remap::Leaving, Problem> {
-    if !cancellation::relies_on_any(current, current.relied_on.keys().copied()) {
-        return Ok(remap::Leaving::default());
+/// as the two keep them.
+fn leaving(current: &Account, agreement: &Agreement) -> remap::Leaving {
+    remap::Leaving {
+        account_volume: current.sources.volume(),
+        agreement_volume: agreement.holdings.volume(),
     }
-    let holdings = app.store.account_holdings(current).await?;
-    let agreement_volume = holdings
-        .iter()
-        .find(|h| &h.agreement.id == agreement)
-        .map(cancellation::agreement_volume)
-        .unwrap_or_default();
-    Ok(remap::Leaving {
-        account_volume: cancellation::account_volume(current, &holdings),
-        agreement_volume,
-    })
 }
 
 /// POST /agreements/{id}/amendments `{kind: "separate_online_services", reason}`

@@ -3,7 +3,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
-use vls::catalog::Sku;
+
 use vls::http::paging::List;
 use vls::http::views::PreviewView;
 use vls::http::{
@@ -86,7 +86,8 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let made =
             reservations::reserve(&a, lines.clone(), ReservationId::generate(&a.id), ctx.now)?;
         let r = &made.reservation;
-        let held = account_version(app, &account).await?;
+        let held = held_account(app, &account).await?;
+        let after = holding(&held, &made.agreement);
         let event = ctx
             .event(p, "reservation.created")
             .on_agreement(&a.id)
@@ -99,7 +100,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         // both moved on: the account's volume licences changed, and both trails grow.
         tx.replace(&made.agreement, a.version)
             .create(r)
-            .advance(&account, held)
+            .replace(&after, held.version)
             .event(&a.id, &event)
             .event(&account, &event);
         Ok(Planned {
@@ -155,14 +156,11 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 
 /// POST /reservations/{id}/cancel (the account's administrator, within 72 hours).
 ///
-/// R11: cover that cancelled direct subscriptions rely on must stay. The first attempt
-/// reads nothing more and lets the transaction check that nothing relies on the
-/// reservation's SKUs; only when something does (or the first attempt lost a race) is the
-/// account's volume read and the arithmetic done, under the account's version.
+/// R11: cover that cancelled direct subscriptions rely on must stay: checked against the
+/// account's volume as it keeps it, under the account's version.
 async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let id = &path.id::<ReservationId>("reservation_id")?;
-    let first = &std::sync::atomic::AtomicBool::new(true);
     mutate(&app.store, ctx, move || async move {
         let (a, r) = app
             .store
@@ -176,22 +174,19 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .ok_or_else(|| Problem::not_found("reservation"))?;
         let done = reservations::cancel(&r, &a, ctx.now)?;
         let cancelled = &done.reservation;
-        let mut tx = app.store.tx();
-        if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            let skus: Vec<Sku> = r.lines.iter().map(|l| l.sku).collect();
-            let held = account_version(app, &account_id).await?;
-            tx.advance_unless_relied_on(&account_id, held, &skus);
-        } else {
-            let (touched, read) = keep_relied_on(app, &account_id, &r).await?;
-            tx.replace(&touched, read);
-        }
+        let account = held_account(app, &account_id).await?;
+        let removed = cancellation::counts_of(&r.lines);
+        cancellation::keep_relied_on(&account, &account.sources.volume(), &removed)?;
+        let after = holding(&account, &done.agreement);
         let event = ctx
             .event(p, "reservation.cancelled")
             .on_agreement(&a.id)
             .on_account(Some(&account_id))
             .with(json!({ "reservation_id": r.id, "lines": r.lines }));
+        let mut tx = app.store.tx();
         tx.replace(cancelled, r.version)
             .replace(&done.agreement, a.version)
+            .replace(&after, account.version)
             .event(&a.id, &event)
             .event(&account_id, &event);
         Ok(Planned {
@@ -202,29 +197,21 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     .await
 }
 
-/// R11 on the account's volume as read: refused if cover relied on would be lost. Returns
-/// the account with its version moved on, and the version read, for the transaction.
-async fn keep_relied_on(
-    app: &App,
-    account_id: &AccountId,
-    r: &Reservation,
-) -> Result<(Account, u64), Problem> {
-    let account = app
-        .store
-        .account(account_id)
+/// The account an agreement is associated with, as it stands.
+async fn held_account(app: &App, id: &AccountId) -> Result<Account, Problem> {
+    app.store
+        .account(id)
         .await?
-        .ok_or_else(|| Problem::not_found("reservation"))?;
-    if cancellation::relies_on_any(&account, r.lines.iter().map(|l| l.sku)) {
-        let holdings = app.store.account_holdings(&account).await?;
-        let volume = cancellation::account_volume(&account, &holdings);
-        let removed = cancellation::counts_of(&r.lines);
-        cancellation::keep_relied_on(&account, &volume, &removed)?;
-    }
-    let touched = Account {
-        version: account.version + 1,
-        ..account.clone()
-    };
-    Ok((touched, account.version))
+        .ok_or_else(|| Problem::not_found("account"))
+}
+
+/// The account with `agreement`'s contribution to its pool as the agreement now holds, its
+/// version moved on.
+fn holding(account: &Account, agreement: &Agreement) -> Account {
+    let mut after = account.clone();
+    after.sources.hold(agreement);
+    after.version += 1;
+    after
 }
 
 /// GET /agreements/{id}/true-up-preview: per SKU, what the next anniversary will bill.
@@ -236,12 +223,4 @@ async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         preview: &preview,
         last_billed_anniversary: a.billed_through,
     }))
-}
-
-/// The account's version as it stands, for a transaction that moves it on.
-async fn account_version(app: &App, id: &AccountId) -> Result<u64, Problem> {
-    let account = app.store.account(id).await?;
-    Ok(account
-        .ok_or_else(|| Problem::not_found("account"))?
-        .version)
 }

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Sku;
 use crate::error::RuleError;
-use crate::model::{Agreement, Order, Reservation, ReservationStatus, SkuCounts};
-use crate::types::{Line, Lines, Quantity};
+use crate::model::{Account, Agreement, Order, Reservation, ReservationStatus, SkuCounts};
+use crate::model::{Subscription, SubscriptionStatus};
+use crate::types::{AgreementId, Line, Lines, Quantity, SubscriptionId};
 
 /// Active reservations that bill at one anniversary: their lines summed, and how many.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +152,75 @@ impl Holdings {
             }
         }
         h
+    }
+}
+
+/// The sources of an account's pool (SPEC §4), kept on the account and changed in the same
+/// transaction as every change that moves them: one per active direct subscription and one
+/// per associated agreement (its [`Holdings::volume`]). The pool and R11 read the account
+/// alone, however many agreements it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sources {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub direct: BTreeMap<SubscriptionId, SkuCounts>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub agreements: BTreeMap<AgreementId, SkuCounts>,
+}
+
+impl Sources {
+    pub fn is_empty(&self) -> bool {
+        self.direct.is_empty() && self.agreements.is_empty()
+    }
+
+    /// The account's volume licences per SKU: its agreements'.
+    pub fn volume(&self) -> SkuCounts {
+        let mut volume = SkuCounts::new();
+        for counts in self.agreements.values() {
+            add_counts(&mut volume, counts);
+        }
+        volume.retain(|_, n| *n > 0);
+        volume
+    }
+
+    /// An active direct subscription's lines.
+    pub fn add_direct(&mut self, sub: &Subscription) {
+        let mut counts = SkuCounts::new();
+        add_lines(&mut counts, &sub.lines);
+        self.direct.insert(sub.id.clone(), counts);
+    }
+
+    pub fn remove_direct(&mut self, id: &SubscriptionId) {
+        self.direct.remove(id);
+    }
+
+    /// An associated agreement's contribution, as its holdings now stand.
+    pub fn hold(&mut self, agreement: &Agreement) {
+        self.agreements
+            .insert(agreement.id.clone(), agreement.holdings.volume());
+    }
+
+    /// An agreement no longer associated (remapped away).
+    pub fn release(&mut self, id: &AgreementId) {
+        self.agreements.remove(id);
+    }
+
+    /// The sources counted from the subscriptions and agreements themselves (each agreement
+    /// with its holdings as kept): what the account's must equal.
+    pub fn recount(account: &Account, subs: &[Subscription], agreements: &[Agreement]) -> Self {
+        let mut s = Self::default();
+        for sub in subs
+            .iter()
+            .filter(|x| x.account_id == account.id && x.status == SubscriptionStatus::Active)
+        {
+            s.add_direct(sub);
+        }
+        for a in agreements
+            .iter()
+            .filter(|a| a.account_id.as_ref() == Some(&account.id))
+        {
+            s.hold(a);
+        }
+        s
     }
 }
 

@@ -53,6 +53,9 @@ pub struct Account {
     /// is the attribute's absence (a condition a transaction can check without a read).
     #[serde(default, skip_serializing_if = "SkuCounts::is_empty")]
     pub relied_on: SkuCounts,
+    /// Its pool's sources, kept current (see [`crate::holdings::Sources`]).
+    #[serde(default, skip_serializing_if = "crate::holdings::Sources::is_empty")]
+    pub sources: crate::holdings::Sources,
     pub created_at: DateTime<Utc>,
     pub version: u64,
 }

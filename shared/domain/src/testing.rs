@@ -42,6 +42,7 @@ pub fn account() -> Account {
         online_services: vec![],
         agreement_ids: vec![],
         relied_on: Default::default(),
+        sources: Default::default(),
         created_at: at("2026-01-01T00:00:00Z"),
         version: 1,
     }

@@ -323,6 +323,16 @@ impl Store {
         }
     }
 
+    /// An account and one of its direct subscriptions, in one read.
+    pub async fn account_and_subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> Result<(Option<Account>, Option<Subscription>), StoreError> {
+        self.get_pair(keys::account(account), keys::subscription(account, id))
+            .await
+    }
+
     pub async fn subscription(
         &self,
         account: &AccountId,
@@ -872,6 +882,7 @@ mod tests {
             online_services: vec![],
             agreement_ids: vec![],
             relied_on,
+            sources: Default::default(),
             created_at: chrono::Utc::now(),
             version: 1,
         }

@@ -279,12 +279,9 @@ async fn online_services_agreement_attaches_on_invoicing_without_mail() {
     assert_eq!(total(&pool.body, "d365-sales-enterprise"), 20);
     let src = &pool.body["skus"][0]["sources"][0];
     assert_eq!(
-        (
-            src["kind"].as_str(),
-            src["id"].as_str(),
-            src["agreement_id"].as_str()
-        ),
-        (Some("order"), Some(order.as_str()), Some(agr.as_str()))
+        *src,
+        json!({"kind": "agreement", "id": agr, "quantity": 20}),
+        "one source per agreement: its invoiced orders"
     );
     // The admin of the bound account sees the agreement and the order.
     assert_eq!(

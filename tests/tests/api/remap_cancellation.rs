@@ -237,12 +237,10 @@ async fn the_walkthrough_cancels_remaps_and_amends() {
     assert_eq!(seats(h, &w.account).await, 0);
     assert_eq!(seats(h, &new).await, 55);
     let pool = h.get(&format!("/accounts/{new}/licenses"), &w.bs).await;
-    assert!(
-        pool.body["skus"][0]["sources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .all(|s| s["agreement_id"] == w.agreement.as_str())
+    assert_eq!(
+        pool.body["skus"][0]["sources"],
+        json!([{"kind": "agreement", "id": w.agreement, "quantity": 55}]),
+        "the agreement's licences moved with it"
     );
     let r = h
         .post(

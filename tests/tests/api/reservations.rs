@@ -85,7 +85,8 @@ async fn reserving_adds_to_the_pool_at_once_and_cancelling_takes_it_back() {
         .await;
     assert_eq!(
         pool.body["skus"][0]["sources"][0],
-        json!({"kind": "reservation", "id": res, "agreement_id": agr, "quantity": 10})
+        json!({"kind": "agreement", "id": agr, "quantity": 10}),
+        "the reservation counts in its agreement's source"
     );
 
     let c = h

@@ -160,6 +160,7 @@ pub fn associate(
     }
     let mut account = target.clone();
     account.agreement_ids.push(agreement.id.clone());
+    account.sources.hold(agreement);
     account.version += 1;
     Ok(Associated {
         agreement: Agreement {

@@ -106,6 +106,7 @@ pub fn create(
         .map(|account| {
             let mut bound = account.clone();
             bound.agreement_ids.push(agreement.id.clone());
+            bound.sources.hold(&agreement);
             bound.version += 1;
             bound
         });
@@ -194,6 +195,7 @@ mod tests {
             },
             agreement_ids: vec![],
             relied_on: Default::default(),
+            sources: Default::default(),
             created_at: now(),
             version: 1,
         }

@@ -43,30 +43,14 @@ fn add_lines(counts: &mut SkuCounts, lines: &Lines) {
     }
 }
 
-/// Per SKU, an agreement's volume licences: its invoiced purchase orders and its active
-/// and billed reservations.
-pub fn agreement_volume(holdings: &AgreementHoldings) -> SkuCounts {
-    let mut counts = SkuCounts::new();
-    for (_, _, lines) in holdings.volume_sources() {
-        add_lines(&mut counts, lines);
-    }
-    counts
-}
-
-/// Per SKU, the account's volume licences: those of the agreements associated with it
-/// (whatever else the caller passed in).
+/// Per SKU, the account's volume licences counted from its agreements' orders and
+/// reservations (whatever else the caller passed in): what `account.sources.volume()` keeps.
 pub fn account_volume(account: &Account, agreements: &[AgreementHoldings]) -> SkuCounts {
-    let mut counts = SkuCounts::new();
-    for h in agreements
+    let held: Vec<_> = agreements
         .iter()
-        .filter(|h| h.agreement.account_id.as_ref() == Some(&account.id))
-    {
-        for (sku, n) in agreement_volume(h) {
-            let c = counts.entry(sku).or_default();
-            *c = c.saturating_add(n);
-        }
-    }
-    counts
+        .map(AgreementHoldings::recounted)
+        .collect();
+    crate::holdings::Sources::recount(account, &[], &held).volume()
 }
 
 /// Whether anything relies on cover of these SKUs (if not, a volume drop needs no check,
@@ -157,6 +141,7 @@ pub fn cancel(
             *n = n.saturating_add(covered);
         }
     }
+    after.sources.remove_direct(&sub.id);
     after.version += 1;
     Ok(Cancelled {
         subscription: Subscription {

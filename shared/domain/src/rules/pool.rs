@@ -1,32 +1,31 @@
-//! The pool: what an account may use, per SKU, with every source listed. Active direct
-//! subscription lines + invoiced `source: "order"` orders of the agreements associated with
-//! the account + those agreements' active and billed reservations. True-up orders bill
-//! reservations that are already counted, so they never appear here.
+//! The pool: what an account may use, per SKU, with its sources. Active direct subscription
+//! lines + the agreements associated with the account (their invoiced `source: "order"`
+//! orders and their active and billed reservations; true-up orders bill reservations that
+//! are already counted, so they never count). Kept on the account as each of those changes
+//! ([`crate::holdings::Sources`]), so reading it is reading the account.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::catalog::Sku;
-use crate::model::{
-    Account, Agreement, Order, Reservation, ReservationStatus, Subscription, SubscriptionStatus,
-};
-use crate::types::{AccountId, AgreementId, Lines};
+use crate::holdings::{Holdings, Sources};
+use crate::model::{Account, Agreement, Order, Reservation, Subscription};
+use crate::types::AccountId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
+    /// An active direct subscription.
     Direct,
-    Order,
-    Reservation,
+    /// An associated agreement: its invoiced orders and active and billed reservations.
+    Agreement,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PoolSource {
     pub kind: SourceKind,
     pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agreement_id: Option<AgreementId>,
     pub quantity: u64,
 }
 
@@ -52,7 +51,8 @@ impl Pool {
     }
 }
 
-/// An associated agreement with what it holds.
+/// An agreement with everything it holds, read item by item: what its kept holdings are
+/// checked against (tests and tools; no request reads this).
 #[derive(Debug, Clone)]
 pub struct AgreementHoldings {
     pub agreement: Agreement,
@@ -61,57 +61,36 @@ pub struct AgreementHoldings {
 }
 
 impl AgreementHoldings {
-    /// The volume licences this agreement contributes to its account's pool.
-    pub fn volume_sources(&self) -> impl Iterator<Item = (SourceKind, String, &Lines)> {
-        let orders = self
-            .orders
-            .iter()
-            .filter(|o| o.is_invoiced_purchase())
-            .map(|o| (SourceKind::Order, o.id.to_string(), &o.lines));
-        let reservations = self
-            .reservations
-            .iter()
-            .filter(|r| {
-                matches!(
-                    r.status,
-                    ReservationStatus::Active | ReservationStatus::Billed
-                )
-            })
-            .map(|r| (SourceKind::Reservation, r.id.to_string(), &r.lines));
-        orders.chain(reservations)
+    /// The agreement with its holdings counted from its orders and reservations.
+    pub fn recounted(&self) -> Agreement {
+        Agreement {
+            holdings: Holdings::recount(&self.agreement, &self.orders, &self.reservations),
+            ..self.agreement.clone()
+        }
     }
 }
 
-pub fn compute(
-    account: &Account,
-    subscriptions: &[Subscription],
-    agreements: &[AgreementHoldings],
-) -> Pool {
+/// The pool from the sources the account keeps: per SKU, its total and one source per
+/// active direct subscription and per associated agreement that holds it.
+pub fn of(account: &Account) -> Pool {
     let mut by_sku: BTreeMap<Sku, Vec<PoolSource>> = BTreeMap::new();
-    let mut add = |kind, id: String, agreement_id: Option<AgreementId>, lines: &Lines| {
-        for line in lines.iter() {
-            by_sku.entry(line.sku).or_default().push(PoolSource {
+    let direct = account
+        .sources
+        .direct
+        .iter()
+        .map(|(id, counts)| (SourceKind::Direct, id.to_string(), counts));
+    let agreements = account
+        .sources
+        .agreements
+        .iter()
+        .map(|(id, counts)| (SourceKind::Agreement, id.to_string(), counts));
+    for (kind, id, counts) in direct.chain(agreements) {
+        for (sku, quantity) in counts.iter().filter(|(_, n)| **n > 0) {
+            by_sku.entry(*sku).or_default().push(PoolSource {
                 kind,
                 id: id.clone(),
-                agreement_id: agreement_id.clone(),
-                quantity: line.quantity.get(),
+                quantity: *quantity,
             });
-        }
-    };
-    for sub in subscriptions
-        .iter()
-        .filter(|s| s.account_id == account.id && s.status == SubscriptionStatus::Active)
-    {
-        add(SourceKind::Direct, sub.id.to_string(), None, &sub.lines);
-    }
-    // Only agreements that really are associated with this account count, whatever the
-    // caller passed in.
-    for holding in agreements
-        .iter()
-        .filter(|h| h.agreement.account_id.as_ref() == Some(&account.id))
-    {
-        for (kind, id, lines) in holding.volume_sources() {
-            add(kind, id, Some(holding.agreement.id.clone()), lines);
         }
     }
     Pool {
@@ -120,19 +99,39 @@ pub fn compute(
             .into_iter()
             .map(|(sku, sources)| PoolSku {
                 sku,
-                total: sources.iter().map(|s| s.quantity).sum(),
+                total: sources
+                    .iter()
+                    .fold(0u64, |t, s| t.saturating_add(s.quantity)),
                 sources,
             })
             .collect(),
     }
 }
 
+/// The pool counted from the subscriptions, orders and reservations themselves: what [`of`]
+/// must answer from the account's kept sources.
+pub fn recount(
+    account: &Account,
+    subscriptions: &[Subscription],
+    agreements: &[AgreementHoldings],
+) -> Pool {
+    let held: Vec<Agreement> = agreements
+        .iter()
+        .map(AgreementHoldings::recounted)
+        .collect();
+    of(&Account {
+        sources: Sources::recount(account, subscriptions, &held),
+        ..account.clone()
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::too_many_lines)] // scenarios read top to bottom
 mod tests {
     use super::*;
-    use crate::model::{Billing, OrderSource, OrderStatus};
+    use crate::model::{Billing, OrderSource, OrderStatus, ReservationStatus, SubscriptionStatus};
     use crate::testing;
+    use crate::types::Lines;
     use crate::types::{OrderId, ReservationId, SubscriptionId};
     use chrono::{DateTime, Utc};
 
@@ -254,19 +253,23 @@ mod tests {
             ],
             agreement: a.clone(),
         };
-        let pool = compute(&acc, &[direct.clone(), gone], &[holdings]);
+        let pool = recount(&acc, &[direct.clone(), gone], &[holdings]);
         assert_eq!(pool.total(Sku::SalesProfessional), 50 + 50 + 5 + 2);
         assert_eq!(pool.total(Sku::AdditionalStorageGb), 5);
         assert_eq!(pool.total(Sku::SalesEnterprise), 0);
         let seats = &pool.skus[0];
-        assert_eq!(seats.sources.len(), 4);
-        assert_eq!(seats.sources[0].kind, SourceKind::Direct);
-        assert_eq!(seats.sources[0].id, direct.id.to_string());
-        assert_eq!(seats.sources[0].agreement_id, None);
-        assert!(
-            seats.sources[1..]
-                .iter()
-                .all(|s| s.agreement_id.as_ref() == Some(&a.id))
+        let sources: Vec<(SourceKind, String, u64)> = seats
+            .sources
+            .iter()
+            .map(|s| (s.kind, s.id.clone(), s.quantity))
+            .collect();
+        assert_eq!(
+            sources,
+            vec![
+                (SourceKind::Direct, direct.id.to_string(), 50),
+                (SourceKind::Agreement, a.id.to_string(), 50 + 5 + 2)
+            ],
+            "one source per subscription and per agreement"
         );
     }
 
@@ -285,7 +288,7 @@ mod tests {
             reservations: vec![],
             agreement: a,
         };
-        let pool = compute(&acc, &[], &[holdings]);
+        let pool = recount(&acc, &[], &[holdings]);
         assert!(pool.skus.is_empty());
     }
 }

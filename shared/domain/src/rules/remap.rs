@@ -56,9 +56,11 @@ pub fn remap(
     }
     let mut from = cancellation::accept_loss(current, &shortfalls);
     from.agreement_ids.retain(|a| a != &agreement.id);
+    from.sources.release(&agreement.id);
     from.version += 1;
     let mut to = target.clone();
     to.agreement_ids.push(agreement.id.clone());
+    to.sources.hold(agreement);
     to.version += 1;
     Ok(Remapped {
         agreement: Agreement {
