@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use tracing::Instrument;
 use vls::config::Clock;
 use vls::mail::{MailContent, MailError, Mailer, activation_mail};
-use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal, Order};
+use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal};
 use vls::queue::Queue;
 use vls::rules::activation::{Issued, LinkToken, issue_link};
 pub use vls::rules::outbox::Waits;
@@ -152,8 +152,7 @@ async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outco
         Err(Idle::NotDue) => return Ok(Outcome::NotDue),
         Ok(()) => {}
     }
-    let Some((agreement, orders)) = app.store.agreement_with_orders(&mail.agreement_id).await?
-    else {
+    let Some(agreement) = app.store.agreement(&mail.agreement_id).await? else {
         return Ok(Outcome::Missing);
     };
     let run = Run {
@@ -165,7 +164,7 @@ async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outco
         Claim::Skip(skipped) => run.skip(&mail, &skipped, &agreement).await,
         Claim::Send(claimed) => {
             let issued = run.issue(&mail, &claimed, &agreement).await?;
-            run.send(&mail, &claimed, &issued, &orders).await
+            run.send(&mail, &claimed, &issued).await
         }
     }
 }
@@ -237,7 +236,6 @@ impl Run<'_> {
         mail: &MailIntent,
         claimed: &MailIntent,
         issued: &Issued,
-        orders: &[Order],
     ) -> Result<Outcome, TxFailure> {
         let settings = &self.app.settings;
         let url = format!(
@@ -245,7 +243,7 @@ impl Run<'_> {
             settings.public_base_url,
             issued.token.as_str()
         );
-        let content = activation_mail(&issued.agreement, orders, &url, issued.link.expires_at);
+        let content = activation_mail(&issued.agreement, &url, issued.link.expires_at);
         let to = &issued.agreement.osm.email;
         let message_id = match self.send_paced(to, &content).await {
             Ok(message_id) => message_id,

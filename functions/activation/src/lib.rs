@@ -160,12 +160,15 @@ pub(crate) async fn associate_as(
             .store
             .link_for_association(&token.hash(), account_id)
             .await?;
-        let (link, agreement, orders) =
-            found.ok_or_else(|| Problem::not_found("activation link"))?;
+        let (link, agreement) = found.ok_or_else(|| Problem::not_found("activation link"))?;
         let target = target.ok_or_else(|| Problem::not_found("account"))?;
         let done = activation::associate(&agreement, &link, &target, ctx.now)?;
         check(&agreement)?;
-        let attached = activation::attached_orders(&orders);
+        // What the association attaches: the agreement's invoiced orders, per SKU.
+        let attached: Vec<Value> = vls::mail::to_associate(&agreement)
+            .into_iter()
+            .map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity }))
+            .collect();
         let body = json!({
             "agreement_id": agreement.id,
             "account_id": target.id,

@@ -5,7 +5,7 @@ use vls::catalog::Sku;
 use vls::html::{escape, page};
 use vls::http::{Problem, Reply};
 use vls::mail::to_associate;
-use vls::model::{Account, Agreement, Order};
+use vls::model::{Account, Agreement};
 use vls::rules::activation::{ActivationLink, LinkState};
 
 use crate::session::Session;
@@ -15,8 +15,8 @@ Online Services Manager on the agreement (have the company's legal name and coun
 If the Online Services Manager has changed, ask your Licensing Solutions Partner to update it \
 first.";
 
-fn lines_table(orders: &[Order]) -> String {
-    let rows: String = to_associate(orders)
+fn lines_table(a: &Agreement) -> String {
+    let rows: String = to_associate(a)
         .iter()
         .map(|(sku, qty)| {
             format!(
@@ -46,7 +46,7 @@ Online Services Manager: {osm}</p>",
 }
 
 /// The page for a usable link: what will be associated, and a link to sign in (a plain GET).
-pub fn activation(a: &Agreement, orders: &[Order], link: &ActivationLink, token: &str) -> Reply {
+pub fn activation(a: &Agreement, link: &ActivationLink, token: &str) -> Reply {
     let body = format!(
         "<h1>Activate your volume licences</h1>{summary}{table}\
 <p class=\"note\">Associating pools these licences with those the account already has. \
@@ -56,7 +56,7 @@ A direct subscription on the account is not cancelled. This link works once, unt
 licences belong to. You will see which account that is before anything is associated.</p>\
 <p><a class=\"button\" id=\"sign-in\" href=\"{token}/sign-in\">Sign in to associate</a></p>",
         summary = agreement_summary(a),
-        table = lines_table(orders),
+        table = lines_table(a),
         expires = link.expires_at.format("%Y-%m-%d %H:%M UTC"),
         token = escape(token),
     );
@@ -66,7 +66,6 @@ licences belong to. You will see which account that is before anything is associ
 /// What the confirmation page shows.
 pub struct Confirmation<'a> {
     pub agreement: &'a Agreement,
-    pub orders: &'a [Order],
     pub link: &'a ActivationLink,
     pub token: &'a str,
     pub session: &'a Session,
@@ -109,7 +108,7 @@ these licences are in the account, through a cancellation service request.</p>\
         id = escape(c.account.id.as_str()),
         domain = escape(&c.account.domain),
         summary = agreement_summary(c.agreement),
-        table = lines_table(c.orders),
+        table = lines_table(c.agreement),
         token = escape(c.token),
         csrf = escape(&c.session.csrf),
         expires = c.link.expires_at.format("%Y-%m-%d %H:%M UTC"),
@@ -260,14 +259,15 @@ pub fn unknown() -> Reply {
     Reply::html(404, page("Activation link not valid", &body))
 }
 
-/// "Licences associated": the orders attached and the account's totals now.
+/// "Licences associated": what the invoiced orders attached, per SKU, and the account's
+/// totals now.
 pub fn associated(done: &Value, totals: &[(Sku, u64)]) -> Reply {
     let orders: String = done["attached_orders"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(Value::as_str)
-        .map(|o| format!("<li><code>{}</code></li>", escape(o)))
+        .filter_map(|l| Some((l["quantity"].as_u64()?, l["sku"].as_str()?)))
+        .map(|(q, sku)| format!("<li>{q} × <code>{}</code></li>", escape(sku)))
         .collect();
     let rows: String = totals
         .iter()

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use vls::http::idempotency::{IdempotencyKey, derived_key, replay};
 use vls::http::{Answer, Ctx, Params, Principal, Problem, Reply};
-use vls::model::{Account, Agreement, Order};
+use vls::model::{Account, Agreement};
 use vls::rules::activation::{ActivationLink, LinkState, LinkToken, link_state};
 use vls::types::AccountId;
 
@@ -84,18 +84,18 @@ impl SignInSetup {
     }
 }
 
-/// A usable link with its agreement and orders, or the page that says why not.
+/// A usable link with its agreement, or the page that says why not.
 async fn usable_link(
     app: &App,
     ctx: &Ctx,
     raw: &str,
-) -> Result<(LinkToken, ActivationLink, Agreement, Vec<Order>), Reply> {
+) -> Result<(LinkToken, ActivationLink, Agreement), Reply> {
     let token = LinkToken::parse(raw).ok_or_else(pages::unknown)?;
     match app.store.activation_link(&token.hash()).await {
         Err(e) => Err(pages::problem(&Problem::from(e))),
         Ok(None) => Err(pages::unknown()),
-        Ok(Some((link, agreement, orders))) => match link_state(&link, &agreement, ctx.now) {
-            LinkState::Usable => Ok((token, link, agreement, orders)),
+        Ok(Some((link, agreement))) => match link_state(&link, &agreement, ctx.now) {
+            LinkState::Usable => Ok((token, link, agreement)),
             state => Err(pages::gone(state)),
         },
     }
@@ -108,18 +108,17 @@ pub async fn page_route(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 }
 
 async fn page(app: &App, ctx: &Ctx, raw: &str) -> Reply {
-    let (token, link, agreement, orders) = match usable_link(app, ctx, raw).await {
+    let (token, link, agreement) = match usable_link(app, ctx, raw).await {
         Ok(found) => found,
         Err(page) => return page,
     };
     let Some(session) = app.sign_in.session(ctx, &token.hash()) else {
-        return pages::activation(&agreement, &orders, &link, token.as_str());
+        return pages::activation(&agreement, &link, token.as_str());
     };
     match signed_in_account(app, &session).await {
         Err(page) => page,
         Ok(account) => pages::confirmation(&pages::Confirmation {
             agreement: &agreement,
-            orders: &orders,
             link: &link,
             token: token.as_str(),
             session: &session,

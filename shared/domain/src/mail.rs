@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::Sku;
 use crate::html::escape;
-use crate::model::{Agreement, Order};
+use crate::model::Agreement;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailContent {
@@ -15,15 +15,10 @@ pub struct MailContent {
     pub html: String,
 }
 
-/// What activating will associate: every invoiced purchase order of the agreement, per SKU.
-pub fn to_associate(orders: &[Order]) -> BTreeMap<Sku, u64> {
-    let mut totals = BTreeMap::new();
-    for o in orders.iter().filter(|o| o.is_invoiced_purchase()) {
-        for l in o.lines.iter() {
-            *totals.entry(l.sku).or_insert(0) += l.quantity.get();
-        }
-    }
-    totals
+/// What activating will associate: the agreement's invoiced purchase orders, per SKU (kept
+/// on the agreement, so nothing reads its orders one by one).
+pub fn to_associate(a: &Agreement) -> BTreeMap<Sku, u64> {
+    a.holdings.invoiced.clone()
 }
 
 fn program_name(a: &Agreement) -> &'static str {
@@ -35,13 +30,8 @@ fn program_name(a: &Agreement) -> &'static str {
 }
 
 /// The activation mail to the agreement's OSM of record.
-pub fn activation_mail(
-    a: &Agreement,
-    orders: &[Order],
-    link: &str,
-    expires_at: DateTime<Utc>,
-) -> MailContent {
-    let items = to_associate(orders);
+pub fn activation_mail(a: &Agreement, link: &str, expires_at: DateTime<Utc>) -> MailContent {
+    let items = to_associate(a);
     let expires = expires_at.format("%Y-%m-%d").to_string();
     MailContent {
         subject: format!("Activate the licences on agreement {}", a.id),
@@ -116,9 +106,6 @@ fn html(a: &Agreement, items: &BTreeMap<Sku, u64>, link: &str, expires: &str) ->
 mod tests {
     use super::*;
 
-    use crate::model::{OrderSource, OrderStatus};
-    use crate::types::{Line, Lines, OrderId, Quantity};
-
     fn agreement() -> Agreement {
         let mut a = crate::testing::agreement();
         a.customer.legal_name = "Contoso <Ltd> & Co".into();
@@ -126,40 +113,20 @@ mod tests {
         a
     }
 
-    fn order(a: &Agreement, status: OrderStatus, q: u64) -> Order {
-        Order {
-            id: OrderId::generate(&a.id),
-            agreement_id: a.id.clone(),
-            partner_id: a.partner_id.clone(),
-            source: OrderSource::Order,
-            status,
-            lines: Lines::new(vec![Line {
-                sku: Sku::SalesProfessional,
-                quantity: Quantity::new(q).expect("q"),
-            }])
-            .expect("l"),
-            replaces_subscription_id: None,
-            volume_discount_eligible: false,
-            placed_at: Utc::now(),
-            invoiced_at: None,
-            activation_email: None,
-            version: 1,
-            sequence: 1,
-        }
-    }
-
     #[test]
     fn lists_invoiced_orders_escapes_data_and_carries_the_link() {
-        let a = agreement();
-        let orders = [
-            order(&a, OrderStatus::Invoiced, 50),
-            order(&a, OrderStatus::Invoiced, 5),
-            order(&a, OrderStatus::Placed, 99),
-        ];
+        let mut a = agreement();
+        for q in [50, 5] {
+            a.holdings
+                .invoice(&crate::testing::lines(&[(Sku::SalesProfessional, q)]));
+        }
         let link = "https://licensing.example.com/activate/abc123";
-        let m = activation_mail(&a, &orders, link, Utc::now());
+        let m = activation_mail(&a, link, Utc::now());
         assert!(m.text.contains("55 × Dynamics 365 Sales Professional"));
-        assert!(!m.text.contains("99 ×"), "a placed order is not listed");
+        assert!(
+            !m.text.contains("Storage"),
+            "nothing the orders do not hold"
+        );
         assert!(m.text.contains(link) && m.html.contains(link));
         assert!(m.html.contains("Olivia &lt;script&gt;"));
         assert!(m.html.contains("Contoso &lt;Ltd&gt; &amp; Co"));

@@ -752,32 +752,23 @@ impl Store {
     pub async fn activation_link(
         &self,
         token_hash: &str,
-    ) -> Result<Option<(ActivationLink, Agreement, Vec<Order>)>, StoreError> {
+    ) -> Result<Option<(ActivationLink, Agreement)>, StoreError> {
         let Some(link) = self
             .get_as::<ActivationLink>(&keys::activation_link(token_hash))
             .await?
         else {
             return Ok(None);
         };
-        Ok(self
-            .agreement_with_orders(&link.agreement_id)
-            .await?
-            .map(|(a, orders)| (link, a, orders)))
+        Ok(self.agreement(&link.agreement_id).await?.map(|a| (link, a)))
     }
 
     /// An activation link and the account to associate it with, in one read; then the link's
-    /// agreement with its orders: two reads for the whole association.
+    /// agreement: two reads for the whole association.
     pub async fn link_for_association(
         &self,
         token_hash: &str,
         account: &AccountId,
-    ) -> Result<
-        (
-            Option<(ActivationLink, Agreement, Vec<Order>)>,
-            Option<Account>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<(Option<(ActivationLink, Agreement)>, Option<Account>), StoreError> {
         let mut got = self
             .batch_get(&[keys::activation_link(token_hash), keys::account(account)])
             .await?
@@ -791,10 +782,7 @@ impl Store {
         let Some(link) = link else {
             return Ok((None, account));
         };
-        let found = self
-            .agreement_with_orders(&link.agreement_id)
-            .await?
-            .map(|(a, orders)| (link, a, orders));
+        let found = self.agreement(&link.agreement_id).await?.map(|a| (link, a));
         Ok((found, account))
     }
 

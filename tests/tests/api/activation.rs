@@ -119,7 +119,16 @@ async fn invoice_mail_link_page_association_and_the_pool() {
     let r = h.associate(&token, &w.admin, &w.account).await;
     assert_eq!(r.body["agreement_id"], w.agreement.as_str());
     assert_eq!(r.body["account_id"], w.account.as_str());
-    assert_eq!(r.body["attached_orders"].as_array().map(Vec::len), Some(1));
+    // What the invoiced order held, per SKU (the order is the agreement's paged list).
+    let mut attached: Vec<Value> = r.body["attached_orders"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut ordered: Vec<Value> = covering_lines().as_array().cloned().unwrap_or_default();
+    let key = |v: &Value| v["sku"].as_str().unwrap_or_default().to_owned();
+    attached.sort_by_key(key);
+    ordered.sort_by_key(key);
+    assert_eq!(attached, ordered);
 
     let pool = h
         .get(&format!("/accounts/{}/licenses", w.account), &w.admin)

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use vls_tests::browser::{Jar, hidden, path_of, provider_answer, register_user};
+use vls_tests::fixtures::covering_lines;
 use vls_tests::*;
 
 /// An invoiced migration whose activation mail went out: the harness, the walkthrough and
@@ -157,7 +158,14 @@ async fn the_osm_signs_in_sees_the_account_and_confirms() {
     .await;
     assert_page(&done, 200, None);
     assert!(done.raw.contains("Licences associated"), "{}", done.raw);
-    assert!(done.raw.contains(&m.order), "the attached order");
+    for line in covering_lines().as_array().into_iter().flatten() {
+        let (q, sku) = (&line["quantity"], line["sku"].as_str().unwrap_or_default());
+        assert!(
+            done.raw
+                .contains(&format!("<li>{q} × <code>{sku}</code></li>")),
+            "what the order attached: {line}"
+        );
+    }
     assert!(done.raw.contains(&m.account));
     assert!(jar.get("__Host-vls_s").is_none(), "the session is cleared");
     let pool = h

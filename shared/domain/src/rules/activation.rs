@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::RuleError;
-use crate::model::{Account, Agreement, Order};
-use crate::types::{AccountId, AgreementId, OrderId};
+use crate::model::{Account, Agreement};
+use crate::types::{AccountId, AgreementId};
 
 /// The secret in an activation link: 256 random bits, hex (URL-safe, no readable data).
 /// Only its SHA-256 is ever stored; it is never logged.
@@ -112,16 +112,6 @@ pub fn issue_link(
         link,
         agreement,
     }
-}
-
-/// The orders whose licences an association attaches to the account: the agreement's
-/// invoiced purchase orders.
-pub fn attached_orders(orders: &[Order]) -> Vec<OrderId> {
-    orders
-        .iter()
-        .filter(|o| o.is_invoiced_purchase())
-        .map(|o| o.id.clone())
-        .collect()
 }
 
 /// The association: the agreement now points at the account, the account holds it, the link
