@@ -24,8 +24,7 @@
 //!
 //! An agreement's partition holds the agreement and everything that follows it (orders,
 //! reservations), so licences follow the agreement: a remap rewrites the agreement and the
-//! two accounts, never its orders. Sort keys are chosen so `sk < "P"` reads the agreement
-//! with its orders but without its reservations.
+//! two accounts, never its orders.
 //!
 //! An agreement's and an account's events are keyed by the version their owner was written
 //! at in the same transaction (20 digits) and their place among that transaction's events on
@@ -114,8 +113,6 @@ pub fn order(agreement: &AgreementId, id: &OrderId) -> Key {
 
 pub const ORDER_PREFIX: &str = "O#";
 pub const RESERVATION_PREFIX: &str = "R#";
-/// Every sort key of an agreement's own item and its orders is below this one.
-pub const BELOW_RESERVATIONS: &str = "P";
 
 pub fn reservation(agreement: &AgreementId, id: &ReservationId) -> Key {
     (agreement_pk(agreement), format!("{RESERVATION_PREFIX}{id}"))

@@ -289,7 +289,8 @@ impl Store {
         self.get_as(&keys::account(id)).await
     }
 
-    /// An account with its direct subscriptions (one query).
+    /// An account with every direct subscription it ever had (one query that grows with its
+    /// history: for checks and tools; no request reads this).
     pub async fn account_with_subscriptions(
         &self,
         id: &AccountId,
@@ -369,18 +370,9 @@ impl Store {
         self.get_as(&keys::agreement(id)).await
     }
 
-    /// An agreement with its orders (one query).
-    pub async fn agreement_with_orders(
-        &self,
-        id: &AgreementId,
-    ) -> Result<Option<(Agreement, Vec<Order>)>, StoreError> {
-        let items = self
-            .query(&keys::agreement_pk(id), Some(keys::BELOW_RESERVATIONS))
-            .await?;
-        Ok(self.holdings_from(items)?.map(|h| (h.agreement, h.orders)))
-    }
-
-    /// An agreement with everything it holds (one query).
+    /// An agreement with every order and reservation it ever had (one query that grows with
+    /// its history: for checks and tools, which compare it with the kept holdings; no request
+    /// reads this).
     pub async fn agreement_holdings(
         &self,
         id: &AgreementId,
@@ -410,7 +402,8 @@ impl Store {
         }))
     }
 
-    /// What every agreement associated with `account` holds: one query per agreement.
+    /// What every agreement associated with `account` holds: one query per agreement (for
+    /// checks and tools; no request reads this).
     pub async fn account_holdings(
         &self,
         account: &Account,
@@ -578,7 +571,7 @@ impl Store {
         Self::decoded(self.page(&at, after, limit).await?)
     }
 
-    /// An audit trail, oldest first.
+    /// A whole audit trail, oldest first (for checks and tools; requests read pages).
     pub async fn events(&self, on: &impl Trail) -> Result<Vec<Event>, StoreError> {
         self.query(&on.trail(), None)
             .await?

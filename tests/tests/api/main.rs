@@ -4,6 +4,7 @@
 
 mod activation;
 mod failure_drills;
+mod holdings;
 mod mail_delivery;
 mod order_intake;
 mod paging;
