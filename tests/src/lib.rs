@@ -1367,10 +1367,11 @@ pub mod work_queue;
 pub mod seeding {
     use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
     use chrono::{NaiveDate, Utc};
-    use vls::model::{Agreement, Customer, Osm, Reservation, ReservationStatus};
+    use vls::model::{ActivationEmail, Actor, Agreement, Customer, Order, OrderSource};
+    use vls::model::{OrderStatus, Osm, Reservation, ReservationStatus};
     use vls::types::{
-        AccountId, AgreementId, CustomerNumber, Email, Line, Lines, MonthDay, PartnerId, Program,
-        Quantity, ReservationId,
+        AccountId, AgreementId, CustomerNumber, Email, Line, Lines, MonthDay, OrderId, PartnerId,
+        Program, Quantity, ReservationId,
     };
 
     use super::Harness;
@@ -1434,9 +1435,134 @@ pub mod seeding {
         }
     }
 
-    /// Writes items 25 at a time.
+    /// How much history [`large_history`] writes.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Large {
+        /// Reservations, and as many invoiced orders, on the agreement.
+        pub reservations: u64,
+        /// Events on the agreement's trail, and on the account's.
+        pub events: u64,
+        /// Agreements the account holds, the given one included.
+        pub agreements: u64,
+    }
+
+    /// What a large customer has behind it, written straight to the table as the API would
+    /// have left it: reservations and invoiced orders on `agreement`, events on its trail and
+    /// on `account`'s, more agreements on `account`. The agreement's and the account's
+    /// versions and kept totals move on past all of it, so whatever the API does next comes
+    /// after it in every list. Returns how many items it wrote.
+    pub async fn large_history(
+        h: &Harness,
+        account: &AccountId,
+        agreement: &AgreementId,
+        size: Large,
+    ) -> usize {
+        use vls::holdings::{Source, shift};
+        use vls::store::{Stored, encode, keys};
+        let store = &h.app.store;
+        let mut a = store
+            .agreement(agreement)
+            .await
+            .expect("read")
+            .expect("agreement");
+        let held_before = a.holdings.volume();
+        let mut acc = store
+            .account(account)
+            .await
+            .expect("read")
+            .expect("account");
+        let seat = Lines::new(vec![Line {
+            sku: vls::catalog::Sku::SalesProfessional,
+            quantity: Quantity::new(1).expect("q"),
+        }])
+        .expect("l");
+        let mut items = Vec::new();
+        for _ in 0..size.reservations {
+            a.version += 1;
+            let r = Reservation {
+                lines: seat.clone(),
+                ..reservation(&a, a.version)
+            };
+            a.holdings.reserve(r.billable_at, &r.lines);
+            items.push(r.item().expect("item"));
+            a.version += 1;
+            let o = invoiced_order(&a, &seat, a.version);
+            a.holdings.invoice(&o.lines);
+            items.push(o.item().expect("item"));
+        }
+        let event = |on: &str| {
+            vls::model::Event::new(
+                fixed("2026-12-01T00:00:00Z"),
+                on,
+                Actor::system("seed"),
+                "s",
+            )
+        };
+        for _ in 0..size.events {
+            a.version += 1;
+            let key = (
+                keys::agreement_events(&a.id),
+                keys::event_position(a.version, 0),
+            );
+            items.push(encode(&event("seed.agreement"), &key, "event").expect("event"));
+            acc.version += 1;
+            let key = (
+                keys::account_events(&acc.id),
+                keys::event_position(acc.version, 0),
+            );
+            items.push(encode(&event("seed.account"), &key, "event").expect("event"));
+        }
+        for _ in 1..size.agreements {
+            let mut other = self::agreement(a.anniversary, Some(acc.id.clone()));
+            other.holdings.invoice(&seat);
+            let source = Source::agreement(&other, &acc.id);
+            shift(&mut acc.volume, &Default::default(), &source.counts);
+            items.push(source.item().expect("item"));
+            items.push(other.item().expect("item"));
+        }
+        shift(&mut acc.volume, &held_before, &a.holdings.volume());
+        items.push(Source::agreement(&a, &acc.id).item().expect("item"));
+        acc.version += 1;
+        items.push(a.item().expect("item"));
+        items.push(acc.item().expect("item"));
+        write_all(h, &items).await;
+        items.len()
+    }
+
+    fn invoiced_order(a: &Agreement, lines: &Lines, sequence: u64) -> Order {
+        let at = fixed("2026-12-01T00:00:00Z");
+        Order {
+            id: OrderId::generate(&a.id),
+            agreement_id: a.id.clone(),
+            partner_id: a.partner_id.clone(),
+            source: OrderSource::Order,
+            status: OrderStatus::Invoiced,
+            lines: lines.clone(),
+            replaces_subscription_id: None,
+            volume_discount_eligible: false,
+            placed_at: at,
+            invoiced_at: Some(at),
+            activation_email: Some(ActivationEmail::NotNeeded),
+            version: 2,
+            sequence,
+        }
+    }
+
+    /// Writes items 25 at a time, eight batches in flight (the last item of `items` last: it
+    /// may be what makes the rest consistent).
     pub async fn write_all(h: &Harness, items: &[vls::store::Item]) {
-        for chunk in items.chunks(25) {
+        use futures::StreamExt;
+        let Some((last, rest)) = items.split_last() else {
+            return;
+        };
+        futures::stream::iter(rest.chunks(25))
+            .for_each_concurrent(8, |chunk| write_batch(h, chunk))
+            .await;
+        write_batch(h, std::slice::from_ref(last)).await;
+    }
+
+    async fn write_batch(h: &Harness, chunk: &[vls::store::Item]) {
+        {
             let writes = chunk
                 .iter()
                 .map(|i| {

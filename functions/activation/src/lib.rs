@@ -187,6 +187,10 @@ pub(crate) async fn associate_as(
         tx.spend_link(&token.hash(), &done.link)
             .replace(&done.agreement, agreement.version)
             .replace(&done.account, target.version)
+            .put_source(&vls::holdings::Source::agreement(
+                &done.agreement,
+                &target.id,
+            ))
             .event(&agreement.id, &event)
             .event(&target.id, &event);
         Ok(Planned {
@@ -199,10 +203,10 @@ pub(crate) async fn associate_as(
 
 /// The account's pool totals per SKU (for the "Licences associated" page).
 pub(crate) async fn pool_totals(app: &App, id: &AccountId) -> Vec<(Sku, u64)> {
-    let Ok(Some(account)) = app.store.account(id).await else {
+    let Ok(Some((account, sources))) = app.store.pool(id).await else {
         return Vec::new();
     };
-    vls::rules::pool::of(&account)
+    vls::rules::pool::of(&account.id, &sources)
         .skus
         .iter()
         .map(|s| (s.sku, s.total))

@@ -5,6 +5,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
+use vls::holdings::SourceKind;
 use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
@@ -58,7 +59,7 @@ async fn load(
         .await?;
     let account = account.ok_or_else(|| Problem::not_found("account"))?;
     let sub = sub.ok_or_else(|| Problem::not_found("subscription"))?;
-    let volume = account.sources.volume();
+    let volume = account.volume.clone();
     Ok((account, sub, volume))
 }
 
@@ -112,6 +113,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         // at: a concurrent cancellation, invoice, reservation or remap fails this condition.
         tx.replace(&done.subscription, before.version)
             .replace(&done.account, account.version)
+            .drop_source(&account.id, SourceKind::Direct, before.id.as_str())
             .event(&account.id, &event);
         Ok(Planned {
             reply: Reply::ok(&reply),

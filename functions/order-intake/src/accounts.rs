@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use vls::access;
+use vls::holdings::Source;
 use vls::http::paging::List;
 use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 use vls::input;
@@ -53,9 +54,8 @@ pub(crate) async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             name: name.clone(),
             domain: domain.clone(),
             online_services: online_services.clone(),
-            agreement_ids: Vec::new(),
             relied_on: Default::default(),
-            sources: Default::default(),
+            volume: Default::default(),
             created_at: ctx.now,
             version: 1,
         };
@@ -107,12 +107,10 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
             .on_account(Some(account_id))
             .with(json!({ "subscription_id": sub.id, "billing": sub.billing, "lines": sub.lines }));
         let mut tx = app.store.tx();
-        // The account keeps its pool's sources: the subscription is one from now on.
-        let mut after = account.clone();
-        after.sources.add_direct(&sub);
-        after.version += 1;
+        // The subscription is one of the pool's sources from now on.
         tx.create(&sub)
-            .replace(&after, account.version)
+            .put_source(&Source::direct(&sub))
+            .advance(account_id, account.version)
             .event(account_id, &event);
         Ok(Planned {
             reply: Reply::created(&sub),
@@ -125,12 +123,12 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
 pub(crate) async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let account_id = visible_account(p, path)?;
-    let account = app
+    let (account, sources) = app
         .store
-        .account(&account_id)
+        .pool(&account_id)
         .await?
         .ok_or_else(|| Problem::not_found("account"))?;
-    Ok(Reply::ok(&pool::of(&account)))
+    Ok(Reply::ok(&pool::of(&account.id, &sources)))
 }
 
 /// GET /accounts/{id}/events: a page of its trail, oldest first (R17).

@@ -61,7 +61,9 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
                 .on_agreement(&a.id)
                 .on_account(Some(&bound.id))
                 .with(json!({ "bound_to_online_services": true }));
-            tx.replace(bound, read.version).event(&bound.id, &assoc);
+            tx.replace(bound, read.version)
+                .put_source(&vls::holdings::Source::agreement(a, &bound.id))
+                .event(&bound.id, &assoc);
         }
         Ok(Planned {
             reply: Reply::created(&AgreementView::from(a)),

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use vls::access;
+use vls::holdings::{Source, shift};
 use vls::http::views::OrderView;
 use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 use vls::input;
@@ -88,10 +89,17 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
                 // The account's volume licences changed: guards keyed on its version must see it.
                 let held = app.store.account(account).await?;
                 let held = held.ok_or_else(|| Problem::not_found("account"))?;
+                let now_held = &invoiced.agreement;
                 let mut after = held.clone();
-                after.sources.hold(&invoiced.agreement);
+                shift(
+                    &mut after.volume,
+                    &a.holdings.volume(),
+                    &now_held.holdings.volume(),
+                );
                 after.version += 1;
-                tx.replace(&after, held.version).event(account, &event);
+                tx.replace(&after, held.version)
+                    .put_source(&Source::agreement(now_held, account))
+                    .event(account, &event);
                 event
             }
             InvoiceEffect::QueueActivationMail => {

@@ -3,6 +3,7 @@
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
+use vls::holdings::{Source, SourceKind};
 use vls::http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
 use vls::input::Obj;
 use vls::model::Event;
@@ -103,6 +104,8 @@ fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: 
     tx.replace(a, read.0)
         .replace(from, read.1)
         .replace(to, to.version - 1)
+        .drop_source(&from.id, SourceKind::Agreement, a.id.as_str())
+        .put_source(&Source::agreement(a, &to.id))
         .event(&a.id, &event)
         .event(&from.id, &event)
         .event(&to.id, &event);
@@ -116,7 +119,7 @@ fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: 
 /// as the two keep them.
 fn leaving(current: &Account, agreement: &Agreement) -> remap::Leaving {
     remap::Leaving {
-        account_volume: current.sources.volume(),
+        account_volume: current.volume.clone(),
         agreement_volume: agreement.holdings.volume(),
     }
 }

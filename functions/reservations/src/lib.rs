@@ -3,6 +3,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
+use vls::holdings::{Source, shift};
 
 use vls::http::paging::List;
 use vls::http::views::PreviewView;
@@ -87,7 +88,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             reservations::reserve(&a, lines.clone(), ReservationId::generate(&a.id), ctx.now)?;
         let r = &made.reservation;
         let held = held_account(app, &account).await?;
-        let after = holding(&held, &made.agreement);
+        let after = holding(&held, &a, &made.agreement);
         let event = ctx
             .event(p, "reservation.created")
             .on_agreement(&a.id)
@@ -101,6 +102,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         tx.replace(&made.agreement, a.version)
             .create(r)
             .replace(&after, held.version)
+            .put_source(&Source::agreement(&made.agreement, &account))
             .event(&a.id, &event)
             .event(&account, &event);
         Ok(Planned {
@@ -176,8 +178,8 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let cancelled = &done.reservation;
         let account = held_account(app, &account_id).await?;
         let removed = cancellation::counts_of(&r.lines);
-        cancellation::keep_relied_on(&account, &account.sources.volume(), &removed)?;
-        let after = holding(&account, &done.agreement);
+        cancellation::keep_relied_on(&account, &account.volume, &removed)?;
+        let after = holding(&account, &a, &done.agreement);
         let event = ctx
             .event(p, "reservation.cancelled")
             .on_agreement(&a.id)
@@ -187,6 +189,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         tx.replace(cancelled, r.version)
             .replace(&done.agreement, a.version)
             .replace(&after, account.version)
+            .put_source(&Source::agreement(&done.agreement, &account_id))
             .event(&a.id, &event)
             .event(&account_id, &event);
         Ok(Planned {
@@ -205,13 +208,17 @@ async fn held_account(app: &App, id: &AccountId) -> Result<Account, Problem> {
         .ok_or_else(|| Problem::not_found("account"))
 }
 
-/// The account with `agreement`'s contribution to its pool as the agreement now holds, its
-/// version moved on.
-fn holding(account: &Account, agreement: &Agreement) -> Account {
-    let mut after = account.clone();
-    after.sources.hold(agreement);
-    after.version += 1;
-    after
+/// The account with its volume moved from what the agreement held (`before`) to what it holds
+/// now (`after`), its version moved on.
+fn holding(account: &Account, before: &Agreement, after: &Agreement) -> Account {
+    let mut moved = account.clone();
+    shift(
+        &mut moved.volume,
+        &before.holdings.volume(),
+        &after.holdings.volume(),
+    );
+    moved.version += 1;
+    moved
 }
 
 /// GET /agreements/{id}/true-up-preview: per SKU, what the next anniversary will bill.

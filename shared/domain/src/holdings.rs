@@ -13,7 +13,7 @@ use crate::catalog::Sku;
 use crate::error::RuleError;
 use crate::model::{Account, Agreement, Order, Reservation, ReservationStatus, SkuCounts};
 use crate::model::{Subscription, SubscriptionStatus};
-use crate::types::{AgreementId, Line, Lines, Quantity, SubscriptionId};
+use crate::types::{AccountId, Line, Lines, Quantity};
 
 /// Active reservations that bill at one anniversary: their lines summed, and how many.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,73 +155,88 @@ impl Holdings {
     }
 }
 
-/// The sources of an account's pool (SPEC §4), kept on the account and changed in the same
-/// transaction as every change that moves them: one per active direct subscription and one
-/// per associated agreement (its [`Holdings::volume`]). The pool and R11 read the account
-/// alone, however many agreements it holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sources {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub direct: BTreeMap<SubscriptionId, SkuCounts>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub agreements: BTreeMap<AgreementId, SkuCounts>,
+/// What a pool source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// An active direct subscription.
+    Direct,
+    /// An associated agreement: its invoiced orders and active and billed reservations.
+    Agreement,
 }
 
-impl Sources {
-    pub fn is_empty(&self) -> bool {
-        self.direct.is_empty() && self.agreements.is_empty()
-    }
+/// One source of an account's pool (SPEC §4): an active direct subscription's lines, or an
+/// associated agreement's volume (its [`Holdings::volume`]). Each is an item of its own in the
+/// account's partition, written in the same transaction as every change that moves it, so
+/// the pool is one query of the account's partition and the account item stays small (a
+/// write to it costs by its size, and an item holds at most 400 KB).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Source {
+    pub account_id: AccountId,
+    pub kind: SourceKind,
+    pub id: String,
+    pub counts: SkuCounts,
+}
 
-    /// The account's volume licences per SKU: its agreements'.
-    pub fn volume(&self) -> SkuCounts {
-        let mut volume = SkuCounts::new();
-        for counts in self.agreements.values() {
-            add_counts(&mut volume, counts);
-        }
-        volume.retain(|_, n| *n > 0);
-        volume
-    }
-
-    /// An active direct subscription's lines.
-    pub fn add_direct(&mut self, sub: &Subscription) {
+impl Source {
+    pub fn direct(sub: &Subscription) -> Self {
         let mut counts = SkuCounts::new();
         add_lines(&mut counts, &sub.lines);
-        self.direct.insert(sub.id.clone(), counts);
-    }
-
-    pub fn remove_direct(&mut self, id: &SubscriptionId) {
-        self.direct.remove(id);
-    }
-
-    /// An associated agreement's contribution, as its holdings now stand.
-    pub fn hold(&mut self, agreement: &Agreement) {
-        self.agreements
-            .insert(agreement.id.clone(), agreement.holdings.volume());
-    }
-
-    /// An agreement no longer associated (remapped away).
-    pub fn release(&mut self, id: &AgreementId) {
-        self.agreements.remove(id);
-    }
-
-    /// The sources counted from the subscriptions and agreements themselves (each agreement
-    /// with its holdings as kept): what the account's must equal.
-    pub fn recount(account: &Account, subs: &[Subscription], agreements: &[Agreement]) -> Self {
-        let mut s = Self::default();
-        for sub in subs
-            .iter()
-            .filter(|x| x.account_id == account.id && x.status == SubscriptionStatus::Active)
-        {
-            s.add_direct(sub);
+        Self {
+            account_id: sub.account_id.clone(),
+            kind: SourceKind::Direct,
+            id: sub.id.to_string(),
+            counts,
         }
-        for a in agreements
-            .iter()
-            .filter(|a| a.account_id.as_ref() == Some(&account.id))
-        {
-            s.hold(a);
-        }
-        s
     }
+
+    /// `agreement`'s contribution to `account`'s pool, as its holdings now stand.
+    pub fn agreement(agreement: &Agreement, account: &AccountId) -> Self {
+        Self {
+            account_id: account.clone(),
+            kind: SourceKind::Agreement,
+            id: agreement.id.to_string(),
+            counts: agreement.holdings.volume(),
+        }
+    }
+}
+
+/// Moves an account's kept volume from what an agreement gave it (`before`) to what it
+/// gives now (`after`).
+pub fn shift(volume: &mut SkuCounts, before: &SkuCounts, after: &SkuCounts) {
+    for (sku, n) in before {
+        if let Some(v) = volume.get_mut(sku) {
+            *v = v.saturating_sub(*n);
+        }
+    }
+    add_counts(volume, after);
+    volume.retain(|_, n| *n > 0);
+}
+
+/// An account's pool sources and volume counted from its subscriptions and the agreements
+/// associated with it (each with its holdings as kept): what the kept ones must equal.
+pub fn recount(
+    account: &Account,
+    subs: &[Subscription],
+    agreements: &[Agreement],
+) -> (Vec<Source>, SkuCounts) {
+    let mut sources: Vec<Source> = subs
+        .iter()
+        .filter(|x| x.account_id == account.id && x.status == SubscriptionStatus::Active)
+        .map(Source::direct)
+        .collect();
+    let mut volume = SkuCounts::new();
+    for a in agreements
+        .iter()
+        .filter(|a| a.account_id.as_ref() == Some(&account.id))
+    {
+        let source = Source::agreement(a, &account.id);
+        add_counts(&mut volume, &source.counts);
+        sources.push(source);
+    }
+    sources.sort();
+    volume.retain(|_, n| *n > 0);
+    (sources, volume)
 }
 
 #[cfg(test)]

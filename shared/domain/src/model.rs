@@ -38,24 +38,25 @@ pub struct OnlineServicesLicense {
     pub quantity: crate::types::Quantity,
 }
 
-/// An online-service tenant. It keeps which agreements it holds, so its pool is found
-/// without scanning, and a version that every change to its volume licences bumps, so a
-/// guard over them (R11) is one condition.
+/// An online-service tenant. It keeps its volume licences per SKU and a version that every
+/// change to them moves on, so a guard over them (R11) is one condition; its pool's sources
+/// are items beside it in its partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub id: AccountId,
     pub name: String,
     pub domain: String,
     pub online_services: Vec<OnlineServicesLicense>,
-    pub agreement_ids: Vec<AgreementId>,
     /// R11: per SKU, how many of the account's volume licences stand in for direct licences
     /// of cancelled subscriptions. No SKU is kept at zero, so "nothing relies on this SKU"
     /// is the attribute's absence (a condition a transaction can check without a read).
     #[serde(default, skip_serializing_if = "SkuCounts::is_empty")]
     pub relied_on: SkuCounts,
-    /// Its pool's sources, kept current (see [`crate::holdings::Sources`]).
-    #[serde(default, skip_serializing_if = "crate::holdings::Sources::is_empty")]
-    pub sources: crate::holdings::Sources,
+    /// Its volume licences per SKU: what its associated agreements give its pool, kept
+    /// current with each of their changes (each agreement's share is a pool source item, see
+    /// [`crate::holdings::Source`]), so R11 reads the account alone.
+    #[serde(default, skip_serializing_if = "SkuCounts::is_empty")]
+    pub volume: SkuCounts,
     pub created_at: DateTime<Utc>,
     pub version: u64,
 }

@@ -40,9 +40,8 @@ pub fn account() -> Account {
         name: "Contoso".into(),
         domain: "contoso.com".into(),
         online_services: vec![],
-        agreement_ids: vec![],
         relied_on: Default::default(),
-        sources: Default::default(),
+        volume: Default::default(),
         created_at: at("2026-01-01T00:00:00Z"),
         version: 1,
     }

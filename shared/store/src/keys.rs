@@ -3,7 +3,9 @@
 //! | pk                       | sk              | item (type)                                     |
 //! |--------------------------|-----------------|-------------------------------------------------|
 //! | `PARTNER#<partner_id>`   | `PARTNER`       | partner: name, contact                          |
-//! | `ACCOUNT#<acc>`          | `A`             | account: …, agreement_ids, version              |
+//! | `ACCOUNT#<acc>`          | `A`             | account: …, volume per SKU, version             |
+//! | `ACCOUNT#<acc>`          | `SRC#D#<sub>`   | pool source: an active direct subscription      |
+//! | `ACCOUNT#<acc>`          | `SRC#A#<agr>`   | pool source: an associated agreement's volume   |
 //! | `ACCOUNT#<acc>`          | `SUB#<sub>`     | direct subscription                             |
 //! | `SUBREF#<sub>`           | `SUBREF`        | which account a subscription is on (R4 by id)   |
 //! | `AGREEMENT#<agr>`        | `A`             | agreement, version; in GSI1 (due anniversaries) |
@@ -51,6 +53,7 @@
 
 use chrono::NaiveDate;
 
+use crate::holdings::SourceKind;
 use crate::types::{
     AccountId, AgreementId, MailId, OrderId, PartnerId, ReservationId, SubscriptionId,
 };
@@ -94,6 +97,17 @@ pub fn subscription(account: &AccountId, id: &SubscriptionId) -> Key {
 }
 
 pub const SUBSCRIPTION_PREFIX: &str = "SUB#";
+/// Sorts after the account's own item (`A`) and before its subscriptions (`SUB#`).
+pub const SOURCE_PREFIX: &str = "SRC#";
+
+/// A pool source's item: `SRC#D#<subscription>` or `SRC#A#<agreement>`.
+pub fn source(account: &AccountId, kind: SourceKind, id: &str) -> Key {
+    let code = match kind {
+        SourceKind::Direct => "D",
+        SourceKind::Agreement => "A",
+    };
+    (account_pk(account), format!("{SOURCE_PREFIX}{code}#{id}"))
+}
 
 pub fn subscription_ref(id: &SubscriptionId) -> Key {
     (format!("SUBREF#{id}"), "SUBREF".into())

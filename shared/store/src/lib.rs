@@ -6,7 +6,7 @@ pub mod keys;
 mod stored;
 mod tx;
 
-use vls_domain::{catalog, model, rules, types};
+use vls_domain::{catalog, holdings, model, rules, types};
 
 use std::collections::HashMap;
 
@@ -20,6 +20,7 @@ pub use keys::DUE_SHARDS;
 pub use stored::{Keyed, Stored, Trail, Versioned};
 pub use tx::{Tx, TxFailure};
 
+use crate::holdings::Source;
 use crate::model::{
     Account, Agreement, Event, MailIntent, Order, Partner, Reservation, Subscription,
 };
@@ -402,20 +403,41 @@ impl Store {
         }))
     }
 
-    /// What every agreement associated with `account` holds: one query per agreement (for
-    /// checks and tools; no request reads this).
-    pub async fn account_holdings(
+    /// An account and its pool's sources, in one query of its partition (the account item
+    /// sorts before its source items, and the subscriptions after them).
+    pub async fn pool(
         &self,
-        account: &Account,
-    ) -> Result<Vec<AgreementHoldings>, StoreError> {
-        let found = futures::future::try_join_all(
-            account
-                .agreement_ids
-                .iter()
-                .map(|a| self.agreement_holdings(a)),
-        )
-        .await?;
-        Ok(found.into_iter().flatten().collect())
+        account: &AccountId,
+    ) -> Result<Option<(Account, Vec<Source>)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(keys::account_pk(account)))
+            .expression_attribute_values(":lo", s(keys::META))
+            .expression_attribute_values(":hi", s(format!("{}~", keys::SOURCE_PREFIX)))
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        if out.last_evaluated_key.is_some_and(|k| !k.is_empty()) {
+            return Err(StoreError::Unavailable(format!(
+                "the pool of {account} is more than one page"
+            )));
+        }
+        let mut found = None;
+        let mut sources = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            if sort_key(&item) == keys::META {
+                found = Some(decode::<Account>(item)?);
+            } else {
+                sources.push(decode::<Source>(item)?);
+            }
+        }
+        Ok(found.map(|a| (a, sources)))
     }
 
     /// The agreement an order is on and the order itself.
@@ -861,9 +883,8 @@ mod tests {
             name: "Contoso".into(),
             domain: "contoso.com".into(),
             online_services: vec![],
-            agreement_ids: vec![],
             relied_on,
-            sources: Default::default(),
+            volume: Default::default(),
             created_at: chrono::Utc::now(),
             version: 1,
         }

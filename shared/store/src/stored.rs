@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::holdings::Source;
 use crate::keys::{self, Key};
 use crate::model::{Account, Agreement, MailIntent, MailStatus, Order, Partner};
 use crate::model::{Reservation, Subscription};
@@ -77,6 +78,13 @@ impl Stored for Account {
     }
     fn sequence(&self) -> Option<(String, u64)> {
         Some((self.id.trail(), self.version))
+    }
+}
+
+impl Stored for Source {
+    const KIND: &'static str = "pool_source";
+    fn key(&self) -> Key {
+        keys::source(&self.account_id, self.kind, &self.id)
     }
 }
 

@@ -7,17 +7,20 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 
 use chrono::NaiveDate;
 
 use super::keys;
 use super::stored::{Keyed, Stored, Trail, Versioned, lookup_item};
 use super::{CustomerItem, IdempotencyRecord, Item, StoreError, encode, key_map};
+use crate::holdings::{Source, SourceKind};
 use crate::model::Event;
 use crate::rules::activation::ActivationLink;
 use crate::rules::schedule::MonthDay;
-use crate::types::{AgreementId, CustomerNumber, OrderId};
+use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId};
 
 /// DynamoDB's limit on items in one transaction.
 pub const MAX_ITEMS: usize = 100;
@@ -284,6 +287,24 @@ impl Tx {
             .item()
             .and_then(|i| self.put_item(i, None, HashMap::new()));
         self.push(T::KIND, built);
+        self
+    }
+
+    /// A pool source as it stands now (written whatever was there: the owner's version,
+    /// conditioned in the same transaction, orders the writers).
+    pub fn put_source(&mut self, source: &Source) -> &mut Self {
+        self.upsert(source)
+    }
+
+    /// A pool source gone (a subscription cancelled, an agreement remapped away).
+    pub fn drop_source(&mut self, account: &AccountId, kind: SourceKind, id: &str) -> &mut Self {
+        let built = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys::source(account, kind, id))))
+            .build()
+            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .map_err(StoreError::unavailable);
+        self.push("pool_source", built);
         self
     }
 

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use vls::holdings::{Holdings, Sources};
+use vls::holdings::Holdings;
 use vls::rules::pool;
 use vls::types::{AccountId, AgreementId};
 use vls_tests::fixtures::*;
@@ -233,18 +233,22 @@ async fn check(w: &World, seed: u64, history: &[String]) {
     let agreements: Vec<_> = recounted.iter().map(|h| h.recounted()).collect();
     for id in &w.accounts {
         let id = AccountId::parse(id).expect("id");
-        let (account, subs) = store
+        let (_, subs) = store
             .account_with_subscriptions(&id)
             .await
             .expect("read")
             .expect("account");
+        let (account, mut sources) = store.pool(&id).await.expect("read").expect("account");
+        sources.sort();
+        let (counted_sources, counted_volume) =
+            vls::holdings::recount(&account, &subs, &agreements);
         assert_eq!(
-            account.sources,
-            Sources::recount(&account, &subs, &agreements),
+            (&sources, &account.volume),
+            (&counted_sources, &counted_volume),
             "seed {seed}: account {id} after {history:#?}"
         );
         assert_eq!(
-            pool::of(&account),
+            pool::of(&account.id, &sources),
             pool::recount(&account, &subs, &recounted),
             "seed {seed}: the pool of {id}"
         );

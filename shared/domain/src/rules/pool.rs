@@ -1,26 +1,19 @@
 //! The pool: what an account may use, per SKU, with its sources. Active direct subscription
 //! lines + the agreements associated with the account (their invoiced `source: "order"`
 //! orders and their active and billed reservations; true-up orders bill reservations that
-//! are already counted, so they never count). Kept on the account as each of those changes
-//! ([`crate::holdings::Sources`]), so reading it is reading the account.
+//! are already counted, so they never count). Each source is kept as an item in the account's
+//! partition as it changes ([`crate::holdings::Source`]), so reading the pool is one query.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::catalog::Sku;
-use crate::holdings::{Holdings, Sources};
+use crate::holdings::{Holdings, Source};
 use crate::model::{Account, Agreement, Order, Reservation, Subscription};
 use crate::types::AccountId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    /// An active direct subscription.
-    Direct,
-    /// An associated agreement: its invoiced orders and active and billed reservations.
-    Agreement,
-}
+pub use crate::holdings::SourceKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PoolSource {
@@ -70,31 +63,23 @@ impl AgreementHoldings {
     }
 }
 
-/// The pool from the sources the account keeps: per SKU, its total and one source per
-/// active direct subscription and per associated agreement that holds it.
-pub fn of(account: &Account) -> Pool {
+/// The pool from an account's source items: per SKU, its total and one source per active
+/// direct subscription and per associated agreement that holds it.
+pub fn of(account_id: &AccountId, sources: &[Source]) -> Pool {
     let mut by_sku: BTreeMap<Sku, Vec<PoolSource>> = BTreeMap::new();
-    let direct = account
-        .sources
-        .direct
-        .iter()
-        .map(|(id, counts)| (SourceKind::Direct, id.to_string(), counts));
-    let agreements = account
-        .sources
-        .agreements
-        .iter()
-        .map(|(id, counts)| (SourceKind::Agreement, id.to_string(), counts));
-    for (kind, id, counts) in direct.chain(agreements) {
-        for (sku, quantity) in counts.iter().filter(|(_, n)| **n > 0) {
+    let mut sorted: Vec<&Source> = sources.iter().collect();
+    sorted.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
+    for source in sorted {
+        for (sku, quantity) in source.counts.iter().filter(|(_, n)| **n > 0) {
             by_sku.entry(*sku).or_default().push(PoolSource {
-                kind,
-                id: id.clone(),
+                kind: source.kind,
+                id: source.id.clone(),
                 quantity: *quantity,
             });
         }
     }
     Pool {
-        account_id: account.id.clone(),
+        account_id: account_id.clone(),
         skus: by_sku
             .into_iter()
             .map(|(sku, sources)| PoolSku {
@@ -119,10 +104,8 @@ pub fn recount(
         .iter()
         .map(AgreementHoldings::recounted)
         .collect();
-    of(&Account {
-        sources: Sources::recount(account, subscriptions, &held),
-        ..account.clone()
-    })
+    let (sources, _) = crate::holdings::recount(account, subscriptions, &held);
+    of(&account.id, &sources)
 }
 
 #[cfg(test)]

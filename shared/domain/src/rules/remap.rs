@@ -55,12 +55,12 @@ pub fn remap(
         return Err(RuleError::WouldLoseReliedOnLicenses { shortfalls });
     }
     let mut from = cancellation::accept_loss(current, &shortfalls);
-    from.agreement_ids.retain(|a| a != &agreement.id);
-    from.sources.release(&agreement.id);
+    // The agreement's licences leave one account's volume for the other's.
+    let moving = agreement.holdings.volume();
+    crate::holdings::shift(&mut from.volume, &moving, &Default::default());
     from.version += 1;
     let mut to = target.clone();
-    to.agreement_ids.push(agreement.id.clone());
-    to.sources.hold(agreement);
+    crate::holdings::shift(&mut to.volume, &Default::default(), &moving);
     to.version += 1;
     Ok(Remapped {
         agreement: Agreement {
@@ -102,10 +102,13 @@ mod tests {
         Leaving::default()
     }
 
+    /// An agreement holding 7 seats, associated with `on` (whose volume holds them).
     fn agreement(on: Option<&mut Account>, bound: bool) -> Agreement {
-        let a = crate::testing::agreement();
+        let mut a = crate::testing::agreement();
+        let seats = crate::testing::lines(&[(crate::catalog::Sku::SalesProfessional, 7)]);
+        a.holdings.invoice(&seats);
         let account_id = on.map(|acc| {
-            acc.agreement_ids.push(a.id.clone());
+            crate::holdings::shift(&mut acc.volume, &Default::default(), &a.holdings.volume());
             acc.id.clone()
         });
         Agreement {
@@ -123,8 +126,11 @@ mod tests {
         let new = account();
         let r = remap(&a, &old, Some(&new), &Leaving::default(), false).expect("remapped");
         assert_eq!(r.agreement.account_id, Some(new.id.clone()));
-        assert!(r.from.agreement_ids.is_empty());
-        assert_eq!(r.to.agreement_ids, vec![a.id.clone()]);
+        assert!(
+            r.from.volume.is_empty(),
+            "its licences left the old account"
+        );
+        assert_eq!(r.to.volume, a.holdings.volume());
         assert_eq!(
             (r.from.version, r.to.version, r.agreement.version),
             (5, 5, 3)
