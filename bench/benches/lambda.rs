@@ -157,28 +157,46 @@ fn print_report(rows: &[Row], operations: &Value) {
         "targets: init ≤ 2.00 × base; zip ≤ {} B (4 MB); RSS after 1,000 ≤ 12,288 kB",
         4 * 1024 * 1024
     );
-    if let Some(ops) = operations.as_object() {
-        if ops.is_empty() {
-            println!("\n(no DynamoDB request counts: target/bench-operations.json is missing)");
-            return;
-        }
-        println!(
-            "\n{:<80} {:>5} {:>6} {:>6}",
-            "route", "reads", "writes", "items"
+    print_operations(operations);
+}
+
+/// DynamoDB requests, items read and median latency per route on the small and the large
+/// fixture (written by the `requests_per_route` test), and large ÷ small.
+fn print_operations(operations: &Value) {
+    let (Some(small), Some(large)) = (
+        operations["small"].as_object(),
+        operations["large"].as_object(),
+    ) else {
+        println!("\n(no DynamoDB request counts: target/bench-operations.json is missing)");
+        return;
+    };
+    println!(
+        "\n{:<80} {:>9} {:>6} {:>9} {:>7} {:>8} {:>8} {:>7}",
+        "route", "reads s/l", "writes", "items s/l", "pages", "ms small", "ms large", "l ÷ s"
+    );
+    let n = |v: &Value, f: &str| v[f].as_u64().unwrap_or(0);
+    for (route, s) in small {
+        let l = &large[route];
+        let (ms_s, ms_l) = (
+            s["ms"].as_f64().unwrap_or(f64::NAN),
+            l["ms"].as_f64().unwrap_or(f64::NAN),
         );
-        for (route, c) in ops {
-            println!(
-                "{route:<80} {:>5} {:>6} {:>6}",
-                c["reads"].as_u64().unwrap_or(0),
-                c["writes"].as_u64().unwrap_or(0),
-                c["items"].as_u64().unwrap_or(0)
-            );
-        }
         println!(
-            "targets: 1 write per mutating route; ≤ 2 reads \
-             (the pool and the cancellation guard: 1 + 1 per agreement)"
+            "{route:<80} {:>9} {:>6} {:>9} {:>7} {:>8.1} {:>8.1} {:>7.2}",
+            format!("{}/{}", n(s, "reads"), n(l, "reads")),
+            n(l, "writes"),
+            format!("{}/{}", n(s, "items"), n(l, "items")),
+            format!("{}/{}", n(s, "pages"), n(l, "pages")),
+            ms_s,
+            ms_l,
+            ms_l / ms_s,
         );
     }
+    println!(
+        "targets: 1 write per mutating route; ≤ 2 reads and ≤ 1 page on either fixture; latency \
+         large ÷ small ≤ 1.2 (reads: median of 15; changes: one each) — except the pool, which \
+         lists one source per agreement by contract (500 on the large fixture)"
+    );
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
