@@ -146,14 +146,18 @@ DynamoDBBackend.transact_write_items = transact_write_items
 _table_query = Table.query
 
 # Every write to a partition moves its generation on; a partition's items sorted by an
-# attribute are kept until the partition's generation moves.
+# attribute are kept until the partition's generation moves. Only large partitions are kept
+# (a small one sorts in no time), and only the most recently sorted few: tests come and go
+# with tables of their own, and what is kept holds its items in memory.
 _generations = {}
 _sorted = {}
+_KEEP_FROM = 256
+_KEEP_AT_MOST = 16
 _RANGE = {"BETWEEN", "BEGINS_WITH", "=", "EQ", "<", "LT", "<=", "LE", ">", "GT", ">=", "GE"}
 
 
-def _touch(table_name, hash_value):
-    key = (table_name, hash_value)
+def _touch(table, hash_value):
+    key = (id(table), table.name, hash_value)
     _generations[key] = _generations.get(key, 0) + 1
 
 
@@ -161,7 +165,7 @@ def _wrap_table_write(name, hash_of):
     original = getattr(Table, name)
 
     def wrapped(self, *args, **kwargs):
-        _touch(self.name, hash_of(self, *args, **kwargs))
+        _touch(self, hash_of(self, *args, **kwargs))
         return original(self, *args, **kwargs)
 
     setattr(Table, name, wrapped)
@@ -182,7 +186,7 @@ _backend_update_item = DynamoDBBackend.update_item
 
 def update_item(self, table_name, key, *args, **kwargs):
     table = self.get_table(table_name)
-    _touch(table.name, DynamoType(key[table.hash_key_attr]))
+    _touch(table, DynamoType(key[table.hash_key_attr]))
     return _backend_update_item(self, table_name, key, *args, **kwargs)
 
 
@@ -191,11 +195,12 @@ DynamoDBBackend.update_item = update_item
 
 def _sorted_partition(table, hash_key, attr):
     """The partition's items that have `attr` (a string), sorted by it (then by the sort key)."""
-    generation = _generations.get((table.name, hash_key), 0)
-    key = (table.name, hash_key, attr)
+    generation = _generations.get((id(table), table.name, hash_key), 0)
+    key = (id(table), table.name, hash_key, attr)
     cached = _sorted.get(key)
-    if cached is not None and cached[0] == generation:
-        return cached[1], cached[2]
+    # The entry holds its table, so no other table can take that table's id meanwhile.
+    if cached is not None and cached[0] == generation and cached[1] is table:
+        return cached[2], cached[3]
     pairs = []
     for item in (table.items.get(hash_key) or {}).values():
         value = item.attrs.get(attr)
@@ -204,7 +209,11 @@ def _sorted_partition(table, hash_key, attr):
     pairs.sort(key=lambda p: p[0])
     values = [p[0][0] for p in pairs]
     items = [p[1] for p in pairs]
-    _sorted[key] = (generation, values, items)
+    _sorted.pop(key, None)
+    if len(items) >= _KEEP_FROM:
+        while len(_sorted) >= _KEEP_AT_MOST:
+            del _sorted[next(iter(_sorted))]
+        _sorted[key] = (generation, table, values, items)
     return values, items
 
 

@@ -42,7 +42,7 @@ fn reason(b: &Obj<'_>) -> Result<String, vls::error::FieldError> {
 }
 
 /// POST /agreements/{id}/remap `{target_account_id, reason, accept_license_loss?}` (billing
-/// support). The old account's volume is read only when cancelled subscriptions rely on it.
+/// support). R11 weighs the volume the old account and the agreement keep: no further read.
 async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let id = &path.id::<AgreementId>("agreement_id")?;

@@ -53,8 +53,7 @@ pub fn account_volume(account: &Account, agreements: &[AgreementHoldings]) -> Sk
     crate::holdings::recount(account, &[], &held).1
 }
 
-/// Whether anything relies on cover of these SKUs (if not, a volume drop needs no check,
-/// and no read of the account's volume).
+/// Whether anything relies on cover of these SKUs (if not, a volume drop needs no check).
 pub fn relies_on_any(account: &Account, skus: impl IntoIterator<Item = Sku>) -> bool {
     skus.into_iter()
         .any(|sku| account.relied_on.get(&sku).is_some_and(|n| *n > 0))

@@ -18,8 +18,7 @@ pub struct Remapped {
 }
 
 /// What leaving the old account takes away from it, for R11's check: the old account's
-/// volume and the agreement's own, per SKU. Needed only when something relies on cover
-/// ([`cancellation::relies_on_any`]); otherwise both may be empty.
+/// volume and the agreement's own, per SKU, as the two keep them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leaving {
     pub account_volume: SkuCounts,
