@@ -933,6 +933,13 @@ pub fn sent_mail(sender: &str) -> Vec<Value> {
         .collect()
 }
 
+/// An RFC 3339 instant, for the clock a test sets.
+pub fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("ts")
+        .with_timezone(&chrono::Utc)
+}
+
 /// The activation link's token in a mail body.
 pub fn link_token(mail: &Value) -> Option<String> {
     let body = mail["body"].as_str()?;

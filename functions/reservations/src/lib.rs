@@ -3,7 +3,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
-use vls::holdings::{Source, shift};
+use vls::holdings::{Source, moved};
 
 use vls::http::paging::List;
 use vls::http::views::PreviewView;
@@ -88,7 +88,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             reservations::reserve(&a, lines.clone(), ReservationId::generate(&a.id), ctx.now)?;
         let r = &made.reservation;
         let held = held_account(app, &account).await?;
-        let after = holding(&held, &a, &made.agreement);
+        let after = moved(&held, &a, &made.agreement);
         let event = ctx
             .event(p, "reservation.created")
             .on_agreement(&a.id)
@@ -179,7 +179,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let account = held_account(app, &account_id).await?;
         let removed = cancellation::counts_of(&r.lines);
         cancellation::keep_relied_on(&account, &account.volume, &removed)?;
-        let after = holding(&account, &a, &done.agreement);
+        let after = moved(&account, &a, &done.agreement);
         let event = ctx
             .event(p, "reservation.cancelled")
             .on_agreement(&a.id)
@@ -206,19 +206,6 @@ async fn held_account(app: &App, id: &AccountId) -> Result<Account, Problem> {
         .account(id)
         .await?
         .ok_or_else(|| Problem::not_found("account"))
-}
-
-/// The account with its volume moved from what the agreement held (`before`) to what it holds
-/// now (`after`), its version moved on.
-fn holding(account: &Account, before: &Agreement, after: &Agreement) -> Account {
-    let mut moved = account.clone();
-    shift(
-        &mut moved.volume,
-        &before.holdings.volume(),
-        &after.holdings.volume(),
-    );
-    moved.version += 1;
-    moved
 }
 
 /// GET /agreements/{id}/true-up-preview: per SKU, what the next anniversary will bill.

@@ -213,6 +213,19 @@ pub fn shift(volume: &mut SkuCounts, before: &SkuCounts, after: &SkuCounts) {
     volume.retain(|_, n| *n > 0);
 }
 
+/// `account` after `agreement` changed from `before` to `after`: its volume moved from what
+/// the agreement held to what it holds now, its version moved on.
+pub fn moved(account: &Account, before: &Agreement, after: &Agreement) -> Account {
+    let mut moved = account.clone();
+    shift(
+        &mut moved.volume,
+        &before.holdings.volume(),
+        &after.holdings.volume(),
+    );
+    moved.version += 1;
+    moved
+}
+
 /// An account's pool sources and volume counted from its subscriptions and the agreements
 /// associated with it (each with its holdings as kept): what the kept ones must equal.
 pub fn recount(

@@ -5,19 +5,12 @@
 //! the true-up — run through the API against the emulator. A sequence is reproducible from its
 //! seed, which a failure prints.
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use vls::holdings::Holdings;
 use vls::rules::pool;
 use vls::types::{AccountId, AgreementId};
 use vls_tests::fixtures::*;
 use vls_tests::*;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("ts")
-        .with_timezone(&Utc)
-}
 
 /// xorshift64*: enough to pick operations, and the same sequence for the same seed.
 struct Rng(u64);

@@ -2,7 +2,7 @@
 //! yields each item once, in commit order; a cursor works only for the list, the filter and
 //! the caller it was given to; the checks run in the order the contract gives.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::join;
 use serde_json::{Value, json};
 use vls::model::{Actor, Event};
@@ -10,12 +10,6 @@ use vls::store::{StoreError, TxFailure};
 use vls::types::AgreementId;
 use vls_tests::fixtures::*;
 use vls_tests::*;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("ts")
-        .with_timezone(&Utc)
-}
 
 struct World {
     h: Harness,

@@ -1,16 +1,9 @@
 //! Remap, amendments and cancelling the direct subscription (R7, R11, R15) against the
 //! emulator, and the races between them and invoicing or reserving.
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use vls_tests::fixtures::*;
 use vls_tests::*;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("ts")
-        .with_timezone(&Utc)
-}
 
 struct World {
     h: Harness,

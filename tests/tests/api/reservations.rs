@@ -1,16 +1,10 @@
 //! Reservations and the True-Up against the emulator (R12–R14).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use vls_tests::fixtures::*;
 use vls_tests::*;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("ts")
-        .with_timezone(&Utc)
-}
 
 struct World {
     h: Harness,

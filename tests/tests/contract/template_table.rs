@@ -1,8 +1,9 @@
 //! The table the local stack created (scripts/bootstrap.py) is the table template.yaml
-//! deploys: same keys, same GSIs, same stream, same TTL.
+//! deploys: same keys, same indexes (global and local), same stream, same TTL.
 
 use std::collections::BTreeSet;
 
+use aws_sdk_dynamodb::types::{KeySchemaElement, Projection};
 use vls_tests::{client, template_table};
 
 fn set(items: impl IntoIterator<Item = String>) -> BTreeSet<String> {
@@ -15,6 +16,27 @@ fn yaml_pairs(v: &serde_yaml::Value, a: &str, b: &str) -> BTreeSet<String> {
             "{}={}",
             e[a].as_str().unwrap_or_default(),
             e[b].as_str().unwrap_or_default()
+        )
+    }))
+}
+
+/// An index as compared: its name, its keys (`attr=HASH|RANGE`) and its projection.
+type IndexShape = (String, BTreeSet<String>, String);
+
+fn set_of(items: impl IntoIterator<Item = IndexShape>) -> BTreeSet<IndexShape> {
+    items.into_iter().collect()
+}
+
+/// The template's indexes of one kind (`GlobalSecondaryIndexes`, `LocalSecondaryIndexes`).
+fn template_indexes(t: &serde_yaml::Value, kind: &str) -> BTreeSet<IndexShape> {
+    set_of(t[kind].as_sequence().into_iter().flatten().map(|i| {
+        (
+            i["IndexName"].as_str().unwrap_or_default().to_owned(),
+            yaml_pairs(&i["KeySchema"], "AttributeName", "KeyType"),
+            i["Projection"]["ProjectionType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         )
     }))
 }
@@ -53,77 +75,37 @@ async fn local_table_matches_the_template() {
         "attributes"
     );
 
-    let template_gsis = t["GlobalSecondaryIndexes"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
+    let shape = |name: Option<&str>, keys: &[KeySchemaElement], projection: Option<&Projection>| {
+        let keys = keys
+            .iter()
+            .map(|k| format!("{}={}", k.attribute_name(), k.key_type().as_str()));
+        let projection = projection
+            .and_then(|p| p.projection_type())
+            .map_or("", |p| p.as_str());
+        (
+            name.unwrap_or_default().to_owned(),
+            set(keys),
+            projection.to_owned(),
+        )
+    };
+    let gsis = desc
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| shape(g.index_name(), g.key_schema(), g.projection()));
     assert_eq!(
-        desc.global_secondary_indexes().len(),
-        template_gsis.len(),
-        "number of GSIs"
+        set_of(gsis),
+        template_indexes(&t, "GlobalSecondaryIndexes"),
+        "GSIs"
     );
-    for g in &template_gsis {
-        let index = g["IndexName"].as_str().unwrap_or_default();
-        let live = desc
-            .global_secondary_indexes()
-            .iter()
-            .find(|l| l.index_name() == Some(index))
-            .unwrap_or_else(|| panic!("GSI {index} missing"));
-        let live_keys = set(live
-            .key_schema()
-            .iter()
-            .map(|k| format!("{}={}", k.attribute_name(), k.key_type().as_str())));
-        assert_eq!(
-            live_keys,
-            yaml_pairs(&g["KeySchema"], "AttributeName", "KeyType"),
-            "GSI {index} keys"
-        );
-        assert_eq!(
-            live.projection()
-                .and_then(|p| p.projection_type())
-                .map(|p| p.as_str().to_owned()),
-            g["Projection"]["ProjectionType"]
-                .as_str()
-                .map(str::to_owned),
-            "GSI {index} projection"
-        );
-    }
-
-    let template_lsis = t["LocalSecondaryIndexes"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
+    let lsis = desc
+        .local_secondary_indexes()
+        .iter()
+        .map(|l| shape(l.index_name(), l.key_schema(), l.projection()));
     assert_eq!(
-        desc.local_secondary_indexes().len(),
-        template_lsis.len(),
-        "number of LSIs"
+        set_of(lsis),
+        template_indexes(&t, "LocalSecondaryIndexes"),
+        "LSIs"
     );
-    for l in &template_lsis {
-        let index = l["IndexName"].as_str().unwrap_or_default();
-        let live = desc
-            .local_secondary_indexes()
-            .iter()
-            .find(|x| x.index_name() == Some(index))
-            .unwrap_or_else(|| panic!("LSI {index} missing"));
-        let live_keys = set(live
-            .key_schema()
-            .iter()
-            .map(|k| format!("{}={}", k.attribute_name(), k.key_type().as_str())));
-        assert_eq!(
-            live_keys,
-            yaml_pairs(&l["KeySchema"], "AttributeName", "KeyType"),
-            "LSI {index} keys"
-        );
-        assert_eq!(
-            live.projection()
-                .and_then(|p| p.projection_type())
-                .map(|p| p.as_str().to_owned()),
-            l["Projection"]["ProjectionType"]
-                .as_str()
-                .map(str::to_owned),
-            "LSI {index} projection"
-        );
-    }
 
     let stream = desc.stream_specification().expect("stream specification");
     assert!(stream.stream_enabled(), "stream enabled");

@@ -7,13 +7,13 @@
 use std::time::{Duration, Instant};
 use vls::holdings::Holdings;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::{StreamExt, stream};
 use true_up::Job;
 use vls::queue::Queue;
 use vls::store::{Store, Stored};
 use vls::types::{AccountId, AgreementId};
-use vls_tests::{Counter, Harness, reads_writes, sdk_config, seeding, work_queue};
+use vls_tests::{Counter, Harness, at, reads_writes, sdk_config, seeding, work_queue};
 
 /// Agreements due (BENCH_TRUE_UP_DUE for a shorter run), and a fifth as many not due.
 fn due_count() -> usize {
@@ -25,12 +25,6 @@ fn due_count() -> usize {
 const RESERVATIONS_EACH: usize = 5;
 /// Messages worked by a single worker before the rest go to the configured number.
 const AT_ONE: usize = 1_000;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("ts")
-        .with_timezone(&Utc)
-}
 
 /// The due agreements' ids, after writing every agreement and its reservations.
 async fn seed(h: &Harness) -> Vec<AgreementId> {
