@@ -314,6 +314,9 @@ mod tests {
             Some("2027-03-15T06:00:00+00:00".into())
         );
         assert_eq!(event_time(&json!({})), None);
+        // What the deployed schedule sends: its input, the scheduled time filled in.
+        let scheduled = json!({"time": "2027-03-15T06:00:00Z"});
+        assert_eq!(event_time(&scheduled), event_time(&e));
     }
 
     #[test]

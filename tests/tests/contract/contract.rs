@@ -512,3 +512,85 @@ fn the_list_functions_seal_cursors_with_the_stack_secret() {
         );
     }
 }
+
+/// The resources of one type, by logical id.
+fn of_type<'a>(r: &'a Value, t: &'static str) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    r.as_object()
+        .into_iter()
+        .flatten()
+        .filter(move |(_, v)| v["Type"] == t)
+        .map(|(k, v)| (k.as_str(), v))
+}
+
+/// Failures land somewhere and logs do not live for ever: every function writes to a log group
+/// of its own with the stack's retention; every function a schedule invokes (asynchronously)
+/// sends a failed run to a queue it may write to; every schedule hands its function its
+/// scheduled time, retries, and keeps what it could not hand over; the table cannot be
+/// deleted by accident and can be restored to a point in time.
+#[test]
+fn failures_land_somewhere_and_logs_are_kept_for_a_while() {
+    let cfn = translated();
+    let r = &cfn["Resources"];
+    let of_type = |t: &'static str| of_type(r, t);
+    let functions: Vec<_> = of_type("AWS::Lambda::Function").collect();
+    assert_eq!(functions.len(), 8, "every function");
+    for (name, f) in &functions {
+        let group = f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no log group of its own"));
+        assert_eq!(r[group]["Type"], "AWS::Logs::LogGroup", "{name}");
+        assert_eq!(
+            r[group]["Properties"]["RetentionInDays"]["Ref"], "LogRetentionDays",
+            "{name}: {group} keeps logs for the stack's retention"
+        );
+    }
+    let schedules: Vec<_> = of_type("AWS::Scheduler::Schedule").collect();
+    assert_eq!(schedules.len(), 2, "the sweep and the daily true-up");
+    for (name, s) in schedules {
+        let target = &s["Properties"]["Target"];
+        let input: Value =
+            serde_json::from_str(target["Input"].as_str().unwrap_or_default()).expect("input");
+        assert_eq!(
+            input,
+            serde_json::json!({"time": "<aws.scheduler.scheduled-time>"}),
+            "{name}"
+        );
+        assert!(
+            target["RetryPolicy"]["MaximumRetryAttempts"].is_u64(),
+            "{name}"
+        );
+        let dead = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no dead-letter queue"));
+        assert_eq!(r[dead]["Type"], "AWS::SQS::Queue", "{name}");
+        let role = target["RoleArn"]["Fn::GetAtt"][0].as_str().expect("role");
+        assert!(
+            role_may(r, role, "sqs:SendMessage", dead),
+            "{name}: {role} → {dead}"
+        );
+        // The function it invokes (asynchronously) sends a failed run somewhere.
+        let function = target["Arn"]["Fn::GetAtt"][0].as_str().expect("function");
+        let config = of_type("AWS::Lambda::EventInvokeConfig")
+            .find(|(_, c)| c["Properties"]["FunctionName"]["Ref"] == function)
+            .map(|(_, c)| c)
+            .unwrap_or_else(|| panic!("{function}: no EventInvokeConfig"));
+        let failed =
+            config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{function}: no failure destination"));
+        assert_eq!(r[failed]["Type"], "AWS::SQS::Queue", "{function}");
+        let function_role = r[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+            .as_str()
+            .expect("function role");
+        assert!(
+            role_may(r, function_role, "sqs:SendMessage", failed),
+            "{function} may send to {failed}"
+        );
+    }
+    let table = &r["Table"]["Properties"];
+    assert_eq!(table["DeletionProtectionEnabled"], true);
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+}
