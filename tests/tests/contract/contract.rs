@@ -594,3 +594,25 @@ fn failures_land_somewhere_and_logs_are_kept_for_a_while() {
         true
     );
 }
+
+/// Every function is traced by X-Ray and may write its traces.
+#[test]
+fn every_function_is_traced() {
+    let cfn = translated();
+    let r = &cfn["Resources"];
+    let functions: Vec<_> = of_type(r, "AWS::Lambda::Function").collect();
+    assert_eq!(functions.len(), 8);
+    for (name, f) in functions {
+        assert_eq!(f["Properties"]["TracingConfig"]["Mode"], "Active", "{name}");
+        let role = f["Properties"]["Role"]["Fn::GetAtt"][0]
+            .as_str()
+            .expect("role");
+        let managed = &r[role]["Properties"]["ManagedPolicyArns"];
+        assert!(
+            managed.as_array().into_iter().flatten().any(|p| p
+                .as_str()
+                .is_some_and(|p| p.ends_with("/AWSXrayWriteOnlyAccess"))),
+            "{name}: {managed}"
+        );
+    }
+}
