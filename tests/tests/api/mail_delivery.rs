@@ -198,6 +198,40 @@ async fn a_mail_whose_sent_record_fails_three_times_goes_out_once() {
     assert_eq!(sent_events(&h, &agr).await, 1);
 }
 
+/// The sent record moves the agreement's version on (the trail's order): an agreement changed
+/// between the link's issue and the record — here an order placed while the send waits for
+/// its slot — is read again and the mail recorded once, after the change in the trail.
+#[tokio::test]
+async fn a_mail_sent_while_its_agreement_changes_is_recorded_once_after_the_change() {
+    let h = Harness::new().await;
+    let m = invoiced_migration(&h).await;
+    // One mail every two seconds, the first slot taken: the sweep's send waits two seconds
+    // after it issued the link.
+    let mailer = h.mailer_paced(0.5);
+    mailer.pacer.slot().await;
+    let order = json!({"agreement_id": m.agreement,
+                       "lines": [{"sku": "d365-sales-professional", "quantity": 1}]});
+    let (out, placed) = tokio::join!(activation_mailer::sweep(&mailer, "test-sweep"), async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        h.post("/orders", &m.partner, &order).await
+    });
+    assert_eq!(placed.status, 201, "{}", placed.raw);
+    assert_eq!(outcomes(&out.expect("sweep")), [Outcome::Sent]);
+    assert_eq!(h.mail().len(), 1, "exactly one SES send");
+    let path = format!("/agreements/{}/events", m.agreement);
+    let trail = h.walk(&path, &billing_support(), "events", 100).await;
+    let actions: Vec<&str> = trail.iter().filter_map(|e| e["action"].as_str()).collect();
+    let issued = actions.iter().position(|a| *a == "activation_link.issued");
+    let last_placed = actions.iter().rposition(|a| *a == "order.placed");
+    let sent = actions.iter().position(|a| *a == "activation_email.sent");
+    // Issued, then the order, then the record: the record met a changed agreement.
+    assert!(
+        issued.is_some() && issued < last_placed && last_placed < sent,
+        "{actions:?}"
+    );
+    assert_eq!(sent_events(&h, &m.agreement).await, 1);
+}
+
 /// Writes an item of string attributes as it is, past every decoder (a hand edit, a bug).
 async fn put_strings(h: &Harness, attributes: &[(&str, &str)]) {
     let item = attributes
