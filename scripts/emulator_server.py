@@ -145,11 +145,11 @@ DynamoDBBackend.transact_write_items = transact_write_items
 
 _table_query = Table.query
 
-# Every write to a partition moves its generation on; a partition's items sorted by an
-# attribute are kept until the partition's generation moves. Only large partitions are kept
-# (a small one sorts in no time), and only the most recently sorted few: tests come and go
-# with tables of their own, and what is kept holds its items in memory.
-_generations = {}
+# A large partition's items sorted by a queried attribute are kept until a write touches the
+# partition, which drops them. Only large partitions are kept (a small one sorts in no time),
+# and only the most recently sorted few: tests come and go with tables of their own, and what
+# is kept holds its items in memory. Each entry holds its table, so no other table can take
+# that table's id while the entry lives.
 _sorted = {}
 _KEEP_FROM = 256
 _KEEP_AT_MOST = 16
@@ -157,8 +157,9 @@ _RANGE = {"BETWEEN", "BEGINS_WITH", "=", "EQ", "<", "LT", "<=", "LE", ">", "GT",
 
 
 def _touch(table, hash_value):
-    key = (id(table), table.name, hash_value)
-    _generations[key] = _generations.get(key, 0) + 1
+    """A write to the partition: what was kept sorted of it is gone."""
+    for key in [k for k in _sorted if k[:2] == (id(table), hash_value)]:
+        del _sorted[key]
 
 
 def _wrap_table_write(name, hash_of):
@@ -195,12 +196,10 @@ DynamoDBBackend.update_item = update_item
 
 def _sorted_partition(table, hash_key, attr):
     """The partition's items that have `attr` (a string), sorted by it (then by the sort key)."""
-    generation = _generations.get((id(table), table.name, hash_key), 0)
-    key = (id(table), table.name, hash_key, attr)
+    key = (id(table), hash_key, attr)
     cached = _sorted.get(key)
-    # The entry holds its table, so no other table can take that table's id meanwhile.
-    if cached is not None and cached[0] == generation and cached[1] is table:
-        return cached[2], cached[3]
+    if cached is not None and cached[0] is table:
+        return cached[1], cached[2]
     pairs = []
     for item in (table.items.get(hash_key) or {}).values():
         value = item.attrs.get(attr)
@@ -209,11 +208,10 @@ def _sorted_partition(table, hash_key, attr):
     pairs.sort(key=lambda p: p[0])
     values = [p[0][0] for p in pairs]
     items = [p[1] for p in pairs]
-    _sorted.pop(key, None)
     if len(items) >= _KEEP_FROM:
         while len(_sorted) >= _KEEP_AT_MOST:
             del _sorted[next(iter(_sorted))]
-        _sorted[key] = (generation, table, values, items)
+        _sorted[key] = (table, values, items)
     return values, items
 
 
