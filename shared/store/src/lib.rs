@@ -6,7 +6,7 @@ pub mod keys;
 mod stored;
 mod tx;
 
-use vls_domain::{catalog, holdings, model, rules, types};
+use vls_domain::{holdings, model, rules, types};
 
 use std::collections::HashMap;
 
@@ -874,8 +874,8 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Sku;
     use crate::model::SkuCounts;
+    use vls_domain::catalog::Sku;
 
     fn account(relied_on: SkuCounts) -> Account {
         Account {

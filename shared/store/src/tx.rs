@@ -178,33 +178,13 @@ impl Tx {
     /// (R11 on an account) see that something it covers changed, and the owner's trail gets
     /// its sequence for the events of this transaction.
     pub fn advance<K: Keyed + Trail>(&mut self, id: &K, read_version: u64) -> &mut Self {
-        self.advance_unless_relied_on(id, read_version, &[])
-    }
-
-    /// Like [`Tx::advance`], and holds only while no cancelled direct subscription relies on
-    /// cover of any of `skus` (R11: the account keeps no SKU at zero in `relied_on`, so
-    /// absence is the condition). A change that lowers the account's volume of those SKUs
-    /// needs no read of the account's volume while this holds.
-    pub fn advance_unless_relied_on<K: Keyed + Trail>(
-        &mut self,
-        id: &K,
-        read_version: u64,
-        skus: &[crate::catalog::Sku],
-    ) -> &mut Self {
         let (label, key) = (K::KIND, &id.key());
-        let mut condition = String::from("version = :read");
-        let mut names = HashMap::new();
-        for (i, sku) in skus.iter().enumerate() {
-            condition.push_str(&format!(" AND attribute_not_exists(relied_on.#s{i})"));
-            names.insert(format!("#s{i}"), sku.code().to_owned());
-        }
         let next = read_version + 1;
         let built = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_map(key)))
             .update_expression("SET version = :next")
-            .condition_expression(condition)
-            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .condition_expression("version = :read")
             .expression_attribute_values(":read", v(read_version))
             .expression_attribute_values(":next", v(next))
             .build()
