@@ -12,9 +12,14 @@ use crate::error::FieldError;
 /// Largest quantity a single line may carry; anything above is a typo, not an order.
 pub const MAX_QUANTITY: u64 = 1_000_000;
 
-/// What every id type has: the string form, serde through it, display.
-macro_rules! id_impls {
-    ($name:ident, $prefix:literal) => {
+/// What every id type is and has: a string with its prefix, serde through it, display.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
@@ -52,10 +57,7 @@ fn ulid_part(raw: &str) -> Option<&str> {
 
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        id_type!($(#[$doc])* $name, $prefix);
 
         impl $name {
             /// A fresh id: the prefix and a ULID (time-ordered, 80 random bits).
@@ -68,8 +70,6 @@ macro_rules! prefixed_id {
                 ulid_part(raw.strip_prefix($prefix)?).map(|_| Self(raw.to_owned()))
             }
         }
-
-        id_impls!($name, $prefix);
     };
 }
 
@@ -78,10 +78,7 @@ macro_rules! prefixed_id {
 /// where the item is, so one read finds it with its agreement, without a lookup item.
 macro_rules! agreement_child_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        id_type!($(#[$doc])* $name, $prefix);
 
         impl $name {
             /// A fresh id under `agreement`.
@@ -104,8 +101,6 @@ macro_rules! agreement_child_id {
                 AgreementId(format!("{}{parent}", AgreementId::PREFIX))
             }
         }
-
-        id_impls!($name, $prefix);
     };
 }
 
