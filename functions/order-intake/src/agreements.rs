@@ -2,12 +2,12 @@
 //! the agreement's trail.
 
 use serde_json::json;
-use vls::access;
+
 use vls::http::paging::List;
 use vls::http::views::{AgreementView, OrderView};
-use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
+use vls::http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate, visible_agreement};
 use vls::input;
-use vls::model::Agreement;
+
 use vls::rules::agreements;
 use vls::types::AgreementId;
 
@@ -74,22 +74,9 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
 }
 
 /// The agreement in the path, if the caller may see it.
-pub(crate) async fn visible_agreement(
-    app: &App,
-    p: &Principal,
-    path: &Params,
-) -> Result<Agreement, Problem> {
-    let id: AgreementId = path.id("agreement_id")?;
-    app.store
-        .agreement(&id)
-        .await?
-        .filter(|a| access::agreement_visible(p, a))
-        .ok_or_else(|| Problem::not_found("agreement"))
-}
-
 pub(crate) async fn get_agreement(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let a = visible_agreement(app, p, path).await?;
+    let a = visible_agreement(&app.store, p, path).await?;
     Ok(Reply::ok(&AgreementView::from(&a)))
 }
 
@@ -97,7 +84,7 @@ pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let osm = &ctx.parse(input::osm_change)?;
     mutate(&app.store, ctx, move || async move {
-        let before = visible_agreement(app, p, path).await?;
+        let before = visible_agreement(&app.store, p, path).await?;
         let after = agreements::change_osm(&before, osm.clone(), &app.config.policy)?;
         let event = ctx
             .event(p, "osm.changed")
@@ -116,7 +103,7 @@ pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 /// GET /agreements/{id}/orders: a page of its orders, oldest first.
 pub(crate) async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let a = visible_agreement(app, p, path).await?;
+    let a = visible_agreement(&app.store, p, path).await?;
     let key = app.config.cursor_key.as_ref();
     let list = List::new(key, ("orders", "orders"), a.id.as_str(), None, p);
     let asked = list.asked(ctx)?;
@@ -130,7 +117,7 @@ pub(crate) async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) ->
 
 pub(crate) async fn get_invoice_support(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let a = visible_agreement(app, p, path).await?;
+    let a = visible_agreement(&app.store, p, path).await?;
     // R16: invoice questions go to the LSP on the agreement.
     let partner = app
         .store
@@ -148,7 +135,7 @@ pub(crate) async fn get_invoice_support(app: &App, ctx: &Ctx, path: &Params) -> 
 /// GET /agreements/{id}/events: a page of its trail, oldest first (R17).
 pub(crate) async fn get_agreement_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let a = visible_agreement(app, p, path).await?;
+    let a = visible_agreement(&app.store, p, path).await?;
     let key = app.config.cursor_key.as_ref();
     let list = List::new(key, ("events", "agreement_events"), a.id.as_str(), None, p);
     let asked = list.asked(ctx)?;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use vls::access;
-use vls::holdings::{Source, moved};
+use vls::holdings::moved;
 use vls::http::views::OrderView;
 use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 use vls::input;
@@ -89,9 +89,9 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
                 // The account's volume licences changed: guards keyed on its version must see it.
                 let held = app.store.account(account).await?;
                 let held = held.ok_or_else(|| Problem::not_found("account"))?;
-                let after = moved(&held, &a, &invoiced.agreement);
+                let (after, source) = moved(&held, &a, &invoiced.agreement);
                 tx.replace(&after, held.version)
-                    .put_source(&Source::agreement(&invoiced.agreement, account))
+                    .put_source(&source)
                     .event(account, &event);
                 event
             }

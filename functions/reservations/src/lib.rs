@@ -3,20 +3,21 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
-use vls::holdings::{Source, moved};
+use vls::holdings::moved;
 
 use vls::http::paging::List;
 use vls::http::views::PreviewView;
 use vls::http::{
-    Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
+    Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route,
+    visible_agreement,
 };
 use vls::input;
-use vls::model::{Account, Agreement, Reservation, ReservationStatus};
+use vls::model::{Account, Reservation, ReservationStatus};
 use vls::rules::cancellation;
 
 use vls::rules::reservations;
 
-use vls::types::{AccountId, AgreementId, ReservationId};
+use vls::types::{AccountId, ReservationId};
 
 /// Everything a request needs, built once per process.
 pub type App = vls::config::Deps;
@@ -57,29 +58,12 @@ pub static ROUTES: &[Route<App>] = &[
     ),
 ];
 
-/// The agreement if the caller may see it. R13: for a customer admin, an
-/// agreement not associated with their account does not exist.
-async fn visible_agreement(app: &App, p: &Principal, path: &Params) -> Result<Agreement, Problem> {
-    let id: AgreementId = path.id("agreement_id")?;
-    app.store
-        .agreement(&id)
-        .await?
-        .filter(|a| access::agreement_visible(p, a))
-        .ok_or_else(|| Problem::not_found("agreement"))
-}
-
 /// POST /agreements/{id}/reservations (the account's administrator).
 async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let lines = &ctx.parse(input::lines)?;
     mutate(&app.store, ctx, move || async move {
-        let id: AgreementId = path.id("agreement_id")?;
-        let a = app
-            .store
-            .agreement(&id)
-            .await?
-            .filter(|a| access::agreement_visible(p, a))
-            .ok_or_else(|| Problem::not_found("agreement"))?;
+        let a = visible_agreement(&app.store, p, path).await?;
         let account = a
             .account_id
             .clone()
@@ -88,7 +72,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             reservations::reserve(&a, lines.clone(), ReservationId::generate(&a.id), ctx.now)?;
         let r = &made.reservation;
         let held = held_account(app, &account).await?;
-        let after = moved(&held, &a, &made.agreement);
+        let (after, source) = moved(&held, &a, &made.agreement);
         let event = ctx
             .event(p, "reservation.created")
             .on_agreement(&a.id)
@@ -102,7 +86,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         tx.replace(&made.agreement, a.version)
             .create(r)
             .replace(&after, held.version)
-            .put_source(&Source::agreement(&made.agreement, &account))
+            .put_source(&source)
             .event(&a.id, &event)
             .event(&account, &event);
         Ok(Planned {
@@ -116,7 +100,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 /// GET /agreements/{id}/reservations?status=active|cancelled|billed
 async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let a = visible_agreement(app, p, path).await?;
+    let a = visible_agreement(&app.store, p, path).await?;
     let filter = ctx.query_param("status").filter(|s| !s.is_empty());
     let wanted = match filter.as_deref() {
         None | Some("") => None,
@@ -179,7 +163,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let account = held_account(app, &account_id).await?;
         let removed = cancellation::counts_of(&r.lines);
         cancellation::keep_relied_on(&account, &account.volume, &removed)?;
-        let after = moved(&account, &a, &done.agreement);
+        let (after, source) = moved(&account, &a, &done.agreement);
         let event = ctx
             .event(p, "reservation.cancelled")
             .on_agreement(&a.id)
@@ -189,7 +173,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         tx.replace(cancelled, r.version)
             .replace(&done.agreement, a.version)
             .replace(&after, account.version)
-            .put_source(&Source::agreement(&done.agreement, &account_id))
+            .put_source(&source)
             .event(&a.id, &event)
             .event(&account_id, &event);
         Ok(Planned {
@@ -211,7 +195,7 @@ async fn held_account(app: &App, id: &AccountId) -> Result<Account, Problem> {
 /// GET /agreements/{id}/true-up-preview: per SKU, what the next anniversary will bill.
 async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let a = visible_agreement(app, p, path).await?;
+    let a = visible_agreement(&app.store, p, path).await?;
     let preview = reservations::preview(&a)?;
     Ok(Reply::ok(&PreviewView {
         preview: &preview,

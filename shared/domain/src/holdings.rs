@@ -213,9 +213,10 @@ pub fn shift(volume: &mut SkuCounts, before: &SkuCounts, after: &SkuCounts) {
     volume.retain(|_, n| *n > 0);
 }
 
-/// `account` after `agreement` changed from `before` to `after`: its volume moved from what
-/// the agreement held to what it holds now, its version moved on.
-pub fn moved(account: &Account, before: &Agreement, after: &Agreement) -> Account {
+/// `account` after its agreement changed from `before` to `after`: its volume moved from what
+/// the agreement held to what it holds now, its version moved on, and the agreement's pool
+/// source as it now stands — the two writes that go with the change.
+pub fn moved(account: &Account, before: &Agreement, after: &Agreement) -> (Account, Source) {
     let mut moved = account.clone();
     shift(
         &mut moved.volume,
@@ -223,7 +224,7 @@ pub fn moved(account: &Account, before: &Agreement, after: &Agreement) -> Accoun
         &after.holdings.volume(),
     );
     moved.version += 1;
-    moved
+    (moved, Source::agreement(after, &account.id))
 }
 
 /// An account's pool sources and volume counted from its subscriptions and the agreements

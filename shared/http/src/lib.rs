@@ -27,6 +27,22 @@ pub use route::{Access, Answer, Params, Route};
 use crate::input::Obj;
 use crate::model::{Actor, Event};
 
+/// The agreement the path names (`agreement_id`), if the caller may see it: otherwise 404, as
+/// for one that does not exist (R13: for a customer admin, an agreement not associated with
+/// their account does not exist).
+pub async fn visible_agreement(
+    store: &store::Store,
+    p: &Principal,
+    path: &Params,
+) -> Result<model::Agreement, Problem> {
+    let id: types::AgreementId = path.id("agreement_id")?;
+    store
+        .agreement(&id)
+        .await?
+        .filter(|a| access::agreement_visible(p, a))
+        .ok_or_else(|| Problem::not_found("agreement"))
+}
+
 /// Larger bodies are refused before they are parsed; no request of this API needs more.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
