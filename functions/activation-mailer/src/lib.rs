@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use tracing::Instrument;
 use vls::config::Clock;
 use vls::mail::{MailContent, MailError, Mailer, activation_mail};
+use vls::metrics::Metric;
 use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal};
 use vls::queue::Queue;
 use vls::rules::activation::{Issued, LinkToken, issue_link};
@@ -121,6 +122,21 @@ pub enum Outcome {
     Missing,
     /// Could not be read or written (logged with its id); the others went on.
     Unreadable,
+}
+
+impl Outcome {
+    /// What the business metrics count of it (`ActivationMails`, by outcome).
+    pub fn metric(self) -> Option<Metric> {
+        match self {
+            Self::Sent => Some(Metric::MailSent),
+            Self::Skipped => Some(Metric::MailSkipped),
+            Self::Retrying => Some(Metric::MailRetried),
+            Self::Throttled => Some(Metric::MailThrottled),
+            Self::Blocked => Some(Metric::MailBlocked),
+            Self::Failed => Some(Metric::MailParked),
+            Self::NotDue | Self::Done | Self::Missing | Self::Unreadable => None,
+        }
+    }
 }
 
 /// Sends one intent if it is pending, due and free.
@@ -406,7 +422,11 @@ impl Run<'_> {
                 .replace(&marked, agreement.version)
                 .event(&claimed.agreement_id, &event);
             match self.app.store.commit(tx).await {
-                Ok(()) => return Ok(Outcome::Failed),
+                Ok(()) => {
+                    let why = failed.last_error.unwrap_or_default();
+                    vls::metrics::count(Metric::ParkedBecause(why));
+                    return Ok(Outcome::Failed);
+                }
                 Err(TxFailure::Store(e)) => return Err(e.into()),
                 Err(_) => continue,
             }
@@ -420,7 +440,12 @@ impl Run<'_> {
 /// `set_aside_after` runs.
 async fn outcome_of(app: &MailerApp, id: &MailId, request_id: &str) -> Outcome {
     match process(app, id, request_id).await {
-        Ok(outcome) => outcome,
+        Ok(outcome) => {
+            if let Some(metric) = outcome.metric() {
+                vls::metrics::count(metric);
+            }
+            outcome
+        }
         Err(e) => {
             tracing::error!(mail_id = %id, error = %e, "mail intent could not be processed");
             if matches!(e, StoreError::Corrupt(_)) {

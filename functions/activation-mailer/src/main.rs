@@ -7,7 +7,7 @@ use vls::queue::Queue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    vls::telemetry::init();
+    vls::telemetry::init(env!("CARGO_PKG_NAME"));
     // Configuration and clients are built once, before the runtime first polls.
     let config = Config::from_env()?;
     let settings = MailerSettings::from_env();
@@ -24,9 +24,10 @@ async fn main() -> Result<(), Error> {
     };
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(app, &event.context.request_id, event.payload)
-            .await
-            .map_err(Error::from)
+        let request_id = event.context.request_id;
+        let done = handle(app, &request_id, event.payload).await;
+        vls::emf::flush(&request_id);
+        done.map_err(Error::from)
     }))
     .await
 }

@@ -21,6 +21,7 @@ use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
 use vls::input::Obj;
+use vls::metrics::Metric;
 use vls::model::{Agreement, MailIntent, MailReason};
 use vls::rules::activation::{self, LinkToken};
 use vls::store::Store;
@@ -192,7 +193,8 @@ pub(crate) async fn associate_as(
                 &target.id,
             ))
             .event(&agreement.id, &event)
-            .event(&target.id, &event);
+            .event(&target.id, &event)
+            .count(Metric::Activated);
         Ok(Planned {
             reply: Reply::ok(&body),
             tx,

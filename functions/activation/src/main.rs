@@ -5,7 +5,7 @@ use vls::http::auth::SelfVerifier;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    vls::telemetry::init();
+    vls::telemetry::init(env!("CARGO_PKG_NAME"));
     // Configuration and clients are built once, before the runtime first polls.
     let config = Config::from_env()?;
     let sdk = config::aws().await;
@@ -19,7 +19,10 @@ async fn main() -> Result<(), Error> {
     };
     let app = &app;
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(handle(app, req).await)
+        let request_id = vls::telemetry::request_id(&req);
+        let response = handle(app, req).await;
+        vls::emf::flush(&request_id);
+        Ok::<_, Error>(response)
     }))
     .await
 }

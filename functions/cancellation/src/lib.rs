@@ -9,6 +9,7 @@ use vls::holdings::SourceKind;
 use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
+use vls::metrics::{self, Metric};
 use vls::model::{Account, SkuCounts, Subscription};
 use vls::rules::cancellation::{self, Canceller};
 
@@ -90,7 +91,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         Role::BillingSupport => Canceller::BillingSupport,
         _ => Canceller::AccountAdmin,
     };
-    mutate(&app.store, ctx, move || async move {
+    let answer = mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;
         let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;
         let event = ctx
@@ -114,11 +115,18 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         tx.replace(&done.subscription, before.version)
             .replace(&done.account, account.version)
             .drop_source(&account.id, SourceKind::Direct, before.id.as_str())
-            .event(&account.id, &event);
+            .event(&account.id, &event)
+            .count(if done.accepted_shortfalls.is_empty() {
+                Metric::CancellationPassed
+            } else {
+                Metric::CancellationOverridden
+            });
         Ok(Planned {
             reply: Reply::ok(&reply),
             tx,
         })
     })
-    .await
+    .await;
+    let refusal = "cancellation_would_lose_licenses";
+    metrics::refused(answer, refusal, Metric::CancellationRefused)
 }

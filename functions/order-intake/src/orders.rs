@@ -7,6 +7,7 @@ use vls::holdings::moved;
 use vls::http::views::OrderView;
 use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 use vls::input;
+use vls::metrics::Metric;
 use vls::model::{Agreement, MailIntent, MailReason, Order};
 use vls::rules::orders::{self, InvoiceEffect};
 use vls::types::OrderId;
@@ -40,6 +41,7 @@ pub(crate) async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             }));
         let mut tx = app.store.tx();
         tx.replace(a, before.version).create(o).event(&a.id, &event);
+        tx.count(Metric::OrderPlaced);
         Ok(Planned {
             reply: Reply::created(&OrderView::new(o, a)),
             tx,
@@ -103,7 +105,7 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
                                    "mail_id": mail.id }))
             }
         };
-        tx.event(&a.id, &event);
+        tx.event(&a.id, &event).count(Metric::OrderInvoiced);
         Ok(Planned {
             reply: Reply::ok(&OrderView::new(o, &a)),
             tx,

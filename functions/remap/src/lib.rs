@@ -6,6 +6,7 @@ use serde_json::json;
 use vls::holdings::{Source, SourceKind};
 use vls::http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
 use vls::input::Obj;
+use vls::metrics::Metric;
 use vls::model::Event;
 use vls::model::{Account, Agreement};
 use vls::rules::remap;
@@ -108,7 +109,8 @@ fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: 
         .put_source(&Source::agreement(a, &to.id))
         .event(&a.id, &event)
         .event(&from.id, &event)
-        .event(&to.id, &event);
+        .event(&to.id, &event)
+        .count(Metric::Remapped);
     Planned {
         reply: Reply::ok(&body),
         tx,

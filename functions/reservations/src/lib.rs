@@ -12,6 +12,7 @@ use vls::http::{
     visible_agreement,
 };
 use vls::input;
+use vls::metrics::{self, Metric};
 use vls::model::{Account, Reservation, ReservationStatus};
 use vls::rules::cancellation;
 
@@ -88,7 +89,8 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .replace(&after, held.version)
             .put_source(&source)
             .event(&a.id, &event)
-            .event(&account, &event);
+            .event(&account, &event)
+            .count(Metric::ReservationMade);
         Ok(Planned {
             reply: Reply::created(r),
             tx,
@@ -147,7 +149,7 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let id = &path.id::<ReservationId>("reservation_id")?;
-    mutate(&app.store, ctx, move || async move {
+    let answer = mutate(&app.store, ctx, move || async move {
         let (a, r) = app
             .store
             .reservation(id)
@@ -175,13 +177,16 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .replace(&after, account.version)
             .put_source(&source)
             .event(&a.id, &event)
-            .event(&account_id, &event);
+            .event(&account_id, &event)
+            .count(Metric::ReservationCancelled);
         Ok(Planned {
             reply: Reply::ok(&cancelled),
             tx,
         })
     })
-    .await
+    .await;
+    let refusal = "would_lose_relied_on_licenses";
+    metrics::refused(answer, refusal, Metric::ReservationCancelRefused)
 }
 
 /// The account an agreement is associated with, as it stands.

@@ -8,6 +8,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
+use vls::metrics::{self, Metric};
 use vls::model::{Actor, Event};
 use vls::rules::reservations::{TrueUp, true_up_step};
 use vls::store::{DUE_SHARDS, Store, StoreError, TxFailure};
@@ -82,9 +83,14 @@ pub async fn true_up_agreement(
     let mut conflicts = 0;
     loop {
         let Some(agreement) = app.store.agreement(id).await? else {
+            tracing::warn!(agreement_id = %id, "true-up: the agreement does not exist");
+            metrics::count(Metric::TrueUpSkipped);
             return Ok(());
         };
         let Some(step) = true_up_step(&agreement, now, OrderId::generate(&agreement.id))? else {
+            if billed.is_empty() {
+                metrics::count(Metric::TrueUpUpToDate);
+            }
             return Ok(());
         };
         match commit_step(app, &step, agreement.version, now, request_id).await {
@@ -92,6 +98,10 @@ pub async fn true_up_agreement(
                 let a = &step.agreement;
                 tracing::info!(agreement_id = %a.id, anniversary = %step.anniversary,
                     reservations = step.billed, "true-up billed");
+                metrics::count(Metric::TrueUpBilled);
+                if step.order.is_some() {
+                    metrics::count(Metric::TrueUpOrder);
+                }
                 billed.push(Billed {
                     agreement_id: a.id.clone(),
                     anniversary: step.anniversary,
@@ -239,6 +249,7 @@ pub async fn work(app: &App, messages: &[Message], request_id: &str) -> Worked {
 async fn work_one(app: &App, m: &Message, request_id: &str) -> Result<Vec<Billed>, Failed> {
     let job: Job = serde_json::from_str(&m.body).map_err(|e| {
         tracing::error!(message_id = %m.message_id, error = %e, "true-up message unreadable");
+        metrics::count(Metric::TrueUpFailed);
         Failed {
             message_id: m.message_id.clone(),
             agreement_id: None,
@@ -256,6 +267,12 @@ async fn work_one(app: &App, m: &Message, request_id: &str) -> Result<Vec<Billed
             StepError::Store(_) => "unavailable",
             StepError::Contended => "concurrent_update",
         };
+        // The rules refuse it as it stands: offered again, it is refused again (skipped,
+        // for an operator to look at); anything else may pass next time.
+        metrics::count(match &e {
+            StepError::Refused(_) => Metric::TrueUpSkipped,
+            _ => Metric::TrueUpFailed,
+        });
         tracing::error!(agreement_id = %id, message_id = %m.message_id, code, error = %e,
             "true-up not billed; the message is offered again, the others go on");
         Failed {
@@ -286,6 +303,7 @@ pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, 
         }
         let now = event_time(&event).unwrap_or_else(Utc::now);
         let planned = plan(app, now).await?;
+        metrics::count(Metric::TrueUpRun);
         tracing::info!(now = %now, enqueued = planned.enqueued, "true-up run enqueued");
         Ok(json!(planned))
     }

@@ -10,6 +10,7 @@ pub mod holdings;
 pub mod html;
 pub mod input;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod principal;
 pub mod rules;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::metrics::{self, Metric};
 use super::{Ctx, Problem, Reply};
 use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure};
 
@@ -97,6 +98,7 @@ fn answer(record: IdempotencyRecord, key: &IdempotencyKey) -> Result<Reply, Prob
             "this Idempotency-Key was already used for a different request",
         ));
     }
+    metrics::count(Metric::Replayed);
     Ok(Reply {
         status: record.status,
         content_type: record.content_type,
@@ -188,8 +190,12 @@ where
             };
             planned.tx.idempotency(&record, &k.key_hash, now);
         }
+        let counts = planned.tx.counts().to_vec();
         match store.commit(planned.tx).await {
-            Ok(()) => return Ok(planned.reply),
+            Ok(()) => {
+                metrics::count_all(&counts);
+                return Ok(planned.reply);
+            }
             Err(TxFailure::Store(e)) => return Err(e.into()),
             Err(failure) => {
                 if let Some(k) = &key
@@ -198,10 +204,12 @@ where
                     return answer(rec, k);
                 }
                 tracing::info!(round, %failure, "optimistic write lost a race; retrying");
+                metrics::count(Metric::ConflictRetried);
                 tokio::time::sleep(backoff(round)).await;
             }
         }
     }
+    metrics::count(Metric::ConflictExhausted);
     Err(Problem::concurrent_update())
 }
 

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod idempotency;
+pub mod metrics;
 pub mod paging;
 pub mod problem;
 pub mod route;

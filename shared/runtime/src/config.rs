@@ -197,17 +197,21 @@ impl Deps {
     }
 }
 
-/// Runs an HTTP function: JSON logs, dependencies built once, then the Lambda runtime.
-pub async fn run_http<F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+/// Runs the HTTP function `name`: JSON logs and metrics, dependencies built once, then the
+/// Lambda runtime.
+pub async fn run_http<F, Fut>(name: &'static str, handle: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static Deps, lambda_http::Request) -> Fut + Copy + Send + 'static,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
-    crate::telemetry::init();
+    crate::telemetry::init(name);
     // Lives for the whole process: leaking it once gives every request a plain reference.
     let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await?));
     lambda_http::run(lambda_http::service_fn(move |req| async move {
-        Ok::<_, lambda_http::Error>(handle(deps, req).await)
+        let request_id = crate::telemetry::request_id(&req);
+        let response = handle(deps, req).await;
+        crate::emf::flush(&request_id);
+        Ok::<_, lambda_http::Error>(response)
     }))
     .await
 }

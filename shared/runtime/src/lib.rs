@@ -5,12 +5,14 @@
 //! one name.
 
 pub mod config;
+pub mod emf;
 pub mod queue;
 pub mod ses;
 pub mod telemetry;
 
 pub use vls_domain::{access, catalog, error, holdings, html, input, model, rules, types};
 pub use vls_http as http;
+pub use vls_http::metrics;
 pub use vls_store as store;
 
 /// The activation mail: its content (domain) and the client that sends it.

@@ -11,8 +11,22 @@ use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Installs the JSON subscriber (level from `RUST_LOG`, default `info`). Safe to call twice.
-pub fn init() {
+/// Installs the JSON subscriber (level from `RUST_LOG`, default `info`) and the metrics
+/// recorder of the function `name` (`crate::emf`). Safe to call twice.
+pub fn init(name: &'static str) {
+    init_logs();
+    crate::emf::install(name);
+}
+
+/// The Lambda request id of an HTTP request (empty outside the runtime).
+pub fn request_id(req: &lambda_http::Request) -> String {
+    use lambda_http::RequestExt;
+    req.lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default()
+}
+
+fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -6,7 +6,7 @@ pub mod keys;
 mod stored;
 mod tx;
 
-use vls_domain::{holdings, model, rules, types};
+use vls_domain::{holdings, metrics, model, rules, types};
 
 use std::collections::HashMap;
 

@@ -17,6 +17,7 @@ use super::keys;
 use super::stored::{Keyed, Stored, Trail, Versioned, lookup_item};
 use super::{CustomerItem, IdempotencyRecord, Item, StoreError, encode, key_map};
 use crate::holdings::{Source, SourceKind};
+use crate::metrics::Metric;
 use crate::model::Event;
 use crate::rules::activation::ActivationLink;
 use crate::rules::schedule::MonthDay;
@@ -53,6 +54,8 @@ pub struct Tx {
     /// Items created at a place in their owner's list: the owner's trail and that place,
     /// which must be the owner's version written here.
     listed: Vec<(String, u64)>,
+    /// What the change counts once it is committed (the business metrics).
+    counts: Vec<Metric>,
 }
 
 /// An activation link's item: keyed by its token's hash, never the token.
@@ -74,7 +77,20 @@ impl Tx {
             sequences: HashMap::new(),
             events: Vec::new(),
             listed: Vec::new(),
+            counts: Vec::new(),
         }
+    }
+
+    /// Counts `metric` if (and only if) this transaction is committed: the caller records
+    /// [`Tx::counts`] after the commit, so a retried or refused attempt counts nothing.
+    pub fn count(&mut self, metric: Metric) -> &mut Self {
+        self.counts.push(metric);
+        self
+    }
+
+    /// What [`Tx::count`] noted.
+    pub fn counts(&self) -> &[Metric] {
+        &self.counts
     }
 
     pub fn len(&self) -> usize {

@@ -1,0 +1,172 @@
+//! The business metrics, in one place: what the functions count, under which name and
+//! dimension. The functions emit them as CloudWatch embedded metric format lines (one
+//! namespace, the function's name as a dimension); the template's alarms and dashboard name
+//! the same metrics, and a contract test holds them to this list.
+
+use crate::model::MailRefusal;
+
+/// The CloudWatch namespace when the deployment does not name one (`METRICS_NAMESPACE`).
+pub const DEFAULT_NAMESPACE: &str = "VolumeLicensing";
+
+/// The dimension every metric carries besides its own: the function (binary) that counted it.
+pub const FUNCTION: &str = "Function";
+
+/// Every metric is a count of things that happened.
+pub const UNIT: &str = "Count";
+
+macro_rules! metrics {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal, $outcome:literal;)*) => {
+        /// One thing the functions count.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Metric {
+            $($(#[$doc])* $variant,)*
+            /// An activation mail parked (given up), by why (`ParkedMails`, `Reason`).
+            ParkedBecause(MailRefusal),
+        }
+
+        impl Metric {
+            const PLAIN: &[Metric] = &[$(Metric::$variant,)*];
+
+            fn plain(self) -> Option<(&'static str, &'static str)> {
+                match self {
+                    $(Metric::$variant => Some(($name, $outcome)),)*
+                    Metric::ParkedBecause(_) => None,
+                }
+            }
+        }
+    };
+}
+
+metrics! {
+    /// A partner placed an order on an agreement (R1–R3).
+    OrderPlaced => "Orders", "placed";
+    /// An order was invoiced (which queues the activation mail, R5).
+    OrderInvoiced => "Orders", "invoiced";
+    /// SES accepted an activation mail.
+    MailSent => "ActivationMails", "sent";
+    /// The agreement was associated before its mail went out: nothing sent.
+    MailSkipped => "ActivationMails", "skipped";
+    /// SES failed on the way; the mail is tried again later.
+    MailRetried => "ActivationMails", "retried";
+    /// SES took mail slower than the mailer sent it; the mail waits a moment.
+    MailThrottled => "ActivationMails", "throttled";
+    /// SES takes no mail from the account now (quota spent, paused, suspended, sender).
+    MailBlocked => "ActivationMails", "blocked";
+    /// A mail given up: the agreement shows it, an operator resends it (runbook).
+    MailParked => "ActivationMails", "parked";
+    /// An agreement associated with an account through its activation link (R6–R8).
+    Activated => "Associations", "activated";
+    /// An agreement moved to another account by billing support (R12).
+    Remapped => "Associations", "remapped";
+    /// Licences reserved on an agreement (R14).
+    ReservationMade => "Reservations", "made";
+    /// A reservation cancelled before its true-up.
+    ReservationCancelled => "Reservations", "cancelled";
+    /// A cancellation of a reservation refused: a subscription's cancellation relied on it.
+    ReservationCancelRefused => "Reservations", "cancel_refused";
+    /// The daily run handed the due agreements to the workers.
+    TrueUpRun => "TrueUpRuns", "enqueued";
+    /// An anniversary billed (R15).
+    TrueUpBilled => "TrueUpAgreements", "billed";
+    /// An agreement handed over with nothing due (another run billed it first).
+    TrueUpUpToDate => "TrueUpAgreements", "up_to_date";
+    /// An agreement the rules refuse to bill as it stands, or one that no longer exists.
+    TrueUpSkipped => "TrueUpAgreements", "skipped";
+    /// An agreement not billed this time (store unavailable, contended): offered again.
+    TrueUpFailed => "TrueUpAgreements", "failed";
+    /// A true-up order created for what an anniversary billed.
+    TrueUpOrder => "TrueUpOrders", "created";
+    /// A direct subscription cancelled with nothing lost (R11).
+    CancellationPassed => "Cancellations", "passed";
+    /// A cancellation refused because licences would be lost (R11).
+    CancellationRefused => "Cancellations", "refused";
+    /// Billing support cancelled accepting the loss of licences (R11's override).
+    CancellationOverridden => "Cancellations", "overridden";
+    /// A request answered from its Idempotency-Key's first answer.
+    Replayed => "IdempotentReplays", "replayed";
+    /// A change lost an optimistic race and was tried again on fresh state.
+    ConflictRetried => "ConcurrencyConflicts", "retried";
+    /// A change lost every race it ran: the caller got 409 `concurrent_update`.
+    ConflictExhausted => "ConcurrencyConflicts", "exhausted";
+}
+
+/// Why a mail can be parked: refused for good, or failing past its last retry.
+const PARK_REASONS: [MailRefusal; 3] = [
+    MailRefusal::RejectedAddress,
+    MailRefusal::RejectedMessage,
+    MailRefusal::Unavailable,
+];
+
+impl Metric {
+    /// Every metric and dimension value the functions can emit.
+    pub fn all() -> Vec<Metric> {
+        let parked = PARK_REASONS.into_iter().map(Metric::ParkedBecause);
+        Self::PLAIN.iter().copied().chain(parked).collect()
+    }
+
+    /// The metric's name.
+    pub fn name(self) -> &'static str {
+        self.plain().map_or("ParkedMails", |(name, _)| name)
+    }
+
+    /// Its own dimension: `("Outcome", what happened)`, or `("Reason", why)` for a parked mail.
+    pub fn dimension(self) -> (&'static str, &'static str) {
+        match self {
+            Metric::ParkedBecause(why) => ("Reason", why.code()),
+            plain => ("Outcome", plain.plain().map_or("", |(_, outcome)| outcome)),
+        }
+    }
+
+    /// The distinct metric names.
+    pub fn names() -> Vec<&'static str> {
+        let mut names: Vec<_> = Self::all().into_iter().map(Metric::name).collect();
+        names.dedup();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn each_metric_is_one_name_and_dimension_value() {
+        let all = Metric::all();
+        let distinct: BTreeSet<_> = all.iter().map(|m| (m.name(), m.dimension())).collect();
+        assert_eq!(distinct.len(), all.len());
+        assert_eq!(
+            Metric::ParkedBecause(MailRefusal::RejectedAddress).dimension(),
+            ("Reason", "rejected_address")
+        );
+        assert_eq!(Metric::OrderPlaced.dimension(), ("Outcome", "placed"));
+    }
+
+    #[test]
+    fn each_name_keeps_one_dimension_name() {
+        // An alarm or a dashboard names a metric by its name and dimensions: a name whose
+        // values came under two dimension names would be two metrics in CloudWatch.
+        for name in Metric::names() {
+            let keys: BTreeSet<_> = Metric::all()
+                .into_iter()
+                .filter(|m| m.name() == name)
+                .map(|m| m.dimension().0)
+                .collect();
+            assert_eq!(keys.len(), 1, "{name}");
+        }
+        let names = Metric::names();
+        assert_eq!(
+            names.len(),
+            names.iter().collect::<BTreeSet<_>>().len(),
+            "a name's metrics are listed together"
+        );
+    }
+
+    #[test]
+    fn only_the_reasons_that_park_are_listed() {
+        use crate::rules::outbox::{Kind, kind};
+        for why in PARK_REASONS {
+            assert!(matches!(kind(why), Kind::Permanent | Kind::Transient));
+        }
+    }
+}
