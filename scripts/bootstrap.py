@@ -103,6 +103,16 @@ def create_sender(ses, sender):
     print(f"mail identity {sender}: created")
 
 
+def create_configuration_set(ses, name):
+    """The configuration set the mailer sends through (the template's MailConfigurationSet)."""
+    existing = ses.list_configuration_sets().get("ConfigurationSets", [])
+    if name in existing:
+        print(f"configuration set {name}: exists")
+        return
+    ses.create_configuration_set(ConfigurationSetName=name)
+    print(f"configuration set {name}: created")
+
+
 def create_queue(sqs, name, props, dead_letters=None):
     """A queue as template.yaml sets it up (and its dead-letter queue, if it has one)."""
     attributes = {
@@ -130,7 +140,9 @@ def main():
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     ddb = boto3.client("dynamodb", region_name=region)
     create_table(ddb, name, table_properties())
-    create_sender(boto3.client("sesv2", region_name=region), sender)
+    ses = boto3.client("sesv2", region_name=region)
+    create_sender(ses, sender)
+    create_configuration_set(ses, os.environ.get("SES_CONFIGURATION_SET", f"{name}-mail"))
     sqs = boto3.client("sqs", region_name=region)
     res = resources()
     create_queue(

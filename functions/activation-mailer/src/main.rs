@@ -17,7 +17,8 @@ async fn main() -> Result<(), Error> {
     let app = MailerApp {
         store: config::store(&sdk, &config),
         pacer: activation_mailer::pacing::Pacer::from_env(&ses),
-        mailer: Mailer::new(ses, settings.sender.clone()),
+        mailer: Mailer::new(ses, settings.sender.clone())
+            .through(config::var("SES_CONFIGURATION_SET")),
         settings,
         clock: config::system_clock(),
         wakeups: Queue::new(aws_sdk_sqs::Client::new(&sdk), wakeups),

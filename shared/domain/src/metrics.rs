@@ -14,8 +14,17 @@ pub const FUNCTION: &str = "Function";
 /// Every metric is a count of things that happened.
 pub const UNIT: &str = "Count";
 
+/// The functions that serve the HTTP API (each counts its replays and lost races).
+pub const HTTP_FUNCTIONS: &[&str] = &[
+    "order-intake",
+    "activation",
+    "reservations",
+    "remap",
+    "cancellation",
+];
+
 macro_rules! metrics {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal, $outcome:literal;)*) => {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal, $outcome:literal, $by:expr;)*) => {
         /// One thing the functions count.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Metric {
@@ -27,9 +36,9 @@ macro_rules! metrics {
         impl Metric {
             const PLAIN: &[Metric] = &[$(Metric::$variant,)*];
 
-            fn plain(self) -> Option<(&'static str, &'static str)> {
+            fn plain(self) -> Option<(&'static str, &'static str, &'static [&'static str])> {
                 match self {
-                    $(Metric::$variant => Some(($name, $outcome)),)*
+                    $(Metric::$variant => Some(($name, $outcome, $by)),)*
                     Metric::ParkedBecause(_) => None,
                 }
             }
@@ -39,56 +48,58 @@ macro_rules! metrics {
 
 metrics! {
     /// A partner placed an order on an agreement (R1–R3).
-    OrderPlaced => "Orders", "placed";
+    OrderPlaced => "Orders", "placed", &["order-intake"];
     /// An order was invoiced (which queues the activation mail, R5).
-    OrderInvoiced => "Orders", "invoiced";
+    OrderInvoiced => "Orders", "invoiced", &["order-intake"];
     /// SES accepted an activation mail.
-    MailSent => "ActivationMails", "sent";
+    MailSent => "ActivationMails", "sent", MAILER;
     /// The agreement was associated before its mail went out: nothing sent.
-    MailSkipped => "ActivationMails", "skipped";
+    MailSkipped => "ActivationMails", "skipped", MAILER;
     /// SES failed on the way; the mail is tried again later.
-    MailRetried => "ActivationMails", "retried";
+    MailRetried => "ActivationMails", "retried", MAILER;
     /// SES took mail slower than the mailer sent it; the mail waits a moment.
-    MailThrottled => "ActivationMails", "throttled";
+    MailThrottled => "ActivationMails", "throttled", MAILER;
     /// SES takes no mail from the account now (quota spent, paused, suspended, sender).
-    MailBlocked => "ActivationMails", "blocked";
+    MailBlocked => "ActivationMails", "blocked", MAILER;
     /// A mail given up: the agreement shows it, an operator resends it (runbook).
-    MailParked => "ActivationMails", "parked";
+    MailParked => "ActivationMails", "parked", MAILER;
     /// An agreement associated with an account through its activation link (R6–R8).
-    Activated => "Associations", "activated";
+    Activated => "Associations", "activated", &["activation"];
     /// An agreement moved to another account by billing support (R12).
-    Remapped => "Associations", "remapped";
+    Remapped => "Associations", "remapped", &["remap"];
     /// Licences reserved on an agreement (R14).
-    ReservationMade => "Reservations", "made";
+    ReservationMade => "Reservations", "made", &["reservations"];
     /// A reservation cancelled before its true-up.
-    ReservationCancelled => "Reservations", "cancelled";
+    ReservationCancelled => "Reservations", "cancelled", &["reservations"];
     /// A cancellation of a reservation refused: a subscription's cancellation relied on it.
-    ReservationCancelRefused => "Reservations", "cancel_refused";
+    ReservationCancelRefused => "Reservations", "cancel_refused", &["reservations"];
     /// The daily run handed the due agreements to the workers.
-    TrueUpRun => "TrueUpRuns", "enqueued";
+    TrueUpRun => "TrueUpRuns", "enqueued", &["true-up"];
     /// An anniversary billed (R15).
-    TrueUpBilled => "TrueUpAgreements", "billed";
+    TrueUpBilled => "TrueUpAgreements", "billed", &["true-up"];
     /// An agreement handed over with nothing due (another run billed it first).
-    TrueUpUpToDate => "TrueUpAgreements", "up_to_date";
+    TrueUpUpToDate => "TrueUpAgreements", "up_to_date", &["true-up"];
     /// An agreement the rules refuse to bill as it stands, or one that no longer exists.
-    TrueUpSkipped => "TrueUpAgreements", "skipped";
+    TrueUpSkipped => "TrueUpAgreements", "skipped", &["true-up"];
     /// An agreement not billed this time (store unavailable, contended): offered again.
-    TrueUpFailed => "TrueUpAgreements", "failed";
+    TrueUpFailed => "TrueUpAgreements", "failed", &["true-up"];
     /// A true-up order created for what an anniversary billed.
-    TrueUpOrder => "TrueUpOrders", "created";
+    TrueUpOrder => "TrueUpOrders", "created", &["true-up"];
     /// A direct subscription cancelled with nothing lost (R11).
-    CancellationPassed => "Cancellations", "passed";
+    CancellationPassed => "Cancellations", "passed", &["cancellation"];
     /// A cancellation refused because licences would be lost (R11).
-    CancellationRefused => "Cancellations", "refused";
+    CancellationRefused => "Cancellations", "refused", &["cancellation"];
     /// Billing support cancelled accepting the loss of licences (R11's override).
-    CancellationOverridden => "Cancellations", "overridden";
+    CancellationOverridden => "Cancellations", "overridden", &["cancellation"];
     /// A request answered from its Idempotency-Key's first answer.
-    Replayed => "IdempotentReplays", "replayed";
+    Replayed => "IdempotentReplays", "replayed", HTTP_FUNCTIONS;
     /// A change lost an optimistic race and was tried again on fresh state.
-    ConflictRetried => "ConcurrencyConflicts", "retried";
+    ConflictRetried => "ConcurrencyConflicts", "retried", HTTP_FUNCTIONS;
     /// A change lost every race it ran: the caller got 409 `concurrent_update`.
-    ConflictExhausted => "ConcurrencyConflicts", "exhausted";
+    ConflictExhausted => "ConcurrencyConflicts", "exhausted", HTTP_FUNCTIONS;
 }
+
+const MAILER: &[&str] = &["activation-mailer"];
 
 /// Why a mail can be parked: refused for good, or failing past its last retry.
 const PARK_REASONS: [MailRefusal; 3] = [
@@ -106,15 +117,23 @@ impl Metric {
 
     /// The metric's name.
     pub fn name(self) -> &'static str {
-        self.plain().map_or("ParkedMails", |(name, _)| name)
+        self.plain().map_or("ParkedMails", |(name, _, _)| name)
     }
 
     /// Its own dimension: `("Outcome", what happened)`, or `("Reason", why)` for a parked mail.
     pub fn dimension(self) -> (&'static str, &'static str) {
         match self {
             Metric::ParkedBecause(why) => ("Reason", why.code()),
-            plain => ("Outcome", plain.plain().map_or("", |(_, outcome)| outcome)),
+            plain => (
+                "Outcome",
+                plain.plain().map_or("", |(_, outcome, _)| outcome),
+            ),
         }
+    }
+
+    /// The functions that emit it (the value of their [`FUNCTION`] dimension).
+    pub fn emitted_by(self) -> &'static [&'static str] {
+        self.plain().map_or(MAILER, |(_, _, by)| by)
     }
 
     /// The distinct metric names.

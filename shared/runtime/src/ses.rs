@@ -44,6 +44,7 @@ pub struct MailError {
 pub struct Mailer {
     client: aws_sdk_sesv2::Client,
     sender: String,
+    configuration_set: Option<String>,
 }
 
 impl Mailer {
@@ -51,6 +52,16 @@ impl Mailer {
         Self {
             client,
             sender: sender.into(),
+            configuration_set: None,
+        }
+    }
+
+    /// Sends through this SES configuration set, whose event destination publishes sends,
+    /// bounces and complaints to CloudWatch (the template's `MailConfigurationSet`).
+    pub fn through(self, configuration_set: Option<String>) -> Self {
+        Self {
+            configuration_set,
+            ..self
         }
     }
 
@@ -74,6 +85,7 @@ impl Mailer {
             .client
             .send_email()
             .from_email_address(&self.sender)
+            .set_configuration_set_name(self.configuration_set.clone())
             .destination(Destination::builder().to_addresses(to.as_str()).build())
             .content(
                 EmailContent::builder()
