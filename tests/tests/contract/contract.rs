@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-fn read(name: &str) -> String {
+pub(crate) fn read(name: &str) -> String {
     std::fs::read_to_string(format!("{}/../{name}", env!("CARGO_MANIFEST_DIR"))).expect(name)
 }
 
@@ -185,7 +185,7 @@ fn the_local_router_sends_each_path_to_its_function() {
 }
 
 /// template.yaml as CloudFormation, translated offline by aws-sam-translator (.venv).
-fn translated() -> serde_json::Value {
+pub(crate) fn translated() -> serde_json::Value {
     let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
     let out = std::env::temp_dir().join(format!("vls-{}.cfn.json", ulid::Ulid::generate()));
     let status = std::process::Command::new(format!("{root}/.venv/bin/python"))
@@ -514,7 +514,10 @@ fn the_list_functions_seal_cursors_with_the_stack_secret() {
 }
 
 /// The resources of one type, by logical id.
-fn of_type<'a>(r: &'a Value, t: &'static str) -> impl Iterator<Item = (&'a str, &'a Value)> {
+pub(crate) fn of_type<'a>(
+    r: &'a Value,
+    t: &'static str,
+) -> impl Iterator<Item = (&'a str, &'a Value)> {
     r.as_object()
         .into_iter()
         .flatten()

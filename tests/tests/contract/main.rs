@@ -2,4 +2,5 @@
 //! local router describe the same API, and the template's table is the one the tests create.
 
 mod contract;
+mod operations;
 mod template_table;
