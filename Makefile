@@ -18,6 +18,8 @@ export VLS_AUTH_MODE := local
 export LOCAL_JWT_SECRET ?= local-dev-secret
 # The emulator's SES has no GetAccount: the local mailer is told its sending rate.
 export MAIL_SEND_RATE ?= 50
+# The business metrics' namespace (the template names one a stack).
+export METRICS_NAMESPACE ?= VolumeLicensing/local
 # The SES configuration set the mailer sends through (scripts/bootstrap.py creates it).
 export SES_CONFIGURATION_SET ?= $(TABLE_NAME)-mail
 # The queues in the emulator (scripts/bootstrap.py creates them): the true-up's work and the

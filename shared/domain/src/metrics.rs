@@ -182,6 +182,17 @@ mod tests {
     }
 
     #[test]
+    fn within_a_function_an_outcome_names_one_metric() {
+        // So that each EMF document (one a set of dimension values) carries one metric.
+        let mut seen = BTreeSet::new();
+        for m in Metric::all() {
+            for f in m.emitted_by() {
+                assert!(seen.insert((*f, m.dimension())), "{f}: {m:?}");
+            }
+        }
+    }
+
+    #[test]
     fn only_the_reasons_that_park_are_listed() {
         use crate::rules::outbox::{Kind, kind};
         for why in PARK_REASONS {

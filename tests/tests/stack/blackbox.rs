@@ -1005,6 +1005,161 @@ async fn the_licence_guard_over_http() {
     assert_eq!(seats(), 100, "nothing lost");
 }
 
+/// The EMF documents (CloudWatch embedded metric format) in the watch log after `from`.
+fn metric_documents(path: &str, from: usize) -> Vec<Value> {
+    let log = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    String::from_utf8_lossy(log.get(from..).unwrap_or_default())
+        .lines()
+        .filter_map(|l| l.find("{\"_aws\"").map(|at| &l[at..]))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// A walkthrough over HTTP — an order placed and invoiced, its mail sent, the agreement
+/// activated, a reservation made (its request sent twice) and cancelled, subscriptions
+/// cancelled (passed, refused, overridden), the daily true-up run — and the metrics the
+/// functions wrote meanwhile: every document is one the catalog lists (name, dimensions,
+/// unit, namespace, the function that emits it), with its request id, and each step's metric
+/// is there. These are the names the alarms and the dashboard use (tests/tests/contract).
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn the_functions_write_the_metrics_the_alarms_and_the_dashboard_name() {
+    use vls::metrics::{DEFAULT_NAMESPACE, FUNCTION, Metric, UNIT};
+    let log = std::env::var("VLS_WATCH_LOG").expect("VLS_WATCH_LOG (run through `make test`)");
+    let from = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
+    let http = http();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let w = invoiced(&http, &run);
+    let bs = tok("billing_support", json!({}));
+    let (mail, _) = wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(10))
+        .expect("the activation mail within 10 s");
+    let token = vls_tests::link_token(&mail).expect("a link");
+    let r = http.post(
+        &format!("/activate/{token}"),
+        &w.admin,
+        &json!({"account_id": w.account}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let five = json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5}]}).to_string();
+    let reserve = || {
+        let reservations = format!("/agreements/{}/reservations", w.agreement);
+        http.send(
+            "POST",
+            &reservations,
+            Some(&w.admin),
+            Some(&five),
+            Some(&run),
+        )
+    };
+    let (first, again) = (reserve(), reserve());
+    assert_eq!((first.status, again.replayed), (201, true), "{}", again.raw);
+    let cancelled = format!("/reservations/{}/cancel", first.id());
+    let r = http.post(&cancelled, &w.admin, &json!({}));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let subs = format!("/accounts/{}/subscriptions", w.account);
+    let fifty = json!({"billing": "invoice",
+        "lines": [{"sku": "d365-sales-professional", "quantity": 50}]});
+    let second = http.post(&subs, &w.admin, &fifty).id();
+    let cancel = |sub: &str, who: &str, body: Value| {
+        http.post(&format!("{subs}/{sub}/cancellation"), who, &body)
+    };
+    let r = cancel(
+        &w.subscription,
+        &w.admin,
+        json!({"reason": "moved to the EA"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = cancel(&second, &w.admin, json!({"reason": "this one too"}));
+    assert_eq!(r.status, 409, "{}", r.raw);
+    let r = cancel(
+        &second,
+        &bs,
+        json!({"reason": "customer accepts", "accept_license_loss": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    invoke_true_up(&chrono::Utc::now().to_rfc3339());
+
+    let namespace =
+        std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| DEFAULT_NAMESPACE.to_owned());
+    let expected = [
+        ("order-intake", Metric::OrderPlaced),
+        ("order-intake", Metric::OrderInvoiced),
+        ("activation-mailer", Metric::MailSent),
+        ("activation", Metric::Activated),
+        ("reservations", Metric::ReservationMade),
+        ("reservations", Metric::Replayed),
+        ("reservations", Metric::ReservationCancelled),
+        ("cancellation", Metric::CancellationPassed),
+        ("cancellation", Metric::CancellationRefused),
+        ("cancellation", Metric::CancellationOverridden),
+        ("true-up", Metric::TrueUpRun),
+    ];
+    // What one document counts: (function, metric name, its own dimension).
+    let counted = |d: &Value| -> Option<(String, String, (String, String))> {
+        let aws = &d["_aws"]["CloudWatchMetrics"][0];
+        let dims = aws["Dimensions"][0].as_array()?;
+        let own = dims.get(1)?.as_str()?;
+        let name = aws["Metrics"][0]["Name"].as_str()?;
+        Some((
+            d[FUNCTION].as_str()?.to_owned(),
+            name.to_owned(),
+            (own.to_owned(), d[own].as_str()?.to_owned()),
+        ))
+    };
+    let has = |docs: &[Value], (f, m): &(&str, Metric)| {
+        let (key, value) = m.dimension();
+        let want = (
+            (*f).to_owned(),
+            m.name().to_owned(),
+            (key.to_owned(), value.to_owned()),
+        );
+        docs.iter().any(|d| counted(d).as_ref() == Some(&want))
+    };
+    // A function writes its metrics before it answers; watch relays its output a moment later.
+    let started = std::time::Instant::now();
+    let docs = loop {
+        let docs = metric_documents(&log, from);
+        if expected.iter().all(|e| has(&docs, e)) || started.elapsed().as_secs() > 10 {
+            break docs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let missing: Vec<_> = expected.iter().filter(|e| !has(&docs, e)).collect();
+    assert!(missing.is_empty(), "not written: {missing:?}");
+
+    let catalog: Vec<(String, String, (String, String))> = Metric::all()
+        .into_iter()
+        .flat_map(|m| {
+            let (key, value) = m.dimension();
+            m.emitted_by().iter().map(move |f| {
+                (
+                    (*f).to_owned(),
+                    m.name().to_owned(),
+                    (key.to_owned(), value.to_owned()),
+                )
+            })
+        })
+        .collect();
+    for d in &docs {
+        let aws = &d["_aws"]["CloudWatchMetrics"][0];
+        let what = counted(d).unwrap_or_else(|| panic!("a document of one metric: {d}"));
+        assert!(catalog.contains(&what), "not in the catalog: {d}");
+        assert_eq!(aws["Namespace"], namespace.as_str(), "{d}");
+        assert_eq!(aws["Dimensions"], json!([[FUNCTION, what.2.0]]), "{d}");
+        assert_eq!(
+            aws["Metrics"],
+            json!([{"Name": what.1, "Unit": UNIT}]),
+            "one metric a document, counted: {d}"
+        );
+        assert!(d[&what.1].as_u64().is_some_and(|n| n >= 1), "{d}");
+        assert!(
+            d["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+            "{d}"
+        );
+        assert!(d["_aws"]["Timestamp"].as_u64().is_some(), "{d}");
+    }
+}
+
 /// The binary of a function, as `make test` built it.
 fn function_binary(name: &str) -> std::path::PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
