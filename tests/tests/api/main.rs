@@ -3,6 +3,7 @@
 //! the DynamoDB requests per route. One binary, so it links once.
 
 mod activation;
+mod business_metrics;
 mod failure_drills;
 mod holdings;
 mod mail_delivery;
