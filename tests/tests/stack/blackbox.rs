@@ -1017,7 +1017,8 @@ fn metric_documents(path: &str, from: usize) -> Vec<Value> {
 
 /// A walkthrough over HTTP — an order placed and invoiced, its mail sent, the agreement
 /// activated, a reservation made (its request sent twice) and cancelled, subscriptions
-/// cancelled (passed, refused, overridden), the daily true-up run — and the metrics the
+/// cancelled (passed, refused, overridden), the daily true-up run at the anniversary and its
+/// workers billing a reservation — and the metrics the
 /// functions wrote meanwhile: every document is one the catalog lists (name, dimensions,
 /// unit, namespace, the function that emits it), with its request id, and each step's metric
 /// is there. These are the names the alarms and the dashboard use (tests/tests/contract).
@@ -1077,7 +1078,23 @@ async fn the_functions_write_the_metrics_the_alarms_and_the_dashboard_name() {
         json!({"reason": "customer accepts", "accept_license_loss": true}),
     );
     assert_eq!(r.status, 200, "{}", r.raw);
-    invoke_true_up(&chrono::Utc::now().to_rfc3339());
+    // A reservation that stays, billed at the anniversary by the daily run's workers.
+    let kept = http.post(
+        &format!("/agreements/{}/reservations", w.agreement),
+        &w.admin,
+        &json!({"lines": [{"sku": "d365-sales-professional", "quantity": 3}]}),
+    );
+    assert_eq!(kept.status, 201, "{}", kept.raw);
+    invoke_true_up("2027-03-16T06:00:00Z");
+    let partner = tok("partner", json!({"partner_id": format!("lsp-{run}")}));
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < 20 {
+        let orders = http.get(&format!("/agreements/{}/orders", w.agreement), &partner);
+        if !true_up_orders(&orders.body).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     let namespace =
         std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| DEFAULT_NAMESPACE.to_owned());
@@ -1093,6 +1110,8 @@ async fn the_functions_write_the_metrics_the_alarms_and_the_dashboard_name() {
         ("cancellation", Metric::CancellationRefused),
         ("cancellation", Metric::CancellationOverridden),
         ("true-up", Metric::TrueUpRun),
+        ("true-up", Metric::TrueUpBilled),
+        ("true-up", Metric::TrueUpOrder),
     ];
     // What one document counts: (function, metric name, its own dimension).
     let counted = |d: &Value| -> Option<(String, String, (String, String))> {
