@@ -454,8 +454,10 @@ async fn outcome_of(app: &MailerApp, id: &MailId, request_id: &str) -> Outcome {
                     .unreadable_mail(id, app.settings.set_aside_after)
                     .await
                 {
-                    Ok(true) => tracing::error!(mail_id = %id, metric = "mail_set_aside",
-                        "unreadable mail intent set aside"),
+                    Ok(true) => {
+                        tracing::error!(mail_id = %id, "unreadable mail intent set aside");
+                        vls::metrics::count(Metric::MailSetAside);
+                    }
                     Ok(false) => {}
                     Err(e) => tracing::error!(mail_id = %id, error = %e, "could not count it"),
                 }

@@ -63,6 +63,8 @@ metrics! {
     MailBlocked => "ActivationMails", "blocked", MAILER;
     /// A mail given up: the agreement shows it, an operator resends it (runbook).
     MailParked => "ActivationMails", "parked", MAILER;
+    /// A mail intent that could not be read, run after run: set aside, never sent.
+    MailSetAside => "ActivationMails", "set_aside", MAILER;
     /// An agreement associated with an account through its activation link (R6–R8).
     Activated => "Associations", "activated", &["activation"];
     /// An agreement moved to another account by billing support (R12).

@@ -136,6 +136,7 @@ fn the_alarms_cover_the_mail_the_true_up_the_api_the_table_and_ses() {
     };
     for m in [
         Metric::MailParked,
+        Metric::MailSetAside,
         Metric::TrueUpFailed,
         Metric::TrueUpSkipped,
         Metric::TrueUpRun,
