@@ -81,8 +81,9 @@ impl Tx {
         }
     }
 
-    /// Counts `metric` if (and only if) this transaction is committed: the caller records
-    /// [`Tx::counts`] after the commit, so a retried or refused attempt counts nothing.
+    /// Counts `metric` if (and only if) this transaction is committed: `vls_http::mutate`,
+    /// which commits every HTTP change, records [`Tx::counts`] after the commit succeeded, so
+    /// an attempt that lost a race or was refused counts nothing.
     pub fn count(&mut self, metric: Metric) -> &mut Self {
         self.counts.push(metric);
         self
