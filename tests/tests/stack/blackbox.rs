@@ -420,6 +420,22 @@ fn invoiced(http: &Http, run: &str) -> Invoiced {
     }
 }
 
+/// [`invoiced`], then the agreement associated through its activation mail's link by the
+/// account's admin (a program's JSON association).
+fn activated(http: &Http, run: &str) -> Invoiced {
+    let w = invoiced(http, run);
+    let (mail, _) = wait_for_mail(http, &w.agreement, std::time::Duration::from_secs(10))
+        .expect("the activation mail within 10 s");
+    let token = vls_tests::link_token(&mail).expect("a link");
+    let r = http.post(
+        &format!("/activate/{token}"),
+        &w.admin,
+        &json!({"account_id": w.account}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    w
+}
+
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
 async fn activation_over_http_with_the_mailer_running() {
@@ -915,17 +931,8 @@ async fn remap_and_cancellation_are_routed_to_their_functions() {
 async fn the_licence_guard_over_http() {
     let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
-    let w = invoiced(&http, &run);
+    let w = activated(&http, &run);
     let bs = tok("billing_support", json!({}));
-    let (mail, _) = wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(10))
-        .expect("the activation mail within 10 s");
-    let token = vls_tests::link_token(&mail).expect("a link");
-    let r = http.post(
-        &format!("/activate/{token}"),
-        &w.admin,
-        &json!({"account_id": w.account}),
-    );
-    assert_eq!(r.status, 200, "{}", r.raw);
     let fifty = json!({"billing": "invoice",
         "lines": [{"sku": "d365-sales-professional", "quantity": 50}]});
     let subs = format!("/accounts/{}/subscriptions", w.account);
@@ -1030,17 +1037,8 @@ async fn the_functions_write_the_metrics_the_alarms_and_the_dashboard_name() {
     let from = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
-    let w = invoiced(&http, &run);
+    let w = activated(&http, &run);
     let bs = tok("billing_support", json!({}));
-    let (mail, _) = wait_for_mail(&http, &w.agreement, std::time::Duration::from_secs(10))
-        .expect("the activation mail within 10 s");
-    let token = vls_tests::link_token(&mail).expect("a link");
-    let r = http.post(
-        &format!("/activate/{token}"),
-        &w.admin,
-        &json!({"account_id": w.account}),
-    );
-    assert_eq!(r.status, 200, "{}", r.raw);
     let five = json!({"lines": [{"sku": "d365-sales-professional", "quantity": 5}]}).to_string();
     let reserve = || {
         let reservations = format!("/agreements/{}/reservations", w.agreement);
