@@ -73,7 +73,8 @@ fn custom() -> Value {
 }
 
 /// Every function has an errors and a throttles alarm, and every alarm tells the topic when
-/// it fires and when it is over; the topic mails the address given, if one is.
+/// it fires and when it is over and names its entry in the README's runbook, which has it;
+/// the topic mails the address given, if one is.
 #[test]
 fn every_function_has_errors_and_throttles_alarms_that_tell_the_topic() {
     let cfn = translated();
@@ -90,6 +91,12 @@ fn every_function_has_errors_and_throttles_alarms_that_tell_the_topic() {
         }
     }
     assert_eq!(r["AlarmTopic"]["Type"], "AWS::SNS::Topic");
+    let readme = read("README.md").to_lowercase();
+    let runbook = readme
+        .split("## runbook")
+        .nth(1)
+        .and_then(|r| r.split("\n## ").next())
+        .expect("the README's runbook");
     for (name, a) in alarms(r) {
         for actions in ["AlarmActions", "OKActions"] {
             assert_eq!(
@@ -98,11 +105,15 @@ fn every_function_has_errors_and_throttles_alarms_that_tell_the_topic() {
                 "{name}: {actions}"
             );
         }
+        // Its description names its runbook entry, and the README has that entry.
+        let entry = a["Properties"]["AlarmDescription"]
+            .as_str()
+            .and_then(|d| d.split("(README runbook: ").nth(1))
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_else(|| panic!("{name}: its description points at the runbook"));
         assert!(
-            a["Properties"]["AlarmDescription"]
-                .as_str()
-                .is_some_and(|d| d.contains("README runbook")),
-            "{name}: its description points at the runbook"
+            runbook.contains(&format!("**{}** (", entry.to_lowercase())),
+            "{name}: no runbook entry \"{entry}\""
         );
     }
     let mail = &r["AlarmMail"];
