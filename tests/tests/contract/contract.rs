@@ -550,6 +550,8 @@ fn failures_land_somewhere_and_logs_are_kept_for_a_while() {
     let schedules: Vec<_> = of_type("AWS::Scheduler::Schedule").collect();
     assert_eq!(schedules.len(), 2, "the sweep and the daily true-up");
     for (name, s) in schedules {
+        // Schedule names are unique in an account and region: two stacks must not collide.
+        assert!(s["Properties"]["Name"].is_null(), "{name}: a fixed name");
         let target = &s["Properties"]["Target"];
         let input: Value =
             serde_json::from_str(target["Input"].as_str().unwrap_or_default()).expect("input");
