@@ -951,6 +951,47 @@ pub fn link_token(mail: &Value) -> Option<String> {
     (token.len() == 64).then_some(token)
 }
 
+/// The tenancy most API tests start from: billing support registered the partner `p1`
+/// (Fabrikam) and created the account Contoso, which holds Office 365.
+pub struct Tenancy {
+    pub h: Harness,
+    pub bs: String,
+    pub partner: String,
+    pub account: String,
+    pub admin: String,
+}
+
+impl Tenancy {
+    pub async fn new() -> Self {
+        let h = Harness::new().await;
+        let bs = billing_support();
+        h.put("/partners/p1", &bs, &fixtures::partner_body("Fabrikam"))
+            .await;
+        let account = h
+            .post("/accounts", &bs, &fixtures::mos_account_body("Contoso"))
+            .await
+            .id();
+        Self {
+            admin: admin(&account),
+            h,
+            bs,
+            partner: partner("p1"),
+            account,
+        }
+    }
+
+    /// A `program` agreement (customer number 4711, started `start`) associated with the
+    /// account from the start.
+    pub async fn associated(&self, program: &str, start: &str) -> String {
+        let mut body = fixtures::agreement_body("4711", start);
+        body["program"] = serde_json::json!(program);
+        body["online_services_account_id"] = serde_json::json!(self.account);
+        let r = self.h.post("/agreements", &self.partner, &body).await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+        r.id()
+    }
+}
+
 /// Every function over one fresh table of its own, with a clock the test controls and a
 /// mail sender identity of its own.
 pub struct Harness {

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use vls::metrics::Metric;
-use vls_tests::fixtures::*;
 use vls_tests::*;
 
 /// A counter's name and labels.
@@ -61,23 +60,16 @@ impl Recorder for Tally {
 async fn a_change_counts_once_when_committed_however_many_attempts_and_replays() {
     let tally = Tally::default();
     let _installed = metrics::set_default_local_recorder(&tally);
-    let h = Harness::new().await;
+    let t = Tenancy::new().await;
+    let h = &t.h;
     h.clock.set(at("2026-11-28T10:00:00Z"));
-    let bs = billing_support();
-    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
-    let account = h
-        .post("/accounts", &bs, &mos_account_body("Contoso"))
-        .await
-        .id();
-    let mut body = agreement_body("4711", "2026-03-15");
-    body["online_services_account_id"] = json!(account);
-    let agr = h.post("/agreements", &partner("p1"), &body).await.id();
-    let (admin, path) = (admin(&account), format!("/agreements/{agr}/reservations"));
+    let agr = t.associated("EA", "2026-03-15").await;
+    let (admin, path) = (t.admin.as_str(), format!("/agreements/{agr}/reservations"));
     let seats = json!({"lines": [{"sku": "d365-sales-professional", "quantity": 2}]});
 
     // Four at once on one agreement: each reads the same version, one commits per round and
     // the others lose the race and try again on fresh state.
-    let made = join_all((0..4).map(|_| h.post(&path, &admin, &seats))).await;
+    let made = join_all((0..4).map(|_| h.post(&path, admin, &seats))).await;
     assert!(made.iter().all(|r| r.status == 201), "{made:?}");
     assert_eq!(tally.of(Metric::ReservationMade), 4);
     assert!(
@@ -88,7 +80,7 @@ async fn a_change_counts_once_when_committed_however_many_attempts_and_replays()
 
     // The same request twice under one key: one reservation, one replay.
     let body = seats.to_string();
-    let keyed = || h.call("POST", &path, Some(&admin), Some(&body), Some("k-1"));
+    let keyed = || h.call("POST", &path, Some(admin), Some(&body), Some("k-1"));
     let (first, again) = (keyed().await, keyed().await);
     assert_eq!((first.status, again.replayed), (201, true), "{}", again.raw);
     assert_eq!(tally.of(Metric::ReservationMade), 5);
@@ -96,8 +88,8 @@ async fn a_change_counts_once_when_committed_however_many_attempts_and_replays()
 
     // A cancellation counts; a refused one (no longer active) counts nothing.
     let cancel = format!("/reservations/{}/cancel", first.id());
-    assert_eq!(h.post(&cancel, &admin, &json!({})).await.status, 200);
-    assert_eq!(h.post(&cancel, &admin, &json!({})).await.status, 409);
+    assert_eq!(h.post(&cancel, admin, &json!({})).await.status, 200);
+    assert_eq!(h.post(&cancel, admin, &json!({})).await.status, 409);
     assert_eq!(tally.of(Metric::ReservationCancelled), 1);
     assert_eq!(tally.of(Metric::ReservationCancelRefused), 0);
 }

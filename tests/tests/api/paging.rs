@@ -22,26 +22,16 @@ struct World {
 
 /// An account with an EA associated from the start, a few reservations and orders on it.
 async fn world() -> World {
-    let h = Harness::new().await;
-    h.clock.set(at("2026-11-28T10:00:00Z"));
-    let bs = billing_support();
-    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
-    let account = h
-        .post("/accounts", &bs, &mos_account_body("Contoso"))
-        .await
-        .id();
-    let partner = partner("p1");
-    let mut body = agreement_body("4711", "2026-03-15");
-    body["online_services_account_id"] = json!(account);
-    let r = h.post("/agreements", &partner, &body).await;
-    assert_eq!(r.status, 201, "{}", r.raw);
+    let t = Tenancy::new().await;
+    t.h.clock.set(at("2026-11-28T10:00:00Z"));
+    let agr = t.associated("EA", "2026-03-15").await;
     let w = World {
-        admin: admin(&account),
-        h,
-        bs,
-        partner,
-        account,
-        agr: r.id(),
+        h: t.h,
+        bs: t.bs,
+        partner: t.partner,
+        account: t.account,
+        admin: t.admin,
+        agr,
     };
     append(&w, 4).await;
     w

@@ -6,39 +6,16 @@ use serde_json::{Value, json};
 use vls_tests::fixtures::*;
 use vls_tests::*;
 
-struct World {
-    h: Harness,
-    bs: String,
-    partner: String,
-    account: String,
-    admin: String,
-}
+/// Billing support's tenancy: partner `p1`, the account Contoso and its admin.
+type World = Tenancy;
 
 async fn world() -> World {
-    let h = Harness::new().await;
-    let bs = billing_support();
-    h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
-    let account = h
-        .post("/accounts", &bs, &mos_account_body("Contoso"))
-        .await
-        .id();
-    World {
-        admin: admin(&account),
-        h,
-        bs,
-        partner: partner("p1"),
-        account,
-    }
+    Tenancy::new().await
 }
 
 /// An agreement associated with the world's account from the start (it holds Office 365).
 async fn associated(w: &World, program: &str, start: &str) -> String {
-    let mut body = agreement_body("4711", start);
-    body["program"] = json!(program);
-    body["online_services_account_id"] = json!(w.account);
-    let r = w.h.post("/agreements", &w.partner, &body).await;
-    assert_eq!(r.status, 201, "{}", r.raw);
-    r.id()
+    w.associated(program, start).await
 }
 
 fn reservation(lines: Value) -> Value {
