@@ -455,6 +455,11 @@ pub async fn create_table(client: &Client, name: &str) {
                 .expect("attr")
         })
         .collect();
+    let projection = |p: &serde_yaml::Value| {
+        Projection::builder()
+            .projection_type(ProjectionType::from(s(&p["ProjectionType"]).as_str()))
+            .build()
+    };
     let gsis = t["GlobalSecondaryIndexes"]
         .as_sequence()
         .into_iter()
@@ -463,13 +468,7 @@ pub async fn create_table(client: &Client, name: &str) {
             GlobalSecondaryIndex::builder()
                 .index_name(s(&g["IndexName"]))
                 .set_key_schema(Some(key_schema(&g["KeySchema"])))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(
-                            s(&g["Projection"]["ProjectionType"]).as_str(),
-                        ))
-                        .build(),
-                )
+                .projection(projection(&g["Projection"]))
                 .build()
                 .expect("gsi")
         })
@@ -482,13 +481,7 @@ pub async fn create_table(client: &Client, name: &str) {
             LocalSecondaryIndex::builder()
                 .index_name(s(&l["IndexName"]))
                 .set_key_schema(Some(key_schema(&l["KeySchema"])))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(
-                            s(&l["Projection"]["ProjectionType"]).as_str(),
-                        ))
-                        .build(),
-                )
+                .projection(projection(&l["Projection"]))
                 .build()
                 .expect("lsi")
         })
