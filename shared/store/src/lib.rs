@@ -130,6 +130,19 @@ struct ListAt<'a> {
     prefix: &'a str,
 }
 
+impl ListAt<'static> {
+    /// An agreement's orders or reservations (`prefix`), in the order their transactions
+    /// committed (the local index).
+    fn listed(agreement: &AgreementId, prefix: &'static str) -> Self {
+        Self {
+            pk: keys::agreement_pk(agreement),
+            index: Some(keys::LSI1),
+            sort: keys::LSI1_SK,
+            prefix,
+        }
+    }
+}
+
 fn sort_key(item: &Item) -> &str {
     item.get(keys::SK)
         .and_then(|v| v.as_s().ok())
@@ -568,12 +581,7 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Order>, StoreError> {
-        let at = ListAt {
-            pk: keys::agreement_pk(agreement),
-            index: Some(keys::LSI1),
-            sort: keys::LSI1_SK,
-            prefix: keys::ORDER_PREFIX,
-        };
+        let at = ListAt::listed(agreement, keys::ORDER_PREFIX);
         Self::decoded(self.page(&at, after, limit).await?)
     }
 
@@ -584,12 +592,7 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Reservation>, StoreError> {
-        let at = ListAt {
-            pk: keys::agreement_pk(agreement),
-            index: Some(keys::LSI1),
-            sort: keys::LSI1_SK,
-            prefix: keys::RESERVATION_PREFIX,
-        };
+        let at = ListAt::listed(agreement, keys::RESERVATION_PREFIX);
         Self::decoded(self.page(&at, after, limit).await?)
     }
 
