@@ -5,6 +5,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
+use vls::error::RuleError;
 use vls::holdings::SourceKind;
 use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
@@ -127,6 +128,6 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         })
     })
     .await;
-    let refusal = "cancellation_would_lose_licenses";
-    metrics::refused(answer, refusal, Metric::CancellationRefused)
+    let refusal = RuleError::CancellationWouldLoseLicenses { shortfalls: vec![] };
+    metrics::refused(answer, &refusal, Metric::CancellationRefused)
 }

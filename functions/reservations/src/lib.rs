@@ -5,6 +5,7 @@ use serde_json::json;
 use vls::access;
 use vls::holdings::moved;
 
+use vls::error::RuleError;
 use vls::http::paging::List;
 use vls::http::views::PreviewView;
 use vls::http::{
@@ -185,8 +186,8 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         })
     })
     .await;
-    let refusal = "would_lose_relied_on_licenses";
-    metrics::refused(answer, refusal, Metric::ReservationCancelRefused)
+    let refusal = RuleError::WouldLoseReliedOnLicenses { shortfalls: vec![] };
+    metrics::refused(answer, &refusal, Metric::ReservationCancelRefused)
 }
 
 /// The account an agreement is associated with, as it stands.

@@ -5,6 +5,7 @@
 pub use vls_domain::metrics::{DEFAULT_NAMESPACE, FUNCTION, Metric, UNIT};
 
 use crate::Answer;
+use vls_domain::error::RuleError;
 
 /// Counts one occurrence of `metric`, under its own dimension.
 pub fn count(metric: Metric) {
@@ -17,9 +18,9 @@ pub fn count_all(metrics: &[Metric]) {
     metrics.iter().copied().for_each(count);
 }
 
-/// Counts `metric` if `answer` is the refusal `code`; hands the answer on.
-pub fn refused(answer: Answer, code: &str, metric: Metric) -> Answer {
-    if answer.as_ref().is_err_and(|p| p.code == code) {
+/// Counts `metric` if `answer` is the rules' `refusal` (of any details); hands it on.
+pub fn refused(answer: Answer, refusal: &RuleError, metric: Metric) -> Answer {
+    if answer.as_ref().is_err_and(|p| p.code == refusal.code()) {
         count(metric);
     }
     answer
