@@ -8,7 +8,6 @@ use vls::http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Rout
 use vls::input::Obj;
 use vls::metrics::Metric;
 use vls::model::Event;
-use vls::model::{Account, Agreement};
 use vls::rules::remap;
 use vls::rules::remap::Remapped;
 
@@ -71,8 +70,7 @@ async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             let current = current.ok_or_else(|| {
                 Problem::new(500, "internal_error", "the associated account is missing")
             })?;
-            let leaving = leaving(&current, &a);
-            let done = remap::remap(&a, &current, target.as_ref(), &leaving, *accept)?;
+            let done = remap::remap(&a, &current, target.as_ref(), *accept)?;
             let read = (a.version, current.version);
             Ok(remapped(
                 app,
@@ -114,15 +112,6 @@ fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: 
     Planned {
         reply: Reply::ok(&body),
         tx,
-    }
-}
-
-/// R11's view of what the remap takes from the old account: its volume and the agreement's,
-/// as the two keep them.
-fn leaving(current: &Account, agreement: &Agreement) -> remap::Leaving {
-    remap::Leaving {
-        account_volume: current.volume.clone(),
-        agreement_volume: agreement.holdings.volume(),
     }
 }
 

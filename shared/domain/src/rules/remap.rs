@@ -3,7 +3,7 @@
 
 use super::cancellation;
 use crate::error::{ReliedOnShortfall, RuleError};
-use crate::model::{Account, Agreement, SkuCounts};
+use crate::model::{Account, Agreement};
 
 /// The agreement and both accounts after a remap. Orders and reservations are not touched:
 /// licences follow the agreement.
@@ -17,22 +17,14 @@ pub struct Remapped {
     pub accepted_shortfalls: Vec<ReliedOnShortfall>,
 }
 
-/// What leaving the old account takes away from it, for R11's check: the old account's
-/// volume and the agreement's own, per SKU, as the two keep them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Leaving {
-    pub account_volume: SkuCounts,
-    pub agreement_volume: SkuCounts,
-}
-
 /// R15, checked in this order: not associated, bound (R7), unknown target, same account;
 /// then R11: the old account keeps what its cancelled subscriptions rely on, unless billing
-/// support accepts the loss (what is relied on then drops to what is left).
+/// support accepts the loss (what is relied on then drops to what is left). What leaving
+/// takes away is the agreement's volume, out of the old account's, as the two keep them.
 pub fn remap(
     agreement: &Agreement,
     current: &Account,
     target: Option<&Account>,
-    leaving: &Leaving,
     accept_license_loss: bool,
 ) -> Result<Remapped, RuleError> {
     let Some(from_id) = &agreement.account_id else {
@@ -45,17 +37,13 @@ pub fn remap(
     if &target.id == from_id {
         return Err(RuleError::SameAccount);
     }
-    let shortfalls = cancellation::relied_on_shortfalls(
-        current,
-        &leaving.account_volume,
-        &leaving.agreement_volume,
-    );
+    let moving = agreement.holdings.volume();
+    let shortfalls = cancellation::relied_on_shortfalls(current, &current.volume, &moving);
     if !shortfalls.is_empty() && !accept_license_loss {
         return Err(RuleError::WouldLoseReliedOnLicenses { shortfalls });
     }
     let mut from = cancellation::accept_loss(current, &shortfalls);
     // The agreement's licences leave one account's volume for the other's.
-    let moving = agreement.holdings.volume();
     crate::holdings::shift(&mut from.volume, &moving, &Default::default());
     from.version += 1;
     let mut to = target.clone();
@@ -97,14 +85,15 @@ mod tests {
         }
     }
 
-    fn none() -> Leaving {
-        Leaving::default()
-    }
-
     /// An agreement holding 7 seats, associated with `on` (whose volume holds them).
     fn agreement(on: Option<&mut Account>, bound: bool) -> Agreement {
+        holding(7, on, bound)
+    }
+
+    /// An agreement holding `seats` seats, associated with `on` (whose volume holds them).
+    fn holding(seats: u64, on: Option<&mut Account>, bound: bool) -> Agreement {
         let mut a = crate::testing::agreement();
-        let seats = crate::testing::lines(&[(crate::catalog::Sku::SalesProfessional, 7)]);
+        let seats = crate::testing::lines(&[(crate::catalog::Sku::SalesProfessional, seats)]);
         a.holdings.invoice(&seats);
         let account_id = on.map(|acc| {
             crate::holdings::shift(&mut acc.volume, &Default::default(), &a.holdings.volume());
@@ -123,7 +112,7 @@ mod tests {
         let mut old = account();
         let a = agreement(Some(&mut old), false);
         let new = account();
-        let r = remap(&a, &old, Some(&new), &Leaving::default(), false).expect("remapped");
+        let r = remap(&a, &old, Some(&new), false).expect("remapped");
         assert_eq!(r.agreement.account_id, Some(new.id.clone()));
         assert!(
             r.from.volume.is_empty(),
@@ -141,21 +130,21 @@ mod tests {
         let mut old = account();
         let unassociated = agreement(None, false);
         assert_eq!(
-            remap(&unassociated, &old, Some(&account()), &none(), false),
+            remap(&unassociated, &old, Some(&account()), false),
             Err(RuleError::AgreementNotAssociated)
         );
         let bound = agreement(Some(&mut old), true);
         assert_eq!(
-            remap(&bound, &old, Some(&account()), &none(), false),
+            remap(&bound, &old, Some(&account()), false),
             Err(RuleError::AgreementBoundToOnlineServices)
         );
         let a = agreement(Some(&mut old), false);
         assert_eq!(
-            remap(&a, &old, Some(&old), &none(), false),
+            remap(&a, &old, Some(&old), false),
             Err(RuleError::SameAccount)
         );
         assert_eq!(
-            remap(&a, &old, None, &none(), false),
+            remap(&a, &old, None, false),
             Err(RuleError::UnknownTargetAccount)
         );
     }
@@ -176,7 +165,7 @@ mod tests {
         );
         let fresh = account();
         assert!(
-            remap(&amended, &old, Some(&fresh), &none(), false).is_ok(),
+            remap(&amended, &old, Some(&fresh), false).is_ok(),
             "then it remaps like any other"
         );
     }
@@ -186,30 +175,26 @@ mod tests {
         use crate::catalog::Sku;
         let mut old = account();
         old.relied_on = [(Sku::SalesProfessional, 50)].into_iter().collect();
-        let a = agreement(Some(&mut old), false);
+        // The account holds 70 seats, 50 of them the agreement's.
+        old.volume = [(Sku::SalesProfessional, 20)].into_iter().collect();
+        let a = holding(50, Some(&mut old), false);
         let new = account();
-        let leaving = Leaving {
-            account_volume: [(Sku::SalesProfessional, 70)].into_iter().collect(),
-            agreement_volume: [(Sku::SalesProfessional, 50)].into_iter().collect(),
-        };
-        let refused = remap(&a, &old, Some(&new), &leaving, false);
+        let refused = remap(&a, &old, Some(&new), false);
         assert!(
             matches!(&refused, Err(RuleError::WouldLoseReliedOnLicenses { shortfalls })
                 if shortfalls[0].volume == 20 && shortfalls[0].relied_on == 50
                     && shortfalls[0].available == -30),
             "{refused:?}"
         );
-        let done = remap(&a, &old, Some(&new), &leaving, true).expect("accepted");
+        let done = remap(&a, &old, Some(&new), true).expect("accepted");
         assert_eq!(done.accepted_shortfalls.len(), 1);
         assert_eq!(done.from.relied_on.get(&Sku::SalesProfessional), Some(&20));
         assert!(done.to.relied_on.is_empty());
         // With 50 spare seats elsewhere on the account, nothing is lost.
-        let spare = Leaving {
-            account_volume: [(Sku::SalesProfessional, 100)].into_iter().collect(),
-            ..leaving
-        };
-        let fine = remap(&a, &old, Some(&new), &spare, false).expect("covered");
+        let mut spare = old.clone();
+        spare.volume = [(Sku::SalesProfessional, 100)].into_iter().collect();
+        let fine = remap(&a, &spare, Some(&new), false).expect("covered");
         assert!(fine.accepted_shortfalls.is_empty());
-        assert_eq!(fine.from.relied_on, old.relied_on);
+        assert_eq!(fine.from.relied_on, spare.relied_on);
     }
 }
