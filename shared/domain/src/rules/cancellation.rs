@@ -53,12 +53,6 @@ pub fn account_volume(account: &Account, agreements: &[AgreementHoldings]) -> Sk
     crate::holdings::recount(account, &[], &held).1
 }
 
-/// Whether anything relies on cover of these SKUs (if not, a volume drop needs no check).
-pub fn relies_on_any(account: &Account, skus: impl IntoIterator<Item = Sku>) -> bool {
-    skus.into_iter()
-        .any(|sku| account.relied_on.get(&sku).is_some_and(|n| *n > 0))
-}
-
 /// Every line of the subscription against the account's volume (`volume`, per SKU) and what
 /// earlier cancellations already rely on.
 pub fn coverage(account: &Account, sub: &Subscription, volume: &SkuCounts) -> Vec<Coverage> {
@@ -452,8 +446,6 @@ mod tests {
         let mut acc = account();
         acc.relied_on = counts(&[(Sku::SalesProfessional, 50)]);
         let volume = counts(&[(Sku::SalesProfessional, 60), (Sku::SalesEnterprise, 5)]);
-        assert!(relies_on_any(&acc, [Sku::SalesProfessional]));
-        assert!(!relies_on_any(&acc, [Sku::SalesEnterprise]));
         // 10 spare seats may go, and SKUs nothing relies on may go.
         let spare = counts(&[(Sku::SalesProfessional, 10), (Sku::SalesEnterprise, 5)]);
         assert_eq!(keep_relied_on(&acc, &volume, &spare), Ok(()));
