@@ -391,15 +391,10 @@ impl Store {
         &self,
         id: &AgreementId,
     ) -> Result<Option<AgreementHoldings>, StoreError> {
-        let items = self.query(&keys::agreement_pk(id), None).await?;
-        self.holdings_from(items)
-    }
-
-    fn holdings_from(&self, items: Vec<Item>) -> Result<Option<AgreementHoldings>, StoreError> {
         let mut agreement = None;
         let mut orders = Vec::new();
         let mut reservations = Vec::new();
-        for item in items {
+        for item in self.query(&keys::agreement_pk(id), None).await? {
             let sk = sort_key(&item).to_owned();
             if sk == keys::META {
                 agreement = Some(decode::<Agreement>(item)?);
