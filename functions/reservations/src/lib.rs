@@ -15,7 +15,6 @@ use vls::http::{
 use vls::input;
 use vls::metrics::{self, Metric};
 use vls::model::{Account, Reservation, ReservationStatus};
-use vls::rules::cancellation;
 
 use vls::rules::reservations;
 
@@ -161,11 +160,9 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .account_id
             .clone()
             .ok_or_else(|| Problem::not_found("reservation"))?;
-        let done = reservations::cancel(&r, &a, ctx.now)?;
-        let cancelled = &done.reservation;
         let account = held_account(app, &account_id).await?;
-        let removed = cancellation::counts_of(&r.lines);
-        cancellation::keep_relied_on(&account, &account.volume, &removed)?;
+        let done = reservations::cancel(&r, &a, &account, ctx.now)?;
+        let cancelled = &done.reservation;
         let (after, source) = moved(&account, &a, &done.agreement);
         let event = ctx
             .event(p, "reservation.cancelled")

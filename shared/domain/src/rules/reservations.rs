@@ -11,7 +11,10 @@ use serde::Serialize;
 
 use crate::error::RuleError;
 use crate::holdings::lines_of;
-use crate::model::{Agreement, Order, OrderSource, OrderStatus, Reservation, ReservationStatus};
+use crate::model::{
+    Account, Agreement, Order, OrderSource, OrderStatus, Reservation, ReservationStatus,
+};
+use crate::rules::cancellation;
 use crate::types::{Line, Lines, OrderId, Program, ReservationId};
 
 /// Reservations close this many days before the next anniversary.
@@ -86,10 +89,13 @@ pub fn reserve(
     })
 }
 
-/// R13: cancel within 72 hours; a cancelled reservation is never billed.
+/// R13: cancel within 72 hours; a cancelled reservation is never billed. R11: not while the
+/// account (`account`, which the agreement is associated with) relies on its licences for
+/// cancelled direct subscriptions — checked last.
 pub fn cancel(
     r: &Reservation,
     agreement: &Agreement,
+    account: &Account,
     now: DateTime<Utc>,
 ) -> Result<Changed, RuleError> {
     // Checked in this order: cancelled, then the 72 hours (billed or not), then billed.
@@ -104,6 +110,8 @@ pub fn cancel(
     if status_of(r, agreement) == ReservationStatus::Billed {
         return Err(RuleError::ReservationNotActive { status: "billed" });
     }
+    let removed = cancellation::counts_of(&r.lines);
+    cancellation::keep_relied_on(account, &account.volume, &removed)?;
     let mut after = Agreement {
         version: agreement.version + 1,
         ..agreement.clone()
@@ -344,7 +352,13 @@ mod tests {
         )
         .expect("reserved");
         let (a, r) = (r.agreement, r.reservation);
-        let done = cancel(&r, &a, at("2026-12-01T09:59:59Z")).expect("within 72 h");
+        let done = cancel(
+            &r,
+            &a,
+            &crate::testing::account(),
+            at("2026-12-01T09:59:59Z"),
+        )
+        .expect("within 72 h");
         assert!(
             done.agreement.holdings.reserved.is_empty(),
             "no longer reserved"
@@ -352,15 +366,41 @@ mod tests {
         let c = done.reservation;
         assert_eq!(c.status, ReservationStatus::Cancelled);
         assert_eq!(
-            cancel(&r, &a, at("2026-12-01T10:00:00Z")),
+            cancel(
+                &r,
+                &a,
+                &crate::testing::account(),
+                at("2026-12-01T10:00:00Z")
+            ),
             Err(RuleError::CancellationWindowPassed)
         );
         assert_eq!(
-            cancel(&c, &a, at("2026-11-28T11:00:00Z")),
+            cancel(
+                &c,
+                &a,
+                &crate::testing::account(),
+                at("2026-11-28T11:00:00Z")
+            ),
             Err(RuleError::ReservationNotActive {
                 status: "cancelled"
             })
         );
+    }
+
+    #[test]
+    fn a_reservation_the_account_relies_on_stays() {
+        let a = agreement(Program::Ea, "2026-03-15");
+        let r = active(&a, seats(10), "2026-11-28T10:00:00Z");
+        // The account's 10 volume seats are all relied on by a cancelled subscription.
+        let mut acc = crate::testing::account();
+        acc.volume = [(Sku::SalesProfessional, 10)].into_iter().collect();
+        acc.relied_on = acc.volume.clone();
+        assert!(matches!(
+            cancel(&r, &a, &acc, at("2026-11-28T11:00:00Z")),
+            Err(RuleError::WouldLoseReliedOnLicenses { .. })
+        ));
+        acc.volume = [(Sku::SalesProfessional, 20)].into_iter().collect();
+        assert!(cancel(&r, &a, &acc, at("2026-11-28T11:00:00Z")).is_ok());
     }
 
     #[test]
@@ -375,13 +415,23 @@ mod tests {
         let old = made("2026-11-28T10:00:00Z");
         assert_eq!(status_of(&old, &billed), ReservationStatus::Billed);
         assert_eq!(
-            cancel(&old, &billed, at("2027-03-16T10:00:00Z")),
+            cancel(
+                &old,
+                &billed,
+                &crate::testing::account(),
+                at("2027-03-16T10:00:00Z")
+            ),
             Err(RuleError::CancellationWindowPassed),
             "past its 72 hours, billed since or not"
         );
         let recent = made("2027-03-14T10:00:00Z");
         assert_eq!(
-            cancel(&recent, &billed, at("2027-03-15T10:00:00Z")),
+            cancel(
+                &recent,
+                &billed,
+                &crate::testing::account(),
+                at("2027-03-15T10:00:00Z")
+            ),
             Err(RuleError::ReservationNotActive { status: "billed" }),
             "within 72 hours but billed"
         );
@@ -390,7 +440,12 @@ mod tests {
             ..old
         };
         assert_eq!(
-            cancel(&cancelled, &billed, at("2027-03-16T10:00:00Z")),
+            cancel(
+                &cancelled,
+                &billed,
+                &crate::testing::account(),
+                at("2027-03-16T10:00:00Z")
+            ),
             Err(RuleError::ReservationNotActive {
                 status: "cancelled"
             })
