@@ -11,13 +11,18 @@ use vls::types::AgreementId;
 use vls_tests::fixtures::*;
 use vls_tests::*;
 
+/// The tenancy and its agreement (`w.h`, `w.admin`, … are the tenancy's).
 struct World {
-    h: Harness,
-    bs: String,
-    partner: String,
-    account: String,
-    admin: String,
+    t: Tenancy,
     agr: String,
+}
+
+impl std::ops::Deref for World {
+    type Target = Tenancy;
+
+    fn deref(&self) -> &Tenancy {
+        &self.t
+    }
 }
 
 /// An account with an EA associated from the start, a few reservations and orders on it.
@@ -25,14 +30,7 @@ async fn world() -> World {
     let t = Tenancy::new().await;
     t.h.clock.set(at("2026-11-28T10:00:00Z"));
     let agr = t.associated("EA", "2026-03-15").await;
-    let w = World {
-        h: t.h,
-        bs: t.bs,
-        partner: t.partner,
-        account: t.account,
-        admin: t.admin,
-        agr,
-    };
+    let w = World { t, agr };
     append(&w, 4).await;
     w
 }
