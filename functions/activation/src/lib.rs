@@ -59,7 +59,7 @@ async fn bearer_principal(app: &App, header: Option<&str>) -> Result<Principal, 
         (SelfVerifier::Provider, Some(provider)) => {
             let token = vls::http::auth::bearer(header)?;
             match provider.verify_bearer(token).await {
-                Ok(claims) => vls::http::auth::principal_from_claims(&provider.api_claims(&claims)),
+                Ok(claims) => provider.principal(&claims),
                 Err(oidc::OidcError::Unreachable(why)) => {
                     tracing::warn!(error = %why, "identity provider unreachable");
                     Err(Problem::unavailable())

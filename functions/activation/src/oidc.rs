@@ -15,33 +15,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, OnceCell};
-use vls::http::auth::{signing_key, verify_signed};
+use vls::http::auth::{principal_from_claims, signing_key, string_claims, verify_signed};
+use vls::http::{Principal, Problem};
 
 /// Leeway on `exp` and `nbf` of an ID token.
 pub const LEEWAY_SECONDS: u64 = 60;
 /// Each request to the provider gives up after this long (the page then says 503).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The names of the claims that carry what the API needs (Cognito's custom attributes are
-/// `custom:role`, `custom:account_id`, …).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimNames {
-    pub role: String,
-    pub account_id: String,
-    pub partner_id: String,
-    pub email: String,
-}
-
-impl Default for ClaimNames {
-    fn default() -> Self {
-        Self {
-            role: "role".into(),
-            account_id: "account_id".into(),
-            partner_id: "partner_id".into(),
-            email: "email".into(),
-        }
-    }
-}
+pub use vls::http::auth::ClaimNames;
 
 /// The provider and this application's registration with it.
 #[derive(Debug, Clone)]
@@ -65,7 +47,6 @@ impl Settings {
     /// `OIDC_EMAIL_CLAIM`; the redirect URI from `public_base_url`.
     pub fn from_env(public_base_url: &str) -> Option<Self> {
         let var = vls::config::var;
-        let defaults = ClaimNames::default();
         let client_id = var("OIDC_CLIENT_ID")?;
         Some(Self {
             issuer: var("OIDC_ISSUER")?.trim_end_matches('/').to_owned(),
@@ -73,12 +54,7 @@ impl Settings {
             client_id,
             client_secret: var("OIDC_CLIENT_SECRET"),
             redirect_uri: format!("{}/sign-in/callback", public_base_url.trim_end_matches('/')),
-            claims: ClaimNames {
-                role: var("OIDC_ROLE_CLAIM").unwrap_or(defaults.role),
-                account_id: var("OIDC_ACCOUNT_CLAIM").unwrap_or(defaults.account_id),
-                partner_id: var("OIDC_PARTNER_CLAIM").unwrap_or(defaults.partner_id),
-                email: var("OIDC_EMAIL_CLAIM").unwrap_or(defaults.email),
-            },
+            claims: ClaimNames::from_vars(var),
             jwks_refetch_after: Duration::from_secs(60),
         })
     }
@@ -377,24 +353,10 @@ impl Provider {
             .map_err(OidcError::InvalidIdToken)
     }
 
-    /// The claims the API reads (`sub`, `role`, `partner_id`, `account_id`) under their
-    /// standard names, from wherever this provider puts them.
-    pub fn api_claims(&self, claims: &HashMap<String, Value>) -> HashMap<String, String> {
-        let names = &self.settings.claims;
-        [
-            ("sub", "sub"),
-            ("role", names.role.as_str()),
-            ("partner_id", names.partner_id.as_str()),
-            ("account_id", names.account_id.as_str()),
-        ]
-        .into_iter()
-        .filter_map(|(standard, name)| {
-            claims
-                .get(name)
-                .and_then(Value::as_str)
-                .map(|v| (standard.to_owned(), v.to_owned()))
-        })
-        .collect()
+    /// The caller a verified API token names, read under this stack's claim names (the
+    /// same mapping the gateway-authorized routes use).
+    pub fn principal(&self, claims: &HashMap<String, Value>) -> Result<Principal, Problem> {
+        principal_from_claims(&string_claims(claims), &self.settings.claims)
     }
 }
 

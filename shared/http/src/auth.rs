@@ -19,30 +19,71 @@ pub const DEFAULT_LOCAL_SECRET: &str = "local-dev-secret";
 
 pub use vls_domain::principal::{Principal, Role};
 
-/// Builds a principal from verified claims: 401 without a subject, a role or the id the
-/// role needs; 403 for a role this API does not know.
-pub fn principal_from_claims(claims: &HashMap<String, String>) -> Result<Principal, Problem> {
+/// Which claims of a token carry the caller's role, account and partner (and, for the
+/// sign-in, email). One mapping for the whole stack, given to every function as
+/// `OIDC_ROLE_CLAIM`, `OIDC_ACCOUNT_CLAIM`, `OIDC_PARTNER_CLAIM` and `OIDC_EMAIL_CLAIM`:
+/// Amazon Cognito puts custom attributes under `custom:<name>`, other providers under names
+/// of their own (`https://vls.example/role`), and the gateway hands them on as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub role: String,
+    pub account_id: String,
+    pub partner_id: String,
+    pub email: String,
+}
+
+impl Default for ClaimNames {
+    /// The plain names (what the local stack's tokens use).
+    fn default() -> Self {
+        Self {
+            role: "role".into(),
+            account_id: "account_id".into(),
+            partner_id: "partner_id".into(),
+            email: "email".into(),
+        }
+    }
+}
+
+impl ClaimNames {
+    /// The mapping `var` names (unset or blank: the plain name).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let d = Self::default();
+        Self {
+            role: var("OIDC_ROLE_CLAIM").unwrap_or(d.role),
+            account_id: var("OIDC_ACCOUNT_CLAIM").unwrap_or(d.account_id),
+            partner_id: var("OIDC_PARTNER_CLAIM").unwrap_or(d.partner_id),
+            email: var("OIDC_EMAIL_CLAIM").unwrap_or(d.email),
+        }
+    }
+}
+
+/// Builds a principal from verified claims, read under `names`: 401 without a subject, a
+/// role or the id the role needs; 403 for a role this API does not know.
+pub fn principal_from_claims(
+    claims: &HashMap<String, String>,
+    names: &ClaimNames,
+) -> Result<Principal, Problem> {
     let sub = claims
         .get("sub")
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .ok_or_else(|| Problem::unauthorized("the token has no subject"))?
         .clone();
     let role = claims
-        .get("role")
+        .get(&names.role)
         .ok_or_else(|| Problem::unauthorized("the token has no role"))?;
     // A well-formed token with a role this API does not know may do nothing here.
     let role = Role::parse(role).ok_or_else(Problem::forbidden)?;
     Ok(match role {
         Role::Partner => Principal::Partner {
             partner_id: claims
-                .get("partner_id")
+                .get(&names.partner_id)
                 .and_then(|p| PartnerId::parse(p))
                 .ok_or_else(|| Problem::unauthorized("a partner token needs a partner_id"))?,
             sub,
         },
         Role::CustomerAdmin => Principal::CustomerAdmin {
             account_id: claims
-                .get("account_id")
+                .get(&names.account_id)
                 .and_then(|a| AccountId::parse(a))
                 .ok_or_else(|| {
                     Problem::unauthorized("a customer_admin token needs an account_id")
@@ -54,11 +95,26 @@ pub fn principal_from_claims(claims: &HashMap<String, String>) -> Result<Princip
     })
 }
 
+/// A verified token's claims as the gateway passes them to a function: every value a
+/// string (numbers and booleans as their text).
+pub fn string_claims(claims: &HashMap<String, serde_json::Value>) -> HashMap<String, String> {
+    claims
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 /// How this deployment authenticates.
 #[derive(Clone)]
 pub enum AuthMode {
-    /// Claims verified by the API Gateway JWT authorizer (deployed).
-    Gateway,
+    /// Claims verified by the API Gateway JWT authorizer (deployed), read under these names.
+    Gateway(ClaimNames),
     /// HS256 verified here (local stack only).
     Local { key: DecodingKey },
 }
@@ -66,7 +122,7 @@ pub enum AuthMode {
 impl std::fmt::Debug for AuthMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Gateway => f.write_str("Gateway"),
+            Self::Gateway(names) => write!(f, "Gateway({names:?})"),
             Self::Local { .. } => f.write_str("Local"),
         }
     }
@@ -96,14 +152,16 @@ impl SelfVerifier {
     pub fn from_env(mode: &AuthMode) -> Self {
         match mode {
             AuthMode::Local { key } => Self::Local(key.clone()),
-            AuthMode::Gateway => Self::Provider,
+            AuthMode::Gateway(_) => Self::Provider,
         }
     }
 
     /// The caller a local token names; a provider's token is verified by its holder.
     pub fn principal(&self, token: &str) -> Result<Principal, Problem> {
         match self {
-            Self::Local(key) => principal_from_claims(&verify_local(token, key)?),
+            Self::Local(key) => {
+                principal_from_claims(&verify_local(token, key)?, &ClaimNames::default())
+            }
             Self::Provider => Err(Problem::unauthorized(
                 "this token must be verified with the identity provider's keys",
             )),
@@ -232,9 +290,9 @@ pub fn authenticate(req: &Request, mode: &AuthMode) -> Result<Principal, Problem
                 .get("authorization")
                 .and_then(|v| v.to_str().ok());
             let claims = verify_local(bearer(header)?, key)?;
-            principal_from_claims(&claims)
+            principal_from_claims(&claims, &ClaimNames::default())
         }
-        AuthMode::Gateway => {
+        AuthMode::Gateway(names) => {
             let claims = match req.request_context_ref() {
                 Some(RequestContext::ApiGatewayV2(ctx)) => ctx
                     .authorizer
@@ -244,7 +302,7 @@ pub fn authenticate(req: &Request, mode: &AuthMode) -> Result<Principal, Problem
                 _ => None,
             };
             let claims = claims.ok_or_else(|| Problem::unauthorized("no verified token"))?;
-            principal_from_claims(claims)
+            principal_from_claims(claims, names)
         }
     }
 }
@@ -277,7 +335,7 @@ mod tests {
     fn valid_local_token() {
         let key = DecodingKey::from_secret(b"s");
         let c = verify_local(&token(claims(now() + 60), "s"), &key).expect("valid");
-        let p = principal_from_claims(&c).expect("principal");
+        let p = principal_from_claims(&c, &ClaimNames::default()).expect("principal");
         assert_eq!(p.role(), Role::Partner);
         assert_eq!(p.partner_id().map(PartnerId::as_str), Some("p1"));
     }
@@ -317,33 +375,80 @@ mod tests {
         );
     }
 
+    fn m(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn claims_make_principals() {
-        let m = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert!(principal_from_claims(&m(&[("sub", "a"), ("role", "billing_support")])).is_ok());
+        let plain = ClaimNames::default();
+        let from = |pairs: &[(&str, &str)]| principal_from_claims(&m(pairs), &plain);
+        assert!(from(&[("sub", "a"), ("role", "billing_support")]).is_ok());
         assert_eq!(
-            principal_from_claims(&m(&[("sub", "a"), ("role", "partner")])).map_err(|p| p.status),
+            from(&[("sub", "a"), ("role", "partner")]).map_err(|p| p.status),
             Err(401),
             "a partner without partner_id"
         );
         assert_eq!(
-            principal_from_claims(&m(&[
+            from(&[
                 ("sub", "a"),
                 ("role", "customer_admin"),
                 ("account_id", "x")
-            ]))
+            ])
             .map_err(|p| p.status),
             Err(401)
         );
         assert_eq!(
-            principal_from_claims(&m(&[("sub", "a"), ("role", "root")])).map_err(|p| p.status),
+            from(&[("sub", "a"), ("role", "root")]).map_err(|p| p.status),
             Err(403)
         );
+    }
+
+    /// Cognito's ID token as the gateway hands it on: custom attributes under `custom:*`.
+    #[test]
+    fn claims_are_read_under_the_configured_names() {
+        let cognito = ClaimNames::from_vars(|name| match name {
+            "OIDC_ROLE_CLAIM" => Some("custom:role".into()),
+            "OIDC_ACCOUNT_CLAIM" => Some("custom:account_id".into()),
+            "OIDC_PARTNER_CLAIM" => Some("custom:partner_id".into()),
+            _ => None,
+        });
+        assert_eq!(cognito.email, "email", "unset: the plain name");
+        let token = m(&[
+            ("sub", "a"),
+            ("cognito:username", "a"),
+            ("token_use", "id"),
+            ("custom:role", "partner"),
+            ("custom:partner_id", "p1"),
+        ]);
+        let p = principal_from_claims(&token, &cognito).expect("a partner");
+        assert_eq!(p.partner_id().map(PartnerId::as_str), Some("p1"));
+        assert_eq!(
+            principal_from_claims(&token, &ClaimNames::default()).map_err(|p| p.status),
+            Err(401),
+            "read under the plain names, the token has no role"
+        );
+        let plain_named = m(&[("sub", "a"), ("role", "partner"), ("partner_id", "p1")]);
+        assert_eq!(
+            principal_from_claims(&plain_named, &cognito).map_err(|p| p.status),
+            Err(401),
+            "a plain `role` is not the configured claim"
+        );
+    }
+
+    #[test]
+    fn claims_are_strings_as_the_gateway_passes_them() {
+        let c: HashMap<String, serde_json::Value> = serde_json::from_value(json!({
+            "sub": "a", "email_verified": true, "exp": 1700000000, "custom:role": "partner"
+        }))
+        .expect("claims");
+        let s = string_claims(&c);
+        assert_eq!(s["email_verified"], "true");
+        assert_eq!(s["exp"], "1700000000");
+        assert_eq!(s["custom:role"], "partner");
     }
 
     #[test]
@@ -386,7 +491,7 @@ mod tests {
             .into_iter()
             .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
             .collect();
-        principal_from_claims(&claims)
+        principal_from_claims(&claims, &ClaimNames::default())
             .map(|p| p.role())
             .map_err(|p| p.status)
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::http::AuthMode;
-use crate::http::auth::DEFAULT_LOCAL_SECRET;
+use crate::http::auth::{ClaimNames, DEFAULT_LOCAL_SECRET};
 use crate::http::paging::CursorKey;
 use crate::rules::Policy;
 use crate::store::Store;
@@ -106,7 +106,7 @@ impl Config {
                     &var("LOCAL_JWT_SECRET").unwrap_or_else(|| DEFAULT_LOCAL_SECRET.to_owned()),
                 )
             }
-            _ => AuthMode::Gateway,
+            _ => AuthMode::Gateway(ClaimNames::from_vars(var)),
         };
         let mut policy = Policy::default();
         if let Some(t) = var("VOLUME_DISCOUNT_THRESHOLD").and_then(|t| t.parse().ok()) {
