@@ -704,9 +704,19 @@ pub fn stack_secret() -> String {
     std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| "local-dev-secret".into())
 }
 
-/// A token the local stack accepts: `role` plus `extra` claims.
+/// A token the running stack accepts: `role` plus `extra` claims — the local stack's own, or,
+/// on the template stack, one of its issuer under its claim names.
 pub fn stack_token(role: &str, extra: Value) -> String {
-    token_with(claims(role, extra), &stack_secret())
+    match template_stack::description() {
+        Some(stack) => {
+            let mut c = json!({"sub": format!("{role}-user"), "role": role});
+            if let (Value::Object(c), Value::Object(e)) = (&mut c, extra) {
+                c.extend(e);
+            }
+            template_stack::token(&stack, &c)
+        }
+        None => token_with(claims(role, extra), &stack_secret()),
+    }
 }
 
 /// A plain HTTP client for a running stack (`cargo lambda watch`): JSON in, [`Resp`] out.
@@ -1403,6 +1413,7 @@ impl Harness {
 
 /// Fixtures shared by the flows: the FAQ's customer.
 /// Items written straight into a harness's table, for the benchmarks that need thousands.
+pub mod template_stack;
 pub mod work_queue;
 
 pub mod seeding {
@@ -1795,8 +1806,17 @@ pub mod browser {
             .into()
     }
 
-    /// Registers a user's claims with the local provider (`PUT /users/{sub}`).
+    /// Registers a user's claims with the local provider (`PUT /users/{sub}`); on the
+    /// template stack under its claim names, with a verified email.
     pub fn register_user(issuer: &str, sub: &str, claims: &Value) {
+        let claims = match crate::template_stack::description() {
+            Some(stack) => {
+                let mut c = crate::template_stack::named(&stack, claims);
+                c["email_verified"] = serde_json::json!(true);
+                c
+            }
+            None => claims.clone(),
+        };
         let status = agent()
             .put(&format!("{issuer}/users/{sub}"))
             .header("content-type", "application/json")

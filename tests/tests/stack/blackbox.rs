@@ -500,6 +500,61 @@ async fn activation_over_http_with_the_mailer_running() {
     }
 }
 
+/// The reading routes and the OSM's routes over HTTP, each answering for its own caller: an
+/// order, the agreement's reservations, its true-up preview, the partner's invoice contact,
+/// an OSM change and the resend to the new OSM.
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn the_agreement_s_other_routes_over_http() {
+    let http = http();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let w = invoiced(&http, &run);
+    let bs = tok("billing_support", json!({}));
+    let partner = tok("partner", json!({"partner_id": format!("lsp-{run}")}));
+    let agr = &w.agreement;
+    let orders = http.get(&format!("/agreements/{agr}/orders"), &partner);
+    let order = orders.body["orders"][0]["id"]
+        .as_str()
+        .expect("an order")
+        .to_owned();
+    let r = http.get(&format!("/orders/{order}"), &partner);
+    assert_eq!(
+        (r.status, r.body["agreement_id"].as_str()),
+        (200, Some(agr.as_str())),
+        "{}",
+        r.raw
+    );
+    let r = http.get(&format!("/agreements/{agr}/reservations"), &bs);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["reservations"], json!([]));
+    let r = http.get(&format!("/agreements/{agr}/true-up-preview"), &partner);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = http.get(&format!("/agreements/{agr}/invoice-support"), &bs);
+    assert_eq!(
+        (r.status, r.body["partner_id"].as_str()),
+        (200, Some(format!("lsp-{run}").as_str())),
+        "{}",
+        r.raw
+    );
+    let r = http.put(
+        &format!("/agreements/{agr}/osm"),
+        &partner,
+        &json!({"name": "Noah New", "email": "noah@contoso.com"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = http.post(
+        &format!("/agreements/{agr}/activation-email/resend"),
+        &bs,
+        &json!({"legal_name": "Contoso Ltd", "country": "NL"}),
+    );
+    assert_eq!(
+        (r.status, r.body["sent_to"].as_str()),
+        (202, Some("n***@contoso.com")),
+        "{}",
+        r.raw
+    );
+}
+
 /// Prints the time from invoicing to the mail being in the emulator, over 20 invoices.
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
@@ -741,7 +796,11 @@ async fn the_osm_signs_in_and_associates_in_a_real_browser_without_javascript() 
 
 /// Invokes the true-up function through `cargo lambda watch` with an EventBridge scheduled
 /// event whose `time` is `now`, as the daily schedule does: its answer (what it enqueued).
+/// On the template stack, its daily schedule fires with `now` as the scheduled time.
 fn invoke_true_up(now: &str) -> Value {
+    if let Some(stack) = vls_tests::template_stack::description() {
+        return vls_tests::template_stack::fire(&stack, "TrueUpFunctionDaily", now);
+    }
     let port = base().rsplit(':').next().unwrap_or("9001").to_owned();
     let event = json!({
         "version": "0", "id": ulid::Ulid::generate().to_string(), "detail-type": "Scheduled Event",

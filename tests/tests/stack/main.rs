@@ -7,3 +7,4 @@ mod bench_mail;
 mod bench_true_up;
 mod blackbox;
 mod kill_drill;
+mod template_stack;

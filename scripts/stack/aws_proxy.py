@@ -1,0 +1,125 @@
+"""The AWS endpoint the functions of the template stack call: each request is checked against
+the calling function's role, as IAM would, before the emulator answers it.
+
+A function is known by its credentials (the stack gives each function its logical id as its
+access key, as Lambda gives each its role's). Every call is recorded with its verdict; a call
+the role does not allow is answered as AWS answers it (AccessDeniedException, 400) and is
+never handed to the emulator, so the test that made it fails where the deployed stack would.
+
+SES v2's GetAccount is answered here (the emulator has none): the account's sending quota
+and whether it is still in the SES sandbox, which a test can switch.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+import requests
+from werkzeug.wrappers import Request, Response
+
+from . import iam
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length"}
+
+
+@dataclass
+class SesAccount:
+    production_access: bool = True
+    max_send_rate: float = 14.0
+    max_24_hour_send: float = 50000.0
+    sent_last_24_hours: float = 0.0
+
+    def document(self) -> dict:
+        return {
+            "DedicatedIpAutoWarmupEnabled": False,
+            "EnforcementStatus": "HEALTHY",
+            "ProductionAccessEnabled": self.production_access,
+            "SendQuota": {
+                "Max24HourSend": self.max_24_hour_send,
+                "MaxSendRate": self.max_send_rate,
+                "SentLast24Hours": self.sent_last_24_hours,
+            },
+            "SendingEnabled": True,
+        }
+
+
+@dataclass
+class Ledger:
+    """Every call a function made, with the verdict; thread-safe."""
+
+    calls: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, entry: dict):
+        with self.lock:
+            self.calls.append(entry)
+
+    def snapshot(self) -> list:
+        with self.lock:
+            return list(self.calls)
+
+
+class AwsProxy:
+    def __init__(self, emulator: str, roles: dict[str, list[dict]], *, region: str, account: str,
+                 secret_arn=None, stream_of_iterator=None):
+        """`roles`: access key (a function's logical id) → its role's policy documents."""
+        self.emulator = emulator.rstrip("/")
+        self.roles = roles
+        self.region = region
+        self.account = account
+        self.secret_arn = secret_arn
+        self.stream_of_iterator = stream_of_iterator
+        self.ledger = Ledger()
+        self.ses = SesAccount()
+        self.session = requests.Session()
+
+    def __call__(self, environ, start_response):
+        return self.handle(Request(environ))(environ, start_response)
+
+    def handle(self, req: Request) -> Response:
+        body = req.get_data()
+        headers = {k: v for k, v in req.headers.items()}
+        who = iam.access_key_of(headers)
+        try:
+            calls = iam.classify(
+                req.method, req.path, req.query_string.decode(), headers, body,
+                self.region, self.account, secret_arn=self.secret_arn,
+                stream_arn_of_iterator=self.stream_of_iterator,
+            )
+        except iam.Unclassified as e:
+            self.ledger.record({"function": who, "action": None, "resource": None,
+                                "allowed": False, "reason": f"unclassified: {e}"})
+            return _denied(f"this stack cannot tell what {req.method} {req.path} is: {e}")
+        policies = self.roles.get(who)
+        for call in calls:
+            decision = (iam.evaluate(policies, call.action, call.resource, call.context)
+                        if policies is not None else None)
+            allowed = decision is not None and decision.allowed
+            reason = decision.reason if decision is not None else f"unknown caller {who!r}"
+            self.ledger.record({"function": who, "action": call.action, "resource": call.resource,
+                                "allowed": allowed, "reason": reason})
+            if not allowed:
+                return _denied(f"User: {who} is not authorized to perform: {call.action} "
+                               f"on resource: {call.resource} ({reason})")
+        if req.method == "GET" and req.path == "/v2/email/account":
+            return Response(json.dumps(self.ses.document()), content_type="application/json")
+        return self.forward(req, body)
+
+    def forward(self, req: Request, body: bytes) -> Response:
+        url = self.emulator + req.full_path.rstrip("?")
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "host"}
+        r = self.session.request(req.method, url, data=body, headers=headers, timeout=120)
+        out = Response(r.content, status=r.status_code)
+        for k, v in r.headers.items():
+            if k.lower() not in _HOP_BY_HOP:
+                out.headers[k] = v
+        return out
+
+
+def _denied(message: str) -> Response:
+    doc = {"__type": "com.amazon.coral.service#AccessDeniedException", "message": message,
+           "Message": message}
+    r = Response(json.dumps(doc), status=400, content_type="application/x-amz-json-1.0")
+    r.headers["x-amzn-ErrorType"] = "AccessDeniedException"
+    return r
