@@ -120,7 +120,7 @@ template_stack() {
       blackbox::the_walkthrough_over_http blackbox::remap_and_cancellation \
       blackbox::the_licence_guard_over_http blackbox::activation_over_http_with_the_mailer \
       blackbox::the_osm_signs_in_and_associates blackbox::the_true_up_job_as_a_scheduled_event \
-      blackbox::the_agreement_s_other_routes \
+      blackbox::the_agreement_s_other_routes blackbox::a_remap_and_an_amendment \
       template_stack::
   kill "$stack_pid" 2>/dev/null; wait "$stack_pid" 2>/dev/null || true
   stack_pid=""

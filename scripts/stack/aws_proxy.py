@@ -25,7 +25,11 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encodin
 
 @dataclass
 class SesAccount:
+    """The SES account the functions send from. In the sandbox (no production access) SES
+    takes mail only to verified identities and refuses any other recipient, as here."""
+
     production_access: bool = True
+    verified: set = field(default_factory=set)
     max_send_rate: float = 14.0
     max_24_hour_send: float = 50000.0
     sent_last_24_hours: float = 0.0
@@ -104,7 +108,31 @@ class AwsProxy:
                                f"on resource: {call.resource} ({reason})")
         if req.method == "GET" and req.path == "/v2/email/account":
             return Response(json.dumps(self.ses.document()), content_type="application/json")
+        if req.method == "POST" and req.path == "/v2/email/outbound-emails":
+            refused = self.sandbox_refusal(body)
+            if refused is not None:
+                return refused
         return self.forward(req, body)
+
+    def sandbox_refusal(self, body: bytes) -> Response | None:
+        """SES's answer to mail for an unverified recipient while the account is sandboxed."""
+        if self.ses.production_access:
+            return None
+        try:
+            destination = json.loads(body or b"{}").get("Destination") or {}
+        except ValueError:
+            return None
+        recipients = [a for k in ("ToAddresses", "CcAddresses", "BccAddresses")
+                      for a in destination.get(k) or []]
+        unverified = [a for a in recipients if a.lower() not in self.ses.verified]
+        if not unverified:
+            return None
+        message = ("Email address is not verified. The following identities failed the check "
+                   f"in region {self.region.upper()}: {', '.join(unverified)}")
+        r = Response(json.dumps({"message": message}), status=400,
+                     content_type="application/json")
+        r.headers["x-amzn-ErrorType"] = "MessageRejected"
+        return r
 
     def forward(self, req: Request, body: bytes) -> Response:
         url = self.emulator + req.full_path.rstrip("?")

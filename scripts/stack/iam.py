@@ -589,10 +589,24 @@ def _identity_arn(request: _Request, identity: str) -> str:
 
 
 def _secrets(request: _Request, operation: str) -> list[Call]:
+    if operation == "BatchGetSecretValue":
+        return _batch_get_secret_value(request, request.json())
     if operation not in ("GetSecretValue", "DescribeSecret"):
         raise Unclassified(f"Secrets Manager operation {operation} is not classified")
     secret = _secret_arn(request, _required(request.json(), "SecretId"))
     return [Call(f"secretsmanager:{operation}", secret)]
+
+
+def _batch_get_secret_value(request: _Request, body: dict) -> list[Call]:
+    """The batch itself on *, then GetSecretValue on each secret of its SecretIdList."""
+    # With Filters, which secrets it reads depends on what the account holds.
+    if "Filters" in body:
+        raise Unclassified("BatchGetSecretValue by Filters names no secrets")
+    ids = _required(body, "SecretIdList", list)
+    if not all(isinstance(i, str) and i for i in ids):
+        raise Unclassified("SecretIdList holds something other than secret ids")
+    reads = [Call("secretsmanager:GetSecretValue", _secret_arn(request, i)) for i in ids]
+    return [Call("secretsmanager:BatchGetSecretValue", "*"), *reads]
 
 
 def _secret_arn(request: _Request, secret_id: str) -> str:

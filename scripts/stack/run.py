@@ -198,6 +198,7 @@ class Stack:
         elif req.path == "/ses/account" and req.method == "PUT":
             doc = req.get_json(force=True)
             self.proxy.ses.production_access = bool(doc.get("production_access", True))
+            self.proxy.ses.verified = {a.lower() for a in doc.get("verified", [])}
             resp = Response(json.dumps(self.proxy.ses.document()), content_type="application/json")
         else:
             resp = Response("not found", status=404)
@@ -253,7 +254,9 @@ def main():
     finally:
         if getattr(stack, "host", None):
             stack.host.close()
-    sys.exit(0)
+        stack.log_file.flush()
+        # The servers' threads would keep a plain exit waiting: everything is closed.
+        os._exit(0)
 
 
 if __name__ == "__main__":

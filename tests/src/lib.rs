@@ -1806,17 +1806,17 @@ pub mod browser {
             .into()
     }
 
-    /// Registers a user's claims with the local provider (`PUT /users/{sub}`); on the
-    /// template stack under its claim names, with a verified email.
+    /// Registers a user's claims with the local provider (`PUT /users/{sub}`), an email
+    /// verified unless `email_verified` says otherwise; on the template stack under its
+    /// claim names.
     pub fn register_user(issuer: &str, sub: &str, claims: &Value) {
-        let claims = match crate::template_stack::description() {
-            Some(stack) => {
-                let mut c = crate::template_stack::named(&stack, claims);
-                c["email_verified"] = serde_json::json!(true);
-                c
-            }
+        let mut claims = match crate::template_stack::description() {
+            Some(stack) => crate::template_stack::named(&stack, claims),
             None => claims.clone(),
         };
+        if claims.get("email").is_some() && claims.get("email_verified").is_none() {
+            claims["email_verified"] = serde_json::json!(true);
+        }
         let status = agent()
             .put(&format!("{issuer}/users/{sub}"))
             .header("content-type", "application/json")

@@ -76,3 +76,16 @@ fn json_of(text: Result<String, ureq::Error>) -> Value {
     let text = text.expect("an answer");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
+
+/// Puts the stack's SES account in the sandbox (`false`: only `verified` recipients) or gives
+/// it production access.
+pub fn ses_production_access(stack: &Value, production: bool, verified: &[&str]) {
+    let control = stack["control"].as_str().expect("control");
+    let body = json!({"production_access": production, "verified": verified});
+    let r = agent()
+        .put(&format!("{control}/ses/account"))
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap_or_else(|e| panic!("the stack's control endpoint: {e}"));
+    assert_eq!(r.status().as_u16(), 200);
+}

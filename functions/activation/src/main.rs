@@ -1,19 +1,23 @@
 use activation::{App, handle};
 use lambda_http::{Error, Request, run, service_fn};
-use vls::config::{self, Config};
+use vls::config::{self, Startup};
 use vls::http::auth::SelfVerifier;
+use vls::secrets::Secret;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     vls::telemetry::init(env!("CARGO_PKG_NAME"));
-    // Configuration and clients are built once, before the runtime first polls.
-    let config = Config::from_env()?;
-    let sdk = config::aws().await;
-    let local = matches!(config.auth, vls::http::AuthMode::Local { .. });
+    // Configuration, secrets and clients are built once, before the runtime first polls.
+    let needs = [Secret::CookieKey, Secret::OidcClientSecret];
+    let Startup {
+        config,
+        sdk,
+        secrets,
+    } = Startup::from_env(&needs).await?;
     let app = App {
         store: config::store(&sdk, &config),
         verifier: SelfVerifier::from_env(&config.auth),
-        sign_in: activation::signin::SignInSetup::from_env(local),
+        sign_in: activation::signin::SignInSetup::from_env(config.is_local(), secrets),
         config,
         clock: config::system_clock(),
     };

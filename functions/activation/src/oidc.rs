@@ -42,17 +42,17 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` (optional: a public client uses
-    /// PKCE alone), `OIDC_ROLE_CLAIM`, `OIDC_ACCOUNT_CLAIM`, `OIDC_PARTNER_CLAIM`,
-    /// `OIDC_EMAIL_CLAIM`; the redirect URI from `public_base_url`.
-    pub fn from_env(public_base_url: &str) -> Option<Self> {
+    /// `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_ROLE_CLAIM`, `OIDC_ACCOUNT_CLAIM`,
+    /// `OIDC_PARTNER_CLAIM`, `OIDC_EMAIL_CLAIM`; the redirect URI from `public_base_url`;
+    /// `client_secret` from its secret (optional: a public client uses PKCE alone).
+    pub fn from_env(public_base_url: &str, client_secret: Option<String>) -> Option<Self> {
         let var = vls::config::var;
         let client_id = var("OIDC_CLIENT_ID")?;
         Some(Self {
             issuer: var("OIDC_ISSUER")?.trim_end_matches('/').to_owned(),
             api_audience: var("JWT_AUDIENCE").unwrap_or_else(|| client_id.clone()),
             client_id,
-            client_secret: var("OIDC_CLIENT_SECRET"),
+            client_secret,
             redirect_uri: format!("{}/sign-in/callback", public_base_url.trim_end_matches('/')),
             claims: ClaimNames::from_vars(var),
             jwks_refetch_after: Duration::from_secs(60),

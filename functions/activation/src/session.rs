@@ -17,8 +17,12 @@ pub const SIGN_IN_TTL_MINUTES: i64 = 10;
 pub const SESSION_TTL_MINUTES: i64 = 15;
 pub const SIGN_IN_COOKIE_PREFIX: &str = "vls_si_";
 
-/// The key both cookies are sealed with.
-pub struct CookieKey(LessSafeKey);
+/// The keys both cookies are sealed with: `current` seals; a cookie sealed with `previous`
+/// still opens while a rotation is under way.
+pub struct CookieKey {
+    current: LessSafeKey,
+    previous: Option<LessSafeKey>,
+}
 
 impl std::fmt::Debug for CookieKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -26,31 +30,51 @@ impl std::fmt::Debug for CookieKey {
     }
 }
 
+fn aead_key(bytes: &[u8; 32]) -> LessSafeKey {
+    // A 32-byte key is always a valid AES-256 key.
+    let key = UnboundKey::new(&AES_256_GCM, bytes)
+        .unwrap_or_else(|_| unreachable!("32 bytes make an AES-256 key"));
+    LessSafeKey::new(key)
+}
+
+/// A configured key's bytes: base64 (standard or URL-safe) of 32 bytes, or any secret of at
+/// least 32 characters (a generated Secrets Manager secret), keyed through SHA-256.
+fn key_bytes(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    let decoded = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+    if decoded.is_some() {
+        return decoded;
+    }
+    (text.len() >= 32).then(|| {
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(&Sha256::digest(text.as_bytes()));
+        bytes
+    })
+}
+
 impl CookieKey {
     pub fn new(bytes: &[u8; 32]) -> Self {
-        // A 32-byte key is always a valid AES-256 key.
-        let key = UnboundKey::new(&AES_256_GCM, bytes)
-            .unwrap_or_else(|_| unreachable!("32 bytes make an AES-256 key"));
-        Self(LessSafeKey::new(key))
+        Self {
+            current: aead_key(bytes),
+            previous: None,
+        }
     }
 
-    /// The key `VLS_COOKIE_KEY` gives: base64 (standard or URL-safe) of 32 bytes, or any
-    /// secret of at least 32 characters (a generated Secrets Manager secret), keyed through
-    /// SHA-256.
-    pub fn from_config(text: &str) -> Option<Self> {
-        let text = text.trim();
-        let decoded = URL_SAFE_NO_PAD
-            .decode(text.trim_end_matches('='))
-            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok());
-        if let Some(bytes) = decoded {
-            return Some(Self::new(&bytes));
-        }
-        (text.len() >= 32).then(|| {
-            let mut bytes = [0u8; 32];
-            bytes.copy_from_slice(&Sha256::digest(text.as_bytes()));
-            Self::new(&bytes)
+    /// The key secret's versions, each base64 of 32 bytes or a secret of at least 32
+    /// characters: `current` seals and opens, `previous` (if any) only opens. Either one
+    /// unusable refuses the whole key.
+    pub fn from_versions(current: &str, previous: Option<&str>) -> Option<Self> {
+        let previous = match previous {
+            Some(p) => Some(aead_key(&key_bytes(p)?)),
+            None => None,
+        };
+        Some(Self {
+            current: aead_key(&key_bytes(current)?),
+            previous,
         })
     }
 
@@ -63,12 +87,13 @@ impl CookieKey {
         Self::new(&bytes)
     }
 
-    /// `value` sealed for `purpose` (a cookie of one kind never opens as another).
+    /// `value` sealed with the current key for `purpose` (a cookie of one kind never opens as
+    /// another).
     pub fn seal<T: Serialize>(&self, purpose: &str, value: &T) -> Option<String> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).ok()?;
         let mut data = serde_json::to_vec(value).ok()?;
-        self.0
+        self.current
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(purpose.as_bytes()),
@@ -80,20 +105,24 @@ impl CookieKey {
         Some(URL_SAFE_NO_PAD.encode(out))
     }
 
-    /// The value sealed for `purpose`, if `sealed` is intact and was sealed with this key.
+    /// The value sealed for `purpose`, if `sealed` is intact and was sealed with the current
+    /// or the previous key.
     pub fn open<T: DeserializeOwned>(&self, purpose: &str, sealed: &str) -> Option<T> {
         let raw = URL_SAFE_NO_PAD.decode(sealed.trim()).ok()?;
         if raw.len() < NONCE_LEN {
             return None;
         }
         let (nonce, data) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut data = data.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(purpose.as_bytes()), &mut data)
-            .ok()?;
-        serde_json::from_slice(plain).ok()
+        let open = |key: &LessSafeKey| -> Option<T> {
+            let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+            let mut data = data.to_vec();
+            // AES-GCM checks the tag in constant time.
+            let plain = key
+                .open_in_place(nonce, Aad::from(purpose.as_bytes()), &mut data)
+                .ok()?;
+            serde_json::from_slice(plain).ok()
+        };
+        open(&self.current).or_else(|| self.previous.as_ref().and_then(open))
     }
 }
 
@@ -115,6 +144,11 @@ pub struct Session {
     pub link_hash: String,
     pub sub: String,
     pub email: Option<String>,
+    /// The provider vouches for the email (`email_verified`): only then does it count as the
+    /// OSM's or the account's. A user who may set their own email could otherwise claim the
+    /// OSM's.
+    #[serde(default)]
+    pub email_verified: bool,
     pub role: Option<String>,
     pub account_id: Option<String>,
     /// Sent back with the confirm form.
@@ -242,15 +276,58 @@ mod tests {
     #[test]
     fn keys_from_configuration() {
         let b64 = URL_SAFE_NO_PAD.encode([9u8; 32]);
-        assert!(CookieKey::from_config(&b64).is_some());
+        assert!(CookieKey::from_versions(&b64, None).is_some());
         let std = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-        assert!(CookieKey::from_config(&std).is_some());
-        assert!(CookieKey::from_config("too-short").is_none());
+        assert!(CookieKey::from_versions(&std, None).is_some());
+        assert!(CookieKey::from_versions("too-short", None).is_none());
         let generated = "Xq7fK2mPzR9vLw3nT8bYc4dHj6sGa1eUo5iNpQrS0tVwXyZ2AbCdEfGhIjKlMn";
-        let key = CookieKey::from_config(generated).expect("a long secret");
+        let key = CookieKey::from_versions(generated, None).expect("a long secret");
         let sealed = key.seal("p", &1u8).expect("sealed");
-        let again = CookieKey::from_config(generated).expect("the same key");
+        let again = CookieKey::from_versions(generated, None).expect("the same key");
         assert_eq!(again.open::<u8>("p", &sealed), Some(1));
+    }
+
+    const OLD: &str = "old-cookie-key-old-cookie-key-old-cookie-key";
+    const NEW: &str = "new-cookie-key-new-cookie-key-new-cookie-key";
+
+    #[test]
+    fn a_cookie_outlives_one_rotation_of_its_key() {
+        let before = CookieKey::from_versions(OLD, None).expect("key");
+        let sealed = before.seal("p", &7u8).expect("sealed");
+        let rotating = CookieKey::from_versions(NEW, Some(OLD)).expect("key");
+        assert_eq!(rotating.open::<u8>("p", &sealed), Some(7));
+        assert_eq!(rotating.open::<u8>("q", &sealed), None, "another purpose");
+        // New cookies are sealed with the new key: they open without the old one.
+        let fresh = rotating.seal("p", &8u8).expect("sealed");
+        let after = CookieKey::from_versions(NEW, None).expect("key");
+        assert_eq!(after.open::<u8>("p", &fresh), Some(8));
+        assert_eq!(
+            before.open::<u8>("p", &fresh),
+            None,
+            "sealed with the new key"
+        );
+        // Once the previous key is dropped, the old cookie no longer opens.
+        assert_eq!(after.open::<u8>("p", &sealed), None);
+    }
+
+    #[test]
+    fn a_cookie_of_neither_key_is_refused() {
+        let stranger = CookieKey::from_versions(&"s".repeat(32), None).expect("key");
+        let sealed = stranger.seal("p", &7u8).expect("sealed");
+        let ring = CookieKey::from_versions(NEW, Some(OLD)).expect("key");
+        assert_eq!(ring.open::<u8>("p", &sealed), None);
+    }
+
+    #[test]
+    fn an_empty_or_short_key_is_refused() {
+        let short = "k".repeat(31);
+        assert!(CookieKey::from_versions("", None).is_none(), "empty");
+        assert!(CookieKey::from_versions(&short, None).is_none());
+        assert!(
+            CookieKey::from_versions(NEW, Some(&short)).is_none(),
+            "short previous"
+        );
+        assert!(CookieKey::from_versions(&format!("{short}k"), None).is_some());
     }
 
     #[test]

@@ -29,30 +29,32 @@ pub struct SignInSetup {
 }
 
 impl SignInSetup {
-    /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`), `VLS_COOKIE_KEY` (a secret; the local stack
-    /// alone may go without, with a fixed development key).
-    pub fn from_env(local: bool) -> Self {
+    /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`), and from `secrets` the cookie key and
+    /// the client secret (the local stack alone may go without a cookie key, with a fixed
+    /// development key).
+    pub fn from_env(local: bool, secrets: vls::secrets::Secrets) -> Self {
         let var = vls::config::var;
         let public_base_url = var("PUBLIC_BASE_URL")
             .unwrap_or_else(|| "http://127.0.0.1:9000".into())
             .trim_end_matches('/')
             .to_owned();
-        let cookie_key = match var("VLS_COOKIE_KEY") {
+        let cookie_key = match secrets.cookie_key {
             Some(k) => {
-                let key = CookieKey::from_config(&k);
+                let key = CookieKey::from_versions(&k.current, k.previous.as_deref());
                 if key.is_none() {
-                    tracing::error!("VLS_COOKIE_KEY is shorter than 32 characters: sign-in is off");
+                    tracing::error!("a cookie key is shorter than 32 characters: sign-in is off");
                 }
                 key
             }
             None if local => Some(CookieKey::development()),
             None => {
-                tracing::error!("VLS_COOKIE_KEY is not set: sign-in is off");
+                tracing::error!("VLS_COOKIE_KEY_SECRET_ARN is not set: sign-in is off");
                 None
             }
         };
         let provider =
-            crate::oidc::Settings::from_env(&public_base_url).map(crate::oidc::Provider::new);
+            crate::oidc::Settings::from_env(&public_base_url, secrets.oidc_client_secret)
+                .map(crate::oidc::Provider::new);
         if provider.is_none() {
             tracing::warn!("OIDC_ISSUER and OIDC_CLIENT_ID are not set: sign-in is off");
         }
@@ -152,11 +154,14 @@ async fn signed_in_account(app: &App, session: &Session) -> Result<Account, Repl
     }
 }
 
-/// The signed-in email is neither the OSM's nor on the account's domain.
+/// The signed-in email is not verified, or neither the OSM's nor on the account's domain.
 pub fn needs_acknowledgement(session: &Session, agreement: &Agreement, account: &Account) -> bool {
     let Some(email) = session.email.as_deref().map(str::to_ascii_lowercase) else {
         return true;
     };
+    if !session.email_verified {
+        return true;
+    }
     let osm = agreement.osm.email.as_str().to_ascii_lowercase();
     let domain = account.domain.trim().to_ascii_lowercase();
     email != osm && !email.ends_with(&format!("@{domain}"))
@@ -303,6 +308,16 @@ fn claim(claims: &std::collections::HashMap<String, Value>, name: &str) -> Optio
         .map(str::to_owned)
 }
 
+/// `email_verified` as providers write it: `true`, or the string `"true"` (some write every
+/// claim as a string).
+fn verified(claim: Option<&Value>) -> bool {
+    match claim {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
 fn session_from(
     claims: &std::collections::HashMap<String, Value>,
     names: &ClaimNames,
@@ -314,6 +329,7 @@ fn session_from(
         link_hash: token.hash(),
         sub: claim(claims, "sub").unwrap_or_default(),
         email: claim(claims, &names.email),
+        email_verified: verified(claims.get("email_verified")),
         role: claim(claims, &names.role),
         account_id: claim(claims, &names.account_id),
         csrf,

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    vls::config::run_http(env!("CARGO_PKG_NAME"), cancellation::handle).await
+    vls::config::run_http(env!("CARGO_PKG_NAME"), &[], cancellation::handle).await
 }

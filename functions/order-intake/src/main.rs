@@ -1,4 +1,12 @@
+use vls::secrets::Secret;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    vls::config::run_http(env!("CARGO_PKG_NAME"), order_intake::handle).await
+    // The paged lists' cursors are sealed with the cursor key.
+    vls::config::run_http(
+        env!("CARGO_PKG_NAME"),
+        &[Secret::CursorKey],
+        order_intake::handle,
+    )
+    .await
 }

@@ -1,4 +1,12 @@
+use vls::secrets::Secret;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    vls::config::run_http(env!("CARGO_PKG_NAME"), reservations::handle).await
+    // The paged lists' cursors are sealed with the cursor key.
+    vls::config::run_http(
+        env!("CARGO_PKG_NAME"),
+        &[Secret::CursorKey],
+        reservations::handle,
+    )
+    .await
 }

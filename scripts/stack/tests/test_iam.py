@@ -672,6 +672,58 @@ def test_get_secret_value_by_arn_and_by_name():
         secrets({"SecretId": "unknown"}, secret_arn=names.get)
 
 
+COOKIE_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:vls-cookie-key-GhIjKl"
+
+
+def batch(body, **kwargs):
+    headers = signed("secretsmanager", **{"X-Amz-Target": "secretsmanager.BatchGetSecretValue"})
+    return classify("POST", "/", "", headers, json.dumps(body).encode(), REGION, ACCOUNT, **kwargs)
+
+
+def test_batch_get_secret_value_is_the_batch_on_star_and_a_read_of_each_secret():
+    names = {"vls-cursor-key": SECRET}
+    assert batch({"SecretIdList": [COOKIE_SECRET, "vls-cursor-key"]}, secret_arn=names.get) == [
+        Call("secretsmanager:BatchGetSecretValue", "*"),
+        Call("secretsmanager:GetSecretValue", COOKIE_SECRET),
+        Call("secretsmanager:GetSecretValue", SECRET),
+    ]
+    assert batch({"SecretIdList": [SECRET]}) == [
+        Call("secretsmanager:BatchGetSecretValue", "*"),
+        Call("secretsmanager:GetSecretValue", SECRET),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Filters": [{"Key": "name", "Values": ["vls-"]}]},
+        {"Filters": [{"Key": "name", "Values": ["vls-"]}], "SecretIdList": [SECRET]},
+        {},
+        {"SecretIdList": []},
+        {"SecretIdList": SECRET},
+        {"SecretIdList": [SECRET, 7]},
+        {"SecretIdList": [SECRET, "vls-unknown"]},
+    ],
+)
+def test_batch_get_secret_value_without_a_list_of_known_secrets_is_unclassified(body):
+    with pytest.raises(Unclassified):
+        batch(body, secret_arn={"vls-cursor-key": SECRET}.get)
+
+
+def test_batch_get_secret_value_needs_the_batch_and_every_secret_granted():
+    calls = batch({"SecretIdList": [COOKIE_SECRET, SECRET]})
+    both = allow("secretsmanager:GetSecretValue", [COOKIE_SECRET, SECRET])
+    batch_action = allow("secretsmanager:BatchGetSecretValue", "*")
+    assert iam.authorize([policy(batch_action, both)], calls).allowed
+    one = allow("secretsmanager:GetSecretValue", COOKIE_SECRET)
+    refused = iam.authorize([policy(batch_action, one)], calls)
+    assert not refused.allowed
+    assert SECRET in refused.reason
+    without_batch = iam.authorize([policy(both)], calls)
+    assert not without_batch.allowed
+    assert "BatchGetSecretValue" in without_batch.reason
+
+
 def test_logs_and_xray():
     logs = json_call("Logs_20140328.PutLogEvents", {"logGroupName": "/aws/lambda/fn"}, "logs")
     assert logs == [Call("logs:PutLogEvents", "*")]

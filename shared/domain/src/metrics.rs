@@ -59,7 +59,8 @@ metrics! {
     MailRetried => "ActivationMails", "retried", MAILER;
     /// SES took mail slower than the mailer sent it; the mail waits a moment.
     MailThrottled => "ActivationMails", "throttled", MAILER;
-    /// SES takes no mail from the account now (quota spent, paused, suspended, sender).
+    /// SES takes no mail from the account now (quota spent, paused, suspended, sender not
+    /// verified, the account in the sandbox refusing an unverified recipient).
     MailBlocked => "ActivationMails", "blocked", MAILER;
     /// A mail given up: the agreement shows it, an operator resends it (runbook).
     MailParked => "ActivationMails", "parked", MAILER;
@@ -192,6 +193,18 @@ mod tests {
                 assert!(seen.insert((*f, m.dimension())), "{f}: {m:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_mail_the_sandbox_holds_is_counted_blocked_not_by_its_reason() {
+        // Waiting, not parked: no `ParkedMails` value of its own, and the alarm on blocked
+        // mail sees it.
+        assert!(!PARK_REASONS.contains(&MailRefusal::RecipientNotVerified));
+        assert!(
+            !Metric::all().contains(&Metric::ParkedBecause(MailRefusal::RecipientNotVerified))
+        );
+        assert_eq!(Metric::MailBlocked.name(), "ActivationMails");
+        assert_eq!(Metric::MailBlocked.dimension(), ("Outcome", "blocked"));
     }
 
     #[test]

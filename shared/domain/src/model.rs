@@ -394,12 +394,15 @@ impl MailIntent {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MailRefusal {
-    /// The recipient address was refused (suppressed, invalid, unverified in the sandbox).
+    /// The recipient address was refused (suppressed, invalid).
     RejectedAddress,
     /// The message itself was refused.
     RejectedMessage,
     /// The sender identity (or its MAIL FROM domain) is not verified.
     SenderNotVerified,
+    /// The account is still in the SES sandbox, which sends only to verified recipients: the
+    /// address is not at fault, and the mail goes once the account has production access.
+    RecipientNotVerified,
     /// Sending is paused for the account or its configuration set.
     SendingPaused,
     AccountSuspended,
@@ -418,6 +421,7 @@ impl MailRefusal {
             Self::RejectedAddress => "rejected_address",
             Self::RejectedMessage => "rejected_message",
             Self::SenderNotVerified => "sender_not_verified",
+            Self::RecipientNotVerified => "recipient_not_verified",
             Self::SendingPaused => "sending_paused",
             Self::AccountSuspended => "account_suspended",
             Self::Throttled => "throttled",

@@ -49,9 +49,13 @@ pub struct Scope<'a> {
     pub tenant: &'a str,
 }
 
-/// The key cursors are sealed with (kept as the keyed MAC, ready to be cloned per cursor).
+/// The keys cursors are sealed with (kept as keyed MACs, ready to be cloned per cursor):
+/// `current` seals; a cursor sealed with `previous` still opens while a rotation is under way.
 #[derive(Clone)]
-pub struct CursorKey(Hmac<Sha256>);
+pub struct CursorKey {
+    current: Hmac<Sha256>,
+    previous: Option<Hmac<Sha256>>,
+}
 
 impl std::fmt::Debug for CursorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,21 +63,29 @@ impl std::fmt::Debug for CursorKey {
     }
 }
 
-impl CursorKey {
-    /// A key of at least [`MIN_KEY_BYTES`] bytes.
-    pub fn new(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < MIN_KEY_BYTES {
-            return None;
-        }
-        Hmac::<Sha256>::new_from_slice(bytes).ok().map(Self)
+/// The keyed MAC of a key of at least [`MIN_KEY_BYTES`] bytes.
+fn mac_of(bytes: &[u8]) -> Option<Hmac<Sha256>> {
+    if bytes.len() < MIN_KEY_BYTES {
+        return None;
     }
+    Hmac::<Sha256>::new_from_slice(bytes).ok()
+}
 
-    fn tag(&self, scope: &Scope<'_>, position: &str) -> Hmac<Sha256> {
-        let mut mac = self.0.clone();
-        // JSON keeps the fields apart: no two (scope, position) pairs share an encoding.
-        let signed = serde_json::to_vec(&(scope, position)).unwrap_or_default();
-        mac.update(&signed);
-        mac
+fn tag(key: &Hmac<Sha256>, scope: &Scope<'_>, position: &str) -> Hmac<Sha256> {
+    let mut mac = key.clone();
+    // JSON keeps the fields apart: no two (scope, position) pairs share an encoding.
+    let signed = serde_json::to_vec(&(scope, position)).unwrap_or_default();
+    mac.update(&signed);
+    mac
+}
+
+impl CursorKey {
+    /// A key of at least [`MIN_KEY_BYTES`] bytes, with no previous one.
+    pub fn new(bytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            current: mac_of(bytes)?,
+            previous: None,
+        })
     }
 
     /// The local stack's fixed key (never used when deployed: the template passes a secret).
@@ -82,29 +94,41 @@ impl CursorKey {
         Self::new(&Sha256::digest(b"vls local development cursor key"))
     }
 
-    /// The key `VLS_CURSOR_KEY` gives: its bytes, at least [`MIN_KEY_BYTES`] of them.
-    pub fn from_config(raw: &str) -> Option<Self> {
-        Self::new(raw.trim().as_bytes())
+    /// The key secret's versions: `current` seals and opens, `previous` (if any) only opens.
+    /// Either one shorter than [`MIN_KEY_BYTES`] refuses the whole key.
+    pub fn from_versions(current: &str, previous: Option<&str>) -> Option<Self> {
+        let previous = match previous {
+            Some(p) => Some(mac_of(p.trim().as_bytes())?),
+            None => None,
+        };
+        Some(Self {
+            current: mac_of(current.trim().as_bytes())?,
+            previous,
+        })
     }
 
     /// The `next_cursor` for a position in the list `scope` names.
     pub fn seal(&self, scope: &Scope<'_>, position: &str) -> String {
-        let tag = self.tag(scope, position).finalize().into_bytes();
+        let tag = tag(&self.current, scope, position).finalize().into_bytes();
         format!("{}.{}", B64.encode(position), B64.encode(tag))
     }
 
-    /// The position a cursor names, if this key sealed it for this very list; otherwise 422
-    /// `invalid_cursor` (malformed, tampered with, or from another list, filter or tenant).
+    /// The position a cursor names, if the current or the previous key sealed it for this very
+    /// list; otherwise 422 `invalid_cursor` (malformed, tampered with, or from another list,
+    /// filter or tenant).
     pub fn open(&self, scope: &Scope<'_>, cursor: &str) -> Result<String, Problem> {
         let invalid = || Problem::new(422, "invalid_cursor", "cursor is not one this list gave");
-        let (position, tag) = cursor.split_once('.').ok_or_else(invalid)?;
+        let (position, sealed) = cursor.split_once('.').ok_or_else(invalid)?;
         let position = B64.decode(position).map_err(|_| invalid())?;
         let position = String::from_utf8(position).map_err(|_| invalid())?;
-        let tag = B64.decode(tag).map_err(|_| invalid())?;
-        self.tag(scope, &position)
-            .verify_slice(&tag)
-            .map_err(|_| invalid())?;
-        Ok(position)
+        let sealed = B64.decode(sealed).map_err(|_| invalid())?;
+        // `verify_slice` compares in constant time.
+        let opens = |key: &Hmac<Sha256>| tag(key, scope, &position).verify_slice(&sealed).is_ok();
+        if opens(&self.current) || self.previous.as_ref().is_some_and(opens) {
+            Ok(position)
+        } else {
+            Err(invalid())
+        }
     }
 }
 
@@ -198,7 +222,7 @@ impl<'a> List<'a> {
 }
 
 fn unkeyed() -> Problem {
-    tracing::error!("VLS_CURSOR_KEY is not set or too short: lists cannot be paged");
+    tracing::error!("the cursor key is not configured or too short: lists cannot be paged");
     Problem::new(
         503,
         "lists_unavailable",
@@ -311,5 +335,55 @@ mod tests {
     #[test]
     fn a_short_key_is_refused() {
         assert!(CursorKey::new(&[1; MIN_KEY_BYTES - 1]).is_none());
+        assert!(CursorKey::new(&[1; MIN_KEY_BYTES]).is_some());
+        let short = "k".repeat(MIN_KEY_BYTES - 1);
+        assert!(CursorKey::from_versions("", None).is_none(), "empty");
+        assert!(CursorKey::from_versions(&short, None).is_none());
+        assert!(
+            CursorKey::from_versions(OLD, Some(&short)).is_none(),
+            "short previous"
+        );
+        assert!(CursorKey::from_versions(&format!("{short}k"), None).is_some());
+    }
+
+    const OLD: &str = "old-cursor-key-old-cursor-key-old-cursor-key";
+    const NEW: &str = "new-cursor-key-new-cursor-key-new-cursor-key";
+
+    #[test]
+    fn a_cursor_outlives_one_rotation_of_its_key() {
+        let before = CursorKey::from_versions(OLD, None).expect("key");
+        let cursor = before.seal(&SCOPE, "R#0042");
+        let rotating = CursorKey::from_versions(NEW, Some(OLD)).expect("key");
+        assert_eq!(rotating.open(&SCOPE, &cursor), Ok("R#0042".to_owned()));
+        // New cursors are sealed with the new key: they open without the old one.
+        let fresh = rotating.seal(&SCOPE, "R#0043");
+        let after = CursorKey::from_versions(NEW, None).expect("key");
+        assert_eq!(after.open(&SCOPE, &fresh), Ok("R#0043".to_owned()));
+        assert!(
+            before.open(&SCOPE, &fresh).is_err(),
+            "sealed with the new key"
+        );
+        // Once the previous key is dropped, the old cursor no longer opens.
+        assert_eq!(
+            after.open(&SCOPE, &cursor).map_err(|p| p.code),
+            Err("invalid_cursor")
+        );
+        // Still bound to its list under the previous key.
+        let other = Scope {
+            tenant: "acc_2",
+            ..SCOPE
+        };
+        assert!(rotating.open(&other, &cursor).is_err());
+    }
+
+    #[test]
+    fn a_cursor_of_neither_key_is_refused() {
+        let stranger = CursorKey::from_versions(&"s".repeat(MIN_KEY_BYTES), None).expect("key");
+        let cursor = stranger.seal(&SCOPE, "R#0042");
+        let ring = CursorKey::from_versions(NEW, Some(OLD)).expect("key");
+        assert_eq!(
+            ring.open(&SCOPE, &cursor).map_err(|p| p.code),
+            Err("invalid_cursor")
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::http::AuthMode;
 use crate::http::auth::{ClaimNames, DEFAULT_LOCAL_SECRET};
 use crate::http::paging::CursorKey;
 use crate::rules::Policy;
+use crate::secrets::{KeyVersions, Secret, Secrets, SecretsError};
 use crate::store::Store;
 
 /// "Now", passed into rules rather than read inside them.
@@ -23,7 +24,8 @@ pub struct Config {
     pub table_name: String,
     pub auth: AuthMode,
     pub policy: Policy,
-    /// Seals the lists' cursors (`VLS_CURSOR_KEY`, a secret of at least 32 characters; the
+    /// Seals the lists' cursors: the secret `VLS_CURSOR_KEY_SECRET_ARN` names, each key at
+    /// least 32 characters, read by [`Startup::from_env`] for the functions that page (the
     /// local stack alone goes without, with a fixed development key).
     pub cursor_key: Option<CursorKey>,
 }
@@ -38,6 +40,8 @@ pub fn var(name: &str) -> Option<String> {
 pub enum ConfigError {
     #[error("VLS_AUTH_MODE=local is for the local stack only, and {0}")]
     LocalAuthOffLoopback(String),
+    #[error(transparent)]
+    Secret(#[from] SecretsError),
 }
 
 /// Why local token verification must not run with this environment, if it must not: it
@@ -96,7 +100,6 @@ impl Config {
     }
 
     fn read() -> Result<Self, ConfigError> {
-        let local = var("VLS_AUTH_MODE").as_deref() == Some("local");
         let auth = match var("VLS_AUTH_MODE").as_deref() {
             Some("local") => {
                 if let Some(why) = local_auth_refusal(var) {
@@ -119,17 +122,62 @@ impl Config {
                 .filter(|d| !d.is_empty())
                 .collect();
         }
-        let cursor_key = match var("VLS_CURSOR_KEY") {
-            Some(raw) => CursorKey::from_config(&raw),
-            None if local => CursorKey::development(),
-            None => None,
-        };
         Ok(Self {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "vls".to_owned()),
             auth,
             policy,
-            cursor_key,
+            cursor_key: None,
         })
+    }
+
+    /// On the local stack (`VLS_AUTH_MODE=local`).
+    pub fn is_local(&self) -> bool {
+        matches!(self.auth, AuthMode::Local { .. })
+    }
+}
+
+/// What a function starts with: its configuration, the AWS configuration every client is
+/// built from, and the secrets it needs.
+pub struct Startup {
+    pub config: Config,
+    pub sdk: aws_config::SdkConfig,
+    pub secrets: Secrets,
+}
+
+impl Startup {
+    /// [`Config::from_env`], [`aws`], then the secrets in `needs` (and those only), all in one
+    /// request at most; the cursor key goes into the configuration. A secret that cannot be
+    /// read is refused as a configuration is: logged as an error, and the function does not
+    /// start.
+    pub async fn from_env(needs: &[Secret]) -> Result<Self, ConfigError> {
+        let mut config = Config::from_env()?;
+        let sdk = aws().await;
+        let secrets = crate::secrets::load(&sdk, needs, config.is_local(), var)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "refusing to start"))?;
+        config.cursor_key = cursor_key(secrets.cursor_key.as_ref(), config.is_local());
+        Ok(Self {
+            config,
+            sdk,
+            secrets,
+        })
+    }
+}
+
+/// The cursor key from its secret; without one, the development key on the local stack.
+fn cursor_key(versions: Option<&KeyVersions>, local: bool) -> Option<CursorKey> {
+    match versions {
+        Some(v) => {
+            let key = CursorKey::from_versions(&v.current, v.previous.as_deref());
+            if key.is_none() {
+                tracing::error!(
+                    "a cursor key is shorter than 32 characters: lists cannot be paged"
+                );
+            }
+            key
+        }
+        None if local => CursorKey::development(),
+        None => None,
     }
 }
 
@@ -184,11 +232,11 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// Configuration from the environment and clients from one `SdkConfig`, before the
-    /// runtime first polls (as in production; lazy construction only moves the cost).
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
-        let sdk = aws().await;
+    /// Configuration and the secrets in `needs` from the environment, and clients from one
+    /// `SdkConfig`, before the runtime first polls (as in production; lazy construction only
+    /// moves the cost).
+    pub async fn from_env(needs: &[Secret]) -> Result<Self, ConfigError> {
+        let Startup { config, sdk, .. } = Startup::from_env(needs).await?;
         Ok(Self {
             store: store(&sdk, &config),
             config,
@@ -197,16 +245,20 @@ impl Deps {
     }
 }
 
-/// Runs the HTTP function `name`: JSON logs and metrics, dependencies built once, then the
-/// Lambda runtime.
-pub async fn run_http<F, Fut>(name: &'static str, handle: F) -> Result<(), lambda_http::Error>
+/// Runs the HTTP function `name`: JSON logs and metrics, dependencies (with the secrets in
+/// `needs`) built once, then the Lambda runtime.
+pub async fn run_http<F, Fut>(
+    name: &'static str,
+    needs: &[Secret],
+    handle: F,
+) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static Deps, lambda_http::Request) -> Fut + Copy + Send + 'static,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
     crate::telemetry::init(name);
     // Lives for the whole process: leaking it once gives every request a plain reference.
-    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await?));
+    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env(needs).await?));
     lambda_http::run(lambda_http::service_fn(move |req| async move {
         let request_id = crate::telemetry::request_id(&req);
         let response = handle(deps, req).await;

@@ -1,5 +1,5 @@
-//! Volume licensing as the functions use it: configuration, TLS roots, telemetry, the SES
-//! client and the SQS queues, over the crates that hold the rest — `vls-domain` (types,
+//! Volume licensing as the functions use it: configuration, secrets, TLS roots, telemetry,
+//! the SES client and the SQS queues, over the crates that hold the rest — `vls-domain` (types,
 //! rules, no AWS SDK), `vls-store` (DynamoDB) and `vls-http` (requests, replies, auth). Cargo
 //! enforces the direction domain ← store ← http ← runtime; this crate re-exports them under
 //! one name.
@@ -7,6 +7,7 @@
 pub mod config;
 pub mod emf;
 pub mod queue;
+pub mod secrets;
 pub mod ses;
 pub mod telemetry;
 

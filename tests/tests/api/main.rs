@@ -13,4 +13,5 @@ mod remap_cancellation;
 mod requests_per_route;
 mod reservations;
 mod role_matrix;
+mod secrets;
 mod sign_in;

@@ -518,6 +518,31 @@ async fn an_unrelated_email_must_acknowledge_the_account() {
     );
 }
 
+/// An email the provider does not vouch for (`email_verified` false) counts as unrelated, even
+/// the OSM's own: a user who may set their own email could otherwise claim the OSM's.
+#[tokio::test]
+async fn an_unverified_email_must_acknowledge_even_the_osm_s() {
+    let (h, m, token) = mailed().await;
+    let sub = user(
+        json!({"email": "olivia@contoso.com", "email_verified": false,
+                          "role": "customer_admin", "account_id": m.account}),
+    );
+    let mut jar = Jar::default();
+    sign_in_as(&h, &mut jar, &token, &sub).await;
+    let (page, csrf) = confirm_page(&h, &mut jar, &token).await;
+    assert!(page.raw.contains("id=\"acknowledge\""), "{}", page.raw);
+    let confirm = format!("/activate/{token}/confirm");
+    let r = h
+        .browse(
+            "POST",
+            &confirm,
+            &jar.header(),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+    assert_page(&r, 422, Some("acknowledgement_required"));
+}
+
 mod with_a_provider_of_the_tests_own {
     use super::*;
     use vls_tests::fake_provider::{FakeProvider, Key};

@@ -65,9 +65,9 @@ fn function_of(resource: &str) -> String {
     out
 }
 
-/// (function, `METHOD /path`, has a gateway authorizer) for every HttpApi event of every
-/// function in template.yaml, and every route declared on its own (the activation function's,
-/// whose integration names it).
+/// (function, `METHOD /path`, has a gateway authorizer) for every route of template.yaml: each
+/// a route resource whose integration names its function (and, were there any, the functions'
+/// HttpApi events, which the route table test then finds declared the other way).
 fn template_routes() -> BTreeSet<(String, String, bool)> {
     let doc: serde_yaml::Value =
         serde_yaml::from_str(&read("template.yaml")).expect("template.yaml parses");
@@ -246,29 +246,23 @@ fn the_identity_provider_is_wired_without_a_cycle() {
     let pool_issuer = serde_json::json!({
         "Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
     });
-    let jwt = &r["Api"]["Properties"]["Body"]["components"]["securitySchemes"]["Jwt"];
-    let authorizer = &jwt["x-amazon-apigateway-authorizer"]["jwtConfiguration"];
-    assert_eq!(authorizer["issuer"]["Fn::If"][0], "CreateUserPool");
-    assert_eq!(authorizer["issuer"]["Fn::If"][1], pool_issuer);
-    assert_eq!(authorizer["audience"][0]["Fn::If"][1]["Ref"], "ApiClient");
-    let own = &r["ActivationJwt"]["Properties"]["JwtConfiguration"];
-    assert_eq!(
-        own["Issuer"], authorizer["issuer"],
-        "one issuer for every route"
-    );
+    let authorizers: Vec<_> = of_type(r, "AWS::ApiGatewayV2::Authorizer").collect();
+    assert_eq!(authorizers.len(), 1, "one authorizer for every route");
+    let authorizer = &authorizers[0].1["Properties"]["JwtConfiguration"];
+    assert_eq!(authorizer["Issuer"]["Fn::If"][0], "CreateUserPool");
+    assert_eq!(authorizer["Issuer"]["Fn::If"][1], pool_issuer);
+    assert_eq!(authorizer["Audience"][0]["Fn::If"][1]["Ref"], "ApiClient");
     let env = &r["ActivationFunction"]["Properties"]["Environment"]["Variables"];
     assert_eq!(
-        env["OIDC_ISSUER"], authorizer["issuer"],
+        env["OIDC_ISSUER"], authorizer["Issuer"],
         "the sign-in trusts the same pool"
     );
     assert_eq!(env["OIDC_CLIENT_ID"]["Fn::If"][1]["Ref"], "SignInClient");
     assert_eq!(env["JWT_AUDIENCE"]["Fn::If"][1]["Ref"], "ApiClient");
+    assert_eq!(env["VLS_COOKIE_KEY_SECRET_ARN"]["Ref"], "CookieKeySecret");
     assert!(
-        env["VLS_COOKIE_KEY"]["Fn::Sub"]
-            .as_str()
-            .is_some_and(|s| s.contains("resolve:secretsmanager:${CookieKeySecret}")),
-        "{}",
-        env["VLS_COOKIE_KEY"]
+        reads_secret(&r[role_of(r, "ActivationFunction")], "CookieKeySecret"),
+        "the pages may read their cookie key"
     );
     let callback = r["SignInClient"]["Properties"]["CallbackURLs"][0]["Fn::If"].clone();
     for url in [&callback[1]["Fn::Sub"], &callback[2]["Fn::Sub"]] {
@@ -288,14 +282,23 @@ fn the_identity_provider_is_wired_without_a_cycle() {
         pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
         true
     );
+    let update = &pool["UserAttributeUpdateSettings"]["AttributesRequireVerificationBeforeUpdate"];
+    assert_eq!(
+        update,
+        &serde_json::json!(["email"]),
+        "an email is verified before it changes"
+    );
     for client in ["ApiClient", "SignInClient"] {
-        let writes = &r[client]["Properties"]["WriteAttributes"];
+        let c = &r[client]["Properties"];
+        let writes = &c["WriteAttributes"];
         assert!(
-            writes.as_array().is_some_and(|w| w
-                .iter()
-                .all(|a| !a.as_str().unwrap_or_default().starts_with("custom:"))),
+            writes.as_array().is_some_and(|w| w.iter().all(|a| {
+                let a = a.as_str().unwrap_or_default();
+                a != "email" && !a.starts_with("custom:")
+            })),
             "{client} writes {writes}"
         );
+        assert_eq!(c["PreventUserExistenceErrors"], "ENABLED", "{client}");
     }
     // No cycle: a depth-first walk over the references finds no way back.
     let names: BTreeSet<String> = r.as_object().expect("resources").keys().cloned().collect();
@@ -360,8 +363,20 @@ fn role_may(r: &Value, role: &str, action: &str, target: &str) -> bool {
                 Value::Array(a) => a.iter().any(|a| a == action),
                 _ => false,
             };
-            allows && s["Resource"]["Fn::GetAtt"][0] == target
+            let names = |r: &Value| r["Fn::GetAtt"][0] == target;
+            let on = match &s["Resource"] {
+                Value::Array(rs) => rs.iter().any(names),
+                r => names(r),
+            };
+            allows && on
         })
+}
+
+/// The role a function runs with (`Role: !GetAtt <role>.Arn`).
+fn role_of<'a>(r: &'a Value, function: &str) -> &'a str {
+    r[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+        .as_str()
+        .expect("a role of the stack")
 }
 
 /// A queue that feeds `function` hides a message in work for at least six times the
@@ -381,7 +396,7 @@ fn hides_for_six_timeouts(r: &Value, queue: &str, function: &str) {
 
 /// The mailer's stream reports the records it could not process (the function answers
 /// `batchItemFailures`), splits a failing batch, ages records out after an hour into a
-/// failure queue it may write to, and a bounded number of mailers run at once.
+/// failure queue it may write to.
 #[test]
 fn the_mail_stream_reports_failures_and_lands_what_it_gives_up() {
     let cfn = translated();
@@ -402,15 +417,172 @@ fn the_mail_stream_reports_failures_and_lands_what_it_gives_up() {
     assert_eq!(r["MailStreamFailures"]["Type"], "AWS::SQS::Queue");
     assert!(role_may(
         r,
-        "ActivationMailerFunctionRole",
+        role_of(r, "ActivationMailerFunction"),
         "sqs:SendMessage",
         "MailStreamFailures"
     ));
-    let mailer = &r["ActivationMailerFunction"]["Properties"];
-    assert_eq!(
-        mailer["ReservedConcurrentExecutions"]["Ref"],
-        "MailerConcurrency"
-    );
+}
+
+/// Every route is declared one way: route resources on an API without a definition body. An
+/// API whose body CloudFormation re-imports drops the routes the body does not hold (SAM calls
+/// the mix unsupported), so a function's HttpApi event beside a route resource is refused.
+#[test]
+fn every_route_is_a_route_resource_and_none_is_in_a_definition() {
+    let cfn = translated();
+    let r = &cfn["Resources"];
+    let apis: Vec<_> = of_type(r, "AWS::ApiGatewayV2::Api").collect();
+    assert_eq!(apis.len(), 1);
+    for key in ["Body", "BodyS3Location"] {
+        assert!(
+            apis[0].1["Properties"].get(key).is_none(),
+            "the API has a {key}: routes are then declared two ways"
+        );
+    }
+    let source: serde_yaml::Value =
+        serde_yaml::from_str(&read("template.yaml")).expect("template.yaml parses");
+    for (name, resource) in source["Resources"].as_mapping().expect("resources") {
+        assert_ne!(
+            resource["Type"].as_str(),
+            Some("AWS::Serverless::HttpApi"),
+            "{name:?}: a SAM HttpApi generates a definition"
+        );
+        for (event, e) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            assert_ne!(
+                e["Type"].as_str(),
+                Some("HttpApi"),
+                "{name:?}.{event:?}: an HttpApi event goes into a generated definition"
+            );
+        }
+    }
+    assert!(of_type(r, "AWS::ApiGatewayV2::Route").count() >= 28);
+}
+
+/// The stage throttles every route, and each public page (no authorizer: `/activate/*`,
+/// `/sign-in/*`) more tightly than the rest, so a flood of link pages is refused at the
+/// gateway instead of using up the account's Lambda concurrency.
+#[test]
+fn every_route_is_throttled_and_the_public_pages_tightly() {
+    let cfn = translated();
+    let r = &cfn["Resources"];
+    let stages: Vec<_> = of_type(r, "AWS::ApiGatewayV2::Stage").collect();
+    assert_eq!(stages.len(), 1);
+    let stage = &stages[0].1["Properties"];
+    let default = &stage["DefaultRouteSettings"];
+    assert_eq!(default["ThrottlingRateLimit"]["Ref"], "ApiRateLimit");
+    assert_eq!(default["ThrottlingBurstLimit"]["Ref"], "ApiBurstLimit");
+    let mut public = 0;
+    for (name, route) in of_type(r, "AWS::ApiGatewayV2::Route") {
+        let p = &route["Properties"];
+        let key = p["RouteKey"].as_str().unwrap_or_default();
+        let path = key.split(' ').nth(1).unwrap_or_default();
+        let open = p["AuthorizationType"] == "NONE" || p.get("AuthorizationType").is_none();
+        assert_eq!(
+            open,
+            path.starts_with("/activate/") || path.starts_with("/sign-in/"),
+            "{name}: only the pages a link opens go without a token"
+        );
+        if open {
+            public += 1;
+            let s = &stage["RouteSettings"][key];
+            assert_eq!(
+                s["ThrottlingRateLimit"]["Ref"], "PublicRouteRateLimit",
+                "{key}"
+            );
+            assert_eq!(
+                s["ThrottlingBurstLimit"]["Ref"], "PublicRouteBurstLimit",
+                "{key}"
+            );
+        }
+    }
+    assert_eq!(public, 5, "the five public pages");
+    let params = &cfn["Parameters"];
+    let default_of = |p: &str| params[p]["Default"].as_u64().unwrap_or(u64::MAX);
+    assert!(default_of("PublicRouteRateLimit") < default_of("ApiRateLimit"));
+}
+
+/// A role's inline policy statements.
+fn statements(role: &Value) -> impl Iterator<Item = &Value> {
+    role["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+}
+
+/// A statement's actions (a string or a list).
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// No role reaches the account's queues, streams or tables at large: no statement allows an
+/// SQS or DynamoDB action on `*`, and no role has the managed policies for event sources
+/// (`AWSLambdaSQSQueueExecutionRole`, `AWSLambdaDynamoDBExecutionRole`), whose resource is `*`.
+#[test]
+fn no_role_reaches_every_queue_stream_or_table() {
+    let cfn = translated();
+    let r = &cfn["Resources"];
+    for (name, role) in of_type(r, "AWS::IAM::Role") {
+        for managed in role["Properties"]["ManagedPolicyArns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let arn = managed.as_str().unwrap_or_default();
+            assert!(
+                !arn.ends_with("/AWSLambdaSQSQueueExecutionRole")
+                    && !arn.ends_with("/AWSLambdaDynamoDBExecutionRole"),
+                "{name} has {arn}, which reads every queue or stream of the account"
+            );
+        }
+        for s in statements(role).filter(|s| s["Effect"] == "Allow") {
+            let scoped = actions(s)
+                .iter()
+                .filter(|a| a.starts_with("sqs:") || a.starts_with("dynamodb:"))
+                .count();
+            let everywhere = match &s["Resource"] {
+                Value::String(r) => r == "*",
+                Value::Array(rs) => rs.iter().any(|r| r == "*"),
+                _ => false,
+            };
+            assert!(
+                scoped == 0 || !everywhere,
+                "{name}: {} on every resource of the account",
+                s["Action"]
+            );
+        }
+    }
+}
+
+/// Lambda keeps 10 executions of an account unreserved and a new account's quota may be 10:
+/// any reserved concurrency would fail the default deploy there, so no function reserves any
+/// (the queues' `MaximumConcurrency` bounds their consumers without reserving).
+#[test]
+fn no_function_reserves_concurrency() {
+    let cfn = translated();
+    for (name, f) in of_type(&cfn["Resources"], "AWS::Lambda::Function") {
+        assert!(
+            f["Properties"]
+                .get("ReservedConcurrentExecutions")
+                .is_none(),
+            "{name} reserves concurrency, which a quota-10 account cannot give"
+        );
+    }
 }
 
 /// The true-up's fan-out: the scheduled run may send to the work queue and is told its URL;
@@ -428,7 +600,7 @@ fn the_true_up_fans_out_through_a_queue_with_a_dead_letter_queue() {
     );
     assert!(role_may(
         r,
-        "TrueUpFunctionRole",
+        role_of(r, "TrueUpFunction"),
         "sqs:SendMessage",
         "TrueUpQueue"
     ));
@@ -465,7 +637,7 @@ fn the_mailer_is_woken_through_its_queue() {
     );
     assert!(role_may(
         r,
-        "ActivationMailerFunctionRole",
+        role_of(r, "ActivationMailerFunction"),
         "sqs:SendMessage",
         "MailWakeups"
     ));
@@ -503,12 +675,57 @@ fn the_list_functions_seal_cursors_with_the_stack_secret() {
                 res["Type"] == "AWS::Lambda::Function" && function_of(name) == function
             })
             .unwrap_or_else(|| panic!("{function} in the template"));
-        let key = &resource["Properties"]["Environment"]["Variables"]["VLS_CURSOR_KEY"];
+        let env = &resource["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            env["VLS_CURSOR_KEY_SECRET_ARN"]["Ref"], "CursorKeySecret",
+            "{function}"
+        );
+        let role = role_of(&cfn["Resources"], name_of(r, resource));
         assert!(
-            key["Fn::Sub"]
-                .as_str()
-                .is_some_and(|s| s.contains("resolve:secretsmanager:${CursorKeySecret}")),
-            "{function}: {key}"
+            reads_secret(&cfn["Resources"][role], "CursorKeySecret"),
+            "{function} may read the cursor key"
+        );
+    }
+}
+
+/// The logical id of a resource of `r`.
+fn name_of<'a>(r: &'a serde_json::Map<String, Value>, resource: &Value) -> &'a str {
+    r.iter()
+        .find(|(_, v)| *v == resource)
+        .map(|(k, _)| k.as_str())
+        .expect("a resource of the template")
+}
+
+/// Whether a role may read the secret `!Ref <secret>`: GetSecretValue on it, and
+/// BatchGetSecretValue (which has no resource-level permissions).
+fn reads_secret(role: &Value, secret: &str) -> bool {
+    let on = |s: &Value| match &s["Resource"] {
+        Value::Array(rs) => rs.iter().any(|r| r["Ref"] == secret),
+        r => r["Ref"] == secret,
+    };
+    let may = |action: &str| {
+        statements(role).any(|s| s["Effect"] == "Allow" && actions(s).iter().any(|a| a == action))
+    };
+    statements(role).any(|s| {
+        s["Effect"] == "Allow"
+            && actions(s)
+                .iter()
+                .any(|a| a == "secretsmanager:GetSecretValue")
+            && on(s)
+    }) && may("secretsmanager:BatchGetSecretValue")
+}
+
+/// Nothing secret in any function's configuration: a `{{resolve:…}}` there is resolved at
+/// deploy time and stored where `lambda:GetFunctionConfiguration` reads it. Secrets are
+/// named by ARN and fetched at cold start.
+#[test]
+fn no_function_configuration_holds_a_secret() {
+    let cfn = translated();
+    for (name, f) in of_type(&cfn["Resources"], "AWS::Lambda::Function") {
+        let env = serde_json::to_string(&f["Properties"]["Environment"]).expect("JSON");
+        assert!(
+            !env.contains("{{resolve:"),
+            "{name} has a secret in its configuration: {env}"
         );
     }
 }
@@ -609,12 +826,13 @@ fn every_function_is_traced() {
     assert_eq!(functions.len(), 8);
     for (name, f) in functions {
         assert_eq!(f["Properties"]["TracingConfig"]["Mode"], "Active", "{name}");
-        let role = f["Properties"]["Role"]["Fn::GetAtt"][0]
-            .as_str()
-            .expect("role");
+        let role = role_of(r, name);
         let managed = &r[role]["Properties"]["ManagedPolicyArns"];
+        let own = statements(&r[role]).any(|s| {
+            s["Effect"] == "Allow" && actions(s).iter().any(|a| a == "xray:PutTraceSegments")
+        });
         assert!(
-            managed.as_array().into_iter().flatten().any(|p| p
+            own || managed.as_array().into_iter().flatten().any(|p| p
                 .as_str()
                 .is_some_and(|p| p.ends_with("/AWSXrayWriteOnlyAccess"))),
             "{name}: {managed}"

@@ -555,6 +555,65 @@ async fn the_agreement_s_other_routes_over_http() {
     );
 }
 
+/// A remap that moves an associated agreement's licences to another account, and an
+/// amendment that separates an agreement from its Online Services account, over HTTP: each
+/// one transaction that also deletes (a pool source), which its function must be allowed.
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn a_remap_and_an_amendment_over_http() {
+    let http = http();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let w = activated(&http, &run);
+    let bs = tok("billing_support", json!({}));
+    let new = http
+        .post("/accounts", &bs, &account_body("Contoso Holding"))
+        .id();
+    let r = http.post(
+        &format!("/agreements/{}/remap", w.agreement),
+        &bs,
+        &json!({"target_account_id": new, "reason": "attached to the wrong tenant"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["to_account_id"], json!(new));
+    let pool = http.get(&format!("/accounts/{new}/licenses"), &bs);
+    assert_eq!(
+        total(&pool.body, "d365-sales-professional"),
+        50,
+        "{}",
+        pool.raw
+    );
+    let pool = http.get(&format!("/accounts/{}/licenses", w.account), &bs);
+    assert_eq!(
+        total(&pool.body, "d365-sales-professional"),
+        50,
+        "the subscription's own"
+    );
+
+    let partner = tok("partner", json!({"partner_id": format!("lsp-{run}")}));
+    let mos = http
+        .post("/accounts", &bs, &mos_account_body("Contoso 365"))
+        .id();
+    let mut body = agreement_body(&format!("m-{run}"), "2026-04-01");
+    body["online_services_account_id"] = json!(mos);
+    let bound = http.post("/agreements", &partner, &body).id();
+    let lines = json!([{"sku": "d365-sales-enterprise", "quantity": 250}]);
+    let o = http.post("/orders", &partner, &order_body(&bound, lines, None));
+    let r = http.post(
+        &format!("/orders/{}/invoice", o.body["id"].as_str().expect("id")),
+        &partner,
+        &json!({}),
+    );
+    assert_eq!(r.body["attached_account_id"], json!(mos), "{}", r.raw);
+    let r = http.post(
+        &format!("/agreements/{bound}/amendments"),
+        &tok("licensing_specialist", json!({})),
+        &json!({"kind": "separate_online_services", "reason": "the customer asked"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let a = http.get(&format!("/agreements/{bound}"), &bs);
+    assert_eq!(a.body["bound_to_online_services"], false, "{}", a.raw);
+}
+
 /// Prints the time from invoicing to the mail being in the emulator, over 20 invoices.
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
@@ -791,7 +850,7 @@ async fn the_osm_signs_in_and_associates_in_a_real_browser_without_javascript() 
         "the pool grew by the ordered 50"
     );
     browser.open(&link);
-    assert!(browser.source().contains("already been used"));
+    browser.wait_for("already been used");
 }
 
 /// Invokes the true-up function through `cargo lambda watch` with an EventBridge scheduled

@@ -7,10 +7,82 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use vls_tests::template_stack::{description, report};
+use serde_json::json;
+use vls_tests::fixtures::*;
+use vls_tests::template_stack::{description, fire, report, ses_production_access};
+use vls_tests::{Http, stack_token as tok};
 
 fn stack() -> Value {
     description().expect("VLS_TEMPLATE_STACK (run through `make test`)")
+}
+
+/// The report, once the mail sweep (a schedule of once a minute, which the tests' run may not
+/// reach) has run too, so that its calls are among those checked.
+fn swept_report(stack: &Value) -> Value {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    fire(stack, "ActivationMailerFunctionSweep", &now);
+    report(stack)
+}
+
+/// The stream's own actions (read by Lambda's poller, not by the function's code).
+const STREAM_ACTIONS: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+];
+
+/// Each table action a role grants (inline statements; no managed policy grants any here).
+fn granted_table_actions(role: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for p in role["Policies"].as_array().into_iter().flatten() {
+        let statements = &p["PolicyDocument"]["Statement"];
+        for s in statements.as_array().into_iter().flatten() {
+            if s["Effect"] != "Allow" {
+                continue;
+            }
+            let actions = match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                v => strings(v).into_iter().collect(),
+            };
+            out.extend(
+                actions.into_iter().filter(|a| {
+                    a.starts_with("dynamodb:") && !STREAM_ACTIONS.contains(&a.as_str())
+                }),
+            );
+        }
+    }
+    out
+}
+
+/// Least privilege, measured: every table action a function's role grants is one the function
+/// was seen to make while the black-box tests ran (granted ⊆ seen; the calls themselves are
+/// all allowed, so seen ⊆ granted too).
+#[test]
+#[ignore = "needs the template stack: run through `make test`"]
+fn every_table_action_granted_is_used() {
+    let report = swept_report(&stack());
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in report["calls"].as_array().expect("calls") {
+        let resource = c["resource"].as_str().unwrap_or_default();
+        if c["allowed"] == true && resource.contains(":table/") && !resource.contains("/stream/") {
+            seen.entry(c["function"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .insert(c["action"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let roles = report["granted"].as_object().expect("granted");
+    assert_eq!(roles.len(), 8);
+    for (function, role) in roles {
+        let granted = granted_table_actions(role);
+        let used = seen.get(function).cloned().unwrap_or_default();
+        let unused: Vec<_> = granted.difference(&used).collect();
+        assert!(
+            unused.is_empty(),
+            "{function} is granted {unused:?} and never uses them"
+        );
+        assert!(!granted.is_empty(), "{function} reads or writes the table");
+    }
 }
 
 fn strings(v: &Value) -> BTreeSet<String> {
@@ -25,7 +97,7 @@ fn strings(v: &Value) -> BTreeSet<String> {
 #[test]
 #[ignore = "needs the template stack: run through `make test`"]
 fn every_aws_call_was_allowed_by_its_functions_role() {
-    let report = report(&stack());
+    let report = swept_report(&stack());
     let calls = report["calls"].as_array().expect("calls");
     assert!(
         calls.len() > 50,
@@ -115,4 +187,80 @@ fn functions_get_their_template_environment_and_nothing_else() {
             "{name}: no local auth on this stack"
         );
     }
+}
+
+/// The stack's SES account in the sandbox for as long as this lives.
+struct Sandbox(Value);
+
+impl Sandbox {
+    fn on(stack: &Value) -> Self {
+        ses_production_access(stack, false, &["licensing@vls.example.com"]);
+        Self(stack.clone())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        ses_production_access(&self.0, true, &[]);
+    }
+}
+
+/// In the SES sandbox, SES refuses mail to a recipient it has not verified. The activation
+/// mail then waits (sending not yet allowed: R5) and is not parked: the agreement shows no
+/// failure, so the OSM gets a link once the account has production access.
+#[test]
+#[ignore = "needs the template stack: run through `make test`"]
+fn in_the_ses_sandbox_activation_mail_waits_instead_of_being_parked() {
+    let stack = stack();
+    let _sandbox = Sandbox::on(&stack);
+    let http = Http::new(stack["api"].as_str().expect("api"));
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let bs = tok("billing_support", json!({}));
+    let pid = format!("lsp-{run}");
+    http.put(&format!("/partners/{pid}"), &bs, &partner_body("Fabrikam"));
+    let partner = tok("partner", json!({"partner_id": pid}));
+    let agr = http
+        .post(
+            "/agreements",
+            &partner,
+            &agreement_body(&format!("s-{run}"), "2026-03-15"),
+        )
+        .id();
+    let lines = json!([{"sku": "d365-sales-professional", "quantity": 10}]);
+    let order = http
+        .post("/orders", &partner, &order_body(&agr, lines, None))
+        .id();
+    let r = http.post(&format!("/orders/{order}/invoice"), &partner, &json!({}));
+    assert_eq!(r.body["activation_email"], "queued", "{}", r.raw);
+    // The stream hands the mail to the mailer within a second; SES refuses it.
+    let refused = || {
+        report(&stack)["invocations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["name"] == "ActivationMailerFunction")
+            .count()
+    };
+    let before = refused();
+    for _ in 0..50 {
+        if refused() > before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let a = http.get(&format!("/agreements/{agr}"), &bs);
+    assert_eq!(a.status, 200, "{}", a.raw);
+    assert!(
+        a.body["activation_email_failed"].is_null(),
+        "the mail waits, it is not parked: {}",
+        a.raw
+    );
+    let sender = stack["sender"].as_str().expect("sender");
+    assert!(
+        !vls_tests::sent_mail(sender)
+            .iter()
+            .any(|m| m["body"].as_str().is_some_and(|b| b.contains(&agr))),
+        "nothing reached the OSM"
+    );
 }

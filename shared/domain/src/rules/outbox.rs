@@ -80,7 +80,8 @@ pub enum Kind {
     /// The account's daily quota is spent: tried again when it frees, not counted.
     QuotaSpent,
     /// Nothing can be sent from this account now (paused, suspended, the sender identity not
-    /// verified): every mail waits for the operator, not counted, and the mailer says so.
+    /// verified, the account in the SES sandbox): every mail waits for the operator, not
+    /// counted, and the mailer says so.
     AccountBlocked,
     /// Something failed on the way (SES unreachable, a 5xx): counted, retried with a growing
     /// backoff, then every few hours; never parked (R5: only a permanent refusal parks).
@@ -94,7 +95,8 @@ pub fn kind(reason: MailRefusal) -> Kind {
         MailRefusal::QuotaExceeded => Kind::QuotaSpent,
         MailRefusal::SendingPaused
         | MailRefusal::AccountSuspended
-        | MailRefusal::SenderNotVerified => Kind::AccountBlocked,
+        | MailRefusal::SenderNotVerified
+        | MailRefusal::RecipientNotVerified => Kind::AccountBlocked,
         MailRefusal::Unavailable => Kind::Transient,
     }
 }
@@ -331,6 +333,7 @@ mod tests {
             (MailRefusal::SendingPaused, waits.blocked),
             (MailRefusal::AccountSuspended, waits.blocked),
             (MailRefusal::SenderNotVerified, waits.blocked),
+            (MailRefusal::RecipientNotVerified, waits.blocked),
         ] {
             let Refused::Wait(waiting) = refused(&nth(3, now), reason, now, &waits) else {
                 panic!("{reason:?} waits")
@@ -341,6 +344,32 @@ mod tests {
                 (waiting.status, waiting.lease_until),
                 (MailStatus::Pending, None)
             );
+        }
+    }
+
+    #[test]
+    fn a_sandboxed_account_refusing_the_recipient_blocks_the_mail_and_never_parks_it() {
+        let why = MailRefusal::RecipientNotVerified;
+        assert_eq!(kind(why), Kind::AccountBlocked);
+        assert_eq!(why.code(), "recipient_not_verified");
+        // The code the logs carry is the one stored with the intent.
+        assert_eq!(
+            serde_json::to_value(why).expect("serialise"),
+            serde_json::json!(why.code())
+        );
+        let now = at("2026-11-01T10:05:00Z");
+        let waits = waits();
+        // Mail after mail, for a week of sandbox: each waits, none is parked or counted.
+        let mut mail = nth(1, now);
+        for round in 0..(7 * 24 * 4) {
+            let Refused::Wait(waiting) = refused(&mail, why, now, &waits) else {
+                panic!("round {round}: waits")
+            };
+            assert_eq!((waiting.status, waiting.attempts), (MailStatus::Pending, 0));
+            mail = MailIntent {
+                attempts: waiting.attempts + 1,
+                ..waiting
+            };
         }
     }
 
