@@ -35,7 +35,7 @@ export OIDC_ISSUER ?= http://127.0.0.1:9400
 export OIDC_CLIENT_ID ?= vls-local
 export OIDC_CLIENT_SECRET ?= vls-local-client-secret
 
-.PHONY: dev test venv stack token user down clean bench bench-true-up bench-mail fuzz release-check
+.PHONY: dev test venv stack token user down clean bench bench-true-up bench-mail fuzz release-check release-check-arm64 smoke cognito-user mutants
 
 venv: $(VENV)/.installed
 
@@ -81,6 +81,11 @@ bench: stack
 release-check: venv
 	scripts/release-check.sh
 
+## What the template deploys: every function built for arm64 (cargo-lambda with Zig) and checked
+## to be an aarch64 ELF; stops with "aarch64 target missing" where Rust's target is not installed.
+release-check-arm64: venv
+	scripts/release-check-arm64.sh
+
 ## The true-up fanned out over 10,000 due agreements through a proxy that holds each request
 ## ~8 ms: agreements/s at 1 worker and at the configured number, DynamoDB requests per
 ## agreement, a redelivery of every message (nothing billed twice); one 20,000-reservation bill.
@@ -98,6 +103,26 @@ bench-mail: stack
 ## schemathesis with a long budget against a running `make dev` (port $(DEV_PORT)).
 fuzz: venv
 	scripts/fuzz.sh http://127.0.0.1:$(DEV_PORT) 200
+
+## A user of the deployed stack's Cognito pool, with the custom attributes the API reads (uses
+## your AWS credentials, not the local stack's):
+## make cognito-user POOL=<UserPoolId> EMAIL=… ROLE=billing_support [ACCOUNT_ID=…] [PARTNER_ID=…]
+cognito-user: venv
+	@env -u AWS_ENDPOINT_URL -u AWS_EC2_METADATA_DISABLED \
+	  $(if $(filter local,$(AWS_ACCESS_KEY_ID)),-u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY) \
+	  $(PY) scripts/cognito_user.py \
+	  --pool-id "$(POOL)" --email "$(EMAIL)" --role "$(ROLE)" \
+	  $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID))
+
+## A read-only smoke test of a deployed stack: make smoke BASE=https://… [TOKEN=<ID token>]
+smoke: venv
+	@$(PY) scripts/smoke.py "$(BASE)" $(if $(TOKEN),--token "$(TOKEN)")
+
+## Each deployment fact the template stack guards, broken in a scratch copy (the claim mapping,
+## DeleteItem, an environment variable, a route, the audience, a secret in an Environment), and
+## the suite shown failing on each (about 10 minutes; the copy builds once).
+mutants: stack
+	$(PY) scripts/mutants.py
 
 ## Stops the emulator and identity provider that `make dev`/`make stack` started.
 down:

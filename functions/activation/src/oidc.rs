@@ -96,7 +96,15 @@ pub struct Provider {
     discovery: Mutex<Option<Discovery>>,
     keys: Mutex<Option<Keys>>,
     jwks_fetches: std::sync::atomic::AtomicUsize,
+    /// After the provider failed (unreachable, timed out, a 5xx), it is not asked again until
+    /// then: a provider that is down is not hit by every page, and the pages answer at once.
+    down_until: std::sync::Mutex<Option<Instant>>,
+    /// Requests actually sent to the provider (for tests and logs).
+    requests: std::sync::atomic::AtomicUsize,
 }
+
+/// How long a failed provider is left alone.
+pub const PROVIDER_DOWN_FOR: Duration = Duration::from_secs(10);
 
 /// A URL the provider may be reached at: https, or http on a loopback address.
 pub fn allowed_url(url: &str) -> bool {
@@ -154,7 +162,43 @@ impl Provider {
             discovery: Mutex::new(None),
             keys: Mutex::new(None),
             jwks_fetches: std::sync::atomic::AtomicUsize::new(0),
+            down_until: std::sync::Mutex::new(None),
+            requests: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// How many requests reached out to the provider.
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn down(&self) -> bool {
+        let until = self.down_until.lock().map(|u| *u).unwrap_or(None);
+        until.is_some_and(|u| Instant::now() < u)
+    }
+
+    fn mark_down(&self) {
+        if let Ok(mut u) = self.down_until.lock() {
+            *u = Some(Instant::now() + PROVIDER_DOWN_FOR);
+        }
+    }
+
+    /// Sends unless the provider failed a moment ago; a failure on the way (not a refusal)
+    /// marks it down for [`PROVIDER_DOWN_FOR`].
+    async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Value), OidcError> {
+        if self.down() {
+            return Err(OidcError::Unreachable(format!(
+                "failed less than {}s ago: not asked again yet",
+                PROVIDER_DOWN_FOR.as_secs()
+            )));
+        }
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let answer = self.exchange(request).await;
+        if matches!(&answer, Err(_) | Ok((500.., _))) {
+            self.mark_down();
+        }
+        answer
     }
 
     /// How often the keys were fetched (for tests and logs).
@@ -162,7 +206,10 @@ impl Provider {
         self.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Value), OidcError> {
+    async fn exchange(
+        &self,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<(u16, Value), OidcError> {
         let url = request.uri().to_string();
         if !allowed_url(&url) {
             return Err(OidcError::Unreachable(format!(
@@ -363,6 +410,32 @@ impl Provider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A provider that cannot be reached is asked once, then left alone for a while: the
+    /// next pages answer at once instead of each waiting on it.
+    #[tokio::test]
+    async fn a_failed_provider_is_not_asked_again_at_once() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let provider = Provider::new(Settings {
+            issuer: format!("http://127.0.0.1:{port}"),
+            client_id: "c".into(),
+            client_secret: None,
+            redirect_uri: "http://127.0.0.1:1/sign-in/callback".into(),
+            claims: ClaimNames::default(),
+            jwks_refetch_after: Duration::from_secs(60),
+            api_audience: "c".into(),
+        });
+        assert!(matches!(
+            provider.discovery().await,
+            Err(OidcError::Unreachable(_))
+        ));
+        assert_eq!(provider.requests(), 1);
+        let again = provider.discovery().await;
+        assert!(matches!(&again, Err(OidcError::Unreachable(why)) if why.contains("not asked")));
+        assert_eq!(provider.requests(), 1, "not asked again within the window");
+    }
 
     #[test]
     fn only_https_or_loopback_http() {

@@ -839,3 +839,45 @@ fn every_function_is_traced() {
         );
     }
 }
+
+/// What the template deploys is what `make release-check` and `make release-check-arm64` build:
+/// every function is arm64 (`Architectures`) built by cargo-lambda, and the binaries the
+/// template names are exactly the workspace's function binaries (the release checks build the
+/// workspace and check each named `bootstrap`).
+#[test]
+fn the_template_deploys_the_workspace_s_binaries_on_arm64() {
+    let cfn = translated();
+    let mut named = BTreeSet::new();
+    for (name, f) in of_type(&cfn["Resources"], "AWS::Lambda::Function") {
+        assert_eq!(
+            f["Properties"]["Architectures"],
+            serde_json::json!(["arm64"]),
+            "{name}"
+        );
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("binary");
+        named.insert(binary.to_owned());
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let mut built = BTreeSet::new();
+    for crate_dir in std::fs::read_dir(&root).expect("functions/") {
+        let manifest = crate_dir.expect("entry").path().join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).expect("Cargo.toml");
+        // Each `[[bin]]` table's `name = "…"`.
+        for table in text.split("[[bin]]").skip(1) {
+            let name = table
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name = \""))
+                .and_then(|l| l.strip_suffix('"'))
+                .expect("a [[bin]] with a name");
+            built.insert(name.to_owned());
+        }
+    }
+    assert_eq!(named, built, "the template's binaries are the workspace's");
+    let check = read("scripts/release-check.sh");
+    assert!(check.contains("check_binaries.py --arch x86_64"));
+    let arm = read("scripts/release-check-arm64.sh");
+    assert!(arm.contains("--arm64") && arm.contains("check_binaries.py --arch aarch64"));
+}
