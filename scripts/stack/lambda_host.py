@@ -418,6 +418,8 @@ class Function:
         self._live: set[_Environment] = set()
         self._starting = 0
         self._closed = False
+        # Bumped by recycle(): an environment of an older generation is not reused.
+        self._generation = 0
 
     def invoke(self, payload: bytes, *, trace_id: str | None = None,
                client_context: str | None = None) -> Result:
@@ -449,6 +451,15 @@ class Function:
             if self._log_fd != 2:
                 os.close(self._log_fd)
                 self._log_fd = 2
+
+    def recycle(self) -> None:
+        """As a configuration update does in Lambda: every later invocation starts in a fresh
+        environment (idle ones are stopped now, busy ones when they finish)."""
+        with self._cond:
+            self._generation += 1
+            idle, self._idle = self._idle, []
+        for environment in idle:
+            environment.kill()
 
     def __enter__(self):
         return self
@@ -515,6 +526,7 @@ class Function:
                 self._starting -= 1
                 closed = self._closed
                 if environment is not None and not closed and not environment.dead:
+                    environment.generation = self._generation
                     self._live.add(environment)
                 self._cond.notify_all()
         if closed:
@@ -528,9 +540,13 @@ class Function:
         if result.status not in (OK, ERROR):
             return environment.kill()
         with self._cond:
-            if not self._closed and environment in self._live:
+            stale = getattr(environment, "generation", 0) != self._generation
+            if not self._closed and environment in self._live and not stale:
                 self._idle.append(environment)
                 self._cond.notify_all()
+                return
+        if stale:
+            environment.kill()
 
     def _timeout_document(self) -> bytes:
         return _error_document(f"Task timed out after {self.timeout_s:.2f} seconds", "Sandbox.Timedout")

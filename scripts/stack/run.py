@@ -195,6 +195,10 @@ class Stack:
             resp = Response(json.dumps({"status": result.status,
                                         "body": result.body.decode(errors="replace")}),
                             content_type="application/json")
+        elif req.path.startswith("/functions/") and req.path.endswith("/recycle"):
+            # What a configuration update does: later invocations start fresh instances.
+            self.host.get(req.path.split("/")[2]).recycle()
+            resp = Response("{}", content_type="application/json")
         elif req.path == "/ses/account" and req.method == "PUT":
             doc = req.get_json(force=True)
             self.proxy.ses.production_access = bool(doc.get("production_access", True))

@@ -248,9 +248,40 @@ impl Intercept for Faults {
 }
 
 /// Injected SES answers, as SES gives them: while a fault is on, every `SendEmail` is
-/// answered with it (the request never reaches the emulator, so nothing is recorded as sent).
+/// answered with it (the request never reaches the emulator, so nothing is recorded as sent);
+/// while an account is set, every `GetAccount` is answered with it (the emulator has none).
 #[derive(Debug, Clone, Default)]
-pub struct SesFaults(Arc<Mutex<Option<SesFault>>>, Arc<Mutex<RateLimit>>);
+pub struct SesFaults(
+    Arc<Mutex<Option<SesFault>>>,
+    Arc<Mutex<RateLimit>>,
+    Arc<Mutex<AccountAnswers>>,
+);
+
+/// What `GetAccount` answers, and how many times it was asked.
+#[derive(Debug, Default)]
+struct AccountAnswers {
+    answer: Option<SesAccount>,
+    asked: u64,
+}
+
+/// The SES account `GetAccount` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SesAccount {
+    /// `ProductionAccessEnabled: false`: a new account, sending only to verified identities.
+    Sandbox,
+    /// `ProductionAccessEnabled: true`.
+    Production,
+    /// The connection fails.
+    Unreachable,
+}
+
+/// Marks a `GetAccount` answered here: with production access or not.
+#[derive(Debug, Clone, Copy)]
+struct InjectedAccount(bool);
+
+impl aws_smithy_types::config_bag::Storable for InjectedAccount {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
 
 /// SES's maximum send rate: at most `per_second` sends in any second, the rest throttled.
 #[derive(Debug, Default)]
@@ -269,6 +300,9 @@ pub enum SesFault {
     QuotaExceeded,
     /// 400 `MessageRejected`: "Address blacklisted."
     RejectedAddress,
+    /// 400 `MessageRejected` as the sandbox refuses a recipient it has not verified: "Email
+    /// address is not verified. The following identities failed the check …".
+    RecipientNotVerified,
     /// The connection fails.
     Unreachable,
 }
@@ -292,6 +326,26 @@ impl SesFaults {
                 ..RateLimit::default()
             };
         }
+    }
+
+    /// From now on `GetAccount` answers this account (`None`: the emulator answers).
+    pub fn set_account(&self, account: Option<SesAccount>) {
+        if let Ok(mut a) = self.2.lock() {
+            a.answer = account;
+        }
+    }
+
+    /// `GetAccount` requests answered here so far.
+    pub fn account_asked(&self) -> u64 {
+        self.2.lock().map_or(0, |a| a.asked)
+    }
+
+    /// The injected `GetAccount` answer, counted.
+    fn account(&self) -> Option<SesAccount> {
+        let mut a = self.2.lock().ok()?;
+        let answer = a.answer?;
+        a.asked += 1;
+        Some(answer)
     }
 
     /// Sends taken and sends throttled under the rate limit.
@@ -335,22 +389,32 @@ impl Intercept for SesFaults {
         _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let send = cfg
-            .load::<Metadata>()
-            .is_some_and(|m| m.name() == "SendEmail");
-        if !send {
-            return Ok(());
-        }
-        let Some(fault) = self.current() else {
-            return Ok(());
-        };
-        if fault == SesFault::Unreachable {
-            return Err("injected: connection refused".into());
+        let op = cfg.load::<Metadata>().map(|m| m.name().to_owned());
+        let unreachable = || Err("injected: connection refused".into());
+        match op.as_deref() {
+            Some("GetAccount") => {
+                let production = match self.account() {
+                    None => return Ok(()),
+                    Some(SesAccount::Unreachable) => return unreachable(),
+                    Some(account) => account == SesAccount::Production,
+                };
+                cfg.interceptor_state()
+                    .store_put(InjectedAccount(production));
+            }
+            Some("SendEmail") => {
+                let Some(fault) = self.current() else {
+                    return Ok(());
+                };
+                if fault == SesFault::Unreachable {
+                    return unreachable();
+                }
+                cfg.interceptor_state().store_put(fault);
+            }
+            _ => return Ok(()),
         }
         let _ = context
             .request_mut()
             .set_uri(format!("{}/__injected_fault", endpoint()));
-        cfg.interceptor_state().store_put(fault);
         Ok(())
     }
 
@@ -360,6 +424,10 @@ impl Intercept for SesFaults {
         _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if let Some(InjectedAccount(production)) = cfg.load::<InjectedAccount>().copied() {
+            *context.response_mut() = account_document(production)?;
+            return Ok(());
+        }
         let Some(fault) = cfg.load::<SesFault>().copied() else {
             return Ok(());
         };
@@ -373,6 +441,12 @@ impl Intercept for SesFaults {
                 400,
                 "LimitExceededException",
                 "Daily message quota exceeded.",
+            ),
+            SesFault::RecipientNotVerified => (
+                400,
+                "MessageRejected",
+                "Email address is not verified. The following identities failed the check in \
+                 region US-EAST-1: olivia@contoso.com",
             ),
             SesFault::RejectedAddress | SesFault::Unreachable => {
                 (400, "MessageRejected", "Address blacklisted.")
@@ -390,6 +464,30 @@ impl Intercept for SesFaults {
         *context.response_mut() = response;
         Ok(())
     }
+}
+
+/// SES's `GetAccount` answer: in the sandbox, 200 mails a day at 1 a second.
+fn account_document(production: bool) -> Result<aws_smithy_runtime_api::http::Response, BoxError> {
+    let (day, rate) = if production {
+        (50_000.0, 14.0)
+    } else {
+        (200.0, 1.0)
+    };
+    let body = json!({
+        "ProductionAccessEnabled": production,
+        "SendingEnabled": true,
+        "EnforcementStatus": "HEALTHY",
+        "DedicatedIpAutoWarmupEnabled": false,
+        "SendQuota": {"Max24HourSend": day, "MaxSendRate": rate, "SentLast24Hours": 0.0},
+    });
+    let mut response = aws_smithy_runtime_api::http::Response::new(
+        200.try_into().map_err(|_| "status")?,
+        aws_smithy_types::body::SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/json");
+    Ok(response)
 }
 
 /// Reads and writes among DynamoDB operation names.

@@ -89,3 +89,14 @@ pub fn ses_production_access(stack: &Value, production: bool, verified: &[&str])
         .unwrap_or_else(|e| panic!("the stack's control endpoint: {e}"));
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// Starts every later invocation of a function in a fresh instance, as a configuration
+/// update does in Lambda.
+pub fn recycle(stack: &Value, function: &str) {
+    let control = stack["control"].as_str().expect("control");
+    let r = agent()
+        .post(&format!("{control}/functions/{function}/recycle"))
+        .send_empty()
+        .unwrap_or_else(|e| panic!("the stack's control endpoint: {e}"));
+    assert_eq!(r.status().as_u16(), 200);
+}

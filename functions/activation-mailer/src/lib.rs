@@ -111,7 +111,8 @@ pub enum Outcome {
     /// SES is taking mail slower than this run sends it; pending again shortly (not counted).
     Throttled,
     /// Nothing can be sent from the account now (quota spent, paused, suspended, sender not
-    /// verified): pending until it can (not counted), and the run sends nothing more.
+    /// verified, the sandbox refusing an unverified recipient): pending until it can (not
+    /// counted), and the run sends nothing more.
     Blocked,
     /// Given up: refused for good (a rejected address or message); the agreement shows it.
     Failed,
@@ -369,12 +370,7 @@ impl Run<'_> {
                     (wait, Outcome::Throttled)
                 }
                 Refused::Wait(wait) => {
-                    // Alarm-able: nothing goes out until an operator acts or the quota frees.
-                    tracing::error!(
-                        metric = "mail_sending_blocked",
-                        reason = reason.code(),
-                        "SES takes no mail from this account now; every mail waits"
-                    );
+                    blocked(reason);
                     (wait, Outcome::Blocked)
                 }
             };
@@ -432,6 +428,24 @@ impl Run<'_> {
             }
         }
         Err(TxFailure::Conflict)
+    }
+}
+
+/// Alarm-able: nothing goes out until an operator acts or the quota frees; the log says what.
+fn blocked(reason: MailRefusal) {
+    if reason == MailRefusal::RecipientNotVerified {
+        tracing::error!(
+            metric = "mail_sending_blocked",
+            reason = reason.code(),
+            "the SES account is in the sandbox and sends only to verified recipients: verify \
+             the recipient or request production access; every mail waits"
+        );
+    } else {
+        tracing::error!(
+            metric = "mail_sending_blocked",
+            reason = reason.code(),
+            "SES takes no mail from this account now; every mail waits"
+        );
     }
 }
 

@@ -13,12 +13,13 @@ async fn main() -> Result<(), Error> {
     let settings = MailerSettings::from_env();
     let wakeups = config::var("MAIL_WAKEUP_QUEUE_URL").ok_or("MAIL_WAKEUP_QUEUE_URL is not set")?;
     let sdk = config::aws().await;
-    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    let mailer = Mailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.sender.clone())
+        .through(config::var("SES_CONFIGURATION_SET"));
     let app = MailerApp {
         store: config::store(&sdk, &config),
-        pacer: activation_mailer::pacing::Pacer::from_env(&ses),
-        mailer: Mailer::new(ses, settings.sender.clone())
-            .through(config::var("SES_CONFIGURATION_SET")),
+        // One GetAccount answers both the sending rate and whether the account is sandboxed.
+        pacer: activation_mailer::pacing::Pacer::from_env(mailer.account()),
+        mailer,
         settings,
         clock: config::system_clock(),
         wakeups: Queue::new(aws_sdk_sqs::Client::new(&sdk), wakeups),

@@ -3,11 +3,14 @@
 //! (mails a second for the whole account) if set, otherwise SES's own `MaxSendRate`, read once
 //! when the first mail is about to go (not at start-up, which stays short), divided among
 //! `MAILER_CONCURRENCY` mailers. A failed read paces that send at 1 a second and is tried
-//! again at the next send, so one SES hiccup does not slow the instance for its lifetime.
+//! again at the next send, so one SES hiccup does not slow the instance for its lifetime. The
+//! read is the mailer's [`Account`]'s, which also answers whether the account is sandboxed.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, OnceCell};
+use vls::ses::Account;
 
 pub struct Pacer {
     source: Source,
@@ -19,7 +22,7 @@ enum Source {
     /// Mails a second for this mailer.
     Fixed(f64),
     /// The account's rate from SES, shared among this many mailers.
-    Ses(aws_sdk_sesv2::Client, f64),
+    Ses(Arc<Account>, f64),
 }
 
 fn positive(rate: f64) -> Option<f64> {
@@ -32,15 +35,15 @@ impl Pacer {
         Self::with(Source::Fixed(per_second))
     }
 
-    /// From the environment, as described above.
-    pub fn from_env(ses: &aws_sdk_sesv2::Client) -> Self {
+    /// From the environment, as described above; `account` is the mailer's.
+    pub fn from_env(account: Arc<Account>) -> Self {
         let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
         let mailers = number("MAILER_CONCURRENCY")
             .filter(|c| *c >= 1.0)
             .unwrap_or(1.0);
         match number("MAIL_SEND_RATE").and_then(positive) {
             Some(rate) => Self::fixed(rate / mailers),
-            None => Self::with(Source::Ses(ses.clone(), mailers)),
+            None => Self::with(Source::Ses(account, mailers)),
         }
     }
 
@@ -56,14 +59,9 @@ impl Pacer {
     async fn rate(&self) -> Result<f64, String> {
         match &self.source {
             Source::Fixed(rate) => Ok(positive(*rate).unwrap_or(1.0)),
-            Source::Ses(ses, mailers) => {
-                let a = ses
-                    .get_account()
-                    .send()
-                    .await
-                    .map_err(|e| aws_sdk_sesv2::error::DisplayErrorContext(e).to_string())?;
-                let account = a.send_quota().map_or(1.0, |q| q.max_send_rate());
-                Ok(positive(account / mailers).unwrap_or(1.0))
+            Source::Ses(account, mailers) => {
+                let rate = account.state().await?.max_send_rate.unwrap_or(1.0);
+                Ok(positive(rate / mailers).unwrap_or(1.0))
             }
         }
     }

@@ -219,6 +219,17 @@ def test_sequential_invocations_reuse_the_warm_process(make_function):
     assert first.cold_start and not second.cold_start
 
 
+def test_recycle_starts_the_next_invocation_in_a_fresh_process(make_function):
+    f = make_function()
+    first = f.invoke(b'{"action": "echo"}')
+    assert f.invoke(b'{"action": "echo"}').pid == first.pid, "warm before"
+    f.recycle()
+    after = f.invoke(b'{"action": "echo"}')
+    assert after.status == "ok"
+    assert after.pid != first.pid
+    assert after.cold_start
+
+
 def test_concurrent_invocations_run_in_separate_processes(make_function):
     function = make_function()
     results = concurrently(2, lambda _: function.invoke(payload("sleep", seconds=0.3)))

@@ -200,9 +200,7 @@ mod tests {
         // Waiting, not parked: no `ParkedMails` value of its own, and the alarm on blocked
         // mail sees it.
         assert!(!PARK_REASONS.contains(&MailRefusal::RecipientNotVerified));
-        assert!(
-            !Metric::all().contains(&Metric::ParkedBecause(MailRefusal::RecipientNotVerified))
-        );
+        assert!(!Metric::all().contains(&Metric::ParkedBecause(MailRefusal::RecipientNotVerified)));
         assert_eq!(Metric::MailBlocked.name(), "ActivationMails");
         assert_eq!(Metric::MailBlocked.dimension(), ("Outcome", "blocked"));
     }

@@ -1,6 +1,7 @@
 //! The activation mail against SES's real answers (R5), injected on the mailer's own SES
 //! client as SES gives them: throttling and spent quotas wait without counting, a paused or
-//! unverified account holds every mail, a rejected address is parked at once, transient
+//! unverified account holds every mail, as does an account in the SES sandbox refusing an
+//! unverified recipient; a rejected address is parked at once, transient
 //! failures are retried ever more slowly and never parked; a mail SES took is recorded however
 //! long the table takes; one unreadable intent never stops the others.
 
@@ -53,6 +54,88 @@ async fn an_unverified_sender_holds_every_mail_uncounted_until_it_is_fixed() {
     assert!(h.sweep().await.is_empty());
     assert_eq!(h.mail().len(), 1, "exactly one mail once SES accepts");
     assert_eq!(sent_events(&h, &agr).await, 1);
+}
+
+/// The intent a sweep worked on, as stored.
+async fn intent(h: &Harness, id: &vls::types::MailId) -> vls::model::MailIntent {
+    h.mailer.store.mail(id).await.expect("read").expect("kept")
+}
+
+/// A new SES account is in the sandbox (`GetAccount`: no production access) and refuses every
+/// recipient it has not verified. That is the account's state, not the address's fault: the
+/// mail waits as blocked, uncounted and never parked, and goes once the account has left it.
+#[tokio::test]
+async fn in_the_ses_sandbox_a_mail_to_an_unverified_recipient_waits_for_production_access() {
+    let h = Harness::new().await;
+    let agr = invoiced_migration(&h).await.agreement;
+    h.ses_faults.set_account(Some(SesAccount::Sandbox));
+    h.ses_faults.set(Some(SesFault::RecipientNotVerified));
+    let first = h.sweep().await;
+    assert_eq!(outcomes(&first), [Outcome::Blocked]);
+    let id = &first[0].0;
+    assert!(h.sweep().await.is_empty(), "not due again before its wait");
+    // Two hours of sandbox: more attempts than a mail may use, none counted, none parked.
+    for _ in 0..8 {
+        h.clock.advance(Duration::minutes(15));
+        assert_eq!(outcomes(&h.sweep().await), [Outcome::Blocked]);
+    }
+    let waiting = intent(&h, id).await;
+    assert_eq!(waiting.status, vls::model::MailStatus::Pending);
+    assert_eq!(waiting.attempts, 0, "not counted");
+    assert_eq!(
+        waiting.last_error,
+        Some(vls::model::MailRefusal::RecipientNotVerified)
+    );
+    assert_eq!(
+        h.ses_faults.account_asked(),
+        1,
+        "one GetAccount, kept for a while"
+    );
+    let a = h.get(&format!("/agreements/{agr}"), &partner("p1")).await;
+    assert_eq!(a.body["activation_email_failed"], Value::Null, "{}", a.raw);
+    assert!(h.mail().is_empty());
+
+    // Production access granted: SES takes the mail at its next attempt, after the wait.
+    h.ses_faults.set_account(Some(SesAccount::Production));
+    h.ses_faults.set(None);
+    assert!(h.sweep().await.is_empty(), "still waiting");
+    h.clock.advance(Duration::minutes(15));
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Sent]);
+    assert_eq!(h.mail().len(), 1, "exactly one mail once SES accepts");
+    assert_eq!(sent_events(&h, &agr).await, 1);
+    let a = h.get(&format!("/agreements/{agr}"), &partner("p1")).await;
+    assert_eq!(a.body["activation_email_failed"], Value::Null, "{}", a.raw);
+}
+
+/// SES refuses an unverified recipient and will not say whether the account is sandboxed:
+/// the mail waits rather than being parked on a guess, and SES is asked again next time.
+#[tokio::test]
+async fn an_unverified_recipient_waits_while_ses_will_not_say_whether_it_is_sandboxed() {
+    let h = Harness::new().await;
+    let agr = invoiced_migration(&h).await.agreement;
+    h.ses_faults.set_account(Some(SesAccount::Unreachable));
+    h.ses_faults.set(Some(SesFault::RecipientNotVerified));
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Blocked]);
+    h.clock.advance(Duration::minutes(15));
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Blocked]);
+    assert_eq!(h.ses_faults.account_asked(), 2, "a failed read is not kept");
+    let a = h.get(&format!("/agreements/{agr}"), &partner("p1")).await;
+    assert_eq!(a.body["activation_email_failed"], Value::Null, "{}", a.raw);
+}
+
+/// With production access SES checks no recipient: the same refusal is the address's, and is
+/// parked as it always was.
+#[tokio::test]
+async fn with_production_access_a_refused_unverified_address_is_parked_as_before() {
+    let h = Harness::new().await;
+    let agr = invoiced_migration(&h).await.agreement;
+    h.ses_faults.set_account(Some(SesAccount::Production));
+    h.ses_faults.set(Some(SesFault::RecipientNotVerified));
+    assert_eq!(outcomes(&h.sweep().await), [Outcome::Failed]);
+    assert_eq!(h.ses_faults.account_asked(), 1);
+    let a = h.get(&format!("/agreements/{agr}"), &partner("p1")).await;
+    let failed = &a.body["activation_email_failed"];
+    assert_eq!(failed["reason"], "rejected_address", "{}", a.raw);
 }
 
 #[tokio::test]

@@ -126,9 +126,9 @@ fn every_function_has_errors_and_throttles_alarms_that_tell_the_topic() {
 
 /// The alarms the operation needs beyond the functions': the mail stream behind, parked mail,
 /// blocked mail (the SES account refuses everything: paused, the sender not verified, the
-/// sandbox), true-up failures or skips, a day without a true-up run, the API's 5xx rate, throttles on
-/// the table and on every global index, and SES bounces and complaints through the
-/// configuration set the mailer sends with.
+/// sandbox), true-up failures or skips, a day without a true-up run, the API's 5xx rate,
+/// throttles on the table and on every global index, and SES bounces and complaints through
+/// the configuration set the mailer sends with.
 #[test]
 fn the_alarms_cover_the_mail_the_true_up_the_api_the_table_and_ses() {
     let cfn = translated();

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use serde_json::json;
 use vls_tests::fixtures::*;
-use vls_tests::template_stack::{description, fire, report, ses_production_access};
+use vls_tests::template_stack::{description, fire, recycle, report, ses_production_access};
 use vls_tests::{Http, stack_token as tok};
 
 fn stack() -> Value {
@@ -193,8 +193,11 @@ fn functions_get_their_template_environment_and_nothing_else() {
 struct Sandbox(Value);
 
 impl Sandbox {
+    /// A mailer instance keeps what it learnt of the account for a while; a sandboxed
+    /// account's mailers know it from their first mail, so they start afresh here.
     fn on(stack: &Value) -> Self {
         ses_production_access(stack, false, &["licensing@vls.example.com"]);
+        recycle(stack, "ActivationMailerFunction");
         Self(stack.clone())
     }
 }
@@ -202,6 +205,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         ses_production_access(&self.0, true, &[]);
+        recycle(&self.0, "ActivationMailerFunction");
     }
 }
 
