@@ -46,6 +46,16 @@ REISSUED_CLAIMS = ("iss", "aud", "exp", "iat", "token_use")
 # ---------------------------------------------------------------------------- tokens
 
 
+def new_key_pem() -> bytes:
+    """A fresh RSA signing key (2048 bits), PEM."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
 def mint(private_key_pem: bytes, kid: str, issuer: str, claims: dict, *, token_use: str = "id",
          ttl_s: int = 3600, audience: str | None = None, client_id: str | None = None) -> str:
     """A Cognito-shaped token. `claims` are applied last, so they may override any default

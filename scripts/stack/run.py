@@ -23,8 +23,6 @@ import threading
 from datetime import datetime, timezone
 
 import boto3
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -74,12 +72,6 @@ def resolve_dynamic(value: str, local: Local) -> str:
     return re.sub(r"\{\{resolve:(\w+):(.+?)\}\}", one, value)
 
 
-def new_key() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
 def serve(app, port):
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -107,7 +99,7 @@ class Stack:
         provision.sender_identity(local, SENDER)
         self.functions = self.template.functions()
         self.kid = "stack-" + local.stack_name
-        serve(issuer.make_issuer_app(local.issuer_url, private_key_pem=new_key(),
+        serve(issuer.make_issuer_app(local.issuer_url, private_key_pem=issuer.new_key_pem(),
                                      kid=self.kid, upstream=a.upstream), self.ports["issuer"])
         self.proxy = self.checking_endpoint()
         serve(self.proxy, self.ports["aws"])

@@ -9,8 +9,6 @@ import time
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.test import Client
 
 from scripts.stack import gateway, issuer
@@ -18,17 +16,6 @@ from scripts.stack.gateway import Invocation, JwtAuthorizer, Route
 
 KID = "gateway-test-key"
 CLIENT = "pages-client"
-
-
-def new_key_pem() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-@pytest.fixture(scope="module")
-def pem():
-    return new_key_pem()
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +206,7 @@ def test_an_unknown_kid_is_refused(client, pem, issuer_url):
 
 
 def test_a_token_signed_by_another_key_is_refused(client, issuer_url):
-    forged = issuer.mint(new_key_pem(), KID, issuer_url, {"sub": "alice"}, audience=CLIENT)
+    forged = issuer.mint(issuer.new_key_pem(), KID, issuer_url, {"sub": "alice"}, audience=CLIENT)
     refused(client.get("/agreements/a-1", headers=bearer(forged)), "the token signature is invalid")
 
 

@@ -7,24 +7,11 @@ import time
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.wrappers import Request, Response
 
 from scripts.stack import gateway, issuer
 
 KID = "test-key-1"
-
-
-def new_key_pem() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-@pytest.fixture(scope="module")
-def pem():
-    return new_key_pem()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +54,7 @@ def test_the_published_key_verifies_a_minted_token(served):
 
 
 def test_a_token_signed_by_another_key_does_not_verify(served):
-    token = issuer.mint(new_key_pem(), KID, served, {"sub": "u-1"}, audience="pages-client")
+    token = issuer.mint(issuer.new_key_pem(), KID, served, {"sub": "u-1"}, audience="pages-client")
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, signing_key(served, KID), algorithms=["RS256"], audience="pages-client")
 
@@ -128,7 +115,7 @@ class FakeProvider:
     RS256 ID token that has no kid and a list as `aud`."""
 
     def __init__(self):
-        self.key = new_key_pem()
+        self.key = issuer.new_key_pem()
         self.requests: list[dict] = []
         self.url = None
         self.fail_with: tuple[int, dict] | None = None

@@ -347,29 +347,14 @@ fn the_identity_provider_is_wired_without_a_cycle() {
 /// Whether the role `role` (translated resources `r`) allows `action` on the resource whose
 /// ARN is `!GetAtt <target>.Arn`, in any statement (SAM writes `Action` as a string or a list).
 fn role_may(r: &Value, role: &str, action: &str, target: &str) -> bool {
-    r[role]["Properties"]["Policies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|p| {
-            p["PolicyDocument"]["Statement"]
-                .as_array()
-                .into_iter()
-                .flatten()
-        })
-        .any(|s| {
-            let allows = match &s["Action"] {
-                Value::String(a) => a == action,
-                Value::Array(a) => a.iter().any(|a| a == action),
-                _ => false,
-            };
-            let names = |r: &Value| r["Fn::GetAtt"][0] == target;
-            let on = match &s["Resource"] {
-                Value::Array(rs) => rs.iter().any(names),
-                r => names(r),
-            };
-            allows && on
-        })
+    statements(&r[role]).any(|s| {
+        let names = |r: &Value| r["Fn::GetAtt"][0] == target;
+        let on = match &s["Resource"] {
+            Value::Array(rs) => rs.iter().any(names),
+            r => names(r),
+        };
+        actions(s).iter().any(|a| a == action) && on
+    })
 }
 
 /// The role a function runs with (`Role: !GetAtt <role>.Arn`).
