@@ -200,12 +200,20 @@ class Stack:
             resp = Response("not found", status=404)
         return resp(environ, start_response)
 
+    def token_claims(self, params) -> dict:
+        """The claim names the identity provider's tokens carry (not what the functions read:
+        that the two agree is what the tests check). The stack's user pool puts its custom
+        attributes under `custom:<name>`; an issuer of one's own under the names its
+        parameters declare."""
+        if self.a.shape == "cognito":
+            schema = self.template.resources["UserPool"]["Properties"]["Schema"]
+            names = {a["Name"] for a in schema}
+            return {n: f"custom:{n}" for n in ("role", "account_id", "partner_id") if n in names}
+        return {"role": params["OidcRoleClaim"], "account_id": params["OidcAccountClaim"],
+                "partner_id": params["OidcPartnerClaim"]}
+
     def describe(self, params):
-        names = {"role": "role", "account_id": "account_id", "partner_id": "partner_id"}
-        env = self.functions["OrderIntakeFunction"].environment
-        names = {"role": env.get("OIDC_ROLE_CLAIM", "role"),
-                 "account_id": env.get("OIDC_ACCOUNT_CLAIM", "account_id"),
-                 "partner_id": env.get("OIDC_PARTNER_CLAIM", "partner_id")}
+        names = self.token_claims(params)
         pages = self.functions["ActivationFunction"].environment
         doc = {
             "shape": self.a.shape,

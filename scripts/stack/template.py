@@ -236,7 +236,7 @@ class Template:
             role = props["Role"]
             if not (isinstance(role, dict) and "Fn::GetAtt" in role):
                 raise TemplateError(f"{logical}'s role is not a role of this stack")
-            env = self.resolve(props.get("Environment", {}).get("Variables", {}))
+            env = self.resolve((props.get("Environment") or {}).get("Variables") or {})
             out[logical] = FunctionDecl(
                 logical_id=logical,
                 binary=binary,
