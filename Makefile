@@ -74,7 +74,7 @@ bench: stack
 	cargo lambda build --release
 	VLS_BENCH_OPERATIONS=$(CURDIR)/target/bench-operations.json \
 	  cargo test -p vls-tests --test api --quiet requests_per_route::
-	cargo bench -p vls-bench --bench lambda
+	env $$($(PY) scripts/bench_secrets.py) cargo bench -p vls-bench --bench lambda
 
 ## What a deployment needs: every function builds for Lambda (release), and the SAM template,
 ## translated to CloudFormation offline, passes cfn-lint.
