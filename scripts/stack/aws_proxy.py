@@ -30,6 +30,8 @@ class SesAccount:
 
     production_access: bool = True
     verified: set = field(default_factory=set)
+    # How many mails the sandbox refused (the tests wait for a refusal to have happened).
+    refused: int = 0
     max_send_rate: float = 14.0
     max_24_hour_send: float = 50000.0
     sent_last_24_hours: float = 0.0
@@ -127,6 +129,7 @@ class AwsProxy:
         unverified = [a for a in recipients if a.lower() not in self.ses.verified]
         if not unverified:
             return None
+        self.ses.refused += 1
         message = ("Email address is not verified. The following identities failed the check "
                    f"in region {self.region.upper()}: {', '.join(unverified)}")
         r = Response(json.dumps({"message": message}), status=400,

@@ -165,6 +165,7 @@ class Stack:
                        for r in self.routes],
             "requests": list(self.routes_hit),
             "calls": self.proxy.ledger.snapshot(),
+            "ses_sandbox_refusals": self.proxy.ses.refused,
             "invocations": self.host.invocations(),
             "functions": {name: {"role": f.role, "environment": sorted(self.environment(f)),
                                  "template_environment": sorted(f.environment),

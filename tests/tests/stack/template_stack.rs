@@ -234,10 +234,9 @@ fn in_the_ses_sandbox_activation_mail_waits_instead_of_being_parked() {
     let order = http
         .post("/orders", &partner, &order_body(&agr, lines, None))
         .id();
-    let r = http.post(&format!("/orders/{order}/invoice"), &partner, &json!({}));
-    assert_eq!(r.body["activation_email"], "queued", "{}", r.raw);
     // The stream hands the mail to the mailer within a second; SES refuses it.
-    let refused = || {
+    let refusals = || report(&stack)["ses_sandbox_refusals"].as_u64().unwrap_or(0);
+    let mailers = || {
         report(&stack)["invocations"]
             .as_array()
             .into_iter()
@@ -245,14 +244,23 @@ fn in_the_ses_sandbox_activation_mail_waits_instead_of_being_parked() {
             .filter(|i| i["name"] == "ActivationMailerFunction")
             .count()
     };
-    let before = refused();
-    for _ in 0..50 {
-        if refused() > before {
+    let (before, mailers_before) = (refusals(), mailers());
+    let r = http.post(&format!("/orders/{order}/invoice"), &partner, &json!({}));
+    assert_eq!(r.body["activation_email"], "queued", "{}", r.raw);
+    for _ in 0..100 {
+        if refusals() > before {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(refusals() > before, "SES refused the mail in the sandbox");
+    // The invocation that met the refusal has finished (and written what it decided).
+    for _ in 0..100 {
+        if mailers() > mailers_before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let a = http.get(&format!("/agreements/{agr}"), &bs);
     assert_eq!(a.status, 200, "{}", a.raw);
     assert!(
