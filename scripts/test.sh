@@ -122,7 +122,7 @@ template_stack() {
       blackbox::the_osm_signs_in_and_associates blackbox::the_true_up_job_as_a_scheduled_event \
       blackbox::the_agreement_s_other_routes blackbox::a_remap_and_an_amendment \
       template_stack::
-  # The README's read-only smoke test, as a person runs it after a deploy, with a token of it.
+  # The read-only smoke test of docs/deploying.md, as a person runs it after a deploy, with a token of it.
   token=$(.venv/bin/python - "$desc" <<'PY'
 import json, sys, requests
 d = json.load(open(sys.argv[1]))

@@ -31,7 +31,7 @@ from .aws_proxy import AwsProxy
 from .template import Local, load
 
 # What the stack sets in a function's environment beyond the template's and Lambda's own
-# variables (credentials included: Lambda sets them from the role). README, "The template
+# variables (credentials included: Lambda sets them from the role). docs/testing.md, "The template
 # stack", lists the same; tests/tests/stack/template_stack.rs refuses any other.
 LOCAL_SETTINGS = {
     "AWS_ENDPOINT_URL": "every AWS call goes to the stack's checking endpoint (then the emulator)",

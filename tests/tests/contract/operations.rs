@@ -73,7 +73,7 @@ fn custom() -> Value {
 }
 
 /// Every function has an errors and a throttles alarm, and every alarm tells the topic when
-/// it fires and when it is over and names its entry in the README's runbook, which has it;
+/// it fires and when it is over and names its entry in docs/runbook.md, which has it;
 /// the topic mails the address given, if one is.
 #[test]
 fn every_function_has_errors_and_throttles_alarms_that_tell_the_topic() {
@@ -91,12 +91,7 @@ fn every_function_has_errors_and_throttles_alarms_that_tell_the_topic() {
         }
     }
     assert_eq!(r["AlarmTopic"]["Type"], "AWS::SNS::Topic");
-    let readme = read("README.md").to_lowercase();
-    let runbook = readme
-        .split("## runbook")
-        .nth(1)
-        .and_then(|r| r.split("\n## ").next())
-        .expect("the README's runbook");
+    let runbook = read("docs/runbook.md").to_lowercase();
     for (name, a) in alarms(r) {
         for actions in ["AlarmActions", "OKActions"] {
             assert_eq!(
@@ -105,10 +100,10 @@ fn every_function_has_errors_and_throttles_alarms_that_tell_the_topic() {
                 "{name}: {actions}"
             );
         }
-        // Its description names its runbook entry, and the README has that entry.
+        // Its description names its runbook entry, and the runbook has that entry.
         let entry = a["Properties"]["AlarmDescription"]
             .as_str()
-            .and_then(|d| d.split("(README runbook: ").nth(1))
+            .and_then(|d| d.split("(docs/runbook.md: ").nth(1))
             .and_then(|rest| rest.split(')').next())
             .unwrap_or_else(|| panic!("{name}: its description points at the runbook"));
         assert!(

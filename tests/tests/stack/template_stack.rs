@@ -166,7 +166,7 @@ fn functions_get_their_template_environment_and_nothing_else() {
     assert_eq!(
         local,
         BTreeSet::from(["AWS_ENDPOINT_URL".to_owned()]),
-        "the local settings are the README's table"
+        "the local settings are docs/testing.md's table"
     );
     let functions: BTreeMap<String, Value> =
         serde_json::from_value(report["functions"].clone()).expect("functions");
