@@ -68,14 +68,13 @@ class Ledger:
 
 class AwsProxy:
     def __init__(self, emulator: str, roles: dict[str, list[dict]], *, region: str, account: str,
-                 secret_arn=None, stream_of_iterator=None):
+                 secret_arn=None):
         """`roles`: access key (a function's logical id) → its role's policy documents."""
         self.emulator = emulator.rstrip("/")
         self.roles = roles
         self.region = region
         self.account = account
         self.secret_arn = secret_arn
-        self.stream_of_iterator = stream_of_iterator
         self.ledger = Ledger()
         self.ses = SesAccount()
         self.session = requests.Session()
@@ -90,8 +89,8 @@ class AwsProxy:
         try:
             calls = iam.classify(
                 req.method, req.path, req.query_string.decode(), headers, body,
+                # A shard iterator names its stream (the emulator's as AWS's): no lookup needed.
                 self.region, self.account, secret_arn=self.secret_arn,
-                stream_arn_of_iterator=self.stream_of_iterator,
             )
         except iam.Unclassified as e:
             self.ledger.record({"function": who, "action": None, "resource": None,

@@ -121,12 +121,7 @@ class Stack:
         sm = provision.client("secretsmanager", self.local)
         return AwsProxy(self.local.emulator, roles, region=self.local.region,
                         account=self.local.account,
-                        secret_arn=lambda n: sm.describe_secret(SecretId=n)["ARN"],
-                        stream_of_iterator=self.stream_of_iterator)
-
-    def stream_of_iterator(self, iterator: str) -> str:
-        # The emulator's shard iterators name their stream; every stream here is the table's.
-        return self.local.attributes["Table"]["StreamArn"]
+                        secret_arn=lambda n: sm.describe_secret(SecretId=n)["ARN"])
 
     def environment(self, f) -> dict:
         env = {k: resolve_dynamic(v, self.local) for k, v in f.environment.items()}

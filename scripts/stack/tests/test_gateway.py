@@ -14,16 +14,10 @@ from werkzeug.test import Client
 from scripts.stack import gateway, issuer
 from scripts.stack.gateway import Invocation, JwtAuthorizer, Route
 
-KID = "gateway-test-key"
+from .conftest import KID
+
 CLIENT = "pages-client"
 
-
-@pytest.fixture(scope="module")
-def issuer_url(pem):
-    server, thread, base_url = issuer.serve_issuer(private_key_pem=pem, kid=KID)
-    yield base_url
-    server.shutdown()
-    thread.join(5)
 
 
 class Functions:

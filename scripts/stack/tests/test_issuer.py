@@ -11,15 +11,9 @@ from werkzeug.wrappers import Request, Response
 
 from scripts.stack import gateway, issuer
 
-KID = "test-key-1"
+from .conftest import KID
 
 
-@pytest.fixture(scope="module")
-def served(pem):
-    server, thread, base_url = issuer.serve_issuer(private_key_pem=pem, kid=KID)
-    yield base_url
-    server.shutdown()
-    thread.join(5)
 
 
 def signing_key(base_url: str, kid: str):
@@ -34,48 +28,48 @@ def mint_over_http(base_url: str, **body) -> str:
     return answer.json()["token"]
 
 
-def test_discovery_names_the_base_url_as_issuer(served):
-    config = requests.get(served + "/.well-known/openid-configuration", timeout=5).json()
-    assert config["issuer"] == served
-    assert config["jwks_uri"] == served + "/.well-known/jwks.json"
+def test_discovery_names_the_base_url_as_issuer(issuer_url):
+    config = requests.get(issuer_url + "/.well-known/openid-configuration", timeout=5).json()
+    assert config["issuer"] == issuer_url
+    assert config["jwks_uri"] == issuer_url + "/.well-known/jwks.json"
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
     # Without an upstream there is no sign-in to offer.
     assert "authorization_endpoint" not in config and "token_endpoint" not in config
 
 
-def test_the_published_key_verifies_a_minted_token(served):
-    token = mint_over_http(served, claims={"sub": "u-1"}, audience="pages-client")
+def test_the_published_key_verifies_a_minted_token(issuer_url):
+    token = mint_over_http(issuer_url, claims={"sub": "u-1"}, audience="pages-client")
     assert jwt.get_unverified_header(token)["kid"] == KID
-    jwk = requests.get(served + "/.well-known/jwks.json", timeout=5).json()["keys"][0]
+    jwk = requests.get(issuer_url + "/.well-known/jwks.json", timeout=5).json()["keys"][0]
     assert (jwk["kid"], jwk["alg"], jwk["use"], jwk["kty"]) == (KID, "RS256", "sig", "RSA")
-    claims = jwt.decode(token, signing_key(served, KID), algorithms=["RS256"],
-                        audience="pages-client", issuer=served)
+    claims = jwt.decode(token, signing_key(issuer_url, KID), algorithms=["RS256"],
+                        audience="pages-client", issuer=issuer_url)
     assert claims["sub"] == "u-1"
 
 
-def test_a_token_signed_by_another_key_does_not_verify(served):
-    token = issuer.mint(issuer.new_key_pem(), KID, served, {"sub": "u-1"}, audience="pages-client")
+def test_a_token_signed_by_another_key_does_not_verify(issuer_url):
+    token = issuer.mint(issuer.new_key_pem(), KID, issuer_url, {"sub": "u-1"}, audience="pages-client")
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(token, signing_key(served, KID), algorithms=["RS256"], audience="pages-client")
+        jwt.decode(token, signing_key(issuer_url, KID), algorithms=["RS256"], audience="pages-client")
 
 
-def test_an_id_token_is_shaped_like_cognitos(served):
-    token = mint_over_http(served, claims={"sub": "u-2", "custom:role": "partner"},
+def test_an_id_token_is_shaped_like_cognitos(issuer_url):
+    token = mint_over_http(issuer_url, claims={"sub": "u-2", "custom:role": "partner"},
                            audience="pages-client")
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["aud"] == "pages-client"
     assert claims["token_use"] == "id"
     assert claims["cognito:username"] == "u-2"
-    assert claims["iss"] == served
+    assert claims["iss"] == issuer_url
     assert claims["custom:role"] == "partner"
     assert claims["exp"] - claims["iat"] == 3600
     assert isinstance(claims["auth_time"], int)
     assert "client_id" not in claims
 
 
-def test_an_access_token_has_client_id_and_no_aud(served):
-    token = mint_over_http(served, claims={"sub": "u-3"}, token_use="access", client_id="api-client")
-    claims = jwt.decode(token, signing_key(served, KID), algorithms=["RS256"],
+def test_an_access_token_has_client_id_and_no_aud(issuer_url):
+    token = mint_over_http(issuer_url, claims={"sub": "u-3"}, token_use="access", client_id="api-client")
+    claims = jwt.decode(token, signing_key(issuer_url, KID), algorithms=["RS256"],
                         options={"verify_aud": False})
     assert claims["client_id"] == "api-client"
     assert "aud" not in claims
@@ -88,8 +82,8 @@ def test_given_claims_override_the_defaults(pem):
     assert jwt.decode(token, options={"verify_signature": False})["exp"] == 5
 
 
-def test_an_id_token_without_audience_is_refused(served):
-    answer = requests.post(served + "/mint", json={"claims": {"sub": "u"}}, timeout=5)
+def test_an_id_token_without_audience_is_refused(issuer_url):
+    answer = requests.post(issuer_url + "/mint", json={"claims": {"sub": "u"}}, timeout=5)
     assert answer.status_code == 400
     assert "audience" in answer.json()["error"]
 

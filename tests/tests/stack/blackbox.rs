@@ -376,15 +376,20 @@ struct Invoiced {
 
 /// A registered partner, an account with the FAQ's subscription, an EA with a covering order,
 /// invoiced now.
-fn invoiced(http: &Http, run: &str) -> Invoiced {
-    let bs = tok("billing_support", json!({}));
+/// Billing support (`bs`) registers the partner `lsp-<run>`: its token.
+pub(crate) fn registered_partner(http: &Http, bs: &str, run: &str) -> String {
     let pid = format!("lsp-{run}");
-    let partner = tok("partner", json!({"partner_id": pid}));
     http.put(
         &format!("/partners/{pid}"),
-        &bs,
+        bs,
         &partner_body("Fabrikam LSP"),
     );
+    tok("partner", json!({"partner_id": pid}))
+}
+
+fn invoiced(http: &Http, run: &str) -> Invoiced {
+    let bs = tok("billing_support", json!({}));
+    let partner = registered_partner(http, &bs, run);
     let account = http.post("/accounts", &bs, &account_body("Contoso")).id();
     let admin = tok("customer_admin", json!({"account_id": account}));
     let sub = http
@@ -890,9 +895,7 @@ async fn the_true_up_job_as_a_scheduled_event_bills_once() {
     let http = http();
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let bs = tok("billing_support", json!({}));
-    let pid = format!("lsp-{run}");
-    let partner = tok("partner", json!({"partner_id": pid}));
-    http.put(&format!("/partners/{pid}"), &bs, &partner_body("Fabrikam"));
+    let partner = registered_partner(&http, &bs, &run);
     let account = http
         .post("/accounts", &bs, &mos_account_body("Contoso 365"))
         .id();
@@ -1011,9 +1014,7 @@ async fn remap_and_cancellation_are_routed_to_their_functions() {
     );
     assert_eq!(r.status, 200, "{}", r.raw);
 
-    let pid = format!("lsp-{run}");
-    http.put(&format!("/partners/{pid}"), &bs, &partner_body("Fabrikam"));
-    let partner = tok("partner", json!({"partner_id": pid}));
+    let partner = registered_partner(&http, &bs, &run);
     let agr = http
         .post(
             "/agreements",

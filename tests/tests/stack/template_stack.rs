@@ -220,9 +220,7 @@ fn in_the_ses_sandbox_activation_mail_waits_instead_of_being_parked() {
     let http = Http::new(stack["api"].as_str().expect("api"));
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let bs = tok("billing_support", json!({}));
-    let pid = format!("lsp-{run}");
-    http.put(&format!("/partners/{pid}"), &bs, &partner_body("Fabrikam"));
-    let partner = tok("partner", json!({"partner_id": pid}));
+    let partner = crate::blackbox::registered_partner(&http, &bs, &run);
     let agr = http
         .post(
             "/agreements",
