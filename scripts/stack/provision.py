@@ -14,6 +14,7 @@ import string
 
 import boto3
 
+from ..bootstrap import create_table
 from .template import Local, Template, TemplateError
 
 # Types that only need an identifier here: (Ref, attributes) from (stack, logical id, local).
@@ -78,23 +79,11 @@ def provision(cfn: dict, parameters: dict, local: Local) -> Template:
 
 
 def _table(t: Template, logical: str, name: str):
-    p = t.resolve(t.resources[logical]["Properties"])
+    """The table from its properties in the template, as the local stack makes its own
+    (scripts/bootstrap.py: keys, indexes, stream, TTL, point-in-time recovery)."""
     ddb = client("dynamodb", t.local)
-    args = {
-        "TableName": name,
-        "KeySchema": p["KeySchema"],
-        "AttributeDefinitions": p["AttributeDefinitions"],
-        "BillingMode": p.get("BillingMode", "PROVISIONED"),
-    }
-    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
-        if key in p:
-            args[key] = p[key]
-    if "StreamSpecification" in args:
-        args["StreamSpecification"] = {"StreamEnabled": True, **args["StreamSpecification"]}
-    try:
-        desc = ddb.create_table(**args)["TableDescription"]
-    except ddb.exceptions.ResourceInUseException:
-        desc = ddb.describe_table(TableName=name)["Table"]
+    create_table(ddb, name, t.resolve(t.resources[logical]["Properties"]))
+    desc = ddb.describe_table(TableName=name)["Table"]
     t.local.physical[logical] = name
     t.local.attributes[logical] = {"Arn": desc["TableArn"], "StreamArn": desc.get("LatestStreamArn")}
 
