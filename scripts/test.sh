@@ -16,7 +16,7 @@ cleanup() {
   [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null || true
   [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null || true
   [ -n "$wakeup_pid" ] && kill "$wakeup_pid" 2>/dev/null || true
-  [ -n "$stack_pid" ] && kill "$stack_pid" 2>/dev/null && wait "$stack_pid" 2>/dev/null || true
+  stop_stack
   if [ -n "$watch_pid" ]; then
     kill -- "-$watch_pid" 2>/dev/null || kill "$watch_pid" 2>/dev/null || true
     wait "$watch_pid" 2>/dev/null || true
@@ -26,6 +26,23 @@ cleanup() {
   done
 }
 trap cleanup EXIT
+
+# Stops the template stack: SIGTERM, then, if it is still there after 30 s, SIGKILL, so that a
+# stuck stack fails nothing and never keeps the run waiting.
+stop_stack() {
+  [ -n "$stack_pid" ] || return 0
+  kill "$stack_pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do
+    kill -0 "$stack_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$stack_pid" 2>/dev/null; then
+    echo "the template stack did not stop within 30 s: killed"
+    kill -9 "$stack_pid" 2>/dev/null || true
+  fi
+  wait "$stack_pid" 2>/dev/null || true
+  stack_pid=""
+}
 
 t0=$(date +%s)
 t_step=$t0
@@ -132,8 +149,7 @@ print(r.json()["token"])
 PY
 )
   .venv/bin/python scripts/smoke.py "$(field api)" --token "$token"
-  kill "$stack_pid" 2>/dev/null; wait "$stack_pid" 2>/dev/null || true
-  stack_pid=""
+  stop_stack
 }
 .venv/bin/python scripts/sam_translate.py template.yaml target/template.cfn.json
 

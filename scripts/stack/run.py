@@ -20,6 +20,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 
 import boto3
@@ -244,20 +245,27 @@ def main():
     p.add_argument("--log", required=True)
     a = p.parse_args()
     stack = Stack(a)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # The handler only records the request: it runs between two steps of the main thread, and
+    # taking a lock there (an Event's) can meet the main thread holding it.
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _: stopping.append(signum))
     try:
         stack.up()
         print(f"template stack ({a.shape}) up: API {stack.local.gateway_url}", flush=True)
-        stop.wait()
+        while not stopping:
+            time.sleep(0.2)
     finally:
+        # However the closing goes, the process ends: a stuck close must not keep a run waiting.
+        watchdog = threading.Timer(20, lambda: (print("close took over 20 s: exiting", flush=True),
+                                                os._exit(1)))
+        watchdog.daemon = True
+        watchdog.start()
         if getattr(stack, "host", None):
             stack.host.close()
         stack.log_file.flush()
         # The servers' threads would keep a plain exit waiting: everything is closed.
         os._exit(0)
-
 
 if __name__ == "__main__":
     main()
