@@ -92,7 +92,7 @@ pub async fn large_history(
     agreement: &AgreementId,
     size: Large,
 ) -> usize {
-    use vls::holdings::{Source, shift};
+    use vls::sources::{Source, shift};
     use vls::store::{Stored, encode, keys};
     let store = &h.app.store;
     let mut a = store

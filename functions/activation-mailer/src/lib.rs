@@ -93,6 +93,28 @@ pub struct MailerApp {
     pub wakeups: Queue,
 }
 
+impl MailerApp {
+    /// Configuration and clients from the environment.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = vls::config::Config::from_env()?;
+        let settings = MailerSettings::from_env();
+        let wakeups =
+            vls::config::var("MAIL_WAKEUP_QUEUE_URL").ok_or("MAIL_WAKEUP_QUEUE_URL is not set")?;
+        let sdk = vls::config::aws().await;
+        let mailer = Mailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.sender.clone())
+            .through(vls::config::var("SES_CONFIGURATION_SET"));
+        Ok(Self {
+            store: vls::config::store(&sdk, &config),
+            // One GetAccount answers both the sending rate and whether the account is sandboxed.
+            pacer: pacing::Pacer::from_env(mailer.account()),
+            mailer,
+            settings,
+            clock: vls::config::system_clock(),
+            wakeups: Queue::new(aws_sdk_sqs::Client::new(&sdk), wakeups),
+        })
+    }
+}
+
 /// A wake-up: the mail to try again, delivered when it is due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Wakeup {
@@ -339,7 +361,7 @@ impl Run<'_> {
                 }
             };
             tracing::warn!(mail_id = %held.id, round, error = %why, "sent; recording it again");
-            tokio::time::sleep(vls::http::idempotency::backoff(round)).await;
+            tokio::time::sleep(vls::store::backoff(round)).await;
             let now = (self.app.clock)();
             if held
                 .lease_until

@@ -14,7 +14,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use vls::access;
 use vls::catalog::Sku;
-use vls::config::{Clock, Config};
+use vls::config::{Clock, Config, Startup};
 use vls::http::auth::SelfVerifier;
 use vls::http::idempotency::{IdempotencyKey, key_of, mutate_keyed};
 use vls::http::{
@@ -24,6 +24,7 @@ use vls::input::Obj;
 use vls::metrics::Metric;
 use vls::model::{Agreement, MailIntent, MailReason};
 use vls::rules::activation::{self, LinkToken};
+use vls::secrets::Secret;
 use vls::store::Store;
 use vls::types::{AccountId, AgreementId};
 
@@ -33,6 +34,25 @@ pub struct App {
     pub verifier: SelfVerifier,
     pub clock: Clock,
     pub sign_in: signin::SignInSetup,
+}
+
+impl App {
+    /// Configuration, the cookie key and the client secret, and clients from the environment.
+    pub async fn from_env() -> Result<Self, vls::config::ConfigError> {
+        let needs = [Secret::CookieKey, Secret::OidcClientSecret];
+        let Startup {
+            config,
+            sdk,
+            secrets,
+        } = Startup::from_env(&needs).await?;
+        Ok(Self {
+            store: vls::config::store(&sdk, &config),
+            verifier: SelfVerifier::from_env(&config.auth),
+            sign_in: signin::SignInSetup::from_env(config.is_local(), secrets),
+            config,
+            clock: vls::config::system_clock(),
+        })
+    }
 }
 
 /// R9: attempts at counting a wrong answer against concurrent ones before giving up (409).
@@ -188,7 +208,7 @@ pub(crate) async fn associate_as(
         tx.spend_link(&token.hash(), &done.link)
             .replace(&done.agreement, agreement.version)
             .replace(&done.account, target.version)
-            .put_source(&vls::holdings::Source::agreement(
+            .put_source(&vls::sources::Source::agreement(
                 &done.agreement,
                 &target.id,
             ))
@@ -245,7 +265,7 @@ async fn verify_company(
             return Err(vls::error::RuleError::CompanyMismatch.into());
         }
         // A concurrent mismatch moved the counter: count this one on top of it.
-        tokio::time::sleep(vls::http::idempotency::backoff(round)).await;
+        tokio::time::sleep(vls::store::backoff(round)).await;
     }
     Err(Problem::concurrent_update())
 }

@@ -6,13 +6,14 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
 use vls::error::RuleError;
-use vls::holdings::SourceKind;
 use vls::http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
 use vls::metrics::{self, Metric};
-use vls::model::{Account, SkuCounts, Subscription};
+use vls::model::{Account, Subscription};
 use vls::rules::cancellation::{self, Canceller};
+use vls::sources::SourceKind;
+use vls::types::SkuCounts;
 
 use vls::types::{AccountId, SubscriptionId};
 

@@ -1,4 +1,11 @@
+use vls::config::Deps;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    vls::config::run_http(env!("CARGO_PKG_NAME"), &[], cancellation::handle).await
+    vls::serve::run_http(
+        env!("CARGO_PKG_NAME"),
+        Deps::from_env(&[]),
+        cancellation::handle,
+    )
+    .await
 }

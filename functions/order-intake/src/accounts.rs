@@ -2,12 +2,12 @@
 
 use serde_json::json;
 use vls::access;
-use vls::holdings::Source;
 use vls::http::paging::List;
 use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 use vls::input;
 use vls::model::{Account, Partner, Subscription, SubscriptionStatus};
 use vls::rules::pool;
+use vls::sources::Source;
 use vls::types::{AccountId, PartnerId, SubscriptionId};
 
 use crate::App;

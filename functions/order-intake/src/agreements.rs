@@ -62,7 +62,7 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
                 .on_account(Some(&bound.id))
                 .with(json!({ "bound_to_online_services": true }));
             tx.replace(bound, read.version)
-                .put_source(&vls::holdings::Source::agreement(a, &bound.id))
+                .put_source(&vls::sources::Source::agreement(a, &bound.id))
                 .event(&bound.id, &assoc);
         }
         Ok(Planned {

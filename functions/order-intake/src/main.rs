@@ -1,11 +1,12 @@
+use vls::config::Deps;
 use vls::secrets::Secret;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     // The paged lists' cursors are sealed with the cursor key.
-    vls::config::run_http(
+    vls::serve::run_http(
         env!("CARGO_PKG_NAME"),
-        &[Secret::CursorKey],
+        Deps::from_env(&[Secret::CursorKey]),
         order_intake::handle,
     )
     .await

@@ -3,13 +3,13 @@
 
 use serde_json::json;
 use vls::access;
-use vls::holdings::moved;
 use vls::http::views::OrderView;
 use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 use vls::input;
 use vls::metrics::Metric;
 use vls::model::{Agreement, MailIntent, MailReason, Order};
 use vls::rules::orders::{self, InvoiceEffect};
+use vls::sources::moved;
 use vls::types::OrderId;
 
 use crate::App;

@@ -3,13 +3,13 @@
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use vls::holdings::{Source, SourceKind};
 use vls::http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
 use vls::input::Obj;
 use vls::metrics::Metric;
 use vls::model::Event;
 use vls::rules::remap;
 use vls::rules::remap::Remapped;
+use vls::sources::{Source, SourceKind};
 
 use vls::types::{AccountId, AgreementId, AmendmentId};
 

@@ -1,4 +1,6 @@
+use vls::config::Deps;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    vls::config::run_http(env!("CARGO_PKG_NAME"), &[], remap::handle).await
+    vls::serve::run_http(env!("CARGO_PKG_NAME"), Deps::from_env(&[]), remap::handle).await
 }

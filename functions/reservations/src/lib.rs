@@ -3,7 +3,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use vls::access;
-use vls::holdings::moved;
+use vls::sources::moved;
 
 use vls::error::RuleError;
 use vls::http::paging::List;

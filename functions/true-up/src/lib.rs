@@ -22,6 +22,20 @@ pub struct App {
     pub queue: Queue,
 }
 
+impl App {
+    /// Configuration and clients from the environment.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = vls::config::Config::from_env()?;
+        let queue_url =
+            vls::config::var("TRUE_UP_QUEUE_URL").ok_or("TRUE_UP_QUEUE_URL is not set")?;
+        let sdk = vls::config::aws().await;
+        Ok(Self {
+            store: vls::config::store(&sdk, &config),
+            queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), queue_url),
+        })
+    }
+}
+
 /// One agreement to true up, as of the daily run's scheduled time (so that a message that
 /// waits bills what was due that day, and a later run takes what fell due since).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -211,8 +225,13 @@ async fn plan_shard(app: &App, shard: u32, now: DateTime<Utc>) -> Result<usize, 
             .into_iter()
             .map(|agreement_id| Job { agreement_id, now })
             .collect();
-        stream::iter(jobs.chunks(queue::BATCH))
+        // The sends made first (an async call does nothing until polled), then run
+        // SENDS_IN_FLIGHT at a time.
+        let sends: Vec<_> = jobs
+            .chunks(queue::BATCH)
             .map(|batch| app.queue.send(batch))
+            .collect();
+        stream::iter(sends)
             .buffer_unordered(SENDS_IN_FLIGHT)
             .try_collect::<()>()
             .await?;

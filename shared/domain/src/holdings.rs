@@ -1,8 +1,8 @@
 //! What an agreement holds, kept on the agreement itself and changed in the same transaction
 //! as every order invoiced and every reservation made, cancelled or billed. It is bounded —
 //! per SKU, and per anniversary for what is reserved — so no rule has to read an agreement's
-//! orders or reservations, however many there are. [`Holdings::recount`] is what the kept
-//! figures must always equal.
+//! orders or reservations, however many there are. [`crate::sources::holdings_of`] is what
+//! the kept figures must always equal. Bookkeeping over counts only: it knows no entity.
 
 use std::collections::BTreeMap;
 
@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Sku;
 use crate::error::RuleError;
-use crate::model::{Account, Agreement, Order, Reservation, ReservationStatus, SkuCounts};
-use crate::model::{Subscription, SubscriptionStatus};
-use crate::types::{AccountId, Line, Lines, Quantity};
+use crate::types::{Line, Lines, Quantity, SkuCounts};
 
 /// Active reservations that bill at one anniversary: their lines summed, and how many.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,13 +38,13 @@ fn add(counts: &mut SkuCounts, sku: Sku, n: u64) {
     *c = c.saturating_add(n);
 }
 
-fn add_lines(counts: &mut SkuCounts, lines: &Lines) {
+pub(crate) fn add_lines(counts: &mut SkuCounts, lines: &Lines) {
     for l in lines.iter() {
         add(counts, l.sku, l.quantity.get());
     }
 }
 
-fn add_counts(counts: &mut SkuCounts, more: &SkuCounts) {
+pub(crate) fn add_counts(counts: &mut SkuCounts, more: &SkuCounts) {
     for (sku, n) in more {
         add(counts, *sku, *n);
     }
@@ -137,120 +135,6 @@ impl Holdings {
         volume.retain(|_, n| *n > 0);
         volume
     }
-
-    /// The holdings counted from the orders and reservations themselves.
-    pub fn recount(agreement: &Agreement, orders: &[Order], reservations: &[Reservation]) -> Self {
-        let mut h = Self::default();
-        for o in orders.iter().filter(|o| o.is_invoiced_purchase()) {
-            h.invoice(&o.lines);
-        }
-        for r in reservations {
-            match crate::rules::reservations::status_of(r, agreement) {
-                ReservationStatus::Active => h.reserve(r.billable_at, &r.lines),
-                ReservationStatus::Billed => add_lines(&mut h.billed, &r.lines),
-                ReservationStatus::Cancelled => {}
-            }
-        }
-        h
-    }
-}
-
-/// What a pool source is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    /// An active direct subscription.
-    Direct,
-    /// An associated agreement: its invoiced orders and active and billed reservations.
-    Agreement,
-}
-
-/// One source of an account's pool (SPEC §4): an active direct subscription's lines, or an
-/// associated agreement's volume (its [`Holdings::volume`]). Each is an item of its own in the
-/// account's partition, written in the same transaction as every change that moves it, so
-/// the pool is one query of the account's partition and the account item stays small (a
-/// write to it costs by its size, and an item holds at most 400 KB).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Source {
-    pub account_id: AccountId,
-    pub kind: SourceKind,
-    pub id: String,
-    pub counts: SkuCounts,
-}
-
-impl Source {
-    pub fn direct(sub: &Subscription) -> Self {
-        let mut counts = SkuCounts::new();
-        add_lines(&mut counts, &sub.lines);
-        Self {
-            account_id: sub.account_id.clone(),
-            kind: SourceKind::Direct,
-            id: sub.id.to_string(),
-            counts,
-        }
-    }
-
-    /// `agreement`'s contribution to `account`'s pool, as its holdings now stand.
-    pub fn agreement(agreement: &Agreement, account: &AccountId) -> Self {
-        Self {
-            account_id: account.clone(),
-            kind: SourceKind::Agreement,
-            id: agreement.id.to_string(),
-            counts: agreement.holdings.volume(),
-        }
-    }
-}
-
-/// Moves an account's kept volume from what an agreement gave it (`before`) to what it
-/// gives now (`after`).
-pub fn shift(volume: &mut SkuCounts, before: &SkuCounts, after: &SkuCounts) {
-    for (sku, n) in before {
-        if let Some(v) = volume.get_mut(sku) {
-            *v = v.saturating_sub(*n);
-        }
-    }
-    add_counts(volume, after);
-    volume.retain(|_, n| *n > 0);
-}
-
-/// `account` after its agreement changed from `before` to `after`: its volume moved from what
-/// the agreement held to what it holds now, its version moved on, and the agreement's pool
-/// source as it now stands — the two writes that go with the change.
-pub fn moved(account: &Account, before: &Agreement, after: &Agreement) -> (Account, Source) {
-    let mut moved = account.clone();
-    shift(
-        &mut moved.volume,
-        &before.holdings.volume(),
-        &after.holdings.volume(),
-    );
-    moved.version += 1;
-    (moved, Source::agreement(after, &account.id))
-}
-
-/// An account's pool sources and volume counted from its subscriptions and the agreements
-/// associated with it (each with its holdings as kept): what the kept ones must equal.
-pub fn recount(
-    account: &Account,
-    subs: &[Subscription],
-    agreements: &[Agreement],
-) -> (Vec<Source>, SkuCounts) {
-    let mut sources: Vec<Source> = subs
-        .iter()
-        .filter(|x| x.account_id == account.id && x.status == SubscriptionStatus::Active)
-        .map(Source::direct)
-        .collect();
-    let mut volume = SkuCounts::new();
-    for a in agreements
-        .iter()
-        .filter(|a| a.account_id.as_ref() == Some(&account.id))
-    {
-        let source = Source::agreement(a, &account.id);
-        add_counts(&mut volume, &source.counts);
-        sources.push(source);
-    }
-    sources.sort();
-    volume.retain(|_, n| *n > 0);
-    (sources, volume)
 }
 
 #[cfg(test)]

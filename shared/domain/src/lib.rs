@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod principal;
 pub mod rules;
+pub mod sources;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod types;

@@ -3,9 +3,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::holdings::Holdings;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, Email, Lines, MailId, OrderId, PartnerId, Program,
-    ReservationId, SubscriptionId,
+    ReservationId, SkuCounts, SubscriptionId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,15 +55,12 @@ pub struct Account {
     pub relied_on: SkuCounts,
     /// Its volume licences per SKU: what its associated agreements give its pool, kept
     /// current with each of their changes (each agreement's share is a pool source item, see
-    /// [`crate::holdings::Source`]), so R11 reads the account alone.
+    /// [`crate::sources::Source`]), so R11 reads the account alone.
     #[serde(default, skip_serializing_if = "SkuCounts::is_empty")]
     pub volume: SkuCounts,
     pub created_at: DateTime<Utc>,
     pub version: u64,
 }
-
-/// A quantity per SKU (zero entries are left out).
-pub type SkuCounts = std::collections::BTreeMap<crate::catalog::Sku, u64>;
 
 impl Account {
     pub fn holds_online_services(&self) -> bool {
@@ -145,7 +143,7 @@ pub struct Agreement {
     pub created_at: DateTime<Utc>,
     /// What it holds, per SKU, kept current in the same transaction as every change.
     #[serde(default)]
-    pub holdings: crate::holdings::Holdings,
+    pub holdings: Holdings,
     pub version: u64,
 }
 
@@ -202,6 +200,24 @@ pub struct Order {
     /// (in the same transaction), so the list follows commit order.
     #[serde(default)]
     pub sequence: u64,
+}
+
+/// The start of a date, UTC: reservations made before it are billed at it.
+pub fn start_of(date: NaiveDate) -> DateTime<Utc> {
+    date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+impl Reservation {
+    /// Its status as the API shows it: stored `active` becomes `billed` once the anniversary
+    /// after it has been billed.
+    pub fn status_on(&self, agreement: &Agreement) -> ReservationStatus {
+        match (self.status, agreement.billed_through) {
+            (ReservationStatus::Active, Some(through)) if self.created_at < start_of(through) => {
+                ReservationStatus::Billed
+            }
+            (s, _) => s,
+        }
+    }
 }
 
 impl Order {

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Sku;
 use crate::error::FieldError;
 
+/// A quantity per SKU (zero entries are left out).
+pub type SkuCounts = std::collections::BTreeMap<Sku, u64>;
+
 /// Largest quantity a single line may carry; anything above is a typo, not an order.
 pub const MAX_QUANTITY: u64 = 1_000_000;
 

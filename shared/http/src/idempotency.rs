@@ -7,13 +7,11 @@
 //! - the same key with another body is 422 `idempotency_key_reused`;
 //! - a refused request stores nothing and may be retried with the same key.
 
-use std::time::Duration;
-
 use sha2::{Digest, Sha256};
 
-use super::metrics::{self, Metric};
+use super::metrics::Metric;
 use super::{Ctx, Problem, Reply};
-use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure};
+use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure, backoff, count};
 
 /// How long a key is remembered.
 pub const TTL_SECONDS: i64 = 24 * 60 * 60;
@@ -98,7 +96,7 @@ fn answer(record: IdempotencyRecord, key: &IdempotencyKey) -> Result<Reply, Prob
             "this Idempotency-Key was already used for a different request",
         ));
     }
-    metrics::count(Metric::Replayed);
+    count(Metric::Replayed);
     Ok(Reply {
         status: record.status,
         content_type: record.content_type,
@@ -190,12 +188,8 @@ where
             };
             planned.tx.idempotency(&record, &k.key_hash, now);
         }
-        let counts = planned.tx.counts().to_vec();
         match store.commit(planned.tx).await {
-            Ok(()) => {
-                metrics::count_all(&counts);
-                return Ok(planned.reply);
-            }
+            Ok(()) => return Ok(planned.reply),
             Err(TxFailure::Store(e)) => return Err(e.into()),
             Err(failure) => {
                 if let Some(k) = &key
@@ -204,20 +198,13 @@ where
                     return answer(rec, k);
                 }
                 tracing::info!(round, %failure, "optimistic write lost a race; retrying");
-                metrics::count(Metric::ConflictRetried);
+                count(Metric::ConflictRetried);
                 tokio::time::sleep(backoff(round)).await;
             }
         }
     }
-    metrics::count(Metric::ConflictExhausted);
+    count(Metric::ConflictExhausted);
     Err(Problem::concurrent_update())
-}
-
-/// Exponential backoff with full jitter (capped), so racing writers spread out.
-pub fn backoff(round: u32) -> Duration {
-    let cap_ms = (5u64 << round.min(6)).min(250);
-    let jitter = (ulid::Ulid::generate().random() as u64) % (cap_ms + 1);
-    Duration::from_millis(jitter)
 }
 
 #[cfg(test)]

@@ -245,29 +245,6 @@ impl Deps {
     }
 }
 
-/// Runs the HTTP function `name`: JSON logs and metrics, dependencies (with the secrets in
-/// `needs`) built once, then the Lambda runtime.
-pub async fn run_http<F, Fut>(
-    name: &'static str,
-    needs: &[Secret],
-    handle: F,
-) -> Result<(), lambda_http::Error>
-where
-    F: Fn(&'static Deps, lambda_http::Request) -> Fut + Copy + Send + 'static,
-    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
-{
-    crate::telemetry::init(name);
-    // Lives for the whole process: leaking it once gives every request a plain reference.
-    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env(needs).await?));
-    lambda_http::run(lambda_http::service_fn(move |req| async move {
-        let request_id = crate::telemetry::request_id(&req);
-        let response = handle(deps, req).await;
-        crate::emf::flush(&request_id);
-        Ok::<_, lambda_http::Error>(response)
-    }))
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

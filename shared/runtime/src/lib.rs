@@ -8,12 +8,19 @@ pub mod config;
 pub mod emf;
 pub mod queue;
 pub mod secrets;
+pub mod serve;
 pub mod ses;
 pub mod telemetry;
 
-pub use vls_domain::{access, catalog, error, holdings, html, input, model, rules, types};
+pub use vls_domain::{access, catalog, error, holdings, html, input, model, rules, sources, types};
 pub use vls_http as http;
-pub use vls_http::metrics;
+/// The business metrics: what they are (domain), counting them (store), counting a refusal
+/// (HTTP).
+pub mod metrics {
+    pub use vls_domain::metrics::*;
+    pub use vls_http::metrics::refused;
+    pub use vls_store::{count, count_all};
+}
 pub use vls_store as store;
 
 /// The activation mail: its content (domain) and the client that sends it.

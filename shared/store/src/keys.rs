@@ -53,7 +53,7 @@
 
 use chrono::NaiveDate;
 
-use crate::holdings::SourceKind;
+use crate::sources::SourceKind;
 use crate::types::{
     AccountId, AgreementId, MailId, OrderId, PartnerId, ReservationId, SubscriptionId,
 };

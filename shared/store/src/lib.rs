@@ -2,11 +2,12 @@
 //! operation is committed as ONE `TransactWriteItems` built with [`Tx`] (the change, its
 //! audit events, its idempotency record and any outbox mail, all or nothing). No `Scan`.
 
+pub mod counter;
 pub mod keys;
 mod stored;
 mod tx;
 
-use vls_domain::{holdings, metrics, model, rules, types};
+use vls_domain::{metrics, model, rules, sources, types};
 
 use std::collections::HashMap;
 
@@ -16,17 +17,18 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use counter::{backoff, count, count_all};
 pub use keys::DUE_SHARDS;
 pub use stored::{Keyed, Stored, Trail, Versioned};
 pub use tx::{Tx, TxFailure};
 
-use crate::holdings::Source;
 use crate::model::{
     Account, Agreement, Event, MailIntent, Order, Partner, Reservation, Subscription,
 };
 use crate::rules::activation::{ActivationLink, Mismatches};
 use crate::rules::pool::AgreementHoldings;
 use crate::rules::schedule::MonthDay;
+use crate::sources::Source;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, MailId, OrderId, PartnerId, ReservationId,
     SubscriptionId,
@@ -203,7 +205,10 @@ impl Store {
     }
 
     pub async fn commit(&self, tx: Tx) -> Result<(), TxFailure> {
-        tx.commit(&self.client).await
+        let counts = tx.counts().to_vec();
+        tx.commit(&self.client).await?;
+        count_all(&counts);
+        Ok(())
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -872,7 +877,7 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SkuCounts;
+    use crate::types::SkuCounts;
     use vls_domain::catalog::Sku;
 
     fn account(relied_on: SkuCounts) -> Account {

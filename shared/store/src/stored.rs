@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::holdings::Source;
 use crate::keys::{self, Key};
 use crate::model::{Account, Agreement, MailIntent, MailStatus, Order, Partner};
 use crate::model::{Reservation, Subscription};
+use crate::sources::Source;
 use crate::types::{AccountId, AgreementId, CustomerNumber, PartnerId};
 use crate::{Item, RefItem, StoreError, encode, s, timestamp};
 

@@ -16,11 +16,11 @@ use chrono::NaiveDate;
 use super::keys;
 use super::stored::{Keyed, Stored, Trail, Versioned, lookup_item};
 use super::{CustomerItem, IdempotencyRecord, Item, StoreError, encode, key_map};
-use crate::holdings::{Source, SourceKind};
 use crate::metrics::Metric;
 use crate::model::Event;
 use crate::rules::activation::ActivationLink;
 use crate::rules::schedule::MonthDay;
+use crate::sources::{Source, SourceKind};
 use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId};
 
 /// DynamoDB's limit on items in one transaction.

@@ -6,8 +6,8 @@
 //! seed, which a failure prints.
 
 use serde_json::{Value, json};
-use vls::holdings::Holdings;
 use vls::rules::pool;
+use vls::sources::holdings_of;
 use vls::types::{AccountId, AgreementId};
 use vls_tests::fixtures::*;
 use vls_tests::*;
@@ -216,7 +216,7 @@ async fn check(w: &World, seed: u64, history: &[String]) {
             .await
             .expect("read")
             .expect("agreement");
-        let counted = Holdings::recount(&held.agreement, &held.orders, &held.reservations);
+        let counted = holdings_of(&held.agreement, &held.orders, &held.reservations);
         assert_eq!(
             held.agreement.holdings, counted,
             "seed {seed}: agreement {id} after {history:#?}"
@@ -233,8 +233,7 @@ async fn check(w: &World, seed: u64, history: &[String]) {
             .expect("account");
         let (account, mut sources) = store.pool(&id).await.expect("read").expect("account");
         sources.sort();
-        let (counted_sources, counted_volume) =
-            vls::holdings::recount(&account, &subs, &agreements);
+        let (counted_sources, counted_volume) = vls::sources::recount(&account, &subs, &agreements);
         assert_eq!(
             (&sources, &account.volume),
             (&counted_sources, &counted_volume),

@@ -5,7 +5,7 @@
 //! concurrency buys shows. Figures, not a test.
 
 use std::time::{Duration, Instant};
-use vls::holdings::Holdings;
+use vls::sources::holdings_of;
 
 use chrono::NaiveDate;
 use futures::{StreamExt, stream};
@@ -38,7 +38,7 @@ async fn seed(h: &Harness) -> Vec<AgreementId> {
         let rs: Vec<_> = (0..RESERVATIONS_EACH)
             .map(|n| seeding::reservation(&a, n as u64 + 1))
             .collect();
-        a.holdings = Holdings::recount(&a, &[], &rs);
+        a.holdings = holdings_of(&a, &[], &rs);
         items.extend(rs.iter().map(|r| r.item().expect("item")));
         items.push(a.item().expect("item"));
         if i < count {
@@ -196,7 +196,7 @@ async fn an_agreement_with_20_000_reservations_bills() {
     let rs: Vec<_> = (0..MANY)
         .map(|n| seeding::reservation(&a, n as u64 + 1))
         .collect();
-    a.holdings = Holdings::recount(&a, &[], &rs);
+    a.holdings = holdings_of(&a, &[], &rs);
     let mut items = vec![a.item().expect("item")];
     items.extend(rs.iter().map(|r| r.item().expect("item")));
     let t = Instant::now();

@@ -149,7 +149,7 @@ pub fn associate(
         None => {}
     }
     let mut account = target.clone();
-    crate::holdings::shift(
+    crate::sources::shift(
         &mut account.volume,
         &Default::default(),
         &agreement.holdings.volume(),

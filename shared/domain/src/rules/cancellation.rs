@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::pool::AgreementHoldings;
 use crate::catalog::Sku;
 use crate::error::{CoverageShortfall, ReliedOnShortfall, RuleError};
-use crate::model::{Account, SkuCounts, Subscription, SubscriptionStatus};
-use crate::types::Lines;
+use crate::model::{Account, Subscription, SubscriptionStatus};
+use crate::types::{Lines, SkuCounts};
 
 /// One line of the subscription against the account's volume licences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,7 +50,7 @@ pub fn account_volume(account: &Account, agreements: &[AgreementHoldings]) -> Sk
         .iter()
         .map(AgreementHoldings::recounted)
         .collect();
-    crate::holdings::recount(account, &[], &held).1
+    crate::sources::recount(account, &[], &held).1
 }
 
 /// Every line of the subscription against the account's volume (`volume`, per SKU) and what

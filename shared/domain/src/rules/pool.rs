@@ -2,18 +2,18 @@
 //! lines + the agreements associated with the account (their invoiced `source: "order"`
 //! orders and their active and billed reservations; true-up orders bill reservations that
 //! are already counted, so they never count). Each source is kept as an item in the account's
-//! partition as it changes ([`crate::holdings::Source`]), so reading the pool is one query.
+//! partition as it changes ([`crate::sources::Source`]), so reading the pool is one query.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::catalog::Sku;
-use crate::holdings::{Holdings, Source};
 use crate::model::{Account, Agreement, Order, Reservation, Subscription};
+use crate::sources::{Source, holdings_of};
 use crate::types::AccountId;
 
-pub use crate::holdings::SourceKind;
+pub use crate::sources::SourceKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PoolSource {
@@ -57,7 +57,7 @@ impl AgreementHoldings {
     /// The agreement with its holdings counted from its orders and reservations.
     pub fn recounted(&self) -> Agreement {
         Agreement {
-            holdings: Holdings::recount(&self.agreement, &self.orders, &self.reservations),
+            holdings: holdings_of(&self.agreement, &self.orders, &self.reservations),
             ..self.agreement.clone()
         }
     }
@@ -104,7 +104,7 @@ pub fn recount(
         .iter()
         .map(AgreementHoldings::recounted)
         .collect();
-    let (sources, _) = crate::holdings::recount(account, subscriptions, &held);
+    let (sources, _) = crate::sources::recount(account, subscriptions, &held);
     of(&account.id, &sources)
 }
 

@@ -44,10 +44,10 @@ pub fn remap(
     }
     let mut from = cancellation::accept_loss(current, &shortfalls);
     // The agreement's licences leave one account's volume for the other's.
-    crate::holdings::shift(&mut from.volume, &moving, &Default::default());
+    crate::sources::shift(&mut from.volume, &moving, &Default::default());
     from.version += 1;
     let mut to = target.clone();
-    crate::holdings::shift(&mut to.volume, &Default::default(), &moving);
+    crate::sources::shift(&mut to.volume, &Default::default(), &moving);
     to.version += 1;
     Ok(Remapped {
         agreement: Agreement {
@@ -96,7 +96,7 @@ mod tests {
         let seats = crate::testing::lines(&[(crate::catalog::Sku::SalesProfessional, seats)]);
         a.holdings.invoice(&seats);
         let account_id = on.map(|acc| {
-            crate::holdings::shift(&mut acc.volume, &Default::default(), &a.holdings.volume());
+            crate::sources::shift(&mut acc.volume, &Default::default(), &a.holdings.volume());
             acc.id.clone()
         });
         Agreement {

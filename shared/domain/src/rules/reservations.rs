@@ -22,26 +22,10 @@ pub const WINDOW_CLOSES_DAYS: i64 = 30;
 /// A reservation can be cancelled within this many hours of being made.
 pub const CANCEL_WITHIN_HOURS: i64 = 72;
 
-/// The start of a date, UTC: reservations made before it are billed at it.
-pub fn start_of(date: NaiveDate) -> DateTime<Utc> {
-    date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
-}
-
-/// A reservation's status as the API shows it: stored `active` becomes `billed` once the
-/// anniversary after it has been billed.
-pub fn status_of(r: &Reservation, agreement: &Agreement) -> ReservationStatus {
-    match (r.status, agreement.billed_through) {
-        (ReservationStatus::Active, Some(through)) if r.created_at < start_of(through) => {
-            ReservationStatus::Billed
-        }
-        (s, _) => s,
-    }
-}
-
 /// The reservation with its derived status.
 pub fn view(r: &Reservation, agreement: &Agreement) -> Reservation {
     Reservation {
-        status: status_of(r, agreement),
+        status: r.status_on(agreement),
         ..r.clone()
     }
 }
@@ -107,7 +91,7 @@ pub fn cancel(
     if now >= r.created_at + Duration::hours(CANCEL_WITHIN_HOURS) {
         return Err(RuleError::CancellationWindowPassed);
     }
-    if status_of(r, agreement) == ReservationStatus::Billed {
+    if r.status_on(agreement) == ReservationStatus::Billed {
         return Err(RuleError::ReservationNotActive { status: "billed" });
     }
     let removed = cancellation::counts_of(&r.lines);
@@ -211,6 +195,7 @@ mod tests {
     use super::*;
 
     use crate::catalog::Sku;
+    use crate::model::start_of;
     use crate::rules::schedule::{MonthDay, first_anniversary};
     use crate::types::AccountId;
 
@@ -263,7 +248,7 @@ mod tests {
     /// `a` holding `rs` (its kept figures counted from them).
     fn held(a: &Agreement, rs: &[Reservation]) -> Agreement {
         Agreement {
-            holdings: crate::holdings::Holdings::recount(a, &[], rs),
+            holdings: crate::sources::holdings_of(a, &[], rs),
             ..a.clone()
         }
     }
@@ -413,7 +398,7 @@ mod tests {
             ..a.clone()
         };
         let old = made("2026-11-28T10:00:00Z");
-        assert_eq!(status_of(&old, &billed), ReservationStatus::Billed);
+        assert_eq!(old.status_on(&billed), ReservationStatus::Billed);
         assert_eq!(
             cancel(
                 &old,
@@ -540,12 +525,9 @@ mod tests {
         assert_eq!(t.agreement.anniversary, d("2028-03-15"));
         assert_eq!(t.agreement.billed_through, Some(d("2027-03-15")));
         for r in &rs[..2] {
-            assert_eq!(status_of(r, &t.agreement), ReservationStatus::Billed);
+            assert_eq!(r.status_on(&t.agreement), ReservationStatus::Billed);
         }
-        assert_eq!(
-            status_of(&rs[2], &t.agreement),
-            ReservationStatus::Cancelled
-        );
+        assert_eq!(rs[2].status_on(&t.agreement), ReservationStatus::Cancelled);
         // Run again: nothing is due.
         assert_eq!(
             true_up_step(
@@ -559,7 +541,7 @@ mod tests {
         let later = made("2027-04-01T00:00:00Z", 7);
         let next = preview(&held(&t.agreement, std::slice::from_ref(&later))).expect("preview");
         assert_eq!(next.reservations, 1);
-        assert_eq!(status_of(&later, &t.agreement), ReservationStatus::Active);
+        assert_eq!(later.status_on(&t.agreement), ReservationStatus::Active);
     }
 
     #[test]
