@@ -29,12 +29,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lambda_http::Body;
 use order_intake::App;
 use serde_json::{Value, json};
-use vls::config::{Clock, Config, system_clock};
-use vls::http::AuthMode;
-use vls::http::auth::SelfVerifier;
-use vls::mail::Mailer;
-use vls::rules::Policy;
-use vls::store::Store;
+use vls_domain::rules::Policy;
+use vls_http::AuthMode;
+use vls_http::auth::SelfVerifier;
+use vls_runtime::config::{Clock, Config, system_clock};
+use vls_runtime::ses::Mailer;
+use vls_store::Store;
 
 pub const SECRET: &str = "test-secret";
 

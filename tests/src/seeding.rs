@@ -2,9 +2,9 @@
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{NaiveDate, Utc};
-use vls::model::{ActivationEmail, Actor, Agreement, Customer, Order, OrderSource};
-use vls::model::{OrderStatus, Osm, Reservation, ReservationStatus};
-use vls::types::{
+use vls_domain::model::{ActivationEmail, Actor, Agreement, Customer, Order, OrderSource};
+use vls_domain::model::{OrderStatus, Osm, Reservation, ReservationStatus};
+use vls_domain::types::{
     AccountId, AgreementId, CustomerNumber, Email, Line, Lines, MonthDay, OrderId, PartnerId,
     Program, Quantity, ReservationId,
 };
@@ -54,7 +54,7 @@ fn fixed(at: &str) -> chrono::DateTime<Utc> {
 /// at place `sequence` in the agreement's reservations.
 pub fn reservation(a: &Agreement, sequence: u64) -> Reservation {
     let line = Line {
-        sku: vls::catalog::Sku::SalesProfessional,
+        sku: vls_domain::catalog::Sku::SalesProfessional,
         quantity: Quantity::new(2).expect("q"),
     };
     Reservation {
@@ -92,8 +92,8 @@ pub async fn large_history(
     agreement: &AgreementId,
     size: Large,
 ) -> usize {
-    use vls::sources::{Source, shift};
-    use vls::store::{Stored, encode, keys};
+    use vls_domain::sources::{Source, shift};
+    use vls_store::{Stored, encode, keys};
     let store = &h.app.store;
     let mut a = store
         .agreement(agreement)
@@ -107,7 +107,7 @@ pub async fn large_history(
         .expect("read")
         .expect("account");
     let seat = Lines::new(vec![Line {
-        sku: vls::catalog::Sku::SalesProfessional,
+        sku: vls_domain::catalog::Sku::SalesProfessional,
         quantity: Quantity::new(1).expect("q"),
     }])
     .expect("l");
@@ -126,7 +126,7 @@ pub async fn large_history(
         items.push(o.item().expect("item"));
     }
     let event = |on: &str| {
-        vls::model::Event::new(
+        vls_domain::model::Event::new(
             fixed("2026-12-01T00:00:00Z"),
             on,
             Actor::system("seed"),
@@ -185,7 +185,7 @@ fn invoiced_order(a: &Agreement, lines: &Lines, sequence: u64) -> Order {
 
 /// Writes items 25 at a time, eight batches in flight (the last item of `items` last: it
 /// may be what makes the rest consistent).
-pub async fn write_all(h: &Harness, items: &[vls::store::Item]) {
+pub async fn write_all(h: &Harness, items: &[vls_store::Item]) {
     use futures::StreamExt;
     let Some((last, rest)) = items.split_last() else {
         return;
@@ -196,7 +196,7 @@ pub async fn write_all(h: &Harness, items: &[vls::store::Item]) {
     write_batch(h, std::slice::from_ref(last)).await;
 }
 
-async fn write_batch(h: &Harness, chunk: &[vls::store::Item]) {
+async fn write_batch(h: &Harness, chunk: &[vls_store::Item]) {
     {
         let writes = chunk
             .iter()

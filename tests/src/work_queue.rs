@@ -5,7 +5,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use futures::future::join_all;
 use true_up::{App, Worked};
-use vls::queue::Message;
+use vls_runtime::queue::Message;
 
 /// A queue of its own for one test (messages a worker failed stay out of sight for a
 /// while, as the deployed queue's visibility timeout keeps them).

@@ -101,7 +101,7 @@ impl Harness {
             table_name: table.clone(),
             auth: AuthMode::local(SECRET),
             policy: Policy::default(),
-            cursor_key: vls::http::paging::CursorKey::development(),
+            cursor_key: vls_http::paging::CursorKey::development(),
         };
         let store = Store::new(Client::from_conf(conf), table.clone());
         let sender = format!("licensing@{table}.example.com");
@@ -141,7 +141,7 @@ impl Harness {
             clock: clock.as_clock(),
             // Paced, as deployed; fast enough that no test waits on it.
             pacer: activation_mailer::pacing::Pacer::fixed(1000.0),
-            wakeups: vls::queue::Queue::new(sqs.clone(), wakeups),
+            wakeups: vls_runtime::queue::Queue::new(sqs.clone(), wakeups),
         };
         let reservations = reservations::App {
             store: store.clone(),
@@ -151,7 +151,7 @@ impl Harness {
         let queue_url = work_queue::create(&sqs, &format!("{table}-true-up")).await;
         let true_up = true_up::App {
             store: store.clone(),
-            queue: vls::queue::Queue::new(sqs.clone(), queue_url),
+            queue: vls_runtime::queue::Queue::new(sqs.clone(), queue_url),
         };
         let remap = remap::App {
             store: store.clone(),
@@ -188,7 +188,7 @@ impl Harness {
     }
 
     /// Runs the mailer's sweep once, as the schedule does.
-    pub async fn sweep(&self) -> Vec<(vls::types::MailId, activation_mailer::Outcome)> {
+    pub async fn sweep(&self) -> Vec<(vls_domain::types::MailId, activation_mailer::Outcome)> {
         activation_mailer::sweep(&self.mailer, "test-sweep")
             .await
             .expect("sweep")
@@ -211,7 +211,7 @@ impl Harness {
     }
 
     /// Every pending mail intent due now, as the sweep would list them (every outbox shard).
-    pub async fn sweep_ids(&self) -> Vec<vls::types::MailId> {
+    pub async fn sweep_ids(&self) -> Vec<vls_domain::types::MailId> {
         let (mut ids, mut start) = (Vec::new(), None);
         loop {
             let (page, next) = self

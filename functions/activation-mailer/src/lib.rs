@@ -9,16 +9,17 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use tracing::Instrument;
-use vls::config::Clock;
-use vls::mail::{MailContent, MailError, Mailer, activation_mail};
-use vls::metrics::Metric;
-use vls::model::{Actor, Agreement, Event, MailIntent, MailRefusal};
-use vls::queue::Queue;
-use vls::rules::activation::{Issued, LinkToken, issue_link};
-pub use vls::rules::outbox::Waits;
-use vls::rules::outbox::{self, Claim, Idle, Kind, Refused};
-use vls::store::{Cursor, Store, StoreError, Stored, TxFailure};
-use vls::types::{Email, MailId};
+use vls_domain::mail::{MailContent, activation_mail};
+use vls_domain::metrics::Metric;
+use vls_domain::model::{Actor, Agreement, Event, MailIntent, MailRefusal};
+use vls_domain::rules::activation::{Issued, LinkToken, issue_link};
+pub use vls_domain::rules::outbox::Waits;
+use vls_domain::rules::outbox::{self, Claim, Idle, Kind, Refused};
+use vls_domain::types::{Email, MailId};
+use vls_runtime::config::Clock;
+use vls_runtime::queue::Queue;
+use vls_runtime::ses::{MailError, Mailer};
+use vls_store::{Cursor, Store, StoreError, Stored, TxFailure};
 
 pub struct MailerSettings {
     pub sender: String,
@@ -96,20 +97,20 @@ pub struct MailerApp {
 impl MailerApp {
     /// Configuration and clients from the environment.
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let config = vls::config::Config::from_env()?;
+        let config = vls_runtime::config::Config::from_env()?;
         let settings = MailerSettings::from_env();
-        let wakeups =
-            vls::config::var("MAIL_WAKEUP_QUEUE_URL").ok_or("MAIL_WAKEUP_QUEUE_URL is not set")?;
-        let sdk = vls::config::aws().await;
+        let wakeups = vls_runtime::config::var("MAIL_WAKEUP_QUEUE_URL")
+            .ok_or("MAIL_WAKEUP_QUEUE_URL is not set")?;
+        let sdk = vls_runtime::config::aws().await;
         let mailer = Mailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.sender.clone())
-            .through(vls::config::var("SES_CONFIGURATION_SET"));
+            .through(vls_runtime::config::var("SES_CONFIGURATION_SET"));
         Ok(Self {
-            store: vls::config::store(&sdk, &config),
+            store: vls_runtime::config::store(&sdk, &config),
             // One GetAccount answers both the sending rate and whether the account is sandboxed.
             pacer: pacing::Pacer::from_env(mailer.account()),
             mailer,
             settings,
-            clock: vls::config::system_clock(),
+            clock: vls_runtime::config::system_clock(),
             wakeups: Queue::new(aws_sdk_sqs::Client::new(&sdk), wakeups),
         })
     }
@@ -361,7 +362,7 @@ impl Run<'_> {
                 }
             };
             tracing::warn!(mail_id = %held.id, round, error = %why, "sent; recording it again");
-            tokio::time::sleep(vls::store::backoff(round)).await;
+            tokio::time::sleep(vls_store::backoff(round)).await;
             let now = (self.app.clock)();
             if held
                 .lease_until
@@ -409,7 +410,7 @@ impl Run<'_> {
         let Some(after) = intent
             .next_attempt_at
             .and_then(|due| (due - self.now).to_std().ok())
-            .filter(|after| *after <= vls::queue::MAX_DELAY)
+            .filter(|after| *after <= vls_runtime::queue::MAX_DELAY)
         else {
             return;
         };
@@ -442,7 +443,7 @@ impl Run<'_> {
             match self.app.store.commit(tx).await {
                 Ok(()) => {
                     let why = failed.last_error.unwrap_or_default();
-                    vls::metrics::count(Metric::ParkedBecause(why));
+                    vls_store::count(Metric::ParkedBecause(why));
                     return Ok(Outcome::Failed);
                 }
                 Err(TxFailure::Store(e)) => return Err(e.into()),
@@ -478,7 +479,7 @@ async fn outcome_of(app: &MailerApp, id: &MailId, request_id: &str) -> Outcome {
     match process(app, id, request_id).await {
         Ok(outcome) => {
             if let Some(metric) = outcome.metric() {
-                vls::metrics::count(metric);
+                vls_store::count(metric);
             }
             outcome
         }
@@ -492,7 +493,7 @@ async fn outcome_of(app: &MailerApp, id: &MailId, request_id: &str) -> Outcome {
                 {
                     Ok(true) => {
                         tracing::error!(mail_id = %id, "unreadable mail intent set aside");
-                        vls::metrics::count(Metric::MailSetAside);
+                        vls_store::count(Metric::MailSetAside);
                     }
                     Ok(false) => {}
                     Err(e) => tracing::error!(mail_id = %id, error = %e, "could not count it"),
@@ -599,7 +600,7 @@ pub fn stream_mail_ids(event: &Value) -> Option<Vec<(String, MailId)>> {
 }
 
 /// The mail a wake-up names (with its message id), if it reads.
-fn wakeup_of(m: &vls::queue::Message) -> Option<(String, MailId)> {
+fn wakeup_of(m: &vls_runtime::queue::Message) -> Option<(String, MailId)> {
     match serde_json::from_str::<Wakeup>(&m.body) {
         Ok(w) => Some((m.message_id.clone(), w.mail_id)),
         Err(e) => {
@@ -642,7 +643,7 @@ pub async fn handle(app: &MailerApp, request_id: &str, event: Value) -> Result<V
 
 async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
     let mut failures = Vec::new();
-    let (outcomes, batch) = if let Some(messages) = vls::queue::messages(&event) {
+    let (outcomes, batch) = if let Some(messages) = vls_runtime::queue::messages(&event) {
         // A wake-up is never offered again: its intent is pending in the table, and if this
         // turn could not send it, its next wake-up or the sweep will.
         let ids = messages.iter().filter_map(wakeup_of).collect();

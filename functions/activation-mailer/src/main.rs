@@ -2,7 +2,7 @@ use activation_mailer::{MailerApp, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vls::serve::run_event(
+    vls_runtime::serve::run_event(
         env!("CARGO_PKG_NAME"),
         MailerApp::from_env(),
         |app, request_id, event| async move { handle(app, &request_id, event).await },

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, OnceCell};
-use vls::ses::Account;
+use vls_runtime::ses::Account;
 
 pub struct Pacer {
     source: Source,

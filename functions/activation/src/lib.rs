@@ -12,21 +12,21 @@ pub mod signin;
 
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use vls::access;
-use vls::catalog::Sku;
-use vls::config::{Clock, Config, Startup};
-use vls::http::auth::SelfVerifier;
-use vls::http::idempotency::{IdempotencyKey, key_of, mutate_keyed};
-use vls::http::{
+use vls_domain::access;
+use vls_domain::catalog::Sku;
+use vls_domain::input::Obj;
+use vls_domain::metrics::Metric;
+use vls_domain::model::{Agreement, MailIntent, MailReason};
+use vls_domain::rules::activation::{self, LinkToken};
+use vls_domain::types::{AccountId, AgreementId};
+use vls_http::auth::SelfVerifier;
+use vls_http::idempotency::{IdempotencyKey, key_of, mutate_keyed};
+use vls_http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
-use vls::input::Obj;
-use vls::metrics::Metric;
-use vls::model::{Agreement, MailIntent, MailReason};
-use vls::rules::activation::{self, LinkToken};
-use vls::secrets::Secret;
-use vls::store::Store;
-use vls::types::{AccountId, AgreementId};
+use vls_runtime::config::{Clock, Config, Startup};
+use vls_runtime::secrets::Secret;
+use vls_store::Store;
 
 pub struct App {
     pub store: Store,
@@ -38,7 +38,7 @@ pub struct App {
 
 impl App {
     /// Configuration, the cookie key and the client secret, and clients from the environment.
-    pub async fn from_env() -> Result<Self, vls::config::ConfigError> {
+    pub async fn from_env() -> Result<Self, vls_runtime::config::ConfigError> {
         let needs = [Secret::CookieKey, Secret::OidcClientSecret];
         let Startup {
             config,
@@ -46,11 +46,11 @@ impl App {
             secrets,
         } = Startup::from_env(&needs).await?;
         Ok(Self {
-            store: vls::config::store(&sdk, &config),
+            store: vls_runtime::config::store(&sdk, &config),
             verifier: SelfVerifier::from_env(&config.auth),
             sign_in: signin::SignInSetup::from_env(config.is_local(), secrets),
             config,
-            clock: vls::config::system_clock(),
+            clock: vls_runtime::config::system_clock(),
         })
     }
 }
@@ -68,7 +68,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     } else {
         ctx
     };
-    vls::http::serve_routes(ROUTES, app, ctx).await
+    vls_http::serve_routes(ROUTES, app, ctx).await
 }
 
 /// The caller an `Authorization: Bearer` header names: a local token on the local stack;
@@ -77,7 +77,7 @@ async fn bearer_principal(app: &App, header: Option<&str>) -> Result<Principal, 
     match (&app.verifier, &app.sign_in.provider) {
         (SelfVerifier::Local(_), _) => app.verifier.from_header(header),
         (SelfVerifier::Provider, Some(provider)) => {
-            let token = vls::http::auth::bearer(header)?;
+            let token = vls_http::auth::bearer(header)?;
             match provider.verify_bearer(token).await {
                 Ok(claims) => provider.principal(&claims),
                 Err(oidc::OidcError::Unreachable(why)) => {
@@ -186,7 +186,7 @@ pub(crate) async fn associate_as(
         let done = activation::associate(&agreement, &link, &target, ctx.now)?;
         check(&agreement)?;
         // What the association attaches: the agreement's invoiced orders, per SKU.
-        let attached: Vec<Value> = vls::mail::to_associate(&agreement)
+        let attached: Vec<Value> = vls_domain::mail::to_associate(&agreement)
             .into_iter()
             .map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity }))
             .collect();
@@ -208,7 +208,7 @@ pub(crate) async fn associate_as(
         tx.spend_link(&token.hash(), &done.link)
             .replace(&done.agreement, agreement.version)
             .replace(&done.account, target.version)
-            .put_source(&vls::sources::Source::agreement(
+            .put_source(&vls_domain::sources::Source::agreement(
                 &done.agreement,
                 &target.id,
             ))
@@ -228,7 +228,7 @@ pub(crate) async fn pool_totals(app: &App, id: &AccountId) -> Vec<(Sku, u64)> {
     let Ok(Some((account, sources))) = app.store.pool(id).await else {
         return Vec::new();
     };
-    vls::rules::pool::of(&account.id, &sources)
+    vls_domain::rules::pool::of(&account.id, &sources)
         .skus
         .iter()
         .map(|s| (s.sku, s.total))
@@ -249,7 +249,7 @@ async fn verify_company(
         let (agreement, mismatches) = app.store.agreement_and_mismatches(id).await?;
         let agreement = agreement.ok_or_else(|| Problem::not_found("agreement"))?;
         if let Some(until) = activation::locked_until(mismatches.as_ref(), ctx.now) {
-            return Err(vls::error::RuleError::TooManyAttempts { until }.into());
+            return Err(vls_domain::error::RuleError::TooManyAttempts { until }.into());
         }
         if activation::company_matches(&agreement, legal_name, country) {
             return Ok(());
@@ -262,10 +262,10 @@ async fn verify_company(
         {
             tracing::warn!(agreement_id = %id, mismatches = after.count,
                 "resend: company information did not match");
-            return Err(vls::error::RuleError::CompanyMismatch.into());
+            return Err(vls_domain::error::RuleError::CompanyMismatch.into());
         }
         // A concurrent mismatch moved the counter: count this one on top of it.
-        tokio::time::sleep(vls::store::backoff(round)).await;
+        tokio::time::sleep(vls_store::backoff(round)).await;
     }
     Err(Problem::concurrent_update())
 }

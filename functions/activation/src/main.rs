@@ -1,6 +1,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    vls::serve::run_http(
+    vls_runtime::serve::run_http(
         env!("CARGO_PKG_NAME"),
         activation::App::from_env(),
         activation::handle,

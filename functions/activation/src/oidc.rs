@@ -15,15 +15,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, OnceCell};
-use vls::http::auth::{principal_from_claims, signing_key, string_claims, verify_signed};
-use vls::http::{Principal, Problem};
+use vls_http::auth::{principal_from_claims, signing_key, string_claims, verify_signed};
+use vls_http::{Principal, Problem};
 
 /// Leeway on `exp` and `nbf` of an ID token.
 pub const LEEWAY_SECONDS: u64 = 60;
 /// Each request to the provider gives up after this long (the page then says 503).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub use vls::http::auth::ClaimNames;
+pub use vls_http::auth::ClaimNames;
 
 /// The provider and this application's registration with it.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl Settings {
     /// `OIDC_PARTNER_CLAIM`, `OIDC_EMAIL_CLAIM`; the redirect URI from `public_base_url`;
     /// `client_secret` from its secret (optional: a public client uses PKCE alone).
     pub fn from_env(public_base_url: &str, client_secret: Option<String>) -> Option<Self> {
-        let var = vls::config::var;
+        let var = vls_runtime::config::var;
         let client_id = var("OIDC_CLIENT_ID")?;
         Some(Self {
             issuer: var("OIDC_ISSUER")?.trim_end_matches('/').to_owned(),
@@ -110,7 +110,7 @@ pub const PROVIDER_DOWN_FOR: Duration = Duration::from_secs(10);
 pub fn allowed_url(url: &str) -> bool {
     let lower = url.trim().to_ascii_lowercase();
     lower.starts_with("https://")
-        || (lower.starts_with("http://") && vls::config::is_loopback_url(url))
+        || (lower.starts_with("http://") && vls_runtime::config::is_loopback_url(url))
 }
 
 /// HTTPS with the system's roots (rustls, aws-lc): the provider is not an AWS endpoint, so

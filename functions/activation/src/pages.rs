@@ -1,12 +1,12 @@
 //! The activation pages: server-rendered, no script, readable on a phone, every datum escaped.
 
 use serde_json::Value;
-use vls::catalog::Sku;
-use vls::html::{escape, page};
-use vls::http::{Problem, Reply};
-use vls::mail::to_associate;
-use vls::model::{Account, Agreement};
-use vls::rules::activation::{ActivationLink, LinkState};
+use vls_domain::catalog::Sku;
+use vls_domain::html::{escape, page};
+use vls_domain::mail::to_associate;
+use vls_domain::model::{Account, Agreement};
+use vls_domain::rules::activation::{ActivationLink, LinkState};
+use vls_http::{Problem, Reply};
 
 use crate::session::Session;
 

@@ -1,14 +1,14 @@
 //! The activation pages' sign-in (SPEC §3.1): the link page, the redirect to the identity
 //! provider, its callback, the confirmation page and the confirm. Every answer is a page
-//! (or a redirect) with the headers of [`vls::http::PAGE_HEADERS`]; never a 500.
+//! (or a redirect) with the headers of [`vls_http::PAGE_HEADERS`]; never a 500.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use vls::http::idempotency::{IdempotencyKey, derived_key, replay};
-use vls::http::{Answer, Ctx, Params, Principal, Problem, Reply};
-use vls::model::{Account, Agreement};
-use vls::rules::activation::{ActivationLink, LinkState, LinkToken, link_state};
-use vls::types::AccountId;
+use vls_domain::model::{Account, Agreement};
+use vls_domain::rules::activation::{ActivationLink, LinkState, LinkToken, link_state};
+use vls_domain::types::AccountId;
+use vls_http::idempotency::{IdempotencyKey, derived_key, replay};
+use vls_http::{Answer, Ctx, Params, Principal, Problem, Reply};
 
 use crate::oidc::{ClaimNames, OidcError};
 use crate::session::{CookieKey, CookiePolicy, SESSION_TTL_MINUTES, Session, SignIn, cookie};
@@ -32,8 +32,8 @@ impl SignInSetup {
     /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`), and from `secrets` the cookie key and
     /// the client secret (the local stack alone may go without a cookie key, with a fixed
     /// development key).
-    pub fn from_env(local: bool, secrets: vls::secrets::Secrets) -> Self {
-        let var = vls::config::var;
+    pub fn from_env(local: bool, secrets: vls_runtime::secrets::Secrets) -> Self {
+        let var = vls_runtime::config::var;
         let public_base_url = var("PUBLIC_BASE_URL")
             .unwrap_or_else(|| "http://127.0.0.1:9000".into())
             .trim_end_matches('/')

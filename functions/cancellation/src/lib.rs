@@ -4,25 +4,26 @@
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use vls::access;
-use vls::error::RuleError;
-use vls::http::{
+use vls_domain::access;
+use vls_domain::error::RuleError;
+use vls_domain::metrics::Metric;
+use vls_domain::model::{Account, Subscription};
+use vls_domain::rules::cancellation::{self, Canceller};
+use vls_domain::sources::SourceKind;
+use vls_domain::types::SkuCounts;
+use vls_http::metrics::refused;
+use vls_http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
-use vls::metrics::{self, Metric};
-use vls::model::{Account, Subscription};
-use vls::rules::cancellation::{self, Canceller};
-use vls::sources::SourceKind;
-use vls::types::SkuCounts;
 
-use vls::types::{AccountId, SubscriptionId};
+use vls_domain::types::{AccountId, SubscriptionId};
 
 /// Everything a request needs, built once per process.
-pub type App = vls::config::Deps;
+pub type App = vls_runtime::config::Deps;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    vls::http::serve_routes(ROUTES, app, ctx).await
+    vls_http::serve_routes(ROUTES, app, ctx).await
 }
 
 const ADMINS: Access = Access::Roles(&[Role::CustomerAdmin, Role::BillingSupport]);
@@ -130,5 +131,5 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     })
     .await;
     let refusal = RuleError::CancellationWouldLoseLicenses { shortfalls: vec![] };
-    metrics::refused(answer, &refusal, Metric::CancellationRefused)
+    refused(answer, &refusal, Metric::CancellationRefused)
 }

@@ -1,14 +1,14 @@
 //! Partners, accounts and their direct subscriptions, the pool and the account's trail.
 
 use serde_json::json;
-use vls::access;
-use vls::http::paging::List;
-use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
-use vls::input;
-use vls::model::{Account, Partner, Subscription, SubscriptionStatus};
-use vls::rules::pool;
-use vls::sources::Source;
-use vls::types::{AccountId, PartnerId, SubscriptionId};
+use vls_domain::access;
+use vls_domain::input;
+use vls_domain::model::{Account, Partner, Subscription, SubscriptionStatus};
+use vls_domain::rules::pool;
+use vls_domain::sources::Source;
+use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
+use vls_http::paging::List;
+use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 
 use crate::App;
 

@@ -3,13 +3,13 @@
 
 use serde_json::json;
 
-use vls::http::paging::List;
-use vls::http::views::{AgreementView, OrderView};
-use vls::http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate, visible_agreement};
-use vls::input;
+use vls_domain::input;
+use vls_http::paging::List;
+use vls_http::views::{AgreementView, OrderView};
+use vls_http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate, visible_agreement};
 
-use vls::rules::agreements;
-use vls::types::AgreementId;
+use vls_domain::rules::agreements;
+use vls_domain::types::AgreementId;
 
 use crate::App;
 
@@ -62,7 +62,7 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
                 .on_account(Some(&bound.id))
                 .with(json!({ "bound_to_online_services": true }));
             tx.replace(bound, read.version)
-                .put_source(&vls::sources::Source::agreement(a, &bound.id))
+                .put_source(&vls_domain::sources::Source::agreement(a, &bound.id))
                 .event(&bound.id, &assoc);
         }
         Ok(Planned {

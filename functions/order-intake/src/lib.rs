@@ -6,19 +6,19 @@ mod agreements;
 mod orders;
 
 use lambda_http::{Body, Request, Response};
-use vls::http::{Access, Ctx, Role, Route, route};
+use vls_http::{Access, Ctx, Role, Route, route};
 
 use accounts::*;
 use agreements::*;
 use orders::*;
 
 /// Everything a request needs, built once per process.
-pub type App = vls::config::Deps;
+pub type App = vls_runtime::config::Deps;
 
 /// Serves one HTTP request.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    vls::http::serve_routes(ROUTES, app, ctx).await
+    vls_http::serve_routes(ROUTES, app, ctx).await
 }
 
 const BILLING: Access = Access::Roles(&[Role::BillingSupport]);

@@ -2,15 +2,15 @@
 //! activation mail (R5).
 
 use serde_json::json;
-use vls::access;
-use vls::http::views::OrderView;
-use vls::http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
-use vls::input;
-use vls::metrics::Metric;
-use vls::model::{Agreement, MailIntent, MailReason, Order};
-use vls::rules::orders::{self, InvoiceEffect};
-use vls::sources::moved;
-use vls::types::OrderId;
+use vls_domain::access;
+use vls_domain::input;
+use vls_domain::metrics::Metric;
+use vls_domain::model::{Agreement, MailIntent, MailReason, Order};
+use vls_domain::rules::orders::{self, InvoiceEffect};
+use vls_domain::sources::moved;
+use vls_domain::types::OrderId;
+use vls_http::views::OrderView;
+use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 
 use crate::App;
 

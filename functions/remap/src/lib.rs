@@ -3,22 +3,22 @@
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use vls::http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
-use vls::input::Obj;
-use vls::metrics::Metric;
-use vls::model::Event;
-use vls::rules::remap;
-use vls::rules::remap::Remapped;
-use vls::sources::{Source, SourceKind};
+use vls_domain::input::Obj;
+use vls_domain::metrics::Metric;
+use vls_domain::model::Event;
+use vls_domain::rules::remap;
+use vls_domain::rules::remap::Remapped;
+use vls_domain::sources::{Source, SourceKind};
+use vls_http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
 
-use vls::types::{AccountId, AgreementId, AmendmentId};
+use vls_domain::types::{AccountId, AgreementId, AmendmentId};
 
 /// Everything a request needs, built once per process.
-pub type App = vls::config::Deps;
+pub type App = vls_runtime::config::Deps;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    vls::http::serve_routes(ROUTES, app, ctx).await
+    vls_http::serve_routes(ROUTES, app, ctx).await
 }
 
 /// What this function serves.
@@ -37,7 +37,7 @@ pub static ROUTES: &[Route<App>] = &[
     ),
 ];
 
-fn reason(b: &Obj<'_>) -> Result<String, vls::error::FieldError> {
+fn reason(b: &Obj<'_>) -> Result<String, vls_domain::error::FieldError> {
     b.text("reason", 1000)
 }
 
@@ -64,7 +64,7 @@ async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
                 .await?
                 .ok_or_else(|| Problem::not_found("agreement"))?;
             let Some(from_id) = a.account_id.clone() else {
-                return Err(vls::error::RuleError::AgreementNotAssociated.into());
+                return Err(vls_domain::error::RuleError::AgreementNotAssociated.into());
             };
             let (current, target) = app.store.two_accounts(&from_id, target_id.as_ref()).await?;
             let current = current.ok_or_else(|| {
@@ -123,7 +123,7 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let reason = &ctx.parse(|b| {
         let kind = b.str("kind")?;
         if kind != "separate_online_services" {
-            return Err(vls::error::FieldError::new(
+            return Err(vls_domain::error::FieldError::new(
                 "kind",
                 "unknown_amendment",
                 format!("{kind:?} is not separate_online_services"),

@@ -1,6 +1,6 @@
-use vls::config::Deps;
+use vls_runtime::config::Deps;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    vls::serve::run_http(env!("CARGO_PKG_NAME"), Deps::from_env(&[]), remap::handle).await
+    vls_runtime::serve::run_http(env!("CARGO_PKG_NAME"), Deps::from_env(&[]), remap::handle).await
 }

@@ -2,30 +2,31 @@
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use vls::access;
-use vls::sources::moved;
+use vls_domain::access;
+use vls_domain::sources::moved;
 
-use vls::error::RuleError;
-use vls::http::paging::List;
-use vls::http::views::PreviewView;
-use vls::http::{
+use vls_domain::error::RuleError;
+use vls_domain::input;
+use vls_domain::metrics::Metric;
+use vls_domain::model::{Account, Reservation, ReservationStatus};
+use vls_http::metrics::refused;
+use vls_http::paging::List;
+use vls_http::views::PreviewView;
+use vls_http::{
     Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route,
     visible_agreement,
 };
-use vls::input;
-use vls::metrics::{self, Metric};
-use vls::model::{Account, Reservation, ReservationStatus};
 
-use vls::rules::reservations;
+use vls_domain::rules::reservations;
 
-use vls::types::{AccountId, ReservationId};
+use vls_domain::types::{AccountId, ReservationId};
 
 /// Everything a request needs, built once per process.
-pub type App = vls::config::Deps;
+pub type App = vls_runtime::config::Deps;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
-    vls::http::serve_routes(ROUTES, app, ctx).await
+    vls_http::serve_routes(ROUTES, app, ctx).await
 }
 
 const ADMIN: Access = Access::Roles(&[Role::CustomerAdmin]);
@@ -184,7 +185,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     })
     .await;
     let refusal = RuleError::WouldLoseReliedOnLicenses { shortfalls: vec![] };
-    metrics::refused(answer, &refusal, Metric::ReservationCancelRefused)
+    refused(answer, &refusal, Metric::ReservationCancelRefused)
 }
 
 /// The account an agreement is associated with, as it stands.

@@ -1,10 +1,10 @@
-use vls::config::Deps;
-use vls::secrets::Secret;
+use vls_runtime::config::Deps;
+use vls_runtime::secrets::Secret;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     // The paged lists' cursors are sealed with the cursor key.
-    vls::serve::run_http(
+    vls_runtime::serve::run_http(
         env!("CARGO_PKG_NAME"),
         Deps::from_env(&[Secret::CursorKey]),
         reservations::handle,

@@ -8,13 +8,14 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
-use vls::metrics::{self, Metric};
-use vls::model::{Actor, Event};
-use vls::rules::reservations::{TrueUp, true_up_step};
-use vls::store::{DUE_SHARDS, Store, StoreError, TxFailure};
-use vls::types::{AgreementId, OrderId};
+use vls_domain::metrics::Metric;
+use vls_domain::model::{Actor, Event};
+use vls_domain::rules::reservations::{TrueUp, true_up_step};
+use vls_domain::types::{AgreementId, OrderId};
+use vls_store::count;
+use vls_store::{DUE_SHARDS, Store, StoreError, TxFailure};
 
-use vls::queue::{self, Message, Queue, QueueError};
+use vls_runtime::queue::{self, Message, Queue, QueueError};
 
 pub struct App {
     pub store: Store,
@@ -25,12 +26,12 @@ pub struct App {
 impl App {
     /// Configuration and clients from the environment.
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let config = vls::config::Config::from_env()?;
+        let config = vls_runtime::config::Config::from_env()?;
         let queue_url =
-            vls::config::var("TRUE_UP_QUEUE_URL").ok_or("TRUE_UP_QUEUE_URL is not set")?;
-        let sdk = vls::config::aws().await;
+            vls_runtime::config::var("TRUE_UP_QUEUE_URL").ok_or("TRUE_UP_QUEUE_URL is not set")?;
+        let sdk = vls_runtime::config::aws().await;
         Ok(Self {
-            store: vls::config::store(&sdk, &config),
+            store: vls_runtime::config::store(&sdk, &config),
             queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), queue_url),
         })
     }
@@ -79,7 +80,7 @@ pub enum StepError {
     Store(#[from] StoreError),
     /// The rules refuse to bill this agreement as it stands (a total out of range).
     #[error(transparent)]
-    Refused(#[from] vls::error::RuleError),
+    Refused(#[from] vls_domain::error::RuleError),
     /// The agreement kept changing under every attempt: the message is offered again.
     #[error("the agreement kept changing while it was billed")]
     Contended,
@@ -98,12 +99,12 @@ pub async fn true_up_agreement(
     loop {
         let Some(agreement) = app.store.agreement(id).await? else {
             tracing::warn!(agreement_id = %id, "true-up: the agreement does not exist");
-            metrics::count(Metric::TrueUpSkipped);
+            count(Metric::TrueUpSkipped);
             return Ok(());
         };
         let Some(step) = true_up_step(&agreement, now, OrderId::generate(&agreement.id))? else {
             if billed.is_empty() {
-                metrics::count(Metric::TrueUpUpToDate);
+                count(Metric::TrueUpUpToDate);
             }
             return Ok(());
         };
@@ -112,9 +113,9 @@ pub async fn true_up_agreement(
                 let a = &step.agreement;
                 tracing::info!(agreement_id = %a.id, anniversary = %step.anniversary,
                     reservations = step.billed, "true-up billed");
-                metrics::count(Metric::TrueUpBilled);
+                count(Metric::TrueUpBilled);
                 if step.order.is_some() {
-                    metrics::count(Metric::TrueUpOrder);
+                    count(Metric::TrueUpOrder);
                 }
                 billed.push(Billed {
                     agreement_id: a.id.clone(),
@@ -268,7 +269,7 @@ pub async fn work(app: &App, messages: &[Message], request_id: &str) -> Worked {
 async fn work_one(app: &App, m: &Message, request_id: &str) -> Result<Vec<Billed>, Failed> {
     let job: Job = serde_json::from_str(&m.body).map_err(|e| {
         tracing::error!(message_id = %m.message_id, error = %e, "true-up message unreadable");
-        metrics::count(Metric::TrueUpFailed);
+        count(Metric::TrueUpFailed);
         Failed {
             message_id: m.message_id.clone(),
             agreement_id: None,
@@ -288,7 +289,7 @@ async fn work_one(app: &App, m: &Message, request_id: &str) -> Result<Vec<Billed
         };
         // The rules refuse it as it stands: offered again, it is refused again (skipped,
         // for an operator to look at); anything else may pass next time.
-        metrics::count(match &e {
+        count(match &e {
             StepError::Refused(_) => Metric::TrueUpSkipped,
             _ => Metric::TrueUpFailed,
         });
@@ -322,7 +323,7 @@ pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, 
         }
         let now = event_time(&event).unwrap_or_else(Utc::now);
         let planned = plan(app, now).await?;
-        metrics::count(Metric::TrueUpRun);
+        count(Metric::TrueUpRun);
         tracing::info!(now = %now, enqueued = planned.enqueued, "true-up run enqueued");
         Ok(json!(planned))
     }

@@ -2,7 +2,7 @@ use true_up::{App, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vls::serve::run_event(
+    vls_runtime::serve::run_event(
         env!("CARGO_PKG_NAME"),
         App::from_env(),
         |app, request_id, event| async move { handle(app, &request_id, event).await },

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::http::AuthMode;
-use crate::http::auth::{ClaimNames, DEFAULT_LOCAL_SECRET};
-use crate::http::paging::CursorKey;
-use crate::rules::Policy;
 use crate::secrets::{KeyVersions, Secret, Secrets, SecretsError};
-use crate::store::Store;
+use vls_domain::rules::Policy;
+use vls_http::AuthMode;
+use vls_http::auth::{ClaimNames, DEFAULT_LOCAL_SECRET};
+use vls_http::paging::CursorKey;
+use vls_store::Store;
 
 /// "Now", passed into rules rather than read inside them.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;

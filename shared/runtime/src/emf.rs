@@ -2,7 +2,7 @@
 //! a line on stdout, which CloudWatch Logs turns into metrics without an API call (none of
 //! PutMetricData's latency, throttling or cost on the request path). The recorder is
 //! `metrics_cloudwatch_embedded` behind the `metrics` facade the code counts through
-//! (`vls::metrics::count`); the function writes what it counted after each invocation.
+//! (`vls_store::count`); the function writes what it counted after each invocation.
 //!
 //! Every document has the stack's namespace (`METRICS_NAMESPACE`), the dimensions
 //! `[Function, Outcome]` (or `[Function, Reason]`), each metric's unit and the request id as
@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use metrics_cloudwatch_embedded::{Builder, Collector};
 
 use crate::config;
-use crate::metrics::{DEFAULT_NAMESPACE, FUNCTION, Metric};
+use vls_domain::metrics::{DEFAULT_NAMESPACE, FUNCTION, Metric};
 
 static COLLECTOR: OnceLock<&'static Collector> = OnceLock::new();
 
@@ -74,8 +74,8 @@ pub fn flush(request_id: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MailRefusal;
     use serde_json::{Value, json};
+    use vls_domain::model::MailRefusal;
 
     /// The only test of this crate that installs the (process-wide) recorder.
     #[test]
@@ -93,9 +93,9 @@ mod tests {
             String::from_utf8(out).expect("utf-8")
         };
         assert_eq!(first(collector), "", "nothing counted, nothing written");
-        crate::metrics::count(Metric::OrderPlaced);
-        crate::metrics::count_all(&[Metric::OrderPlaced, Metric::OrderInvoiced]);
-        crate::metrics::count(Metric::ParkedBecause(MailRefusal::RejectedAddress));
+        vls_store::count(Metric::OrderPlaced);
+        vls_store::count_all(&[Metric::OrderPlaced, Metric::OrderInvoiced]);
+        vls_store::count(Metric::ParkedBecause(MailRefusal::RejectedAddress));
         let text = first(collector);
         let docs: Vec<Value> = text
             .lines()

@@ -462,8 +462,8 @@ async fn concurrent_wrong_answers_never_send_and_count_at_most_five() {
     );
     let mismatches = statuses.iter().filter(|s| **s == 403).count();
     assert!((1..=5).contains(&mismatches), "{statuses:?}");
-    let (pk, sk) = vls::store::keys::lockout(
-        &vls::types::AgreementId::parse(&w.agreement).expect("agreement id"),
+    let (pk, sk) = vls_store::keys::lockout(
+        &vls_domain::types::AgreementId::parse(&w.agreement).expect("agreement id"),
     );
     let counter = h
         .client

@@ -9,7 +9,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use vls::metrics::Metric;
+use vls_domain::metrics::Metric;
 use vls_tests::*;
 
 /// A counter's name and labels.

@@ -6,9 +6,9 @@
 //! seed, which a failure prints.
 
 use serde_json::{Value, json};
-use vls::rules::pool;
-use vls::sources::holdings_of;
-use vls::types::{AccountId, AgreementId};
+use vls_domain::rules::pool;
+use vls_domain::sources::holdings_of;
+use vls_domain::types::{AccountId, AgreementId};
 use vls_tests::fixtures::*;
 use vls_tests::*;
 
@@ -131,7 +131,7 @@ async fn step(w: &mut World, rng: &mut Rng) -> String {
                 return "no reservation to cancel".into();
             };
             // Its id names its agreement; its account's administrator cancels it.
-            let agr = vls::types::ReservationId::parse(&res)
+            let agr = vls_domain::types::ReservationId::parse(&res)
                 .map(|r| r.agreement().to_string())
                 .unwrap_or_default();
             let acc = account_of(w, &agr).await.unwrap_or_default();
@@ -233,7 +233,8 @@ async fn check(w: &World, seed: u64, history: &[String]) {
             .expect("account");
         let (account, mut sources) = store.pool(&id).await.expect("read").expect("account");
         sources.sort();
-        let (counted_sources, counted_volume) = vls::sources::recount(&account, &subs, &agreements);
+        let (counted_sources, counted_volume) =
+            vls_domain::sources::recount(&account, &subs, &agreements);
         assert_eq!(
             (&sources, &account.volume),
             (&counted_sources, &counted_volume),

@@ -12,7 +12,7 @@ use vls_tests::*;
 
 use activation_mailer::Outcome;
 
-fn outcomes(out: &[(vls::types::MailId, Outcome)]) -> Vec<Outcome> {
+fn outcomes(out: &[(vls_domain::types::MailId, Outcome)]) -> Vec<Outcome> {
     out.iter().map(|(_, o)| *o).collect()
 }
 
@@ -57,7 +57,7 @@ async fn an_unverified_sender_holds_every_mail_uncounted_until_it_is_fixed() {
 }
 
 /// The intent a sweep worked on, as stored.
-async fn intent(h: &Harness, id: &vls::types::MailId) -> vls::model::MailIntent {
+async fn intent(h: &Harness, id: &vls_domain::types::MailId) -> vls_domain::model::MailIntent {
     h.mailer.store.mail(id).await.expect("read").expect("kept")
 }
 
@@ -80,11 +80,11 @@ async fn in_the_ses_sandbox_a_mail_to_an_unverified_recipient_waits_for_producti
         assert_eq!(outcomes(&h.sweep().await), [Outcome::Blocked]);
     }
     let waiting = intent(&h, id).await;
-    assert_eq!(waiting.status, vls::model::MailStatus::Pending);
+    assert_eq!(waiting.status, vls_domain::model::MailStatus::Pending);
     assert_eq!(waiting.attempts, 0, "not counted");
     assert_eq!(
         waiting.last_error,
-        Some(vls::model::MailRefusal::RecipientNotVerified)
+        Some(vls_domain::model::MailRefusal::RecipientNotVerified)
     );
     assert_eq!(
         h.ses_faults.account_asked(),
@@ -332,8 +332,8 @@ async fn put_strings(h: &Harness, attributes: &[(&str, &str)]) {
 
 /// An intent whose item no longer decodes, in the outbox index and due.
 async fn unreadable_intent(h: &Harness) -> String {
-    let id = vls::types::MailId::generate();
-    let (outbox, due) = vls::store::keys::outbox(&id, "2000-01-01T00:00:00.000Z");
+    let id = vls_domain::types::MailId::generate();
+    let (outbox, due) = vls_store::keys::outbox(&id, "2000-01-01T00:00:00.000Z");
     put_strings(
         h,
         &[
@@ -418,9 +418,9 @@ async fn a_stream_batch_reports_only_the_records_it_could_not_process() {
 async fn an_unreadable_due_agreement_does_not_stop_the_true_up_of_the_others() {
     let h = Harness::new().await;
     let agr = invoiced_migration(&h).await.agreement;
-    let poisoned = vls::types::AgreementId::generate();
+    let poisoned = vls_domain::types::AgreementId::generate();
     let anniversary = chrono::NaiveDate::from_ymd_opt(2027, 3, 15).expect("date");
-    let (gpk, gsk) = vls::store::keys::due(&poisoned, anniversary);
+    let (gpk, gsk) = vls_store::keys::due(&poisoned, anniversary);
     put_strings(
         &h,
         &[
@@ -486,7 +486,7 @@ async fn a_sweep_comes_back_for_throttled_mail_while_its_time_lasts() {
         invoiced_migration(&h).await;
     }
     let mailer = activation_mailer::MailerApp {
-        clock: vls::config::system_clock(),
+        clock: vls_runtime::config::system_clock(),
         settings: activation_mailer::MailerSettings {
             sender: h.sender.clone(),
             public_base_url: PUBLIC_BASE_URL.into(),
@@ -525,7 +525,7 @@ async fn a_mail_put_off_is_woken_through_the_queue_when_it_is_due() {
     let h = Harness::new().await;
     invoiced_migration(&h).await;
     let mailer = activation_mailer::MailerApp {
-        clock: vls::config::system_clock(),
+        clock: vls_runtime::config::system_clock(),
         settings: activation_mailer::MailerSettings {
             sender: h.sender.clone(),
             public_base_url: PUBLIC_BASE_URL.into(),

@@ -5,9 +5,9 @@
 use chrono::Utc;
 use futures::join;
 use serde_json::{Value, json};
-use vls::model::{Actor, Event};
-use vls::store::{StoreError, TxFailure};
-use vls::types::AgreementId;
+use vls_domain::model::{Actor, Event};
+use vls_domain::types::AgreementId;
+use vls_store::{StoreError, TxFailure};
 use vls_tests::fixtures::*;
 use vls_tests::*;
 

@@ -110,8 +110,8 @@ async fn measure(large: Option<seeding::Large>, repeat: usize) -> Measured {
     }
 
     let fixture = if let Some(size) = large {
-        let acc_id = vls::types::AccountId::parse(&acc).expect("id");
-        let agr_id = vls::types::AgreementId::parse(&agr).expect("id");
+        let acc_id = vls_domain::types::AccountId::parse(&acc).expect("id");
+        let agr_id = vls_domain::types::AgreementId::parse(&agr).expect("id");
         let started = std::time::Instant::now();
         let written = seeding::large_history(&h, &acc_id, &agr_id, size).await;
         let took = started.elapsed().as_secs_f64();

@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::http::{
     HttpConnector, HttpConnectorFuture, SharedHttpConnector, http_client_fn,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use vls::secrets::{KeyVersions, Secret, load};
+use vls_runtime::secrets::{KeyVersions, Secret, load};
 use vls_tests::sdk_config;
 
 /// Counts the HTTP requests a connector sends, retries included.
@@ -26,7 +26,7 @@ impl HttpConnector for Counted {
 /// The tests' SDK configuration, its requests counted.
 fn counted_sdk() -> (aws_config::SdkConfig, Arc<AtomicUsize>) {
     let sent = Arc::new(AtomicUsize::new(0));
-    let inner = vls::config::amazon_https_client();
+    let inner = vls_runtime::config::amazon_https_client();
     let count = sent.clone();
     let client = http_client_fn(move |settings, components| {
         use aws_smithy_runtime_api::client::http::HttpClient;

@@ -690,7 +690,7 @@ mod with_a_provider_of_the_tests_own {
         let fake = FakeProvider::start(&[&a]);
         let (mut h, m, token) = mailed().await;
         h.activation.sign_in = sign_in_setup(&fake.issuer, PUBLIC_BASE_URL);
-        h.activation.verifier = vls::http::auth::SelfVerifier::Provider;
+        h.activation.verifier = vls_http::auth::SelfVerifier::Provider;
         let path = format!("/activate/{token}");
         let body = json!({"account_id": m.account});
         let admin = json!({"sub": "olivia", "account_id": m.account});

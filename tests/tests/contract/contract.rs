@@ -32,12 +32,12 @@ fn openapi_operations() -> BTreeSet<String> {
 fn route_tables() -> Vec<(&'static str, String, bool)> {
     fn rows<A>(
         function: &'static str,
-        routes: &[vls::http::Route<A>],
+        routes: &[vls_http::Route<A>],
     ) -> Vec<(&'static str, String, bool)> {
         routes
             .iter()
             .map(|r| {
-                let public = r.access == vls::http::Access::Public;
+                let public = r.access == vls_http::Access::Public;
                 (function, format!("{} {}", r.method, r.template), public)
             })
             .collect()

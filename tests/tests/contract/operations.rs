@@ -1,11 +1,11 @@
 //! What an on-call engineer is told of, checked in the template as CloudFormation: every
 //! function's errors and throttles alarm, the alarms the operation needs, every alarm telling
 //! the topic, and a dashboard and alarms that name only the business metrics the code emits
-//! (`vls::metrics::Metric`, the one list of them).
+//! (`vls_domain::metrics::Metric`, the one list of them).
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use vls::metrics::{FUNCTION, Metric};
+use vls_domain::metrics::{FUNCTION, Metric};
 
 use crate::contract::{of_type, read, translated};
 

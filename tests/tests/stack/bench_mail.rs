@@ -9,9 +9,9 @@
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
-use vls::model::{MailIntent, MailReason};
-use vls::store::Stored;
-use vls::types::AgreementId;
+use vls_domain::model::{MailIntent, MailReason};
+use vls_domain::types::AgreementId;
+use vls_store::Stored;
 use vls_tests::{Harness, seeding};
 
 const SCENARIOS: &[(usize, usize)] = &[(2_000, 14), (300, 3)];

@@ -5,14 +5,14 @@
 //! concurrency buys shows. Figures, not a test.
 
 use std::time::{Duration, Instant};
-use vls::sources::holdings_of;
+use vls_domain::sources::holdings_of;
 
 use chrono::NaiveDate;
 use futures::{StreamExt, stream};
 use true_up::Job;
-use vls::queue::Queue;
-use vls::store::{Store, Stored};
-use vls::types::{AccountId, AgreementId};
+use vls_domain::types::{AccountId, AgreementId};
+use vls_runtime::queue::Queue;
+use vls_store::{Store, Stored};
 use vls_tests::{Counter, Harness, at, reads_writes, sdk_config, seeding, work_queue};
 
 /// Agreements due (BENCH_TRUE_UP_DUE for a shorter run), and a fifth as many not due.

@@ -1151,7 +1151,7 @@ fn metric_documents(path: &str, from: usize) -> Vec<Value> {
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
 async fn the_functions_write_the_metrics_the_alarms_and_the_dashboard_name() {
-    use vls::metrics::{DEFAULT_NAMESPACE, FUNCTION, Metric, UNIT};
+    use vls_domain::metrics::{DEFAULT_NAMESPACE, FUNCTION, Metric, UNIT};
     let log = std::env::var("VLS_WATCH_LOG").expect("VLS_WATCH_LOG (run through `make test`)");
     let from = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let http = http();
