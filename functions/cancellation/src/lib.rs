@@ -12,6 +12,7 @@ use vls_domain::rules::cancellation::{self, Canceller};
 use vls_domain::sources::SourceKind;
 use vls_domain::types::SkuCounts;
 use vls_http::metrics::refused;
+use vls_http::views::{CancellationPreviewView, CancellationView};
 use vls_http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
@@ -73,12 +74,7 @@ async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let (account, sub, volume) = load(app, p, path).await?;
     let coverage = cancellation::coverage(&account, &sub, &volume);
-    Ok(Reply::ok(&json!({
-        "subscription_id": sub.id,
-        "status": sub.status,
-        "coverage": coverage,
-        "would_pass": coverage.iter().all(|c| c.covered),
-    })))
+    Ok(Reply::ok(&CancellationPreviewView::new(&sub, &coverage)))
 }
 
 /// POST …/cancellation `{reason, accept_license_loss?}`.
@@ -107,11 +103,11 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
                 "license_loss_accepted": !done.accepted_shortfalls.is_empty(),
                 "shortfalls": done.accepted_shortfalls,
             }));
-        let reply = json!({
-            "subscription_id": before.id,
-            "status": done.subscription.status,
-            "account_id": account.id,
-        });
+        let reply = CancellationView {
+            subscription_id: &before.id,
+            status: done.subscription.status,
+            account_id: &account.id,
+        };
         let mut tx = app.store.tx();
         // The account carries what is now relied on, under the version its volume was read
         // at: a concurrent cancellation, invoice, reservation or remap fails this condition.

@@ -8,6 +8,7 @@ use vls_domain::rules::pool;
 use vls_domain::sources::Source;
 use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
 use vls_http::paging::List;
+use vls_http::views::{AccountView, EventView, PartnerView, SubscriptionView};
 use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 
 use crate::App;
@@ -37,7 +38,7 @@ pub(crate) async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let mut tx = app.store.tx();
         tx.upsert(&partner).event(&id, &event);
         Ok(Planned {
-            reply: Reply::ok(&partner),
+            reply: Reply::ok(&PartnerView::from(&partner)),
             tx,
         })
     })
@@ -67,7 +68,7 @@ pub(crate) async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         let mut tx = app.store.tx();
         tx.create(&account).event(&account.id, &event);
         Ok(Planned {
-            reply: Reply::created(&account),
+            reply: Reply::created(&AccountView::from(&account)),
             tx,
         })
     })
@@ -113,7 +114,7 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
             .advance(account_id, account.version)
             .event(account_id, &event);
         Ok(Planned {
-            reply: Reply::created(&sub),
+            reply: Reply::created(&SubscriptionView::from(&sub)),
             tx,
         })
     })
@@ -151,5 +152,6 @@ pub(crate) async fn get_account_events(app: &App, ctx: &Ctx, path: &Params) -> A
         .store
         .events_page(&account_id, asked.after.as_deref(), asked.limit)
         .await?;
-    list.reply(&page.items, page.next.as_deref())
+    let events: Vec<EventView> = page.items.iter().map(EventView::from).collect();
+    list.reply(&events, page.next.as_deref())
 }

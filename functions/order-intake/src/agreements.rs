@@ -5,7 +5,7 @@ use serde_json::json;
 
 use vls_domain::input;
 use vls_http::paging::List;
-use vls_http::views::{AgreementView, OrderView};
+use vls_http::views::{AgreementView, EventView, InvoiceSupportView, OrderView};
 use vls_http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate, visible_agreement};
 
 use vls_domain::rules::agreements;
@@ -124,12 +124,12 @@ pub(crate) async fn get_invoice_support(app: &App, ctx: &Ctx, path: &Params) -> 
         .partner(&a.partner_id)
         .await?
         .ok_or_else(|| Problem::not_found("partner"))?;
-    Ok(Reply::ok(&json!({
-        "agreement_id": a.id,
-        "partner_id": partner.id,
-        "name": partner.name,
-        "contact": partner.contact,
-    })))
+    Ok(Reply::ok(&InvoiceSupportView {
+        agreement_id: &a.id,
+        partner_id: &partner.id,
+        name: &partner.name,
+        contact: &partner.contact,
+    }))
 }
 
 /// GET /agreements/{id}/events: a page of its trail, oldest first (R17).
@@ -143,5 +143,6 @@ pub(crate) async fn get_agreement_events(app: &App, ctx: &Ctx, path: &Params) ->
         .store
         .events_page(&a.id, asked.after.as_deref(), asked.limit)
         .await?;
-    list.reply(&page.items, page.next.as_deref())
+    let events: Vec<EventView> = page.items.iter().map(EventView::from).collect();
+    list.reply(&events, page.next.as_deref())
 }

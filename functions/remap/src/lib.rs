@@ -9,6 +9,7 @@ use vls_domain::model::Event;
 use vls_domain::rules::remap;
 use vls_domain::rules::remap::Remapped;
 use vls_domain::sources::{Source, SourceKind};
+use vls_http::views::{AmendmentView, RemapView};
 use vls_http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
 
 use vls_domain::types::{AccountId, AgreementId, AmendmentId};
@@ -88,12 +89,16 @@ async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 /// (`read`: the agreement's, the old account's), the event on the three trails.
 fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: &str) -> Planned {
     let (a, from, to) = (&done.agreement, &done.from, &done.to);
-    let body = json!({
+    let body = RemapView {
+        agreement_id: &a.id,
+        from_account_id: &from.id,
+        to_account_id: &to.id,
+    };
+    let mut details = json!({
         "agreement_id": a.id,
         "from_account_id": from.id,
         "to_account_id": to.id,
     });
-    let mut details = body.clone();
     if !done.accepted_shortfalls.is_empty() {
         details["license_loss_accepted"] = json!(true);
         details["shortfalls"] = json!(done.accepted_shortfalls);
@@ -138,8 +143,17 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .await?
             .ok_or_else(|| Problem::not_found("agreement"))?;
         let amended = remap::separate_online_services(&a)?;
-        let amendment = json!({
-            "id": AmendmentId::generate(),
+        let id = AmendmentId::generate();
+        let amendment = AmendmentView {
+            id: &id,
+            agreement_id: &a.id,
+            kind: "separate_online_services",
+            reason,
+            account_id: a.account_id.as_ref(),
+            created_at: ctx.now,
+        };
+        let details = json!({
+            "id": id,
             "agreement_id": a.id,
             "kind": "separate_online_services",
             "reason": reason,
@@ -151,7 +165,7 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .on_agreement(&a.id)
             .on_account(a.account_id.as_ref())
             .because(reason)
-            .with(amendment.clone());
+            .with(details);
         let mut tx = app.store.tx();
         tx.replace(&amended, a.version).event(&a.id, &event);
         if let Some(acc) = &a.account_id {

@@ -8,10 +8,10 @@ use vls_domain::sources::moved;
 use vls_domain::error::RuleError;
 use vls_domain::input;
 use vls_domain::metrics::Metric;
-use vls_domain::model::{Account, Reservation, ReservationStatus};
+use vls_domain::model::{Account, ReservationStatus};
 use vls_http::metrics::refused;
 use vls_http::paging::List;
-use vls_http::views::PreviewView;
+use vls_http::views::{PreviewView, ReservationView};
 use vls_http::{
     Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route,
     visible_agreement,
@@ -93,7 +93,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .event(&account, &event)
             .count(Metric::ReservationMade);
         Ok(Planned {
-            reply: Reply::created(r),
+            reply: Reply::created(&ReservationView::new(r, &made.agreement)),
             tx,
         })
     })
@@ -134,10 +134,10 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         .await?;
     // The filter applies to the page read (a status is partly derived from the agreement):
     // a page may hold fewer than the limit, and its cursor goes on from the last one read.
-    let shown: Vec<Reservation> = page
+    let shown: Vec<ReservationView> = page
         .items
         .iter()
-        .map(|r| reservations::view(r, &a))
+        .map(|r| ReservationView::new(r, &a))
         .filter(|r| wanted.is_none_or(|w| r.status == w))
         .collect();
     list.reply(&shown, page.next.as_deref())
@@ -179,7 +179,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .event(&account_id, &event)
             .count(Metric::ReservationCancelled);
         Ok(Planned {
-            reply: Reply::ok(&cancelled),
+            reply: Reply::ok(&ReservationView::new(cancelled, &done.agreement)),
             tx,
         })
     })
@@ -201,8 +201,5 @@ async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let a = visible_agreement(&app.store, p, path).await?;
     let preview = reservations::preview(&a)?;
-    Ok(Reply::ok(&PreviewView {
-        preview: &preview,
-        last_billed_anniversary: a.billed_through,
-    }))
+    Ok(Reply::ok(&PreviewView::new(&preview, &a)))
 }

@@ -1,4 +1,5 @@
-//! The business entities, as stored and as answered over HTTP (one representation each).
+//! The business entities. Their serde form is how the store keeps them (`vls-store`); what
+//! the API answers of each is a view of its own (`vls-http`'s views.rs).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

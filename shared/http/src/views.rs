@@ -1,15 +1,25 @@
-//! The API's representations, separate from the stored items: what a caller sees of an
-//! entity is written here field by field, so that what is kept for storage alone (an
-//! agreement's link bookkeeping) never reaches a reply, and what a reply adds (the account an
-//! order's licences are attached to) is a field, not a patch.
+//! The API's representations, one per resource, separate from the entities (whose serde form
+//! is how the store keeps them): what a caller sees is written here field by field, so that
+//! what is kept for storage alone (an agreement's link bookkeeping, its holdings) never reaches
+//! a reply, what a reply derives (a reservation's status) or adds (the account an order's
+//! licences are attached to) is a field, not a patch, and a change to storage cannot change
+//! the contract unseen. Every reply body of the JSON routes is one of these.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::access;
-use crate::model::{Agreement, Customer, MailFailure, Order, Osm};
+use crate::model::{
+    Account, ActivationEmail, Actor, Agreement, Billing, Contact, Customer, Event, MailFailure,
+    OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner, Reservation,
+    ReservationStatus, Subscription, SubscriptionStatus,
+};
+use crate::rules::cancellation::Coverage;
 use crate::rules::reservations::Preview;
-use crate::types::{AccountId, AgreementId, MonthDay, PartnerId, Program};
+use crate::types::{
+    AccountId, AgreementId, AmendmentId, Line, Lines, MonthDay, OrderId, PartnerId, Program,
+    ReservationId, SkuCounts, SubscriptionId,
+};
 
 /// An agreement as the API shows it (SPEC §4): without `osm_generation` and `link_seq`,
 /// which only decide whether an activation link still works.
@@ -56,28 +66,369 @@ impl<'a> From<&'a Agreement> for AgreementView<'a> {
     }
 }
 
-/// An order with the account its licences are attached to now (its agreement's, once
+/// A licensing solution partner.
+#[derive(Debug, Serialize)]
+pub struct PartnerView<'a> {
+    pub id: &'a PartnerId,
+    pub name: &'a str,
+    pub contact: &'a Contact,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a Partner> for PartnerView<'a> {
+    fn from(p: &'a Partner) -> Self {
+        Self {
+            id: &p.id,
+            name: &p.name,
+            contact: &p.contact,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// An online-service account, with its volume licences and what of them is relied on (each
+/// left out when empty).
+#[derive(Debug, Serialize)]
+pub struct AccountView<'a> {
+    pub id: &'a AccountId,
+    pub name: &'a str,
+    pub domain: &'a str,
+    pub online_services: &'a [OnlineServicesLicense],
+    #[serde(skip_serializing_if = "SkuCounts::is_empty")]
+    pub relied_on: &'a SkuCounts,
+    #[serde(skip_serializing_if = "SkuCounts::is_empty")]
+    pub volume: &'a SkuCounts,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl<'a> From<&'a Account> for AccountView<'a> {
+    fn from(a: &'a Account) -> Self {
+        Self {
+            id: &a.id,
+            name: &a.name,
+            domain: &a.domain,
+            online_services: &a.online_services,
+            relied_on: &a.relied_on,
+            volume: &a.volume,
+            created_at: a.created_at,
+            version: a.version,
+        }
+    }
+}
+
+/// A direct-purchase subscription.
+#[derive(Debug, Serialize)]
+pub struct SubscriptionView<'a> {
+    pub id: &'a SubscriptionId,
+    pub account_id: &'a AccountId,
+    pub billing: Billing,
+    pub lines: &'a Lines,
+    pub status: SubscriptionStatus,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl<'a> From<&'a Subscription> for SubscriptionView<'a> {
+    fn from(s: &'a Subscription) -> Self {
+        Self {
+            id: &s.id,
+            account_id: &s.account_id,
+            billing: s.billing,
+            lines: &s.lines,
+            status: s.status,
+            created_at: s.created_at,
+            version: s.version,
+        }
+    }
+}
+
+/// An order, with the account its licences are attached to now (its agreement's, once
 /// invoiced).
 #[derive(Debug, Serialize)]
 pub struct OrderView<'a> {
-    #[serde(flatten)]
-    pub order: &'a Order,
+    pub id: &'a OrderId,
+    pub agreement_id: &'a AgreementId,
+    pub partner_id: &'a PartnerId,
+    pub source: OrderSource,
+    pub status: OrderStatus,
+    pub lines: &'a Lines,
+    pub replaces_subscription_id: Option<&'a SubscriptionId>,
+    pub volume_discount_eligible: bool,
+    pub placed_at: DateTime<Utc>,
+    pub invoiced_at: Option<DateTime<Utc>>,
+    pub activation_email: Option<ActivationEmail>,
+    pub version: u64,
+    pub sequence: u64,
     pub attached_account_id: Option<&'a AccountId>,
 }
 
 impl<'a> OrderView<'a> {
-    pub fn new(order: &'a Order, agreement: &'a Agreement) -> Self {
+    pub fn new(o: &'a Order, agreement: &'a Agreement) -> Self {
         Self {
-            order,
-            attached_account_id: access::attached_account(order, agreement),
+            id: &o.id,
+            agreement_id: &o.agreement_id,
+            partner_id: &o.partner_id,
+            source: o.source,
+            status: o.status,
+            lines: &o.lines,
+            replaces_subscription_id: o.replaces_subscription_id.as_ref(),
+            volume_discount_eligible: o.volume_discount_eligible,
+            placed_at: o.placed_at,
+            invoiced_at: o.invoiced_at,
+            activation_email: o.activation_email,
+            version: o.version,
+            sequence: o.sequence,
+            attached_account_id: access::attached_account(o, agreement),
         }
     }
+}
+
+/// A licence reservation, with its status as of its agreement (`billed` once the anniversary
+/// after it has been billed).
+#[derive(Debug, Serialize)]
+pub struct ReservationView<'a> {
+    pub id: &'a ReservationId,
+    pub agreement_id: &'a AgreementId,
+    pub lines: &'a Lines,
+    pub status: ReservationStatus,
+    pub billable_at: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+    pub sequence: u64,
+}
+
+impl<'a> ReservationView<'a> {
+    pub fn new(r: &'a Reservation, agreement: &Agreement) -> Self {
+        Self {
+            id: &r.id,
+            agreement_id: &r.agreement_id,
+            lines: &r.lines,
+            status: r.status_on(agreement),
+            billable_at: r.billable_at,
+            created_at: r.created_at,
+            version: r.version,
+            sequence: r.sequence,
+        }
+    }
+}
+
+/// One entry of an agreement's or an account's trail (R17).
+#[derive(Debug, Serialize)]
+pub struct EventView<'a> {
+    pub at: DateTime<Utc>,
+    pub action: &'a str,
+    pub actor: &'a Actor,
+    pub request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement_id: Option<&'a AgreementId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<&'a AccountId>,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: &'a serde_json::Value,
+}
+
+impl<'a> From<&'a Event> for EventView<'a> {
+    fn from(e: &'a Event) -> Self {
+        Self {
+            at: e.at,
+            action: &e.action,
+            actor: &e.actor,
+            request_id: &e.request_id,
+            reason: e.reason.as_deref(),
+            agreement_id: e.agreement_id.as_ref(),
+            account_id: e.account_id.as_ref(),
+            details: &e.details,
+        }
+    }
+}
+
+/// Who to ask about an agreement's invoices (R16): the partner on it.
+#[derive(Debug, Serialize)]
+pub struct InvoiceSupportView<'a> {
+    pub agreement_id: &'a AgreementId,
+    pub partner_id: &'a PartnerId,
+    pub name: &'a str,
+    pub contact: &'a Contact,
 }
 
 /// What the next True-Up will bill, and the last anniversary billed.
 #[derive(Debug, Serialize)]
 pub struct PreviewView<'a> {
-    #[serde(flatten)]
-    pub preview: &'a Preview,
+    pub agreement_id: &'a AgreementId,
+    pub anniversary: NaiveDate,
+    pub lines: &'a [Line],
+    pub reservations: u64,
     pub last_billed_anniversary: Option<NaiveDate>,
+}
+
+impl<'a> PreviewView<'a> {
+    pub fn new(preview: &'a Preview, agreement: &Agreement) -> Self {
+        Self {
+            agreement_id: &preview.agreement_id,
+            anniversary: preview.anniversary,
+            lines: &preview.lines,
+            reservations: preview.reservations,
+            last_billed_anniversary: agreement.billed_through,
+        }
+    }
+}
+
+/// R11's check of a cancellation, per SKU, before it is asked for.
+#[derive(Debug, Serialize)]
+pub struct CancellationPreviewView<'a> {
+    pub subscription_id: &'a SubscriptionId,
+    pub status: SubscriptionStatus,
+    pub coverage: &'a [Coverage],
+    pub would_pass: bool,
+}
+
+impl<'a> CancellationPreviewView<'a> {
+    pub fn new(sub: &'a Subscription, coverage: &'a [Coverage]) -> Self {
+        Self {
+            subscription_id: &sub.id,
+            status: sub.status,
+            coverage,
+            would_pass: coverage.iter().all(|c| c.covered),
+        }
+    }
+}
+
+/// A subscription cancelled.
+#[derive(Debug, Serialize)]
+pub struct CancellationView<'a> {
+    pub subscription_id: &'a SubscriptionId,
+    pub status: SubscriptionStatus,
+    pub account_id: &'a AccountId,
+}
+
+/// An agreement moved from one account to another.
+#[derive(Debug, Serialize)]
+pub struct RemapView<'a> {
+    pub agreement_id: &'a AgreementId,
+    pub from_account_id: &'a AccountId,
+    pub to_account_id: &'a AccountId,
+}
+
+/// An amendment made to an agreement.
+#[derive(Debug, Serialize)]
+pub struct AmendmentView<'a> {
+    pub id: &'a AmendmentId,
+    pub agreement_id: &'a AgreementId,
+    pub kind: &'static str,
+    pub reason: &'a str,
+    pub account_id: Option<&'a AccountId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each view answers what the entity it shows held, field for field, less what is kept for
+    //! storage alone and plus what the view derives.
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn entity<T: serde::de::DeserializeOwned>(doc: Value) -> T {
+        serde_json::from_value(doc).expect("a stored entity")
+    }
+
+    fn shown(view: impl Serialize) -> Value {
+        serde_json::to_value(view).expect("a view serialises")
+    }
+
+    const AT: &str = "2027-03-15T10:00:00Z";
+
+    fn agreement(account: Option<&AccountId>, billed_through: Option<&str>) -> Agreement {
+        entity(json!({
+            "id": AgreementId::generate(), "program": "EA",
+            "customer": {"number": "CN-1", "legal_name": "Contoso", "country": "US"},
+            "osm": {"name": "Olivia", "email": "olivia@contoso.com"},
+            "partner_id": "ptn-1", "start_date": "2026-03-15",
+            "schedule": {"month": 3, "day": 15}, "anniversary": "2028-03-15",
+            "billed_through": billed_through, "account_id": account,
+            "bound_to_online_services": false, "volume_discount_eligible": true,
+            "ordered_seats": 5, "osm_generation": 1, "link_seq": 2, "created_at": AT,
+            "version": 7,
+        }))
+    }
+
+    #[test]
+    fn partners_accounts_subscriptions_and_events_answer_what_they_hold() {
+        let account = AccountId::generate();
+        let lines = json!([{"sku": "d365-sales-professional", "quantity": 3}]);
+        let docs = [
+            json!({"id": "ptn-1", "name": "Fabrikam",
+                   "contact": {"name": "Pat", "email": "pat@fabrikam.com", "phone": "+1 555"},
+                   "updated_at": AT}),
+            json!({"id": account, "name": "Contoso", "domain": "contoso.com",
+                   "online_services": [], "created_at": AT, "version": 1}),
+            json!({"id": account, "name": "Contoso", "domain": "contoso.com",
+                   "online_services": [], "relied_on": {"d365-sales-professional": 2},
+                   "volume": {"d365-sales-professional": 5}, "created_at": AT, "version": 4}),
+            json!({"id": SubscriptionId::generate(), "account_id": account, "billing": "invoice",
+                   "lines": lines, "status": "active", "created_at": AT, "version": 1}),
+            json!({"at": AT, "action": "reservation.created",
+                   "actor": {"sub": "u-1", "role": "customer_admin"}, "request_id": "r-1",
+                   "account_id": account, "details": {"lines": lines}}),
+            json!({"at": AT, "action": "agreement.remapped",
+                   "actor": {"sub": "u-2", "role": "billing_support"}, "request_id": "r-2",
+                   "reason": "wrong tenant", "agreement_id": AgreementId::generate()}),
+        ];
+        assert_eq!(
+            shown(PartnerView::from(&entity::<Partner>(docs[0].clone()))),
+            docs[0]
+        );
+        for doc in &docs[1..3] {
+            assert_eq!(
+                shown(AccountView::from(&entity::<Account>(doc.clone()))),
+                *doc
+            );
+        }
+        let sub: Subscription = entity(docs[3].clone());
+        assert_eq!(shown(SubscriptionView::from(&sub)), docs[3]);
+        for doc in &docs[4..] {
+            assert_eq!(shown(EventView::from(&entity::<Event>(doc.clone()))), *doc);
+        }
+    }
+
+    #[test]
+    fn an_order_shows_the_account_it_is_attached_to_and_not_the_agreement_s_bookkeeping() {
+        let account = AccountId::generate();
+        let a = agreement(Some(&account), None);
+        let doc = json!({
+            "id": OrderId::generate(&a.id), "agreement_id": a.id, "partner_id": "ptn-1",
+            "source": "order", "status": "invoiced",
+            "lines": [{"sku": "d365-sales-professional", "quantity": 3}],
+            "replaces_subscription_id": null, "volume_discount_eligible": true,
+            "placed_at": AT, "invoiced_at": AT, "activation_email": null, "version": 2,
+            "sequence": 4,
+        });
+        let order: Order = entity(doc.clone());
+        let mut expected = doc;
+        expected["attached_account_id"] = json!(account);
+        assert_eq!(shown(OrderView::new(&order, &a)), expected);
+        let agreement_shown = shown(AgreementView::from(&a));
+        for kept in ["osm_generation", "link_seq", "holdings"] {
+            assert!(agreement_shown.get(kept).is_none(), "{kept} is storage's");
+        }
+    }
+
+    #[test]
+    fn a_reservation_shows_its_status_as_of_its_agreement() {
+        let a = agreement(None, None);
+        let doc = json!({
+            "id": ReservationId::generate(&a.id), "agreement_id": a.id,
+            "lines": [{"sku": "d365-sales-professional", "quantity": 2}],
+            "status": "active", "billable_at": "2028-03-15", "created_at": AT, "version": 1,
+            "sequence": 3,
+        });
+        let r: Reservation = entity(doc.clone());
+        assert_eq!(shown(ReservationView::new(&r, &a)), doc);
+        let billed = agreement(None, Some("2028-03-15"));
+        let mut expected = doc;
+        expected["status"] = json!("billed");
+        assert_eq!(shown(ReservationView::new(&r, &billed)), expected);
+    }
 }

@@ -22,14 +22,6 @@ pub const WINDOW_CLOSES_DAYS: i64 = 30;
 /// A reservation can be cancelled within this many hours of being made.
 pub const CANCEL_WITHIN_HOURS: i64 = 72;
 
-/// The reservation with its derived status.
-pub fn view(r: &Reservation, agreement: &Agreement) -> Reservation {
-    Reservation {
-        status: r.status_on(agreement),
-        ..r.clone()
-    }
-}
-
 /// A reservation made, and its agreement moved on with it in its holdings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changed {
