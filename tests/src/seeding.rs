@@ -125,13 +125,16 @@ pub async fn large_history(
         a.holdings.invoice(&o.lines);
         items.push(o.item().expect("item"));
     }
-    let event = |on: &str| {
-        vls_domain::model::Event::new(
-            fixed("2026-12-01T00:00:00Z"),
-            on,
-            Actor::system("seed"),
-            "s",
-        )
+    // Trail entries of an action no function writes: the seed's own.
+    let event = |on: &str| vls_domain::model::Event {
+        at: fixed("2026-12-01T00:00:00Z"),
+        action: on.to_owned(),
+        actor: Actor::system("seed"),
+        request_id: "s".to_owned(),
+        reason: None,
+        agreement_id: None,
+        account_id: None,
+        details: serde_json::Value::Null,
     };
     for _ in 0..size.events {
         a.version += 1;

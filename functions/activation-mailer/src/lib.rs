@@ -6,9 +6,10 @@ pub mod pacing;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::atomic::Ordering;
 use tracing::Instrument;
+use vls_domain::audit::{Audit, SkippedBecause};
 use vls_domain::mail::{MailContent, activation_mail};
 use vls_domain::metrics::Metric;
 use vls_domain::model::{Actor, Agreement, Event, MailIntent, MailRefusal};
@@ -17,7 +18,7 @@ pub use vls_domain::rules::outbox::Waits;
 use vls_domain::rules::outbox::{self, Claim, Idle, Kind, Refused};
 use vls_domain::types::{Email, MailId};
 use vls_runtime::config::Clock;
-use vls_runtime::queue::Queue;
+use vls_runtime::queue::{BatchResponse, Queue};
 use vls_runtime::ses::{MailError, Mailer};
 use vls_store::{Cursor, Store, StoreError, Stored, TxFailure};
 
@@ -217,11 +218,9 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn event(&self, action: &str, mail: &MailIntent, details: Value) -> Event {
+    fn event(&self, mail: &MailIntent, audit: Audit) -> Event {
         let actor = Actor::system("activation-mailer");
-        Event::new(self.now, action, actor, self.request_id)
-            .on_agreement(&mail.agreement_id)
-            .with(details)
+        Event::new(self.now, &audit, actor, self.request_id).on_agreement(&mail.agreement_id)
     }
 
     /// The agreement was associated first: the intent is skipped, and the trail says why.
@@ -232,10 +231,12 @@ impl Run<'_> {
         agreement: &Agreement,
     ) -> Result<Outcome, TxFailure> {
         let event = self.event(
-            "activation_email.skipped",
             mail,
-            json!({ "mail_id": mail.id, "reason": "agreement_associated",
-                    "account_id": agreement.account_id }),
+            Audit::ActivationEmailSkipped {
+                mail_id: mail.id.clone(),
+                reason: SkippedBecause::AgreementAssociated,
+                account_id: agreement.account_id.clone(),
+            },
         );
         let mut tx = self.app.store.tx();
         tx.replace(skipped, mail.version)
@@ -256,10 +257,12 @@ impl Run<'_> {
         let token = LinkToken::generate().map_err(StoreError::Unavailable)?;
         let issued = issue_link(agreement, token, self.now, self.app.settings.link_ttl);
         let event = self.event(
-            "activation_link.issued",
             mail,
-            json!({ "mail_id": mail.id, "attempt": claimed.attempts,
-                    "expires_at": issued.link.expires_at }),
+            Audit::ActivationLinkIssued {
+                mail_id: mail.id.clone(),
+                attempt: claimed.attempts,
+                expires_at: issued.link.expires_at,
+            },
         );
         let mut tx = self.app.store.tx();
         tx.event(&mail.agreement_id, &event)
@@ -295,10 +298,14 @@ impl Run<'_> {
         };
         let sent = outbox::sent(claimed, message_id.clone(), (self.app.clock)());
         let event = self.event(
-            "activation_email.sent",
             mail,
-            json!({ "mail_id": mail.id, "sent_to": to.masked(), "reason": mail.reason,
-                    "ses_message_id": message_id, "link_expires_at": issued.link.expires_at }),
+            Audit::ActivationEmailSent {
+                mail_id: mail.id.clone(),
+                sent_to: to.masked(),
+                reason: mail.reason,
+                ses_message_id: message_id.clone(),
+                link_expires_at: issued.link.expires_at,
+            },
         );
         let agreement_version = issued.agreement.version;
         self.record_sent(claimed, sent, agreement_version, &event)
@@ -431,10 +438,12 @@ impl Run<'_> {
             };
             let marked = outbox::parked_on(&agreement, failed, self.now);
             let event = self.event(
-                "activation_email.failed",
                 claimed,
-                json!({ "mail_id": claimed.id, "attempts": claimed.attempts,
-                        "reason": failed.last_error }),
+                Audit::ActivationEmailFailed {
+                    mail_id: claimed.id.clone(),
+                    attempts: claimed.attempts,
+                    reason: failed.last_error,
+                },
             );
             let mut tx = self.app.store.tx();
             tx.replace(failed, claimed.version)
@@ -617,13 +626,13 @@ async fn in_turn(
     app: &MailerApp,
     ids: Vec<(String, MailId)>,
     request_id: &str,
-    failures: &mut Vec<Value>,
+    failures: &mut Vec<String>,
 ) -> Vec<(MailId, Outcome)> {
     let mut out = Vec::new();
     for (identifier, id) in ids {
         let outcome = outcome_of(app, &id, request_id).await;
         if outcome == Outcome::Unreadable {
-            failures.push(json!({ "itemIdentifier": identifier }));
+            failures.push(identifier);
         }
         out.push((id, outcome));
         if outcome == Outcome::Blocked {
@@ -633,15 +642,31 @@ async fn in_turn(
     out
 }
 
+/// What an invocation answers: a stream's or the queue's batch, which records to offer again;
+/// the sweep, what happened to each intent it took.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Ran {
+    Batch(BatchResponse),
+    Sweep { processed: Vec<Processed> },
+}
+
+/// One intent the sweep took, and what happened to it.
+#[derive(Debug, Serialize)]
+pub struct Processed {
+    pub mail_id: MailId,
+    pub outcome: Outcome,
+}
+
 /// A stream batch sends what it announces and reports the records it could not process
 /// (`batchItemFailures`: the stream retries those alone); wake-ups from the queue send the
 /// mail they name; anything else (the schedule) sweeps.
-pub async fn handle(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
+pub async fn handle(app: &MailerApp, request_id: &str, event: Value) -> Result<Ran, StoreError> {
     let span = tracing::info_span!("invocation", request_id);
     run(app, request_id, event).instrument(span).await
 }
 
-async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, StoreError> {
+async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Ran, StoreError> {
     let mut failures = Vec::new();
     let (outcomes, batch) = if let Some(messages) = vls_runtime::queue::messages(&event) {
         // A wake-up is never offered again: its intent is pending in the table, and if this
@@ -663,18 +688,19 @@ async fn run(app: &MailerApp, request_id: &str, event: Value) -> Result<Value, S
     }
     if batch {
         // What the stream or the queue reads: the records to offer again, and nothing else.
-        return Ok(json!({ "batchItemFailures": failures }));
+        return Ok(Ran::Batch(BatchResponse::failing(failures)));
     }
-    let processed: Vec<Value> = outcomes
-        .iter()
-        .map(|(id, o)| json!({"mail_id": id, "outcome": o}))
+    let processed = outcomes
+        .into_iter()
+        .map(|(mail_id, outcome)| Processed { mail_id, outcome })
         .collect();
-    Ok(json!({ "processed": processed }))
+    Ok(Ran::Sweep { processed })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn reads_mail_ids_from_a_stream_batch_only() {

@@ -11,8 +11,9 @@ pub mod session;
 pub mod signin;
 
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use vls_domain::access;
+use vls_domain::audit::{AssociatedVia, Audit, SkuQuantity};
 use vls_domain::catalog::Sku;
 use vls_domain::input::Obj;
 use vls_domain::metrics::Metric;
@@ -146,18 +147,18 @@ async fn submit_json(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         principal: p,
         account: &account_id,
         key: key_of(ctx)?,
-        details: json!({"via": "api"}),
+        via: AssociatedVia::Api,
     };
     associate_as(app, ctx, &token, association, |_| Ok(())).await
 }
 
 /// Who associates a link's agreement with which account, under which idempotency key, and
-/// what the audit event records of how (`details`).
+/// how (`via`, which the audit event records).
 pub(crate) struct Association<'a> {
     pub principal: &'a Principal,
     pub account: &'a AccountId,
     pub key: Option<IdempotencyKey>,
-    pub details: Value,
+    pub via: AssociatedVia,
 }
 
 /// R6/R7: the administrator of an account associates the link's agreement with it.
@@ -173,9 +174,9 @@ pub(crate) async fn associate_as(
         principal: p,
         account: account_id,
         key,
-        details,
+        via,
     } = association;
-    let (check, details) = (&check, &details);
+    let (check, via) = (&check, &via);
     mutate_keyed(&app.store, ctx, key, move || async move {
         let (found, target) = app
             .store
@@ -186,24 +187,24 @@ pub(crate) async fn associate_as(
         let done = activation::associate(&agreement, &link, &target, ctx.now)?;
         check(&agreement)?;
         // What the association attaches: the agreement's invoiced orders, per SKU.
-        let attached: Vec<Value> = vls_domain::mail::to_associate(&agreement)
+        let attached: Vec<SkuQuantity> = vls_domain::mail::to_associate(&agreement)
             .into_iter()
-            .map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity }))
+            .map(|(sku, quantity)| SkuQuantity { sku, quantity })
             .collect();
         let body = json!({
             "agreement_id": agreement.id,
             "account_id": target.id,
             "attached_orders": attached,
         });
+        let audit = Audit::ActivationCompleted {
+            attached_orders: attached,
+            program: agreement.program,
+            signed_in: via.clone(),
+        };
         let event = ctx
-            .event(p, "activation.completed")
+            .event(p, audit)
             .on_agreement(&agreement.id)
-            .on_account(Some(&target.id))
-            .with(json!({
-                "attached_orders": attached,
-                "program": agreement.program,
-                "signed_in": details,
-            }));
+            .on_account(Some(&target.id));
         let mut tx = app.store.tx();
         tx.spend_link(&token.hash(), &done.link)
             .replace(&done.agreement, agreement.version)
@@ -288,10 +289,11 @@ async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let after = activation::resend(&before)?;
         let mail = MailIntent::activation(before.id.clone(), None, MailReason::Resend, ctx.now);
         let sent_to = before.osm.email.masked();
-        let event = ctx
-            .event(p, "activation_email.resend_requested")
-            .on_agreement(&before.id)
-            .with(json!({ "mail_id": mail.id, "sent_to": sent_to }));
+        let audit = Audit::ActivationEmailResendRequested {
+            mail_id: mail.id.clone(),
+            sent_to: sent_to.clone(),
+        };
+        let event = ctx.event(p, audit).on_agreement(&before.id);
         let mut tx = app.store.tx();
         tx.replace(&after, before.version)
             .create(&mail)

@@ -3,7 +3,8 @@
 //! (or a redirect) with the headers of [`vls_http::PAGE_HEADERS`]; never a 500.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
+use vls_domain::audit::AssociatedVia;
 use vls_domain::model::{Account, Agreement};
 use vls_domain::rules::activation::{ActivationLink, LinkState, LinkToken, link_state};
 use vls_domain::types::AccountId;
@@ -384,11 +385,10 @@ async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
         account_id: account.id.clone(),
     };
     let key = confirm_key(&token.hash(), &session.csrf);
-    let signed_in = json!({
-        "via": "sign_in",
-        "email": session.email,
-        "acknowledged_unrelated_email": acknowledged,
-    });
+    let signed_in = AssociatedVia::SignIn {
+        email: session.email.clone(),
+        acknowledged_unrelated_email: acknowledged,
+    };
     let check = |agreement: &Agreement| {
         if needs_acknowledgement(&session, agreement, &account) && !acknowledged {
             Err(Problem::new(
@@ -405,7 +405,7 @@ async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
         principal: &principal,
         account: &account.id,
         key: Some(key),
-        details: signed_in,
+        via: signed_in,
     };
     match crate::associate_as(app, ctx, &token, associated, check).await {
         Ok(reply) => {

@@ -3,8 +3,8 @@
 //! preview.
 
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 use vls_domain::access;
+use vls_domain::audit::Audit;
 use vls_domain::error::RuleError;
 use vls_domain::metrics::Metric;
 use vls_domain::model::{Account, Subscription};
@@ -93,16 +93,16 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let answer = mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;
         let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;
+        let audit = Audit::SubscriptionCancelled {
+            subscription_id: before.id.clone(),
+            relied_on: done.relied.clone(),
+            license_loss_accepted: !done.accepted_shortfalls.is_empty(),
+            shortfalls: done.accepted_shortfalls.clone(),
+        };
         let event = ctx
-            .event(p, "subscription.cancelled")
+            .event(p, audit)
             .on_account(Some(&account.id))
-            .because(reason)
-            .with(json!({
-                "subscription_id": before.id,
-                "relied_on": done.relied,
-                "license_loss_accepted": !done.accepted_shortfalls.is_empty(),
-                "shortfalls": done.accepted_shortfalls,
-            }));
+            .because(reason);
         let reply = CancellationView {
             subscription_id: &before.id,
             status: done.subscription.status,

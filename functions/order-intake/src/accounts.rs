@@ -1,7 +1,7 @@
 //! Partners, accounts and their direct subscriptions, the pool and the account's trail.
 
-use serde_json::json;
 use vls_domain::access;
+use vls_domain::audit::Audit;
 use vls_domain::input;
 use vls_domain::model::{Account, Partner, Subscription, SubscriptionStatus};
 use vls_domain::rules::pool;
@@ -21,7 +21,7 @@ pub(crate) async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             "invalid_id",
             "a partner id is 1–64 letters, digits, '.', '_' or '-'",
         )
-        .with("field", json!("partner_id"))
+        .at_field("partner_id")
     })?;
     let (name, contact) = ctx.parse(input::partner)?;
     let (id, name, contact) = (&id, &name, &contact);
@@ -32,9 +32,13 @@ pub(crate) async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             contact: contact.clone(),
             updated_at: ctx.now,
         };
-        let event = ctx
-            .event(p, "partner.registered")
-            .with(json!({ "partner_id": id, "name": name }));
+        let event = ctx.event(
+            p,
+            Audit::PartnerRegistered {
+                partner_id: id.clone(),
+                name: name.clone(),
+            },
+        );
         let mut tx = app.store.tx();
         tx.upsert(&partner).event(&id, &event);
         Ok(Planned {
@@ -60,11 +64,12 @@ pub(crate) async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             created_at: ctx.now,
             version: 1,
         };
-        let event = ctx
-            .event(p, "account.created")
-            .on_account(Some(&account.id))
-            .with(json!({ "name": account.name, "domain": account.domain,
-                          "online_services": account.online_services }));
+        let audit = Audit::AccountCreated {
+            name: account.name.clone(),
+            domain: account.domain.clone(),
+            online_services: account.online_services.clone(),
+        };
+        let event = ctx.event(p, audit).on_account(Some(&account.id));
         let mut tx = app.store.tx();
         tx.create(&account).event(&account.id, &event);
         Ok(Planned {
@@ -103,10 +108,12 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
             created_at: ctx.now,
             version: 1,
         };
-        let event = ctx
-            .event(p, "subscription.created")
-            .on_account(Some(account_id))
-            .with(json!({ "subscription_id": sub.id, "billing": sub.billing, "lines": sub.lines }));
+        let audit = Audit::SubscriptionCreated {
+            subscription_id: sub.id.clone(),
+            billing: sub.billing,
+            lines: sub.lines.clone(),
+        };
+        let event = ctx.event(p, audit).on_account(Some(account_id));
         let mut tx = app.store.tx();
         // The subscription is one of the pool's sources from now on.
         tx.create(&sub)

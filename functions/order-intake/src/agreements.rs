@@ -1,8 +1,7 @@
 //! Agreements: creation (R1, R2, R7, R10), the OSM, their orders, invoice support (R16) and
 //! the agreement's trail.
 
-use serde_json::json;
-
+use vls_domain::audit::Audit;
 use vls_domain::input;
 use vls_http::paging::List;
 use vls_http::views::{AgreementView, EventView, InvoiceSupportView, OrderView};
@@ -44,23 +43,27 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         } else {
             tx.check_exists(&a.customer.number);
         }
+        let audit = Audit::AgreementCreated {
+            program: a.program,
+            customer_number: a.customer.number.clone(),
+            start_date: a.start_date,
+            anniversary: a.anniversary,
+            bound_to_online_services: a.bound_to_online_services,
+        };
         let event = ctx
-            .event(p, "agreement.created")
+            .event(p, audit)
             .on_agreement(&a.id)
-            .on_account(a.account_id.as_ref())
-            .with(json!({
-                "program": a.program, "customer_number": a.customer.number,
-                "start_date": a.start_date, "anniversary": a.anniversary,
-                "bound_to_online_services": a.bound_to_online_services,
-            }));
+            .on_account(a.account_id.as_ref());
         tx.event(&a.id, &event);
         if let (Some(bound), Some(read)) = (&created.bound, &mos_account) {
             // R7: associated with the Online Services account from the start.
+            let audit = Audit::AgreementAssociated {
+                bound_to_online_services: true,
+            };
             let assoc = ctx
-                .event(p, "agreement.associated")
+                .event(p, audit)
                 .on_agreement(&a.id)
-                .on_account(Some(&bound.id))
-                .with(json!({ "bound_to_online_services": true }));
+                .on_account(Some(&bound.id));
             tx.replace(bound, read.version)
                 .put_source(&vls_domain::sources::Source::agreement(a, &bound.id))
                 .event(&bound.id, &assoc);
@@ -86,10 +89,11 @@ pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     mutate(&app.store, ctx, move || async move {
         let before = visible_agreement(&app.store, p, path).await?;
         let after = agreements::change_osm(&before, osm.clone(), &app.config.policy)?;
-        let event = ctx
-            .event(p, "osm.changed")
-            .on_agreement(&after.id)
-            .with(json!({ "from": before.osm, "to": after.osm }));
+        let audit = Audit::OsmChanged {
+            from: before.osm.clone(),
+            to: after.osm.clone(),
+        };
+        let event = ctx.event(p, audit).on_agreement(&after.id);
         let mut tx = app.store.tx();
         tx.replace(&after, before.version).event(&after.id, &event);
         Ok(Planned {

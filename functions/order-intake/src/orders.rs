@@ -1,8 +1,8 @@
 //! Purchase orders: placing (R3, R4) and invoicing, which attaches the licences or queues the
 //! activation mail (R5).
 
-use serde_json::json;
 use vls_domain::access;
+use vls_domain::audit::{Audit, NotNeeded, Queued};
 use vls_domain::input;
 use vls_domain::metrics::Metric;
 use vls_domain::model::{Agreement, MailIntent, MailReason, Order};
@@ -24,21 +24,20 @@ pub(crate) async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
             .await?;
         let before = before
             .filter(|a| access::agreement_visible(p, a))
-            .ok_or_else(|| Problem::not_found("agreement").with("field", json!("agreement_id")))?;
+            .ok_or_else(|| Problem::not_found("agreement").at_field("agreement_id"))?;
         let policy = &app.config.policy;
         let id = OrderId::generate(&before.id);
         let placed = orders::place(&before, cmd.clone(), replaced.as_ref(), policy, id, ctx.now)?;
         let (a, o) = (&placed.agreement, &placed.order);
-        let event = ctx
-            .event(p, "order.placed")
-            .on_agreement(&a.id)
-            .with(json!({
-                "order_id": o.id, "lines": o.lines,
-                "replaces_subscription_id": o.replaces_subscription_id,
-                "volume_discount_eligible": a.volume_discount_eligible,
-                "became_volume_discount_eligible":
-                    a.volume_discount_eligible && !before.volume_discount_eligible,
-            }));
+        let audit = Audit::OrderPlaced {
+            order_id: o.id.clone(),
+            lines: o.lines.clone(),
+            replaces_subscription_id: o.replaces_subscription_id.clone(),
+            volume_discount_eligible: a.volume_discount_eligible,
+            became_volume_discount_eligible: a.volume_discount_eligible
+                && !before.volume_discount_eligible,
+        };
+        let event = ctx.event(p, audit).on_agreement(&a.id);
         let mut tx = app.store.tx();
         tx.replace(a, before.version).create(o).event(&a.id, &event);
         tx.count(Metric::OrderPlaced);
@@ -81,13 +80,15 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
         // the licences go.
         tx.replace(o, before.version)
             .replace(&invoiced.agreement, a.version);
-        let event = ctx.event(p, "order.invoiced").on_agreement(&a.id);
+        let event = |audit| ctx.event(p, audit).on_agreement(&a.id);
         let event = match &invoiced.effect {
             InvoiceEffect::Attach(account) => {
-                let event = event.on_account(Some(account)).with(json!({
-                    "order_id": o.id, "attached_account_id": account,
-                    "activation_email": "not_needed",
-                }));
+                let event = event(Audit::OrderInvoicedAttached {
+                    order_id: o.id.clone(),
+                    attached_account_id: account.clone(),
+                    activation_email: NotNeeded::NotNeeded,
+                })
+                .on_account(Some(account));
                 // The account's volume licences changed: guards keyed on its version must see it.
                 let held = app.store.account(account).await?;
                 let held = held.ok_or_else(|| Problem::not_found("account"))?;
@@ -101,8 +102,11 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
                 let (order, reason) = (Some(o.id.clone()), MailReason::Invoiced);
                 let mail = MailIntent::activation(a.id.clone(), order, reason, ctx.now);
                 tx.create(&mail);
-                event.with(json!({ "order_id": o.id, "activation_email": "queued",
-                                   "mail_id": mail.id }))
+                event(Audit::OrderInvoicedMailQueued {
+                    order_id: o.id.clone(),
+                    activation_email: Queued::Queued,
+                    mail_id: mail.id.clone(),
+                })
             }
         };
         tx.event(&a.id, &event).count(Metric::OrderInvoiced);

@@ -2,7 +2,7 @@
 //! (R15); a licensing specialist separates an agreement from its Online Services account (R7).
 
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use vls_domain::audit::{AmendmentKind, Audit};
 use vls_domain::input::Obj;
 use vls_domain::metrics::Metric;
 use vls_domain::model::Event;
@@ -73,13 +73,15 @@ async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             })?;
             let done = remap::remap(&a, &current, target.as_ref(), *accept)?;
             let read = (a.version, current.version);
-            Ok(remapped(
-                app,
-                ctx.event(p, "agreement.remapped"),
-                read,
-                &done,
-                reason,
-            ))
+            let lost = Some(done.accepted_shortfalls.clone()).filter(|s| !s.is_empty());
+            let audit = Audit::AgreementRemapped {
+                agreement_id: a.id.clone(),
+                from_account_id: current.id.clone(),
+                to_account_id: done.to.id.clone(),
+                license_loss_accepted: lost.as_ref().map(|_| true),
+                shortfalls: lost,
+            };
+            Ok(remapped(app, ctx.event(p, audit), read, &done, reason))
         }
     })
     .await
@@ -94,16 +96,7 @@ fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: 
         from_account_id: &from.id,
         to_account_id: &to.id,
     };
-    let mut details = json!({
-        "agreement_id": a.id,
-        "from_account_id": from.id,
-        "to_account_id": to.id,
-    });
-    if !done.accepted_shortfalls.is_empty() {
-        details["license_loss_accepted"] = json!(true);
-        details["shortfalls"] = json!(done.accepted_shortfalls);
-    }
-    let event = event.on_agreement(&a.id).because(reason).with(details);
+    let event = event.on_agreement(&a.id).because(reason);
     let mut tx = app.store.tx();
     tx.replace(a, read.0)
         .replace(from, read.1)
@@ -147,25 +140,24 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let amendment = AmendmentView {
             id: &id,
             agreement_id: &a.id,
-            kind: "separate_online_services",
+            kind: AmendmentKind::SeparateOnlineServices,
             reason,
             account_id: a.account_id.as_ref(),
             created_at: ctx.now,
         };
-        let details = json!({
-            "id": id,
-            "agreement_id": a.id,
-            "kind": "separate_online_services",
-            "reason": reason,
-            "account_id": a.account_id,
-            "created_at": ctx.now,
-        });
+        let audit = Audit::AgreementAmended {
+            id: id.clone(),
+            agreement_id: a.id.clone(),
+            kind: AmendmentKind::SeparateOnlineServices,
+            reason: reason.clone(),
+            account_id: a.account_id.clone(),
+            created_at: ctx.now,
+        };
         let event = ctx
-            .event(p, "agreement.amended")
+            .event(p, audit)
             .on_agreement(&a.id)
             .on_account(a.account_id.as_ref())
-            .because(reason)
-            .with(details);
+            .because(reason);
         let mut tx = app.store.tx();
         tx.replace(&amended, a.version).event(&a.id, &event);
         if let Some(acc) = &a.account_id {

@@ -1,8 +1,8 @@
 //! `reservations`: License Reservations (R12, R13) and what the next True-Up will bill.
 
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 use vls_domain::access;
+use vls_domain::audit::Audit;
 use vls_domain::sources::moved;
 
 use vls_domain::error::RuleError;
@@ -75,13 +75,15 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let r = &made.reservation;
         let held = held_account(app, &account).await?;
         let (after, source) = moved(&held, &a, &made.agreement);
+        let audit = Audit::ReservationCreated {
+            reservation_id: r.id.clone(),
+            lines: r.lines.clone(),
+            billable_at: r.billable_at,
+        };
         let event = ctx
-            .event(p, "reservation.created")
+            .event(p, audit)
             .on_agreement(&a.id)
-            .on_account(Some(&account))
-            .with(
-                json!({ "reservation_id": r.id, "lines": r.lines, "billable_at": r.billable_at }),
-            );
+            .on_account(Some(&account));
         let mut tx = app.store.tx();
         // The agreement as read (still associated with this account, same anniversary), and
         // both moved on: the account's volume licences changed, and both trails grow.
@@ -116,7 +118,7 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
                 "invalid_status",
                 format!("{other:?} is not active, cancelled or billed"),
             )
-            .with("field", json!("status")));
+            .at_field("status"));
         }
     };
     let key = app.config.cursor_key.as_ref();
@@ -165,11 +167,14 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let done = reservations::cancel(&r, &a, &account, ctx.now)?;
         let cancelled = &done.reservation;
         let (after, source) = moved(&account, &a, &done.agreement);
+        let audit = Audit::ReservationCancelled {
+            reservation_id: r.id.clone(),
+            lines: r.lines.clone(),
+        };
         let event = ctx
-            .event(p, "reservation.cancelled")
+            .event(p, audit)
             .on_agreement(&a.id)
-            .on_account(Some(&account_id))
-            .with(json!({ "reservation_id": r.id, "lines": r.lines }));
+            .on_account(Some(&account_id));
         let mut tx = app.store.tx();
         tx.replace(cancelled, r.version)
             .replace(&done.agreement, a.version)

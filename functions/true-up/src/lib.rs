@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::Instrument;
+use vls_domain::audit::Audit;
 use vls_domain::metrics::Metric;
 use vls_domain::model::{Actor, Event};
 use vls_domain::rules::reservations::{TrueUp, true_up_step};
@@ -15,7 +16,7 @@ use vls_domain::types::{AgreementId, OrderId};
 use vls_store::count;
 use vls_store::{DUE_SHARDS, Store, StoreError, TxFailure};
 
-use vls_runtime::queue::{self, Message, Queue, QueueError};
+use vls_runtime::queue::{self, BatchResponse, Message, Queue, QueueError};
 
 pub struct App {
     pub store: Store,
@@ -153,16 +154,16 @@ async fn commit_step(
 ) -> Result<(), TxFailure> {
     let a = &step.agreement;
     let order = step.order.as_ref();
-    let event = Event::new(now, "true_up.billed", Actor::system("true-up"), request_id)
+    let audit = Audit::TrueUpBilled {
+        anniversary: step.anniversary,
+        order_id: order.map(|o| o.id.clone()),
+        lines: order.map(|o| o.lines.clone()),
+        reservations: step.billed,
+        next_anniversary: a.anniversary,
+    };
+    let event = Event::new(now, &audit, Actor::system("true-up"), request_id)
         .on_agreement(&a.id)
-        .on_account(a.account_id.as_ref())
-        .with(json!({
-            "anniversary": step.anniversary,
-            "order_id": order.map(|o| &o.id),
-            "lines": order.map(|o| &o.lines),
-            "reservations": step.billed,
-            "next_anniversary": a.anniversary,
-        }));
+        .on_account(a.account_id.as_ref());
     let mut tx = app.store.tx();
     tx.replace(a, read_version)
         .true_up_marker(&a.id, step.anniversary, order.map(|o| &o.id))
@@ -304,28 +305,32 @@ async fn work_one(app: &App, m: &Message, request_id: &str) -> Result<Vec<Billed
     })
 }
 
+/// What an invocation answers: a worker's batch, which messages to offer again; the daily
+/// run, what it enqueued.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Ran {
+    Batch(BatchResponse),
+    Run(Planned),
+}
+
 /// The function: an SQS batch is a worker's (its answer names the messages that failed,
 /// `batchItemFailures`); anything else is the daily schedule's run, whose `time` is "now".
-pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Value, JobFailed> {
+pub async fn handle(app: &App, request_id: &str, event: Value) -> Result<Ran, JobFailed> {
     let span = tracing::info_span!("invocation", request_id);
     async {
         if let Some(messages) = queue::messages(&event) {
             let worked = work(app, &messages, request_id).await;
             let (billed, failed) = (worked.billed.len(), worked.failed.len());
             tracing::info!(messages = messages.len(), billed, failed, "true-up batch");
-            let failures: Vec<Value> = worked
-                .failed
-                .iter()
-                .map(|f| json!({ "itemIdentifier": f.message_id }))
-                .collect();
-            // What the event source reads: the messages to offer again, and nothing else.
-            return Ok(json!({ "batchItemFailures": failures }));
+            let failures = worked.failed.iter().map(|f| f.message_id.clone());
+            return Ok(Ran::Batch(BatchResponse::failing(failures)));
         }
         let now = event_time(&event).unwrap_or_else(Utc::now);
         let planned = plan(app, now).await?;
         count(Metric::TrueUpRun);
         tracing::info!(now = %now, enqueued = planned.enqueued, "true-up run enqueued");
-        Ok(json!(planned))
+        Ok(Ran::Run(planned))
     }
     .instrument(span)
     .await
@@ -342,6 +347,7 @@ pub enum JobFailed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn now_is_the_scheduled_event_time() {

@@ -4,6 +4,7 @@
 //! mail's content.
 
 pub mod access;
+pub mod audit;
 pub mod catalog;
 pub mod error;
 pub mod holdings;

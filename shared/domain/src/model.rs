@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::Audit;
 use crate::holdings::Holdings;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, Email, Lines, MailId, OrderId, PartnerId, Program,
@@ -288,16 +289,16 @@ impl Actor {
 
 /// Events are built one way: who did what, when, in which request, then what it concerned.
 impl Event {
-    pub fn new(at: DateTime<Utc>, action: &str, actor: Actor, request_id: &str) -> Self {
+    pub fn new(at: DateTime<Utc>, audit: &Audit, actor: Actor, request_id: &str) -> Self {
         Self {
             at,
-            action: action.to_owned(),
+            action: audit.action().to_owned(),
             actor,
             request_id: request_id.to_owned(),
             reason: None,
             agreement_id: None,
             account_id: None,
-            details: serde_json::Value::Null,
+            details: audit.details(),
         }
     }
 
@@ -313,11 +314,6 @@ impl Event {
 
     pub fn because(mut self, reason: &str) -> Self {
         self.reason = Some(reason.to_owned());
-        self
-    }
-
-    pub fn with(mut self, details: serde_json::Value) -> Self {
-        self.details = details;
         self
     }
 }

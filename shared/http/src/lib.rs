@@ -27,6 +27,7 @@ pub use route::{Access, Answer, Params, Route};
 
 use crate::input::Obj;
 use crate::model::{Actor, Event};
+use vls_domain::audit::Audit;
 
 /// The agreement the path names (`agreement_id`), if the caller may see it: otherwise 404, as
 /// for one that does not exist (R13: for a customer admin, an agreement not associated with
@@ -154,12 +155,12 @@ impl Ctx {
     }
 
     /// An audit event done by the caller in this request.
-    pub fn event(&self, principal: &Principal, action: &str) -> Event {
+    pub fn event(&self, principal: &Principal, audit: Audit) -> Event {
         let actor = Actor {
             sub: principal.sub().to_owned(),
             role: principal.role().as_str().to_owned(),
         };
-        Event::new(self.now, action, actor, &self.request_id)
+        Event::new(self.now, &audit, actor, &self.request_id)
     }
 }
 

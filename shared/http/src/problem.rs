@@ -46,6 +46,11 @@ impl Problem {
         self
     }
 
+    /// Names the request field the problem is about (`field`, as a refused body's are).
+    pub fn at_field(self, path: &str) -> Self {
+        self.with("field", Value::String(path.to_owned()))
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(401, "unauthorized", detail)
     }

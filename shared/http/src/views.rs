@@ -20,6 +20,7 @@ use crate::types::{
     AccountId, AgreementId, AmendmentId, Line, Lines, MonthDay, OrderId, PartnerId, Program,
     ReservationId, SkuCounts, SubscriptionId,
 };
+use vls_domain::audit::AmendmentKind;
 
 /// An agreement as the API shows it (SPEC §4): without `osm_generation` and `link_seq`,
 /// which only decide whether an activation link still works.
@@ -317,7 +318,7 @@ pub struct RemapView<'a> {
 pub struct AmendmentView<'a> {
     pub id: &'a AmendmentId,
     pub agreement_id: &'a AgreementId,
-    pub kind: &'static str,
+    pub kind: AmendmentKind,
     pub reason: &'a str,
     pub account_id: Option<&'a AccountId>,
     pub created_at: DateTime<Utc>,

@@ -53,6 +53,32 @@ where
     QueueError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
 }
 
+/// What an SQS or a stream event source reads back from a batch: the records to offer again
+/// (`batchItemFailures`), and nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+/// One record to offer again, by its message id or sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    pub item_identifier: String,
+}
+
+impl BatchResponse {
+    pub fn failing(identifiers: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            batch_item_failures: identifiers
+                .into_iter()
+                .map(|item_identifier| ItemFailure { item_identifier })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Queue {
     client: aws_sdk_sqs::Client,

@@ -406,6 +406,7 @@ async fn a_stream_batch_reports_only_the_records_it_could_not_process() {
     let out = activation_mailer::handle(&h.mailer, "test-stream", batch)
         .await
         .expect("handled");
+    let out = serde_json::to_value(out).expect("an answer");
     assert_eq!(
         out,
         json!({"batchItemFailures": [{"itemIdentifier": "100"}]}),
@@ -570,6 +571,7 @@ async fn a_mail_put_off_is_woken_through_the_queue_when_it_is_due() {
     let woken = activation_mailer::handle(&mailer, "test-wakeup", event)
         .await
         .expect("handled");
+    let woken = serde_json::to_value(woken).expect("an answer");
     assert_eq!(
         woken,
         json!({"batchItemFailures": []}),

@@ -5,8 +5,9 @@
 use chrono::Utc;
 use futures::join;
 use serde_json::{Value, json};
+use vls_domain::audit::Audit;
 use vls_domain::model::{Actor, Event};
-use vls_domain::types::AgreementId;
+use vls_domain::types::{AgreementId, PartnerId};
 use vls_store::{StoreError, TxFailure};
 use vls_tests::fixtures::*;
 use vls_tests::*;
@@ -219,7 +220,11 @@ async fn an_event_without_its_owner_written_is_refused() {
     let store = &w.h.app.store;
     let agr = AgreementId::parse(&w.agr).expect("id");
     let before = store.events(&agr).await.expect("trail").len();
-    let event = Event::new(Utc::now(), "test.orphan", Actor::system("test"), "req");
+    let audit = Audit::PartnerRegistered {
+        partner_id: PartnerId::parse("ptn-orphan").expect("id"),
+        name: "Orphan".into(),
+    };
+    let event = Event::new(Utc::now(), &audit, Actor::system("test"), "req");
     let mut tx = store.tx();
     tx.event(&agr, &event);
     match store.commit(tx).await {

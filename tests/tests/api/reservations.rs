@@ -334,6 +334,7 @@ async fn the_function_enqueues_on_schedule_and_a_redelivered_message_bills_nothi
     let planned = true_up::handle(&h.true_up, "schedule", schedule)
         .await
         .expect("run");
+    let planned = serde_json::to_value(planned).expect("an answer");
     assert_eq!(planned["enqueued"], 1, "{planned}");
     let got = h
         .sqs
@@ -364,6 +365,7 @@ async fn the_function_enqueues_on_schedule_and_a_redelivered_message_bills_nothi
         let out = true_up::handle(&h.true_up, "worker", batch.clone())
             .await
             .expect("batch");
+        let out = serde_json::to_value(out).expect("an answer");
         assert_eq!(
             out,
             json!({"batchItemFailures": [{"itemIdentifier": "m3"}]}),
