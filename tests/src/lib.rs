@@ -51,10 +51,10 @@ pub fn oidc_issuer() -> String {
 
 /// The activation pages' sign-in against the provider at `issuer`, with the development
 /// cookie key.
-pub fn sign_in_setup(issuer: &str, public_base_url: &str) -> activation::signin::SignInSetup {
-    use activation::oidc::{ClaimNames, Provider, Settings};
-    use activation::session::{CookieKey, CookiePolicy};
-    activation::signin::SignInSetup {
+pub fn sign_in_setup(issuer: &str, public_base_url: &str) -> vls_signin::SignInSetup {
+    use vls_signin::oidc::{ClaimNames, Provider, Settings};
+    use vls_signin::session::{CookieKey, CookiePolicy};
+    vls_signin::SignInSetup {
         public_base_url: public_base_url.to_owned(),
         provider: Some(Provider::new(Settings {
             issuer: issuer.trim_end_matches('/').to_owned(),

@@ -3,15 +3,16 @@
 //! resends (R9).
 //!
 //! `/activate/{token}` and `/sign-in/callback` have no gateway authorizer: the pages need only
-//! the link and the sign-in, and the JSON route's bearer token is verified here.
+//! the link and the sign-in (`vls_signin`), and the JSON route's bearer token is verified here.
 
-pub mod oidc;
 mod pages;
-pub mod session;
-pub mod signin;
+mod signin;
+
+use std::sync::Mutex;
 
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+
 use vls_domain::access;
 use vls_domain::audit::{AssociatedVia, Audit, SkuQuantity};
 use vls_domain::catalog::Sku;
@@ -22,19 +23,22 @@ use vls_domain::rules::activation::{self, LinkToken};
 use vls_domain::types::{AccountId, AgreementId};
 use vls_http::auth::SelfVerifier;
 use vls_http::idempotency::{IdempotencyKey, key_of, mutate_keyed};
+use vls_http::views::ResendView;
 use vls_http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
 use vls_runtime::config::{Clock, Config, Startup};
 use vls_runtime::secrets::Secret;
-use vls_store::Store;
+use vls_signin::SignInSetup;
+use vls_signin::oidc::OidcError;
+use vls_store::{Store, StoreError};
 
 pub struct App {
     pub store: Store,
     pub config: Config,
     pub verifier: SelfVerifier,
     pub clock: Clock,
-    pub sign_in: signin::SignInSetup,
+    pub sign_in: SignInSetup,
 }
 
 impl App {
@@ -49,7 +53,7 @@ impl App {
         Ok(Self {
             store: vls_runtime::config::store(&sdk, &config),
             verifier: SelfVerifier::from_env(&config.auth),
-            sign_in: signin::SignInSetup::from_env(config.is_local(), secrets),
+            sign_in: SignInSetup::from_env(config.is_local(), secrets),
             config,
             clock: vls_runtime::config::system_clock(),
         })
@@ -81,7 +85,7 @@ async fn bearer_principal(app: &App, header: Option<&str>) -> Result<Principal, 
             let token = vls_http::auth::bearer(header)?;
             match provider.verify_bearer(token).await {
                 Ok(claims) => provider.principal(&claims),
-                Err(oidc::OidcError::Unreachable(why)) => {
+                Err(OidcError::Unreachable(why)) => {
                     tracing::warn!(error = %why, "identity provider unreachable");
                     Err(Problem::unavailable())
                 }
@@ -149,7 +153,74 @@ async fn submit_json(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         key: key_of(ctx)?,
         via: AssociatedVia::Api,
     };
-    associate_as(app, ctx, &token, association, |_| Ok(())).await
+    let outcome = associate_as(app, ctx, &token, association, |_| Ok(())).await?;
+    Ok(outcome.reply())
+}
+
+/// What an association did: the agreement, the account it is now associated with, and what
+/// the agreement's invoiced orders attached, per SKU. The JSON route answers it as it is; the
+/// confirm draws "Licences associated" from it. (Its fields are in the order the API has
+/// always answered them.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Associated {
+    pub account_id: AccountId,
+    pub agreement_id: AgreementId,
+    pub attached_orders: Vec<SkuQuantity>,
+}
+
+impl Associated {
+    /// What associating `agreement` with `account` attaches: its invoiced orders, per SKU.
+    fn of(agreement: &Agreement, account: &AccountId) -> Self {
+        Self {
+            account_id: account.clone(),
+            agreement_id: agreement.id.clone(),
+            attached_orders: vls_domain::mail::to_associate(agreement)
+                .into_iter()
+                .map(|(sku, quantity)| SkuQuantity { quantity, sku })
+                .collect(),
+        }
+    }
+}
+
+/// An association's outcome: what was associated, and whether it is the first outcome
+/// answered again (the same form, or the same `Idempotency-Key`, sent twice).
+pub(crate) struct Outcome {
+    pub associated: Associated,
+    pub replayed: bool,
+}
+
+impl Outcome {
+    /// The outcome `reply` answers: this request's own (what the attempt that committed
+    /// left in `planned`), or the first outcome answered again, as it was stored.
+    fn of(reply: &Reply, planned: &Mutex<Option<Associated>>) -> Result<Self, Problem> {
+        let fresh = if reply.replayed {
+            None
+        } else {
+            planned.lock().ok().and_then(|mut last| last.take())
+        };
+        let associated = match fresh {
+            Some(associated) => associated,
+            None => stored_association(reply)?,
+        };
+        Ok(Self {
+            associated,
+            replayed: reply.replayed,
+        })
+    }
+
+    /// The JSON answer.
+    fn reply(&self) -> Reply {
+        Reply {
+            replayed: self.replayed,
+            ..Reply::ok(&self.associated)
+        }
+    }
+}
+
+/// What a stored first answer of an association says was associated.
+pub(crate) fn stored_association(reply: &Reply) -> Result<Associated, Problem> {
+    serde_json::from_str(&reply.body)
+        .map_err(|e| StoreError::Corrupt(format!("a stored association: {e}")).into())
 }
 
 /// Who associates a link's agreement with which account, under which idempotency key, and
@@ -169,7 +240,7 @@ pub(crate) async fn associate_as(
     token: &LinkToken,
     association: Association<'_>,
     check: impl Fn(&Agreement) -> Result<(), Problem>,
-) -> Answer {
+) -> Result<Outcome, Problem> {
     let Association {
         principal: p,
         account: account_id,
@@ -177,7 +248,9 @@ pub(crate) async fn associate_as(
         via,
     } = association;
     let (check, via) = (&check, &via);
-    mutate_keyed(&app.store, ctx, key, move || async move {
+    // What the attempt that committed associated (a lost race runs another attempt).
+    let planned = &Mutex::new(None);
+    let reply = mutate_keyed(&app.store, ctx, key, move || async move {
         let (found, target) = app
             .store
             .link_for_association(&token.hash(), account_id)
@@ -186,18 +259,9 @@ pub(crate) async fn associate_as(
         let target = target.ok_or_else(|| Problem::not_found("account"))?;
         let done = activation::associate(&agreement, &link, &target, ctx.now)?;
         check(&agreement)?;
-        // What the association attaches: the agreement's invoiced orders, per SKU.
-        let attached: Vec<SkuQuantity> = vls_domain::mail::to_associate(&agreement)
-            .into_iter()
-            .map(|(sku, quantity)| SkuQuantity { sku, quantity })
-            .collect();
-        let body = json!({
-            "agreement_id": agreement.id,
-            "account_id": target.id,
-            "attached_orders": attached,
-        });
+        let associated = Associated::of(&agreement, &target.id);
         let audit = Audit::ActivationCompleted {
-            attached_orders: attached,
+            attached_orders: associated.attached_orders.clone(),
             program: agreement.program,
             signed_in: via.clone(),
         };
@@ -216,12 +280,14 @@ pub(crate) async fn associate_as(
             .event(&agreement.id, &event)
             .event(&target.id, &event)
             .count(Metric::Activated);
-        Ok(Planned {
-            reply: Reply::ok(&body),
-            tx,
-        })
+        let reply = Reply::ok(&associated);
+        if let Ok(mut last) = planned.lock() {
+            *last = Some(associated);
+        }
+        Ok(Planned { reply, tx })
     })
-    .await
+    .await?;
+    Outcome::of(&reply, planned)
 }
 
 /// The account's pool totals per SKU (for the "Licences associated" page).
@@ -299,9 +365,67 @@ async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .create(&mail)
             .event(&before.id, &event);
         Ok(Planned {
-            reply: Reply::json(202, &json!({ "sent_to": sent_to })),
+            reply: Reply::json(202, &ResendView { sent_to: &sent_to }),
             tx,
         })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The JSON route answers an association as it always has (keys in the same order, a
+    /// replay flagged as one), and a stored answer reads back as what it says.
+    #[test]
+    fn an_association_answers_the_same_json() {
+        let account = AccountId::generate();
+        let agreement = AgreementId::generate();
+        let (seats, add_on) = (Sku::ALL[0], Sku::ALL[Sku::ALL.len() - 1]);
+        let associated = Associated {
+            account_id: account.clone(),
+            agreement_id: agreement.clone(),
+            attached_orders: vec![
+                SkuQuantity {
+                    quantity: 25,
+                    sku: seats,
+                },
+                SkuQuantity {
+                    quantity: 3,
+                    sku: add_on,
+                },
+            ],
+        };
+        let before = json!({
+            "agreement_id": agreement,
+            "account_id": account,
+            "attached_orders": [
+                json!({ "sku": seats, "quantity": 25 }),
+                json!({ "sku": add_on, "quantity": 3 }),
+            ],
+        });
+        let fresh = Outcome {
+            associated: associated.clone(),
+            replayed: false,
+        }
+        .reply();
+        assert_eq!(fresh.body, before.to_string());
+        assert_eq!(
+            (fresh.status, fresh.content_type.as_str()),
+            (200, "application/json")
+        );
+        assert!(!fresh.replayed);
+        assert_eq!(stored_association(&fresh), Ok(associated.clone()));
+        let replayed = Outcome {
+            associated,
+            replayed: true,
+        }
+        .reply();
+        assert_eq!(replayed.body, before.to_string());
+        assert!(replayed.replayed);
+        let corrupt = Reply::ok(&json!({ "account_id": account }));
+        assert_eq!(stored_association(&corrupt).map_err(|p| p.status), Err(500));
+    }
 }

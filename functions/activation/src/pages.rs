@@ -1,6 +1,5 @@
 //! The activation pages: server-rendered, no script, readable on a phone, every datum escaped.
 
-use serde_json::Value;
 use vls_domain::catalog::Sku;
 use vls_domain::html::{escape, page};
 use vls_domain::mail::to_associate;
@@ -8,7 +7,9 @@ use vls_domain::model::{Account, Agreement};
 use vls_domain::rules::activation::{ActivationLink, LinkState};
 use vls_http::{Problem, Reply};
 
-use crate::session::Session;
+use vls_signin::Session;
+
+use crate::Associated;
 
 const RESEND_ADVICE: &str = "Ask Billing Support to resend the activation email to the \
 Online Services Manager on the agreement (have the company's legal name and country ready). \
@@ -261,13 +262,17 @@ pub fn unknown() -> Reply {
 
 /// "Licences associated": what the invoiced orders attached, per SKU, and the account's
 /// totals now.
-pub fn associated(done: &Value, totals: &[(Sku, u64)]) -> Reply {
-    let orders: String = done["attached_orders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| Some((l["quantity"].as_u64()?, l["sku"].as_str()?)))
-        .map(|(q, sku)| format!("<li>{q} × <code>{}</code></li>", escape(sku)))
+pub fn associated(done: &Associated, totals: &[(Sku, u64)]) -> Reply {
+    let orders: String = done
+        .attached_orders
+        .iter()
+        .map(|l| {
+            format!(
+                "<li>{} × <code>{}</code></li>",
+                l.quantity,
+                escape(l.sku.code())
+            )
+        })
         .collect();
     let rows: String = totals
         .iter()
@@ -288,8 +293,8 @@ Its licences pool with those the account already has.</p><p>Orders attached:</p>
 <tr><th scope=\"col\">Product</th><th scope=\"col\">Total</th></tr>{rows}</table>\
 <p class=\"note\">Your direct subscription is still active: cancel it through a cancellation \
 service request once you no longer need it.</p>",
-        agr = escape(done["agreement_id"].as_str().unwrap_or_default()),
-        acc = escape(done["account_id"].as_str().unwrap_or_default()),
+        agr = escape(done.agreement_id.as_str()),
+        acc = escape(done.account_id.as_str()),
     );
     Reply::html(200, page("Licences associated", &body))
 }

@@ -1,90 +1,23 @@
-//! The activation pages' sign-in (SPEC §3.1): the link page, the redirect to the identity
-//! provider, its callback, the confirmation page and the confirm. Every answer is a page
-//! (or a redirect) with the headers of [`vls_http::PAGE_HEADERS`]; never a 500.
+//! The activation pages' routes (SPEC §3.1): the link page, the redirect to the identity
+//! provider, its callback, the confirmation page and the confirm. The sign-in itself is
+//! [`vls_signin`]'s; what it is for (the link, its agreement, the signed-in account) and the
+//! pages are these. Every answer is a page (or a redirect) with the headers of
+//! [`vls_http::PAGE_HEADERS`]; never a 500.
 
-use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
 use vls_domain::audit::AssociatedVia;
 use vls_domain::model::{Account, Agreement};
 use vls_domain::rules::activation::{ActivationLink, LinkState, LinkToken, link_state};
 use vls_domain::types::AccountId;
 use vls_http::idempotency::{IdempotencyKey, derived_key, replay};
 use vls_http::{Answer, Ctx, Params, Principal, Problem, Reply};
+use vls_signin::oidc::OidcError;
+use vls_signin::{Failure, Session, SignIn};
 
-use crate::oidc::{ClaimNames, OidcError};
-use crate::session::{CookieKey, CookiePolicy, SESSION_TTL_MINUTES, Session, SignIn, cookie};
-use crate::{App, pages};
+use crate::{App, Associated, pages};
 
-const SIGN_IN_PURPOSE: &str = "vls sign-in";
-const SESSION_PURPOSE: &str = "vls session";
-
-/// What the sign-in needs, built once per process.
-pub struct SignInSetup {
-    /// `<public base URL>`: the callback and the redirects back to the link page.
-    pub public_base_url: String,
-    /// `None` when no provider is configured (the sign-in then answers 503 and says so).
-    pub provider: Option<crate::oidc::Provider>,
-    /// `None` when no key is configured outside the local stack.
-    pub cookie_key: Option<CookieKey>,
-    pub cookies: CookiePolicy,
-}
-
-impl SignInSetup {
-    /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`), and from `secrets` the cookie key and
-    /// the client secret (the local stack alone may go without a cookie key, with a fixed
-    /// development key).
-    pub fn from_env(local: bool, secrets: vls_runtime::secrets::Secrets) -> Self {
-        let var = vls_runtime::config::var;
-        let public_base_url = var("PUBLIC_BASE_URL")
-            .unwrap_or_else(|| "http://127.0.0.1:9000".into())
-            .trim_end_matches('/')
-            .to_owned();
-        let cookie_key = match secrets.cookie_key {
-            Some(k) => {
-                let key = CookieKey::from_versions(&k.current, k.previous.as_deref());
-                if key.is_none() {
-                    tracing::error!("a cookie key is shorter than 32 characters: sign-in is off");
-                }
-                key
-            }
-            None if local => Some(CookieKey::development()),
-            None => {
-                tracing::error!("VLS_COOKIE_KEY_SECRET_ARN is not set: sign-in is off");
-                None
-            }
-        };
-        let provider =
-            crate::oidc::Settings::from_env(&public_base_url, secrets.oidc_client_secret)
-                .map(crate::oidc::Provider::new);
-        if provider.is_none() {
-            tracing::warn!("OIDC_ISSUER and OIDC_CLIENT_ID are not set: sign-in is off");
-        }
-        Self {
-            cookies: CookiePolicy::for_base_url(&public_base_url),
-            public_base_url,
-            provider,
-            cookie_key,
-        }
-    }
-
-    fn ready(&self) -> Result<(&crate::oidc::Provider, &CookieKey), Reply> {
-        match (&self.provider, &self.cookie_key) {
-            (Some(p), Some(k)) => Ok((p, k)),
-            _ => Err(pages::not_configured()),
-        }
-    }
-
-    fn link_page_url(&self, token: &str) -> String {
-        format!("{}/activate/{token}", self.public_base_url)
-    }
-
-    /// The session in the request's cookie, if it is intact, unexpired and for this link.
-    fn session(&self, ctx: &Ctx, link_hash: &str) -> Option<Session> {
-        let key = self.cookie_key.as_ref()?;
-        let sealed = cookie(ctx.header("cookie"), self.cookies.session_name())?;
-        let session: Session = key.open(SESSION_PURPOSE, sealed)?;
-        (session.expires_at > ctx.now && session.link_hash == link_hash).then_some(session)
-    }
+/// The link page a sign-in returns to.
+fn link_page_url(app: &App, token: &str) -> String {
+    format!("{}/activate/{token}", app.sign_in.public_base_url)
 }
 
 /// A usable link with its agreement, or the page that says why not.
@@ -180,61 +113,27 @@ async fn sign_in(app: &App, ctx: &Ctx, raw: &str) -> Reply {
         Ok(found) => found,
         Err(page) => return page,
     };
-    let (provider, key) = match app.sign_in.ready() {
-        Ok(ready) => ready,
-        Err(page) => return page,
-    };
-    let Ok((sign_in, challenge)) = crate::session::new_sign_in(token.as_str(), ctx.now) else {
-        return pages::provider_unreachable();
-    };
-    let prompt_login = ctx.query_param("prompt").as_deref() == Some("login");
-    let url = match provider
-        .authorize_url(&sign_in.state, &sign_in.nonce, &challenge, prompt_login)
-        .await
-    {
-        Ok(url) => url,
-        Err(e) => return failed(&e),
-    };
-    let Some(sealed) = key.seal(SIGN_IN_PURPOSE, &sign_in) else {
-        return pages::provider_unreachable();
-    };
-    let policy = app.sign_in.cookies;
-    let mut reply = Reply::redirect(302, &url)
-        .with_header("set-cookie", policy.set_sign_in(&sealed, &sign_in.state));
-    if prompt_login {
-        reply = reply.with_header("set-cookie", policy.clear_session());
+    match app.sign_in.start(ctx, token.as_str()).await {
+        Ok(redirect) => redirect,
+        Err(e) => failed(&e),
     }
-    reply
 }
 
-fn failed(e: &OidcError) -> Reply {
+/// The page for a sign-in that cannot go on.
+fn failed(e: &Failure) -> Reply {
     match e {
-        OidcError::Unreachable(why) => {
+        Failure::NotConfigured => pages::not_configured(),
+        Failure::Unavailable => pages::provider_unreachable(),
+        Failure::Provider(OidcError::Unreachable(why)) => {
             tracing::warn!(error = %why, "identity provider unreachable");
             pages::provider_unreachable()
         }
-        OidcError::Refused(why) => pages::sign_in_refused(why),
-        OidcError::InvalidIdToken(why) => {
+        Failure::Provider(OidcError::Refused(why)) => pages::sign_in_refused(why),
+        Failure::Provider(OidcError::InvalidIdToken(why)) => {
             tracing::warn!(error = %why, "ID token refused");
             pages::id_token_invalid()
         }
     }
-}
-
-/// The sign-in cookie this callback belongs to, if intact, unexpired and for this `state`.
-fn sign_in_of(app: &App, ctx: &Ctx, state: &str) -> Option<SignIn> {
-    let valid = !state.is_empty()
-        && state.len() <= 64
-        && state
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !valid {
-        return None;
-    }
-    let key = app.sign_in.cookie_key.as_ref()?;
-    let name = format!("{}{state}", crate::session::SIGN_IN_COOKIE_PREFIX);
-    let sign_in: SignIn = key.open(SIGN_IN_PURPOSE, cookie(ctx.header("cookie"), &name)?)?;
-    (sign_in.state == state && sign_in.expires_at > ctx.now).then_some(sign_in)
 }
 
 /// GET /sign-in/callback?code&state: a provider's `error=` is a refusal; otherwise the sign-in
@@ -247,7 +146,7 @@ pub async fn callback_route(app: &App, ctx: &Ctx, _: &Params) -> Answer {
 
 async fn callback(app: &App, ctx: &Ctx) -> Reply {
     let state = ctx.query_param("state").unwrap_or_default();
-    let found = sign_in_of(app, ctx, &state);
+    let found = app.sign_in.pending(ctx, &state);
     // The provider's refusal redeems nothing; it may come back without `state` (some
     // providers drop it on errors), so it is answered as such whatever the cookie says.
     if let Some(error) = ctx.query_param("error") {
@@ -270,87 +169,21 @@ async fn callback_checked(app: &App, ctx: &Ctx, sign_in: &SignIn) -> Reply {
         Ok(found) => found,
         Err(page) => return page,
     };
-    let (provider, key) = match app.sign_in.ready() {
-        Ok(ready) => ready,
-        Err(page) => return page,
-    };
-    let Some(code) = ctx
-        .query_param("code")
-        .filter(|c| !c.is_empty() && c.len() <= 2048)
-    else {
-        return pages::sign_in_refused("the provider sent no code");
-    };
-    let id_token = match provider.redeem(&code, &sign_in.verifier).await {
-        Ok(t) => t,
+    let (session, set_session) = match app.sign_in.finish(ctx, sign_in, token.hash()).await {
+        Ok(signed_in) => signed_in,
         Err(e) => return failed(&e),
-    };
-    let claims = match provider.verify_id_token(&id_token, &sign_in.nonce).await {
-        Ok(c) => c,
-        Err(e) => return failed(&e),
-    };
-    let Ok(csrf) = crate::oidc::random_token(24) else {
-        return pages::provider_unreachable();
-    };
-    let session = session_from(&claims, &provider.settings.claims, &token, csrf, ctx.now);
-    let Some(sealed) = key.seal(SESSION_PURPOSE, &session) else {
-        return pages::provider_unreachable();
     };
     tracing::info!(sub = %session.sub, "signed in on an activation link");
-    Reply::redirect(303, &app.sign_in.link_page_url(token.as_str()))
-        .with_header("set-cookie", app.sign_in.cookies.set_session(&sealed))
-}
-
-fn claim(claims: &std::collections::HashMap<String, Value>, name: &str) -> Option<String> {
-    claims
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 320)
-        .map(str::to_owned)
-}
-
-/// `email_verified` as providers write it: `true`, or the string `"true"` (some write every
-/// claim as a string).
-fn verified(claim: Option<&Value>) -> bool {
-    match claim {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    }
-}
-
-fn session_from(
-    claims: &std::collections::HashMap<String, Value>,
-    names: &ClaimNames,
-    token: &LinkToken,
-    csrf: String,
-    now: DateTime<Utc>,
-) -> Session {
-    Session {
-        link_hash: token.hash(),
-        sub: claim(claims, "sub").unwrap_or_default(),
-        email: claim(claims, &names.email),
-        email_verified: verified(claims.get("email_verified")),
-        role: claim(claims, &names.role),
-        account_id: claim(claims, &names.account_id),
-        csrf,
-        expires_at: now + Duration::minutes(SESSION_TTL_MINUTES),
-    }
+    Reply::redirect(303, &link_page_url(app, token.as_str())).with_header("set-cookie", set_session)
 }
 
 /// The confirm form's fields: the CSRF value and the acknowledgement. Nothing else is read:
 /// a field naming an account is ignored.
 fn form(ctx: &Ctx) -> (Option<String>, bool) {
-    let mut csrf = None;
-    let mut acknowledged = false;
-    for (k, v) in form_urlencoded::parse(ctx.body_bytes()) {
-        match k.as_ref() {
-            "csrf" => csrf = Some(v.into_owned()),
-            "acknowledge" => acknowledged = !v.is_empty(),
-            _ => {}
-        }
-    }
-    (csrf, acknowledged)
+    let body = ctx.body_bytes();
+    let acknowledged =
+        vls_signin::csrf::form_field(body, "acknowledge").is_some_and(|v| !v.is_empty());
+    (vls_signin::csrf::form_csrf(body), acknowledged)
 }
 
 /// The confirm's own idempotency key: the link and the session's CSRF value, so a second
@@ -408,9 +241,9 @@ async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
         via: signed_in,
     };
     match crate::associate_as(app, ctx, &token, associated, check).await {
-        Ok(reply) => {
+        Ok(outcome) => {
             let clear = app.sign_in.cookies.clear_session();
-            associated_page(app, &reply, Some(&account.id))
+            associated_page(app, &outcome.associated)
                 .await
                 .with_header("set-cookie", clear)
         }
@@ -427,12 +260,7 @@ async fn confirmed_session(
 ) -> Result<(Session, bool), Reply> {
     let link_hash = token.hash();
     let (csrf, acknowledged) = form(ctx);
-    let session = app.sign_in.session(ctx, &link_hash);
-    let valid = match (&session, &csrf) {
-        (Some(s), Some(c)) => constant_time_eq(s.csrf.as_bytes(), c.as_bytes()),
-        _ => false,
-    };
-    if let (Some(session), true) = (session, valid) {
+    if let Some(session) = app.sign_in.form_session(ctx, &link_hash, csrf.as_deref()) {
         return Ok((session, acknowledged));
     }
     if let Some(c) = csrf.filter(|c| !c.is_empty())
@@ -443,24 +271,16 @@ async fn confirmed_session(
         )
         .await
     {
-        return Err(associated_page(app, &first, None).await);
+        return Err(match crate::stored_association(&first) {
+            Ok(done) => associated_page(app, &done).await,
+            Err(p) => pages::problem(&p),
+        });
     }
     Err(pages::session_invalid())
 }
 
 /// "Licences associated": the attached orders and the account's totals now.
-async fn associated_page(app: &App, reply: &Reply, account: Option<&AccountId>) -> Reply {
-    let done: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-    let id = account
-        .cloned()
-        .or_else(|| done["account_id"].as_str().and_then(AccountId::parse));
-    let totals = match id {
-        Some(id) => crate::pool_totals(app, &id).await,
-        None => Vec::new(),
-    };
-    pages::associated(&done, &totals)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+async fn associated_page(app: &App, done: &Associated) -> Reply {
+    let totals = crate::pool_totals(app, &done.account_id).await;
+    pages::associated(done, &totals)
 }

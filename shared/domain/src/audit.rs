@@ -142,11 +142,11 @@ pub enum Audit {
     },
 }
 
-/// A quantity of one SKU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A quantity of one SKU (its fields in the order the API has always answered them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SkuQuantity {
-    pub sku: Sku,
     pub quantity: u64,
+    pub sku: Sku,
 }
 
 /// How an association was made: through the API with a bearer token, or on the activation

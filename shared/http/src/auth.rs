@@ -139,7 +139,7 @@ impl AuthMode {
 /// Verifies bearer tokens in the function itself, for routes that have no gateway
 /// authorizer (the activation function's JSON route). Locally the same HS256 check as
 /// everywhere; deployed, the activation function verifies them with the identity provider's
-/// keys, fetched from its discovery document and cached (`activation::oidc`), so that a key
+/// keys, fetched from its discovery document and cached (`vls_signin::oidc`), so that a key
 /// rotation at the provider needs no redeploy.
 #[derive(Clone)]
 pub enum SelfVerifier {

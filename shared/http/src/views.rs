@@ -313,6 +313,12 @@ pub struct RemapView<'a> {
     pub to_account_id: &'a AccountId,
 }
 
+/// A resend of the activation mail accepted: to whom it goes, masked.
+#[derive(Debug, Serialize)]
+pub struct ResendView<'a> {
+    pub sent_to: &'a str,
+}
+
 /// An amendment made to an agreement.
 #[derive(Debug, Serialize)]
 pub struct AmendmentView<'a> {

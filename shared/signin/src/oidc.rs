@@ -1,6 +1,6 @@
-//! OpenID Connect for the activation pages (SPEC §3.1): the provider's discovery document and
-//! keys, fetched over HTTPS with the system's roots (plain http only on loopback) and cached
-//! per process; the authorization request with PKCE; redeeming a code; verifying an ID token.
+//! OpenID Connect for the sign-in (SPEC §3.1): the provider's discovery document and keys,
+//! fetched over HTTPS with the system's roots (plain http only on loopback) and cached per
+//! process; the authorization request with PKCE; redeeming a code; verifying an ID token.
 
 use std::collections::HashMap;
 use std::sync::Arc;

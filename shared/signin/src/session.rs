@@ -1,7 +1,8 @@
-//! The activation pages' cookies (SPEC §3.1): a per-sign-in cookie that carries the sign-in's
-//! state, nonce, PKCE verifier and the raw link, and the session cookie that says who signed
-//! in for which link. Both are AES-256-GCM sealed with the configured key and carry their own
-//! expiry; nothing of them is stored server-side.
+//! The sign-in's cookies (SPEC §3.1): a per-sign-in cookie that carries the sign-in's state,
+//! nonce, PKCE verifier and the raw link it returns to, and the session cookie that says who
+//! signed in for which link (on the activation pages, the activation link). Both are
+//! AES-256-GCM sealed with the configured key and carry their own expiry; nothing of them is
+//! stored server-side.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
@@ -132,7 +133,7 @@ pub struct SignIn {
     pub state: String,
     pub nonce: String,
     pub verifier: String,
-    /// The raw link token (the provider never sees it).
+    /// The raw link token the sign-in is for and returns to (the provider never sees it).
     pub link: String,
     pub expires_at: DateTime<Utc>,
 }
