@@ -2,8 +2,9 @@
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{NaiveDate, Utc};
-use vls_domain::model::{ActivationEmail, Actor, Agreement, Customer, Order, OrderSource};
+use vls_domain::model::{ActivationEmail, Agreement, Customer, Order, OrderSource};
 use vls_domain::model::{OrderStatus, Osm, Reservation, ReservationStatus};
+use vls_domain::trail::Actor;
 use vls_domain::types::{
     AccountId, AgreementId, CustomerNumber, Email, Line, Lines, MonthDay, OrderId, PartnerId,
     Program, Quantity, ReservationId,
@@ -126,7 +127,7 @@ pub async fn large_history(
         items.push(o.item().expect("item"));
     }
     // Trail entries of an action no function writes: the seed's own.
-    let event = |on: &str| vls_domain::model::Event {
+    let event = |on: &str| vls_domain::trail::Event {
         at: fixed("2026-12-01T00:00:00Z"),
         action: on.to_owned(),
         actor: Actor::system("seed"),

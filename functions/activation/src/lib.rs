@@ -14,11 +14,10 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use vls_domain::access;
-use vls_domain::audit::{AssociatedVia, Audit, SkuQuantity};
+use vls_domain::audit::{AssociatedVia, SkuQuantity};
 use vls_domain::catalog::Sku;
 use vls_domain::input::Obj;
-use vls_domain::metrics::Metric;
-use vls_domain::model::{Agreement, MailIntent, MailReason};
+use vls_domain::model::Agreement;
 use vls_domain::rules::activation::{self, LinkToken};
 use vls_domain::types::{AccountId, AgreementId};
 use vls_http::auth::SelfVerifier;
@@ -257,34 +256,15 @@ pub(crate) async fn associate_as(
             .await?;
         let (link, agreement) = found.ok_or_else(|| Problem::not_found("activation link"))?;
         let target = target.ok_or_else(|| Problem::not_found("account"))?;
-        let done = activation::associate(&agreement, &link, &target, ctx.now)?;
+        let (hash, via) = (token.hash(), via.clone());
+        let done = activation::activate(&agreement, &link, &hash, &target, via, ctx.now)?;
         check(&agreement)?;
         let associated = Associated::of(&agreement, &target.id);
-        let audit = Audit::ActivationCompleted {
-            attached_orders: associated.attached_orders.clone(),
-            program: agreement.program,
-            signed_in: via.clone(),
-        };
-        let event = ctx
-            .event(p, audit)
-            .on_agreement(&agreement.id)
-            .on_account(Some(&target.id));
-        let mut tx = app.store.tx();
-        tx.spend_link(&token.hash(), &done.link)
-            .replace(&done.agreement, agreement.version)
-            .replace(&done.account, target.version)
-            .put_source(&vls_domain::sources::Source::agreement(
-                &done.agreement,
-                &target.id,
-            ))
-            .event(&agreement.id, &event)
-            .event(&target.id, &event)
-            .count(Metric::Activated);
         let reply = Reply::ok(&associated);
         if let Ok(mut last) = planned.lock() {
             *last = Some(associated);
         }
-        Ok(Planned { reply, tx })
+        Ok(Planned::by(p, reply, done.change))
     })
     .await?;
     Outcome::of(&reply, planned)
@@ -352,22 +332,10 @@ async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .agreement(id)
             .await?
             .ok_or_else(|| Problem::not_found("agreement"))?;
-        let after = activation::resend(&before)?;
-        let mail = MailIntent::activation(before.id.clone(), None, MailReason::Resend, ctx.now);
-        let sent_to = before.osm.email.masked();
-        let audit = Audit::ActivationEmailResendRequested {
-            mail_id: mail.id.clone(),
-            sent_to: sent_to.clone(),
-        };
-        let event = ctx.event(p, audit).on_agreement(&before.id);
-        let mut tx = app.store.tx();
-        tx.replace(&after, before.version)
-            .create(&mail)
-            .event(&before.id, &event);
-        Ok(Planned {
-            reply: Reply::json(202, &ResendView { sent_to: &sent_to }),
-            tx,
-        })
+        let resent = activation::request_resend(&before, ctx.now)?;
+        let sent_to = &before.osm.email.masked();
+        let reply = Reply::json(202, &ResendView { sent_to });
+        Ok(Planned::by(p, reply, resent.change))
     })
     .await
 }

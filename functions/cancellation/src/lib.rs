@@ -4,12 +4,10 @@
 
 use lambda_http::{Body, Request, Response};
 use vls_domain::access;
-use vls_domain::audit::Audit;
 use vls_domain::error::RuleError;
 use vls_domain::metrics::Metric;
 use vls_domain::model::{Account, Subscription};
 use vls_domain::rules::cancellation::{self, Canceller};
-use vls_domain::sources::SourceKind;
 use vls_domain::types::SkuCounts;
 use vls_http::metrics::refused;
 use vls_http::views::{CancellationPreviewView, CancellationView};
@@ -93,37 +91,12 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let answer = mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;
         let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;
-        let audit = Audit::SubscriptionCancelled {
-            subscription_id: before.id.clone(),
-            relied_on: done.relied.clone(),
-            license_loss_accepted: !done.accepted_shortfalls.is_empty(),
-            shortfalls: done.accepted_shortfalls.clone(),
-        };
-        let event = ctx
-            .event(p, audit)
-            .on_account(Some(&account.id))
-            .because(reason);
-        let reply = CancellationView {
+        let reply = Reply::ok(&CancellationView {
             subscription_id: &before.id,
             status: done.subscription.status,
             account_id: &account.id,
-        };
-        let mut tx = app.store.tx();
-        // The account carries what is now relied on, under the version its volume was read
-        // at: a concurrent cancellation, invoice, reservation or remap fails this condition.
-        tx.replace(&done.subscription, before.version)
-            .replace(&done.account, account.version)
-            .drop_source(&account.id, SourceKind::Direct, before.id.as_str())
-            .event(&account.id, &event)
-            .count(if done.accepted_shortfalls.is_empty() {
-                Metric::CancellationPassed
-            } else {
-                Metric::CancellationOverridden
-            });
-        Ok(Planned {
-            reply: Reply::ok(&reply),
-            tx,
-        })
+        });
+        Ok(Planned::by(p, reply, done.change.because(reason)))
     })
     .await;
     let refusal = RuleError::CancellationWouldLoseLicenses { shortfalls: vec![] };

@@ -1,11 +1,8 @@
 //! Partners, accounts and their direct subscriptions, the pool and the account's trail.
 
 use vls_domain::access;
-use vls_domain::audit::Audit;
 use vls_domain::input;
-use vls_domain::model::{Account, Partner, Subscription, SubscriptionStatus};
-use vls_domain::rules::pool;
-use vls_domain::sources::Source;
+use vls_domain::rules::{directory, pool};
 use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
 use vls_http::paging::List;
 use vls_http::views::{AccountView, EventView, PartnerView, SubscriptionView};
@@ -26,56 +23,20 @@ pub(crate) async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let (name, contact) = ctx.parse(input::partner)?;
     let (id, name, contact) = (&id, &name, &contact);
     mutate(&app.store, ctx, move || async move {
-        let partner = Partner {
-            id: id.clone(),
-            name: name.clone(),
-            contact: contact.clone(),
-            updated_at: ctx.now,
-        };
-        let event = ctx.event(
-            p,
-            Audit::PartnerRegistered {
-                partner_id: id.clone(),
-                name: name.clone(),
-            },
-        );
-        let mut tx = app.store.tx();
-        tx.upsert(&partner).event(&id, &event);
-        Ok(Planned {
-            reply: Reply::ok(&PartnerView::from(&partner)),
-            tx,
-        })
+        let made = directory::register_partner(id, name, contact, ctx.now);
+        let reply = Reply::ok(&PartnerView::from(&made.outcome));
+        Ok(Planned::by(p, reply, made.change))
     })
     .await
 }
 
 pub(crate) async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
     let p = ctx.principal()?;
-    let (name, domain, online_services) = ctx.parse(input::new_account)?;
-    let (name, domain, online_services) = (&name, &domain, &online_services);
+    let new = &ctx.parse(input::new_account)?;
     mutate(&app.store, ctx, move || async move {
-        let account = Account {
-            id: AccountId::generate(),
-            name: name.clone(),
-            domain: domain.clone(),
-            online_services: online_services.clone(),
-            relied_on: Default::default(),
-            volume: Default::default(),
-            created_at: ctx.now,
-            version: 1,
-        };
-        let audit = Audit::AccountCreated {
-            name: account.name.clone(),
-            domain: account.domain.clone(),
-            online_services: account.online_services.clone(),
-        };
-        let event = ctx.event(p, audit).on_account(Some(&account.id));
-        let mut tx = app.store.tx();
-        tx.create(&account).event(&account.id, &event);
-        Ok(Planned {
-            reply: Reply::created(&AccountView::from(&account)),
-            tx,
-        })
+        let made = directory::open_account(AccountId::generate(), new, ctx.now);
+        let reply = Reply::created(&AccountView::from(&made.outcome));
+        Ok(Planned::by(p, reply, made.change))
     })
     .await
 }
@@ -99,31 +60,10 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
         let Some(account) = app.store.account(account_id).await? else {
             return Err(Problem::not_found("account"));
         };
-        let sub = Subscription {
-            id: SubscriptionId::generate(),
-            account_id: account_id.clone(),
-            billing,
-            lines: lines.clone(),
-            status: SubscriptionStatus::Active,
-            created_at: ctx.now,
-            version: 1,
-        };
-        let audit = Audit::SubscriptionCreated {
-            subscription_id: sub.id.clone(),
-            billing: sub.billing,
-            lines: sub.lines.clone(),
-        };
-        let event = ctx.event(p, audit).on_account(Some(account_id));
-        let mut tx = app.store.tx();
-        // The subscription is one of the pool's sources from now on.
-        tx.create(&sub)
-            .put_source(&Source::direct(&sub))
-            .advance(account_id, account.version)
-            .event(account_id, &event);
-        Ok(Planned {
-            reply: Reply::created(&SubscriptionView::from(&sub)),
-            tx,
-        })
+        let id = SubscriptionId::generate();
+        let made = directory::add_subscription(&account, id, billing, lines, ctx.now);
+        let reply = Reply::created(&SubscriptionView::from(&made.outcome));
+        Ok(Planned::by(p, reply, made.change))
     })
     .await
 }

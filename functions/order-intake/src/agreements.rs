@@ -1,7 +1,6 @@
 //! Agreements: creation (R1, R2, R7, R10), the OSM, their orders, invoice support (R16) and
 //! the agreement's trail.
 
-use vls_domain::audit::Audit;
 use vls_domain::input;
 use vls_http::paging::List;
 use vls_http::views::{AgreementView, EventView, InvoiceSupportView, OrderView};
@@ -33,45 +32,8 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         };
         let (policy, id) = (&app.config.policy, AgreementId::generate());
         let created = agreements::create(cmd.clone(), context, policy, id, ctx.now)?;
-        let a = &created.agreement;
-        let mut tx = app.store.tx();
-        tx.create(a);
-        if created.first_of_customer {
-            // The first agreement of this customer sets its schedule (R2); a concurrent first
-            // agreement loses this condition and re-reads the schedule.
-            tx.create_schedule(&a.customer.number, created.schedule, &a.id);
-        } else {
-            tx.check_exists(&a.customer.number);
-        }
-        let audit = Audit::AgreementCreated {
-            program: a.program,
-            customer_number: a.customer.number.clone(),
-            start_date: a.start_date,
-            anniversary: a.anniversary,
-            bound_to_online_services: a.bound_to_online_services,
-        };
-        let event = ctx
-            .event(p, audit)
-            .on_agreement(&a.id)
-            .on_account(a.account_id.as_ref());
-        tx.event(&a.id, &event);
-        if let (Some(bound), Some(read)) = (&created.bound, &mos_account) {
-            // R7: associated with the Online Services account from the start.
-            let audit = Audit::AgreementAssociated {
-                bound_to_online_services: true,
-            };
-            let assoc = ctx
-                .event(p, audit)
-                .on_agreement(&a.id)
-                .on_account(Some(&bound.id));
-            tx.replace(bound, read.version)
-                .put_source(&vls_domain::sources::Source::agreement(a, &bound.id))
-                .event(&bound.id, &assoc);
-        }
-        Ok(Planned {
-            reply: Reply::created(&AgreementView::from(a)),
-            tx,
-        })
+        let reply = Reply::created(&AgreementView::from(&created.agreement));
+        Ok(Planned::by(p, reply, created.change))
     })
     .await
 }
@@ -88,18 +50,9 @@ pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let osm = &ctx.parse(input::osm_change)?;
     mutate(&app.store, ctx, move || async move {
         let before = visible_agreement(&app.store, p, path).await?;
-        let after = agreements::change_osm(&before, osm.clone(), &app.config.policy)?;
-        let audit = Audit::OsmChanged {
-            from: before.osm.clone(),
-            to: after.osm.clone(),
-        };
-        let event = ctx.event(p, audit).on_agreement(&after.id);
-        let mut tx = app.store.tx();
-        tx.replace(&after, before.version).event(&after.id, &event);
-        Ok(Planned {
-            reply: Reply::ok(&AgreementView::from(&after)),
-            tx,
-        })
+        let changed = agreements::change_osm(&before, osm.clone(), &app.config.policy)?;
+        let reply = Reply::ok(&AgreementView::from(&changed.outcome));
+        Ok(Planned::by(p, reply, changed.change))
     })
     .await
 }

@@ -2,12 +2,9 @@
 //! activation mail (R5).
 
 use vls_domain::access;
-use vls_domain::audit::{Audit, NotNeeded, Queued};
 use vls_domain::input;
-use vls_domain::metrics::Metric;
-use vls_domain::model::{Agreement, MailIntent, MailReason, Order};
-use vls_domain::rules::orders::{self, InvoiceEffect};
-use vls_domain::sources::moved;
+use vls_domain::model::{Agreement, Order};
+use vls_domain::rules::orders;
 use vls_domain::types::OrderId;
 use vls_http::views::OrderView;
 use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
@@ -28,23 +25,8 @@ pub(crate) async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         let policy = &app.config.policy;
         let id = OrderId::generate(&before.id);
         let placed = orders::place(&before, cmd.clone(), replaced.as_ref(), policy, id, ctx.now)?;
-        let (a, o) = (&placed.agreement, &placed.order);
-        let audit = Audit::OrderPlaced {
-            order_id: o.id.clone(),
-            lines: o.lines.clone(),
-            replaces_subscription_id: o.replaces_subscription_id.clone(),
-            volume_discount_eligible: a.volume_discount_eligible,
-            became_volume_discount_eligible: a.volume_discount_eligible
-                && !before.volume_discount_eligible,
-        };
-        let event = ctx.event(p, audit).on_agreement(&a.id);
-        let mut tx = app.store.tx();
-        tx.replace(a, before.version).create(o).event(&a.id, &event);
-        tx.count(Metric::OrderPlaced);
-        Ok(Planned {
-            reply: Reply::created(&OrderView::new(o, a)),
-            tx,
-        })
+        let reply = Reply::created(&OrderView::new(&placed.order, &placed.agreement));
+        Ok(Planned::by(p, reply, placed.change))
     })
     .await
 }
@@ -73,47 +55,18 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
     let p = ctx.principal()?;
     mutate(&app.store, ctx, move || async move {
         let (a, before) = visible_order(app, p, path).await?;
-        let invoiced = orders::invoice(&a, &before, ctx.now)?;
-        let o = &invoiced.order;
-        let mut tx = app.store.tx();
-        // The agreement must be as read: an activation or a remap in between changes where
-        // the licences go.
-        tx.replace(o, before.version)
-            .replace(&invoiced.agreement, a.version);
-        let event = |audit| ctx.event(p, audit).on_agreement(&a.id);
-        let event = match &invoiced.effect {
-            InvoiceEffect::Attach(account) => {
-                let event = event(Audit::OrderInvoicedAttached {
-                    order_id: o.id.clone(),
-                    attached_account_id: account.clone(),
-                    activation_email: NotNeeded::NotNeeded,
-                })
-                .on_account(Some(account));
-                // The account's volume licences changed: guards keyed on its version must see it.
-                let held = app.store.account(account).await?;
-                let held = held.ok_or_else(|| Problem::not_found("account"))?;
-                let (after, source) = moved(&held, &a, &invoiced.agreement);
-                tx.replace(&after, held.version)
-                    .put_source(&source)
-                    .event(account, &event);
-                event
-            }
-            InvoiceEffect::QueueActivationMail => {
-                let (order, reason) = (Some(o.id.clone()), MailReason::Invoiced);
-                let mail = MailIntent::activation(a.id.clone(), order, reason, ctx.now);
-                tx.create(&mail);
-                event(Audit::OrderInvoicedMailQueued {
-                    order_id: o.id.clone(),
-                    activation_email: Queued::Queued,
-                    mail_id: mail.id.clone(),
-                })
-            }
+        let held = match &a.account_id {
+            Some(id) => Some(
+                app.store
+                    .account(id)
+                    .await?
+                    .ok_or_else(|| Problem::not_found("account"))?,
+            ),
+            None => None,
         };
-        tx.event(&a.id, &event).count(Metric::OrderInvoiced);
-        Ok(Planned {
-            reply: Reply::ok(&OrderView::new(o, &a)),
-            tx,
-        })
+        let invoiced = orders::invoice(&a, &before, held.as_ref(), ctx.now)?;
+        let reply = Reply::ok(&OrderView::new(&invoiced.order, &a));
+        Ok(Planned::by(p, reply, invoiced.change))
     })
     .await
 }

@@ -2,13 +2,10 @@
 //! (R15); a licensing specialist separates an agreement from its Online Services account (R7).
 
 use lambda_http::{Body, Request, Response};
-use vls_domain::audit::{AmendmentKind, Audit};
+use vls_domain::audit::AmendmentKind;
 use vls_domain::input::Obj;
-use vls_domain::metrics::Metric;
-use vls_domain::model::Event;
+use vls_domain::model::{Account, Agreement};
 use vls_domain::rules::remap;
-use vls_domain::rules::remap::Remapped;
-use vls_domain::sources::{Source, SourceKind};
 use vls_http::views::{AmendmentView, RemapView};
 use vls_http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
 
@@ -55,62 +52,40 @@ async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         ))
     })?;
     // An id that cannot exist names no account.
-    let target_id = AccountId::parse(target_raw);
-    mutate(&app.store, ctx, move || {
-        let target_id = target_id.clone();
-        async move {
-            let a = app
-                .store
-                .agreement(id)
-                .await?
-                .ok_or_else(|| Problem::not_found("agreement"))?;
-            let Some(from_id) = a.account_id.clone() else {
-                return Err(vls_domain::error::RuleError::AgreementNotAssociated.into());
-            };
-            let (current, target) = app.store.two_accounts(&from_id, target_id.as_ref()).await?;
-            let current = current.ok_or_else(|| {
-                Problem::new(500, "internal_error", "the associated account is missing")
-            })?;
-            let done = remap::remap(&a, &current, target.as_ref(), *accept)?;
-            let read = (a.version, current.version);
-            let lost = Some(done.accepted_shortfalls.clone()).filter(|s| !s.is_empty());
-            let audit = Audit::AgreementRemapped {
-                agreement_id: a.id.clone(),
-                from_account_id: current.id.clone(),
-                to_account_id: done.to.id.clone(),
-                license_loss_accepted: lost.as_ref().map(|_| true),
-                shortfalls: lost,
-            };
-            Ok(remapped(app, ctx.event(p, audit), read, &done, reason))
-        }
+    let target_id = &AccountId::parse(target_raw);
+    mutate(&app.store, ctx, move || async move {
+        let (a, current, target) = remap_reads(app, id, target_id.as_ref()).await?;
+        let done = remap::remap(&a, &current, target.as_ref(), *accept)?;
+        let reply = Reply::ok(&RemapView {
+            agreement_id: &a.id,
+            from_account_id: &current.id,
+            to_account_id: &done.to.id,
+        });
+        Ok(Planned::by(p, reply, done.change.because(reason)))
     })
     .await
 }
 
-/// The remap's one transaction: the agreement and both accounts under the versions read
-/// (`read`: the agreement's, the old account's), the event on the three trails.
-fn remapped(app: &App, event: Event, read: (u64, u64), done: &Remapped, reason: &str) -> Planned {
-    let (a, from, to) = (&done.agreement, &done.from, &done.to);
-    let body = RemapView {
-        agreement_id: &a.id,
-        from_account_id: &from.id,
-        to_account_id: &to.id,
+/// The agreement, the account it is associated with and the target account (one read for
+/// both accounts). An agreement that is not associated is refused before the accounts are
+/// read.
+async fn remap_reads(
+    app: &App,
+    id: &AgreementId,
+    target_id: Option<&AccountId>,
+) -> Result<(Agreement, Account, Option<Account>), Problem> {
+    let a = app
+        .store
+        .agreement(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("agreement"))?;
+    let Some(from_id) = a.account_id.clone() else {
+        return Err(vls_domain::error::RuleError::AgreementNotAssociated.into());
     };
-    let event = event.on_agreement(&a.id).because(reason);
-    let mut tx = app.store.tx();
-    tx.replace(a, read.0)
-        .replace(from, read.1)
-        .replace(to, to.version - 1)
-        .drop_source(&from.id, SourceKind::Agreement, a.id.as_str())
-        .put_source(&Source::agreement(a, &to.id))
-        .event(&a.id, &event)
-        .event(&from.id, &event)
-        .event(&to.id, &event)
-        .count(Metric::Remapped);
-    Planned {
-        reply: Reply::ok(&body),
-        tx,
-    }
+    let (current, target) = app.store.two_accounts(&from_id, target_id).await?;
+    let current = current
+        .ok_or_else(|| Problem::new(500, "internal_error", "the associated account is missing"))?;
+    Ok((a, current, target))
 }
 
 /// POST /agreements/{id}/amendments `{kind: "separate_online_services", reason}`
@@ -135,40 +110,26 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .agreement(id)
             .await?
             .ok_or_else(|| Problem::not_found("agreement"))?;
-        let amended = remap::separate_online_services(&a)?;
-        let id = AmendmentId::generate();
-        let amendment = AmendmentView {
-            id: &id,
+        let held = match &a.account_id {
+            Some(acc) => Some(
+                app.store
+                    .account(acc)
+                    .await?
+                    .ok_or_else(|| Problem::not_found("account"))?,
+            ),
+            None => None,
+        };
+        let amendment_id = AmendmentId::generate();
+        let amended = remap::amend(&a, held.as_ref(), amendment_id.clone(), reason, ctx.now)?;
+        let reply = Reply::created(&AmendmentView {
+            id: &amendment_id,
             agreement_id: &a.id,
             kind: AmendmentKind::SeparateOnlineServices,
             reason,
             account_id: a.account_id.as_ref(),
             created_at: ctx.now,
-        };
-        let audit = Audit::AgreementAmended {
-            id: id.clone(),
-            agreement_id: a.id.clone(),
-            kind: AmendmentKind::SeparateOnlineServices,
-            reason: reason.clone(),
-            account_id: a.account_id.clone(),
-            created_at: ctx.now,
-        };
-        let event = ctx
-            .event(p, audit)
-            .on_agreement(&a.id)
-            .on_account(a.account_id.as_ref())
-            .because(reason);
-        let mut tx = app.store.tx();
-        tx.replace(&amended, a.version).event(&a.id, &event);
-        if let Some(acc) = &a.account_id {
-            let held = app.store.account(acc).await?;
-            let held = held.ok_or_else(|| Problem::not_found("account"))?.version;
-            tx.advance(acc, held).event(acc, &event);
-        }
-        Ok(Planned {
-            reply: Reply::created(&amendment),
-            tx,
-        })
+        });
+        Ok(Planned::by(p, reply, amended.change))
     })
     .await
 }

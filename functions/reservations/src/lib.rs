@@ -2,13 +2,10 @@
 
 use lambda_http::{Body, Request, Response};
 use vls_domain::access;
-use vls_domain::audit::Audit;
-use vls_domain::sources::moved;
-
 use vls_domain::error::RuleError;
 use vls_domain::input;
 use vls_domain::metrics::Metric;
-use vls_domain::model::{Account, ReservationStatus};
+use vls_domain::model::{Account, Agreement, ReservationStatus};
 use vls_http::metrics::refused;
 use vls_http::paging::List;
 use vls_http::views::{PreviewView, ReservationView};
@@ -19,7 +16,7 @@ use vls_http::{
 
 use vls_domain::rules::reservations;
 
-use vls_domain::types::{AccountId, ReservationId};
+use vls_domain::types::ReservationId;
 
 /// Everything a request needs, built once per process.
 pub type App = vls_runtime::config::Deps;
@@ -66,38 +63,11 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let lines = &ctx.parse(input::lines)?;
     mutate(&app.store, ctx, move || async move {
         let a = visible_agreement(&app.store, p, path).await?;
-        let account = a
-            .account_id
-            .clone()
-            .ok_or_else(|| Problem::not_found("agreement"))?;
-        let made =
-            reservations::reserve(&a, lines.clone(), ReservationId::generate(&a.id), ctx.now)?;
-        let r = &made.reservation;
-        let held = held_account(app, &account).await?;
-        let (after, source) = moved(&held, &a, &made.agreement);
-        let audit = Audit::ReservationCreated {
-            reservation_id: r.id.clone(),
-            lines: r.lines.clone(),
-            billable_at: r.billable_at,
-        };
-        let event = ctx
-            .event(p, audit)
-            .on_agreement(&a.id)
-            .on_account(Some(&account));
-        let mut tx = app.store.tx();
-        // The agreement as read (still associated with this account, same anniversary), and
-        // both moved on: the account's volume licences changed, and both trails grow.
-        tx.replace(&made.agreement, a.version)
-            .create(r)
-            .replace(&after, held.version)
-            .put_source(&source)
-            .event(&a.id, &event)
-            .event(&account, &event)
-            .count(Metric::ReservationMade);
-        Ok(Planned {
-            reply: Reply::created(&ReservationView::new(r, &made.agreement)),
-            tx,
-        })
+        let account = associated_account(app, &a, "agreement").await?;
+        let id = ReservationId::generate(&a.id);
+        let made = reservations::reserve(&a, &account, lines.clone(), id, ctx.now)?;
+        let reply = Reply::created(&ReservationView::new(&made.reservation, &made.agreement));
+        Ok(Planned::by(p, reply, made.change))
     })
     .await
 }
@@ -159,42 +129,26 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .await?
             .filter(|(a, _)| access::agreement_visible(p, a))
             .ok_or_else(|| Problem::not_found("reservation"))?;
-        let account_id = a
-            .account_id
-            .clone()
-            .ok_or_else(|| Problem::not_found("reservation"))?;
-        let account = held_account(app, &account_id).await?;
+        let account = associated_account(app, &a, "reservation").await?;
         let done = reservations::cancel(&r, &a, &account, ctx.now)?;
-        let cancelled = &done.reservation;
-        let (after, source) = moved(&account, &a, &done.agreement);
-        let audit = Audit::ReservationCancelled {
-            reservation_id: r.id.clone(),
-            lines: r.lines.clone(),
-        };
-        let event = ctx
-            .event(p, audit)
-            .on_agreement(&a.id)
-            .on_account(Some(&account_id));
-        let mut tx = app.store.tx();
-        tx.replace(cancelled, r.version)
-            .replace(&done.agreement, a.version)
-            .replace(&after, account.version)
-            .put_source(&source)
-            .event(&a.id, &event)
-            .event(&account_id, &event)
-            .count(Metric::ReservationCancelled);
-        Ok(Planned {
-            reply: Reply::ok(&ReservationView::new(cancelled, &done.agreement)),
-            tx,
-        })
+        let reply = Reply::ok(&ReservationView::new(&done.reservation, &done.agreement));
+        Ok(Planned::by(p, reply, done.change))
     })
     .await;
     let refusal = RuleError::WouldLoseReliedOnLicenses { shortfalls: vec![] };
     refused(answer, &refusal, Metric::ReservationCancelRefused)
 }
 
-/// The account an agreement is associated with, as it stands.
-async fn held_account(app: &App, id: &AccountId) -> Result<Account, Problem> {
+/// The account `a` is associated with, as it stands (`what` is not found when it is not).
+async fn associated_account(
+    app: &App,
+    a: &Agreement,
+    what: &'static str,
+) -> Result<Account, Problem> {
+    let id = a
+        .account_id
+        .as_ref()
+        .ok_or_else(|| Problem::not_found(what))?;
     app.store
         .account(id)
         .await?

@@ -210,7 +210,7 @@ pub fn partner(body: &Obj<'_>) -> Res<(String, Contact)> {
 }
 
 /// `POST /accounts`: `{name, domain, online_services?: [{product, quantity}]}`.
-pub fn new_account(body: &Obj<'_>) -> Res<(String, String, Vec<OnlineServicesLicense>)> {
+pub fn new_account(body: &Obj<'_>) -> Res<crate::rules::directory::NewAccount> {
     let name = body.text("name", NAME_MAX)?;
     let domain = parse_domain(body.str("domain")?)
         .ok_or_else(|| FieldError::new("domain", "invalid_field", "not a valid domain name"))?;
@@ -229,7 +229,11 @@ pub fn new_account(body: &Obj<'_>) -> Res<(String, String, Vec<OnlineServicesLic
         let quantity = quantity(o.req("quantity")?, &o.path_of("quantity"))?;
         Ok(OnlineServicesLicense { product, quantity })
     })?;
-    Ok((name, domain, online_services))
+    Ok(crate::rules::directory::NewAccount {
+        name,
+        domain,
+        online_services,
+    })
 }
 
 /// `POST /accounts/{id}/subscriptions`: `{billing, lines}`.
@@ -456,7 +460,8 @@ mod tests {
     fn accounts_and_subscriptions() {
         let v = json!({"name": "Contoso", "domain": "contoso.com",
                        "online_services": [{"product": "intune", "quantity": 10}]});
-        let (_, domain, mos) = new_account(&Obj::root(&v).expect("obj")).expect("parses");
+        let new = new_account(&Obj::root(&v).expect("obj")).expect("parses");
+        let (domain, mos) = (new.domain, new.online_services);
         assert_eq!(domain, "contoso.com");
         assert_eq!(mos.len(), 1);
         let v = json!({"name": "Contoso", "domain": "contoso.com",

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod audit;
 pub mod catalog;
+pub mod change;
 pub mod error;
 pub mod holdings;
 pub mod html;
@@ -18,4 +19,5 @@ pub mod rules;
 pub mod sources;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod trail;
 pub mod types;

@@ -61,6 +61,14 @@ impl Principal {
         }
     }
 
+    /// The caller as a trail entry records them.
+    pub fn actor(&self) -> crate::trail::Actor {
+        crate::trail::Actor {
+            sub: self.sub().to_owned(),
+            role: self.role().as_str().to_owned(),
+        }
+    }
+
     /// Whether the caller's role is one of `allowed` (a route's roles).
     pub fn may(&self, allowed: &[Role]) -> bool {
         allowed.contains(&self.role())

@@ -10,8 +10,10 @@
 use sha2::{Digest, Sha256};
 
 use super::metrics::Metric;
-use super::{Ctx, Problem, Reply};
-use crate::store::{IdempotencyRecord, Store, StoreError, Tx, TxFailure, backoff, count};
+use super::{Ctx, Principal, Problem, Reply};
+use crate::store::{IdempotencyRecord, Store, StoreError, TxFailure, backoff, count};
+use vls_domain::change::{Change, Stamp};
+use vls_domain::trail::Actor;
 
 /// How long a key is remembered.
 pub const TTL_SECONDS: i64 = 24 * 60 * 60;
@@ -20,10 +22,23 @@ pub const TTL_SECONDS: i64 = 24 * 60 * 60;
 /// agreement needs room to take turns (backoff capped at 250 ms: ~3 s at most).
 const ATTEMPTS: u32 = 16;
 
-/// A decided change: the reply it will give and the one transaction that makes it so.
+/// A decided change: the reply it will give, what it changes (committed as one transaction
+/// with the idempotency record) and who makes it (the trail entries' actor).
 pub struct Planned {
     pub reply: Reply,
-    pub tx: Tx,
+    pub change: Change,
+    pub actor: Actor,
+}
+
+impl Planned {
+    /// `change`, made by `principal`, answered with `reply`.
+    pub fn by(principal: &Principal, reply: Reply, change: Change) -> Self {
+        Self {
+            reply,
+            change,
+            actor: principal.actor(),
+        }
+    }
 }
 
 /// The key of this request, scoped to the caller, and the fingerprint of the request.
@@ -164,7 +179,7 @@ where
 {
     let now = ctx.now.timestamp();
     for round in 0..ATTEMPTS {
-        let mut planned = match attempt().await {
+        let planned = match attempt().await {
             Ok(p) => p,
             Err(problem) => {
                 // The work may already have been done under this key (e.g. the order is
@@ -178,6 +193,13 @@ where
                 return Err(problem);
             }
         };
+        let stamp = Stamp {
+            at: ctx.now,
+            actor: planned.actor.clone(),
+            request_id: ctx.request_id.clone(),
+        };
+        let mut tx = store.tx();
+        tx.apply(&planned.change, &stamp);
         if let Some(k) = &key {
             let record = IdempotencyRecord {
                 request_hash: k.request_hash.clone(),
@@ -186,9 +208,9 @@ where
                 body: planned.reply.body.clone(),
                 expires_at: now + TTL_SECONDS,
             };
-            planned.tx.idempotency(&record, &k.key_hash, now);
+            tx.idempotency(&record, &k.key_hash, now);
         }
-        match store.commit(planned.tx).await {
+        match store.commit(tx).await {
             Ok(()) => return Ok(planned.reply),
             Err(TxFailure::Store(e)) => return Err(e.into()),
             Err(failure) => {

@@ -11,7 +11,7 @@ pub mod route;
 pub mod views;
 
 pub use vls_domain::access;
-use vls_domain::{error, html, input, model, rules, types};
+use vls_domain::{error, html, input, model, rules, trail, types};
 use vls_store as store;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +26,7 @@ pub use problem::Problem;
 pub use route::{Access, Answer, Params, Route};
 
 use crate::input::Obj;
-use crate::model::{Actor, Event};
+use crate::trail::Event;
 use vls_domain::audit::Audit;
 
 /// The agreement the path names (`agreement_id`), if the caller may see it: otherwise 404, as
@@ -156,11 +156,7 @@ impl Ctx {
 
     /// An audit event done by the caller in this request.
     pub fn event(&self, principal: &Principal, audit: Audit) -> Event {
-        let actor = Actor {
-            sub: principal.sub().to_owned(),
-            role: principal.role().as_str().to_owned(),
-        };
-        Event::new(self.now, &audit, actor, &self.request_id)
+        Event::new(self.now, &audit, principal.actor(), &self.request_id)
     }
 }
 

@@ -10,12 +10,13 @@ use serde::Serialize;
 
 use crate::access;
 use crate::model::{
-    Account, ActivationEmail, Actor, Agreement, Billing, Contact, Customer, Event, MailFailure,
+    Account, ActivationEmail, Agreement, Billing, Contact, Customer, MailFailure,
     OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner, Reservation,
     ReservationStatus, Subscription, SubscriptionStatus,
 };
 use crate::rules::cancellation::Coverage;
 use crate::rules::reservations::Preview;
+use crate::trail::{Actor, Event};
 use crate::types::{
     AccountId, AgreementId, AmendmentId, Line, Lines, MonthDay, OrderId, PartnerId, Program,
     ReservationId, SkuCounts, SubscriptionId,

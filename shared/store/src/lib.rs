@@ -7,7 +7,7 @@ pub mod keys;
 mod stored;
 mod tx;
 
-use vls_domain::{metrics, model, rules, sources, types};
+use vls_domain::{change, metrics, model, rules, sources, trail, types};
 
 use std::collections::HashMap;
 
@@ -22,13 +22,12 @@ pub use keys::DUE_SHARDS;
 pub use stored::{Keyed, Stored, Trail, Versioned};
 pub use tx::{Tx, TxFailure};
 
-use crate::model::{
-    Account, Agreement, Event, MailIntent, Order, Partner, Reservation, Subscription,
-};
+use crate::model::{Account, Agreement, MailIntent, Order, Partner, Reservation, Subscription};
 use crate::rules::activation::{ActivationLink, Mismatches};
 use crate::rules::pool::AgreementHoldings;
 use crate::rules::schedule::MonthDay;
 use crate::sources::Source;
+use crate::trail::Event;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, MailId, OrderId, PartnerId, ReservationId,
     SubscriptionId,
@@ -202,6 +201,18 @@ impl Store {
 
     pub fn tx(&self) -> Tx {
         Tx::new(self.table.clone())
+    }
+
+    /// Commits `change` (see [`vls_domain::change`]) as one transaction, its trail entries
+    /// made by `stamp`'s actor.
+    pub async fn commit_change(
+        &self,
+        change: &change::Change,
+        stamp: &change::Stamp,
+    ) -> Result<(), TxFailure> {
+        let mut tx = self.tx();
+        tx.apply(change, stamp);
+        self.commit(tx).await
     }
 
     pub async fn commit(&self, tx: Tx) -> Result<(), TxFailure> {

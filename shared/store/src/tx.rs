@@ -16,12 +16,31 @@ use chrono::NaiveDate;
 use super::keys;
 use super::stored::{Keyed, Stored, Trail, Versioned, lookup_item};
 use super::{CustomerItem, IdempotencyRecord, Item, StoreError, encode, key_map};
+use crate::change::{Change, Owner, Record, Stamp, Write};
 use crate::metrics::Metric;
-use crate::model::Event;
 use crate::rules::activation::ActivationLink;
 use crate::rules::schedule::MonthDay;
 use crate::sources::{Source, SourceKind};
+use crate::trail::Event;
 use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId};
+
+/// `$body` with `$e` bound to the entity `$record` holds, whichever it is.
+macro_rules! each_record {
+    ($record:expr, $e:ident => $body:expr) => {
+        match $record {
+            Record::Partner($e) => $body,
+            Record::Account($e) => $body,
+            Record::Subscription($e) => $body,
+            Record::Agreement(boxed) => {
+                let $e = boxed.as_ref();
+                $body
+            }
+            Record::Order($e) => $body,
+            Record::Reservation($e) => $body,
+            Record::Mail($e) => $body,
+        }
+    };
+}
 
 /// DynamoDB's limit on items in one transaction.
 pub const MAX_ITEMS: usize = 100;
@@ -341,6 +360,69 @@ impl Tx {
         let key = keys::true_up(agreement, anniversary);
         let item = encode(&serde_json::json!({ "order_id": order }), &key, "true_up");
         self.create_item("true_up_marker", item)
+    }
+
+    /// Everything `change` writes, its trail entries as made by `stamp`'s actor, and what it
+    /// counts.
+    pub fn apply(&mut self, change: &Change, stamp: &Stamp) -> &mut Self {
+        for write in &change.writes {
+            self.write(write);
+        }
+        for entry in &change.entries {
+            let event = entry.event(stamp);
+            for owner in &entry.trails {
+                match owner {
+                    Owner::Agreement(id) => self.event(id, &event),
+                    Owner::Account(id) => self.event(id, &event),
+                    Owner::Partner(id) => self.event(id, &event),
+                };
+            }
+        }
+        for metric in &change.metrics {
+            self.count(*metric);
+        }
+        self
+    }
+
+    fn write(&mut self, write: &Write) {
+        match write {
+            Write::Create(record) => each_record!(record, e => self.create(e)),
+            Write::Upsert(record) => each_record!(record, e => self.upsert(e)),
+            Write::Replace(record, read) => match record {
+                Record::Partner(_) => self.refuse("a partner is not versioned"),
+                Record::Account(e) => self.replace(e, *read),
+                Record::Subscription(e) => self.replace(e, *read),
+                Record::Agreement(e) => self.replace(e.as_ref(), *read),
+                Record::Order(e) => self.replace(e, *read),
+                Record::Reservation(e) => self.replace(e, *read),
+                Record::Mail(e) => self.replace(e, *read),
+            },
+            Write::Advance(Owner::Agreement(id), read) => self.advance(id, *read),
+            Write::Advance(Owner::Account(id), read) => self.advance(id, *read),
+            Write::Advance(Owner::Partner(_), _) => self.refuse("a partner has no version"),
+            Write::PutSource(source) => self.put_source(source),
+            Write::DropSource { account, kind, id } => self.drop_source(account, *kind, id),
+            Write::CheckCustomer(customer) => self.check_exists(customer),
+            Write::CreateSchedule {
+                customer,
+                schedule,
+                first,
+            } => self.create_schedule(customer, *schedule, first),
+            Write::CreateLink { token_hash, link } => self.create_link(token_hash, link),
+            Write::SpendLink { token_hash, link } => self.spend_link(token_hash, link),
+            Write::TrueUpMarker {
+                agreement,
+                anniversary,
+                order,
+            } => self.true_up_marker(agreement, *anniversary, order.as_ref()),
+        };
+    }
+
+    /// A write the store cannot make: the transaction fails before it is sent.
+    fn refuse(&mut self, why: &str) -> &mut Self {
+        self.error
+            .get_or_insert(StoreError::Unavailable(format!("not written: {why}")));
+        self
     }
 
     /// The idempotency record: taken only if no live record holds this key.

@@ -6,7 +6,7 @@ use chrono::Utc;
 use futures::join;
 use serde_json::{Value, json};
 use vls_domain::audit::Audit;
-use vls_domain::model::{Actor, Event};
+use vls_domain::trail::{Actor, Event};
 use vls_domain::types::{AgreementId, PartnerId};
 use vls_store::{StoreError, TxFailure};
 use vls_tests::fixtures::*;

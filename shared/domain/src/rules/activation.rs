@@ -4,9 +4,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::audit::{AssociatedVia, Audit, SkuQuantity};
+use crate::change::{Audited, Change, Decision, Write};
 use crate::error::RuleError;
-use crate::model::{Account, Agreement};
-use crate::types::{AccountId, AgreementId};
+use crate::metrics::Metric;
+use crate::model::{Account, Agreement, MailIntent, MailReason};
+use crate::sources::Source;
 
 /// The secret in an activation link: 256 random bits, hex (URL-safe, no readable data).
 /// Only its SHA-256 is ever stored; it is never logged.
@@ -48,20 +51,7 @@ impl LinkToken {
     }
 }
 
-/// A stored activation link (keyed by the token's hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActivationLink {
-    pub agreement_id: AgreementId,
-    pub link_seq: u64,
-    pub osm_generation: u64,
-    pub issued_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    /// Absent until spent, so "not yet used" is a plain `attribute_not_exists` condition.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub used_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub used_for: Option<AccountId>,
-}
+pub use crate::model::ActivationLink;
 
 pub use crate::error::LinkState;
 
@@ -170,6 +160,73 @@ pub fn associate(
     })
 }
 
+/// R6 and R7 with all they change: the link spent (under its token's hash), the agreement as
+/// read and the account as read moved on, the agreement's pool source, the entry on both
+/// trails (what was attached, and `via` which way), the metric.
+pub fn activate(
+    agreement: &Agreement,
+    link: &ActivationLink,
+    token_hash: &str,
+    target: &Account,
+    via: AssociatedVia,
+    now: DateTime<Utc>,
+) -> Result<Decision<Associated>, RuleError> {
+    let done = associate(agreement, link, target, now)?;
+    let audit = Audit::ActivationCompleted {
+        attached_orders: crate::mail::to_associate(agreement)
+            .into_iter()
+            .map(|(sku, quantity)| SkuQuantity { quantity, sku })
+            .collect(),
+        program: agreement.program,
+        signed_in: via,
+    };
+    let entry = Audited::of(audit)
+        .naming_agreement(&agreement.id)
+        .naming_account(Some(&target.id))
+        .on(&agreement.id)
+        .on(&target.id);
+    let change = Change::default()
+        .write(Write::SpendLink {
+            token_hash: token_hash.to_owned(),
+            link: done.link.clone(),
+        })
+        .replace(&done.agreement, agreement.version)
+        .replace(&done.account, target.version)
+        .put_source(Source::agreement(&done.agreement, &target.id))
+        .audit(entry)
+        .count(Metric::Activated);
+    Ok(Decision {
+        outcome: done,
+        change,
+    })
+}
+
+/// R9 with all it changes: the agreement moved on (earlier links die), a new activation mail
+/// in the outbox, the entry (to whom it goes, masked).
+pub fn request_resend(
+    agreement: &Agreement,
+    now: DateTime<Utc>,
+) -> Result<Decision<MailIntent>, RuleError> {
+    let after = resend(agreement)?;
+    let mail = MailIntent::activation(agreement.id.clone(), None, MailReason::Resend, now);
+    let audit = Audit::ActivationEmailResendRequested {
+        mail_id: mail.id.clone(),
+        sent_to: agreement.osm.email.masked(),
+    };
+    let change = Change::default()
+        .replace(&after, agreement.version)
+        .create(mail.clone())
+        .audit(
+            Audited::of(audit)
+                .naming_agreement(&agreement.id)
+                .on(&agreement.id),
+        );
+    Ok(Decision {
+        outcome: mail,
+        change,
+    })
+}
+
 /// R9: company information as the caller gave it, compared without regard to case or
 /// surrounding spaces, in time that does not depend on where the strings differ.
 pub fn company_matches(agreement: &Agreement, legal_name: &str, country: &str) -> bool {
@@ -239,6 +296,7 @@ mod tests {
     use super::*;
 
     use crate::testing;
+    use crate::types::AccountId;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)

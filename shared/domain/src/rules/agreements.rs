@@ -4,8 +4,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::Policy;
 use super::schedule::{MonthDay, first_anniversary, schedule_for};
+use crate::audit::Audit;
+use crate::change::{Audited, Change, Decision, Write};
 use crate::error::RuleError;
 use crate::model::{Account, Agreement, Customer, Osm, Partner};
+use crate::sources::Source;
 use crate::types::{AccountId, AgreementId, Program};
 
 /// `POST /agreements`, parsed.
@@ -32,12 +35,14 @@ pub struct CreationContext<'a> {
 /// agreement (new); the customer's schedule (new when this is its first agreement, R2);
 /// the Online Services account it is bound to, if any (R7: it holds the agreement from the
 /// start, version moved on).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Created {
     pub agreement: Agreement,
     pub schedule: MonthDay,
     pub first_of_customer: bool,
     pub bound: Option<Account>,
+    /// All of the above as one change, with the trail entries.
+    pub change: Change,
 }
 
 /// R10: an OSM address must not be on a public mail domain.
@@ -109,12 +114,68 @@ pub fn create(
             bound.version += 1;
             bound
         });
+    let first_of_customer = ctx.customer_schedule.is_none();
+    let change = created(&agreement, schedule, first_of_customer, bound.as_ref(), ctx);
     Ok(Created {
         agreement,
         schedule,
-        first_of_customer: ctx.customer_schedule.is_none(),
+        first_of_customer,
         bound,
+        change,
     })
+}
+
+/// What creating `agreement` writes: the agreement, the customer's schedule (set by its first
+/// agreement, R2) or the check that it is still there, the entry, and (R7) the Online Services
+/// account it is bound to, as read, with the entry of the association.
+fn created(
+    agreement: &Agreement,
+    schedule: MonthDay,
+    first_of_customer: bool,
+    bound: Option<&Account>,
+    ctx: CreationContext<'_>,
+) -> Change {
+    let mut change = Change::default().create(agreement);
+    change = if first_of_customer {
+        // The first agreement of this customer sets its schedule (R2); a concurrent first
+        // agreement fails this write and re-reads the schedule.
+        change.write(Write::CreateSchedule {
+            customer: agreement.customer.number.clone(),
+            schedule,
+            first: agreement.id.clone(),
+        })
+    } else {
+        change.write(Write::CheckCustomer(agreement.customer.number.clone()))
+    };
+    let audit = Audit::AgreementCreated {
+        program: agreement.program,
+        customer_number: agreement.customer.number.clone(),
+        start_date: agreement.start_date,
+        anniversary: agreement.anniversary,
+        bound_to_online_services: agreement.bound_to_online_services,
+    };
+    change = change.audit(
+        Audited::of(audit)
+            .naming_agreement(&agreement.id)
+            .naming_account(agreement.account_id.as_ref())
+            .on(&agreement.id),
+    );
+    if let (Some(bound), Some(read)) = (bound, ctx.online_services_account) {
+        // R7: associated with the Online Services account from the start.
+        let audit = Audit::AgreementAssociated {
+            bound_to_online_services: true,
+        };
+        change = change
+            .replace(bound, read.version)
+            .put_source(Source::agreement(agreement, &bound.id))
+            .audit(
+                Audited::of(audit)
+                    .naming_agreement(&agreement.id)
+                    .naming_account(Some(&bound.id))
+                    .on(&bound.id),
+            );
+    }
+    change
 }
 
 /// R10: the agreement's partner replaces the OSM. Nothing is sent; earlier links die
@@ -123,13 +184,24 @@ pub fn change_osm(
     agreement: &Agreement,
     osm: Osm,
     policy: &Policy,
-) -> Result<Agreement, RuleError> {
+) -> Result<Decision<Agreement>, RuleError> {
     check_osm(&osm, policy)?;
-    Ok(Agreement {
+    let after = Agreement {
         osm,
         osm_generation: agreement.osm_generation + 1,
         version: agreement.version + 1,
         ..agreement.clone()
+    };
+    let audit = Audit::OsmChanged {
+        from: agreement.osm.clone(),
+        to: after.osm.clone(),
+    };
+    let change = Change::default()
+        .replace(&after, agreement.version)
+        .audit(Audited::of(audit).naming_agreement(&after.id).on(&after.id));
+    Ok(Decision {
+        outcome: after,
+        change,
     })
 }
 
@@ -337,9 +409,9 @@ mod tests {
         .expect("created")
         .agreement;
         let changed = change_osm(&a, osm("new.osm@contoso.com"), &Policy::default()).expect("ok");
-        assert_eq!(changed.osm.email.as_str(), "new.osm@contoso.com");
-        assert_eq!(changed.osm_generation, a.osm_generation + 1);
-        assert_eq!(changed.version, a.version + 1);
+        assert_eq!(changed.outcome.osm.email.as_str(), "new.osm@contoso.com");
+        assert_eq!(changed.outcome.osm_generation, a.osm_generation + 1);
+        assert_eq!(changed.outcome.version, a.version + 1);
         assert!(matches!(
             change_osm(&a, osm("x@yahoo.com"), &Policy::default()),
             Err(RuleError::OsmPublicMailDomain { .. })

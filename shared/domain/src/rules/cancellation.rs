@@ -7,9 +7,13 @@
 use serde::Serialize;
 
 use super::pool::AgreementHoldings;
+use crate::audit::Audit;
 use crate::catalog::Sku;
+use crate::change::{Audited, Change};
 use crate::error::{CoverageShortfall, ReliedOnShortfall, RuleError};
+use crate::metrics::Metric;
 use crate::model::{Account, Subscription, SubscriptionStatus};
+use crate::sources::SourceKind;
 use crate::types::{Lines, SkuCounts};
 
 /// One line of the subscription against the account's volume licences.
@@ -84,12 +88,16 @@ pub enum Canceller {
 
 /// A passing cancellation: the subscription and the account after it, what it relied on,
 /// and the shortfall that was accepted, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cancelled {
     pub subscription: Subscription,
     pub account: Account,
     pub relied: SkuCounts,
     pub accepted_shortfalls: Vec<CoverageShortfall>,
+    /// The subscription and the account (carrying what is now relied on, under the version
+    /// its volume was read at: a concurrent cancellation, invoice, reservation or remap fails
+    /// this condition), the pool source gone, the entry, the metric.
+    pub change: Change,
 }
 
 /// R11. Refused unless the available cover covers every line (or billing support accepts
@@ -135,16 +143,49 @@ pub fn cancel(
         }
     }
     after.version += 1;
+    let cancelled = Subscription {
+        status: SubscriptionStatus::Cancelled,
+        version: sub.version + 1,
+        ..sub.clone()
+    };
+    let change = cancelled_change(account, sub, (&cancelled, &after), &relied, &shortfalls);
     Ok(Cancelled {
-        subscription: Subscription {
-            status: SubscriptionStatus::Cancelled,
-            version: sub.version + 1,
-            ..sub.clone()
-        },
+        subscription: cancelled,
         account: after,
         relied,
         accepted_shortfalls: shortfalls,
+        change,
     })
+}
+
+/// What a cancellation writes: the subscription and the account (`after`: as changed) under
+/// the versions read, the subscription's pool source gone, the entry, the metric.
+fn cancelled_change(
+    account: &Account,
+    sub: &Subscription,
+    after: (&Subscription, &Account),
+    relied: &SkuCounts,
+    shortfalls: &[CoverageShortfall],
+) -> Change {
+    let audit = Audit::SubscriptionCancelled {
+        subscription_id: sub.id.clone(),
+        relied_on: relied.clone(),
+        license_loss_accepted: !shortfalls.is_empty(),
+        shortfalls: shortfalls.to_vec(),
+    };
+    let entry = Audited::of(audit)
+        .naming_account(Some(&account.id))
+        .on(&account.id);
+    Change::default()
+        .replace(after.0, sub.version)
+        .replace(after.1, account.version)
+        .drop_source(&account.id, SourceKind::Direct, sub.id.as_str())
+        .audit(entry)
+        .count(if shortfalls.is_empty() {
+            Metric::CancellationPassed
+        } else {
+            Metric::CancellationOverridden
+        })
 }
 
 /// R11, "what relies on cover must keep it": the SKUs where taking `removed` out of the

@@ -4,8 +4,14 @@
 use chrono::{DateTime, Utc};
 
 use super::Policy;
+use crate::audit::{Audit, NotNeeded, Queued};
+use crate::change::{Audited, Change};
 use crate::error::{EntitlementShortfall, RuleError};
-use crate::model::{ActivationEmail, Agreement, Order, OrderSource, OrderStatus, Subscription};
+use crate::metrics::Metric;
+use crate::model::{
+    Account, ActivationEmail, Agreement, MailIntent, MailReason, Order, OrderSource, OrderStatus,
+    Subscription,
+};
 use crate::types::{AccountId, AgreementId, Lines, OrderId, Program, SubscriptionId};
 
 /// `POST /orders`, parsed.
@@ -43,10 +49,13 @@ pub fn volume_discount(program: Program, already: bool, seats: u64, policy: &Pol
 }
 
 /// The placed order and the agreement as it stands after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Placed {
     pub order: Order,
     pub agreement: Agreement,
+    /// The agreement as read moved on (an activation or a remap in between changes where the
+    /// licences go), the order, the entry, the metric.
+    pub change: Change,
 }
 
 /// R3 and R4. `replaced` is the subscription named by `replaces_subscription_id`, if it
@@ -93,13 +102,29 @@ pub fn place(
         version: 1,
         sequence: agreement.version + 1,
     };
-    let agreement = Agreement {
+    let after = Agreement {
         ordered_seats,
         volume_discount_eligible: eligible,
         version: agreement.version + 1,
         ..agreement.clone()
     };
-    Ok(Placed { order, agreement })
+    let audit = Audit::OrderPlaced {
+        order_id: order.id.clone(),
+        lines: order.lines.clone(),
+        replaces_subscription_id: order.replaces_subscription_id.clone(),
+        volume_discount_eligible: eligible,
+        became_volume_discount_eligible: eligible && !agreement.volume_discount_eligible,
+    };
+    let change = Change::default()
+        .replace(&after, agreement.version)
+        .create(&order)
+        .audit(Audited::of(audit).naming_agreement(&after.id).on(&after.id))
+        .count(Metric::OrderPlaced);
+    Ok(Placed {
+        order,
+        agreement: after,
+        change,
+    })
 }
 
 /// What invoicing does besides marking the order invoiced.
@@ -111,26 +136,31 @@ pub enum InvoiceEffect {
     QueueActivationMail,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Invoiced {
     pub order: Order,
     /// The agreement with the order's lines in its holdings.
     pub agreement: Agreement,
     pub effect: InvoiceEffect,
+    /// The order and the agreement as read; the account's volume and the pool source moved
+    /// (attached), or the activation mail queued; the entry, the metric.
+    pub change: Change,
 }
 
-/// R5 and R7: invoice a placed order.
+/// R5 and R7: invoice a placed order. `held` is the account the agreement is associated
+/// with, as read (`None` when it is not associated): the licences join its pool at once.
 pub fn invoice(
     agreement: &Agreement,
     order: &Order,
+    held: Option<&Account>,
     now: DateTime<Utc>,
 ) -> Result<Invoiced, RuleError> {
     if order.status != OrderStatus::Placed {
         return Err(RuleError::OrderAlreadyInvoiced);
     }
-    let (effect, mail) = match &agreement.account_id {
+    let (effect, mail) = match held {
         Some(acc) => (
-            InvoiceEffect::Attach(acc.clone()),
+            InvoiceEffect::Attach(acc.id.clone()),
             ActivationEmail::NotNeeded,
         ),
         None => (InvoiceEffect::QueueActivationMail, ActivationEmail::Queued),
@@ -140,16 +170,47 @@ pub fn invoice(
         ..agreement.clone()
     };
     after.holdings.invoice(&order.lines);
+    let invoiced = Order {
+        status: OrderStatus::Invoiced,
+        invoiced_at: Some(now),
+        activation_email: Some(mail),
+        version: order.version + 1,
+        ..order.clone()
+    };
+    let mut change = Change::default()
+        .replace(&invoiced, order.version)
+        .replace(&after, agreement.version);
+    let entry = match held {
+        Some(account) => {
+            let audit = Audit::OrderInvoicedAttached {
+                order_id: order.id.clone(),
+                attached_account_id: account.id.clone(),
+                activation_email: NotNeeded::NotNeeded,
+            };
+            // The account's volume licences changed: guards keyed on its version must see it.
+            change = change.holdings_moved(account, agreement, &after);
+            Audited::of(audit)
+                .naming_account(Some(&account.id))
+                .on(&account.id)
+        }
+        None => {
+            let why = (Some(order.id.clone()), MailReason::Invoiced);
+            let mail = MailIntent::activation(agreement.id.clone(), why.0, why.1, now);
+            let audit = Audit::OrderInvoicedMailQueued {
+                order_id: order.id.clone(),
+                activation_email: Queued::Queued,
+                mail_id: mail.id.clone(),
+            };
+            change = change.create(mail);
+            Audited::of(audit)
+        }
+    };
+    let entry = entry.naming_agreement(&agreement.id).on(&agreement.id);
     Ok(Invoiced {
         agreement: after,
-        order: Order {
-            status: OrderStatus::Invoiced,
-            invoiced_at: Some(now),
-            activation_email: Some(mail),
-            version: order.version + 1,
-            ..order.clone()
-        },
+        order: invoiced,
         effect,
+        change: change.audit(entry).count(Metric::OrderInvoiced),
     })
 }
 
@@ -350,19 +411,29 @@ mod tests {
             now(),
         )
         .expect("placed");
-        let inv = invoice(&placed.agreement, &placed.order, now()).expect("invoiced");
+        let inv = invoice(&placed.agreement, &placed.order, None, now()).expect("invoiced");
         assert_eq!(inv.effect, InvoiceEffect::QueueActivationMail);
         assert_eq!(inv.order.activation_email, Some(ActivationEmail::Queued));
         assert_eq!(inv.order.status, OrderStatus::Invoiced);
         assert_eq!(
-            invoice(&placed.agreement, &inv.order, now()),
+            invoice(&placed.agreement, &inv.order, None, now()),
             Err(RuleError::OrderAlreadyInvoiced)
         );
 
-        let acc = AccountId::generate();
-        let bound = agreement(Program::Ea, Some(acc.clone()));
-        let inv = invoice(&bound, &placed.order, now()).expect("invoiced");
-        assert_eq!(inv.effect, InvoiceEffect::Attach(acc));
+        let held = crate::testing::account();
+        let bound = agreement(Program::Ea, Some(held.id.clone()));
+        let inv = invoice(&bound, &placed.order, Some(&held), now()).expect("invoiced");
+        assert_eq!(inv.effect, InvoiceEffect::Attach(held.id.clone()));
         assert_eq!(inv.order.activation_email, Some(ActivationEmail::NotNeeded));
+        // The account's volume moves with the agreement's holdings, under the version read.
+        let moved = inv.change.writes.iter().find_map(|w| match w {
+            crate::change::Write::Replace(crate::change::Record::Account(a), read) => {
+                Some((a, *read))
+            }
+            _ => None,
+        });
+        let (after, read) = moved.expect("the account is rewritten");
+        assert_eq!((read, after.version), (held.version, held.version + 1));
+        assert_eq!(after.volume, inv.agreement.holdings.volume());
     }
 }

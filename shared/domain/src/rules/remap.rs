@@ -1,13 +1,20 @@
 //! R15 remap and R7's amendment: moving an agreement, with all its licences, to another
 //! account, and separating an agreement from its Online Services account.
 
+use chrono::{DateTime, Utc};
+
 use super::cancellation;
+use crate::audit::{AmendmentKind, Audit};
+use crate::change::{Audited, Change, Decision};
 use crate::error::{ReliedOnShortfall, RuleError};
+use crate::metrics::Metric;
 use crate::model::{Account, Agreement};
+use crate::sources::{Source, SourceKind};
+use crate::types::AmendmentId;
 
 /// The agreement and both accounts after a remap. Orders and reservations are not touched:
 /// licences follow the agreement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Remapped {
     pub agreement: Agreement,
     pub from: Account,
@@ -15,6 +22,9 @@ pub struct Remapped {
     /// R11: cover that cancelled subscriptions of the old account relied on and that billing
     /// support accepted to lose with the remap.
     pub accepted_shortfalls: Vec<ReliedOnShortfall>,
+    /// The agreement and both accounts under the versions read, the pool source moved from
+    /// one account to the other, the entry on the three trails, the metric.
+    pub change: Change,
 }
 
 /// R15, checked in this order: not associated, bound (R7), unknown target, same account;
@@ -49,15 +59,38 @@ pub fn remap(
     let mut to = target.clone();
     crate::sources::shift(&mut to.volume, &Default::default(), &moving);
     to.version += 1;
+    let after = Agreement {
+        account_id: Some(target.id.clone()),
+        version: agreement.version + 1,
+        ..agreement.clone()
+    };
+    let lost = Some(shortfalls.clone()).filter(|s| !s.is_empty());
+    let audit = Audit::AgreementRemapped {
+        agreement_id: agreement.id.clone(),
+        from_account_id: from.id.clone(),
+        to_account_id: to.id.clone(),
+        license_loss_accepted: lost.as_ref().map(|_| true),
+        shortfalls: lost,
+    };
+    let entry = Audited::of(audit)
+        .naming_agreement(&agreement.id)
+        .on(&agreement.id)
+        .on(&from.id)
+        .on(&to.id);
+    let change = Change::default()
+        .replace(&after, agreement.version)
+        .replace(&from, current.version)
+        .replace(&to, target.version)
+        .drop_source(&from.id, SourceKind::Agreement, agreement.id.as_str())
+        .put_source(Source::agreement(&after, &to.id))
+        .audit(entry)
+        .count(Metric::Remapped);
     Ok(Remapped {
-        agreement: Agreement {
-            account_id: Some(target.id.clone()),
-            version: agreement.version + 1,
-            ..agreement.clone()
-        },
+        agreement: after,
         from,
         to,
         accepted_shortfalls: shortfalls,
+        change,
     })
 }
 
@@ -71,6 +104,40 @@ pub fn separate_online_services(agreement: &Agreement) -> Result<Agreement, Rule
         bound_to_online_services: false,
         version: agreement.version + 1,
         ..agreement.clone()
+    })
+}
+
+/// R7's amendment (`separate_online_services`) with all it changes: the agreement, and the
+/// account it is associated with (`account`, as read) moved on so that the entry goes on its
+/// trail too.
+pub fn amend(
+    agreement: &Agreement,
+    account: Option<&Account>,
+    id: AmendmentId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Decision<Agreement>, RuleError> {
+    let amended = separate_online_services(agreement)?;
+    let audit = Audit::AgreementAmended {
+        id,
+        agreement_id: agreement.id.clone(),
+        kind: AmendmentKind::SeparateOnlineServices,
+        reason: reason.to_owned(),
+        account_id: agreement.account_id.clone(),
+        created_at: now,
+    };
+    let mut entry = Audited::of(audit)
+        .naming_agreement(&agreement.id)
+        .naming_account(agreement.account_id.as_ref())
+        .on(&agreement.id);
+    let mut change = Change::default().replace(&amended, agreement.version);
+    if let Some(account) = account {
+        change = change.advance(&account.id, account.version);
+        entry = entry.on(&account.id);
+    }
+    Ok(Decision {
+        outcome: amended,
+        change: change.audit(entry).because(reason),
     })
 }
 

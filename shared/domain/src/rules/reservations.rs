@@ -9,8 +9,11 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::audit::Audit;
+use crate::change::{Audited, Change};
 use crate::error::RuleError;
 use crate::holdings::lines_of;
+use crate::metrics::Metric;
 use crate::model::{
     Account, Agreement, Order, OrderSource, OrderStatus, Reservation, ReservationStatus,
 };
@@ -22,16 +25,20 @@ pub const WINDOW_CLOSES_DAYS: i64 = 30;
 /// A reservation can be cancelled within this many hours of being made.
 pub const CANCEL_WITHIN_HOURS: i64 = 72;
 
-/// A reservation made, and its agreement moved on with it in its holdings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reservation made or cancelled, its agreement moved on with it in its holdings, and all
+/// that goes with it: the account's volume and the agreement's pool source moved, the entry on
+/// both trails, the metric.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Changed {
     pub reservation: Reservation,
     pub agreement: Agreement,
+    pub change: Change,
 }
 
 /// R13: the account's administrator reserves more licences on an associated EA or EAS.
 pub fn reserve(
     agreement: &Agreement,
+    account: &Account,
     lines: Lines,
     id: ReservationId,
     now: DateTime<Utc>,
@@ -50,19 +57,43 @@ pub fn reserve(
         ..agreement.clone()
     };
     after.holdings.reserve(agreement.anniversary, &lines);
+    let reservation = Reservation {
+        id,
+        agreement_id: agreement.id.clone(),
+        lines,
+        status: ReservationStatus::Active,
+        billable_at: agreement.anniversary,
+        created_at: now,
+        version: 1,
+        sequence: after.version,
+    };
+    let audit = Audit::ReservationCreated {
+        reservation_id: reservation.id.clone(),
+        lines: reservation.lines.clone(),
+        billable_at: reservation.billable_at,
+    };
+    // The agreement as read (still associated with this account, same anniversary), and
+    // both moved on: the account's volume licences changed, and both trails grow.
+    let change = Change::default()
+        .replace(&after, agreement.version)
+        .create(&reservation)
+        .holdings_moved(account, agreement, &after)
+        .audit(on_both(audit, agreement, account))
+        .count(Metric::ReservationMade);
     Ok(Changed {
-        reservation: Reservation {
-            id,
-            agreement_id: agreement.id.clone(),
-            lines,
-            status: ReservationStatus::Active,
-            billable_at: agreement.anniversary,
-            created_at: now,
-            version: 1,
-            sequence: after.version,
-        },
+        reservation,
         agreement: after,
+        change,
     })
+}
+
+/// An entry naming the agreement and its account, on both trails.
+fn on_both(audit: Audit, agreement: &Agreement, account: &Account) -> Audited {
+    Audited::of(audit)
+        .naming_agreement(&agreement.id)
+        .naming_account(Some(&account.id))
+        .on(&agreement.id)
+        .on(&account.id)
 }
 
 /// R13: cancel within 72 hours; a cancelled reservation is never billed. R11: not while the
@@ -93,13 +124,25 @@ pub fn cancel(
         ..agreement.clone()
     };
     after.holdings.unreserve(r.billable_at, &r.lines);
+    let reservation = Reservation {
+        status: ReservationStatus::Cancelled,
+        version: r.version + 1,
+        ..r.clone()
+    };
+    let audit = Audit::ReservationCancelled {
+        reservation_id: r.id.clone(),
+        lines: r.lines.clone(),
+    };
+    let change = Change::default()
+        .replace(&reservation, r.version)
+        .replace(&after, agreement.version)
+        .holdings_moved(account, agreement, &after)
+        .audit(on_both(audit, agreement, account))
+        .count(Metric::ReservationCancelled);
     Ok(Changed {
-        reservation: Reservation {
-            status: ReservationStatus::Cancelled,
-            version: r.version + 1,
-            ..r.clone()
-        },
+        reservation,
         agreement: after,
+        change,
     })
 }
 
@@ -251,6 +294,7 @@ mod tests {
         assert_eq!(a.anniversary, d("2027-03-15"));
         let r = reserve(
             &a,
+            &crate::testing::account(),
             seats(10),
             ReservationId::generate(&a.id),
             at("2026-11-28T10:00:00Z"),
@@ -270,6 +314,7 @@ mod tests {
         assert!(
             reserve(
                 &agreement(Program::Eas, "2026-03-15"),
+                &crate::testing::account(),
                 seats(1),
                 ReservationId::generate(&a.id),
                 at("2026-11-28T10:00:00Z")
@@ -279,6 +324,7 @@ mod tests {
         assert_eq!(
             reserve(
                 &agreement(Program::Casa, "2026-03-15"),
+                &crate::testing::account(),
                 seats(1),
                 ReservationId::generate(&a.id),
                 at("2026-11-28T10:00:00Z")
@@ -289,6 +335,7 @@ mod tests {
         assert!(
             reserve(
                 &a,
+                &crate::testing::account(),
                 seats(1),
                 ReservationId::generate(&a.id),
                 at("2027-02-12T23:59:59Z")
@@ -298,6 +345,7 @@ mod tests {
         assert_eq!(
             reserve(
                 &a,
+                &crate::testing::account(),
                 seats(1),
                 ReservationId::generate(&a.id),
                 at("2027-02-13T00:00:00Z")
@@ -310,6 +358,7 @@ mod tests {
         assert!(
             reserve(
                 &a,
+                &crate::testing::account(),
                 seats(1),
                 ReservationId::generate(&a.id),
                 at("2027-03-16T08:00:00Z")
@@ -323,6 +372,7 @@ mod tests {
         let a = agreement(Program::Ea, "2026-03-15");
         let r = reserve(
             &a,
+            &crate::testing::account(),
             seats(10),
             ReservationId::generate(&a.id),
             at("2026-11-28T10:00:00Z"),

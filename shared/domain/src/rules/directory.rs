@@ -1,0 +1,152 @@
+//! Who buys and sells: partners registered, accounts opened, direct subscriptions added to an
+//! account (each one of its pool's sources from then on).
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::Audit;
+use crate::change::{Audited, Change, Decision};
+use crate::model::{
+    Account, Billing, Contact, OnlineServicesLicense, Partner, Subscription, SubscriptionStatus,
+};
+use crate::sources::Source;
+use crate::types::{AccountId, Lines, PartnerId, SubscriptionId};
+
+/// A partner registered, or its name and contact replaced (the trail records what was set).
+pub fn register_partner(
+    id: &PartnerId,
+    name: &str,
+    contact: &Contact,
+    now: DateTime<Utc>,
+) -> Decision<Partner> {
+    let partner = Partner {
+        id: id.clone(),
+        name: name.to_owned(),
+        contact: contact.clone(),
+        updated_at: now,
+    };
+    let audit = Audit::PartnerRegistered {
+        partner_id: id.clone(),
+        name: name.to_owned(),
+    };
+    let change = Change::default()
+        .upsert(&partner)
+        .audit(Audited::of(audit).on(id));
+    Decision {
+        outcome: partner,
+        change,
+    }
+}
+
+/// What a new account is opened with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub name: String,
+    pub domain: String,
+    pub online_services: Vec<OnlineServicesLicense>,
+}
+
+/// A new account, with no volume licences yet.
+pub fn open_account(id: AccountId, new: &NewAccount, now: DateTime<Utc>) -> Decision<Account> {
+    let account = Account {
+        id,
+        name: new.name.clone(),
+        domain: new.domain.clone(),
+        online_services: new.online_services.clone(),
+        relied_on: Default::default(),
+        volume: Default::default(),
+        created_at: now,
+        version: 1,
+    };
+    let audit = Audit::AccountCreated {
+        name: new.name.clone(),
+        domain: new.domain.clone(),
+        online_services: new.online_services.clone(),
+    };
+    let entry = Audited::of(audit)
+        .naming_account(Some(&account.id))
+        .on(&account.id);
+    let change = Change::default().create(&account).audit(entry);
+    Decision {
+        outcome: account,
+        change,
+    }
+}
+
+/// A direct subscription added to `account` (as read): one of its pool's sources from now on,
+/// and the account's version moves on so that guards on it see the change.
+pub fn add_subscription(
+    account: &Account,
+    id: SubscriptionId,
+    billing: Billing,
+    lines: &Lines,
+    now: DateTime<Utc>,
+) -> Decision<Subscription> {
+    let sub = Subscription {
+        id,
+        account_id: account.id.clone(),
+        billing,
+        lines: lines.clone(),
+        status: SubscriptionStatus::Active,
+        created_at: now,
+        version: 1,
+    };
+    let audit = Audit::SubscriptionCreated {
+        subscription_id: sub.id.clone(),
+        billing,
+        lines: lines.clone(),
+    };
+    let entry = Audited::of(audit)
+        .naming_account(Some(&account.id))
+        .on(&account.id);
+    let change = Change::default()
+        .create(&sub)
+        .put_source(Source::direct(&sub))
+        .advance(&account.id, account.version)
+        .audit(entry);
+    Decision {
+        outcome: sub,
+        change,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{Owner, Record, Write};
+    use crate::testing;
+
+    #[test]
+    fn a_subscription_is_a_pool_source_and_moves_its_account_on() {
+        let account = open_account(
+            AccountId::generate(),
+            &NewAccount {
+                name: "Contoso".into(),
+                domain: "contoso.com".into(),
+                online_services: vec![],
+            },
+            testing::at("2027-01-01T00:00:00Z"),
+        )
+        .outcome;
+        let lines = testing::lines(&[(crate::catalog::Sku::SalesProfessional, 3)]);
+        let made = add_subscription(
+            &account,
+            SubscriptionId::generate(),
+            Billing::Invoice,
+            &lines,
+            testing::at("2027-01-02T00:00:00Z"),
+        );
+        let sub = &made.outcome;
+        assert_eq!(
+            made.change.writes,
+            vec![
+                Write::Create(Record::Subscription(sub.clone())),
+                Write::PutSource(Source::direct(sub)),
+                Write::Advance(Owner::Account(account.id.clone()), account.version),
+            ]
+        );
+        assert_eq!(
+            made.change.entries[0].trails,
+            vec![Owner::Account(account.id)]
+        );
+    }
+}
