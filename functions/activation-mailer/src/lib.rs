@@ -9,14 +9,14 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use tracing::Instrument;
-use vls_domain::audit::{Audit, SkippedBecause};
+use vls_domain::change::{Change, Stamp};
 use vls_domain::mail::{MailContent, activation_mail};
 use vls_domain::metrics::Metric;
 use vls_domain::model::{Agreement, MailIntent, MailRefusal};
 use vls_domain::rules::activation::{Issued, LinkToken, issue_link};
 pub use vls_domain::rules::outbox::Waits;
-use vls_domain::rules::outbox::{self, Claim, Idle, Kind, Refused};
-use vls_domain::trail::{Actor, Event};
+use vls_domain::rules::outbox::{self, Claim, Idle, Kind, Refused, changes};
+use vls_domain::trail::Actor;
 use vls_domain::types::{Email, MailId};
 use vls_runtime::config::Clock;
 use vls_runtime::queue::{BatchResponse, Queue};
@@ -219,9 +219,14 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn event(&self, mail: &MailIntent, audit: Audit) -> Event {
-        let actor = Actor::system("activation-mailer");
-        Event::new(self.now, &audit, actor, self.request_id).on_agreement(&mail.agreement_id)
+    /// Commits `change` as this run's.
+    async fn commit(&self, change: &Change) -> Result<(), TxFailure> {
+        let stamp = Stamp {
+            at: self.now,
+            actor: Actor::system("activation-mailer"),
+            request_id: self.request_id.to_owned(),
+        };
+        self.app.store.commit_change(change, &stamp).await
     }
 
     /// The agreement was associated first: the intent is skipped, and the trail says why.
@@ -231,19 +236,8 @@ impl Run<'_> {
         skipped: &MailIntent,
         agreement: &Agreement,
     ) -> Result<Outcome, TxFailure> {
-        let event = self.event(
-            mail,
-            Audit::ActivationEmailSkipped {
-                mail_id: mail.id.clone(),
-                reason: SkippedBecause::AgreementAssociated,
-                account_id: agreement.account_id.clone(),
-            },
-        );
-        let mut tx = self.app.store.tx();
-        tx.replace(skipped, mail.version)
-            .advance(&agreement.id, agreement.version)
-            .event(&mail.agreement_id, &event);
-        self.app.store.commit(tx).await?;
+        self.commit(&changes::skipped(mail, skipped, agreement))
+            .await?;
         Ok(Outcome::Skipped)
     }
 
@@ -257,20 +251,8 @@ impl Run<'_> {
     ) -> Result<Issued, TxFailure> {
         let token = LinkToken::generate().map_err(StoreError::Unavailable)?;
         let issued = issue_link(agreement, token, self.now, self.app.settings.link_ttl);
-        let event = self.event(
-            mail,
-            Audit::ActivationLinkIssued {
-                mail_id: mail.id.clone(),
-                attempt: claimed.attempts,
-                expires_at: issued.link.expires_at,
-            },
-        );
-        let mut tx = self.app.store.tx();
-        tx.event(&mail.agreement_id, &event)
-            .replace(claimed, mail.version)
-            .replace(&issued.agreement, agreement.version)
-            .create_link(&issued.token.hash(), &issued.link);
-        self.app.store.commit(tx).await?;
+        self.commit(&changes::issued(mail, claimed, &issued, agreement))
+            .await?;
         Ok(issued)
     }
 
@@ -297,19 +279,11 @@ impl Run<'_> {
                 return self.refused(claimed, err.reason).await;
             }
         };
-        let sent = outbox::sent(claimed, message_id.clone(), (self.app.clock)());
-        let event = self.event(
-            mail,
-            Audit::ActivationEmailSent {
-                mail_id: mail.id.clone(),
-                sent_to: to.masked(),
-                reason: mail.reason,
-                ses_message_id: message_id.clone(),
-                link_expires_at: issued.link.expires_at,
-            },
-        );
-        let agreement_version = issued.agreement.version;
-        self.record_sent(claimed, sent, agreement_version, &event)
+        let sent = outbox::sent(claimed, message_id, (self.app.clock)());
+        let record = |sent: &MailIntent, held: u64, agreement: u64| {
+            changes::sent(sent, held, agreement, to.masked(), issued.link.expires_at)
+        };
+        self.record_sent(claimed, sent, issued.agreement.version, record)
             .await?;
         tracing::info!(mail_id = %mail.id, attempts = claimed.attempts, "activation mail sent");
         Ok(Outcome::Sent)
@@ -343,17 +317,14 @@ impl Run<'_> {
         claimed: &MailIntent,
         mut sent: MailIntent,
         mut agreement_version: u64,
-        event: &Event,
+        record: impl Fn(&MailIntent, u64, u64) -> Change,
     ) -> Result<(), TxFailure> {
         let store = &self.app.store;
         let mut held = claimed.clone();
         let mut round = 0u32;
         loop {
-            let mut tx = store.tx();
-            tx.replace(&sent, held.version)
-                .advance(&held.agreement_id, agreement_version)
-                .event(&held.agreement_id, event);
-            let why = match store.commit(tx).await {
+            let change = record(&sent, held.version, agreement_version);
+            let why = match self.commit(&change).await {
                 Ok(()) => return Ok(()),
                 Err(TxFailure::Store(e)) => e.to_string(),
                 Err(TxFailure::Conflict) => "a concurrent transaction".to_owned(),
@@ -377,9 +348,11 @@ impl Run<'_> {
                 .is_none_or(|t| t - now < self.app.settings.lease / 2)
             {
                 let extended = outbox::extend_lease(&held, now, self.app.settings.lease);
-                let mut tx = store.tx();
-                tx.replace(&extended, held.version);
-                if store.commit(tx).await.is_ok() {
+                if self
+                    .commit(&changes::intent(&extended, held.version))
+                    .await
+                    .is_ok()
+                {
                     sent.version = extended.version + 1;
                     held = extended;
                 }
@@ -405,9 +378,8 @@ impl Run<'_> {
                     (wait, Outcome::Blocked)
                 }
             };
-        let mut tx = self.app.store.tx();
-        tx.replace(&intent, claimed.version);
-        self.app.store.commit(tx).await?;
+        self.commit(&changes::intent(&intent, claimed.version))
+            .await?;
         self.wake_when_due(&intent).await;
         Ok(outcome)
     }
@@ -438,24 +410,9 @@ impl Run<'_> {
                 return Ok(Outcome::Missing);
             };
             let marked = outbox::parked_on(&agreement, failed, self.now);
-            let event = self.event(
-                claimed,
-                Audit::ActivationEmailFailed {
-                    mail_id: claimed.id.clone(),
-                    attempts: claimed.attempts,
-                    reason: failed.last_error,
-                },
-            );
-            let mut tx = self.app.store.tx();
-            tx.replace(failed, claimed.version)
-                .replace(&marked, agreement.version)
-                .event(&claimed.agreement_id, &event);
-            match self.app.store.commit(tx).await {
-                Ok(()) => {
-                    let why = failed.last_error.unwrap_or_default();
-                    vls_store::count(Metric::ParkedBecause(why));
-                    return Ok(Outcome::Failed);
-                }
+            let change = changes::parked(claimed, failed, &marked, agreement.version);
+            match self.commit(&change).await {
+                Ok(()) => return Ok(Outcome::Failed),
                 Err(TxFailure::Store(e)) => return Err(e.into()),
                 Err(_) => continue,
             }

@@ -17,7 +17,7 @@ use vls_domain::access;
 use vls_domain::audit::{AssociatedVia, SkuQuantity};
 use vls_domain::catalog::Sku;
 use vls_domain::input::Obj;
-use vls_domain::model::Agreement;
+use vls_domain::model::{Account, ActivationLink, Agreement};
 use vls_domain::rules::activation::{self, LinkToken};
 use vls_domain::types::{AccountId, AgreementId};
 use vls_http::auth::SelfVerifier;
@@ -232,7 +232,8 @@ pub(crate) struct Association<'a> {
 }
 
 /// R6/R7: the administrator of an account associates the link's agreement with it.
-/// `check` may refuse on the agreement as read (the confirmation's acknowledgement).
+/// `check` may refuse on the agreement as read (the confirmation's acknowledgement). The
+/// outcome is what the attempt that committed associated (a lost race runs another attempt).
 pub(crate) async fn associate_as(
     app: &App,
     ctx: &Ctx,
@@ -240,22 +241,11 @@ pub(crate) async fn associate_as(
     association: Association<'_>,
     check: impl Fn(&Agreement) -> Result<(), Problem>,
 ) -> Result<Outcome, Problem> {
-    let Association {
-        principal: p,
-        account: account_id,
-        key,
-        via,
-    } = association;
-    let (check, via) = (&check, &via);
-    // What the attempt that committed associated (a lost race runs another attempt).
+    let (p, account_id, check) = (association.principal, association.account, &check);
+    let via = &association.via;
     let planned = &Mutex::new(None);
-    let reply = mutate_keyed(&app.store, ctx, key, move || async move {
-        let (found, target) = app
-            .store
-            .link_for_association(&token.hash(), account_id)
-            .await?;
-        let (link, agreement) = found.ok_or_else(|| Problem::not_found("activation link"))?;
-        let target = target.ok_or_else(|| Problem::not_found("account"))?;
+    let reply = mutate_keyed(&app.store, ctx, association.key, move || async move {
+        let (link, agreement, target) = association_reads(app, token, account_id).await?;
         let (hash, via) = (token.hash(), via.clone());
         let done = activation::activate(&agreement, &link, &hash, &target, via, ctx.now)?;
         check(&agreement)?;
@@ -268,6 +258,21 @@ pub(crate) async fn associate_as(
     })
     .await?;
     Outcome::of(&reply, planned)
+}
+
+/// The link, its agreement and the account it is to be associated with: one read.
+async fn association_reads(
+    app: &App,
+    token: &LinkToken,
+    account_id: &AccountId,
+) -> Result<(ActivationLink, Agreement, Account), Problem> {
+    let (found, target) = app
+        .store
+        .link_for_association(&token.hash(), account_id)
+        .await?;
+    let (link, agreement) = found.ok_or_else(|| Problem::not_found("activation link"))?;
+    let target = target.ok_or_else(|| Problem::not_found("account"))?;
+    Ok((link, agreement, target))
 }
 
 /// The account's pool totals per SKU (for the "Licences associated" page).

@@ -213,34 +213,7 @@ async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
         Ok(a) => a,
         Err(page) => return page,
     };
-    let principal = Principal::CustomerAdmin {
-        sub: session.sub.clone(),
-        account_id: account.id.clone(),
-    };
-    let key = confirm_key(&token.hash(), &session.csrf);
-    let signed_in = AssociatedVia::SignIn {
-        email: session.email.clone(),
-        acknowledged_unrelated_email: acknowledged,
-    };
-    let check = |agreement: &Agreement| {
-        if needs_acknowledgement(&session, agreement, &account) && !acknowledged {
-            Err(Problem::new(
-                422,
-                "acknowledgement_required",
-                "the signed-in address is neither the Online Services Manager's nor on the \
-                 account's domain: tick the box to confirm that this is the right account",
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let associated = crate::Association {
-        principal: &principal,
-        account: &account.id,
-        key: Some(key),
-        via: signed_in,
-    };
-    match crate::associate_as(app, ctx, &token, associated, check).await {
+    match associate_signed_in(app, ctx, &token, (&session, acknowledged), &account).await {
         Ok(outcome) => {
             let clear = app.sign_in.cookies.clear_session();
             associated_page(app, &outcome.associated)
@@ -248,6 +221,54 @@ async fn confirm(app: &App, ctx: &Ctx, raw: &str) -> Reply {
                 .with_header("set-cookie", clear)
         }
         Err(p) => pages::problem(&p),
+    }
+}
+
+/// The signed-in administrator associates the link's agreement with their account, under a
+/// key derived from the link and the session's CSRF value (a form sent twice answers the
+/// first outcome); an unrelated signed-in address must have been acknowledged.
+async fn associate_signed_in(
+    app: &App,
+    ctx: &Ctx,
+    token: &LinkToken,
+    (session, acknowledged): (&Session, bool),
+    account: &Account,
+) -> Result<crate::Outcome, Problem> {
+    let principal = Principal::CustomerAdmin {
+        sub: session.sub.clone(),
+        account_id: account.id.clone(),
+    };
+    let association = crate::Association {
+        principal: &principal,
+        account: &account.id,
+        key: Some(confirm_key(&token.hash(), &session.csrf)),
+        via: AssociatedVia::SignIn {
+            email: session.email.clone(),
+            acknowledged_unrelated_email: acknowledged,
+        },
+    };
+    let check =
+        |agreement: &Agreement| acknowledged_if_needed(session, agreement, account, acknowledged);
+    crate::associate_as(app, ctx, token, association, check).await
+}
+
+/// Refused (422) when the signed-in address is unrelated to the agreement and the account and
+/// the box was not ticked.
+fn acknowledged_if_needed(
+    session: &Session,
+    agreement: &Agreement,
+    account: &Account,
+    acknowledged: bool,
+) -> Result<(), Problem> {
+    if needs_acknowledgement(session, agreement, account) && !acknowledged {
+        Err(Problem::new(
+            422,
+            "acknowledgement_required",
+            "the signed-in address is neither the Online Services Manager's nor on the \
+             account's domain: tick the box to confirm that this is the right account",
+        ))
+    } else {
+        Ok(())
     }
 }
 

@@ -79,14 +79,13 @@ async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let (reason, accept) = &ctx.parse(|b| {
-        Ok((
-            b.text("reason", 1000)?,
-            b.opt_bool("accept_license_loss")?.unwrap_or(false),
-        ))
+        let accept = b.opt_bool("accept_license_loss")?.unwrap_or(false);
+        Ok((b.text("reason", 1000)?, accept))
     })?;
-    let who = match p.role() {
-        Role::BillingSupport => Canceller::BillingSupport,
-        _ => Canceller::AccountAdmin,
+    let who = if p.role() == Role::BillingSupport {
+        Canceller::BillingSupport
+    } else {
+        Canceller::AccountAdmin
     };
     let answer = mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;

@@ -6,8 +6,8 @@ use vls_http::paging::List;
 use vls_http::views::{AgreementView, EventView, InvoiceSupportView, OrderView};
 use vls_http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate, visible_agreement};
 
-use vls_domain::rules::agreements;
-use vls_domain::types::AgreementId;
+use vls_domain::rules::agreements::{self, NewAgreement};
+use vls_domain::types::{AgreementId, PartnerId};
 
 use crate::App;
 
@@ -17,25 +17,42 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
     let cmd = &ctx.parse(input::new_agreement)?;
     let partner_id = &partner_id;
     mutate(&app.store, ctx, move || async move {
-        let (partner, schedule, mos_account) = app
-            .store
-            .agreement_creation_context(
-                partner_id,
-                &cmd.customer.number,
-                cmd.online_services_account_id.as_ref(),
-            )
-            .await?;
-        let context = agreements::CreationContext {
-            partner: partner.as_ref(),
-            customer_schedule: schedule,
-            online_services_account: mos_account.as_ref(),
-        };
-        let (policy, id) = (&app.config.policy, AgreementId::generate());
-        let created = agreements::create(cmd.clone(), context, policy, id, ctx.now)?;
+        let created = create(app, partner_id, cmd, ctx).await?;
         let reply = Reply::created(&AgreementView::from(&created.agreement));
         Ok(Planned::by(p, reply, created.change))
     })
     .await
+}
+
+/// What the creation needs to know (the partner, the customer's schedule, the Online
+/// Services account: one read), then the rules' decision.
+async fn create(
+    app: &App,
+    partner_id: &PartnerId,
+    cmd: &NewAgreement,
+    ctx: &Ctx,
+) -> Result<agreements::Created, Problem> {
+    let (partner, schedule, mos_account) = app
+        .store
+        .agreement_creation_context(
+            partner_id,
+            &cmd.customer.number,
+            cmd.online_services_account_id.as_ref(),
+        )
+        .await?;
+    let context = agreements::CreationContext {
+        partner: partner.as_ref(),
+        customer_schedule: schedule,
+        online_services_account: mos_account.as_ref(),
+    };
+    let (policy, id) = (&app.config.policy, AgreementId::generate());
+    Ok(agreements::create(
+        cmd.clone(),
+        context,
+        policy,
+        id,
+        ctx.now,
+    )?)
 }
 
 /// The agreement in the path, if the caller may see it.

@@ -7,7 +7,9 @@ use vls_domain::model::{Agreement, Order};
 use vls_domain::rules::orders;
 use vls_domain::types::OrderId;
 use vls_http::views::OrderView;
-use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
+use vls_http::{
+    Answer, Ctx, Params, Planned, Principal, Problem, Reply, associated_account, mutate,
+};
 
 use crate::App;
 
@@ -55,15 +57,7 @@ pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer 
     let p = ctx.principal()?;
     mutate(&app.store, ctx, move || async move {
         let (a, before) = visible_order(app, p, path).await?;
-        let held = match &a.account_id {
-            Some(id) => Some(
-                app.store
-                    .account(id)
-                    .await?
-                    .ok_or_else(|| Problem::not_found("account"))?,
-            ),
-            None => None,
-        };
+        let held = associated_account(&app.store, &a).await?;
         let invoiced = orders::invoice(&a, &before, held.as_ref(), ctx.now)?;
         let reply = Reply::ok(&OrderView::new(&invoiced.order, &a));
         Ok(Planned::by(p, reply, invoiced.change))

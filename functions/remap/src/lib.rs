@@ -2,12 +2,14 @@
 //! (R15); a licensing specialist separates an agreement from its Online Services account (R7).
 
 use lambda_http::{Body, Request, Response};
-use vls_domain::audit::AmendmentKind;
 use vls_domain::input::Obj;
 use vls_domain::model::{Account, Agreement};
 use vls_domain::rules::remap;
 use vls_http::views::{AmendmentView, RemapView};
-use vls_http::{Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route};
+use vls_http::{
+    Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, associated_account, mutate,
+    route,
+};
 
 use vls_domain::types::{AccountId, AgreementId, AmendmentId};
 
@@ -37,6 +39,19 @@ pub static ROUTES: &[Route<App>] = &[
 
 fn reason(b: &Obj<'_>) -> Result<String, vls_domain::error::FieldError> {
     b.text("reason", 1000)
+}
+
+/// `{kind: "separate_online_services", reason}`: the reason.
+fn amendment(b: &Obj<'_>) -> Result<String, vls_domain::error::FieldError> {
+    let kind = b.str("kind")?;
+    if kind != "separate_online_services" {
+        return Err(vls_domain::error::FieldError::new(
+            "kind",
+            "unknown_amendment",
+            format!("{kind:?} is not separate_online_services"),
+        ));
+    }
+    reason(b)
 }
 
 /// POST /agreements/{id}/remap `{target_account_id, reason, accept_license_loss?}` (billing
@@ -93,43 +108,18 @@ async fn remap_reads(
 async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let id = &path.id::<AgreementId>("agreement_id")?;
-    let reason = &ctx.parse(|b| {
-        let kind = b.str("kind")?;
-        if kind != "separate_online_services" {
-            return Err(vls_domain::error::FieldError::new(
-                "kind",
-                "unknown_amendment",
-                format!("{kind:?} is not separate_online_services"),
-            ));
-        }
-        reason(b)
-    })?;
+    let reason = &ctx.parse(amendment)?;
     mutate(&app.store, ctx, move || async move {
         let a = app
             .store
             .agreement(id)
             .await?
             .ok_or_else(|| Problem::not_found("agreement"))?;
-        let held = match &a.account_id {
-            Some(acc) => Some(
-                app.store
-                    .account(acc)
-                    .await?
-                    .ok_or_else(|| Problem::not_found("account"))?,
-            ),
-            None => None,
-        };
+        let held = associated_account(&app.store, &a).await?;
         let amendment_id = AmendmentId::generate();
         let amended = remap::amend(&a, held.as_ref(), amendment_id.clone(), reason, ctx.now)?;
-        let reply = Reply::created(&AmendmentView {
-            id: &amendment_id,
-            agreement_id: &a.id,
-            kind: AmendmentKind::SeparateOnlineServices,
-            reason,
-            account_id: a.account_id.as_ref(),
-            created_at: ctx.now,
-        });
-        Ok(Planned::by(p, reply, amended.change))
+        let reply = AmendmentView::separation(&amendment_id, &a, reason, ctx.now);
+        Ok(Planned::by(p, Reply::created(&reply), amended.change))
     })
     .await
 }

@@ -10,8 +10,8 @@ use vls_http::metrics::refused;
 use vls_http::paging::List;
 use vls_http::views::{PreviewView, ReservationView};
 use vls_http::{
-    Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, mutate, route,
-    visible_agreement,
+    Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, associated_account, mutate,
+    route, visible_agreement,
 };
 
 use vls_domain::rules::reservations;
@@ -63,7 +63,7 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let lines = &ctx.parse(input::lines)?;
     mutate(&app.store, ctx, move || async move {
         let a = visible_agreement(&app.store, p, path).await?;
-        let account = associated_account(app, &a, "agreement").await?;
+        let account = associated(app, &a, "agreement").await?;
         let id = ReservationId::generate(&a.id);
         let made = reservations::reserve(&a, &account, lines.clone(), id, ctx.now)?;
         let reply = Reply::created(&ReservationView::new(&made.reservation, &made.agreement));
@@ -129,7 +129,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .await?
             .filter(|(a, _)| access::agreement_visible(p, a))
             .ok_or_else(|| Problem::not_found("reservation"))?;
-        let account = associated_account(app, &a, "reservation").await?;
+        let account = associated(app, &a, "reservation").await?;
         let done = reservations::cancel(&r, &a, &account, ctx.now)?;
         let reply = Reply::ok(&ReservationView::new(&done.reservation, &done.agreement));
         Ok(Planned::by(p, reply, done.change))
@@ -140,19 +140,10 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 }
 
 /// The account `a` is associated with, as it stands (`what` is not found when it is not).
-async fn associated_account(
-    app: &App,
-    a: &Agreement,
-    what: &'static str,
-) -> Result<Account, Problem> {
-    let id = a
-        .account_id
-        .as_ref()
-        .ok_or_else(|| Problem::not_found(what))?;
-    app.store
-        .account(id)
+async fn associated(app: &App, a: &Agreement, what: &'static str) -> Result<Account, Problem> {
+    associated_account(&app.store, a)
         .await?
-        .ok_or_else(|| Problem::not_found("account"))
+        .ok_or_else(|| Problem::not_found(what))
 }
 
 /// GET /agreements/{id}/true-up-preview: per SKU, what the next anniversary will bill.

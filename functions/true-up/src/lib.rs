@@ -8,10 +8,11 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
-use vls_domain::audit::Audit;
+use vls_domain::change::Stamp;
 use vls_domain::metrics::Metric;
-use vls_domain::rules::reservations::{TrueUp, true_up_step};
-use vls_domain::trail::{Actor, Event};
+use vls_domain::model::Agreement;
+use vls_domain::rules::reservations::{self, TrueUp, true_up_step};
+use vls_domain::trail::Actor;
 use vls_domain::types::{AgreementId, OrderId};
 use vls_store::count;
 use vls_store::{DUE_SHARDS, Store, StoreError, TxFailure};
@@ -109,15 +110,11 @@ pub async fn true_up_agreement(
             }
             return Ok(());
         };
-        match commit_step(app, &step, agreement.version, now, request_id).await {
+        match commit_step(app, &step, &agreement, now, request_id).await {
             Ok(()) => {
                 let a = &step.agreement;
                 tracing::info!(agreement_id = %a.id, anniversary = %step.anniversary,
                     reservations = step.billed, "true-up billed");
-                count(Metric::TrueUpBilled);
-                if step.order.is_some() {
-                    count(Metric::TrueUpOrder);
-                }
                 billed.push(Billed {
                     agreement_id: a.id.clone(),
                     anniversary: step.anniversary,
@@ -142,46 +139,33 @@ pub async fn true_up_agreement(
     }
 }
 
-/// One billed anniversary in one transaction, under the agreement's version as read: the
-/// agreement moved on, the marker that the anniversary is billed, the true-up order (if
-/// anything is billable) and the audit event on the agreement's and the account's trails.
+/// One billed anniversary in one transaction (see `reservations::billed`). The account is
+/// read only once a step is due, to order its trail.
 async fn commit_step(
     app: &App,
     step: &TrueUp,
-    read_version: u64,
+    read: &Agreement,
     now: DateTime<Utc>,
     request_id: &str,
 ) -> Result<(), TxFailure> {
-    let a = &step.agreement;
-    let order = step.order.as_ref();
-    let audit = Audit::TrueUpBilled {
-        anniversary: step.anniversary,
-        order_id: order.map(|o| o.id.clone()),
-        lines: order.map(|o| o.lines.clone()),
-        reservations: step.billed,
-        next_anniversary: a.anniversary,
-    };
-    let event = Event::new(now, &audit, Actor::system("true-up"), request_id)
-        .on_agreement(&a.id)
-        .on_account(a.account_id.as_ref());
-    let mut tx = app.store.tx();
-    tx.replace(a, read_version)
-        .true_up_marker(&a.id, step.anniversary, order.map(|o| &o.id))
-        .event(&a.id, &event);
-    if let Some(order) = order {
-        tx.create(order);
-    }
-    if let Some(acc) = &a.account_id {
-        // The account's trail is ordered by its version: the event moves it on.
-        match app.store.account(acc).await? {
-            Some(held) => {
-                tx.advance(acc, held.version).event(acc, &event);
+    let held = match &read.account_id {
+        Some(acc) => {
+            let held = app.store.account(acc).await?;
+            if held.is_none() {
+                tracing::warn!(agreement_id = %read.id, account_id = %acc,
+                    "true-up: the agreement's account is missing; its trail is not written");
             }
-            None => tracing::warn!(agreement_id = %a.id, account_id = %acc,
-                "true-up: the agreement's account is missing; its trail is not written"),
+            held
         }
-    }
-    app.store.commit(tx).await
+        None => None,
+    };
+    let stamp = Stamp {
+        at: now,
+        actor: Actor::system("true-up"),
+        request_id: request_id.to_owned(),
+    };
+    let change = reservations::billed(step, read, held.as_ref());
+    app.store.commit_change(&change, &stamp).await
 }
 
 /// What the daily run handed to the workers.

@@ -62,6 +62,12 @@ impl From<MailIntent> for Record {
     }
 }
 
+impl From<&MailIntent> for Record {
+    fn from(m: &MailIntent) -> Self {
+        Record::Mail(m.clone())
+    }
+}
+
 /// Whose trail an entry goes on (R17).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {

@@ -45,6 +45,21 @@ pub async fn visible_agreement(
         .ok_or_else(|| Problem::not_found("agreement"))
 }
 
+/// The account `a` is associated with, as it stands (`None` when it is not associated; 404
+/// if it is missing): what a change to the agreement's holdings moves.
+pub async fn associated_account(
+    store: &store::Store,
+    a: &model::Agreement,
+) -> Result<Option<model::Account>, Problem> {
+    let Some(id) = &a.account_id else {
+        return Ok(None);
+    };
+    match store.account(id).await? {
+        Some(account) => Ok(Some(account)),
+        None => Err(Problem::not_found("account")),
+    }
+}
+
 /// Larger bodies are refused before they are parsed; no request of this API needs more.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

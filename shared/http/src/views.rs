@@ -331,6 +331,25 @@ pub struct AmendmentView<'a> {
     pub created_at: DateTime<Utc>,
 }
 
+impl<'a> AmendmentView<'a> {
+    /// R7's `separate_online_services` amendment `id` of `a`, made at `at`.
+    pub fn separation(
+        id: &'a AmendmentId,
+        a: &'a Agreement,
+        reason: &'a str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            agreement_id: &a.id,
+            kind: AmendmentKind::SeparateOnlineServices,
+            reason,
+            account_id: a.account_id.as_ref(),
+            created_at: at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Each view answers what the entity it shows held, field for field, less what is kept for

@@ -208,6 +208,104 @@ pub fn parked_on(agreement: &Agreement, failed: &MailIntent, now: DateTime<Utc>)
     }
 }
 
+/// What each step of sending an activation mail writes: one change each, the entry on the
+/// agreement's trail (whose owner each of them writes, so the trail stays ordered).
+pub mod changes {
+    use super::*;
+    use crate::audit::{Audit, SkippedBecause};
+    use crate::change::{Audited, Change, Write};
+    use crate::metrics::Metric;
+    use crate::rules::activation::Issued;
+
+    fn entry(mail: &MailIntent, audit: Audit) -> Audited {
+        Audited::of(audit)
+            .naming_agreement(&mail.agreement_id)
+            .on(&mail.agreement_id)
+    }
+
+    /// The agreement was associated first: the intent skipped, and the trail says why.
+    pub fn skipped(mail: &MailIntent, skipped: &MailIntent, agreement: &Agreement) -> Change {
+        let audit = Audit::ActivationEmailSkipped {
+            mail_id: mail.id.clone(),
+            reason: SkippedBecause::AgreementAssociated,
+            account_id: agreement.account_id.clone(),
+        };
+        Change::default()
+            .replace(skipped, mail.version)
+            .advance(&agreement.id, agreement.version)
+            .audit(entry(mail, audit))
+    }
+
+    /// The intent leased (`claimed`) and its link issued on the agreement as read. The link's
+    /// token never enters the trail; its expiry and the mail it goes with do.
+    pub fn issued(
+        mail: &MailIntent,
+        claimed: &MailIntent,
+        issued: &Issued,
+        read: &Agreement,
+    ) -> Change {
+        let audit = Audit::ActivationLinkIssued {
+            mail_id: mail.id.clone(),
+            attempt: claimed.attempts,
+            expires_at: issued.link.expires_at,
+        };
+        Change::default()
+            .replace(claimed, mail.version)
+            .replace(&issued.agreement, read.version)
+            .write(Write::CreateLink {
+                token_hash: issued.token.hash(),
+                link: issued.link.clone(),
+            })
+            .audit(entry(mail, audit))
+    }
+
+    /// What SES answered, recorded: the intent sent (held at `held_version`), the agreement's
+    /// version moved on for the entry (`sent_to`: the address, masked).
+    pub fn sent(
+        sent: &MailIntent,
+        held_version: u64,
+        agreement_version: u64,
+        sent_to: String,
+        link_expires_at: DateTime<Utc>,
+    ) -> Change {
+        let audit = Audit::ActivationEmailSent {
+            mail_id: sent.id.clone(),
+            sent_to,
+            reason: sent.reason,
+            ses_message_id: sent.ses_message_id.clone().unwrap_or_default(),
+            link_expires_at,
+        };
+        Change::default()
+            .replace(sent, held_version)
+            .advance(&sent.agreement_id, agreement_version)
+            .audit(entry(sent, audit))
+    }
+
+    /// The intent as it now stands (a lease extended, a send put off), nothing else.
+    pub fn intent(intent: &MailIntent, read_version: u64) -> Change {
+        Change::default().replace(intent, read_version)
+    }
+
+    /// The intent parked as failed (R5) and shown on the agreement as read (`marked`).
+    pub fn parked(
+        claimed: &MailIntent,
+        failed: &MailIntent,
+        marked: &Agreement,
+        read: u64,
+    ) -> Change {
+        let audit = Audit::ActivationEmailFailed {
+            mail_id: claimed.id.clone(),
+            attempts: claimed.attempts,
+            reason: failed.last_error,
+        };
+        Change::default()
+            .replace(failed, claimed.version)
+            .replace(marked, read)
+            .audit(entry(claimed, audit))
+            .count(Metric::ParkedBecause(failed.last_error.unwrap_or_default()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::audit::Audit;
-use crate::change::{Audited, Change};
+use crate::change::{Audited, Change, Write};
 use crate::error::RuleError;
 use crate::holdings::lines_of;
 use crate::metrics::Metric;
@@ -222,6 +222,42 @@ pub fn true_up_step(
         order,
         billed: due.count,
     }))
+}
+
+/// Everything billing `step` writes, under the agreement's version as read (`read`): the
+/// agreement moved on, the marker that the anniversary is billed, the true-up order (if
+/// anything is billable), the entry on the agreement's trail and, when it is associated, on
+/// its account's (`held`, as read, moved on so its trail is ordered), the metrics.
+pub fn billed(step: &TrueUp, read: &Agreement, held: Option<&Account>) -> Change {
+    let a = &step.agreement;
+    let order = step.order.as_ref();
+    let audit = Audit::TrueUpBilled {
+        anniversary: step.anniversary,
+        order_id: order.map(|o| o.id.clone()),
+        lines: order.map(|o| o.lines.clone()),
+        reservations: step.billed,
+        next_anniversary: a.anniversary,
+    };
+    let mut entry = Audited::of(audit)
+        .naming_agreement(&a.id)
+        .naming_account(a.account_id.as_ref())
+        .on(&a.id);
+    let mut change = Change::default()
+        .replace(a, read.version)
+        .write(Write::TrueUpMarker {
+            agreement: a.id.clone(),
+            anniversary: step.anniversary,
+            order: order.map(|o| o.id.clone()),
+        })
+        .count(Metric::TrueUpBilled);
+    if let Some(order) = order {
+        change = change.create(order).count(Metric::TrueUpOrder);
+    }
+    if let Some(account) = held {
+        change = change.advance(&account.id, account.version);
+        entry = entry.on(&account.id);
+    }
+    change.audit(entry)
 }
 
 #[cfg(test)]
