@@ -3,45 +3,27 @@
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{NaiveDate, Utc};
 use vls_domain::model::{ActivationEmail, Agreement, Customer, Order, OrderSource};
-use vls_domain::model::{OrderStatus, Osm, Reservation, ReservationStatus};
+use vls_domain::model::{OrderStatus, Reservation, ReservationStatus};
 use vls_domain::trail::Actor;
 use vls_domain::types::{
-    AccountId, AgreementId, CustomerNumber, Email, Line, Lines, MonthDay, OrderId, PartnerId,
-    Program, Quantity, ReservationId,
+    AccountId, AgreementId, CustomerNumber, Line, Lines, MonthDay, OrderId, Quantity, ReservationId,
 };
 
 use super::Harness;
 
 /// An EA of partner `p1`, due on `anniversary`, associated with `account` if given.
 pub fn agreement(anniversary: NaiveDate, account: Option<AccountId>) -> Agreement {
-    let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("d");
     Agreement {
-        id: AgreementId::generate(),
-        program: Program::Ea,
         customer: Customer {
             number: CustomerNumber::parse("bench").expect("n"),
-            legal_name: "Contoso".into(),
-            country: "NL".into(),
+            ..vls_domain::testing::agreement().customer
         },
-        osm: Osm {
-            name: "O".into(),
-            email: Email::parse("o@contoso.com").expect("e"),
-        },
-        partner_id: PartnerId::parse("p1").expect("p"),
-        start_date: start,
+        start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
         schedule: MonthDay::of(anniversary),
         anniversary,
-        billed_through: None,
-        bound_to_online_services: false,
         account_id: account,
-        volume_discount_eligible: false,
-        ordered_seats: 0,
-        osm_generation: 0,
-        link_seq: 0,
-        activation_email_failed: None,
         created_at: fixed("2026-01-01T00:00:00Z"),
-        holdings: Default::default(),
-        version: 1,
+        ..vls_domain::testing::agreement()
     }
 }
 

@@ -2,7 +2,8 @@
 //! the agreement's trail.
 
 use vls_domain::input;
-use vls_http::paging::List;
+use vls_domain::model::Agreement;
+use vls_http::paging::{Asked, List};
 use vls_http::views::{AgreementView, EventView, InvoiceSupportView, OrderView};
 use vls_http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate, visible_agreement};
 
@@ -74,13 +75,30 @@ pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     .await
 }
 
-/// GET /agreements/{id}/orders: a page of its orders, oldest first.
-pub(crate) async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+/// The agreement in the path, if the caller may see it, and its list `names` (the answer's
+/// field, the cursor's kind) as the caller asks for it.
+async fn agreement_list<'a>(
+    app: &'a App,
+    ctx: &Ctx,
+    path: &Params,
+    names: (&'static str, &'static str),
+) -> Result<(Agreement, List<'a>, Asked), Problem> {
     let p = ctx.principal()?;
     let a = visible_agreement(&app.store, p, path).await?;
-    let key = app.config.cursor_key.as_ref();
-    let list = List::new(key, ("orders", "orders"), a.id.as_str(), None, p);
+    let list = List::new(
+        app.config.cursor_key.as_ref(),
+        names,
+        a.id.as_str(),
+        None,
+        p,
+    );
     let asked = list.asked(ctx)?;
+    Ok((a, list, asked))
+}
+
+/// GET /agreements/{id}/orders: a page of its orders, oldest first.
+pub(crate) async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let (a, list, asked) = agreement_list(app, ctx, path, ("orders", "orders")).await?;
     let page = app
         .store
         .orders_page(&a.id, asked.after.as_deref(), asked.limit)
@@ -108,11 +126,7 @@ pub(crate) async fn get_invoice_support(app: &App, ctx: &Ctx, path: &Params) -> 
 
 /// GET /agreements/{id}/events: a page of its trail, oldest first (R17).
 pub(crate) async fn get_agreement_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
-    let a = visible_agreement(&app.store, p, path).await?;
-    let key = app.config.cursor_key.as_ref();
-    let list = List::new(key, ("events", "agreement_events"), a.id.as_str(), None, p);
-    let asked = list.asked(ctx)?;
+    let (a, list, asked) = agreement_list(app, ctx, path, ("events", "agreement_events")).await?;
     let page = app
         .store
         .events_page(&a.id, asked.after.as_deref(), asked.limit)

@@ -17,7 +17,7 @@ pub mod model;
 pub mod principal;
 pub mod rules;
 pub mod sources;
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod trail;
 pub mod types;

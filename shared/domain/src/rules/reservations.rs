@@ -316,6 +316,11 @@ mod tests {
         lines(&[(Sku::SalesProfessional, n)])
     }
 
+    /// R13's cancel of `r` on `a` at `when`, for an account that relies on nothing.
+    fn cancel_at(r: &Reservation, a: &Agreement, when: &str) -> Result<Changed, RuleError> {
+        cancel(r, a, &crate::testing::account(), at(when))
+    }
+
     /// `a` holding `rs` (its kept figures counted from them).
     fn held(a: &Agreement, rs: &[Reservation]) -> Agreement {
         Agreement {
@@ -415,13 +420,7 @@ mod tests {
         )
         .expect("reserved");
         let (a, r) = (r.agreement, r.reservation);
-        let done = cancel(
-            &r,
-            &a,
-            &crate::testing::account(),
-            at("2026-12-01T09:59:59Z"),
-        )
-        .expect("within 72 h");
+        let done = cancel_at(&r, &a, "2026-12-01T09:59:59Z").expect("within 72 h");
         assert!(
             done.agreement.holdings.reserved.is_empty(),
             "no longer reserved"
@@ -429,21 +428,11 @@ mod tests {
         let c = done.reservation;
         assert_eq!(c.status, ReservationStatus::Cancelled);
         assert_eq!(
-            cancel(
-                &r,
-                &a,
-                &crate::testing::account(),
-                at("2026-12-01T10:00:00Z")
-            ),
+            cancel_at(&r, &a, "2026-12-01T10:00:00Z"),
             Err(RuleError::CancellationWindowPassed)
         );
         assert_eq!(
-            cancel(
-                &c,
-                &a,
-                &crate::testing::account(),
-                at("2026-11-28T11:00:00Z")
-            ),
+            cancel_at(&c, &a, "2026-11-28T11:00:00Z"),
             Err(RuleError::ReservationNotActive {
                 status: "cancelled"
             })
@@ -478,23 +467,13 @@ mod tests {
         let old = made("2026-11-28T10:00:00Z");
         assert_eq!(old.status_on(&billed), ReservationStatus::Billed);
         assert_eq!(
-            cancel(
-                &old,
-                &billed,
-                &crate::testing::account(),
-                at("2027-03-16T10:00:00Z")
-            ),
+            cancel_at(&old, &billed, "2027-03-16T10:00:00Z"),
             Err(RuleError::CancellationWindowPassed),
             "past its 72 hours, billed since or not"
         );
         let recent = made("2027-03-14T10:00:00Z");
         assert_eq!(
-            cancel(
-                &recent,
-                &billed,
-                &crate::testing::account(),
-                at("2027-03-15T10:00:00Z")
-            ),
+            cancel_at(&recent, &billed, "2027-03-15T10:00:00Z"),
             Err(RuleError::ReservationNotActive { status: "billed" }),
             "within 72 hours but billed"
         );
@@ -503,12 +482,7 @@ mod tests {
             ..old
         };
         assert_eq!(
-            cancel(
-                &cancelled,
-                &billed,
-                &crate::testing::account(),
-                at("2027-03-16T10:00:00Z")
-            ),
+            cancel_at(&cancelled, &billed, "2027-03-16T10:00:00Z"),
             Err(RuleError::ReservationNotActive {
                 status: "cancelled"
             })
