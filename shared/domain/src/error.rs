@@ -2,7 +2,6 @@
 //! answers with is the HTTP layer's (`vls-http`'s problem table).
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
 
 use crate::catalog::Sku;
 
@@ -173,47 +172,5 @@ impl RuleError {
             Self::WouldLoseReliedOnLicenses { .. } => "would_lose_relied_on_licenses",
             Self::TotalOutOfRange { .. } => "total_out_of_range",
         }
-    }
-
-    /// Rule-specific members of the problem document.
-    pub fn extra(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        match self {
-            Self::Field(f) => {
-                m.insert("field".into(), json!(f.field));
-            }
-            Self::OrderBelowCurrentEntitlement { shortfalls } => {
-                m.insert("shortfalls".into(), json!(shortfalls));
-            }
-            Self::OsmPublicMailDomain { .. } => {
-                m.insert("field".into(), json!("osm.email"));
-            }
-            Self::UnknownSubscription => {
-                m.insert("field".into(), json!("replaces_subscription_id"));
-            }
-            Self::UnknownOnlineServicesAccount | Self::NoOnlineServices => {
-                m.insert("field".into(), json!("online_services_account_id"));
-            }
-            Self::TooManyAttempts { until } => {
-                m.insert("retry_after".into(), json!(until));
-            }
-            Self::UnknownTargetAccount => {
-                m.insert("field".into(), json!("target_account_id"));
-            }
-            Self::CancellationWouldLoseLicenses { shortfalls } => {
-                m.insert("shortfalls".into(), json!(shortfalls));
-            }
-            Self::WouldLoseReliedOnLicenses { shortfalls } => {
-                m.insert("shortfalls".into(), json!(shortfalls));
-            }
-            Self::TotalOutOfRange { sku } => {
-                m.insert("sku".into(), json!(sku));
-            }
-            Self::ReservationWindowClosed { anniversary } => {
-                m.insert("anniversary".into(), json!(anniversary));
-            }
-            _ => {}
-        }
-        m
     }
 }

@@ -144,13 +144,56 @@ fn status_of(e: &RuleError) -> u16 {
     }
 }
 
+/// The members of a refusal's problem document besides type, title, status, code and detail:
+/// the request field it is about (as the body names it), the shortfalls, the retry time.
+fn extra_of(e: &RuleError) -> Map<String, Value> {
+    let mut m = Map::new();
+    match e {
+        RuleError::Field(f) => {
+            m.insert("field".into(), json!(f.field));
+        }
+        RuleError::OrderBelowCurrentEntitlement { shortfalls } => {
+            m.insert("shortfalls".into(), json!(shortfalls));
+        }
+        RuleError::OsmPublicMailDomain { .. } => {
+            m.insert("field".into(), json!("osm.email"));
+        }
+        RuleError::UnknownSubscription => {
+            m.insert("field".into(), json!("replaces_subscription_id"));
+        }
+        RuleError::UnknownOnlineServicesAccount | RuleError::NoOnlineServices => {
+            m.insert("field".into(), json!("online_services_account_id"));
+        }
+        RuleError::TooManyAttempts { until } => {
+            m.insert("retry_after".into(), json!(until));
+        }
+        RuleError::UnknownTargetAccount => {
+            m.insert("field".into(), json!("target_account_id"));
+        }
+        RuleError::CancellationWouldLoseLicenses { shortfalls } => {
+            m.insert("shortfalls".into(), json!(shortfalls));
+        }
+        RuleError::WouldLoseReliedOnLicenses { shortfalls } => {
+            m.insert("shortfalls".into(), json!(shortfalls));
+        }
+        RuleError::TotalOutOfRange { sku } => {
+            m.insert("sku".into(), json!(sku));
+        }
+        RuleError::ReservationWindowClosed { anniversary } => {
+            m.insert("anniversary".into(), json!(anniversary));
+        }
+        _ => {}
+    }
+    m
+}
+
 impl From<RuleError> for Problem {
     fn from(e: RuleError) -> Self {
         Self {
             status: status_of(&e),
             code: e.code(),
             detail: e.to_string(),
-            extra: e.extra(),
+            extra: extra_of(&e),
         }
     }
 }
