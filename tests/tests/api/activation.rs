@@ -48,11 +48,10 @@ fn resend_body(legal_name: &str, country: &str) -> Value {
     json!({"legal_name": legal_name, "country": country})
 }
 
-#[tokio::test]
-async fn invoice_mail_link_page_association_and_the_pool() {
-    let w = world().await;
+/// The mail goes to the OSM of record only, names the agreement and its SKU and carries the
+/// link; the token itself is never stored, only its hash.
+async fn assert_the_mail_and_the_stored_hash(w: &World, token: &str) {
     let h = &w.h;
-    let token = mailed_link(h, 1).await;
     let mail = &h.mail()[0];
     assert_eq!(
         mail["destinations"]["ToAddresses"],
@@ -66,11 +65,14 @@ async fn invoice_mail_link_page_association_and_the_pool() {
     // Only the token's hash is stored.
     let items = scan_all(&h.client, &h.table).await;
     let dump = format!("{items:?}");
-    assert!(!dump.contains(&token), "the token itself is never stored");
+    assert!(!dump.contains(token), "the token itself is never stored");
+}
 
-    let page = h
-        .call("GET", &format!("/activate/{token}"), None, None, None)
-        .await;
+/// The link's page: the agreement, a sign-in link, its SKUs and program.
+async fn assert_the_page(w: &World, token: &str) {
+    let page =
+        w.h.call("GET", &format!("/activate/{token}"), None, None, None)
+            .await;
     assert_eq!(page.status, 200);
     assert!(page.content_type.starts_with("text/html"));
     assert!(page.raw.contains(&w.agreement));
@@ -83,40 +85,32 @@ async fn invoice_mail_link_page_association_and_the_pool() {
         page.raw.contains("· EA<br>"),
         "the program as the contract writes it"
     );
+}
 
-    // Someone else's account, another role: refused, nothing spent.
+/// Someone else's account, another role, no token: refused, nothing spent.
+async fn assert_the_wrong_callers_are_refused(w: &World, token: &str) {
+    let h = &w.h;
+    let path = format!("/activate/{token}");
     let other = h
         .post("/accounts", &w.bs, &account_body("Other"))
         .await
         .id();
-    let r = h
-        .post(
-            &format!("/activate/{token}"),
-            &w.admin,
-            &json!({"account_id": other}),
-        )
-        .await;
+    let r = h.post(&path, &w.admin, &json!({"account_id": other})).await;
     assert_eq!(r.status, 404, "{}", r.raw);
-    let r = h
-        .post(
-            &format!("/activate/{token}"),
-            &w.partner,
-            &json!({"account_id": w.account}),
-        )
-        .await;
+    let own = json!({"account_id": w.account});
+    let r = h.post(&path, &w.partner, &own).await;
     assert_eq!(r.status, 403);
     let r = h
-        .call(
-            "POST",
-            &format!("/activate/{token}"),
-            None,
-            Some(&json!({"account_id": w.account}).to_string()),
-            None,
-        )
+        .call("POST", &path, None, Some(&own.to_string()), None)
         .await;
     assert_eq!(r.status, 401);
+}
 
-    let r = h.associate(&token, &w.admin, &w.account).await;
+/// The admin associates the agreement: the invoiced order's lines attached, per SKU, and
+/// the pool grown by them.
+async fn assert_the_association_and_the_pool(w: &World, token: &str) {
+    let h = &w.h;
+    let r = h.associate(token, &w.admin, &w.account).await;
     assert_eq!(r.body["agreement_id"], w.agreement.as_str());
     assert_eq!(r.body["account_id"], w.account.as_str());
     // What the invoiced order held, per SKU (the order is the agreement's paged list).
@@ -147,43 +141,39 @@ async fn invoice_mail_link_page_association_and_the_pool() {
         w.account.as_str(),
         "the admin now sees the agreement"
     );
+}
 
-    // The link is spent: page and POST both 410.
+/// The link is spent: page and POST both 410; unknown links are 404.
+async fn assert_the_link_is_spent(w: &World, token: &str) {
+    let h = &w.h;
     let again = h
         .call("GET", &format!("/activate/{token}"), None, None, None)
         .await;
     assert_eq!(again.status, 410);
     assert!(again.raw.contains("already been used"));
-    let r = h
-        .post(
-            &format!("/activate/{token}"),
-            &w.admin,
-            &json!({"account_id": w.account}),
-        )
-        .await;
+    let own = json!({"account_id": w.account});
+    let r = h.post(&format!("/activate/{token}"), &w.admin, &own).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (410, Some("link_used"))
     );
     // Unknown links are 404.
-    assert_eq!(
-        h.call(
-            "GET",
-            &format!("/activate/{}", "0".repeat(64)),
-            None,
-            None,
-            None
-        )
-        .await
-        .status,
-        404
-    );
-    assert_eq!(
-        h.call("GET", "/activate/not-a-token", None, None, None)
-            .await
-            .status,
-        404
-    );
+    for unknown in ["0".repeat(64), "not-a-token".to_owned()] {
+        let path = format!("/activate/{unknown}");
+        assert_eq!(h.call("GET", &path, None, None, None).await.status, 404);
+    }
+}
+
+#[tokio::test]
+async fn invoice_mail_link_page_association_and_the_pool() {
+    let w = world().await;
+    let h = &w.h;
+    let token = mailed_link(h, 1).await;
+    assert_the_mail_and_the_stored_hash(&w, &token).await;
+    assert_the_page(&w, &token).await;
+    assert_the_wrong_callers_are_refused(&w, &token).await;
+    assert_the_association_and_the_pool(&w, &token).await;
+    assert_the_link_is_spent(&w, &token).await;
 
     let trail = h
         .get(&format!("/agreements/{}/events", w.agreement), &w.bs)

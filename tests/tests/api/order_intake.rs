@@ -55,15 +55,11 @@ async fn agreement(w: &World, customer: &str, start: &str) -> Value {
     r.body
 }
 
-#[tokio::test]
-async fn migration_flow_from_direct_subscription_to_an_ea() {
-    let w = world().await;
-    let h = &w.h;
-
-    // The pool shows the direct subscription.
-    let pool = h
-        .get(&format!("/accounts/{}/licenses", w.account), &w.admin)
-        .await;
+/// The account's pool shows the FAQ's direct subscription alone.
+async fn assert_the_direct_pool(w: &World) {
+    let pool =
+        w.h.get(&format!("/accounts/{}/licenses", w.account), &w.admin)
+            .await;
     assert_eq!(pool.status, 200, "{}", pool.raw);
     assert_eq!(total(&pool.body, "d365-sales-professional"), 50);
     assert_eq!(total(&pool.body, "d365-additional-production-instance"), 3);
@@ -73,40 +69,29 @@ async fn migration_flow_from_direct_subscription_to_an_ea() {
         pool.body["skus"][0]["sources"][0]["id"],
         w.subscription.as_str()
     );
+}
 
-    // An unregistered partner may not create agreements.
-    let r = h
-        .post(
-            "/agreements",
-            &partner("p-unknown"),
-            &agreement_body("4711", "2026-03-15"),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (403, Some("unknown_partner"))
-    );
-
-    // R2: the next anniversary after the start; a second agreement keeps the month-day.
-    let a = agreement(&w, "4711", "2026-03-15").await;
+/// R2: the next anniversary after the start; a second agreement of the customer keeps the
+/// month-day. The first agreement's id.
+async fn agreements_and_their_anniversaries(w: &World) -> String {
+    let a = agreement(w, "4711", "2026-03-15").await;
     assert_eq!(a["anniversary"], "2027-03-15");
     assert_eq!(a["program"], "EA");
     assert_eq!(a["account_id"], Value::Null);
     assert_eq!(a["bound_to_online_services"], false);
     assert_eq!(a["volume_discount_eligible"], false);
-    let second = agreement(&w, "4711", "2026-07-01").await;
+    let second = agreement(w, "4711", "2026-07-01").await;
     assert_eq!(second["anniversary"], "2027-03-15");
-    let other_customer = agreement(&w, "4712", "2026-07-01").await;
+    let other_customer = agreement(w, "4712", "2026-07-01").await;
     assert_eq!(other_customer["anniversary"], "2027-07-01");
-    let agr = a["id"].as_str().expect("id");
+    a["id"].as_str().expect("id").to_owned()
+}
 
-    // R4: an order below the subscription lists every short line.
-    let short = order_body(
-        agr,
-        json!([{"sku": "d365-sales-professional", "quantity": 40}]),
-        Some(&w.subscription),
-    );
-    let r = h.post("/orders", &w.partner, &short).await;
+/// R4: an order below the subscription lists every short line.
+async fn assert_a_short_order_is_refused(w: &World, agr: &str) {
+    let sales = json!([{"sku": "d365-sales-professional", "quantity": 40}]);
+    let short = order_body(agr, sales, Some(&w.subscription));
+    let r = w.h.post("/orders", &w.partner, &short).await;
     assert_problem(&r, 422, "order_below_current_entitlement");
     assert!(r.headers_content_type_is_problem());
     assert_eq!(
@@ -117,28 +102,29 @@ async fn migration_flow_from_direct_subscription_to_an_ea() {
             {"sku": "d365-additional-storage-gb", "required": 5, "ordered": 0},
         ])
     );
+}
 
-    // A covering order is placed.
-    let r = h
-        .post(
-            "/orders",
-            &w.partner,
-            &order_body(agr, covering_lines(), Some(&w.subscription)),
-        )
-        .await;
+/// A covering order placed, answered as its GET answers. Its id.
+async fn a_covering_order(w: &World, agr: &str) -> String {
+    let covering = order_body(agr, covering_lines(), Some(&w.subscription));
+    let r = w.h.post("/orders", &w.partner, &covering).await;
     assert_eq!(r.status, 201, "{}", r.raw);
     assert_eq!(
         (r.body["status"].as_str(), r.body["source"].as_str()),
         (Some("placed"), Some("order"))
     );
     let order = r.body["id"].as_str().expect("order id").to_owned();
-    let got = h.get(&format!("/orders/{order}"), &w.partner).await;
+    let got = w.h.get(&format!("/orders/{order}"), &w.partner).await;
     assert_eq!(
         got.body, r.body,
         "a POST that creates returns what the GET returns"
     );
+    order
+}
 
-    // R5: invoicing an unassociated agreement queues the OSM's activation mail.
+/// R5: invoicing an unassociated agreement queues the OSM's activation mail, once.
+async fn assert_invoicing_queues_one_mail(w: &World, order: &str) {
+    let h = &w.h;
     let inv = h
         .post(&format!("/orders/{order}/invoice"), &w.partner, &json!({}))
         .await;
@@ -175,19 +161,13 @@ async fn migration_flow_from_direct_subscription_to_an_ea() {
         (again.status, again.body["code"].as_str()),
         (409, Some("order_already_invoiced"))
     );
+}
 
-    // Not yet activated: the pool is unchanged, and the order is listed on the agreement.
-    let pool = h
-        .get(&format!("/accounts/{}/licenses", w.account), &w.bs)
-        .await;
-    assert_eq!(total(&pool.body, "d365-sales-professional"), 50);
-    let orders = h.get(&format!("/agreements/{agr}/orders"), &w.bs).await;
-    assert_eq!(orders.body["orders"].as_array().map(Vec::len), Some(1));
-
-    // The audit trail, oldest first.
-    let events = h
-        .get(&format!("/agreements/{agr}/events"), &w.partner)
-        .await;
+/// The audit trails of the agreement and of the account, oldest first.
+async fn assert_the_trails(w: &World, agr: &str) {
+    let events =
+        w.h.get(&format!("/agreements/{agr}/events"), &w.partner)
+            .await;
     let trail = actions(&events.body);
     assert_eq!(
         trail,
@@ -202,11 +182,41 @@ async fn migration_flow_from_direct_subscription_to_an_ea() {
             .as_str()
             .is_some_and(|s| !s.is_empty())
     );
-    let events = h
-        .get(&format!("/accounts/{}/events", w.account), &w.admin)
-        .await;
+    let events =
+        w.h.get(&format!("/accounts/{}/events", w.account), &w.admin)
+            .await;
     let trail = actions(&events.body);
     assert_eq!(trail, ["account.created", "subscription.created"]);
+}
+
+#[tokio::test]
+async fn migration_flow_from_direct_subscription_to_an_ea() {
+    let w = world().await;
+    let h = &w.h;
+    assert_the_direct_pool(&w).await;
+
+    // An unregistered partner may not create agreements.
+    let body = agreement_body("4711", "2026-03-15");
+    let r = h.post("/agreements", &partner("p-unknown"), &body).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (403, Some("unknown_partner"))
+    );
+
+    let agr = agreements_and_their_anniversaries(&w).await;
+    assert_a_short_order_is_refused(&w, &agr).await;
+    let order = a_covering_order(&w, &agr).await;
+    assert_invoicing_queues_one_mail(&w, &order).await;
+
+    // Not yet activated: the pool is unchanged, and the order is listed on the agreement.
+    let pool = h
+        .get(&format!("/accounts/{}/licenses", w.account), &w.bs)
+        .await;
+    assert_eq!(total(&pool.body, "d365-sales-professional"), 50);
+    let orders = h.get(&format!("/agreements/{agr}/orders"), &w.bs).await;
+    assert_eq!(orders.body["orders"].as_array().map(Vec::len), Some(1));
+
+    assert_the_trails(&w, &agr).await;
 
     // R16: invoice questions go to the partner.
     let support = h
@@ -349,16 +359,33 @@ async fn an_ea_reaching_250_seats_is_volume_discount_eligible() {
     assert_eq!(got.body["ordered_seats"], 250);
 }
 
-#[tokio::test]
-async fn roles_ownership_and_tokens() {
-    let w = world().await;
-    let h = &w.h;
-    let a = agreement(&w, "4711", "2026-03-15").await;
-    let agr = a["id"].as_str().expect("id");
-    h.put("/partners/p2", &w.bs, &partner_body("Other LSP"))
-        .await;
+/// A request decided by authorisation alone: method, path, token, body.
+type Attempt = (&'static str, String, String, Option<Value>);
 
-    // Someone else's agreement does not exist for them.
+fn attempt(
+    method: &'static str,
+    path: impl Into<String>,
+    token: &str,
+    body: Option<Value>,
+) -> Attempt {
+    (method, path.into(), token.to_owned(), body)
+}
+
+/// Each attempt answered `status`.
+async fn assert_answered(h: &Harness, attempts: &[Attempt], status: u16) {
+    for (method, path, token, body) in attempts {
+        let body = body.as_ref().map(Value::to_string);
+        let got = h
+            .call(method, path, Some(token), body.as_deref(), None)
+            .await
+            .status;
+        assert_eq!(got, status, "{method} {path}");
+    }
+}
+
+/// Someone else's agreement, pool and subscriptions do not exist for them (404).
+async fn assert_others_see_nothing(w: &World, agr: &str) {
+    let h = &w.h;
     for path in [
         format!("/agreements/{agr}"),
         format!("/agreements/{agr}/orders"),
@@ -377,100 +404,64 @@ async fn roles_ownership_and_tokens() {
             "not associated with the admin's account: {path}"
         );
     }
-    let r = h
-        .post(
-            "/orders",
-            &partner("p2"),
-            &order_body(agr, covering_lines(), None),
-        )
-        .await;
-    assert_eq!(r.status, 404);
-    let r = h
-        .put(
-            &format!("/agreements/{agr}/osm"),
-            &partner("p2"),
-            &json!({"name": "X", "email": "x@fabrikam.com"}),
-        )
-        .await;
-    assert_eq!(r.status, 404);
+    let (p2, osm) = (
+        partner("p2"),
+        json!({"name": "X", "email": "x@fabrikam.com"}),
+    );
+    let covering = Some(order_body(agr, covering_lines(), None));
+    let osm_path = format!("/agreements/{agr}/osm");
+    let theirs = [
+        attempt("POST", "/orders", &p2, covering),
+        attempt("PUT", osm_path, &p2, Some(osm)),
+    ];
+    assert_answered(h, &theirs, 404).await;
     // Another account's pool and subscriptions.
-    let other = h
-        .post("/accounts", &w.bs, &account_body("Other"))
-        .await
-        .id();
-    assert_eq!(
-        h.get(&format!("/accounts/{}/licenses", w.account), &admin(&other))
+    let other = admin(
+        &h.post("/accounts", &w.bs, &account_body("Other"))
             .await
-            .status,
-        404
+            .id(),
     );
-    assert_eq!(
-        h.post(
-            &format!("/accounts/{}/subscriptions", w.account),
-            &admin(&other),
-            &faq_subscription()
-        )
-        .await
-        .status,
-        404
-    );
+    let (account, faq) = (format!("/accounts/{}", w.account), Some(faq_subscription()));
+    let theirs = [
+        attempt("GET", format!("{account}/licenses"), &other, None),
+        attempt("POST", format!("{account}/subscriptions"), &other, faq),
+    ];
+    assert_answered(h, &theirs, 404).await;
+}
 
-    // Roles that may never do it.
-    let r = h
-        .post(
-            "/orders",
-            &w.admin,
-            &order_body(agr, covering_lines(), None),
-        )
-        .await;
+/// Roles that may never do it (403), and the specialist who may read an agreement.
+async fn assert_roles_that_may_never(w: &World, agr: &str) {
+    let h = &w.h;
+    let covering = order_body(agr, covering_lines(), None);
+    let r = h.post("/orders", &w.admin, &covering).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (403, Some("forbidden"))
     );
-    assert_eq!(
-        h.post("/agreements", &w.bs, &agreement_body("1", "2026-01-01"))
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        h.post("/accounts", &w.partner, &account_body("X"))
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        h.put("/partners/p3", &w.partner, &partner_body("X"))
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        h.get(&format!("/accounts/{}/licenses", w.account), &w.partner)
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        h.get(&format!("/agreements/{agr}/invoice-support"), &specialist())
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        h.get(&format!("/agreements/{agr}"), &specialist())
-            .await
-            .status,
-        200
-    );
+    let (sp, agreement, p) = (specialist(), format!("/agreements/{agr}"), &w.partner);
+    let never = [
+        attempt(
+            "POST",
+            "/agreements",
+            &w.bs,
+            Some(agreement_body("1", "2026-01-01")),
+        ),
+        attempt("POST", "/accounts", p, Some(account_body("X"))),
+        attempt("PUT", "/partners/p3", p, Some(partner_body("X"))),
+        attempt("GET", format!("/accounts/{}/licenses", w.account), p, None),
+        attempt("GET", format!("{agreement}/invoice-support"), &sp, None),
+    ];
+    assert_answered(h, &never, 403).await;
+    assert_answered(h, &[attempt("GET", agreement, &sp, None)], 200).await;
+}
 
-    // Tokens: none, expired a second ago, forged, wrong audience.
-    let path = format!("/agreements/{agr}");
-    assert_eq!(h.call("GET", &path, None, None, None).await.status, 401);
+/// Tokens: none, expired a second ago, forged, wrong audience, garbage: 401.
+async fn assert_bad_tokens_are_refused(h: &Harness, path: &str) {
+    assert_eq!(h.call("GET", path, None, None, None).await.status, 401);
     let mut expired = claims("partner", json!({"partner_id": "p1"}));
     expired["exp"] = json!(chrono::Utc::now().timestamp() - 1);
     let r = h
-        .call("GET", &path, Some(&token_with(expired, SECRET)), None, None)
+        .call("GET", path, Some(&token_with(expired, SECRET)), None, None)
         .await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
@@ -480,24 +471,29 @@ async fn roles_ownership_and_tokens() {
         claims("partner", json!({"partner_id": "p1"})),
         "not-the-secret",
     );
-    assert_eq!(
-        h.call("GET", &path, Some(&forged), None, None).await.status,
-        401
-    );
     let mut aud = claims("partner", json!({"partner_id": "p1"}));
     aud["aud"] = json!("elsewhere");
-    assert_eq!(
-        h.call("GET", &path, Some(&token_with(aud, SECRET)), None, None)
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        h.call("GET", &path, Some("garbage"), None, None)
-            .await
-            .status,
-        401
-    );
+    for token in [forged, token_with(aud, SECRET), "garbage".to_owned()] {
+        assert_eq!(
+            h.call("GET", path, Some(&token), None, None).await.status,
+            401
+        );
+    }
+}
+
+#[tokio::test]
+async fn roles_ownership_and_tokens() {
+    let w = world().await;
+    let h = &w.h;
+    let a = agreement(&w, "4711", "2026-03-15").await;
+    let agr = a["id"].as_str().expect("id");
+    h.put("/partners/p2", &w.bs, &partner_body("Other LSP"))
+        .await;
+
+    assert_others_see_nothing(&w, agr).await;
+    assert_roles_that_may_never(&w, agr).await;
+    let path = format!("/agreements/{agr}");
+    assert_bad_tokens_are_refused(h, &path).await;
     // Unknown route and method.
     assert_eq!(h.get("/nothing/here", &w.bs).await.status, 404);
     assert_eq!(
@@ -554,6 +550,116 @@ async fn osm_change_by_the_partner_only_and_never_to_a_public_domain() {
     assert_eq!(last["details"]["to"]["email"], "noah@contoso.com");
 }
 
+/// A request refused: its name, path, body, status and problem code.
+type Refusal = (&'static str, &'static str, String, u16, &'static str);
+
+/// Orders on `agr` refused for their quantities, SKUs, lines, JSON or replaced subscription.
+fn bad_orders(agr: &str) -> Vec<Refusal> {
+    let order = |name, body: String, status, code| (name, "/orders", body, status, code);
+    let lines = |lines: Value| order_body(agr, lines, None).to_string();
+    let line = |q: Value| lines(json!([{"sku": "d365-sales-professional", "quantity": q}]));
+    let unicorn = json!([{"sku": "d365-unicorn", "quantity": 1}]);
+    let unknown_sub = Some("sub_01JD0000000000000000000000");
+    let replacing = order_body(agr, covering_lines(), unknown_sub).to_string();
+    let quantity = "invalid_quantity";
+    vec![
+        order("quantity 0", line(json!(0)), 422, quantity),
+        order("quantity -1", line(json!(-1)), 422, quantity),
+        order(
+            "quantity 10^12",
+            line(json!(1_000_000_000_000u64)),
+            422,
+            quantity,
+        ),
+        order("quantity \"5\"", line(json!("5")), 422, "invalid_type"),
+        order("unknown sku", lines(unicorn), 422, "unknown_sku"),
+        order("empty lines", lines(json!([])), 422, "empty_lines"),
+        order(
+            "missing lines",
+            json!({"agreement_id": agr}).to_string(),
+            422,
+            "missing_field",
+        ),
+        order(
+            "malformed json",
+            "{\"agreement_id\": ".to_owned(),
+            400,
+            "malformed_json",
+        ),
+        order("not an object", "[1,2]".to_owned(), 422, "invalid_type"),
+        order("empty body", String::new(), 400, "malformed_json"),
+        order(
+            "unknown replaced subscription",
+            replacing,
+            422,
+            "unknown_subscription",
+        ),
+    ]
+}
+
+/// The agreement body of `bad_input…`, patched into one refused with 422 and `code`.
+fn bad_agreement(name: &'static str, patch: &dyn Fn(&mut Value), code: &'static str) -> Refusal {
+    let mut b = agreement_body("4711", "2026-03-15");
+    patch(&mut b);
+    (name, "/agreements", b.to_string(), 422, code)
+}
+
+/// Agreements refused for their program, OSM, customer, start date or MOS account.
+fn bad_agreements() -> Vec<Refusal> {
+    let crlf = json!("olivia@contoso.com\r\nBcc: all@evil.example");
+    let unknown = json!("acc_01JD0000000000000000000000");
+    vec![
+        bad_agreement(
+            "program OPEN",
+            &|b| b["program"] = json!("OPEN"),
+            "unknown_program",
+        ),
+        bad_agreement(
+            "OSM with CR/LF",
+            &|b| b["osm"]["email"] = crlf.clone(),
+            "invalid_email",
+        ),
+        bad_agreement(
+            "OSM on gmail.com",
+            &|b| b["osm"]["email"] = json!("olivia@gmail.com"),
+            "osm_public_mail_domain",
+        ),
+        bad_agreement(
+            "missing customer",
+            &|b| {
+                b.as_object_mut().map(|m| m.remove("customer"));
+            },
+            "missing_field",
+        ),
+        bad_agreement(
+            "bad start date",
+            &|b| b["start_date"] = json!("2026-13-01"),
+            "invalid_date",
+        ),
+        bad_agreement(
+            "unknown MOS account",
+            &|b| b["online_services_account_id"] = unknown.clone(),
+            "unknown_account",
+        ),
+    ]
+}
+
+/// The partner's POST of `refusal` answers its status and code, as a problem document.
+async fn assert_refused(w: &World, refusal: &Refusal) {
+    let (name, path, body, status, code) = refusal;
+    let key = format!("key-{}", name.replace(' ', "-"));
+    let r =
+        w.h.call("POST", path, Some(&w.partner), Some(body), Some(&key))
+            .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (*status, Some(*code)),
+        "{name}: {}",
+        r.raw
+    );
+    assert!(r.headers_content_type_is_problem(), "{name}");
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_with_a_code_and_writes_nothing() {
     let w = world().await;
@@ -562,174 +668,21 @@ async fn bad_input_is_refused_with_a_code_and_writes_nothing() {
     let agr = a["id"].as_str().expect("id").to_owned();
     let before = h.item_count().await;
 
-    let line = |q: Value| {
-        order_body(
-            &agr,
-            json!([{"sku": "d365-sales-professional", "quantity": q}]),
-            None,
-        )
-    };
-    let mut cases: Vec<(&str, &str, String, u16, &str)> = vec![
-        (
-            "quantity 0",
-            "/orders",
-            line(json!(0)).to_string(),
-            422,
-            "invalid_quantity",
-        ),
-        (
-            "quantity -1",
-            "/orders",
-            line(json!(-1)).to_string(),
-            422,
-            "invalid_quantity",
-        ),
-        (
-            "quantity 10^12",
-            "/orders",
-            line(json!(1_000_000_000_000u64)).to_string(),
-            422,
-            "invalid_quantity",
-        ),
-        (
-            "quantity \"5\"",
-            "/orders",
-            line(json!("5")).to_string(),
-            422,
-            "invalid_type",
-        ),
-        (
-            "unknown sku",
-            "/orders",
-            order_body(&agr, json!([{"sku": "d365-unicorn", "quantity": 1}]), None).to_string(),
-            422,
-            "unknown_sku",
-        ),
-        (
-            "empty lines",
-            "/orders",
-            order_body(&agr, json!([]), None).to_string(),
-            422,
-            "empty_lines",
-        ),
-        (
-            "missing lines",
-            "/orders",
-            json!({"agreement_id": agr}).to_string(),
-            422,
-            "missing_field",
-        ),
-        (
-            "malformed json",
-            "/orders",
-            "{\"agreement_id\": ".to_owned(),
-            400,
-            "malformed_json",
-        ),
-        (
-            "not an object",
-            "/orders",
-            "[1,2]".to_owned(),
-            422,
-            "invalid_type",
-        ),
-        (
-            "empty body",
-            "/orders",
-            String::new(),
-            400,
-            "malformed_json",
-        ),
-        (
-            "unknown replaced subscription",
-            "/orders",
-            order_body(
-                &agr,
-                covering_lines(),
-                Some("sub_01JD0000000000000000000000"),
-            )
-            .to_string(),
-            422,
-            "unknown_subscription",
-        ),
-    ];
-    let mut agreement_case = |name, patch: &dyn Fn(&mut Value), code| {
-        let mut b = agreement_body("4711", "2026-03-15");
-        patch(&mut b);
-        cases.push((name, "/agreements", b.to_string(), 422, code));
-    };
-    agreement_case(
-        "program OPEN",
-        &|b| b["program"] = json!("OPEN"),
-        "unknown_program",
-    );
-    agreement_case(
-        "OSM with CR/LF",
-        &|b| b["osm"]["email"] = json!("olivia@contoso.com\r\nBcc: all@evil.example"),
-        "invalid_email",
-    );
-    agreement_case(
-        "OSM on gmail.com",
-        &|b| b["osm"]["email"] = json!("olivia@gmail.com"),
-        "osm_public_mail_domain",
-    );
-    agreement_case(
-        "missing customer",
-        &|b| {
-            b.as_object_mut().map(|m| m.remove("customer"));
-        },
-        "missing_field",
-    );
-    agreement_case(
-        "bad start date",
-        &|b| b["start_date"] = json!("2026-13-01"),
-        "invalid_date",
-    );
-    agreement_case(
-        "unknown MOS account",
-        &|b| b["online_services_account_id"] = json!("acc_01JD0000000000000000000000"),
-        "unknown_account",
-    );
-
-    for (name, path, body, status, code) in &cases {
-        let r = h
-            .call(
-                "POST",
-                path,
-                Some(&w.partner),
-                Some(body),
-                Some(&format!("key-{}", name.replace(' ', "-"))),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.body["code"].as_str()),
-            (*status, Some(*code)),
-            "{name}: {}",
-            r.raw
-        );
-        assert!(r.headers_content_type_is_problem(), "{name}");
+    for refusal in bad_orders(&agr).iter().chain(&bad_agreements()) {
+        assert_refused(&w, refusal).await;
     }
+    let subs = format!("/accounts/{}/subscriptions", w.account);
+    let cash = r#"{"billing":"cash","lines":[]}"#;
     let sub = h
-        .call(
-            "POST",
-            &format!("/accounts/{}/subscriptions", w.account),
-            Some(&w.admin),
-            Some(r#"{"billing":"cash","lines":[]}"#),
-            None,
-        )
+        .call("POST", &subs, Some(&w.admin), Some(cash), None)
         .await;
     assert_eq!(
         (sub.status, sub.body["code"].as_str()),
         (422, Some("invalid_billing"))
     );
+    let bad_domain = r#"{"name":"X","domain":"not a domain"}"#;
     let acc = h
-        .call(
-            "POST",
-            "/accounts",
-            Some(&w.bs),
-            Some(r#"{"name":"X","domain":"not a domain"}"#),
-            None,
-        )
+        .call("POST", "/accounts", Some(&w.bs), Some(bad_domain), None)
         .await;
     assert_eq!(
         (acc.status, acc.body["code"].as_str()),
@@ -742,89 +695,19 @@ async fn bad_input_is_refused_with_a_code_and_writes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn idempotency_replays_refuses_reuse_and_does_concurrent_work_once() {
-    let w = world().await;
-    let h = &w.h;
-    let a = agreement(&w, "4711", "2026-03-15").await;
-    let agr = a["id"].as_str().expect("id").to_owned();
-    let body = order_body(&agr, covering_lines(), Some(&w.subscription)).to_string();
+/// The partner's order of `body`, with an idempotency key or none.
+async fn post_order(w: &World, body: &str, key: Option<&str>) -> Resp {
+    w.h.call("POST", "/orders", Some(&w.partner), Some(body), key)
+        .await
+}
 
-    let first = h
-        .call(
-            "POST",
-            "/orders",
-            Some(&w.partner),
-            Some(&body),
-            Some("order-1"),
-        )
-        .await;
-    assert_eq!(first.status, 201);
-    assert!(!first.replayed);
-    let replay = h
-        .call(
-            "POST",
-            "/orders",
-            Some(&w.partner),
-            Some(&body),
-            Some("order-1"),
-        )
-        .await;
-    assert_eq!(
-        (replay.status, &replay.raw),
-        (201, &first.raw),
-        "identical response"
-    );
-    assert!(replay.replayed);
-    let other = order_body(
-        &agr,
-        json!([{"sku": "d365-sales-enterprise", "quantity": 1}]),
-        None,
-    )
-    .to_string();
-    let reused = h
-        .call(
-            "POST",
-            "/orders",
-            Some(&w.partner),
-            Some(&other),
-            Some("order-1"),
-        )
-        .await;
-    assert_eq!(
-        (reused.status, reused.body["code"].as_str()),
-        (422, Some("idempotency_key_reused"))
-    );
+/// An order of `quantity` of `sku` on `agr`, as a request body.
+fn one_line(agr: &str, sku: &str, quantity: u64) -> String {
+    order_body(agr, json!([{"sku": sku, "quantity": quantity}]), None).to_string()
+}
 
-    // Replaying an invoice after it succeeded gives the first answer, not a 409.
-    let order = first.body["id"].as_str().expect("id");
-    let path = format!("/orders/{order}/invoice");
-    let inv = h
-        .call("POST", &path, Some(&w.partner), Some("{}"), Some("inv-1"))
-        .await;
-    let inv2 = h
-        .call("POST", &path, Some(&w.partner), Some("{}"), Some("inv-1"))
-        .await;
-    assert_eq!((inv.status, inv2.status, &inv2.raw), (200, 200, &inv.raw));
-
-    // Ten concurrent duplicates: one order.
-    let dup = order_body(
-        &agr,
-        json!([{"sku": "d365-team-members", "quantity": 7}]),
-        None,
-    )
-    .to_string();
-    let responses = join_all((0..10).map(|_| {
-        h.call(
-            "POST",
-            "/orders",
-            Some(&w.partner),
-            Some(&dup),
-            Some("order-burst"),
-        )
-    }))
-    .await;
-    let ids: Vec<&Value> = responses.iter().map(|r| &r.body["id"]).collect();
+/// Every response created its order (201).
+fn assert_all_created(responses: &[Resp]) {
     assert!(
         responses.iter().all(|r| r.status == 201),
         "{:?}",
@@ -833,6 +716,37 @@ async fn idempotency_replays_refuses_reuse_and_does_concurrent_work_once() {
             .map(|r| (r.status, &r.raw))
             .collect::<Vec<_>>()
     );
+}
+
+/// A key replays its first answer, and is refused with another body. The order's id.
+async fn assert_a_key_replays_and_is_not_reused(w: &World, agr: &str) -> String {
+    let body = order_body(agr, covering_lines(), Some(&w.subscription)).to_string();
+    let first = post_order(w, &body, Some("order-1")).await;
+    assert_eq!(first.status, 201);
+    assert!(!first.replayed);
+    let replay = post_order(w, &body, Some("order-1")).await;
+    assert_eq!(
+        (replay.status, &replay.raw),
+        (201, &first.raw),
+        "identical response"
+    );
+    assert!(replay.replayed);
+    let other = one_line(agr, "d365-sales-enterprise", 1);
+    let reused = post_order(w, &other, Some("order-1")).await;
+    assert_eq!(
+        (reused.status, reused.body["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+    first.body["id"].as_str().expect("id").to_owned()
+}
+
+/// Ten concurrent duplicates: one order, its seats counted once.
+async fn assert_duplicates_make_one_order(w: &World, agr: &str) {
+    let h = &w.h;
+    let dup = one_line(agr, "d365-team-members", 7);
+    let responses = join_all((0..10).map(|_| post_order(w, &dup, Some("order-burst")))).await;
+    let ids: Vec<&Value> = responses.iter().map(|r| &r.body["id"]).collect();
+    assert_all_created(&responses);
     assert!(
         ids.iter().all(|id| *id == ids[0]),
         "every duplicate answers the same order"
@@ -849,32 +763,34 @@ async fn idempotency_replays_refuses_reuse_and_does_concurrent_work_once() {
     assert_eq!(team.len(), 1, "ten concurrent duplicates created one order");
     let a = h.get(&format!("/agreements/{agr}"), &w.partner).await;
     assert_eq!(a.body["ordered_seats"], 57, "the seats were counted once");
+}
+
+#[tokio::test]
+async fn idempotency_replays_refuses_reuse_and_does_concurrent_work_once() {
+    let w = world().await;
+    let h = &w.h;
+    let a = agreement(&w, "4711", "2026-03-15").await;
+    let agr = a["id"].as_str().expect("id").to_owned();
+    let order = assert_a_key_replays_and_is_not_reused(&w, &agr).await;
+
+    // Replaying an invoice after it succeeded gives the first answer, not a 409.
+    let path = format!("/orders/{order}/invoice");
+    let inv = h
+        .call("POST", &path, Some(&w.partner), Some("{}"), Some("inv-1"))
+        .await;
+    let inv2 = h
+        .call("POST", &path, Some(&w.partner), Some("{}"), Some("inv-1"))
+        .await;
+    assert_eq!((inv.status, inv2.status, &inv2.raw), (200, 200, &inv.raw));
+
+    assert_duplicates_make_one_order(&w, &agr).await;
 
     // Ten concurrent different orders without keys: none lost (optimistic retries).
     let bodies: Vec<String> = (1..=10)
-        .map(|i| {
-            order_body(
-                &agr,
-                json!([{"sku": "d365-field-service", "quantity": i}]),
-                None,
-            )
-            .to_string()
-        })
+        .map(|i| one_line(&agr, "d365-field-service", i))
         .collect();
-    let responses = join_all(
-        bodies
-            .iter()
-            .map(|b| h.call("POST", "/orders", Some(&w.partner), Some(b), None)),
-    )
-    .await;
-    assert!(
-        responses.iter().all(|r| r.status == 201),
-        "{:?}",
-        responses
-            .iter()
-            .map(|r| (r.status, &r.raw))
-            .collect::<Vec<_>>()
-    );
+    let responses = join_all(bodies.iter().map(|b| post_order(&w, b, None))).await;
+    assert_all_created(&responses);
     let a = h.get(&format!("/agreements/{agr}"), &w.partner).await;
     assert_eq!(
         a.body["ordered_seats"],

@@ -159,11 +159,9 @@ async fn cancelling_an_uncovered_subscription_needs_billing_supports_override() 
     );
 }
 
-#[tokio::test]
-async fn the_walkthrough_cancels_remaps_and_amends() {
-    let w = walkthrough().await;
+/// The direct subscription cancelled, then refused a second cancellation.
+async fn assert_the_subscription_cancels_once(w: &World) {
     let h = &w.h;
-    assert_eq!(seats(h, &w.account).await, 50 + 50 + 5);
     let path = format!(
         "/accounts/{}/subscriptions/{}/cancellation",
         w.account, w.subscription
@@ -178,24 +176,16 @@ async fn the_walkthrough_cancels_remaps_and_amends() {
         (r.status, r.body["code"].as_str()),
         (409, Some("subscription_already_cancelled"))
     );
+}
 
-    // Remap to a new account: every licence of the agreement moves. The cancelled
-    // subscription relies on them, so that takes billing support's acceptance.
-    let new = h
-        .post("/accounts", &w.bs, &account_body("Contoso Holding"))
-        .await
-        .id();
+/// Remap to `new`: not by the admin; refused while the cancelled subscription relies on
+/// the licences, nothing moved; then, the loss accepted, every licence of the agreement
+/// moves and the trail says so.
+async fn assert_the_remap_needs_the_loss_accepted(w: &World, new: &str) {
+    let h = &w.h;
     let remap = format!("/agreements/{}/remap", w.agreement);
-    assert_eq!(
-        h.post(
-            &remap,
-            &w.admin,
-            &json!({"target_account_id": new, "reason": "x"})
-        )
-        .await
-        .status,
-        403
-    );
+    let by_admin = json!({"target_account_id": new, "reason": "x"});
+    assert_eq!(h.post(&remap, &w.admin, &by_admin).await.status, 403);
     let body = json!({"target_account_id": new, "reason": "attached to the wrong tenant"});
     let r = h.post(&remap, &w.bs, &body).await;
     assert_problem(&r, 409, "would_lose_relied_on_licenses");
@@ -227,6 +217,48 @@ async fn the_walkthrough_cancels_remaps_and_amends() {
         r.body,
         json!({"agreement_id": w.agreement, "from_account_id": w.account, "to_account_id": new})
     );
+}
+
+/// Remaps refused: to the account it is on, to an unknown account, of an agreement on no
+/// account.
+async fn assert_pointless_remaps_are_refused(w: &World, new: &str) {
+    let h = &w.h;
+    let remap = format!("/agreements/{}/remap", w.agreement);
+    let again = json!({"target_account_id": new, "reason": "again"});
+    let r = h.post(&remap, &w.bs, &again).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("same_account"))
+    );
+    let unknown = json!({"target_account_id": "acc_01JD0000000000000000000000", "reason": "x"});
+    let r = h.post(&remap, &w.bs, &unknown).await;
+    assert_eq!(r.status, 404);
+    let body = agreement_body("77", "2026-03-15");
+    let unassociated = h.post("/agreements", &w.partner, &body).await.id();
+    let to_new = json!({"target_account_id": new, "reason": "x"});
+    let r = h
+        .post(&format!("/agreements/{unassociated}/remap"), &w.bs, &to_new)
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("agreement_not_associated"))
+    );
+}
+
+#[tokio::test]
+async fn the_walkthrough_cancels_remaps_and_amends() {
+    let w = walkthrough().await;
+    let h = &w.h;
+    assert_eq!(seats(h, &w.account).await, 50 + 50 + 5);
+    assert_the_subscription_cancels_once(&w).await;
+
+    // Remap to a new account: every licence of the agreement moves. The cancelled
+    // subscription relies on them, so that takes billing support's acceptance.
+    let new = h
+        .post("/accounts", &w.bs, &account_body("Contoso Holding"))
+        .await
+        .id();
+    assert_the_remap_needs_the_loss_accepted(&w, &new).await;
     assert_eq!(seats(h, &w.account).await, 0);
     assert_eq!(seats(h, &new).await, 55);
     let pool = h.get(&format!("/accounts/{new}/licenses"), &w.bs).await;
@@ -235,57 +267,11 @@ async fn the_walkthrough_cancels_remaps_and_amends() {
         json!([{"kind": "agreement", "id": w.agreement, "quantity": 55}]),
         "the agreement's licences moved with it"
     );
-    let r = h
-        .post(
-            &remap,
-            &w.bs,
-            &json!({"target_account_id": new, "reason": "again"}),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("same_account"))
-    );
-    let r = h
-        .post(
-            &remap,
-            &w.bs,
-            &json!({"target_account_id": "acc_01JD0000000000000000000000", "reason": "x"}),
-        )
-        .await;
-    assert_eq!(r.status, 404);
-    let unassociated = h
-        .post(
-            "/agreements",
-            &w.partner,
-            &agreement_body("77", "2026-03-15"),
-        )
-        .await
-        .id();
-    let r = h
-        .post(
-            &format!("/agreements/{unassociated}/remap"),
-            &w.bs,
-            &json!({"target_account_id": new, "reason": "x"}),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("agreement_not_associated"))
-    );
+    assert_pointless_remaps_are_refused(&w, &new).await;
     // The new account's admin sees the agreement; the old one no longer does.
-    assert_eq!(
-        h.get(&format!("/agreements/{}", w.agreement), &admin(&new))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        h.get(&format!("/agreements/{}", w.agreement), &w.admin)
-            .await
-            .status,
-        404
-    );
+    let agreement = format!("/agreements/{}", w.agreement);
+    assert_eq!(h.get(&agreement, &admin(&new)).await.status, 200);
+    assert_eq!(h.get(&agreement, &w.admin).await.status, 404);
 }
 
 #[tokio::test]

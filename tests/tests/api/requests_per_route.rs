@@ -10,8 +10,15 @@ use serde_json::{Value, json};
 use vls_tests::fixtures::*;
 use vls_tests::*;
 
-/// Method, path, token, body, expected status, read budget.
-type Call = (&'static str, String, String, Option<Value>, u16, usize);
+/// Method, path, token (none for the activation page), body, expected status, read budget.
+type Call = (
+    &'static str,
+    String,
+    Option<String>,
+    Option<Value>,
+    u16,
+    usize,
+);
 
 /// The large fixture.
 const LARGE: seeding::Large = seeding::Large {
@@ -58,9 +65,24 @@ struct Measured {
     failures: Vec<String>,
 }
 
-#[allow(clippy::too_many_lines)] // one table of calls
-async fn measure(large: Option<seeding::Large>, repeat: usize) -> Measured {
-    let h = Harness::new().await;
+/// What every route is called on: the callers, an account bound to an agreement (with a
+/// subscription, orders and reservations), another account, and an unassociated agreement
+/// whose order is invoiced.
+struct World {
+    bs: String,
+    p: String,
+    a: String,
+    acc: String,
+    other: String,
+    sub: String,
+    agr: String,
+    order: String,
+    loose: String,
+    res: String,
+    res_body: Value,
+}
+
+async fn world(h: &Harness) -> World {
     let bs = billing_support();
     h.put("/partners/p1", &bs, &partner_body("Fabrikam")).await;
     let p = partner("p1");
@@ -70,14 +92,8 @@ async fn measure(large: Option<seeding::Large>, repeat: usize) -> Measured {
         .id();
     let other = h.post("/accounts", &bs, &account_body("Other")).await.id();
     let a = admin(&acc);
-    let sub = h
-        .post(
-            &format!("/accounts/{acc}/subscriptions"),
-            &a,
-            &faq_subscription(),
-        )
-        .await
-        .id();
+    let subs = format!("/accounts/{acc}/subscriptions");
+    let sub = h.post(&subs, &a, &faq_subscription()).await.id();
     let mut bound = agreement_body("1", "2026-03-15");
     bound["online_services_account_id"] = json!(acc);
     let agr = h.post("/agreements", &p, &bound).await.id();
@@ -91,248 +107,168 @@ async fn measure(large: Option<seeding::Large>, repeat: usize) -> Measured {
         .id();
     let loose_order = h
         .post("/orders", &p, &order_body(&loose, covering_lines(), None))
-        .await
-        .id();
-    h.post(&format!("/orders/{loose_order}/invoice"), &p, &json!({}))
         .await;
+    h.post(
+        &format!("/orders/{}/invoice", loose_order.id()),
+        &p,
+        &json!({}),
+    )
+    .await;
     h.sweep().await;
     let res_body = json!({"lines": [{"sku": "d365-team-members", "quantity": 2}]});
-    let res = h
-        .post(&format!("/agreements/{agr}/reservations"), &a, &res_body)
-        .await
-        .id();
+    let reservations = format!("/agreements/{agr}/reservations");
+    let res = h.post(&reservations, &a, &res_body).await.id();
     // Enough of each list for a page of 5 on either fixture.
     for _ in 0..5 {
         h.post("/orders", &p, &order_body(&agr, covering_lines(), None))
             .await;
-        h.post(&format!("/agreements/{agr}/reservations"), &a, &res_body)
-            .await;
+        h.post(&reservations, &a, &res_body).await;
     }
+    World {
+        bs,
+        p,
+        a,
+        acc,
+        other,
+        sub,
+        agr,
+        order,
+        loose,
+        res,
+        res_body,
+    }
+}
 
-    let fixture = if let Some(size) = large {
-        let acc_id = vls_domain::types::AccountId::parse(&acc).expect("id");
-        let agr_id = vls_domain::types::AgreementId::parse(&agr).expect("id");
-        let started = std::time::Instant::now();
-        let written = seeding::large_history(&h, &acc_id, &agr_id, size).await;
-        let took = started.elapsed().as_secs_f64();
-        format!("large ({written} items seeded in {took:.1} s)")
-    } else {
-        "small".to_owned()
+/// The fixture's name; the large one's history seeded first.
+async fn seed(h: &Harness, w: &World, large: Option<seeding::Large>) -> String {
+    let Some(size) = large else {
+        return "small".to_owned();
     };
+    let acc_id = vls_domain::types::AccountId::parse(&w.acc).expect("id");
+    let agr_id = vls_domain::types::AgreementId::parse(&w.agr).expect("id");
+    let started = std::time::Instant::now();
+    let written = seeding::large_history(h, &acc_id, &agr_id, size).await;
+    let took = started.elapsed().as_secs_f64();
+    format!("large ({written} items seeded in {took:.1} s)")
+}
+
+fn call(
+    method: &'static str,
+    path: impl Into<String>,
+    token: &str,
+    body: Option<Value>,
+    status: u16,
+    budget: usize,
+) -> Call {
+    (
+        method,
+        path.into(),
+        Some(token.to_owned()),
+        body,
+        status,
+        budget,
+    )
+}
+
+/// A read, answered 200.
+fn get(path: impl Into<String>, token: &str, budget: usize) -> Call {
+    call("GET", path, token, None, 200, budget)
+}
+
+/// A POST with a body.
+fn post(path: impl Into<String>, token: &str, body: Value, status: u16, budget: usize) -> Call {
+    call("POST", path, token, Some(body), status, budget)
+}
+
+/// Every authenticated route once, with its caller, body, status and read budget.
+fn calls(w: &World) -> Vec<Call> {
+    let (bs, p, a, acc, agr, sub) = (&w.bs, &w.p, &w.a, &w.acc, &w.agr, &w.sub);
+    let (order, loose, res, other) = (&w.order, &w.loose, &w.res, &w.other);
     let lines = json!([{"sku": "d365-sales-professional", "quantity": 1}]);
-    let mut calls: Vec<Call> = vec![
-        (
-            "PUT",
-            "/partners/p9".into(),
-            bs.clone(),
-            Some(partner_body("N")),
-            200,
-            0,
-        ),
-        (
-            "POST",
-            "/accounts".into(),
-            bs.clone(),
-            Some(account_body("N")),
-            201,
-            0,
-        ),
-        (
-            "POST",
-            format!("/accounts/{acc}/subscriptions"),
-            a.clone(),
-            Some(faq_subscription()),
-            201,
-            1,
-        ),
-        (
-            "GET",
-            format!("/accounts/{acc}/licenses"),
-            a.clone(),
-            None,
-            200,
-            1 + 1,
-        ),
-        (
-            "GET",
-            format!("/accounts/{acc}/events?limit=5"),
-            a.clone(),
-            None,
-            200,
-            2,
-        ),
-        (
-            "POST",
-            "/agreements".into(),
-            p.clone(),
-            Some(agreement_body("1", "2026-05-05")),
+    let osm = json!({"name": "N", "email": "n@contoso.com"});
+    let resend = json!({"legal_name": "Contoso Ltd", "country": "NL"});
+    let resend_path = format!("/agreements/{loose}/activation-email/resend");
+    let cancel = json!({"reason": "r", "accept_license_loss": true});
+    let (sp, amend) = (
+        specialist(),
+        json!({"kind": "separate_online_services", "reason": "r"}),
+    );
+    // The cancellation before it relies on this agreement's licences: the guard reads the
+    // account's volume (one query per agreement it holds), and the loss is accepted.
+    let remap = json!({"target_account_id": other, "reason": "r", "accept_license_loss": true});
+    let (account, agreement) = (format!("/accounts/{acc}"), format!("/agreements/{agr}"));
+    let cancellation = format!("{account}/subscriptions/{sub}/cancellation");
+    let sold = order_body(loose, covering_lines(), Some(sub));
+    vec![
+        call("PUT", "/partners/p9", bs, Some(partner_body("N")), 200, 0),
+        post("/accounts", bs, account_body("N"), 201, 0),
+        post(
+            format!("{account}/subscriptions"),
+            a,
+            faq_subscription(),
             201,
             1,
         ),
-        ("GET", format!("/agreements/{agr}"), p.clone(), None, 200, 1),
-        (
-            "PUT",
-            format!("/agreements/{agr}/osm"),
-            p.clone(),
-            Some(json!({"name": "N", "email": "n@contoso.com"})),
-            200,
-            1,
-        ),
-        (
-            "GET",
-            format!("/agreements/{agr}/orders?limit=5"),
-            p.clone(),
-            None,
-            200,
-            2,
-        ),
-        (
-            "POST",
-            "/orders".into(),
-            p.clone(),
-            Some(order_body(&agr, lines.clone(), None)),
-            201,
-            1,
-        ),
-        (
-            "POST",
-            "/orders".into(),
-            p.clone(),
-            Some(order_body(&loose, covering_lines(), Some(&sub))),
+        get(format!("{account}/licenses"), a, 1 + 1),
+        get(format!("{account}/events?limit=5"), a, 2),
+        post("/agreements", p, agreement_body("1", "2026-05-05"), 201, 1),
+        get(agreement.clone(), p, 1),
+        call("PUT", format!("{agreement}/osm"), p, Some(osm), 200, 1),
+        get(format!("{agreement}/orders?limit=5"), p, 2),
+        post("/orders", p, order_body(agr, lines.clone(), None), 201, 1),
+        post("/orders", p, sold, 201, 2),
+        post(format!("/orders/{order}/invoice"), p, json!({}), 200, 2),
+        get(format!("/orders/{order}"), p, 1),
+        get(format!("{agreement}/invoice-support"), p, 2),
+        get(format!("{agreement}/events?limit=5"), p, 2),
+        post(
+            format!("{agreement}/reservations"),
+            a,
+            w.res_body.clone(),
             201,
             2,
         ),
-        (
-            "POST",
-            format!("/orders/{order}/invoice"),
-            p.clone(),
-            Some(json!({})),
-            200,
-            2,
-        ),
-        ("GET", format!("/orders/{order}"), p.clone(), None, 200, 1),
-        (
-            "GET",
-            format!("/agreements/{agr}/invoice-support"),
-            p.clone(),
-            None,
-            200,
-            2,
-        ),
-        (
-            "GET",
-            format!("/agreements/{agr}/events?limit=5"),
-            p.clone(),
-            None,
-            200,
-            2,
-        ),
-        (
-            "POST",
-            format!("/agreements/{agr}/reservations"),
-            a.clone(),
-            Some(res_body.clone()),
-            201,
-            2,
-        ),
-        (
-            "GET",
-            format!("/agreements/{agr}/reservations?limit=5"),
-            a.clone(),
-            None,
-            200,
-            2,
-        ),
-        (
-            "GET",
-            format!("/agreements/{agr}/true-up-preview"),
-            a.clone(),
-            None,
-            200,
-            1,
-        ),
-        (
-            "POST",
-            format!("/reservations/{res}/cancel"),
-            a.clone(),
-            Some(json!({})),
-            200,
-            2,
-        ),
-        (
-            "POST",
-            format!("/agreements/{loose}/activation-email/resend"),
-            bs.clone(),
-            Some(json!({"legal_name": "Contoso Ltd", "country": "NL"})),
-            202,
-            2,
-        ),
-        (
-            "GET",
-            format!("/accounts/{acc}/subscriptions/{sub}/cancellation-preview"),
-            a.clone(),
-            None,
-            200,
-            1 + 1,
-        ),
-        (
-            "POST",
-            format!("/accounts/{acc}/subscriptions/{sub}/cancellation"),
-            bs.clone(),
-            Some(json!({"reason": "r", "accept_license_loss": true})),
-            200,
-            1 + 1,
-        ),
-        (
-            "POST",
-            format!("/agreements/{agr}/amendments"),
-            specialist(),
-            Some(json!({"kind": "separate_online_services", "reason": "r"})),
-            201,
-            2,
-        ),
-        (
-            "POST",
-            format!("/agreements/{agr}/remap"),
-            bs.clone(),
-            // The cancellation above relies on this agreement's licences: the guard reads the
-            // account's volume (one query per agreement it holds), and the loss is accepted.
-            Some(json!({"target_account_id": other, "reason": "r", "accept_license_loss": true})),
-            200,
-            2 + 1,
-        ),
-    ];
-    println!("{fixture}:");
-    // One request first, so that the first one measured pays no warm-up of the emulator's.
-    h.get(&format!("/agreements/{agr}"), &bs).await;
-    let mut failures = Vec::new();
-    let mut measured = serde_json::Map::new();
-    let mut run = async |method: &str,
-                         path: &str,
-                         token: Option<&str>,
-                         body: Option<String>,
-                         status: u16,
-                         budget: usize,
-                         i: usize| {
+        get(format!("{agreement}/reservations?limit=5"), a, 2),
+        get(format!("{agreement}/true-up-preview"), a, 1),
+        post(format!("/reservations/{res}/cancel"), a, json!({}), 200, 2),
+        post(resend_path, bs, resend, 202, 2),
+        get(format!("{cancellation}-preview"), a, 1 + 1),
+        post(cancellation, bs, cancel, 200, 1 + 1),
+        post(format!("{agreement}/amendments"), &sp, amend, 201, 2),
+        post(format!("{agreement}/remap"), bs, remap, 200, 2 + 1),
+    ]
+}
+
+/// Runs calls on one fixture, printing a line per call and keeping what each route took
+/// and what broke the bar.
+struct Meter<'h> {
+    h: &'h Harness,
+    fixture: String,
+    repeat: usize,
+    measured: serde_json::Map<String, Value>,
+    failures: Vec<String>,
+}
+
+impl Meter<'_> {
+    /// The `i`th call, its requests counted and (a read, `repeat` times) timed.
+    async fn run(&mut self, i: usize, call: Call) {
+        let (method, path, token, body, status, budget) = call;
+        let h = self.h;
+        let (token, body) = (token.as_deref(), body.map(|b| b.to_string()));
         h.ops.take();
         h.ops.take_items();
         let started = std::time::Instant::now();
+        let tag = format!("measure-{i}");
         let r = h
-            .call(
-                method,
-                path,
-                token,
-                body.as_deref(),
-                Some(&format!("measure-{i}")),
-            )
+            .call(method, &path, token, body.as_deref(), Some(&tag))
             .await;
         let mut times = vec![started.elapsed().as_secs_f64() * 1000.0];
         let ops = h.ops.take();
         let items = h.ops.take_items();
         // A read again (nothing changes), for a median worth comparing.
-        for _ in 1..if method == "GET" { repeat } else { 1 } {
+        for _ in 1..if method == "GET" { self.repeat } else { 1 } {
             let again = std::time::Instant::now();
-            h.call(method, path, token, None, None).await;
+            h.call(method, &path, token, None, None).await;
             times.push(again.elapsed().as_secs_f64() * 1000.0);
         }
         h.ops.take();
@@ -343,57 +279,60 @@ async fn measure(large: Option<seeding::Large>, repeat: usize) -> Measured {
         let pages = ops.iter().filter(|o| o.as_str() == "Query").count();
         println!("{method:<7} {path:<72} {reads:>5} {writes:>6} {items:>6} {pages:>5} {ms:>7}");
         // The most a route took, keyed by its template (`make bench` reports these).
-        let route = format!("{method} {}", route_template(path));
-        let before = measured.get(&route).cloned().unwrap_or(Value::Null);
+        let route = format!("{method} {}", route_template(&path));
+        let before = self.measured.get(&route).cloned().unwrap_or(Value::Null);
         let most = |field: &str, n: usize| before[field].as_u64().unwrap_or(0).max(n as u64);
-        measured.insert(
+        self.measured.insert(
             route,
             json!({"reads": most("reads", reads), "writes": writes, "items": most("items", items),
                    "pages": most("pages", pages), "ms": ms}),
         );
+        let fixture = &self.fixture;
         if r.status != status {
-            failures.push(format!(
-                "{fixture}: {method} {path}: {} {}",
-                r.status, r.raw
-            ));
+            let failure = format!("{fixture}: {method} {path}: {} {}", r.status, r.raw);
+            self.failures.push(failure);
         }
         let want_writes = usize::from(method != "GET");
         if writes != want_writes || reads > budget.min(MOST_READS) || pages > 1 {
-            failures.push(format!(
+            self.failures.push(format!(
                 "{fixture}: {method} {path}: {reads} reads (budget {budget}), {pages} pages, \
                  {writes} writes: {ops:?}"
             ));
         }
+    }
+}
+
+async fn measure(large: Option<seeding::Large>, repeat: usize) -> Measured {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let fixture = seed(&h, &w, large).await;
+    println!("{fixture}:");
+    // One request first, so that the first one measured pays no warm-up of the emulator's.
+    h.get(&format!("/agreements/{}", w.agr), &w.bs).await;
+    let mut meter = Meter {
+        h: &h,
+        fixture,
+        repeat,
+        measured: serde_json::Map::new(),
+        failures: Vec::new(),
     };
-    for (i, (method, path, token, body, status, budget)) in calls.drain(..).enumerate() {
-        run(
-            method,
-            &path,
-            Some(&token),
-            body.map(|b| b.to_string()),
-            status,
-            budget,
-            i,
-        )
-        .await;
+    for (i, c) in calls(&w).into_iter().enumerate() {
+        meter.run(i, c).await;
     }
     // The activation page and the association, with a fresh link after the resend.
     h.sweep().await;
     let link = link_token(h.mail().last().expect("mail")).expect("link");
-    run("GET", &format!("/activate/{link}"), None, None, 200, 2, 100).await;
-    run(
-        "POST",
-        &format!("/activate/{link}"),
-        Some(&a),
-        Some(json!({ "account_id": acc }).to_string()),
-        200,
-        2,
-        101,
-    )
-    .await;
+    let page = format!("/activate/{link}");
+    meter
+        .run(100, ("GET", page.clone(), None, None, 200, 2))
+        .await;
+    let association = Some(json!({ "account_id": w.acc }));
+    meter
+        .run(101, ("POST", page, Some(w.a.clone()), association, 200, 2))
+        .await;
     Measured {
-        routes: measured,
-        failures,
+        routes: meter.measured,
+        failures: meter.failures,
     }
 }
 

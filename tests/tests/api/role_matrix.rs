@@ -44,19 +44,44 @@ struct Row {
     allowed: Vec<Who>,
 }
 
-fn row(method: &'static str, path: String, body: Option<Value>, allowed: &[Who]) -> Row {
+fn row(method: &'static str, path: impl Into<String>, body: Option<Value>, allowed: &[Who]) -> Row {
     Row {
         method,
-        path,
+        path: path.into(),
         body,
         allowed: allowed.to_vec(),
     }
 }
 
-#[tokio::test]
-async fn every_route_for_every_caller() {
-    let h = Harness::new().await;
+/// The owner of an agreement, its account's admin and the staff may read it.
+const READERS: &[Who] = &[PartnerOwner, AdminOwner, BillingSupport, Specialist];
+/// The owner of an agreement, its account's admin and billing support.
+const OWNERS_AND_BILLING: &[Who] = &[PartnerOwner, AdminOwner, BillingSupport];
+/// One role alone.
+const BILLING: &[Who] = &[BillingSupport];
+const PARTNER: &[Who] = &[PartnerOwner];
+const ADMIN: &[Who] = &[AdminOwner];
+const SPECIALIST: &[Who] = &[Specialist];
+/// The account's admin and billing support.
+const ACCOUNT_AND_BILLING: &[Who] = &[AdminOwner, BillingSupport];
+
+/// What every route is called on: the owner's account and agreement (with a subscription,
+/// an invoiced order and a reservation), another account, and an unassociated agreement
+/// with a mailed activation link.
+struct World {
+    acc: String,
+    other_acc: String,
+    sub: String,
+    agr: String,
+    order: String,
+    res: String,
+    loose: String,
+    link: String,
+}
+
+async fn world(h: &Harness) -> World {
     let bs = billing_support();
+    let p1 = partner("p1");
     h.put("/partners/p1", &bs, &partner_body("Owner LSP")).await;
     h.put("/partners/p2", &bs, &partner_body("Other LSP")).await;
     let acc = h
@@ -67,294 +92,212 @@ async fn every_route_for_every_caller() {
         .post("/accounts", &bs, &account_body("Fabrikam"))
         .await
         .id();
-    let tokens = |who: Who| match who {
-        PartnerOwner => partner("p1"),
-        PartnerOther => partner("p2"),
-        AdminOwner => admin(&acc),
-        AdminOther => admin(&other_acc),
-        BillingSupport => billing_support(),
-        Specialist => specialist(),
-    };
-    let sub = h
-        .post(
-            &format!("/accounts/{acc}/subscriptions"),
-            &admin(&acc),
-            &faq_subscription(),
-        )
-        .await
-        .id();
+    let subs = format!("/accounts/{acc}/subscriptions");
+    let sub = h.post(&subs, &admin(&acc), &faq_subscription()).await.id();
     let mut bound = agreement_body("1", "2026-03-15");
     bound["online_services_account_id"] = json!(acc);
-    let agr = h.post("/agreements", &partner("p1"), &bound).await.id();
-    let order = h
-        .post(
-            "/orders",
-            &partner("p1"),
-            &order_body(&agr, covering_lines(), None),
-        )
-        .await
-        .id();
-    h.post(
-        &format!("/orders/{order}/invoice"),
-        &partner("p1"),
-        &json!({}),
-    )
-    .await;
-    let res = h
-        .post(
-            &format!("/agreements/{agr}/reservations"),
-            &admin(&acc),
-            &json!({"lines": [{"sku": "d365-team-members", "quantity": 1}]}),
-        )
-        .await
-        .id();
+    let agr = h.post("/agreements", &p1, &bound).await.id();
+    let order = invoiced_order(h, &agr).await;
+    let one = json!({"lines": [{"sku": "d365-team-members", "quantity": 1}]});
+    let reservations = format!("/agreements/{agr}/reservations");
+    let res = h.post(&reservations, &admin(&acc), &one).await.id();
     // An unassociated agreement with a mailed link, for the activation routes.
     let loose = h
-        .post(
-            "/agreements",
-            &partner("p1"),
-            &agreement_body("2", "2026-03-15"),
-        )
+        .post("/agreements", &p1, &agreement_body("2", "2026-03-15"))
         .await
         .id();
-    let loose_order = h
-        .post(
-            "/orders",
-            &partner("p1"),
-            &order_body(&loose, covering_lines(), None),
-        )
-        .await
-        .id();
-    h.post(
-        &format!("/orders/{loose_order}/invoice"),
-        &partner("p1"),
-        &json!({}),
-    )
-    .await;
+    invoiced_order(h, &loose).await;
     h.sweep().await;
     let link = link_token(h.mail().last().expect("mail")).expect("link");
+    World {
+        acc,
+        other_acc,
+        sub,
+        agr,
+        order,
+        res,
+        loose,
+        link,
+    }
+}
 
+/// An order of the covering lines on `agr`, placed and invoiced by its partner p1.
+async fn invoiced_order(h: &Harness, agr: &str) -> String {
+    let p1 = partner("p1");
+    let order = h
+        .post("/orders", &p1, &order_body(agr, covering_lines(), None))
+        .await
+        .id();
+    h.post(&format!("/orders/{order}/invoice"), &p1, &json!({}))
+        .await;
+    order
+}
+
+fn token(w: &World, who: Who) -> String {
+    match who {
+        PartnerOwner => partner("p1"),
+        PartnerOther => partner("p2"),
+        AdminOwner => admin(&w.acc),
+        AdminOther => admin(&w.other_acc),
+        BillingSupport => billing_support(),
+        Specialist => specialist(),
+    }
+}
+
+/// A GET, by who may call it.
+fn read(path: impl Into<String>, allowed: &[Who]) -> Row {
+    row("GET", path, None, allowed)
+}
+
+/// A POST with a body, by who may call it.
+fn post(path: impl Into<String>, body: Value, allowed: &[Who]) -> Row {
+    row("POST", path, Some(body), allowed)
+}
+
+/// Every authenticated operation of the contract, with who may call it.
+fn rows(w: &World) -> Vec<Row> {
+    let (acc, sub, agr, order) = (&w.acc, &w.sub, &w.agr, &w.order);
     let lines = json!([{"sku": "d365-sales-professional", "quantity": 1}]);
-    let rows = vec![
-        row(
-            "PUT",
-            "/partners/p3".into(),
-            Some(partner_body("New")),
-            &[BillingSupport],
+    let osm = json!({"name": "N", "email": "n@contoso.com"});
+    let resend = json!({"legal_name": "Contoso Ltd", "country": "NL"});
+    let resend_path = format!("/agreements/{}/activation-email/resend", w.loose);
+    let remap = json!({"target_account_id": w.other_acc, "reason": "r"});
+    let amend = json!({"kind": "separate_online_services", "reason": "r"});
+    let (account, agreement) = (format!("/accounts/{acc}"), format!("/agreements/{agr}"));
+    let cancellation = format!("{account}/subscriptions/{sub}/cancellation");
+    let new_order = order_body(agr, lines.clone(), None);
+    let partners = [PartnerOwner, PartnerOther];
+    let (subs, invoice) = (
+        format!("{account}/subscriptions"),
+        format!("/orders/{order}/invoice"),
+    );
+    let (page, cancel) = (
+        format!("/activate/{}", w.link),
+        format!("/reservations/{}/cancel", w.res),
+    );
+    vec![
+        row("PUT", "/partners/p3", Some(partner_body("New")), BILLING),
+        post("/accounts", account_body("New"), BILLING),
+        post(subs, faq_subscription(), ACCOUNT_AND_BILLING),
+        read(format!("{account}/licenses"), ACCOUNT_AND_BILLING),
+        read(format!("{account}/events"), ACCOUNT_AND_BILLING),
+        post("/agreements", agreement_body("3", "2026-03-15"), &partners),
+        read(agreement.clone(), READERS),
+        row("PUT", format!("{agreement}/osm"), Some(osm), PARTNER),
+        read(format!("{agreement}/orders"), READERS),
+        post("/orders", new_order, PARTNER),
+        post(invoice, json!({}), PARTNER),
+        read(format!("/orders/{order}"), OWNERS_AND_BILLING),
+        read(format!("{agreement}/invoice-support"), OWNERS_AND_BILLING),
+        read(format!("{agreement}/events"), READERS),
+        post(resend_path, resend, BILLING),
+        post(
+            format!("{agreement}/reservations"),
+            json!({ "lines": lines }),
+            ADMIN,
         ),
-        row(
-            "POST",
-            "/accounts".into(),
-            Some(account_body("New")),
-            &[BillingSupport],
-        ),
-        row(
-            "POST",
-            format!("/accounts/{acc}/subscriptions"),
-            Some(faq_subscription()),
-            &[AdminOwner, BillingSupport],
-        ),
-        row(
-            "GET",
-            format!("/accounts/{acc}/licenses"),
-            None,
-            &[AdminOwner, BillingSupport],
-        ),
-        row(
-            "GET",
-            format!("/accounts/{acc}/events"),
-            None,
-            &[AdminOwner, BillingSupport],
-        ),
-        row(
-            "POST",
-            "/agreements".into(),
-            Some(agreement_body("3", "2026-03-15")),
-            &[PartnerOwner, PartnerOther],
-        ),
-        row(
-            "GET",
-            format!("/agreements/{agr}"),
-            None,
-            &[PartnerOwner, AdminOwner, BillingSupport, Specialist],
-        ),
-        row(
-            "PUT",
-            format!("/agreements/{agr}/osm"),
-            Some(json!({"name": "N", "email": "n@contoso.com"})),
-            &[PartnerOwner],
-        ),
-        row(
-            "GET",
-            format!("/agreements/{agr}/orders"),
-            None,
-            &[PartnerOwner, AdminOwner, BillingSupport, Specialist],
-        ),
-        row(
-            "POST",
-            "/orders".into(),
-            Some(order_body(&agr, lines.clone(), None)),
-            &[PartnerOwner],
-        ),
-        row(
-            "POST",
-            format!("/orders/{order}/invoice"),
-            Some(json!({})),
-            &[PartnerOwner],
-        ),
-        row(
-            "GET",
-            format!("/orders/{order}"),
-            None,
-            &[PartnerOwner, AdminOwner, BillingSupport],
-        ),
-        row(
-            "GET",
-            format!("/agreements/{agr}/invoice-support"),
-            None,
-            &[PartnerOwner, AdminOwner, BillingSupport],
-        ),
-        row(
-            "GET",
-            format!("/agreements/{agr}/events"),
-            None,
-            &[PartnerOwner, AdminOwner, BillingSupport, Specialist],
-        ),
-        row(
-            "POST",
-            format!("/agreements/{loose}/activation-email/resend"),
-            Some(json!({"legal_name": "Contoso Ltd", "country": "NL"})),
-            &[BillingSupport],
-        ),
-        row(
-            "POST",
-            format!("/agreements/{agr}/reservations"),
-            Some(json!({ "lines": lines })),
-            &[AdminOwner],
-        ),
-        row(
-            "GET",
-            format!("/agreements/{agr}/reservations"),
-            None,
-            &[PartnerOwner, AdminOwner, BillingSupport],
-        ),
-        row(
-            "POST",
-            format!("/reservations/{res}/cancel"),
-            Some(json!({})),
-            &[AdminOwner],
-        ),
-        row(
-            "GET",
-            format!("/agreements/{agr}/true-up-preview"),
-            None,
-            &[PartnerOwner, AdminOwner, BillingSupport],
-        ),
-        row(
-            "POST",
-            format!("/agreements/{agr}/remap"),
-            Some(json!({"target_account_id": other_acc, "reason": "r"})),
-            &[BillingSupport],
-        ),
-        row(
-            "POST",
-            format!("/agreements/{agr}/amendments"),
-            Some(json!({"kind": "separate_online_services", "reason": "r"})),
-            &[Specialist],
-        ),
-        row(
-            "GET",
-            format!("/accounts/{acc}/subscriptions/{sub}/cancellation-preview"),
-            None,
-            &[AdminOwner, BillingSupport],
-        ),
-        row(
-            "POST",
-            format!("/accounts/{acc}/subscriptions/{sub}/cancellation"),
-            Some(json!({"reason": "r"})),
-            &[AdminOwner, BillingSupport],
-        ),
+        read(format!("{agreement}/reservations"), OWNERS_AND_BILLING),
+        post(cancel, json!({}), ADMIN),
+        read(format!("{agreement}/true-up-preview"), OWNERS_AND_BILLING),
+        post(format!("{agreement}/remap"), remap, BILLING),
+        post(format!("{agreement}/amendments"), amend, SPECIALIST),
+        read(format!("{cancellation}-preview"), ACCOUNT_AND_BILLING),
+        post(cancellation, json!({"reason": "r"}), ACCOUNT_AND_BILLING),
         // The activation POST: the admin of the account named in the body (its own).
-        row(
-            "POST",
-            format!("/activate/{link}"),
-            Some(json!({ "account_id": acc })),
-            &[AdminOwner],
-        ),
-    ];
+        post(page, json!({ "account_id": acc }), ADMIN),
+    ]
+}
 
+/// No token, an expired one and a forged one, each with a route's body and, where it takes
+/// one, with a malformed body: 401 every time.
+async fn refuses_bad_tokens(h: &Harness, r: &Row, failures: &mut Vec<String>) {
     let mut expired = claims("billing_support", json!({}));
     expired["exp"] = json!(chrono::Utc::now().timestamp() - 1);
     let expired = token_with(expired, SECRET);
     let forged = token_with(claims("billing_support", json!({})), "not-the-secret");
-    let mut failures = Vec::new();
-    for r in &rows {
-        let body = r.body.as_ref().map(Value::to_string);
-        for (label, token) in [
-            ("no token", None),
-            ("expired", Some(expired.as_str())),
-            ("forged", Some(forged.as_str())),
-        ] {
+    let body = r.body.as_ref().map(Value::to_string);
+    for (label, token) in [
+        ("no token", None),
+        ("expired", Some(expired.as_str())),
+        ("forged", Some(forged.as_str())),
+    ] {
+        let got = h
+            .call(r.method, &r.path, token, body.as_deref(), None)
+            .await
+            .status;
+        if got != 401 {
+            failures.push(format!(
+                "{} {} with {label}: {got}, want 401",
+                r.method, r.path
+            ));
+        }
+        // 401 before the body is looked at: a malformed one changes nothing.
+        if r.body.is_some() {
             let got = h
-                .call(r.method, &r.path, token, body.as_deref(), None)
+                .call(r.method, &r.path, token, Some("{not json"), None)
                 .await
                 .status;
             if got != 401 {
                 failures.push(format!(
-                    "{} {} with {label}: {got}, want 401",
+                    "{} {} with {label} and a malformed body: {got}, want 401",
                     r.method, r.path
                 ));
             }
-            // 401 before the body is looked at: a malformed one changes nothing.
-            if r.body.is_some() {
-                let got = h
-                    .call(r.method, &r.path, token, Some("{not json"), None)
-                    .await
-                    .status;
-                if got != 401 {
-                    failures.push(format!(
-                        "{} {} with {label} and a malformed body: {got}, want 401",
-                        r.method, r.path
-                    ));
-                }
-            }
         }
-        // Refused callers first, so that the allowed ones' changes do not hide a refusal.
-        for who in EVERYONE.iter().filter(|w| !r.allowed.contains(w)) {
-            let want = denied(*who, &r.allowed);
-            let got = h
-                .call(
-                    r.method,
-                    &r.path,
-                    Some(&tokens(*who)),
-                    body.as_deref(),
-                    None,
-                )
-                .await;
-            if got.status != want {
-                failures.push(format!(
-                    "{} {} as {who:?}: {} {}, want {want}",
-                    r.method, r.path, got.status, got.raw
-                ));
-            }
+    }
+}
+
+/// Every caller outside the row's `allowed` refused (403, or 404 for a non-owner of the
+/// right role), then every allowed one past authorisation.
+async fn sorts_the_callers(h: &Harness, w: &World, r: &Row, failures: &mut Vec<String>) {
+    let body = r.body.as_ref().map(Value::to_string);
+    // Refused callers first, so that the allowed ones' changes do not hide a refusal.
+    for who in EVERYONE.iter().filter(|w| !r.allowed.contains(w)) {
+        let want = denied(*who, &r.allowed);
+        let got = h
+            .call(
+                r.method,
+                &r.path,
+                Some(&token(w, *who)),
+                body.as_deref(),
+                None,
+            )
+            .await;
+        if got.status != want {
+            failures.push(format!(
+                "{} {} as {who:?}: {} {}, want {want}",
+                r.method, r.path, got.status, got.raw
+            ));
         }
-        for who in &r.allowed {
-            let got = h
-                .call(
-                    r.method,
-                    &r.path,
-                    Some(&tokens(*who)),
-                    body.as_deref(),
-                    None,
-                )
-                .await;
-            if matches!(got.status, 401 | 403 | 404) || got.status >= 500 {
-                failures.push(format!(
-                    "{} {} as {who:?}: {} {}, want it allowed",
-                    r.method, r.path, got.status, got.raw
-                ));
-            }
+    }
+    for who in &r.allowed {
+        let got = h
+            .call(
+                r.method,
+                &r.path,
+                Some(&token(w, *who)),
+                body.as_deref(),
+                None,
+            )
+            .await;
+        if matches!(got.status, 401 | 403 | 404) || got.status >= 500 {
+            failures.push(format!(
+                "{} {} as {who:?}: {} {}, want it allowed",
+                r.method, r.path, got.status, got.raw
+            ));
         }
+    }
+}
+
+#[tokio::test]
+async fn every_route_for_every_caller() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let rows = rows(&w);
+    let mut failures = Vec::new();
+    for r in &rows {
+        refuses_bad_tokens(&h, r, &mut failures).await;
+        sorts_the_callers(&h, &w, r, &mut failures).await;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
@@ -363,10 +306,6 @@ async fn every_route_for_every_caller() {
         "every authenticated operation of the contract (the page GET needs no token)"
     );
     // The page itself needs only the link.
-    assert_ne!(
-        h.call("GET", &format!("/activate/{link}"), None, None, None)
-            .await
-            .status,
-        401
-    );
+    let page = format!("/activate/{}", w.link);
+    assert_ne!(h.call("GET", &page, None, None, None).await.status, 401);
 }

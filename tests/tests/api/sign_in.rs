@@ -61,11 +61,9 @@ async fn sign_in_as(h: &Harness, jar: &mut Jar, token: &str, sub: &str) -> Resp 
     get(h, jar, &path_of(&back)).await
 }
 
-#[tokio::test]
-async fn the_osm_signs_in_sees_the_account_and_confirms() {
-    let (h, m, token) = mailed().await;
-    let mut jar = Jar::default();
-    let link_page = get(&h, &mut jar, &format!("/activate/{token}")).await;
+/// The link page offers a sign-in link, never a token to paste.
+async fn assert_the_link_page_offers_sign_in(h: &Harness, jar: &mut Jar, token: &str) {
+    let link_page = get(h, jar, &format!("/activate/{token}")).await;
     assert_page(&link_page, 200, None);
     assert!(
         link_page.raw.contains(&format!("href=\"{token}/sign-in\"")),
@@ -73,8 +71,12 @@ async fn the_osm_signs_in_sees_the_account_and_confirms() {
         link_page.raw
     );
     assert!(!link_page.raw.contains("access_token"), "no token pasting");
+}
 
-    let to_provider = start(&h, &mut jar, &token).await;
+/// "Sign in" redirects to the provider with PKCE, state and nonce, never the link, and
+/// sets a sealed sign-in cookie. The provider's URL and the cookie's name.
+async fn sign_in_redirect(h: &Harness, jar: &mut Jar, token: &str) -> (String, String) {
+    let to_provider = start(h, jar, token).await;
     let issuer = oidc_issuer();
     assert!(
         to_provider.starts_with(&format!("{issuer}/oauth2/authorize?")),
@@ -90,7 +92,7 @@ async fn the_osm_signs_in_sees_the_account_and_confirms() {
         assert!(to_provider.contains(part), "{part}: {to_provider}");
     }
     assert!(
-        !to_provider.contains(&token),
+        !to_provider.contains(token),
         "the link never goes to the provider"
     );
     let sign_in_cookie = jar
@@ -99,11 +101,78 @@ async fn the_osm_signs_in_sees_the_account_and_confirms() {
         .find(|n| n.starts_with("vls_si_"))
         .expect("a sign-in cookie");
     assert!(
-        !jar.get(&sign_in_cookie)
-            .unwrap_or_default()
-            .contains(&token),
+        !jar.get(&sign_in_cookie).unwrap_or_default().contains(token),
         "sealed"
     );
+    (to_provider, sign_in_cookie)
+}
+
+/// The confirm page shows who signed in and the account, with the CSRF value to confirm.
+async fn confirm_page_csrf(h: &Harness, jar: &mut Jar, m: &Migration, token: &str) -> String {
+    let confirm_page = get(h, jar, &format!("/activate/{token}")).await;
+    assert_page(&confirm_page, 200, None);
+    for shown in [
+        "olivia@contoso.com",
+        m.account.as_str(),
+        "Contoso",
+        "contoso.com",
+        "Sign in as someone else",
+    ] {
+        assert!(
+            confirm_page.raw.contains(shown),
+            "{shown}: {}",
+            confirm_page.raw
+        );
+    }
+    assert!(
+        !confirm_page.raw.contains("id=\"acknowledge\""),
+        "the OSM's own address"
+    );
+    hidden(&confirm_page.raw, "csrf").expect("a CSRF value")
+}
+
+/// The confirmation's page lists what the order attached and ends the session.
+fn assert_associated(done: &Resp, jar: &Jar, m: &Migration) {
+    assert_page(done, 200, None);
+    assert!(done.raw.contains("Licences associated"), "{}", done.raw);
+    for line in covering_lines().as_array().into_iter().flatten() {
+        let (q, sku) = (&line["quantity"], line["sku"].as_str().unwrap_or_default());
+        assert!(
+            done.raw
+                .contains(&format!("<li>{q} × <code>{sku}</code></li>")),
+            "what the order attached: {line}"
+        );
+    }
+    assert!(done.raw.contains(&m.account));
+    assert!(jar.get("__Host-vls_s").is_none(), "the session is cleared");
+}
+
+/// The licences went to the session's account, not `other`, and the trail names who
+/// signed in.
+async fn assert_the_pools_and_the_trail(h: &Harness, m: &Migration, other: &str, sub: &str) {
+    let pool = h
+        .get(&format!("/accounts/{}/licenses", m.account), &m.admin)
+        .await;
+    assert_eq!(total(&pool.body, "d365-sales-professional"), 100);
+    let elsewhere = h.get(&format!("/accounts/{other}/licenses"), &m.bs).await;
+    assert_eq!(total(&elsewhere.body, "d365-sales-professional"), 0);
+    let trail = h
+        .get(&format!("/agreements/{}/events", m.agreement), &m.bs)
+        .await;
+    let completed = event(&trail.body, "activation.completed").expect("audited");
+    assert_eq!(completed["actor"]["sub"], sub);
+    assert_eq!(
+        completed["details"]["signed_in"]["email"],
+        "olivia@contoso.com"
+    );
+}
+
+#[tokio::test]
+async fn the_osm_signs_in_sees_the_account_and_confirms() {
+    let (h, m, token) = mailed().await;
+    let mut jar = Jar::default();
+    assert_the_link_page_offers_sign_in(&h, &mut jar, &token).await;
+    let (to_provider, sign_in_cookie) = sign_in_redirect(&h, &mut jar, &token).await;
 
     let sub = admin_of(&m.account, "olivia@contoso.com");
     let back = provider_answer(&to_provider, Some(&sub));
@@ -123,75 +192,21 @@ async fn the_osm_signs_in_sees_the_account_and_confirms() {
         jar.names()
     );
 
-    let confirm_page = get(&h, &mut jar, &format!("/activate/{token}")).await;
-    assert_page(&confirm_page, 200, None);
-    for shown in [
-        "olivia@contoso.com",
-        m.account.as_str(),
-        "Contoso",
-        "contoso.com",
-        "Sign in as someone else",
-    ] {
-        assert!(
-            confirm_page.raw.contains(shown),
-            "{shown}: {}",
-            confirm_page.raw
-        );
-    }
-    assert!(
-        !confirm_page.raw.contains("id=\"acknowledge\""),
-        "the OSM's own address"
-    );
-    let csrf = hidden(&confirm_page.raw, "csrf").expect("a CSRF value");
-
+    let csrf = confirm_page_csrf(&h, &mut jar, &m, &token).await;
     // A field naming another account is ignored: the session's account is the one.
     let other = h
         .post("/accounts", &m.bs, &fixtures::account_body("Elsewhere"))
         .await
         .id();
-    let done = post(
-        &h,
-        &mut jar,
-        &format!("/activate/{token}/confirm"),
-        &format!("csrf={csrf}&account_id={other}"),
-    )
-    .await;
-    assert_page(&done, 200, None);
-    assert!(done.raw.contains("Licences associated"), "{}", done.raw);
-    for line in covering_lines().as_array().into_iter().flatten() {
-        let (q, sku) = (&line["quantity"], line["sku"].as_str().unwrap_or_default());
-        assert!(
-            done.raw
-                .contains(&format!("<li>{q} × <code>{sku}</code></li>")),
-            "what the order attached: {line}"
-        );
-    }
-    assert!(done.raw.contains(&m.account));
-    assert!(jar.get("__Host-vls_s").is_none(), "the session is cleared");
-    let pool = h
-        .get(&format!("/accounts/{}/licenses", m.account), &m.admin)
-        .await;
-    assert_eq!(total(&pool.body, "d365-sales-professional"), 100);
-    let elsewhere = h.get(&format!("/accounts/{other}/licenses"), &m.bs).await;
-    assert_eq!(total(&elsewhere.body, "d365-sales-professional"), 0);
-    let trail = h
-        .get(&format!("/agreements/{}/events", m.agreement), &m.bs)
-        .await;
-    let completed = event(&trail.body, "activation.completed").expect("audited");
-    assert_eq!(completed["actor"]["sub"], sub.as_str());
-    assert_eq!(
-        completed["details"]["signed_in"]["email"],
-        "olivia@contoso.com"
-    );
+    let confirm = format!("/activate/{token}/confirm");
+    let form = format!("csrf={csrf}&account_id={other}");
+    let done = post(&h, &mut jar, &confirm, &form).await;
+    assert_associated(&done, &jar, &m);
+    assert_the_pools_and_the_trail(&h, &m, &other, &sub).await;
 
     // Submitting the same form again shows the first outcome.
     let again = h
-        .browse(
-            "POST",
-            &format!("/activate/{token}/confirm"),
-            "",
-            Some(&format!("csrf={csrf}")),
-        )
+        .browse("POST", &confirm, "", Some(&format!("csrf={csrf}")))
         .await;
     assert_page(&again, 200, None);
     assert!(again.raw.contains("Licences associated"), "{}", again.raw);
