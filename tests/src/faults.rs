@@ -69,8 +69,9 @@ impl Intercept for Counter {
 }
 
 /// Injected DynamoDB failures: while on, every `TransactWriteItems` fails before it is sent,
-/// as a throttled or unreachable service would; and, separately, every conditional `PutItem`
-/// loses its condition in the emulator, as it does when a concurrent writer got there first.
+/// as a throttled or unreachable service would; and, separately, every `PutItem` and every put
+/// of a transaction loses its condition in the emulator, as when a concurrent writer got there
+/// first.
 #[derive(Debug, Clone, Default)]
 pub struct Faults(
     Arc<std::sync::atomic::AtomicBool>,
@@ -107,8 +108,8 @@ impl Faults {
         }
     }
 
-    /// Every `PutItem` is sent with a condition that cannot hold: the emulator answers
-    /// `ConditionalCheckFailedException`, as for a write that lost a race.
+    /// Every `PutItem`, and every put of a `TransactWriteItems`, is sent with a condition that
+    /// cannot hold: the emulator refuses it, as a write that lost a race.
     pub fn lose_conditional_puts(&self, on: bool) {
         self.1.store(on, std::sync::atomic::Ordering::SeqCst);
     }
@@ -128,14 +129,27 @@ impl Intercept for Faults {
         if !self.1.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
-        if let Some(put) = context
-            .input_mut()
-            .downcast_mut::<aws_sdk_dynamodb::operation::put_item::PutItemInput>()
+        const IMPOSSIBLE: &str = "attribute_exists(pk) AND attribute_not_exists(pk)";
+        let input = context.input_mut();
+        if let Some(put) =
+            input.downcast_mut::<aws_sdk_dynamodb::operation::put_item::PutItemInput>()
         {
-            put.condition_expression =
-                Some("attribute_exists(pk) AND attribute_not_exists(pk)".into());
+            put.condition_expression = Some(IMPOSSIBLE.into());
             put.expression_attribute_names = None;
             put.expression_attribute_values = None;
+        }
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+        if let Some(tx) = input.downcast_mut::<TransactWriteItemsInput>() {
+            for put in tx
+                .transact_items
+                .iter_mut()
+                .flatten()
+                .filter_map(|i| i.put.as_mut())
+            {
+                put.condition_expression = Some(IMPOSSIBLE.into());
+                put.expression_attribute_names = None;
+                put.expression_attribute_values = None;
+            }
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use vls_domain::access;
 use vls_domain::audit::{AssociatedVia, SkuQuantity};
 use vls_domain::catalog::Sku;
+use vls_domain::change::Stamp;
 use vls_domain::input::Obj;
 use vls_domain::model::{Account, ActivationLink, Agreement};
 use vls_domain::rules::activation::{self, LinkToken};
@@ -30,7 +31,7 @@ use vls_runtime::config::{Clock, Config, Startup};
 use vls_runtime::secrets::Secret;
 use vls_signin::SignInSetup;
 use vls_signin::oidc::OidcError;
-use vls_store::{Store, StoreError};
+use vls_store::{Store, StoreError, TxFailure};
 
 pub struct App {
     pub store: Store,
@@ -294,8 +295,8 @@ async fn verify_company(
     app: &App,
     ctx: &Ctx,
     id: &AgreementId,
-    legal_name: &str,
-    country: &str,
+    (legal_name, country): (&str, &str),
+    stamp: &Stamp,
 ) -> Result<(), Problem> {
     for round in 0..MISMATCH_ATTEMPTS {
         let (agreement, mismatches) = app.store.agreement_and_mismatches(id).await?;
@@ -306,18 +307,17 @@ async fn verify_company(
         if activation::company_matches(&agreement, legal_name, country) {
             return Ok(());
         }
-        let after = activation::count_mismatch(mismatches.as_ref(), ctx.now);
-        if app
-            .store
-            .record_mismatch(id, mismatches.as_ref(), &after)
-            .await?
-        {
-            tracing::warn!(agreement_id = %id, mismatches = after.count,
-                "resend: company information did not match");
-            return Err(vls_domain::error::RuleError::CompanyMismatch.into());
+        let counted = activation::mismatch(id, mismatches.as_ref(), ctx.now);
+        match app.store.commit_change(&counted.change, stamp).await {
+            Ok(()) => {
+                tracing::warn!(agreement_id = %id, mismatches = counted.outcome.count,
+                    "resend: company information did not match");
+                return Err(vls_domain::error::RuleError::CompanyMismatch.into());
+            }
+            Err(TxFailure::Store(e)) => return Err(e.into()),
+            // A concurrent mismatch moved the counter: count this one on top of it.
+            Err(_) => tokio::time::sleep(vls_store::backoff(round)).await,
         }
-        // A concurrent mismatch moved the counter: count this one on top of it.
-        tokio::time::sleep(vls_store::backoff(round)).await;
     }
     Err(Problem::concurrent_update())
 }
@@ -329,7 +329,12 @@ async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     // Only the company information is read; any recipient in the body is ignored.
     let (legal_name, country) =
         ctx.parse(|b: &Obj<'_>| Ok((b.text("legal_name", 200)?, b.text("country", 100)?)))?;
-    verify_company(app, ctx, &id, &legal_name, &country).await?;
+    let stamp = Stamp {
+        at: ctx.now,
+        actor: p.actor(),
+        request_id: ctx.request_id.clone(),
+    };
+    verify_company(app, ctx, &id, (&legal_name, &country), &stamp).await?;
     let id = &id;
     mutate(&app.store, ctx, move || async move {
         let before = app

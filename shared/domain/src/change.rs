@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::audit::Audit;
 use crate::metrics::Metric;
 use crate::model::{
-    Account, ActivationLink, Agreement, MailIntent, Order, Partner, Reservation, Subscription,
+    Account, ActivationLink, Agreement, MailIntent, Mismatches, Order, Partner, Reservation,
+    Subscription,
 };
 use crate::sources::{Source, SourceKind, moved};
 use crate::trail::{Actor, Event};
@@ -131,6 +132,13 @@ pub enum Write {
     SpendLink {
         token_hash: String,
         link: ActivationLink,
+    },
+    /// R9's mismatch counter, written only if it is still as read (`before`: its count, or
+    /// `None` when there was none).
+    Mismatch {
+        agreement: AgreementId,
+        before: Option<u32>,
+        after: Mismatches,
     },
     /// An anniversary billed (R14, once).
     TrueUpMarker {

@@ -392,3 +392,10 @@ pub struct ActivationLink {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_for: Option<AccountId>,
 }
+
+/// R9's mismatch counter: mismatches since `window_start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatches {
+    pub window_start: DateTime<Utc>,
+    pub count: u32,
+}

@@ -12,7 +12,6 @@ use vls_domain::{change, metrics, model, rules, sources, trail, types};
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -833,43 +832,6 @@ impl Store {
         let a = got.next().flatten().map(decode::<A>).transpose()?;
         let b = got.next().flatten().map(decode::<B>).transpose()?;
         Ok((a, b))
-    }
-
-    /// Records one more R9 mismatch: one conditional write (the only write a refused request
-    /// makes), expiring with its window. `Ok(false)` when a concurrent mismatch won the race.
-    pub async fn record_mismatch(
-        &self,
-        id: &AgreementId,
-        before: Option<&Mismatches>,
-        after: &Mismatches,
-    ) -> Result<bool, StoreError> {
-        let mut item = encode(after, &keys::lockout(id), "lockout")?;
-        let expires = (after.window_start + crate::rules::activation::lockout_window()).timestamp();
-        item.insert(
-            keys::TTL_ATTR.into(),
-            AttributeValue::N(expires.to_string()),
-        );
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        let put = match before {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(b) => put
-                .condition_expression("#c = :count")
-                .expression_attribute_names("#c", "count")
-                .expression_attribute_values(":count", AttributeValue::N(b.count.to_string())),
-        };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::unavailable(
-                    aws_sdk_dynamodb::error::DisplayErrorContext(other),
-                )),
-            },
-        }
     }
 
     pub async fn idempotency(

@@ -18,7 +18,8 @@ use super::stored::{Keyed, Stored, Trail, Versioned, lookup_item};
 use super::{CustomerItem, IdempotencyRecord, Item, StoreError, encode, key_map};
 use crate::change::{Change, Owner, Record, Stamp, Write};
 use crate::metrics::Metric;
-use crate::rules::activation::ActivationLink;
+use crate::model::Mismatches;
+use crate::rules::activation::{ActivationLink, lockout_window};
 use crate::rules::schedule::MonthDay;
 use crate::sources::{Source, SourceKind};
 use crate::trail::Event;
@@ -410,12 +411,47 @@ impl Tx {
             } => self.create_schedule(customer, *schedule, first),
             Write::CreateLink { token_hash, link } => self.create_link(token_hash, link),
             Write::SpendLink { token_hash, link } => self.spend_link(token_hash, link),
+            Write::Mismatch {
+                agreement,
+                before,
+                after,
+            } => self.count_mismatch(agreement, *before, after),
             Write::TrueUpMarker {
                 agreement,
                 anniversary,
                 order,
             } => self.true_up_marker(agreement, *anniversary, order.as_ref()),
         };
+    }
+
+    /// R9's counter as `after`, only if it is still at `before` (absent when `None`); kept
+    /// until its window has passed (TTL).
+    fn count_mismatch(
+        &mut self,
+        id: &AgreementId,
+        before: Option<u32>,
+        after: &Mismatches,
+    ) -> &mut Self {
+        let expires = (after.window_start + lockout_window()).timestamp();
+        let built = encode(after, &keys::lockout(id), "lockout").and_then(|mut item| {
+            item.insert(
+                keys::TTL_ATTR.into(),
+                AttributeValue::N(expires.to_string()),
+            );
+            let put = Put::builder().table_name(&self.table).set_item(Some(item));
+            let put = match before {
+                None => put.condition_expression("attribute_not_exists(pk)"),
+                Some(count) => put
+                    .condition_expression("#c = :count")
+                    .expression_attribute_names("#c", "count")
+                    .expression_attribute_values(":count", v(u64::from(count))),
+            };
+            put.build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(StoreError::unavailable)
+        });
+        self.push("lockout", built);
+        self
     }
 
     /// A write the store cannot make: the transaction fails before it is sent.

@@ -1,7 +1,6 @@
 //! Activation (R6, R8, R9): links, associating an agreement with an account, resends.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{AssociatedVia, Audit, SkuQuantity};
@@ -10,6 +9,7 @@ use crate::error::RuleError;
 use crate::metrics::Metric;
 use crate::model::{Account, Agreement, MailIntent, MailReason};
 use crate::sources::Source;
+use crate::types::AgreementId;
 
 /// The secret in an activation link: 256 random bits, hex (URL-safe, no readable data).
 /// Only its SHA-256 is ever stored; it is never logged.
@@ -227,6 +227,25 @@ pub fn request_resend(
     })
 }
 
+/// R9: a mismatch counted on top of `before` (the counter as read), as a change of its own:
+/// written even though the request is refused, and only if the counter is still as read.
+pub fn mismatch(
+    agreement: &AgreementId,
+    before: Option<&Mismatches>,
+    now: DateTime<Utc>,
+) -> Decision<Mismatches> {
+    let after = count_mismatch(before, now);
+    let change = Change::default().write(Write::Mismatch {
+        agreement: agreement.clone(),
+        before: before.map(|m| m.count),
+        after,
+    });
+    Decision {
+        outcome: after,
+        change,
+    }
+}
+
 /// R9: company information as the caller gave it, compared without regard to case or
 /// surrounding spaces, in time that does not depend on where the strings differ.
 pub fn company_matches(agreement: &Agreement, legal_name: &str, country: &str) -> bool {
@@ -244,12 +263,7 @@ pub fn company_matches(agreement: &Agreement, legal_name: &str, country: &str) -
     diff == 0
 }
 
-/// R9's mismatch counter: mismatches since `window_start`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mismatches {
-    pub window_start: DateTime<Utc>,
-    pub count: u32,
-}
+pub use crate::model::Mismatches;
 
 pub const LOCKOUT_AFTER: u32 = 5;
 
