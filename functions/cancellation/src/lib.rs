@@ -82,11 +82,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let accept = b.opt_bool("accept_license_loss")?.unwrap_or(false);
         Ok((b.text("reason", 1000)?, accept))
     })?;
-    let who = if p.role() == Role::BillingSupport {
-        Canceller::BillingSupport
-    } else {
-        Canceller::AccountAdmin
-    };
+    let who = Canceller::of(p);
     let answer = mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;
         let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;

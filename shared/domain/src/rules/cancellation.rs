@@ -86,6 +86,18 @@ pub enum Canceller {
     BillingSupport,
 }
 
+impl Canceller {
+    /// Billing support may accept a loss of licences (R11); anyone else cancels as the
+    /// account's administrator.
+    pub fn of(p: &crate::principal::Principal) -> Self {
+        if p.role() == crate::principal::Role::BillingSupport {
+            Self::BillingSupport
+        } else {
+            Self::AccountAdmin
+        }
+    }
+}
+
 /// A passing cancellation: the subscription and the account after it, what it relied on,
 /// and the shortfall that was accepted, if any.
 #[derive(Debug, Clone, PartialEq)]
