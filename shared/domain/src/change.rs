@@ -194,16 +194,17 @@ impl Audited {
 
     /// The entry as the trail keeps it, made by `stamp`'s actor in its request.
     pub fn event(&self, stamp: &Stamp) -> Event {
-        let mut event = Event::new(
-            stamp.at,
-            &self.audit,
-            stamp.actor.clone(),
-            &stamp.request_id,
-        )
-        .on_account(self.account.as_ref());
-        event.agreement_id = self.agreement.clone();
-        event.reason = self.reason.clone();
-        event
+        Event {
+            reason: self.reason.clone(),
+            agreement_id: self.agreement.clone(),
+            account_id: self.account.clone(),
+            ..Event::new(
+                stamp.at,
+                &self.audit,
+                stamp.actor.clone(),
+                &stamp.request_id,
+            )
+        }
     }
 }
 

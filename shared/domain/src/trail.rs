@@ -41,7 +41,8 @@ impl Actor {
     }
 }
 
-/// Events are built one way: who did what, when, in which request, then what it concerned.
+/// Events are built one way: who did what, when, in which request; what an event concerns
+/// comes from its [`crate::change::Audited`] entry.
 impl Event {
     pub fn new(at: DateTime<Utc>, audit: &Audit, actor: Actor, request_id: &str) -> Self {
         Self {
@@ -54,20 +55,5 @@ impl Event {
             account_id: None,
             details: audit.details(),
         }
-    }
-
-    pub fn on_agreement(mut self, id: &AgreementId) -> Self {
-        self.agreement_id = Some(id.clone());
-        self
-    }
-
-    pub fn on_account(mut self, id: Option<&AccountId>) -> Self {
-        self.account_id = id.cloned();
-        self
-    }
-
-    pub fn because(mut self, reason: &str) -> Self {
-        self.reason = Some(reason.to_owned());
-        self
     }
 }

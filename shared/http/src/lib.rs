@@ -26,8 +26,6 @@ pub use problem::Problem;
 pub use route::{Access, Answer, Params, Route};
 
 use crate::input::Obj;
-use crate::trail::Event;
-use vls_domain::audit::Audit;
 
 /// The agreement the path names (`agreement_id`), if the caller may see it: otherwise 404, as
 /// for one that does not exist (R13: for a customer admin, an agreement not associated with
@@ -167,11 +165,6 @@ impl Ctx {
         let value = self.json()?;
         let obj = Obj::root(&value)?;
         Ok(parse(&obj)?)
-    }
-
-    /// An audit event done by the caller in this request.
-    pub fn event(&self, principal: &Principal, audit: Audit) -> Event {
-        Event::new(self.now, &audit, principal.actor(), &self.request_id)
     }
 }
 

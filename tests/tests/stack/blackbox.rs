@@ -507,7 +507,8 @@ async fn activation_over_http_with_the_mailer_running() {
 
 /// The reading routes and the OSM's routes over HTTP, each answering for its own caller: an
 /// order, the agreement's reservations, its true-up preview, the partner's invoice contact,
-/// an OSM change and the resend to the new OSM.
+/// an OSM change, a resend refused for the wrong company (R9's counter, a transaction of its
+/// own) and the resend to the new OSM.
 #[tokio::test]
 #[ignore = "needs the local stack: run through `make test`"]
 async fn the_agreement_s_other_routes_over_http() {
@@ -547,8 +548,22 @@ async fn the_agreement_s_other_routes_over_http() {
         &json!({"name": "Noah New", "email": "noah@contoso.com"}),
     );
     assert_eq!(r.status, 200, "{}", r.raw);
+    // A wrong answer first: R9's counter is written in a transaction of its own, which the
+    // function's role must allow.
+    let resend = format!("/agreements/{agr}/activation-email/resend");
     let r = http.post(
-        &format!("/agreements/{agr}/activation-email/resend"),
+        &resend,
+        &bs,
+        &json!({"legal_name": "Fabrikam", "country": "NL"}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (403, Some("company_mismatch")),
+        "{}",
+        r.raw
+    );
+    let r = http.post(
+        &resend,
         &bs,
         &json!({"legal_name": "Contoso Ltd", "country": "NL"}),
     );
