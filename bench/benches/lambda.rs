@@ -201,8 +201,7 @@ fn print_operations(operations: &Value) {
     }
     println!(
         "targets: 1 write per mutating route; ≤ 2 reads and ≤ 1 page on either fixture; latency \
-         large ÷ small ≤ 1.2 (reads: median of 15; changes: one each) — except the pool, which \
-         lists one source per agreement by contract (500 on the large fixture)"
+         large ÷ small ≤ 1.2 (reads: median of 15; changes: one each)"
     );
 }
 

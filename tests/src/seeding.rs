@@ -136,6 +136,8 @@ pub async fn large_history(
     for _ in 1..size.agreements {
         let mut other = self::agreement(a.anniversary, Some(acc.id.clone()));
         other.holdings.invoice(&seat);
+        acc.version += 1;
+        other.joined_pool_at = acc.version;
         let source = Source::agreement(&other, &acc.id);
         shift(&mut acc.volume, &Default::default(), &source.counts);
         items.push(source.item().expect("item"));

@@ -276,12 +276,12 @@ async fn association_reads(
     Ok((link, agreement, target))
 }
 
-/// The account's pool totals per SKU (for the "Licences associated" page).
+/// The account's pool totals per SKU (for the "Licences associated" page): the account alone.
 pub(crate) async fn pool_totals(app: &App, id: &AccountId) -> Vec<(Sku, u64)> {
-    let Ok(Some((account, sources))) = app.store.pool(id).await else {
+    let Ok(Some(account)) = app.store.account(id).await else {
         return Vec::new();
     };
-    vls_domain::rules::pool::of(&account.id, &sources)
+    vls_domain::rules::pool::totals(&account)
         .skus
         .iter()
         .map(|s| (s.sku, s.total))

@@ -1,11 +1,14 @@
 //! Partners, accounts and their direct subscriptions, the pool and the account's trail.
 
 use vls_domain::access;
+use vls_domain::catalog::Sku;
 use vls_domain::input;
-use vls_domain::rules::{directory, pool};
+use vls_domain::rules::directory;
+use vls_domain::rules::pool::{self, LinesAfter};
 use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
 use vls_http::paging::List;
-use vls_http::views::{AccountView, EventView, PartnerView, SubscriptionView};
+use vls_http::views::SubscriptionView;
+use vls_http::views::{AccountView, EventView, PartnerView, PoolView, SourceLineView};
 use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
 
 use crate::App;
@@ -68,15 +71,81 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
     .await
 }
 
+/// GET /accounts/{id}/licenses: the pool's totals as the account keeps them (one read).
 pub(crate) async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let account_id = visible_account(p, path)?;
-    let (account, sources) = app
+    let account = app
         .store
-        .pool(&account_id)
+        .account(&account_id)
         .await?
         .ok_or_else(|| Problem::not_found("account"))?;
-    Ok(Reply::ok(&pool::of(&account.id, &sources)))
+    Ok(Reply::ok(&PoolView::from(&pool::totals(&account))))
+}
+
+/// GET /accounts/{id}/licenses/sources?sku=: the pool's sources, a line per source and SKU,
+/// in the order the sources joined the pool, a page at a time (the account, then one query).
+pub(crate) async fn get_license_sources(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
+    if app.store.account(&account_id).await?.is_none() {
+        return Err(Problem::not_found("account"));
+    }
+    let filter = ctx.query_param("sku").filter(|s| !s.is_empty());
+    let sku = filter.as_deref().map(sku_filter).transpose()?;
+    let key = app.config.cursor_key.as_ref();
+    let list = List::new(
+        key,
+        ("sources", "pool_sources"),
+        account_id.as_str(),
+        filter.as_deref(),
+        p,
+    );
+    let asked = list.asked(ctx)?;
+    let start = asked.after.as_deref().map(lines_after).transpose()?;
+    // A page that ended inside a source goes on from that source's next line.
+    let from = start.as_ref().map(|s| match s.sku {
+        Some(_) => s.position.clone(),
+        None => format!("{}!", s.position),
+    });
+    let read = app
+        .store
+        .sources_page(&account_id, from.as_deref(), asked.limit)
+        .await?;
+    let more = read.next.is_some();
+    let (lines, next) = pool::lines_page(&read.items, start.as_ref(), sku, asked.limit, more);
+    let shown: Vec<SourceLineView> = lines.iter().map(SourceLineView::from).collect();
+    let next = next.map(|n| match n.sku {
+        Some(sku) => format!("{}|{}", n.position, sku.code()),
+        None => n.position,
+    });
+    list.reply(&shown, next.as_deref())
+}
+
+fn sku_filter(code: &str) -> Result<Sku, Problem> {
+    Sku::parse(code).ok_or_else(|| {
+        Problem::new(422, "unknown_sku", format!("{code:?} is not a catalog SKU")).at_field("sku")
+    })
+}
+
+/// A sealed position back from its text (`<source position>` or `<…>|<sku>`).
+fn lines_after(position: &str) -> Result<LinesAfter, Problem> {
+    let (position, sku) = match position.split_once('|') {
+        None => (position, None),
+        Some((position, code)) => (position, Some(Sku::parse(code).ok_or_else(bad_cursor)?)),
+    };
+    Ok(LinesAfter {
+        position: position.to_owned(),
+        sku,
+    })
+}
+
+fn bad_cursor() -> Problem {
+    Problem::new(
+        422,
+        "invalid_cursor",
+        "the cursor is not one this list gave",
+    )
 }
 
 /// GET /accounts/{id}/events: a page of its trail, oldest first (R17).

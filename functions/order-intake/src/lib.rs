@@ -53,6 +53,12 @@ pub static ROUTES: &[Route<App>] = &[
     ),
     route!(
         "GET",
+        "/accounts/{account_id}/licenses/sources",
+        ACCOUNT_READERS,
+        get_license_sources
+    ),
+    route!(
+        "GET",
         "/accounts/{account_id}/events",
         ACCOUNT_READERS,
         get_account_events

@@ -51,7 +51,7 @@ pub(crate) fn add_counts(counts: &mut SkuCounts, more: &SkuCounts) {
 }
 
 /// Takes `lines` off `counts`; no SKU is kept at zero.
-fn take_lines(counts: &mut SkuCounts, lines: &Lines) {
+pub(crate) fn take_lines(counts: &mut SkuCounts, lines: &Lines) {
     for l in lines.iter() {
         if let Some(c) = counts.get_mut(&l.sku) {
             *c = c.saturating_sub(l.quantity.get());

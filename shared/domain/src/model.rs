@@ -59,6 +59,10 @@ pub struct Account {
     /// [`crate::sources::Source`]), so R11 reads the account alone.
     #[serde(default, skip_serializing_if = "SkuCounts::is_empty")]
     pub volume: SkuCounts,
+    /// Its direct licences per SKU: its active direct subscriptions' lines, kept current as
+    /// they are bought and cancelled, so the pool's totals are this item alone.
+    #[serde(default, skip_serializing_if = "SkuCounts::is_empty")]
+    pub direct: SkuCounts,
     pub created_at: DateTime<Utc>,
     pub version: u64,
 }
@@ -93,6 +97,10 @@ pub struct Subscription {
     pub status: SubscriptionStatus,
     pub created_at: DateTime<Utc>,
     pub version: u64,
+    /// Its place among the account's subscriptions and pool sources: the account's version
+    /// when it was bought (in the same transaction), so both lists follow commit order.
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +153,10 @@ pub struct Agreement {
     /// What it holds, per SKU, kept current in the same transaction as every change.
     #[serde(default)]
     pub holdings: Holdings,
+    /// Its place among its account's pool sources: the account's version when it was
+    /// associated with it (R6, R7, R15; in the same transaction), 0 while it is not.
+    #[serde(default)]
+    pub joined_pool_at: u64,
     pub version: u64,
 }
 

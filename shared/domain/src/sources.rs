@@ -29,6 +29,11 @@ pub struct Source {
     pub kind: SourceKind,
     pub id: String,
     pub counts: SkuCounts,
+    /// Its place in the account's list of sources: the account's version when it joined the
+    /// pool (a subscription's `sequence`, an agreement's `joined_pool_at`), kept as it
+    /// changes, so the list follows the order the sources joined in.
+    #[serde(default)]
+    pub joined: u64,
 }
 
 impl Source {
@@ -40,6 +45,7 @@ impl Source {
             kind: SourceKind::Direct,
             id: sub.id.to_string(),
             counts,
+            joined: sub.sequence,
         }
     }
 
@@ -50,6 +56,7 @@ impl Source {
             kind: SourceKind::Agreement,
             id: agreement.id.to_string(),
             counts: agreement.holdings.volume(),
+            joined: agreement.joined_pool_at,
         }
     }
 }
@@ -80,18 +87,23 @@ pub fn moved(account: &Account, before: &Agreement, after: &Agreement) -> (Accou
     (moved, Source::agreement(after, &account.id))
 }
 
-/// An account's pool sources and volume counted from its subscriptions and the agreements
-/// associated with it (each with its holdings as kept): what the kept ones must equal.
+/// An account's pool sources, direct licences and volume counted from its subscriptions and
+/// the agreements associated with it (each with its holdings as kept): what the kept ones
+/// must equal.
 pub fn recount(
     account: &Account,
     subs: &[Subscription],
     agreements: &[Agreement],
-) -> (Vec<Source>, SkuCounts) {
+) -> (Vec<Source>, SkuCounts, SkuCounts) {
     let mut sources: Vec<Source> = subs
         .iter()
         .filter(|x| x.account_id == account.id && x.status == SubscriptionStatus::Active)
         .map(Source::direct)
         .collect();
+    let mut direct = SkuCounts::new();
+    for source in &sources {
+        add_counts(&mut direct, &source.counts);
+    }
     let mut volume = SkuCounts::new();
     for a in agreements
         .iter()
@@ -103,7 +115,8 @@ pub fn recount(
     }
     sources.sort();
     volume.retain(|_, n| *n > 0);
-    (sources, volume)
+    direct.retain(|_, n| *n > 0);
+    (sources, direct, volume)
 }
 
 /// An agreement's holdings counted from its orders and reservations themselves: what the kept

@@ -42,6 +42,7 @@ pub fn account() -> Account {
         online_services: vec![],
         relied_on: Default::default(),
         volume: Default::default(),
+        direct: Default::default(),
         created_at: at("2026-01-01T00:00:00Z"),
         version: 1,
     }
@@ -75,6 +76,7 @@ pub fn agreement() -> Agreement {
         activation_email_failed: None,
         created_at: at("2026-03-01T00:00:00Z"),
         holdings: Default::default(),
+        joined_pool_at: 0,
         version: 1,
     }
 }

@@ -15,6 +15,7 @@ use crate::model::{
     ReservationStatus, Subscription, SubscriptionStatus,
 };
 use crate::rules::cancellation::Coverage;
+use crate::rules::pool::{SourceKind, SourceLine, Totals};
 use crate::rules::reservations::Preview;
 use crate::trail::{Actor, Event};
 use crate::types::{
@@ -22,6 +23,7 @@ use crate::types::{
     ReservationId, SkuCounts, SubscriptionId,
 };
 use vls_domain::audit::AmendmentKind;
+use vls_domain::catalog::Sku;
 
 /// An agreement as the API shows it (SPEC §4): without `osm_generation` and `link_seq`,
 /// which only decide whether an activation link still works.
@@ -254,6 +256,64 @@ pub struct InvoiceSupportView<'a> {
     pub partner_id: &'a PartnerId,
     pub name: &'a str,
     pub contact: &'a Contact,
+}
+
+/// The pool's totals (SPEC §4): per SKU, what the account may use and what it is made of.
+#[derive(Debug, Serialize)]
+pub struct PoolView<'a> {
+    pub account_id: &'a AccountId,
+    pub skus: Vec<SkuTotalView>,
+    pub version: u64,
+}
+
+/// One SKU of the pool.
+#[derive(Debug, Serialize)]
+pub struct SkuTotalView {
+    pub sku: Sku,
+    pub total: u64,
+    pub direct: u64,
+    pub volume: u64,
+    pub relied_on: u64,
+}
+
+impl<'a> From<&'a Totals> for PoolView<'a> {
+    fn from(t: &'a Totals) -> Self {
+        Self {
+            account_id: &t.account_id,
+            skus: t
+                .skus
+                .iter()
+                .map(|s| SkuTotalView {
+                    sku: s.sku,
+                    total: s.total,
+                    direct: s.direct,
+                    volume: s.volume,
+                    relied_on: s.relied_on,
+                })
+                .collect(),
+            version: t.version,
+        }
+    }
+}
+
+/// One line of the pool's sources list: what one source gives of one SKU.
+#[derive(Debug, Serialize)]
+pub struct SourceLineView<'a> {
+    pub sku: Sku,
+    pub kind: SourceKind,
+    pub id: &'a str,
+    pub quantity: u64,
+}
+
+impl<'a> From<&'a SourceLine> for SourceLineView<'a> {
+    fn from(l: &'a SourceLine) -> Self {
+        Self {
+            sku: l.sku,
+            kind: l.kind,
+            id: &l.id,
+            quantity: l.quantity,
+        }
+    }
 }
 
 /// What the next True-Up will bill, and the last anniversary billed.

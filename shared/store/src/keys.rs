@@ -36,7 +36,9 @@
 //!
 //! LSI1 (`lsi1sk`, all attributes, strongly consistent): an agreement's orders (`O#<seq>`) and
 //! reservations (`R#<seq>`) by the agreement's version when each was created (its `sequence`,
-//! 20 digits), so their lists are read a page at a time in commit order, like the trails.
+//! 20 digits), so their lists are read a page at a time in commit order, like the trails; an
+//! account's subscriptions (`SUB#<seq>`) and pool sources (`SRC#<seq>#<D|A>#<id>`) by the
+//! account's version when each was bought or joined the pool.
 //!
 //! GSI1 (`gsi1pk`, `gsi1sk`, keys only on the items that carry them — sparse):
 //! - agreements: `gsi1pk = DUE#<shard>` (16 shards by agreement id), `gsi1sk =
@@ -102,11 +104,17 @@ pub const SOURCE_PREFIX: &str = "SRC#";
 
 /// A pool source's item: `SRC#D#<subscription>` or `SRC#A#<agreement>`.
 pub fn source(account: &AccountId, kind: SourceKind, id: &str) -> Key {
-    let code = match kind {
+    (
+        account_pk(account),
+        format!("{SOURCE_PREFIX}{}#{id}", source_code(kind)),
+    )
+}
+
+fn source_code(kind: SourceKind) -> &'static str {
+    match kind {
         SourceKind::Direct => "D",
         SourceKind::Agreement => "A",
-    };
-    (account_pk(account), format!("{SOURCE_PREFIX}{code}#{id}"))
+    }
 }
 
 pub fn subscription_ref(id: &SubscriptionId) -> Key {
@@ -160,6 +168,18 @@ pub fn order_position(sequence: u64) -> String {
 /// A reservation's place in LSI1.
 pub fn reservation_position(sequence: u64) -> String {
     format!("{RESERVATION_PREFIX}{sequence:020}")
+}
+
+/// A pool source's place in LSI1 (its account's sources, in the order they joined): the
+/// account's version then, and the source itself (each join moves the account's version on,
+/// so the version alone is unique; the source makes the key say what it is).
+pub fn source_position(joined: u64, kind: SourceKind, id: &str) -> String {
+    format!("{SOURCE_PREFIX}{joined:020}#{}#{id}", source_code(kind))
+}
+
+/// A direct subscription's place in LSI1 (its account's subscriptions, in commit order).
+pub fn subscription_position(sequence: u64) -> String {
+    format!("{SUBSCRIPTION_PREFIX}{sequence:020}")
 }
 
 pub fn partner_events(id: &PartnerId) -> String {

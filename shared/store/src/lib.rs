@@ -516,8 +516,19 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Item>, StoreError> {
-        let lo = match after {
-            Some(a) if a.starts_with(at.prefix) => format!("{a}!"),
+        self.page_from(at, after.map(|a| format!("{a}!")), limit)
+            .await
+    }
+
+    /// One page of a list from position `from` on, inclusive (from the start when `None`).
+    async fn page_from(
+        &self,
+        at: &ListAt<'_>,
+        from: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Item>, StoreError> {
+        let lo = match from {
+            Some(a) if a.starts_with(at.prefix) => a,
             Some(_) => return Err(StoreError::Corrupt("a position of another list".into())),
             None => at.prefix.to_owned(),
         };
@@ -604,6 +615,39 @@ impl Store {
     ) -> Result<Page<Reservation>, StoreError> {
         let at = ListAt::listed(agreement, keys::RESERVATION_PREFIX);
         Self::decoded(self.page(&at, after, limit).await?)
+    }
+
+    /// A page of an account's pool sources in the order they joined the pool, each with its
+    /// position, from position `from` on (inclusive: the source a page's cut fell inside).
+    pub async fn sources_page(
+        &self,
+        account: &AccountId,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<(String, Source)>, StoreError> {
+        let at = ListAt {
+            pk: keys::account_pk(account),
+            index: Some(keys::LSI1),
+            sort: keys::LSI1_SK,
+            prefix: keys::SOURCE_PREFIX,
+        };
+        let page = self.page_from(&at, from.map(str::to_owned), limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| {
+                let position = item
+                    .get(keys::LSI1_SK)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                decode::<Source>(item).map(|s| (position, s))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
     }
 
     /// A whole audit trail, oldest first (for checks and tools; requests read pages).
@@ -861,6 +905,7 @@ mod tests {
             online_services: vec![],
             relied_on,
             volume: Default::default(),
+            direct: Default::default(),
             created_at: chrono::Utc::now(),
             version: 1,
         }

@@ -86,12 +86,26 @@ impl Stored for Source {
     fn key(&self) -> Key {
         keys::source(&self.account_id, self.kind, &self.id)
     }
+    /// Listed in LSI1 in the order it joined the pool.
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        let position = keys::source_position(self.joined, self.kind, &self.id);
+        item.insert(keys::LSI1_SK.into(), s(position));
+        Ok(item)
+    }
 }
 
 impl Stored for Subscription {
     const KIND: &'static str = "subscription";
     fn key(&self) -> Key {
         keys::subscription(&self.account_id, &self.id)
+    }
+    /// Listed in LSI1 in the order it was bought.
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        let position = keys::subscription_position(self.sequence);
+        item.insert(keys::LSI1_SK.into(), s(position));
+        Ok(item)
     }
     fn lookups(&self) -> Vec<(Key, String)> {
         vec![(
@@ -243,4 +257,128 @@ impl<K: Keyed + ?Sized> Keyed for &K {
 /// A lookup item: which partition holds the entity an id names.
 pub(crate) fn lookup_item(key: &Key, target: String) -> Result<Item, StoreError> {
     encode(&RefItem { target }, key, "ref")
+}
+
+/// The stored form is the table's contract with every item already written: these pin it, so
+/// a renamed or retyped entity field fails here before it reaches a table it cannot read.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vls_domain::testing;
+
+    fn attributes(item: &Item) -> Vec<&str> {
+        let mut names: Vec<&str> = item.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn an_account_is_stored_under_its_key_with_its_fields() {
+        let account = testing::account();
+        let item = account.item().expect("encodes");
+        assert_eq!(
+            attributes(&item),
+            [
+                "created_at",
+                "domain",
+                "id",
+                "name",
+                "online_services",
+                "pk",
+                "sk",
+                "type",
+                "version"
+            ]
+        );
+        assert_eq!(
+            item["pk"].as_s().ok(),
+            Some(&format!("ACCOUNT#{}", account.id))
+        );
+        assert_eq!(
+            item["type"].as_s().ok().map(String::as_str),
+            Some("account")
+        );
+        assert_eq!(crate::decode::<Account>(item).expect("decodes"), account);
+    }
+
+    #[test]
+    fn an_agreement_is_stored_with_its_due_index_entry() {
+        let agreement = testing::agreement();
+        let item = agreement.item().expect("encodes");
+        assert_eq!(
+            attributes(&item),
+            [
+                "account_id",
+                "activation_email_failed",
+                "anniversary",
+                "billed_through",
+                "bound_to_online_services",
+                "created_at",
+                "customer",
+                "gsi1pk",
+                "gsi1sk",
+                "holdings",
+                "id",
+                "joined_pool_at",
+                "link_seq",
+                "ordered_seats",
+                "osm",
+                "osm_generation",
+                "partner_id",
+                "pk",
+                "program",
+                "schedule",
+                "sk",
+                "start_date",
+                "type",
+                "version",
+                "volume_discount_eligible"
+            ]
+        );
+        let due = keys::due(&agreement.id, agreement.anniversary);
+        assert_eq!(item["gsi1pk"].as_s().ok(), Some(&due.0));
+        assert_eq!(item["gsi1sk"].as_s().ok(), Some(&due.1));
+        assert_eq!(
+            item["anniversary"].as_s().ok().map(String::as_str),
+            Some("2027-03-15")
+        );
+        assert_eq!(
+            crate::decode::<Agreement>(item).expect("decodes"),
+            agreement
+        );
+    }
+
+    #[test]
+    fn a_pool_source_is_listed_by_the_account_s_version_when_it_joined() {
+        let agreement = Agreement {
+            joined_pool_at: 42,
+            ..testing::agreement()
+        };
+        let account = testing::account();
+        let source = Source::agreement(&agreement, &account.id);
+        let item = source.item().expect("encodes");
+        assert_eq!(
+            attributes(&item),
+            [
+                "account_id",
+                "counts",
+                "id",
+                "joined",
+                "kind",
+                "lsi1sk",
+                "pk",
+                "sk",
+                "type"
+            ]
+        );
+        assert_eq!(
+            item["lsi1sk"].as_s().ok(),
+            Some(&format!("SRC#00000000000000000042#A#{}", agreement.id))
+        );
+        assert_eq!(
+            item["sk"].as_s().ok(),
+            Some(&format!("SRC#A#{}", agreement.id))
+        );
+        assert_eq!(crate::decode::<Source>(item).expect("decodes"), source);
+    }
 }

@@ -233,16 +233,16 @@ async fn check(w: &World, seed: u64, history: &[String]) {
             .expect("account");
         let (account, mut sources) = store.pool(&id).await.expect("read").expect("account");
         sources.sort();
-        let (counted_sources, counted_volume) =
+        let (counted_sources, counted_direct, counted_volume) =
             vls_domain::sources::recount(&account, &subs, &agreements);
         assert_eq!(
-            (&sources, &account.volume),
-            (&counted_sources, &counted_volume),
+            (&sources, &account.direct, &account.volume),
+            (&counted_sources, &counted_direct, &counted_volume),
             "seed {seed}: account {id} after {history:#?}"
         );
         assert_eq!(
-            pool::of(&account.id, &sources),
-            pool::recount(&account, &subs, &recounted),
+            pool::totals(&account),
+            pool::recount(&account, &subs, &recounted).0,
             "seed {seed}: the pool of {id}"
         );
     }

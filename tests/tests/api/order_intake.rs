@@ -64,10 +64,30 @@ async fn assert_the_direct_pool(w: &World) {
     assert_eq!(total(&pool.body, "d365-sales-professional"), 50);
     assert_eq!(total(&pool.body, "d365-additional-production-instance"), 3);
     assert_eq!(total(&pool.body, "d365-additional-storage-gb"), 5);
-    assert_eq!(pool.body["skus"][0]["sources"][0]["kind"], "direct");
     assert_eq!(
-        pool.body["skus"][0]["sources"][0]["id"],
-        w.subscription.as_str()
+        pool.body["skus"][0],
+        json!({"sku": "d365-sales-professional", "total": 50, "direct": 50, "volume": 0,
+               "relied_on": 0}),
+        "{}",
+        pool.raw
+    );
+    let sources =
+        w.h.get(
+            &format!("/accounts/{}/licenses/sources", w.account),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(sources.status, 200, "{}", sources.raw);
+    let sub = w.subscription.as_str();
+    assert_eq!(
+        sources.body,
+        json!({"sources": [
+            {"sku": "d365-sales-professional", "kind": "direct", "id": sub, "quantity": 50},
+            {"sku": "d365-additional-production-instance", "kind": "direct", "id": sub,
+             "quantity": 3},
+            {"sku": "d365-additional-storage-gb", "kind": "direct", "id": sub, "quantity": 5}
+        ], "next_cursor": null}),
+        "one line per SKU of the subscription, in catalog order"
     );
 }
 
@@ -287,10 +307,12 @@ async fn online_services_agreement_attaches_on_invoicing_without_mail() {
         .get(&format!("/accounts/{mos}/licenses"), &admin(&mos))
         .await;
     assert_eq!(total(&pool.body, "d365-sales-enterprise"), 20);
-    let src = &pool.body["skus"][0]["sources"][0];
+    let sources = h
+        .get(&format!("/accounts/{mos}/licenses/sources"), &admin(&mos))
+        .await;
     assert_eq!(
-        *src,
-        json!({"kind": "agreement", "id": agr, "quantity": 20}),
+        sources.body["sources"],
+        json!([{"sku": "d365-sales-enterprise", "kind": "agreement", "id": agr, "quantity": 20}]),
         "one source per agreement: its invoiced orders"
     );
     // The admin of the bound account sees the agreement and the order.

@@ -235,3 +235,101 @@ async fn an_event_without_its_owner_written_is_refused() {
     }
     assert_eq!(store.events(&agr).await.expect("trail").len(), before);
 }
+
+/// 149 direct subscriptions beside the world's agreement: 150 pool sources, every other one
+/// giving two SKUs (so that pages end inside a source). Their ids, in the order bought.
+async fn many_sources(w: &World) -> Vec<String> {
+    let subs = format!("/accounts/{}/subscriptions", w.account);
+    let two = json!({"billing": "invoice", "lines": [
+        {"sku": "d365-sales-professional", "quantity": 2},
+        {"sku": "d365-team-members", "quantity": 1}]});
+    let one = json!({"billing": "invoice", "lines": [{"sku": "d365-team-members", "quantity": 3}]});
+    let mut ids = Vec::new();
+    for i in 0..149 {
+        let r =
+            w.h.post(&subs, &w.admin, if i % 2 == 0 { &two } else { &one })
+                .await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+        ids.push(r.id());
+    }
+    ids
+}
+
+/// The pool's sources (SPEC §4), walked a line at a time: each line once, in the order the
+/// sources joined the pool (the agreement with the account, then each subscription as it
+/// was bought), summing to the totals the pool answers; one SKU's lines alone with `?sku=`.
+#[tokio::test]
+async fn the_pool_s_sources_walked_a_line_at_a_time_sum_to_its_totals() {
+    let w = world().await;
+    let ids = many_sources(&w).await;
+    let path = format!("/accounts/{}/licenses/sources", w.account);
+    let lines = w.h.walk(&path, &w.admin, "sources", 1).await;
+    let mut joined: Vec<&str> = lines.iter().filter_map(|l| l["id"].as_str()).collect();
+    joined.dedup();
+    let mut expected = vec![w.agr.as_str()];
+    expected.extend(ids.iter().map(String::as_str));
+    assert_eq!(joined, expected, "the order the sources joined");
+    let distinct: std::collections::HashSet<(String, String)> = lines
+        .iter()
+        .map(|l| (l["id"].to_string(), l["sku"].to_string()))
+        .collect();
+    assert_eq!(distinct.len(), lines.len(), "every line once");
+    assert_eq!(lines.len(), 1 + 75 * 2 + 74);
+
+    let pool =
+        w.h.get(&format!("/accounts/{}/licenses", w.account), &w.admin)
+            .await;
+    let skus = pool.body["skus"].as_array().expect("skus");
+    assert_eq!(skus.len(), 2, "{}", pool.raw);
+    for s in skus {
+        let sum: u64 = lines
+            .iter()
+            .filter(|l| l["sku"] == s["sku"])
+            .filter_map(|l| l["quantity"].as_u64())
+            .sum();
+        assert_eq!(Some(sum), s["total"].as_u64(), "{s}");
+    }
+    assert_eq!(total(&pool.body, "d365-team-members"), 75 + 74 * 3);
+
+    let members =
+        w.h.walk(
+            &format!("{path}?sku=d365-team-members"),
+            &w.admin,
+            "sources",
+            7,
+        )
+        .await;
+    assert_eq!(members.len(), 149);
+    assert!(members.iter().all(|l| l["sku"] == "d365-team-members"));
+}
+
+/// A sources cursor goes on only with the SKU filter and the account it was given for; an
+/// unknown SKU is refused by name.
+#[tokio::test]
+async fn a_sources_cursor_is_bound_to_its_sku_and_its_account() {
+    let w = world().await;
+    many_sources(&w).await;
+    let path = format!("/accounts/{}/licenses/sources", w.account);
+    let first =
+        w.h.get(&format!("{path}?sku=d365-team-members&limit=1"), &w.bs)
+            .await;
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let ok = format!("{path}?sku=d365-team-members&limit=1&cursor={cursor}");
+    assert_eq!(w.h.get(&ok, &w.bs).await.status, 200);
+    let other =
+        w.h.post("/accounts", &w.bs, &account_body("Other"))
+            .await
+            .id();
+    for refused in [
+        format!("{path}?sku=d365-sales-professional&cursor={cursor}"),
+        format!("{path}?cursor={cursor}"),
+        format!("/accounts/{other}/licenses/sources?sku=d365-team-members&cursor={cursor}"),
+    ] {
+        assert_problem(&w.h.get(&refused, &w.bs).await, 422, "invalid_cursor");
+    }
+    let unknown = w.h.get(&format!("{path}?sku=d365-unheard-of"), &w.bs).await;
+    assert_problem(&unknown, 422, "unknown_sku");
+}

@@ -261,10 +261,16 @@ async fn the_walkthrough_cancels_remaps_and_amends() {
     assert_the_remap_needs_the_loss_accepted(&w, &new).await;
     assert_eq!(seats(h, &w.account).await, 0);
     assert_eq!(seats(h, &new).await, 55);
-    let pool = h.get(&format!("/accounts/{new}/licenses"), &w.bs).await;
+    let sources = h
+        .get(
+            &format!("/accounts/{new}/licenses/sources?sku=d365-sales-professional"),
+            &w.bs,
+        )
+        .await;
     assert_eq!(
-        pool.body["skus"][0]["sources"],
-        json!([{"kind": "agreement", "id": w.agreement, "quantity": 55}]),
+        sources.body["sources"],
+        json!([{"sku": "d365-sales-professional", "kind": "agreement", "id": w.agreement,
+                "quantity": 55}]),
         "the agreement's licences moved with it"
     );
     assert_pointless_remaps_are_refused(&w, &new).await;

@@ -51,12 +51,15 @@ async fn reserving_adds_to_the_pool_at_once_and_cancelling_takes_it_back() {
     );
     let res = r.id();
     assert_eq!(pool_seats(&w).await, 10);
-    let pool = h
-        .get(&format!("/accounts/{}/licenses", w.account), &w.admin)
+    let sources = h
+        .get(
+            &format!("/accounts/{}/licenses/sources", w.account),
+            &w.admin,
+        )
         .await;
     assert_eq!(
-        pool.body["skus"][0]["sources"][0],
-        json!({"kind": "agreement", "id": agr, "quantity": 10}),
+        sources.body["sources"][0],
+        json!({"sku": "d365-sales-professional", "kind": "agreement", "id": agr, "quantity": 10}),
         "the reservation counts in its agreement's source"
     );
 

@@ -180,6 +180,7 @@ fn rows(w: &World) -> Vec<Row> {
         post("/accounts", account_body("New"), BILLING),
         post(subs, faq_subscription(), ACCOUNT_AND_BILLING),
         read(format!("{account}/licenses"), ACCOUNT_AND_BILLING),
+        read(format!("{account}/licenses/sources"), ACCOUNT_AND_BILLING),
         read(format!("{account}/events"), ACCOUNT_AND_BILLING),
         post("/agreements", agreement_body("3", "2026-03-15"), &partners),
         read(agreement.clone(), READERS),
@@ -302,7 +303,7 @@ async fn every_route_for_every_caller() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         rows.len(),
-        24,
+        25,
         "every authenticated operation of the contract (the page GET needs no token)"
     );
     // The page itself needs only the link.

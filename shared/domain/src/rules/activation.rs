@@ -148,6 +148,7 @@ pub fn associate(
     Ok(Associated {
         agreement: Agreement {
             account_id: Some(target.id.clone()),
+            joined_pool_at: account.version,
             version: agreement.version + 1,
             ..agreement.clone()
         },

@@ -84,7 +84,7 @@ pub fn create(
         }
     };
     let schedule = schedule_for(ctx.customer_schedule, cmd.start_date);
-    let agreement = Agreement {
+    let mut agreement = Agreement {
         id,
         program: cmd.program,
         customer: cmd.customer,
@@ -103,6 +103,7 @@ pub fn create(
         activation_email_failed: None,
         created_at: now,
         holdings: Default::default(),
+        joined_pool_at: 0,
         version: 1,
     };
     let bound = ctx
@@ -114,6 +115,9 @@ pub fn create(
             bound.version += 1;
             bound
         });
+    if let Some(bound) = &bound {
+        agreement.joined_pool_at = bound.version;
+    }
     let first_of_customer = ctx.customer_schedule.is_none();
     let change = created(&agreement, schedule, first_of_customer, bound.as_ref(), ctx);
     Ok(Created {
@@ -266,6 +270,7 @@ mod tests {
             },
             relied_on: Default::default(),
             volume: Default::default(),
+            direct: Default::default(),
             created_at: now(),
             version: 1,
         }

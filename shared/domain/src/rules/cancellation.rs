@@ -11,6 +11,7 @@ use crate::audit::Audit;
 use crate::catalog::Sku;
 use crate::change::{Audited, Change};
 use crate::error::{CoverageShortfall, ReliedOnShortfall, RuleError};
+use crate::holdings::take_lines;
 use crate::metrics::Metric;
 use crate::model::{Account, Subscription, SubscriptionStatus};
 use crate::sources::SourceKind;
@@ -54,7 +55,7 @@ pub fn account_volume(account: &Account, agreements: &[AgreementHoldings]) -> Sk
         .iter()
         .map(AgreementHoldings::recounted)
         .collect();
-    crate::sources::recount(account, &[], &held).1
+    crate::sources::recount(account, &[], &held).2
 }
 
 /// Every line of the subscription against the account's volume (`volume`, per SKU) and what
@@ -154,6 +155,7 @@ pub fn cancel(
             *n = n.saturating_add(covered);
         }
     }
+    take_lines(&mut after.direct, &sub.lines);
     after.version += 1;
     let cancelled = Subscription {
         status: SubscriptionStatus::Cancelled,
@@ -285,6 +287,7 @@ mod tests {
             status: SubscriptionStatus::Active,
             created_at: Utc::now(),
             version: 1,
+            sequence: 1,
         }
     }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::Audit;
 use crate::change::{Audited, Change, Decision};
+use crate::holdings::add_lines;
 use crate::model::{
     Account, Billing, Contact, OnlineServicesLicense, Partner, Subscription, SubscriptionStatus,
 };
@@ -54,6 +55,7 @@ pub fn open_account(id: AccountId, new: &NewAccount, now: DateTime<Utc>) -> Deci
         online_services: new.online_services.clone(),
         relied_on: Default::default(),
         volume: Default::default(),
+        direct: Default::default(),
         created_at: now,
         version: 1,
     };
@@ -73,7 +75,8 @@ pub fn open_account(id: AccountId, new: &NewAccount, now: DateTime<Utc>) -> Deci
 }
 
 /// A direct subscription added to `account` (as read): one of its pool's sources from now on,
-/// and the account's version moves on so that guards on it see the change.
+/// its lines in the account's direct licences, and the account's version moves on so that
+/// guards on it see the change (the subscription's place in the account's lists).
 pub fn add_subscription(
     account: &Account,
     id: SubscriptionId,
@@ -81,6 +84,9 @@ pub fn add_subscription(
     lines: &Lines,
     now: DateTime<Utc>,
 ) -> Decision<Subscription> {
+    let mut after = account.clone();
+    add_lines(&mut after.direct, lines);
+    after.version += 1;
     let sub = Subscription {
         id,
         account_id: account.id.clone(),
@@ -89,6 +95,7 @@ pub fn add_subscription(
         status: SubscriptionStatus::Active,
         created_at: now,
         version: 1,
+        sequence: after.version,
     };
     let audit = Audit::SubscriptionCreated {
         subscription_id: sub.id.clone(),
@@ -101,7 +108,7 @@ pub fn add_subscription(
     let change = Change::default()
         .create(&sub)
         .put_source(Source::direct(&sub))
-        .advance(&account.id, account.version)
+        .replace(&after, account.version)
         .audit(entry);
     Decision {
         outcome: sub,
@@ -112,6 +119,7 @@ pub fn add_subscription(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Sku;
     use crate::change::{Owner, Record, Write};
     use crate::testing;
 
@@ -127,7 +135,7 @@ mod tests {
             testing::at("2027-01-01T00:00:00Z"),
         )
         .outcome;
-        let lines = testing::lines(&[(crate::catalog::Sku::SalesProfessional, 3)]);
+        let lines = testing::lines(&[(Sku::SalesProfessional, 3)]);
         let made = add_subscription(
             &account,
             SubscriptionId::generate(),
@@ -136,13 +144,27 @@ mod tests {
             testing::at("2027-01-02T00:00:00Z"),
         );
         let sub = &made.outcome;
+        let after = Account {
+            direct: [(Sku::SalesProfessional, 3)].into_iter().collect(),
+            version: account.version + 1,
+            ..account.clone()
+        };
         assert_eq!(
             made.change.writes,
             vec![
                 Write::Create(Record::Subscription(sub.clone())),
                 Write::PutSource(Source::direct(sub)),
-                Write::Advance(Owner::Account(account.id.clone()), account.version),
+                Write::Replace(Record::Account(after.clone()), account.version),
             ]
+        );
+        assert_eq!(
+            (
+                sub.sequence,
+                after.version,
+                after.direct.get(&Sku::SalesProfessional)
+            ),
+            (account.version + 1, account.version + 1, Some(&3)),
+            "its place is the account's new version; its lines are the account's direct licences"
         );
         assert_eq!(
             made.change.entries[0].trails,

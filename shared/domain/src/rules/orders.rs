@@ -253,6 +253,7 @@ mod tests {
             status: SubscriptionStatus::Active,
             created_at: now(),
             version: 1,
+            sequence: 1,
         }
     }
 

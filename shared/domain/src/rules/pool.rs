@@ -1,47 +1,158 @@
-//! The pool: what an account may use, per SKU, with its sources. Active direct subscription
-//! lines + the agreements associated with the account (their invoiced `source: "order"`
-//! orders and their active and billed reservations; true-up orders bill reservations that
-//! are already counted, so they never count). Each source is kept as an item in the account's
-//! partition as it changes ([`crate::sources::Source`]), so reading the pool is one query.
-
-use std::collections::BTreeMap;
-
-use serde::Serialize;
+//! The pool: what an account may use, per SKU. Active direct subscription lines + the
+//! agreements associated with the account (their invoiced `source: "order"` orders and their
+//! active and billed reservations; true-up orders bill reservations that are already counted,
+//! so they never count). The totals are kept on the account (`direct`, `volume`), so reading
+//! them is one item; each source is kept as an item in the account's partition as it changes
+//! ([`crate::sources::Source`]), listed a page at a time in the order the sources joined.
 
 use crate::catalog::Sku;
 use crate::model::{Account, Agreement, Order, Reservation, Subscription};
 use crate::sources::{Source, holdings_of};
-use crate::types::AccountId;
+use crate::types::{AccountId, SkuCounts};
 
 pub use crate::sources::SourceKind;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PoolSource {
-    pub kind: SourceKind,
-    pub id: String,
-    pub quantity: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PoolSku {
+/// One SKU of the pool: its total, the direct and volume licences it is made of, and how many
+/// of the volume licences stand in for cancelled subscriptions (R11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkuTotal {
     pub sku: Sku,
     pub total: u64,
-    pub sources: Vec<PoolSource>,
+    pub direct: u64,
+    pub volume: u64,
+    pub relied_on: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Pool {
+/// The pool's totals per SKU (those with any licence or reliance), at the account's version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
     pub account_id: AccountId,
-    pub skus: Vec<PoolSku>,
+    pub skus: Vec<SkuTotal>,
+    pub version: u64,
 }
 
-impl Pool {
+impl Totals {
     pub fn total(&self, sku: Sku) -> u64 {
         self.skus
             .iter()
             .find(|s| s.sku == sku)
             .map_or(0, |s| s.total)
     }
+}
+
+/// The pool's totals as the account keeps them.
+pub fn totals(account: &Account) -> Totals {
+    totals_of(account, &account.direct, &account.volume)
+}
+
+fn totals_of(account: &Account, direct: &SkuCounts, volume: &SkuCounts) -> Totals {
+    let count = |counts: &SkuCounts, sku: &Sku| counts.get(sku).copied().unwrap_or(0);
+    let mut skus: Vec<Sku> = direct
+        .keys()
+        .chain(volume.keys())
+        .chain(account.relied_on.keys())
+        .copied()
+        .collect();
+    skus.sort_unstable();
+    skus.dedup();
+    Totals {
+        account_id: account.id.clone(),
+        skus: skus
+            .iter()
+            .map(|sku| SkuTotal {
+                sku: *sku,
+                total: count(direct, sku).saturating_add(count(volume, sku)),
+                direct: count(direct, sku),
+                volume: count(volume, sku),
+                relied_on: count(&account.relied_on, sku),
+            })
+            .filter(|t| t.total > 0 || t.relied_on > 0)
+            .collect(),
+        version: account.version,
+    }
+}
+
+/// One line of the pool's sources list: what one source gives of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    pub sku: Sku,
+    pub kind: SourceKind,
+    pub id: String,
+    pub quantity: u64,
+}
+
+/// A source's lines, SKU by SKU in catalogue order (only `sku`'s if one is asked for), none
+/// for a SKU it gives nothing of.
+pub fn lines_of(source: &Source, sku: Option<Sku>) -> Vec<SourceLine> {
+    let mut lines: Vec<SourceLine> = source
+        .counts
+        .iter()
+        .filter(|(s, n)| **n > 0 && sku.is_none_or(|wanted| wanted == **s))
+        .map(|(s, n)| SourceLine {
+            sku: *s,
+            kind: source.kind,
+            id: source.id.clone(),
+            quantity: *n,
+        })
+        .collect();
+    lines.sort_by_key(|l| l.sku);
+    lines
+}
+
+/// Where a page of the sources list starts: after a whole source (`sku: None`), or after one
+/// of its lines (a page may end inside a source that gives several SKUs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinesAfter {
+    /// The source's place in the list (opaque here: positions only compare).
+    pub position: String,
+    pub sku: Option<Sku>,
+}
+
+impl LinesAfter {
+    /// Whether `line` of the source at `position` was already answered.
+    fn covers(&self, position: &str, line: &SourceLine) -> bool {
+        match position.cmp(self.position.as_str()) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => self.sku.is_none_or(|s| line.sku <= s),
+            std::cmp::Ordering::Greater => false,
+        }
+    }
+}
+
+/// One page of the sources list: at most `limit` lines (only `sku`'s, if asked) from the
+/// sources `read` — each with its position, in list order, read from `start`'s source on —
+/// and where the next page starts, if anything follows (`more`: the read stopped before the
+/// list's end). Each line of the list is on exactly one page.
+pub fn lines_page(
+    read: &[(String, Source)],
+    start: Option<&LinesAfter>,
+    sku: Option<Sku>,
+    limit: usize,
+    more: bool,
+) -> (Vec<SourceLine>, Option<LinesAfter>) {
+    let mut page = Vec::new();
+    let mut last: Option<LinesAfter> = None;
+    for (position, source) in read {
+        let lines: Vec<SourceLine> = lines_of(source, sku)
+            .into_iter()
+            .filter(|l| !start.is_some_and(|s| s.covers(position, l)))
+            .collect();
+        for (i, line) in lines.iter().enumerate() {
+            if page.len() == limit {
+                return (page, last);
+            }
+            page.push(line.clone());
+            last = Some(LinesAfter {
+                position: position.clone(),
+                sku: (i + 1 < lines.len()).then_some(line.sku),
+            });
+        }
+        last = Some(LinesAfter {
+            position: position.clone(),
+            sku: None,
+        });
+    }
+    (page, last.filter(|_| more))
 }
 
 /// An agreement with everything it holds, read item by item: what its kept holdings are
@@ -63,49 +174,20 @@ impl AgreementHoldings {
     }
 }
 
-/// The pool from an account's source items: per SKU, its total and one source per active
-/// direct subscription and per associated agreement that holds it.
-pub fn of(account_id: &AccountId, sources: &[Source]) -> Pool {
-    let mut by_sku: BTreeMap<Sku, Vec<PoolSource>> = BTreeMap::new();
-    let mut sorted: Vec<&Source> = sources.iter().collect();
-    sorted.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
-    for source in sorted {
-        for (sku, quantity) in source.counts.iter().filter(|(_, n)| **n > 0) {
-            by_sku.entry(*sku).or_default().push(PoolSource {
-                kind: source.kind,
-                id: source.id.clone(),
-                quantity: *quantity,
-            });
-        }
-    }
-    Pool {
-        account_id: account_id.clone(),
-        skus: by_sku
-            .into_iter()
-            .map(|(sku, sources)| PoolSku {
-                sku,
-                total: sources
-                    .iter()
-                    .fold(0u64, |t, s| t.saturating_add(s.quantity)),
-                sources,
-            })
-            .collect(),
-    }
-}
-
-/// The pool counted from the subscriptions, orders and reservations themselves: what [`of`]
-/// must answer from the account's kept sources.
+/// The pool counted from the subscriptions, orders and reservations themselves: what
+/// [`totals`] must answer from the account's kept figures, and the sources the account's
+/// partition must hold.
 pub fn recount(
     account: &Account,
     subscriptions: &[Subscription],
     agreements: &[AgreementHoldings],
-) -> Pool {
+) -> (Totals, Vec<Source>) {
     let held: Vec<Agreement> = agreements
         .iter()
         .map(AgreementHoldings::recounted)
         .collect();
-    let (sources, _) = crate::sources::recount(account, subscriptions, &held);
-    of(&account.id, &sources)
+    let (sources, direct, volume) = crate::sources::recount(account, subscriptions, &held);
+    (totals_of(account, &direct, &volume), sources)
 }
 
 #[cfg(test)]
@@ -141,6 +223,7 @@ mod tests {
             status,
             created_at: now(),
             version: 1,
+            sequence: 2,
         }
     }
 
@@ -236,23 +319,73 @@ mod tests {
             ],
             agreement: a.clone(),
         };
-        let pool = recount(&acc, &[direct.clone(), gone], &[holdings]);
+        let (pool, sources) = recount(&acc, &[direct.clone(), gone], &[holdings]);
         assert_eq!(pool.total(Sku::SalesProfessional), 50 + 50 + 5 + 2);
         assert_eq!(pool.total(Sku::AdditionalStorageGb), 5);
         assert_eq!(pool.total(Sku::SalesEnterprise), 0);
-        let seats = &pool.skus[0];
-        let sources: Vec<(SourceKind, String, u64)> = seats
-            .sources
+        assert_eq!(
+            pool.skus[0],
+            SkuTotal {
+                sku: Sku::SalesProfessional,
+                total: 107,
+                direct: 50,
+                volume: 57,
+                relied_on: 0
+            }
+        );
+        let seats: Vec<(SourceKind, String, u64)> = sources
             .iter()
-            .map(|s| (s.kind, s.id.clone(), s.quantity))
+            .flat_map(|s| lines_of(s, Some(Sku::SalesProfessional)))
+            .map(|l| (l.kind, l.id, l.quantity))
             .collect();
         assert_eq!(
-            sources,
+            seats,
             vec![
                 (SourceKind::Direct, direct.id.to_string(), 50),
                 (SourceKind::Agreement, a.id.to_string(), 50 + 5 + 2)
             ],
             "one source per subscription and per agreement"
+        );
+        let all: Vec<Sku> = sources
+            .iter()
+            .flat_map(|s| lines_of(s, None))
+            .map(|l| l.sku)
+            .collect();
+        assert_eq!(
+            all,
+            [
+                Sku::SalesProfessional,
+                Sku::AdditionalStorageGb,
+                Sku::SalesProfessional
+            ],
+            "each source's lines in catalogue order"
+        );
+    }
+
+    /// What is relied on shows beside the total, even where nothing is left to rely on.
+    #[test]
+    fn totals_are_the_account_s_kept_figures() {
+        let acc = Account {
+            direct: [(Sku::SalesProfessional, 5)].into_iter().collect(),
+            volume: [(Sku::SalesProfessional, 20)].into_iter().collect(),
+            relied_on: [(Sku::SalesProfessional, 3), (Sku::SalesEnterprise, 1)]
+                .into_iter()
+                .collect(),
+            version: 7,
+            ..account()
+        };
+        let t = totals(&acc);
+        assert_eq!(t.version, 7);
+        assert_eq!(t.total(Sku::SalesProfessional), 25);
+        assert_eq!(
+            t.skus
+                .iter()
+                .map(|s| (s.sku, s.total, s.relied_on))
+                .collect::<Vec<_>>(),
+            [
+                (Sku::SalesProfessional, 25, 3),
+                (Sku::SalesEnterprise, 0, 1)
+            ]
         );
     }
 
@@ -271,7 +404,88 @@ mod tests {
             reservations: vec![],
             agreement: a,
         };
-        let pool = recount(&acc, &[], &[holdings]);
+        let (pool, sources) = recount(&acc, &[], &[holdings]);
         assert!(pool.skus.is_empty());
+        assert!(sources.is_empty());
+    }
+
+    fn source(kind: SourceKind, joined: u64, counts: &[(Sku, u64)]) -> (String, Source) {
+        let source = Source {
+            account_id: AccountId::parse("acc_01KBENCH0000000000000000AA").expect("id"),
+            kind,
+            id: format!("s{joined}"),
+            counts: counts.iter().copied().collect(),
+            joined,
+        };
+        (format!("{joined:03}"), source)
+    }
+
+    /// Walks the list page by page as a caller would, each page read from its start.
+    fn walk(list: &[(String, Source)], sku: Option<Sku>, limit: usize) -> Vec<(String, Sku)> {
+        let mut seen = Vec::new();
+        let mut start: Option<LinesAfter> = None;
+        for _ in 0..100 {
+            let from = list
+                .iter()
+                .position(|(p, _)| {
+                    start
+                        .as_ref()
+                        .is_none_or(|s| p > &s.position || (p == &s.position && s.sku.is_some()))
+                })
+                .unwrap_or(list.len());
+            let read = &list[from..list.len().min(from + limit)];
+            let more = from + limit < list.len();
+            let (page, next) = lines_page(read, start.as_ref(), sku, limit, more);
+            assert!(page.len() <= limit, "a page holds at most the limit");
+            seen.extend(page.into_iter().map(|l| (l.id, l.sku)));
+            match next {
+                Some(n) => start = Some(n),
+                None => return seen,
+            }
+        }
+        panic!("the walk did not end");
+    }
+
+    #[test]
+    fn every_line_is_on_exactly_one_page_whatever_the_limit() {
+        use Sku::{AdditionalStorageGb as Gb, SalesEnterprise as Ent, SalesProfessional as Pro};
+        let list = vec![
+            source(SourceKind::Direct, 2, &[(Pro, 5), (Gb, 3)]),
+            source(SourceKind::Agreement, 3, &[(Pro, 50)]),
+            source(SourceKind::Agreement, 5, &[(Pro, 1), (Ent, 2), (Gb, 9)]),
+            source(SourceKind::Direct, 9, &[(Ent, 4)]),
+        ];
+        let all: Vec<(String, Sku)> = list
+            .iter()
+            .flat_map(|(_, s)| lines_of(s, None))
+            .map(|l| (l.id, l.sku))
+            .collect();
+        assert_eq!(all.len(), 7);
+        for limit in 1..=8 {
+            assert_eq!(walk(&list, None, limit), all, "limit {limit}");
+            assert_eq!(
+                walk(&list, Some(Ent), limit),
+                [("s5".to_owned(), Ent), ("s9".to_owned(), Ent)],
+                "limit {limit}, one SKU"
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_that_ends_inside_a_source_goes_on_from_its_next_line() {
+        use Sku::{AdditionalStorageGb as Gb, SalesProfessional as Pro};
+        let list = vec![source(SourceKind::Direct, 2, &[(Pro, 5), (Gb, 3)])];
+        let (page, next) = lines_page(&list, None, None, 1, false);
+        assert_eq!(page.iter().map(|l| l.sku).collect::<Vec<_>>(), [Pro]);
+        assert_eq!(
+            next,
+            Some(LinesAfter {
+                position: "002".into(),
+                sku: Some(Pro)
+            })
+        );
+        let (page, next) = lines_page(&list, next.as_ref(), None, 1, false);
+        assert_eq!(page.iter().map(|l| l.sku).collect::<Vec<_>>(), [Gb]);
+        assert_eq!(next, None, "the source's last line ends the list");
     }
 }

@@ -61,6 +61,7 @@ pub fn remap(
     to.version += 1;
     let after = Agreement {
         account_id: Some(target.id.clone()),
+        joined_pool_at: to.version,
         version: agreement.version + 1,
         ..agreement.clone()
     };
