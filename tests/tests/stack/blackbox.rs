@@ -61,6 +61,18 @@ async fn the_walkthrough_over_http() {
     assert_eq!(total(&pool.body, "d365-sales-professional"), 50);
     assert_eq!(total(&pool.body, "d365-additional-production-instance"), 3);
     assert_eq!(total(&pool.body, "d365-additional-storage-gb"), 5);
+    let sources = http.get(
+        &format!("/accounts/{account}/licenses/sources?limit=2"),
+        &admin,
+    );
+    assert_eq!(sources.status, 200, "{}", sources.raw);
+    assert_eq!(
+        sources.body["sources"][0]["id"],
+        json!(sub),
+        "{}",
+        sources.raw
+    );
+    assert!(sources.body["next_cursor"].is_string(), "{}", sources.raw);
 
     // Agreements and R2.
     let r = http.post(
