@@ -3,6 +3,7 @@
 use vls_domain::access;
 use vls_domain::catalog::Sku;
 use vls_domain::input;
+use vls_domain::model::SubscriptionStatus;
 use vls_domain::rules::directory;
 use vls_domain::rules::pool::{self, LinesAfter};
 use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
@@ -38,7 +39,8 @@ pub(crate) async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
     let new = &ctx.parse(input::new_account)?;
     mutate(&app.store, ctx, move || async move {
         let made = directory::open_account(AccountId::generate(), new, ctx.now);
-        let reply = Reply::created(&AccountView::from(&made.outcome));
+        let location = format!("/accounts/{}", made.outcome.id);
+        let reply = Reply::created(&AccountView::from(&made.outcome), location);
         Ok(Planned::by(p, reply, made.change))
     })
     .await
@@ -65,10 +67,82 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
         };
         let id = SubscriptionId::generate();
         let made = directory::add_subscription(&account, id, billing, lines, ctx.now);
-        let reply = Reply::created(&SubscriptionView::from(&made.outcome));
+        let sub = &made.outcome;
+        let location = format!("/accounts/{}/subscriptions/{}", sub.account_id, sub.id);
+        let reply = Reply::created(&SubscriptionView::from(sub), location);
         Ok(Planned::by(p, reply, made.change))
     })
     .await
+}
+
+/// GET /accounts/{id}: the account (its administrator, billing support).
+pub(crate) async fn get_account(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
+    let account = app
+        .store
+        .account(&account_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("account"))?;
+    Ok(Reply::ok(&AccountView::from(&account)))
+}
+
+/// GET /accounts/{id}/subscriptions?status=active|cancelled: its direct subscriptions, a page
+/// at a time in the order they were bought (the filter applies to each page read).
+pub(crate) async fn list_subscriptions(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
+    if app.store.account(&account_id).await?.is_none() {
+        return Err(Problem::not_found("account"));
+    }
+    let filter = ctx.query_param("status").filter(|s| !s.is_empty());
+    let wanted = filter.as_deref().map(subscription_status).transpose()?;
+    let key = app.config.cursor_key.as_ref();
+    let list = List::new(
+        key,
+        ("subscriptions", "subscriptions"),
+        account_id.as_str(),
+        filter.as_deref(),
+        p,
+    );
+    let asked = list.asked(ctx)?;
+    let page = app
+        .store
+        .subscriptions_page(&account_id, asked.after.as_deref(), asked.limit)
+        .await?;
+    let shown: Vec<SubscriptionView> = page
+        .items
+        .iter()
+        .filter(|s| wanted.is_none_or(|w| s.status == w))
+        .map(SubscriptionView::from)
+        .collect();
+    list.reply(&shown, page.next.as_deref())
+}
+
+fn subscription_status(raw: &str) -> Result<SubscriptionStatus, Problem> {
+    match raw {
+        "active" => Ok(SubscriptionStatus::Active),
+        "cancelled" => Ok(SubscriptionStatus::Cancelled),
+        other => Err(Problem::new(
+            422,
+            "invalid_status",
+            format!("{other:?} is not active or cancelled"),
+        )
+        .at_field("status")),
+    }
+}
+
+/// GET /accounts/{id}/subscriptions/{sid}: one direct subscription of the account.
+pub(crate) async fn get_subscription(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let account_id = visible_account(p, path)?;
+    let id: SubscriptionId = path.id("subscription_id")?;
+    let sub = app
+        .store
+        .subscription(&account_id, &id)
+        .await?
+        .ok_or_else(|| Problem::not_found("subscription"))?;
+    Ok(Reply::ok(&SubscriptionView::from(&sub)))
 }
 
 /// GET /accounts/{id}/licenses: the pool's totals as the account keeps them (one read).

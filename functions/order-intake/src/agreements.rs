@@ -19,7 +19,8 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
     let partner_id = &partner_id;
     mutate(&app.store, ctx, move || async move {
         let created = create(app, partner_id, cmd, ctx).await?;
-        let reply = Reply::created(&AgreementView::from(&created.agreement));
+        let location = format!("/agreements/{}", created.agreement.id);
+        let reply = Reply::created(&AgreementView::from(&created.agreement), location);
         Ok(Planned::by(p, reply, created.change))
     })
     .await

@@ -47,6 +47,24 @@ pub static ROUTES: &[Route<App>] = &[
     ),
     route!(
         "GET",
+        "/accounts/{account_id}",
+        ACCOUNT_READERS,
+        get_account
+    ),
+    route!(
+        "GET",
+        "/accounts/{account_id}/subscriptions",
+        ACCOUNT_READERS,
+        list_subscriptions
+    ),
+    route!(
+        "GET",
+        "/accounts/{account_id}/subscriptions/{subscription_id}",
+        ACCOUNT_READERS,
+        get_subscription
+    ),
+    route!(
+        "GET",
         "/accounts/{account_id}/licenses",
         ACCOUNT_READERS,
         get_licenses

@@ -27,7 +27,8 @@ pub(crate) async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         let policy = &app.config.policy;
         let id = OrderId::generate(&before.id);
         let placed = orders::place(&before, cmd.clone(), replaced.as_ref(), policy, id, ctx.now)?;
-        let reply = Reply::created(&OrderView::new(&placed.order, &placed.agreement));
+        let location = format!("/orders/{}", placed.order.id);
+        let reply = Reply::created(&OrderView::new(&placed.order, &placed.agreement), location);
         Ok(Planned::by(p, reply, placed.change))
     })
     .await

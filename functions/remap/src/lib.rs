@@ -119,7 +119,9 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let amendment_id = AmendmentId::generate();
         let amended = remap::amend(&a, held.as_ref(), amendment_id.clone(), reason, ctx.now)?;
         let reply = AmendmentView::separation(&amendment_id, &a, reason, ctx.now);
-        Ok(Planned::by(p, Reply::created(&reply), amended.change))
+        // An amendment has no resource of its own: what it changed is its agreement.
+        let reply = Reply::created(&reply, format!("/agreements/{}", a.id));
+        Ok(Planned::by(p, reply, amended.change))
     })
     .await
 }

@@ -44,6 +44,12 @@ pub static ROUTES: &[Route<App>] = &[
         list
     ),
     route!(
+        "GET",
+        "/reservations/{reservation_id}",
+        READERS,
+        get_reservation
+    ),
+    route!(
         "POST",
         "/reservations/{reservation_id}/cancel",
         ADMIN,
@@ -66,7 +72,8 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let account = associated(app, &a, "agreement").await?;
         let id = ReservationId::generate(&a.id);
         let made = reservations::reserve(&a, &account, lines.clone(), id, ctx.now)?;
-        let reply = Reply::created(&ReservationView::new(&made.reservation, &made.agreement));
+        let view = ReservationView::new(&made.reservation, &made.agreement);
+        let reply = Reply::created(&view, format!("/reservations/{}", made.reservation.id));
         Ok(Planned::by(p, reply, made.change))
     })
     .await
@@ -113,6 +120,19 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         .filter(|r| wanted.is_none_or(|w| r.status == w))
         .collect();
     list.reply(&shown, page.next.as_deref())
+}
+
+/// GET /reservations/{id}: one reservation, for whoever may list its agreement's.
+async fn get_reservation(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id = path.id::<ReservationId>("reservation_id")?;
+    let (a, r) = app
+        .store
+        .reservation(&id)
+        .await?
+        .filter(|(a, _)| access::agreement_visible(p, a))
+        .ok_or_else(|| Problem::not_found("reservation"))?;
+    Ok(Reply::ok(&ReservationView::new(&r, &a)))
 }
 
 /// POST /reservations/{id}/cancel (the account's administrator, within 72 hours).

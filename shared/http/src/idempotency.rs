@@ -117,7 +117,11 @@ fn answer(record: IdempotencyRecord, key: &IdempotencyKey) -> Result<Reply, Prob
         content_type: record.content_type,
         body: record.body,
         replayed: true,
-        headers: Vec::new(),
+        headers: record
+            .location
+            .map(|l| ("location", l))
+            .into_iter()
+            .collect(),
     })
 }
 
@@ -207,6 +211,7 @@ where
                 content_type: planned.reply.content_type.clone(),
                 body: planned.reply.body.clone(),
                 expires_at: now + TTL_SECONDS,
+                location: planned.reply.location().map(str::to_owned),
             };
             tx.idempotency(&record, &k.key_hash, now);
         }
@@ -274,6 +279,7 @@ mod tests {
             content_type: "application/json".into(),
             body: "{}".into(),
             expires_at: 0,
+            location: None,
         };
         assert_eq!(
             answer(rec, &key).map_err(|p| p.code),
@@ -285,6 +291,7 @@ mod tests {
             content_type: "application/json".into(),
             body: "{\"a\":1}".into(),
             expires_at: 0,
+            location: Some("/a/1".into()),
         };
         let reply = answer(rec, &key).expect("replay");
         assert_eq!(

@@ -238,8 +238,17 @@ impl Reply {
         Self::json(200, body)
     }
 
-    pub fn created(body: &impl Serialize) -> Self {
-        Self::json(201, body)
+    /// 201, with the `Location` of what was created (a path of this API).
+    pub fn created(body: &impl Serialize, location: String) -> Self {
+        Self::json(201, body).with_header("location", location)
+    }
+
+    /// The `Location` header, if the reply has one.
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| *name == "location")
+            .map(|(_, value)| value.as_str())
     }
 
     pub fn into_response(self) -> Response<Body> {

@@ -158,6 +158,9 @@ pub struct IdempotencyRecord {
     pub content_type: String,
     pub body: String,
     pub expires_at: i64,
+    /// A 201's `Location`, sent again with every replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 fn json_content_type() -> String {
@@ -614,6 +617,22 @@ impl Store {
         limit: usize,
     ) -> Result<Page<Reservation>, StoreError> {
         let at = ListAt::listed(agreement, keys::RESERVATION_PREFIX);
+        Self::decoded(self.page(&at, after, limit).await?)
+    }
+
+    /// A page of an account's direct subscriptions, oldest first (commit order).
+    pub async fn subscriptions_page(
+        &self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Subscription>, StoreError> {
+        let at = ListAt {
+            pk: keys::account_pk(account),
+            index: Some(keys::LSI1),
+            sort: keys::LSI1_SK,
+            prefix: keys::SUBSCRIPTION_PREFIX,
+        };
         Self::decoded(self.page(&at, after, limit).await?)
     }
 

@@ -6,6 +6,7 @@ mod activation;
 mod business_metrics;
 mod failure_drills;
 mod holdings;
+mod locations;
 mod mail_delivery;
 mod order_intake;
 mod paging;

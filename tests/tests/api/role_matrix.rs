@@ -178,6 +178,9 @@ fn rows(w: &World) -> Vec<Row> {
     vec![
         row("PUT", "/partners/p3", Some(partner_body("New")), BILLING),
         post("/accounts", account_body("New"), BILLING),
+        read(account.clone(), ACCOUNT_AND_BILLING),
+        read(subs.clone(), ACCOUNT_AND_BILLING),
+        read(format!("{subs}/{sub}"), ACCOUNT_AND_BILLING),
         post(subs, faq_subscription(), ACCOUNT_AND_BILLING),
         read(format!("{account}/licenses"), ACCOUNT_AND_BILLING),
         read(format!("{account}/licenses/sources"), ACCOUNT_AND_BILLING),
@@ -198,6 +201,7 @@ fn rows(w: &World) -> Vec<Row> {
             ADMIN,
         ),
         read(format!("{agreement}/reservations"), OWNERS_AND_BILLING),
+        read(format!("/reservations/{}", w.res), OWNERS_AND_BILLING),
         post(cancel, json!({}), ADMIN),
         read(format!("{agreement}/true-up-preview"), OWNERS_AND_BILLING),
         post(format!("{agreement}/remap"), remap, BILLING),
@@ -303,7 +307,7 @@ async fn every_route_for_every_caller() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         rows.len(),
-        25,
+        29,
         "every authenticated operation of the contract (the page GET needs no token)"
     );
     // The page itself needs only the link.

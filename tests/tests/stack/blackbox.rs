@@ -73,6 +73,19 @@ async fn the_walkthrough_over_http() {
         sources.raw
     );
     assert!(sources.body["next_cursor"].is_string(), "{}", sources.raw);
+    // The account and its subscriptions, each where the create said.
+    let r = http.get(&format!("/accounts/{account}"), &admin);
+    assert_eq!(
+        (r.status, r.body["id"].as_str()),
+        (200, Some(account.as_str()))
+    );
+    let r = http.get(
+        &format!("/accounts/{account}/subscriptions?status=active"),
+        &admin,
+    );
+    assert_eq!(r.body["subscriptions"][0]["id"], json!(sub), "{}", r.raw);
+    let r = http.get(&format!("/accounts/{account}/subscriptions/{sub}"), &admin);
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("active")));
 
     // Agreements and R2.
     let r = http.post(
@@ -1137,6 +1150,9 @@ async fn the_licence_guard_over_http() {
         &seats_body,
     );
     assert_eq!(res.status, 201, "{}", res.raw);
+    let location = res.headers.get("location").cloned().unwrap_or_default();
+    let read = http.get(&location, &w.admin);
+    assert_eq!((read.status, &read.body), (200, &res.body), "{location}");
     let r = cancel(
         &third,
         &w.admin,
