@@ -87,6 +87,7 @@ pub use tokens::*;
 pub use world::*;
 
 pub mod browser;
+pub mod contract;
 pub mod fake_provider;
 pub mod fixtures;
 pub mod seeding;

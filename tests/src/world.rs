@@ -388,6 +388,10 @@ impl Harness {
             _ => String::new(),
         };
         let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        if content_type.starts_with("application/problem+json") {
+            let code = body["code"].as_str().unwrap_or_default();
+            crate::contract::check_refusal(method, path, status, code);
+        }
         Resp {
             status,
             content_type,
@@ -452,6 +456,20 @@ impl Harness {
             .await;
         assert_eq!(r.status, 200, "{}", r.raw);
         r
+    }
+
+    /// A request with one more header (`If-Match`, `If-None-Match`).
+    pub async fn with_header(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        header: (&str, &str),
+    ) -> Resp {
+        let body = body.map_or(Body::Empty, |b| Body::Text(b.to_string()));
+        self.send_with(method, path, Some(token), body, None, None, &[header])
+            .await
     }
 
     pub async fn item_count(&self) -> usize {

@@ -10,7 +10,7 @@ use vls_domain::model::{Account, Subscription};
 use vls_domain::rules::cancellation::{self, Canceller};
 use vls_domain::types::SkuCounts;
 use vls_http::metrics::refused;
-use vls_http::views::{CancellationPreviewView, CancellationView};
+use vls_http::views::{CancellationPreviewView, CancellationView, SubscriptionView};
 use vls_http::{
     Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
 };
@@ -85,6 +85,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let who = Canceller::of(p);
     let answer = mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;
+        ctx.precondition(&SubscriptionView::from(&before))?;
         let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;
         let reply = Reply::ok(&CancellationView {
             subscription_id: &before.id,

@@ -5,12 +5,13 @@ use vls_domain::catalog::Sku;
 use vls_domain::input;
 use vls_domain::model::SubscriptionStatus;
 use vls_domain::rules::directory;
-use vls_domain::rules::pool::{self, LinesAfter};
+use vls_domain::rules::pool::{self, LinesAfter, LinesAsked};
 use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
 use vls_http::paging::List;
 use vls_http::views::SubscriptionView;
 use vls_http::views::{AccountView, EventView, PartnerView, PoolView, SourceLineView};
 use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
+use vls_store::Start;
 
 use crate::App;
 
@@ -40,7 +41,7 @@ pub(crate) async fn post_account(app: &App, ctx: &Ctx, _: &Params) -> Answer {
     mutate(&app.store, ctx, move || async move {
         let made = directory::open_account(AccountId::generate(), new, ctx.now);
         let location = format!("/accounts/{}", made.outcome.id);
-        let reply = Reply::created(&AccountView::from(&made.outcome), location);
+        let reply = Reply::created(&AccountView::from(&made.outcome), location).with_etag();
         Ok(Planned::by(p, reply, made.change))
     })
     .await
@@ -69,7 +70,7 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
         let made = directory::add_subscription(&account, id, billing, lines, ctx.now);
         let sub = &made.outcome;
         let location = format!("/accounts/{}/subscriptions/{}", sub.account_id, sub.id);
-        let reply = Reply::created(&SubscriptionView::from(sub), location);
+        let reply = Reply::created(&SubscriptionView::from(sub), location).with_etag();
         Ok(Planned::by(p, reply, made.change))
     })
     .await
@@ -84,7 +85,7 @@ pub(crate) async fn get_account(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         .account(&account_id)
         .await?
         .ok_or_else(|| Problem::not_found("account"))?;
-    Ok(Reply::ok(&AccountView::from(&account)))
+    Ok(Reply::ok(&AccountView::from(&account)).with_etag())
 }
 
 /// GET /accounts/{id}/subscriptions?status=active|cancelled: its direct subscriptions, a page
@@ -98,7 +99,7 @@ pub(crate) async fn list_subscriptions(app: &App, ctx: &Ctx, path: &Params) -> A
     let filter = ctx.query_param("status").filter(|s| !s.is_empty());
     let wanted = filter.as_deref().map(subscription_status).transpose()?;
     let key = app.config.cursor_key.as_ref();
-    let list = List::new(
+    let mut list = List::new(
         key,
         ("subscriptions", "subscriptions"),
         account_id.as_str(),
@@ -108,7 +109,12 @@ pub(crate) async fn list_subscriptions(app: &App, ctx: &Ctx, path: &Params) -> A
     let asked = list.asked(ctx)?;
     let page = app
         .store
-        .subscriptions_page(&account_id, asked.after.as_deref(), asked.limit)
+        .subscriptions_page(
+            &account_id,
+            asked.after.as_deref(),
+            asked.limit,
+            asked.descending,
+        )
         .await?;
     let shown: Vec<SubscriptionView> = page
         .items
@@ -142,7 +148,7 @@ pub(crate) async fn get_subscription(app: &App, ctx: &Ctx, path: &Params) -> Ans
         .subscription(&account_id, &id)
         .await?
         .ok_or_else(|| Problem::not_found("subscription"))?;
-    Ok(Reply::ok(&SubscriptionView::from(&sub)))
+    Ok(Reply::ok(&SubscriptionView::from(&sub)).with_etag())
 }
 
 /// GET /accounts/{id}/licenses: the pool's totals as the account keeps them (one read).
@@ -154,7 +160,7 @@ pub(crate) async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer 
         .account(&account_id)
         .await?
         .ok_or_else(|| Problem::not_found("account"))?;
-    Ok(Reply::ok(&PoolView::from(&pool::totals(&account))))
+    Ok(Reply::ok(&PoolView::from(&pool::totals(&account))).with_etag())
 }
 
 /// GET /accounts/{id}/licenses/sources?sku=: the pool's sources, a line per source and SKU,
@@ -168,7 +174,7 @@ pub(crate) async fn get_license_sources(app: &App, ctx: &Ctx, path: &Params) -> 
     let filter = ctx.query_param("sku").filter(|s| !s.is_empty());
     let sku = filter.as_deref().map(sku_filter).transpose()?;
     let key = app.config.cursor_key.as_ref();
-    let list = List::new(
+    let mut list = List::new(
         key,
         ("sources", "pool_sources"),
         account_id.as_str(),
@@ -179,15 +185,21 @@ pub(crate) async fn get_license_sources(app: &App, ctx: &Ctx, path: &Params) -> 
     let start = asked.after.as_deref().map(lines_after).transpose()?;
     // A page that ended inside a source goes on from that source's next line.
     let from = start.as_ref().map(|s| match s.sku {
-        Some(_) => s.position.clone(),
-        None => format!("{}!", s.position),
+        Some(_) => Start::From(s.position.clone()),
+        None => Start::After(s.position.clone()),
     });
     let read = app
         .store
-        .sources_page(&account_id, from.as_deref(), asked.limit)
+        .sources_page(&account_id, from, asked.limit, asked.descending)
         .await?;
     let more = read.next.is_some();
-    let (lines, next) = pool::lines_page(&read.items, start.as_ref(), sku, asked.limit, more);
+    let lines_asked = LinesAsked {
+        start: start.as_ref(),
+        sku,
+        limit: asked.limit,
+        descending: asked.descending,
+    };
+    let (lines, next) = pool::lines_page(&read.items, lines_asked, more);
     let shown: Vec<SourceLineView> = lines.iter().map(SourceLineView::from).collect();
     let next = next.map(|n| match n.sku {
         Some(sku) => format!("{}|{}", n.position, sku.code()),
@@ -230,7 +242,7 @@ pub(crate) async fn get_account_events(app: &App, ctx: &Ctx, path: &Params) -> A
         return Err(Problem::not_found("account"));
     }
     let key = app.config.cursor_key.as_ref();
-    let list = List::new(
+    let mut list = List::new(
         key,
         ("events", "account_events"),
         account_id.as_str(),
@@ -240,7 +252,12 @@ pub(crate) async fn get_account_events(app: &App, ctx: &Ctx, path: &Params) -> A
     let asked = list.asked(ctx)?;
     let page = app
         .store
-        .events_page(&account_id, asked.after.as_deref(), asked.limit)
+        .events_page(
+            &account_id,
+            asked.after.as_deref(),
+            asked.limit,
+            asked.descending,
+        )
         .await?;
     let events: Vec<EventView> = page.items.iter().map(EventView::from).collect();
     list.reply(&events, page.next.as_deref())

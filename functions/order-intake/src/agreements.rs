@@ -20,7 +20,7 @@ pub(crate) async fn post_agreement(app: &App, ctx: &Ctx, _: &Params) -> Answer {
     mutate(&app.store, ctx, move || async move {
         let created = create(app, partner_id, cmd, ctx).await?;
         let location = format!("/agreements/{}", created.agreement.id);
-        let reply = Reply::created(&AgreementView::from(&created.agreement), location);
+        let reply = Reply::created(&AgreementView::from(&created.agreement), location).with_etag();
         Ok(Planned::by(p, reply, created.change))
     })
     .await
@@ -61,7 +61,7 @@ async fn create(
 pub(crate) async fn get_agreement(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let a = visible_agreement(&app.store, p, path).await?;
-    Ok(Reply::ok(&AgreementView::from(&a)))
+    Ok(Reply::ok(&AgreementView::from(&a)).with_etag())
 }
 
 pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
@@ -69,8 +69,9 @@ pub(crate) async fn put_osm(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let osm = &ctx.parse(input::osm_change)?;
     mutate(&app.store, ctx, move || async move {
         let before = visible_agreement(&app.store, p, path).await?;
+        ctx.precondition(&AgreementView::from(&before))?;
         let changed = agreements::change_osm(&before, osm.clone(), &app.config.policy)?;
-        let reply = Reply::ok(&AgreementView::from(&changed.outcome));
+        let reply = Reply::ok(&AgreementView::from(&changed.outcome)).with_etag();
         Ok(Planned::by(p, reply, changed.change))
     })
     .await
@@ -86,7 +87,7 @@ async fn agreement_list<'a>(
 ) -> Result<(Agreement, List<'a>, Asked), Problem> {
     let p = ctx.principal()?;
     let a = visible_agreement(&app.store, p, path).await?;
-    let list = List::new(
+    let mut list = List::new(
         app.config.cursor_key.as_ref(),
         names,
         a.id.as_str(),
@@ -102,7 +103,7 @@ pub(crate) async fn get_agreement_orders(app: &App, ctx: &Ctx, path: &Params) ->
     let (a, list, asked) = agreement_list(app, ctx, path, ("orders", "orders")).await?;
     let page = app
         .store
-        .orders_page(&a.id, asked.after.as_deref(), asked.limit)
+        .orders_page(&a.id, asked.after.as_deref(), asked.limit, asked.descending)
         .await?;
     let orders: Vec<OrderView> = page.items.iter().map(|o| OrderView::new(o, &a)).collect();
     list.reply(&orders, page.next.as_deref())
@@ -130,7 +131,7 @@ pub(crate) async fn get_agreement_events(app: &App, ctx: &Ctx, path: &Params) ->
     let (a, list, asked) = agreement_list(app, ctx, path, ("events", "agreement_events")).await?;
     let page = app
         .store
-        .events_page(&a.id, asked.after.as_deref(), asked.limit)
+        .events_page(&a.id, asked.after.as_deref(), asked.limit, asked.descending)
         .await?;
     let events: Vec<EventView> = page.items.iter().map(EventView::from).collect();
     list.reply(&events, page.next.as_deref())

@@ -28,7 +28,8 @@ pub(crate) async fn post_order(app: &App, ctx: &Ctx, _: &Params) -> Answer {
         let id = OrderId::generate(&before.id);
         let placed = orders::place(&before, cmd.clone(), replaced.as_ref(), policy, id, ctx.now)?;
         let location = format!("/orders/{}", placed.order.id);
-        let reply = Reply::created(&OrderView::new(&placed.order, &placed.agreement), location);
+        let view = OrderView::new(&placed.order, &placed.agreement);
+        let reply = Reply::created(&view, location).with_etag();
         Ok(Planned::by(p, reply, placed.change))
     })
     .await
@@ -51,16 +52,17 @@ pub(crate) async fn visible_order(
 pub(crate) async fn get_order(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let (a, o) = visible_order(app, p, path).await?;
-    Ok(Reply::ok(&OrderView::new(&o, &a)))
+    Ok(Reply::ok(&OrderView::new(&o, &a)).with_etag())
 }
 
 pub(crate) async fn post_invoice(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     mutate(&app.store, ctx, move || async move {
         let (a, before) = visible_order(app, p, path).await?;
+        ctx.precondition(&OrderView::new(&before, &a))?;
         let held = associated_account(&app.store, &a).await?;
         let invoiced = orders::invoice(&a, &before, held.as_ref(), ctx.now)?;
-        let reply = Reply::ok(&OrderView::new(&invoiced.order, &a));
+        let reply = Reply::ok(&OrderView::new(&invoiced.order, &a)).with_etag();
         Ok(Planned::by(p, reply, invoiced.change))
     })
     .await

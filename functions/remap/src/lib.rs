@@ -5,7 +5,7 @@ use lambda_http::{Body, Request, Response};
 use vls_domain::input::Obj;
 use vls_domain::model::{Account, Agreement};
 use vls_domain::rules::remap;
-use vls_http::views::{AmendmentView, RemapView};
+use vls_http::views::{AgreementView, AmendmentView, RemapView};
 use vls_http::{
     Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, associated_account, mutate,
     route,
@@ -69,7 +69,7 @@ async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     // An id that cannot exist names no account.
     let target_id = &AccountId::parse(target_raw);
     mutate(&app.store, ctx, move || async move {
-        let (a, current, target) = remap_reads(app, id, target_id.as_ref()).await?;
+        let (a, current, target) = remap_reads(app, ctx, id, target_id.as_ref()).await?;
         let done = remap::remap(&a, &current, target.as_ref(), *accept)?;
         let reply = Reply::ok(&RemapView {
             agreement_id: &a.id,
@@ -82,10 +82,11 @@ async fn remap(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 }
 
 /// The agreement, the account it is associated with and the target account (one read for
-/// both accounts). An agreement that is not associated is refused before the accounts are
-/// read.
+/// both accounts). Under `If-Match` the agreement must be the one named; one that is not
+/// associated is refused before the accounts are read.
 async fn remap_reads(
     app: &App,
+    ctx: &Ctx,
     id: &AgreementId,
     target_id: Option<&AccountId>,
 ) -> Result<(Agreement, Account, Option<Account>), Problem> {
@@ -94,6 +95,7 @@ async fn remap_reads(
         .agreement(id)
         .await?
         .ok_or_else(|| Problem::not_found("agreement"))?;
+    ctx.precondition(&AgreementView::from(&a))?;
     let Some(from_id) = a.account_id.clone() else {
         return Err(vls_domain::error::RuleError::AgreementNotAssociated.into());
     };
@@ -115,6 +117,7 @@ async fn amend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .agreement(id)
             .await?
             .ok_or_else(|| Problem::not_found("agreement"))?;
+        ctx.precondition(&AgreementView::from(&a))?;
         let held = associated_account(&app.store, &a).await?;
         let amendment_id = AmendmentId::generate();
         let amended = remap::amend(&a, held.as_ref(), amendment_id.clone(), reason, ctx.now)?;

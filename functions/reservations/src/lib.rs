@@ -73,7 +73,8 @@ async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let id = ReservationId::generate(&a.id);
         let made = reservations::reserve(&a, &account, lines.clone(), id, ctx.now)?;
         let view = ReservationView::new(&made.reservation, &made.agreement);
-        let reply = Reply::created(&view, format!("/reservations/{}", made.reservation.id));
+        let location = format!("/reservations/{}", made.reservation.id);
+        let reply = Reply::created(&view, location).with_etag();
         Ok(Planned::by(p, reply, made.change))
     })
     .await
@@ -99,7 +100,7 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         }
     };
     let key = app.config.cursor_key.as_ref();
-    let list = List::new(
+    let mut list = List::new(
         key,
         ("reservations", "reservations"),
         a.id.as_str(),
@@ -109,7 +110,7 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let asked = list.asked(ctx)?;
     let page = app
         .store
-        .reservations_page(&a.id, asked.after.as_deref(), asked.limit)
+        .reservations_page(&a.id, asked.after.as_deref(), asked.limit, asked.descending)
         .await?;
     // The filter applies to the page read (a status is partly derived from the agreement):
     // a page may hold fewer than the limit, and its cursor goes on from the last one read.
@@ -132,7 +133,7 @@ async fn get_reservation(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         .await?
         .filter(|(a, _)| access::agreement_visible(p, a))
         .ok_or_else(|| Problem::not_found("reservation"))?;
-    Ok(Reply::ok(&ReservationView::new(&r, &a)))
+    Ok(Reply::ok(&ReservationView::new(&r, &a)).with_etag())
 }
 
 /// POST /reservations/{id}/cancel (the account's administrator, within 72 hours).
@@ -149,9 +150,11 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .await?
             .filter(|(a, _)| access::agreement_visible(p, a))
             .ok_or_else(|| Problem::not_found("reservation"))?;
+        ctx.precondition(&ReservationView::new(&r, &a))?;
         let account = associated(app, &a, "reservation").await?;
         let done = reservations::cancel(&r, &a, &account, ctx.now)?;
-        let reply = Reply::ok(&ReservationView::new(&done.reservation, &done.agreement));
+        let reply =
+            Reply::ok(&ReservationView::new(&done.reservation, &done.agreement)).with_etag();
         Ok(Planned::by(p, reply, done.change))
     })
     .await;

@@ -112,16 +112,19 @@ fn answer(record: IdempotencyRecord, key: &IdempotencyKey) -> Result<Reply, Prob
         ));
     }
     count(Metric::Replayed);
+    let etag = record
+        .etag
+        .then(|| crate::conditional::etag_of(&record.body));
+    let headers = [("location", record.location), ("etag", etag)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
     Ok(Reply {
         status: record.status,
         content_type: record.content_type,
         body: record.body,
         replayed: true,
-        headers: record
-            .location
-            .map(|l| ("location", l))
-            .into_iter()
-            .collect(),
+        headers,
     })
 }
 
@@ -212,6 +215,7 @@ where
                 body: planned.reply.body.clone(),
                 expires_at: now + TTL_SECONDS,
                 location: planned.reply.location().map(str::to_owned),
+                etag: planned.reply.header("etag").is_some(),
             };
             tx.idempotency(&record, &k.key_hash, now);
         }
@@ -223,6 +227,13 @@ where
                     && let Some(rec) = stored(store, k, now).await?
                 {
                     return answer(rec, k);
+                }
+                // Under If-Match the resource may have changed since it was checked: the
+                // caller decides again on what it reads, not this request.
+                if ctx.is_conditional() {
+                    return Err(crate::conditional::precondition_failed(
+                        "the resource changed while this request ran: read it again",
+                    ));
                 }
                 tracing::info!(round, %failure, "optimistic write lost a race; retrying");
                 count(Metric::ConflictRetried);
@@ -280,6 +291,7 @@ mod tests {
             body: "{}".into(),
             expires_at: 0,
             location: None,
+            etag: false,
         };
         assert_eq!(
             answer(rec, &key).map_err(|p| p.code),
@@ -292,6 +304,7 @@ mod tests {
             body: "{\"a\":1}".into(),
             expires_at: 0,
             location: Some("/a/1".into()),
+            etag: true,
         };
         let reply = answer(rec, &key).expect("replay");
         assert_eq!(

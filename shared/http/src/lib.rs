@@ -3,6 +3,7 @@
 //! idempotent mutations.
 
 pub mod auth;
+pub mod conditional;
 pub mod idempotency;
 pub mod metrics;
 pub mod paging;
@@ -71,6 +72,8 @@ pub struct Ctx {
     headers: HeaderMap,
     body: Vec<u8>,
     principal: Result<Principal, Problem>,
+    /// Whether the handler checked an `If-Match` (a lost race is then 412, not a retry).
+    conditional: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx {
@@ -97,7 +100,33 @@ impl Ctx {
             headers: parts.headers,
             body,
             principal,
+            conditional: Default::default(),
         }
+    }
+
+    /// SPEC §4.1 8: under `If-Match`, the resource as it stands (`current`, its answered
+    /// representation) must be the one named, or 412 `precondition_failed`. Called by the
+    /// routes that honour `If-Match`, right after the resource is found; without the header,
+    /// nothing is checked.
+    pub fn precondition(&self, current: &impl Serialize) -> Result<(), Problem> {
+        let Some(header) = self.header("if-match") else {
+            return Ok(());
+        };
+        self.conditional
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let etag = conditional::etag_of_view(current);
+        if conditional::match_holds(header, &etag) {
+            Ok(())
+        } else {
+            Err(conditional::precondition_failed(
+                "the resource is not the one If-Match names: read it again",
+            ))
+        }
+    }
+
+    /// Whether this request's change is conditional on an `If-Match` it checked.
+    pub fn is_conditional(&self) -> bool {
+        self.conditional.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The path split on `/`, without empty segments.
@@ -243,6 +272,20 @@ impl Reply {
         Self::json(201, body).with_header("location", location)
     }
 
+    /// The reply with the strong `ETag` of its body (the representation it answers).
+    pub fn with_etag(self) -> Self {
+        let tag = conditional::etag_of(&self.body);
+        self.with_header("etag", tag)
+    }
+
+    /// A header the reply carries.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The `Location` header, if the reply has one.
     pub fn location(&self) -> Option<&str> {
         self.headers
@@ -252,9 +295,10 @@ impl Reply {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        let mut b = Response::builder()
-            .status(self.status)
-            .header("content-type", self.content_type.as_str());
+        let mut b = Response::builder().status(self.status);
+        if !self.content_type.is_empty() {
+            b = b.header("content-type", self.content_type.as_str());
+        }
         if self.replayed {
             b = b.header("idempotent-replayed", "true");
         }
@@ -283,6 +327,30 @@ pub fn respond(ctx: &Ctx, result: Result<Reply, Problem>) -> Response<Body> {
     response
 }
 
+/// A GET whose `If-None-Match` names the answer's `ETag`: 304, with the tag and no body.
+fn not_modified(ctx: &Ctx, reply: Reply) -> Reply {
+    let hit = ctx.method == Method::GET
+        && reply.status == 200
+        && ctx
+            .header("if-none-match")
+            .zip(reply.header("etag"))
+            .is_some_and(|(header, etag)| conditional::none_match_hits(header, etag));
+    if !hit {
+        return reply;
+    }
+    Reply {
+        status: 304,
+        content_type: String::new(),
+        body: String::new(),
+        replayed: false,
+        headers: reply
+            .headers
+            .into_iter()
+            .filter(|(name, _)| *name == "etag")
+            .collect(),
+    }
+}
+
 /// Serves one request with a function's route table.
 pub async fn serve_routes<A>(routes: &[Route<A>], app: &A, ctx: Ctx) -> Response<Body> {
     serve(&ctx, || route::dispatch(routes, app, &ctx)).await
@@ -301,6 +369,7 @@ where
     async {
         let started = std::time::Instant::now();
         let (route, result) = route().await;
+        let result = result.map(|reply| not_modified(ctx, reply));
         let status = match &result {
             Ok(r) => r.status,
             Err(p) => p.status,

@@ -45,6 +45,8 @@ pub struct Scope<'a> {
     pub parent: &'a str,
     /// The list's filter as asked (`?status=`), if any.
     pub filter: Option<&'a str>,
+    /// Newest first (`?order=desc`).
+    pub descending: bool,
     /// Whose data the caller may see: their partner or account, or `billing_support`.
     pub tenant: &'a str,
 }
@@ -142,11 +144,27 @@ pub fn tenant(p: &Principal) -> String {
     }
 }
 
-/// What a list request asked for: how many at most, and after which position.
+/// What a list request asked for: how many at most, after which position, in which order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asked {
     pub limit: usize,
     pub after: Option<String>,
+    pub descending: bool,
+}
+
+/// `?order=`: `asc` (the default, oldest first) or `desc`; anything else is 422
+/// `invalid_order`.
+pub fn descending(raw: Option<&str>) -> Result<bool, Problem> {
+    match raw {
+        None | Some("asc") => Ok(false),
+        Some("desc") => Ok(true),
+        Some(other) => Err(Problem::new(
+            422,
+            "invalid_order",
+            format!("order must be asc or desc, not {other:?}"),
+        )
+        .at_field("order")),
+    }
 }
 
 /// One list as one caller sees it: what its cursors are bound to, and the key they are
@@ -158,6 +176,7 @@ pub struct List<'a> {
     parent: String,
     filter: Option<String>,
     tenant: String,
+    descending: bool,
 }
 
 impl<'a> List<'a> {
@@ -177,6 +196,7 @@ impl<'a> List<'a> {
             parent: parent.to_owned(),
             filter: filter.map(str::to_owned),
             tenant: tenant(caller),
+            descending: false,
         }
     }
 
@@ -186,18 +206,25 @@ impl<'a> List<'a> {
             parent: &self.parent,
             filter: self.filter.as_deref(),
             tenant: &self.tenant,
+            descending: self.descending,
         }
     }
 
-    /// `?limit=` then `?cursor=`, in that order (SPEC §4: after 401, 403 and 404). Without a
-    /// configured key no cursor can be trusted: 503.
-    pub fn asked(&self, ctx: &Ctx) -> Result<Asked, Problem> {
+    /// `?limit=`, `?order=` then `?cursor=`, in that order (SPEC §4: after 401, 403 and 404);
+    /// the order is bound in the cursors this list gives from then on. Without a configured
+    /// key no cursor can be trusted: 503.
+    pub fn asked(&mut self, ctx: &Ctx) -> Result<Asked, Problem> {
         let limit = limit(ctx.query_param("limit").as_deref())?;
+        self.descending = descending(ctx.query_param("order").as_deref())?;
         let after = match ctx.query_param("cursor") {
             None => None,
             Some(cursor) => Some(self.key.ok_or_else(unkeyed)?.open(&self.scope(), &cursor)?),
         };
-        Ok(Asked { limit, after })
+        Ok(Asked {
+            limit,
+            after,
+            descending: self.descending,
+        })
     }
 
     /// The page as SPEC §4 answers it: `{<name>: [...], "next_cursor": …}`, the cursor `null`
@@ -239,6 +266,7 @@ mod tests {
         parent: "agr_1",
         filter: Some("active"),
         tenant: "acc_1",
+        descending: false,
     };
 
     fn key(byte: u8) -> CursorKey {
@@ -292,6 +320,10 @@ mod tests {
             },
             Scope {
                 tenant: "acc_2",
+                ..SCOPE
+            },
+            Scope {
+                descending: true,
                 ..SCOPE
             },
         ];

@@ -22,6 +22,7 @@ fn title(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",
+        412 => "Precondition Failed",
         410 => "Gone",
         413 => "Content Too Large",
         422 => "Unprocessable Content",

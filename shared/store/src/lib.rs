@@ -123,6 +123,13 @@ pub struct Page<T> {
 
 /// Where a list is kept: a partition, the sort key it is ordered by (the table's or LSI1's)
 /// and the prefix its positions share.
+/// Where a page starts: after a position, or at it (a source whose lines a page cut).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    After(String),
+    From(String),
+}
+
 struct ListAt<'a> {
     pk: String,
     index: Option<&'static str>,
@@ -161,6 +168,9 @@ pub struct IdempotencyRecord {
     /// A 201's `Location`, sent again with every replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Whether the answer carried its representation's `ETag` (made again from the body).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub etag: bool,
 }
 
 fn json_content_type() -> String {
@@ -510,59 +520,79 @@ impl Store {
     }
 
     /// One page of a list: the items after position `after` (from the start when `None`),
-    /// at most `limit` of them, read in one query of at most `limit + 1` items (the one more
-    /// says whether more follow). Positions are fixed-width, so `after + "!"` is the least
-    /// position after `after` and the key condition stays one range.
+    /// at most `limit` of them, oldest first or (`descending`) newest first, read in one query
+    /// of at most `limit + 2` items (one more says whether more follow; newest first, the
+    /// cursor's own item comes back first and is dropped).
     async fn page(
         &self,
         at: &ListAt<'_>,
         after: Option<&str>,
         limit: usize,
+        descending: bool,
     ) -> Result<Page<Item>, StoreError> {
-        self.page_from(at, after.map(|a| format!("{a}!")), limit)
-            .await
+        let start = after.map(|a| Start::After(a.to_owned()));
+        self.page_from(at, start, limit, descending).await
     }
 
-    /// One page of a list from position `from` on, inclusive (from the start when `None`).
+    /// One page of a list from `start` on, in the order asked.
     async fn page_from(
         &self,
         at: &ListAt<'_>,
-        from: Option<String>,
+        start: Option<Start>,
         limit: usize,
+        descending: bool,
     ) -> Result<Page<Item>, StoreError> {
-        let lo = match from {
-            Some(a) if a.starts_with(at.prefix) => a,
-            Some(_) => return Err(StoreError::Corrupt("a position of another list".into())),
-            None => at.prefix.to_owned(),
-        };
-        let hi = format!("{}~", at.prefix);
+        if let Some(Start::After(a) | Start::From(a)) = &start
+            && !a.starts_with(at.prefix)
+        {
+            return Err(StoreError::Corrupt("a position of another list".into()));
+        }
+        let (mut lo, mut hi) = (at.prefix.to_owned(), format!("{}~", at.prefix));
+        // Positions are fixed-width, so `after + "!"` is the least position after `after`.
+        let mut skip = None;
+        match (start, descending) {
+            (None, _) => {}
+            (Some(Start::After(a)), false) => lo = format!("{a}!"),
+            (Some(Start::From(a)), false) => lo = a,
+            (Some(Start::After(a)), true) => {
+                skip = Some(a.clone());
+                hi = a;
+            }
+            (Some(Start::From(a)), true) => hi = a,
+        }
+        let extra = 1 + usize::from(skip.is_some());
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .set_index_name(at.index.map(str::to_owned))
             .consistent_read(true)
+            .scan_index_forward(!descending)
             .key_condition_expression("pk = :pk AND #s BETWEEN :lo AND :hi")
             .expression_attribute_names("#s", at.sort)
             .expression_attribute_values(":pk", s(&at.pk))
             .expression_attribute_values(":lo", s(lo))
             .expression_attribute_values(":hi", s(hi))
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .limit(i32::try_from(limit + extra).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(|e| {
                 StoreError::unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e))
             })?;
         let mut items = out.items.unwrap_or_default();
+        let position = |item: &Item| item.get(at.sort).and_then(|v| v.as_s().ok()).cloned();
+        if let Some(cursor) = skip
+            && items.first().and_then(position).as_ref() == Some(&cursor)
+        {
+            items.remove(0);
+        }
         // More follow if the one extra came back, or if the read stopped short (1 MB).
         let cut = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
         let more = items.len() > limit || cut;
         items.truncate(limit);
         let next = match items.last() {
             Some(last) if more => Some(
-                last.get(at.sort)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
+                position(last)
                     .ok_or_else(|| StoreError::Corrupt(format!("{} without {}", at.pk, at.sort)))?,
             ),
             _ => None,
@@ -588,6 +618,7 @@ impl Store {
         on: &impl Trail,
         after: Option<&str>,
         limit: usize,
+        descending: bool,
     ) -> Result<Page<Event>, StoreError> {
         let at = ListAt {
             pk: on.trail(),
@@ -595,7 +626,7 @@ impl Store {
             sort: keys::SK,
             prefix: keys::EVENT_PREFIX,
         };
-        Self::decoded(self.page(&at, after, limit).await?)
+        Self::decoded(self.page(&at, after, limit, descending).await?)
     }
 
     /// A page of an agreement's orders, oldest first (commit order).
@@ -604,9 +635,10 @@ impl Store {
         agreement: &AgreementId,
         after: Option<&str>,
         limit: usize,
+        descending: bool,
     ) -> Result<Page<Order>, StoreError> {
         let at = ListAt::listed(agreement, keys::ORDER_PREFIX);
-        Self::decoded(self.page(&at, after, limit).await?)
+        Self::decoded(self.page(&at, after, limit, descending).await?)
     }
 
     /// A page of an agreement's reservations, oldest first (commit order).
@@ -615,9 +647,10 @@ impl Store {
         agreement: &AgreementId,
         after: Option<&str>,
         limit: usize,
+        descending: bool,
     ) -> Result<Page<Reservation>, StoreError> {
         let at = ListAt::listed(agreement, keys::RESERVATION_PREFIX);
-        Self::decoded(self.page(&at, after, limit).await?)
+        Self::decoded(self.page(&at, after, limit, descending).await?)
     }
 
     /// A page of an account's direct subscriptions, oldest first (commit order).
@@ -626,6 +659,7 @@ impl Store {
         account: &AccountId,
         after: Option<&str>,
         limit: usize,
+        descending: bool,
     ) -> Result<Page<Subscription>, StoreError> {
         let at = ListAt {
             pk: keys::account_pk(account),
@@ -633,16 +667,18 @@ impl Store {
             sort: keys::LSI1_SK,
             prefix: keys::SUBSCRIPTION_PREFIX,
         };
-        Self::decoded(self.page(&at, after, limit).await?)
+        Self::decoded(self.page(&at, after, limit, descending).await?)
     }
 
-    /// A page of an account's pool sources in the order they joined the pool, each with its
-    /// position, from position `from` on (inclusive: the source a page's cut fell inside).
+    /// A page of an account's pool sources in the order they joined the pool (or the reverse),
+    /// each with its position, from `start` on: after a source, or from one a page's cut fell
+    /// inside.
     pub async fn sources_page(
         &self,
         account: &AccountId,
-        from: Option<&str>,
+        start: Option<Start>,
         limit: usize,
+        descending: bool,
     ) -> Result<Page<(String, Source)>, StoreError> {
         let at = ListAt {
             pk: keys::account_pk(account),
@@ -650,7 +686,7 @@ impl Store {
             sort: keys::LSI1_SK,
             prefix: keys::SOURCE_PREFIX,
         };
-        let page = self.page_from(&at, from.map(str::to_owned), limit).await?;
+        let page = self.page_from(&at, start, limit, descending).await?;
         let items = page
             .items
             .into_iter()

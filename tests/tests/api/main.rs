@@ -4,6 +4,7 @@
 
 mod activation;
 mod business_metrics;
+mod conditional;
 mod failure_drills;
 mod holdings;
 mod locations;

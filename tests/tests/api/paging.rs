@@ -335,3 +335,41 @@ async fn a_sources_cursor_is_bound_to_its_sku_and_its_account() {
     let unknown = w.h.get(&format!("{path}?sku=d365-unheard-of"), &w.bs).await;
     assert_problem(&unknown, 422, "unknown_sku");
 }
+
+/// `?order=desc` walks every list newest first: the same items as oldest first, reversed,
+/// whatever the page size; its cursors go on only in that order; any other order is refused.
+#[tokio::test]
+async fn every_list_walks_newest_first_when_asked() {
+    let w = world().await;
+    let h = &w.h;
+    let subs = format!("/accounts/{}/subscriptions", w.account);
+    for _ in 0..3 {
+        let r = h.post(&subs, &w.admin, &faq_subscription()).await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+    }
+    let mut all = lists(&w);
+    all.push((subs, &w.admin, "subscriptions"));
+    let sources = format!("/accounts/{}/licenses/sources", w.account);
+    all.push((sources, &w.admin, "sources"));
+    for (path, token, field) in all {
+        let oldest_first = h.walk(&path, token, field, 100).await;
+        for limit in [1, 2, 100] {
+            let mut newest_first = h
+                .walk(&format!("{path}?order=desc"), token, field, limit)
+                .await;
+            newest_first.reverse();
+            assert_eq!(
+                newest_first, oldest_first,
+                "{path} by {limit}, newest first"
+            );
+        }
+        let first = h.get(&format!("{path}?order=desc&limit=1"), token).await;
+        let cursor = first.body["next_cursor"].as_str().expect("a cursor");
+        let ascending = format!("{path}?limit=1&cursor={cursor}");
+        assert_problem(&h.get(&ascending, token).await, 422, "invalid_cursor");
+        let asc = format!("{path}?order=asc&limit=1&cursor={cursor}");
+        assert_problem(&h.get(&asc, token).await, 422, "invalid_cursor");
+        let odd = format!("{path}?order=newest");
+        assert_problem(&h.get(&odd, token).await, 422, "invalid_order");
+    }
+}

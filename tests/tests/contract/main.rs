@@ -5,4 +5,5 @@
 mod contract;
 mod docs;
 mod operations;
+mod sdk;
 mod template_table;

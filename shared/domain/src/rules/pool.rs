@@ -109,14 +109,35 @@ pub struct LinesAfter {
 }
 
 impl LinesAfter {
-    /// Whether `line` of the source at `position` was already answered.
-    fn covers(&self, position: &str, line: &SourceLine) -> bool {
-        match position.cmp(self.position.as_str()) {
+    /// Whether `line` of the source at `position` was already answered, the list read in
+    /// the order given (`descending`: newest source first, a source's lines last SKU first).
+    fn covers(&self, position: &str, line: &SourceLine, descending: bool) -> bool {
+        let (position, sku) = if descending {
+            (
+                self.position.as_str().cmp(position),
+                self.sku.map(|s| (s, line.sku)),
+            )
+        } else {
+            (
+                position.cmp(self.position.as_str()),
+                self.sku.map(|s| (line.sku, s)),
+            )
+        };
+        match position {
             std::cmp::Ordering::Less => true,
-            std::cmp::Ordering::Equal => self.sku.is_none_or(|s| line.sku <= s),
+            std::cmp::Ordering::Equal => sku.is_none_or(|(a, b)| a <= b),
             std::cmp::Ordering::Greater => false,
         }
     }
+}
+
+/// How a page of the sources list is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinesAsked<'a> {
+    pub start: Option<&'a LinesAfter>,
+    pub sku: Option<Sku>,
+    pub limit: usize,
+    pub descending: bool,
 }
 
 /// One page of the sources list: at most `limit` lines (only `sku`'s, if asked) from the
@@ -125,17 +146,25 @@ impl LinesAfter {
 /// list's end). Each line of the list is on exactly one page.
 pub fn lines_page(
     read: &[(String, Source)],
-    start: Option<&LinesAfter>,
-    sku: Option<Sku>,
-    limit: usize,
+    asked: LinesAsked<'_>,
     more: bool,
 ) -> (Vec<SourceLine>, Option<LinesAfter>) {
+    let LinesAsked {
+        start,
+        sku,
+        limit,
+        descending,
+    } = asked;
     let mut page = Vec::new();
     let mut last: Option<LinesAfter> = None;
     for (position, source) in read {
-        let lines: Vec<SourceLine> = lines_of(source, sku)
+        let mut lines = lines_of(source, sku);
+        if descending {
+            lines.reverse();
+        }
+        let lines: Vec<SourceLine> = lines
             .into_iter()
-            .filter(|l| !start.is_some_and(|s| s.covers(position, l)))
+            .filter(|l| !start.is_some_and(|s| s.covers(position, l, descending)))
             .collect();
         for (i, line) in lines.iter().enumerate() {
             if page.len() == limit {
@@ -421,21 +450,41 @@ mod tests {
     }
 
     /// Walks the list page by page as a caller would, each page read from its start.
-    fn walk(list: &[(String, Source)], sku: Option<Sku>, limit: usize) -> Vec<(String, Sku)> {
+    fn walk(
+        list: &[(String, Source)],
+        sku: Option<Sku>,
+        limit: usize,
+        descending: bool,
+    ) -> Vec<(String, Sku)> {
+        let mut list = list.to_vec();
+        if descending {
+            list.reverse();
+        }
         let mut seen = Vec::new();
         let mut start: Option<LinesAfter> = None;
         for _ in 0..100 {
             let from = list
                 .iter()
                 .position(|(p, _)| {
-                    start
-                        .as_ref()
-                        .is_none_or(|s| p > &s.position || (p == &s.position && s.sku.is_some()))
+                    start.as_ref().is_none_or(|s| {
+                        let beyond = if descending {
+                            p < &s.position
+                        } else {
+                            p > &s.position
+                        };
+                        beyond || (p == &s.position && s.sku.is_some())
+                    })
                 })
                 .unwrap_or(list.len());
             let read = &list[from..list.len().min(from + limit)];
             let more = from + limit < list.len();
-            let (page, next) = lines_page(read, start.as_ref(), sku, limit, more);
+            let asked = LinesAsked {
+                start: start.as_ref(),
+                sku,
+                limit,
+                descending,
+            };
+            let (page, next) = lines_page(read, asked, more);
             assert!(page.len() <= limit, "a page holds at most the limit");
             seen.extend(page.into_iter().map(|l| (l.id, l.sku)));
             match next {
@@ -461,12 +510,24 @@ mod tests {
             .map(|l| (l.id, l.sku))
             .collect();
         assert_eq!(all.len(), 7);
+        let mut reversed = all.clone();
+        reversed.reverse();
         for limit in 1..=8 {
-            assert_eq!(walk(&list, None, limit), all, "limit {limit}");
+            assert_eq!(walk(&list, None, limit, false), all, "limit {limit}");
             assert_eq!(
-                walk(&list, Some(Ent), limit),
+                walk(&list, None, limit, true),
+                reversed,
+                "limit {limit}, desc"
+            );
+            assert_eq!(
+                walk(&list, Some(Ent), limit, false),
                 [("s5".to_owned(), Ent), ("s9".to_owned(), Ent)],
                 "limit {limit}, one SKU"
+            );
+            assert_eq!(
+                walk(&list, Some(Ent), limit, true),
+                [("s9".to_owned(), Ent), ("s5".to_owned(), Ent)],
+                "limit {limit}, one SKU, desc"
             );
         }
     }
@@ -475,7 +536,13 @@ mod tests {
     fn a_page_that_ends_inside_a_source_goes_on_from_its_next_line() {
         use Sku::{AdditionalStorageGb as Gb, SalesProfessional as Pro};
         let list = vec![source(SourceKind::Direct, 2, &[(Pro, 5), (Gb, 3)])];
-        let (page, next) = lines_page(&list, None, None, 1, false);
+        let first = LinesAsked {
+            start: None,
+            sku: None,
+            limit: 1,
+            descending: false,
+        };
+        let (page, next) = lines_page(&list, first, false);
         assert_eq!(page.iter().map(|l| l.sku).collect::<Vec<_>>(), [Pro]);
         assert_eq!(
             next,
@@ -484,7 +551,11 @@ mod tests {
                 sku: Some(Pro)
             })
         );
-        let (page, next) = lines_page(&list, next.as_ref(), None, 1, false);
+        let asked = LinesAsked {
+            start: next.as_ref(),
+            ..first
+        };
+        let (page, next) = lines_page(&list, asked, false);
         assert_eq!(page.iter().map(|l| l.sku).collect::<Vec<_>>(), [Gb]);
         assert_eq!(next, None, "the source's last line ends the list");
     }
