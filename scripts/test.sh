@@ -107,6 +107,9 @@ cargo test -p vls-tests --test api --quiet -- "${skips[@]}"
 if ! wait "$second_pid"; then cat "$RUN/api-second.log"; exit 1; fi
 grep -E "^test result|running" "$RUN/api-second.log"
 
+step "the contract as SDKs see it: lint, the SDK input, Python/TypeScript/Rust clients, reference page"
+scripts/contract.sh static
+
 step "browser for the activation page test (Debian's chromium + chromium-driver)"
 scripts/browser-deps.sh
 
@@ -131,6 +134,9 @@ done
 [ "$code" = 401 ] || { echo "cargo lambda watch did not answer (last: $code)"; tail -50 "$RUN/watch.log"; exit 1; }
 VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
   cargo test -p vls-tests --test stack --quiet blackbox:: -- --ignored --test-threads=1 --nocapture
+
+step "the generated Python and Rust clients walk the stack on 127.0.0.1:$TEST_PORT"
+scripts/contract.sh run "http://127.0.0.1:$TEST_PORT"
 
 step "kill drill: order-intake killed mid-request under its own cargo lambda watch, then a fresh one"
 cargo test -p vls-tests --test stack --quiet kill_drill:: -- --ignored
