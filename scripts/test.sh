@@ -96,6 +96,8 @@ start "moto-$SECOND_PORT" second_emulator
 on_second .venv/bin/python scripts/bootstrap.py
 cargo test --workspace --quiet --no-run
 SECOND_MODULES=(requests_per_route:: reservations::)
+rm -f "$RUN/observed-codes.txt"
+export VLS_OBSERVED_CODES="$PWD/$RUN/observed-codes.txt"
 on_second cargo test -p vls-tests --test api --quiet -- "${SECOND_MODULES[@]}" \
   >"$RUN/api-second.log" 2>&1 &
 second_pid=$!
@@ -106,6 +108,8 @@ cargo test -p vls-tests --quiet --lib --test contract --test stack
 cargo test -p vls-tests --test api --quiet -- "${skips[@]}"
 if ! wait "$second_pid"; then cat "$RUN/api-second.log"; exit 1; fi
 grep -E "^test result|running" "$RUN/api-second.log"
+unset VLS_OBSERVED_CODES
+.venv/bin/python scripts/codes_seen.py openapi.yaml "$RUN/observed-codes.txt"
 
 step "the contract as SDKs see it: lint, the SDK input, Python/TypeScript/Rust clients, reference page"
 scripts/contract.sh static

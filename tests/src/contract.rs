@@ -85,11 +85,24 @@ pub fn operation_of(method: &str, path: &str) -> Option<String> {
 }
 
 /// Panics when `status`/`code`, answered to `method path`, is not among its operation's
-/// `x-codes`. Paths the contract does not have (a 404 of the router) are not checked.
+/// `x-codes`. Paths the contract does not have (a 404 of the router) are not checked. With
+/// `VLS_OBSERVED_CODES` set, each refusal seen is also appended to that file (what
+/// `scripts/codes_seen.py` compares with the contract).
 pub fn check_refusal(method: &str, path: &str, status: u16, code: &str) {
     let Some(op) = operation_of(method, path) else {
         return;
     };
+    if let Ok(path) = std::env::var("VLS_OBSERVED_CODES") {
+        use std::io::Write;
+        let line = format!("{op}\t{status}\t{code}\n");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        if let Ok(mut f) = file {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
     let listed = &listed_codes()[&op];
     assert!(
         listed.contains(&(status, code.to_owned())),
