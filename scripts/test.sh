@@ -113,6 +113,7 @@ unset VLS_OBSERVED_CODES
 
 step "the contract as SDKs see it: lint, the SDK input, Python/TypeScript/Rust clients, reference page"
 scripts/contract.sh static
+.venv/bin/python scripts/contract_mutants.py
 
 step "browser for the activation page test (Debian's chromium + chromium-driver)"
 scripts/browser-deps.sh
