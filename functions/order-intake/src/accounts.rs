@@ -7,7 +7,7 @@ use vls_domain::model::SubscriptionStatus;
 use vls_domain::rules::directory;
 use vls_domain::rules::pool::{self, LinesAfter, LinesAsked};
 use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
-use vls_http::paging::List;
+use vls_http::paging::{Asked, List};
 use vls_http::views::SubscriptionView;
 use vls_http::views::{AccountView, EventView, PartnerView, PoolView, SourceLineView};
 use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
@@ -88,25 +88,51 @@ pub(crate) async fn get_account(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     Ok(Reply::ok(&AccountView::from(&account)).with_etag())
 }
 
-/// GET /accounts/{id}/subscriptions?status=active|cancelled: its direct subscriptions, a page
-/// at a time in the order they were bought (the filter applies to each page read).
-pub(crate) async fn list_subscriptions(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+/// A list hanging off the account in the path, as the caller asks for it: the account must
+/// exist (404), then the filter `param` (parsed by `parse`; the cursors are bound to it),
+/// `?limit=`, `?order=` and `?cursor=`, in that order.
+async fn account_list<'a, F>(
+    app: &'a App,
+    ctx: &Ctx,
+    path: &Params,
+    names: (&'static str, &'static str),
+    filter: Option<Filter<F>>,
+) -> Result<(AccountId, List<'a>, Asked, Option<F>), Problem> {
     let p = ctx.principal()?;
     let account_id = visible_account(p, path)?;
     if app.store.account(&account_id).await?.is_none() {
         return Err(Problem::not_found("account"));
     }
-    let filter = ctx.query_param("status").filter(|s| !s.is_empty());
-    let wanted = filter.as_deref().map(subscription_status).transpose()?;
+    let (raw, wanted) = match filter {
+        None => (None, None),
+        Some(Filter { param, parse }) => {
+            let raw = ctx.query_param(param).filter(|s| !s.is_empty());
+            let wanted = raw.as_deref().map(parse).transpose()?;
+            (raw, wanted)
+        }
+    };
     let key = app.config.cursor_key.as_ref();
-    let mut list = List::new(
-        key,
-        ("subscriptions", "subscriptions"),
-        account_id.as_str(),
-        filter.as_deref(),
-        p,
-    );
+    let mut list = List::new(key, names, account_id.as_str(), raw.as_deref(), p);
     let asked = list.asked(ctx)?;
+    Ok((account_id, list, asked, wanted))
+}
+
+/// A list's filter: its query parameter and what the parameter's value means.
+struct Filter<F> {
+    param: &'static str,
+    parse: fn(&str) -> Result<F, Problem>,
+}
+
+/// GET /accounts/{id}/subscriptions?status=active|cancelled: its direct subscriptions, a page
+/// at a time in the order they were bought (the filter applies to each page read).
+pub(crate) async fn list_subscriptions(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let names = ("subscriptions", "subscriptions");
+    let filter = Filter {
+        param: "status",
+        parse: subscription_status,
+    };
+    let (account_id, list, asked, wanted) =
+        account_list(app, ctx, path, names, Some(filter)).await?;
     let page = app
         .store
         .subscriptions_page(
@@ -166,22 +192,12 @@ pub(crate) async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer 
 /// GET /accounts/{id}/licenses/sources?sku=: the pool's sources, a line per source and SKU,
 /// in the order the sources joined the pool, a page at a time (the account, then one query).
 pub(crate) async fn get_license_sources(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
-    let account_id = visible_account(p, path)?;
-    if app.store.account(&account_id).await?.is_none() {
-        return Err(Problem::not_found("account"));
-    }
-    let filter = ctx.query_param("sku").filter(|s| !s.is_empty());
-    let sku = filter.as_deref().map(sku_filter).transpose()?;
-    let key = app.config.cursor_key.as_ref();
-    let mut list = List::new(
-        key,
-        ("sources", "pool_sources"),
-        account_id.as_str(),
-        filter.as_deref(),
-        p,
-    );
-    let asked = list.asked(ctx)?;
+    let names = ("sources", "pool_sources");
+    let filter = Filter {
+        param: "sku",
+        parse: sku_filter,
+    };
+    let (account_id, list, asked, sku) = account_list(app, ctx, path, names, Some(filter)).await?;
     let start = asked.after.as_deref().map(lines_after).transpose()?;
     // A page that ended inside a source goes on from that source's next line.
     let from = start.as_ref().map(|s| match s.sku {
@@ -236,20 +252,8 @@ fn bad_cursor() -> Problem {
 
 /// GET /accounts/{id}/events: a page of its trail, oldest first (R17).
 pub(crate) async fn get_account_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
-    let account_id = visible_account(p, path)?;
-    if app.store.account(&account_id).await?.is_none() {
-        return Err(Problem::not_found("account"));
-    }
-    let key = app.config.cursor_key.as_ref();
-    let mut list = List::new(
-        key,
-        ("events", "account_events"),
-        account_id.as_str(),
-        None,
-        p,
-    );
-    let asked = list.asked(ctx)?;
+    let names = ("events", "account_events");
+    let (account_id, list, asked, _) = account_list::<()>(app, ctx, path, names, None).await?;
     let page = app
         .store
         .events_page(

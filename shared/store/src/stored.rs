@@ -266,38 +266,26 @@ mod tests {
     use super::*;
     use vls_domain::testing;
 
-    fn attributes(item: &Item) -> Vec<&str> {
+    /// The item's attribute names, sorted, as one line.
+    fn attributes(item: &Item) -> String {
         let mut names: Vec<&str> = item.keys().map(String::as_str).collect();
         names.sort_unstable();
-        names
+        names.join(" ")
+    }
+
+    /// A string attribute's value.
+    fn text<'a>(item: &'a Item, name: &str) -> &'a str {
+        item[name].as_s().map(String::as_str).unwrap_or_default()
     }
 
     #[test]
     fn an_account_is_stored_under_its_key_with_its_fields() {
         let account = testing::account();
         let item = account.item().expect("encodes");
-        assert_eq!(
-            attributes(&item),
-            [
-                "created_at",
-                "domain",
-                "id",
-                "name",
-                "online_services",
-                "pk",
-                "sk",
-                "type",
-                "version"
-            ]
-        );
-        assert_eq!(
-            item["pk"].as_s().ok(),
-            Some(&format!("ACCOUNT#{}", account.id))
-        );
-        assert_eq!(
-            item["type"].as_s().ok().map(String::as_str),
-            Some("account")
-        );
+        let kept = "created_at domain id name online_services pk sk type version";
+        assert_eq!(attributes(&item), kept);
+        assert_eq!(text(&item, "pk"), format!("ACCOUNT#{}", account.id));
+        assert_eq!(text(&item, "type"), "account");
         assert_eq!(crate::decode::<Account>(item).expect("decodes"), account);
     }
 
@@ -305,43 +293,17 @@ mod tests {
     fn an_agreement_is_stored_with_its_due_index_entry() {
         let agreement = testing::agreement();
         let item = agreement.item().expect("encodes");
+        let kept = "account_id activation_email_failed anniversary billed_through \
+                    bound_to_online_services created_at customer gsi1pk gsi1sk holdings id \
+                    joined_pool_at link_seq ordered_seats osm osm_generation partner_id pk \
+                    program schedule sk start_date type version volume_discount_eligible";
+        assert_eq!(attributes(&item), kept);
+        let (due_pk, due_sk) = keys::due(&agreement.id, agreement.anniversary);
         assert_eq!(
-            attributes(&item),
-            [
-                "account_id",
-                "activation_email_failed",
-                "anniversary",
-                "billed_through",
-                "bound_to_online_services",
-                "created_at",
-                "customer",
-                "gsi1pk",
-                "gsi1sk",
-                "holdings",
-                "id",
-                "joined_pool_at",
-                "link_seq",
-                "ordered_seats",
-                "osm",
-                "osm_generation",
-                "partner_id",
-                "pk",
-                "program",
-                "schedule",
-                "sk",
-                "start_date",
-                "type",
-                "version",
-                "volume_discount_eligible"
-            ]
+            (text(&item, "gsi1pk"), text(&item, "gsi1sk")),
+            (&*due_pk, &*due_sk)
         );
-        let due = keys::due(&agreement.id, agreement.anniversary);
-        assert_eq!(item["gsi1pk"].as_s().ok(), Some(&due.0));
-        assert_eq!(item["gsi1sk"].as_s().ok(), Some(&due.1));
-        assert_eq!(
-            item["anniversary"].as_s().ok().map(String::as_str),
-            Some("2027-03-15")
-        );
+        assert_eq!(text(&item, "anniversary"), "2027-03-15");
         assert_eq!(
             crate::decode::<Agreement>(item).expect("decodes"),
             agreement
@@ -359,26 +321,14 @@ mod tests {
         let item = source.item().expect("encodes");
         assert_eq!(
             attributes(&item),
-            [
-                "account_id",
-                "counts",
-                "id",
-                "joined",
-                "kind",
-                "lsi1sk",
-                "pk",
-                "sk",
-                "type"
-            ]
+            "account_id counts id joined kind lsi1sk pk sk type"
         );
+        let id = &agreement.id;
         assert_eq!(
-            item["lsi1sk"].as_s().ok(),
-            Some(&format!("SRC#00000000000000000042#A#{}", agreement.id))
+            text(&item, "lsi1sk"),
+            format!("SRC#00000000000000000042#A#{id}")
         );
-        assert_eq!(
-            item["sk"].as_s().ok(),
-            Some(&format!("SRC#A#{}", agreement.id))
-        );
+        assert_eq!(text(&item, "sk"), format!("SRC#A#{id}"));
         assert_eq!(crate::decode::<Source>(item).expect("decodes"), source);
     }
 }
