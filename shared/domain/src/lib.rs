@@ -21,3 +21,4 @@ pub mod sources;
 pub mod testing;
 pub mod trail;
 pub mod types;
+pub mod webhooks;
