@@ -1,7 +1,9 @@
 """How much of the contract's `x-codes` the in-process API suite made a handler answer: per
 operation, the (status, code) pairs listed and those seen (the file the suite appends to with
-VLS_OBSERVED_CODES set). Listed-but-unseen pairs are printed, for the reader; a pair seen but
-not listed already failed the test that saw it.
+VLS_OBSERVED_CODES set). Every code specific to its operation must have been answered by it
+(the generic ones — 500, 503, 413, a malformed body or key, a lost race — are tested on some
+routes, not on each), except the few noted below with why; a pair seen but not listed already
+failed the test that saw it.
 
 Usage: codes_seen.py openapi.yaml OBSERVED_FILE
 """
@@ -11,6 +13,17 @@ import sys
 import yaml
 
 METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+# Listed, answered by the code, and not reached by a test, with why.
+UNREACHED = {
+    # The preview's total beyond what an order line holds (1,000,000 a line): it takes more
+    # than a million reserved seats on one agreement.
+    ("GET /agreements/{agreement_id}/true-up-preview", 409, "total_out_of_range"),
+    # Defensive: an agreement bound to its Online Services account is associated when it is
+    # created, so no usable link of it ever exists.
+    ("POST /activate/{token}", 409, "agreement_bound_to_online_services"),
+}
 
 
 def listed(doc):
@@ -43,10 +56,14 @@ def main():
     generic = {"internal_error", "unavailable", "payload_too_large", "lists_unavailable",
                "invalid_idempotency_key", "malformed_json", "invalid_type", "missing_field",
                "concurrent_update", "idempotency_key_reused"}
-    specific = [p for p in unseen if p[2] not in generic]
-    print(f"  not answered: {len(unseen)}, of which {len(specific)} specific to their operation:")
+    specific = [p for p in unseen if p[2] not in generic and p not in UNREACHED]
+    print(f"  not answered: {len(unseen)}: generic ones, {len(UNREACHED)} noted in "
+          f"scripts/codes_seen.py, and {len(specific)} more")
     for op, status, code in specific:
-        print(f"    {op} {status} {code}")
+        print(f"    NOT ANSWERED: {op} {status} {code}")
+    if specific:
+        sys.exit("a code the contract lists for an operation was never answered by it in the "
+                 "API suite: test it, or take it out of the operation's x-codes")
 
 
 if __name__ == "__main__":
