@@ -23,7 +23,7 @@ pub fn openapi() -> &'static Value {
 }
 
 /// A response, with `$ref: "#/components/responses/…"` followed.
-fn resolved<'a>(doc: &'a Value, response: &'a Value) -> &'a Value {
+pub fn resolved<'a>(doc: &'a Value, response: &'a Value) -> &'a Value {
     match response.get("$ref").and_then(Value::as_str) {
         Some(r) => {
             let name = r.rsplit('/').next().unwrap_or_default();

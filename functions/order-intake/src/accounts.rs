@@ -3,11 +3,11 @@
 use vls_domain::access;
 use vls_domain::catalog::Sku;
 use vls_domain::input;
-use vls_domain::model::SubscriptionStatus;
+use vls_domain::model::{Account, SubscriptionStatus};
 use vls_domain::rules::directory;
 use vls_domain::rules::pool::{self, LinesAfter, LinesAsked};
 use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
-use vls_http::paging::{Asked, List};
+use vls_http::paging::{Asked, List, invalid_cursor};
 use vls_http::views::SubscriptionView;
 use vls_http::views::{AccountView, EventView, PartnerView, PoolView, SourceLineView};
 use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
@@ -57,6 +57,15 @@ fn visible_account(p: &Principal, path: &Params) -> Result<AccountId, Problem> {
     }
 }
 
+/// The account in the path as stored, if the caller may see it and it exists (404 otherwise).
+async fn read_account(app: &App, p: &Principal, path: &Params) -> Result<Account, Problem> {
+    let id = visible_account(p, path)?;
+    app.store
+        .account(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found("account"))
+}
+
 pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let account_id = visible_account(p, path)?;
@@ -78,13 +87,7 @@ pub(crate) async fn post_subscription(app: &App, ctx: &Ctx, path: &Params) -> An
 
 /// GET /accounts/{id}: the account (its administrator, billing support).
 pub(crate) async fn get_account(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
-    let account_id = visible_account(p, path)?;
-    let account = app
-        .store
-        .account(&account_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("account"))?;
+    let account = read_account(app, ctx.principal()?, path).await?;
     Ok(Reply::ok(&AccountView::from(&account)).with_etag())
 }
 
@@ -99,10 +102,7 @@ async fn account_list<'a, F>(
     filter: Option<Filter<F>>,
 ) -> Result<(AccountId, List<'a>, Asked, Option<F>), Problem> {
     let p = ctx.principal()?;
-    let account_id = visible_account(p, path)?;
-    if app.store.account(&account_id).await?.is_none() {
-        return Err(Problem::not_found("account"));
-    }
+    let account_id = read_account(app, p, path).await?.id;
     let (raw, wanted) = match filter {
         None => (None, None),
         Some(Filter { param, parse }) => {
@@ -179,13 +179,7 @@ pub(crate) async fn get_subscription(app: &App, ctx: &Ctx, path: &Params) -> Ans
 
 /// GET /accounts/{id}/licenses: the pool's totals as the account keeps them (one read).
 pub(crate) async fn get_licenses(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
-    let account_id = visible_account(p, path)?;
-    let account = app
-        .store
-        .account(&account_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("account"))?;
+    let account = read_account(app, ctx.principal()?, path).await?;
     Ok(Reply::ok(&PoolView::from(&pool::totals(&account))).with_etag())
 }
 
@@ -198,7 +192,10 @@ pub(crate) async fn get_license_sources(app: &App, ctx: &Ctx, path: &Params) -> 
         parse: sku_filter,
     };
     let (account_id, list, asked, sku) = account_list(app, ctx, path, names, Some(filter)).await?;
-    let start = asked.after.as_deref().map(lines_after).transpose()?;
+    let start = match asked.after.as_deref() {
+        Some(text) => Some(LinesAfter::from_text(text).ok_or_else(invalid_cursor)?),
+        None => None,
+    };
     // A page that ended inside a source goes on from that source's next line.
     let from = start.as_ref().map(|s| match s.sku {
         Some(_) => Start::From(s.position.clone()),
@@ -217,10 +214,7 @@ pub(crate) async fn get_license_sources(app: &App, ctx: &Ctx, path: &Params) -> 
     };
     let (lines, next) = pool::lines_page(&read.items, lines_asked, more);
     let shown: Vec<SourceLineView> = lines.iter().map(SourceLineView::from).collect();
-    let next = next.map(|n| match n.sku {
-        Some(sku) => format!("{}|{}", n.position, sku.code()),
-        None => n.position,
-    });
+    let next = next.map(|n| n.to_text());
     list.reply(&shown, next.as_deref())
 }
 
@@ -228,26 +222,6 @@ fn sku_filter(code: &str) -> Result<Sku, Problem> {
     Sku::parse(code).ok_or_else(|| {
         Problem::new(422, "unknown_sku", format!("{code:?} is not a catalog SKU")).at_field("sku")
     })
-}
-
-/// A sealed position back from its text (`<source position>` or `<…>|<sku>`).
-fn lines_after(position: &str) -> Result<LinesAfter, Problem> {
-    let (position, sku) = match position.split_once('|') {
-        None => (position, None),
-        Some((position, code)) => (position, Some(Sku::parse(code).ok_or_else(bad_cursor)?)),
-    };
-    Ok(LinesAfter {
-        position: position.to_owned(),
-        sku,
-    })
-}
-
-fn bad_cursor() -> Problem {
-    Problem::new(
-        422,
-        "invalid_cursor",
-        "the cursor is not one this list gave",
-    )
 }
 
 /// GET /accounts/{id}/events: a page of its trail, oldest first (R17).

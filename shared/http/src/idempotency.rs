@@ -214,7 +214,7 @@ where
                 content_type: planned.reply.content_type.clone(),
                 body: planned.reply.body.clone(),
                 expires_at: now + TTL_SECONDS,
-                location: planned.reply.location().map(str::to_owned),
+                location: planned.reply.header("location").map(str::to_owned),
                 etag: planned.reply.header("etag").is_some(),
             };
             tx.idempotency(&record, &k.key_hash, now);

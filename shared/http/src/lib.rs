@@ -286,14 +286,6 @@ impl Reply {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The `Location` header, if the reply has one.
-    pub fn location(&self) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(name, _)| *name == "location")
-            .map(|(_, value)| value.as_str())
-    }
-
     pub fn into_response(self) -> Response<Body> {
         let mut b = Response::builder().status(self.status);
         if !self.content_type.is_empty() {

@@ -119,7 +119,7 @@ impl CursorKey {
     /// list; otherwise 422 `invalid_cursor` (malformed, tampered with, or from another list,
     /// filter or tenant).
     pub fn open(&self, scope: &Scope<'_>, cursor: &str) -> Result<String, Problem> {
-        let invalid = || Problem::new(422, "invalid_cursor", "cursor is not one this list gave");
+        let invalid = invalid_cursor;
         let (position, sealed) = cursor.split_once('.').ok_or_else(invalid)?;
         let position = B64.decode(position).map_err(|_| invalid())?;
         let position = String::from_utf8(position).map_err(|_| invalid())?;
@@ -246,6 +246,12 @@ impl<'a> List<'a> {
         body.insert("next_cursor".to_owned(), cursor);
         Ok(Reply::ok(&body))
     }
+}
+
+/// 422 `invalid_cursor`: a cursor this list did not give (or a position inside one that no
+/// longer reads as this list's).
+pub fn invalid_cursor() -> Problem {
+    Problem::new(422, "invalid_cursor", "cursor is not one this list gave")
 }
 
 fn unkeyed() -> Problem {

@@ -141,8 +141,18 @@ impl ListAt<'static> {
     /// An agreement's orders or reservations (`prefix`), in the order their transactions
     /// committed (the local index).
     fn listed(agreement: &AgreementId, prefix: &'static str) -> Self {
+        Self::by_position(keys::agreement_pk(agreement), prefix)
+    }
+
+    /// An account's subscriptions or pool sources (`prefix`), in the order they were bought or
+    /// joined (the local index).
+    fn in_account(account: &AccountId, prefix: &'static str) -> Self {
+        Self::by_position(keys::account_pk(account), prefix)
+    }
+
+    fn by_position(pk: String, prefix: &'static str) -> Self {
         Self {
-            pk: keys::agreement_pk(agreement),
+            pk,
             index: Some(keys::LSI1),
             sort: keys::LSI1_SK,
             prefix,
@@ -661,12 +671,7 @@ impl Store {
         limit: usize,
         descending: bool,
     ) -> Result<Page<Subscription>, StoreError> {
-        let at = ListAt {
-            pk: keys::account_pk(account),
-            index: Some(keys::LSI1),
-            sort: keys::LSI1_SK,
-            prefix: keys::SUBSCRIPTION_PREFIX,
-        };
+        let at = ListAt::in_account(account, keys::SUBSCRIPTION_PREFIX);
         Self::decoded(self.page(&at, after, limit, descending).await?)
     }
 
@@ -680,12 +685,7 @@ impl Store {
         limit: usize,
         descending: bool,
     ) -> Result<Page<(String, Source)>, StoreError> {
-        let at = ListAt {
-            pk: keys::account_pk(account),
-            index: Some(keys::LSI1),
-            sort: keys::LSI1_SK,
-            prefix: keys::SOURCE_PREFIX,
-        };
+        let at = ListAt::in_account(account, keys::SOURCE_PREFIX);
         let page = self.page_from(&at, start, limit, descending).await?;
         let items = page
             .items

@@ -31,10 +31,7 @@ fn is_page(op: &Value) -> bool {
 
 /// A response, its `$ref` followed.
 fn resolved(response: &'static Value) -> &'static Value {
-    match response.get("$ref").and_then(Value::as_str) {
-        Some(r) => &openapi()["components"]["responses"][r.rsplit('/').next().unwrap_or("")],
-        None => response,
-    }
+    vls_tests::contract::resolved(openapi(), response)
 }
 
 fn is_camel_verb_noun(id: &str) -> bool {

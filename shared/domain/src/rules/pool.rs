@@ -109,6 +109,26 @@ pub struct LinesAfter {
 }
 
 impl LinesAfter {
+    /// As a cursor keeps it: the source's position, and `|<sku>` when a page ended inside it.
+    pub fn to_text(&self) -> String {
+        match self.sku {
+            Some(sku) => format!("{}|{}", self.position, sku.code()),
+            None => self.position.clone(),
+        }
+    }
+
+    /// Back from [`Self::to_text`]; `None` for anything else.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (position, sku) = match text.split_once('|') {
+            None => (text, None),
+            Some((position, code)) => (position, Some(Sku::parse(code)?)),
+        };
+        Some(Self {
+            position: position.to_owned(),
+            sku,
+        })
+    }
+
     /// Whether `line` of the source at `position` was already answered, the list read in
     /// the order given (`descending`: newest source first, a source's lines last SKU first).
     fn covers(&self, position: &str, line: &SourceLine, descending: bool) -> bool {
