@@ -20,6 +20,8 @@ export LOCAL_JWT_SECRET ?= local-dev-secret
 export MAIL_SEND_RATE ?= 50
 # The business metrics' namespace (the template names one a stack).
 export METRICS_NAMESPACE ?= VolumeLicensing/local
+# Locally the dispatcher's sweep stands for the table's stream: it takes every new event at once.
+export EVENT_SWEEP_AFTER_SECONDS ?= 0
 # The SES configuration set the mailer sends through (scripts/bootstrap.py creates it).
 export SES_CONFIGURATION_SET ?= $(TABLE_NAME)-mail
 # The queues in the emulator (scripts/bootstrap.py creates them): the true-up's work and the

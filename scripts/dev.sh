@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make dev` after the stack is up: builds every function, then serves them all on one base
-# URL with `cargo lambda watch`, and drives the activation mailer (scripts/mailer-loop.sh)
+# URL with `cargo lambda watch`, drives the stream's readers (the activation mailer and the
+# webhook dispatcher, scripts/sweep-loop.sh)
 # and the true-up workers and the mailer's wake-ups from the emulator's queues
 # (scripts/queue_worker.py).
 set -euo pipefail
@@ -13,7 +14,7 @@ scripts/contract.sh reference
 .venv/bin/python -m http.server "$REFERENCE_PORT" --bind 127.0.0.1 --directory target/contract \
   >>.run/reference.log 2>&1 &
 reference=$!
-scripts/mailer-loop.sh "$PORT" &
+scripts/sweep-loop.sh "$PORT" &
 loop=$!
 .venv/bin/python scripts/queue_worker.py --port "$PORT" 2>>.run/queue-worker.log &
 worker=$!

@@ -123,7 +123,7 @@ cargo build --workspace --exclude vls-bench --bins --quiet
 PUBLIC_BASE_URL="http://127.0.0.1:$TEST_PORT" \
   setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$TEST_PORT" >"$RUN/watch.log" 2>&1 &
 watch_pid=$!
-scripts/mailer-loop.sh "$TEST_PORT" &
+scripts/sweep-loop.sh "$TEST_PORT" &
 loop_pid=$!
 .venv/bin/python scripts/queue_worker.py --port "$TEST_PORT" 2>>"$RUN/queue-worker.log" &
 worker_pid=$!

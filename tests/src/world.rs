@@ -52,6 +52,8 @@ pub struct Harness {
     pub true_up: true_up::App,
     pub remap: remap::App,
     pub cancellation: cancellation::App,
+    pub webhooks: webhooks::App,
+    pub dispatcher: webhook_dispatcher::Dispatcher,
     pub mailer: MailerApp,
     pub sender: String,
     pub clock: TestClock,
@@ -163,6 +165,20 @@ impl Harness {
             config: config.clone(),
             clock: clock.as_clock(),
         };
+        let webhooks = webhooks::App {
+            store: store.clone(),
+            config: config.clone(),
+            clock: clock.as_clock(),
+        };
+        let dispatcher = webhook_dispatcher::Dispatcher {
+            store: store.clone(),
+            // The stream is not fed here: the sweep takes every event at once.
+            settings: webhook_dispatcher::Settings {
+                sweep_after: chrono::Duration::zero(),
+                ..webhook_dispatcher::Settings::default()
+            },
+            clock: clock.as_clock(),
+        };
         let app = App {
             store,
             config,
@@ -175,6 +191,8 @@ impl Harness {
             true_up,
             remap,
             cancellation,
+            webhooks,
+            dispatcher,
             mailer,
             sender,
             clock,
@@ -192,6 +210,17 @@ impl Harness {
         activation_mailer::sweep(&self.mailer, "test-sweep")
             .await
             .expect("sweep")
+    }
+
+    /// Runs the webhook dispatcher's sweep once: every event written so far is sequenced.
+    pub async fn dispatch(&self) -> usize {
+        match webhook_dispatcher::sweep(&self.dispatcher)
+            .await
+            .expect("dispatcher sweep")
+        {
+            webhook_dispatcher::Ran::Sweep { sequenced, .. } => sequenced,
+            webhook_dispatcher::Ran::Batch(_) => 0,
+        }
     }
 
     /// Another mailer on this harness's table and SES client, paced at `per_second`.
@@ -369,6 +398,8 @@ impl Harness {
             remap::handle(&self.remap, req).await
         } else if bare.ends_with("/cancellation") || bare.ends_with("/cancellation-preview") {
             cancellation::handle(&self.cancellation, req).await
+        } else if bare == "/events" || bare.starts_with("/events/") {
+            webhooks::handle(&self.webhooks, req).await
         } else {
             order_intake::handle(&self.app, req).await
         };

@@ -281,7 +281,8 @@ impl Run<'_> {
         };
         let sent = outbox::sent(claimed, message_id, (self.app.clock)());
         let record = |sent: &MailIntent, held: u64, agreement: u64| {
-            changes::sent(sent, held, agreement, to.masked(), issued.link.expires_at)
+            let told = (&issued.agreement.partner_id, to.masked());
+            changes::sent(sent, held, agreement, told, issued.link.expires_at)
         };
         self.record_sent(claimed, sent, issued.agreement.version, record)
             .await?;

@@ -12,6 +12,7 @@ use crate::model::{
     Account, ActivationLink, Agreement, MailIntent, Mismatches, Order, Partner, Reservation,
     Subscription,
 };
+use crate::notices::Notice;
 use crate::sources::{Source, SourceKind, moved};
 use crate::trail::{Actor, Event};
 use crate::types::{AccountId, AgreementId, CustomerNumber, MonthDay, OrderId, PartnerId};
@@ -156,6 +157,8 @@ pub struct Audited {
     pub account: Option<AccountId>,
     pub reason: Option<String>,
     pub trails: Vec<Owner>,
+    /// The partner events the action raises (SPEC §6), written with it.
+    pub notices: Vec<Notice>,
 }
 
 impl Audited {
@@ -166,6 +169,7 @@ impl Audited {
             account: None,
             reason: None,
             trails: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -189,6 +193,17 @@ impl Audited {
     /// The entry goes on `owner`'s trail too.
     pub fn on(mut self, owner: impl Into<Owner>) -> Self {
         self.trails.push(owner.into());
+        self
+    }
+
+    /// The action is told to a partner (SPEC §6.1): `object` (a view) about `agreement`.
+    pub fn notify(
+        mut self,
+        partner: &PartnerId,
+        agreement: &AgreementId,
+        object: &impl serde::Serialize,
+    ) -> Self {
+        self.notices.push(Notice::of(partner, agreement, object));
         self
     }
 

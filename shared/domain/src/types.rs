@@ -142,6 +142,11 @@ prefixed_id!(
     AmendmentId,
     "amd_"
 );
+prefixed_id!(
+    /// A partner event (SPEC §6): the same in the list and in every delivery of it.
+    EventId,
+    "evt_"
+);
 
 /// A plain identifier chosen outside the system (partner ids come from the identity provider,
 /// customer numbers from the agreement paperwork): 1–64 of `A-Z a-z 0-9 . _ -`.

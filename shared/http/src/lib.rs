@@ -9,10 +9,10 @@ pub mod metrics;
 pub mod paging;
 pub mod problem;
 pub mod route;
-pub mod views;
+pub use vls_domain::views;
 
 pub use vls_domain::access;
-use vls_domain::{error, html, input, model, rules, trail, types};
+use vls_domain::{error, html, input, model, types};
 use vls_store as store;
 
 use chrono::{DateTime, Utc};

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::types::{AccountId, AgreementId, OrderId, ReservationId, SubscriptionId};
+use crate::types::{AccountId, AgreementId, EventId, OrderId, ReservationId, SubscriptionId};
 use crate::{Ctx, Problem, Reply, Role};
 
 /// What a handler answers.
@@ -93,6 +93,7 @@ path_ids! {
     OrderId => "order",
     ReservationId => "reservation",
     SubscriptionId => "subscription",
+    EventId => "event",
 }
 
 impl<A> Route<A> {

@@ -245,6 +245,16 @@ impl Deps {
     }
 }
 
+/// How long a partner's events are kept and listed (SPEC §6.4): `EVENT_RETENTION_DAYS`,
+/// 90 days unless set.
+pub fn event_retention() -> chrono::Duration {
+    let days = var("EVENT_RETENTION_DAYS")
+        .and_then(|d| d.parse::<i64>().ok())
+        .filter(|d| *d > 0)
+        .unwrap_or(90);
+    chrono::Duration::days(days)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,9 @@
 //! | `LINK#<sha256 of token>` | `LINK`          | activation link (R8): only the token's hash     |
 //! | `TRUEUP#<agr>`           | `<anniversary>` | marker: this anniversary is billed (R14, once)  |
 //! | `LOCKOUT#<agr>`          | `LOCKOUT`       | R9 mismatch counter; `expires_at` TTL           |
+//! | `EVT#<evt>`              | `EVT`           | partner event; in GSI1 until sequenced          |
+//! | `FEED#<partner>`         | `S#<sequence>`  | a partner's sequenced event (its body)          |
+//! | `FEED#<partner>`         | `MARK`          | the partner's last sequence                     |
 //!
 //! An order's and a reservation's id names its agreement (`ord_<agreement>_<own>`), so one
 //! read finds it with its agreement; nothing else points at it.
@@ -47,6 +50,9 @@
 //! - pending mail intents: `gsi1pk = OUTBOX#<shard>` (8 shards by mail id), `gsi1sk = <due
 //!   at>#<mail>` (created, or the next retry after a failure); removed when the mail is sent or
 //!   given up, so the sweep reads only what is pending and due.
+//! - partner events not yet sequenced: `gsi1pk = UNSEQ#<shard>` (8 shards by event id),
+//!   `gsi1sk = <occurred at>#<evt>`; removed when the dispatcher sequences the event, so the
+//!   sweep reads only what the stream's dispatcher has not done.
 //!
 //! The index projects keys only: the listings take ids from `pk` and read the items
 //! themselves (strongly consistent), so the index stores and writes nothing else.
@@ -57,7 +63,7 @@ use chrono::NaiveDate;
 
 use crate::sources::SourceKind;
 use crate::types::{
-    AccountId, AgreementId, MailId, OrderId, PartnerId, ReservationId, SubscriptionId,
+    AccountId, AgreementId, EventId, MailId, OrderId, PartnerId, ReservationId, SubscriptionId,
 };
 
 pub const PK: &str = "pk";
@@ -79,6 +85,9 @@ pub const META: &str = "A";
 /// partitions that the readers query (every item stays findable); lowering one strands items.
 pub const DUE_SHARDS: u32 = 16;
 pub const OUTBOX_SHARDS: u32 = 8;
+/// Events not yet sequenced are spread as the outbox is: each change that a partner hears of
+/// writes one, and a true-up day writes one per agreement billed.
+pub const UNSEQUENCED_SHARDS: u32 = 8;
 
 pub type Key = (String, String);
 
@@ -236,6 +245,43 @@ pub fn true_up(agreement: &AgreementId, anniversary: NaiveDate) -> Key {
 pub fn due_shard(n: u32) -> String {
     format!("DUE#{}", n % DUE_SHARDS)
 }
+
+/// A partner event (SPEC §6), by its id alone: written by its change, sequenced after.
+pub fn partner_event(id: &EventId) -> Key {
+    (format!("{EVENT_ITEM_PREFIX}{id}"), "EVT".into())
+}
+
+pub const EVENT_ITEM_PREFIX: &str = "EVT#";
+
+/// A partner's events in sequence order, and its sequence so far (the `MARK` item, which
+/// sorts after every position).
+pub fn feed(partner: &PartnerId) -> String {
+    format!("FEED#{partner}")
+}
+
+pub const FEED_PREFIX: &str = "S#";
+
+/// A sequenced event's place in its partner's feed.
+pub fn feed_position(sequence: u64) -> String {
+    format!("{FEED_PREFIX}{sequence:020}")
+}
+
+pub fn feed_mark(partner: &PartnerId) -> Key {
+    (feed(partner), "MARK".into())
+}
+
+/// GSI1 keys of an event not yet sequenced: its shard and when it happened.
+pub fn unsequenced(id: &EventId, at: &str) -> Key {
+    let shard = shard_of(id.as_str(), UNSEQUENCED_SHARDS);
+    (format!("{UNSEQUENCED}#{shard}"), format!("{at}#{id}"))
+}
+
+/// Every shard of the unsequenced events' index.
+pub fn unsequenced_shards() -> impl Iterator<Item = String> {
+    (0..UNSEQUENCED_SHARDS).map(|s| format!("{UNSEQUENCED}#{s}"))
+}
+
+pub const UNSEQUENCED: &str = "UNSEQ";
 
 pub fn lockout(agreement: &AgreementId) -> Key {
     (format!("LOCKOUT#{agreement}"), "LOCKOUT".into())

@@ -3,6 +3,7 @@
 //! audit events, its idempotency record and any outbox mail, all or nothing). No `Scan`.
 
 pub mod counter;
+mod feed;
 pub mod keys;
 mod stored;
 mod tx;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use counter::{backoff, count, count_all};
+pub use feed::{FeedPage, Sequenced};
 pub use keys::DUE_SHARDS;
 pub use stored::{Keyed, Stored, Trail, Versioned};
 pub use tx::{Tx, TxFailure};

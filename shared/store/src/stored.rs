@@ -261,6 +261,26 @@ pub(crate) fn lookup_item(key: &Key, target: String) -> Result<Item, StoreError>
 
 /// The stored form is the table's contract with every item already written: these pin it, so
 /// a renamed or retyped entity field fails here before it reaches a table it cannot read.
+/// A partner event as its change writes it: in the unsequenced index until the dispatcher
+/// gives it its sequence.
+impl Stored for vls_domain::notices::PartnerEvent {
+    const KIND: &'static str = "partner_event";
+
+    fn key(&self) -> Key {
+        keys::partner_event(&self.id)
+    }
+
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        if self.sequence.is_none() {
+            let (pk, sk) = keys::unsequenced(&self.id, &timestamp(self.occurred_at));
+            item.insert(keys::GSI1_PK.into(), s(pk));
+            item.insert(keys::GSI1_SK.into(), s(sk));
+        }
+        Ok(item)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ use crate::rules::schedule::MonthDay;
 use crate::sources::{Source, SourceKind};
 use crate::trail::Event;
 use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId};
+use vls_domain::notices::PartnerEvent;
 
 /// `$body` with `$e` bound to the entity `$record` holds, whichever it is.
 macro_rules! each_record {
@@ -139,6 +140,16 @@ impl Tx {
                 self.error.get_or_insert(e);
             }
         }
+    }
+
+    /// A write the caller built (the dispatcher's sequencing), under `label`.
+    pub(crate) fn push_write(
+        &mut self,
+        label: &'static str,
+        built: Result<TransactWriteItem, StoreError>,
+    ) -> &mut Self {
+        self.push(label, built);
+        self
     }
 
     fn put_item(
@@ -370,6 +381,13 @@ impl Tx {
             self.write(write);
         }
         for entry in &change.entries {
+            for notice in &entry.notices {
+                self.create(&PartnerEvent::raised(
+                    notice,
+                    entry.audit.action(),
+                    stamp.at,
+                ));
+            }
             let event = entry.event(stamp);
             for owner in &entry.trails {
                 match owner {

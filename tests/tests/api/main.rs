@@ -11,6 +11,7 @@ mod locations;
 mod mail_delivery;
 mod order_intake;
 mod paging;
+mod partner_events;
 mod refusals;
 mod remap_cancellation;
 mod requests_per_route;

@@ -80,6 +80,8 @@ struct World {
     loose: String,
     res: String,
     res_body: Value,
+    /// One of p1's events.
+    event: String,
 }
 
 async fn world(h: &Harness) -> World {
@@ -124,6 +126,12 @@ async fn world(h: &Harness) -> World {
             .await;
         h.post(&reservations, &a, &res_body).await;
     }
+    h.dispatch().await;
+    let events = h.get("/events?limit=1", &p).await;
+    let event = events.body["events"][0]["id"]
+        .as_str()
+        .expect("an event")
+        .to_owned();
     World {
         bs,
         p,
@@ -136,6 +144,7 @@ async fn world(h: &Harness) -> World {
         loose,
         res,
         res_body,
+        event,
     }
 }
 
@@ -241,6 +250,9 @@ fn calls(w: &World) -> Vec<Call> {
         post(cancellation, bs, cancel, 200, 1 + 1),
         post(format!("{agreement}/amendments"), &sp, amend, 201, 2),
         post(format!("{agreement}/remap"), bs, remap, 200, 2 + 1),
+        get("/events?limit=5", p, 2),
+        get("/events?after=1&limit=5", p, 2),
+        get(format!("/events/{}", w.event), p, 1),
     ]
 }
 
@@ -354,6 +366,7 @@ fn route_template(path: &str) -> String {
             "agreements" => Some("{agreement_id}"),
             "orders" => Some("{order_id}"),
             "reservations" => Some("{reservation_id}"),
+            "events" => Some("{event_id}"),
             "activate" => Some("{token}"),
             _ => None,
         };

@@ -77,6 +77,8 @@ struct World {
     res: String,
     loose: String,
     link: String,
+    /// One of p1's events.
+    event: String,
 }
 
 async fn world(h: &Harness) -> World {
@@ -109,6 +111,12 @@ async fn world(h: &Harness) -> World {
     invoiced_order(h, &loose).await;
     h.sweep().await;
     let link = link_token(h.mail().last().expect("mail")).expect("link");
+    h.dispatch().await;
+    let events = h.get("/events?limit=1", &p1).await;
+    let event = events.body["events"][0]["id"]
+        .as_str()
+        .expect("an event")
+        .to_owned();
     World {
         acc,
         other_acc,
@@ -118,6 +126,7 @@ async fn world(h: &Harness) -> World {
         res,
         loose,
         link,
+        event,
     }
 }
 
@@ -194,6 +203,8 @@ fn rows(w: &World) -> Vec<Row> {
         read(format!("/orders/{order}"), OWNERS_AND_BILLING),
         read(format!("{agreement}/invoice-support"), OWNERS_AND_BILLING),
         read(format!("{agreement}/events"), READERS),
+        read("/events", &partners),
+        read(format!("/events/{}", w.event), PARTNER),
         post(resend_path, resend, BILLING),
         post(
             format!("{agreement}/reservations"),
@@ -307,7 +318,7 @@ async fn every_route_for_every_caller() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         rows.len(),
-        29,
+        31,
         "every authenticated operation of the contract (the page GET needs no token)"
     );
     // The page itself needs only the link.

@@ -48,6 +48,7 @@ fn route_tables() -> Vec<(&'static str, String, bool)> {
         rows("reservations", reservations::ROUTES),
         rows("remap", remap::ROUTES),
         rows("cancellation", cancellation::ROUTES),
+        rows("webhooks", webhooks::ROUTES),
     ]
     .concat()
 }
@@ -134,8 +135,12 @@ fn the_route_tables_are_the_contract() {
         not_in_spec.is_empty(),
         "served, not in openapi.yaml: {not_in_spec:?}"
     );
-    assert_eq!(spec.len(), 33, "the 33 operations of SPEC §4");
-    assert_eq!(route_tables().len(), 33, "each operation served once");
+    assert_eq!(
+        spec.len(),
+        35,
+        "the 33 operations of SPEC §4 and §6.4's two"
+    );
+    assert_eq!(route_tables().len(), 35, "each operation served once");
 }
 
 /// Deployed, each route goes to the function whose table has it, and a public route (a page
@@ -652,7 +657,10 @@ fn the_list_functions_seal_cursors_with_the_stack_secret() {
         })
         .map(|(function, _, _)| function)
         .collect();
-    assert_eq!(listing, BTreeSet::from(["order-intake", "reservations"]));
+    assert_eq!(
+        listing,
+        BTreeSet::from(["order-intake", "reservations", "webhooks"])
+    );
     for function in listing {
         let (_, resource) = r
             .iter()
@@ -738,7 +746,7 @@ fn failures_land_somewhere_and_logs_are_kept_for_a_while() {
     let r = &cfn["Resources"];
     let of_type = |t: &'static str| of_type(r, t);
     let functions: Vec<_> = of_type("AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 8, "every function");
+    assert_eq!(functions.len(), 10, "every function");
     for (name, f) in &functions {
         let group = f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
             .as_str()
@@ -750,7 +758,11 @@ fn failures_land_somewhere_and_logs_are_kept_for_a_while() {
         );
     }
     let schedules: Vec<_> = of_type("AWS::Scheduler::Schedule").collect();
-    assert_eq!(schedules.len(), 2, "the sweep and the daily true-up");
+    assert_eq!(
+        schedules.len(),
+        3,
+        "the mail and event sweeps, and the daily true-up"
+    );
     for (name, s) in schedules {
         // Schedule names are unique in an account and region: two stacks must not collide.
         assert!(s["Properties"]["Name"].is_null(), "{name}: a fixed name");
@@ -808,7 +820,7 @@ fn every_function_is_traced() {
     let cfn = translated();
     let r = &cfn["Resources"];
     let functions: Vec<_> = of_type(r, "AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 8);
+    assert_eq!(functions.len(), 10);
     for (name, f) in functions {
         assert_eq!(f["Properties"]["TracingConfig"]["Mode"], "Active", "{name}");
         let role = role_of(r, name);

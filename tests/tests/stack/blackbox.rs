@@ -598,6 +598,45 @@ async fn the_agreement_s_other_routes_over_http() {
         "{}",
         r.raw
     );
+    partner_hears_of_it(&http, &partner, agr);
+}
+
+/// The partner's events, once the stream's dispatcher has sequenced them (about a second
+/// locally; on the template stack, through the table's stream and the dispatcher's role):
+/// the invoice and the OSM change, each once (and whatever activation mail went out by then),
+/// gap-free from 1, then the same event by id.
+fn partner_hears_of_it(http: &Http, partner: &str, agr: &str) {
+    let started = std::time::Instant::now();
+    let events = loop {
+        let r = http.get("/events?limit=100", partner);
+        assert_eq!(r.status, 200, "{}", r.raw);
+        let events = r.body["events"].as_array().cloned().unwrap_or_default();
+        if events.iter().any(|e| e["type"] == "osm.changed") {
+            break events;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the OSM change is not listed after 30 s: {}",
+            r.raw
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
+    assert_eq!(
+        (count("order.invoiced"), count("osm.changed")),
+        (1, 1),
+        "{events:?}"
+    );
+    let sequences: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e["sequence"].as_u64())
+        .collect();
+    assert_eq!(sequences, (1..=events.len() as u64).collect::<Vec<_>>());
+    assert!(events.iter().all(|e| e["agreement_id"] == agr));
+    let last = events.last().expect("an event");
+    let id = last["id"].as_str().expect("id");
+    let one = http.get(&format!("/events/{id}"), partner);
+    assert_eq!((one.status, &one.body), (200, last), "{}", one.raw);
 }
 
 /// A remap that moves an associated agreement's licences to another account, and an

@@ -10,6 +10,7 @@ use crate::metrics::Metric;
 use crate::model::{Account, Agreement, MailIntent, MailReason};
 use crate::sources::Source;
 use crate::types::AgreementId;
+use crate::views::AgreementView;
 
 /// The secret in an activation link: 256 random bits, hex (URL-safe, no readable data).
 /// Only its SHA-256 is ever stored; it is never logged.
@@ -185,7 +186,12 @@ pub fn activate(
         .naming_agreement(&agreement.id)
         .naming_account(Some(&target.id))
         .on(&agreement.id)
-        .on(&target.id);
+        .on(&target.id)
+        .notify(
+            &agreement.partner_id,
+            &agreement.id,
+            &AgreementView::from(&done.agreement),
+        );
     let change = Change::default()
         .write(Write::SpendLink {
             token_hash: token_hash.to_owned(),

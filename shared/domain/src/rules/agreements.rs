@@ -10,6 +10,7 @@ use crate::error::RuleError;
 use crate::model::{Account, Agreement, Customer, Osm, Partner};
 use crate::sources::Source;
 use crate::types::{AccountId, AgreementId, Program};
+use crate::views::AgreementView;
 
 /// `POST /agreements`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +177,12 @@ fn created(
                 Audited::of(audit)
                     .naming_agreement(&agreement.id)
                     .naming_account(Some(&bound.id))
-                    .on(&bound.id),
+                    .on(&bound.id)
+                    .notify(
+                        &agreement.partner_id,
+                        &agreement.id,
+                        &AgreementView::from(agreement),
+                    ),
             );
     }
     change
@@ -200,9 +206,12 @@ pub fn change_osm(
         from: agreement.osm.clone(),
         to: after.osm.clone(),
     };
-    let change = Change::default()
-        .replace(&after, agreement.version)
-        .audit(Audited::of(audit).naming_agreement(&after.id).on(&after.id));
+    let change = Change::default().replace(&after, agreement.version).audit(
+        Audited::of(audit)
+            .naming_agreement(&after.id)
+            .on(&after.id)
+            .notify(&after.partner_id, &after.id, &AgreementView::from(&after)),
+    );
     Ok(Decision {
         outcome: after,
         change,

@@ -13,6 +13,7 @@ use crate::model::{
     Subscription,
 };
 use crate::types::{AccountId, AgreementId, Lines, OrderId, Program, SubscriptionId};
+use crate::views::OrderView;
 
 /// `POST /orders`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +148,42 @@ pub struct Invoiced {
     pub change: Change,
 }
 
+/// An invoice's licences attached to the account the agreement is associated with (`held`),
+/// or its activation mail queued: what `change` writes more, and the trail entry.
+fn attached_or_mailed(
+    change: Change,
+    (agreement, after): (&Agreement, &Agreement),
+    order: &Order,
+    held: Option<&Account>,
+    now: DateTime<Utc>,
+) -> (Change, Audited) {
+    match held {
+        Some(account) => {
+            let audit = Audit::OrderInvoicedAttached {
+                order_id: order.id.clone(),
+                attached_account_id: account.id.clone(),
+                activation_email: NotNeeded::NotNeeded,
+            };
+            // The account's volume licences changed: guards keyed on its version must see it.
+            let change = change.holdings_moved(account, agreement, after);
+            let entry = Audited::of(audit)
+                .naming_account(Some(&account.id))
+                .on(&account.id);
+            (change, entry)
+        }
+        None => {
+            let why = (Some(order.id.clone()), MailReason::Invoiced);
+            let mail = MailIntent::activation(agreement.id.clone(), why.0, why.1, now);
+            let audit = Audit::OrderInvoicedMailQueued {
+                order_id: order.id.clone(),
+                activation_email: Queued::Queued,
+                mail_id: mail.id.clone(),
+            };
+            (change.create(mail), Audited::of(audit))
+        }
+    }
+}
+
 /// R5 and R7: invoice a placed order. `held` is the account the agreement is associated
 /// with, as read (`None` when it is not associated): the licences join its pool at once.
 pub fn invoice(
@@ -177,35 +214,18 @@ pub fn invoice(
         version: order.version + 1,
         ..order.clone()
     };
-    let mut change = Change::default()
+    let change = Change::default()
         .replace(&invoiced, order.version)
         .replace(&after, agreement.version);
-    let entry = match held {
-        Some(account) => {
-            let audit = Audit::OrderInvoicedAttached {
-                order_id: order.id.clone(),
-                attached_account_id: account.id.clone(),
-                activation_email: NotNeeded::NotNeeded,
-            };
-            // The account's volume licences changed: guards keyed on its version must see it.
-            change = change.holdings_moved(account, agreement, &after);
-            Audited::of(audit)
-                .naming_account(Some(&account.id))
-                .on(&account.id)
-        }
-        None => {
-            let why = (Some(order.id.clone()), MailReason::Invoiced);
-            let mail = MailIntent::activation(agreement.id.clone(), why.0, why.1, now);
-            let audit = Audit::OrderInvoicedMailQueued {
-                order_id: order.id.clone(),
-                activation_email: Queued::Queued,
-                mail_id: mail.id.clone(),
-            };
-            change = change.create(mail);
-            Audited::of(audit)
-        }
-    };
-    let entry = entry.naming_agreement(&agreement.id).on(&agreement.id);
+    let (change, entry) = attached_or_mailed(change, (agreement, &after), order, held, now);
+    let entry = entry
+        .naming_agreement(&agreement.id)
+        .on(&agreement.id)
+        .notify(
+            &agreement.partner_id,
+            &agreement.id,
+            &OrderView::new(&invoiced, &after),
+        );
     Ok(Invoiced {
         agreement: after,
         order: invoiced,

@@ -216,6 +216,8 @@ pub mod changes {
     use crate::change::{Audited, Change, Write};
     use crate::metrics::Metric;
     use crate::rules::activation::Issued;
+    use crate::types::PartnerId;
+    use crate::views::ActivationEmailView;
 
     fn entry(mail: &MailIntent, audit: Audit) -> Audited {
         Audited::of(audit)
@@ -261,24 +263,30 @@ pub mod changes {
 
     /// What SES answered, recorded: the intent sent (held at `held_version`), the agreement's
     /// version moved on for the entry (`sent_to`: the address, masked).
+    /// The agreement's partner hears of it (`partner`).
     pub fn sent(
         sent: &MailIntent,
         held_version: u64,
         agreement_version: u64,
-        sent_to: String,
+        (partner, sent_to): (&PartnerId, String),
         link_expires_at: DateTime<Utc>,
     ) -> Change {
-        let audit = Audit::ActivationEmailSent {
-            mail_id: sent.id.clone(),
-            sent_to,
-            reason: sent.reason,
-            ses_message_id: sent.ses_message_id.clone().unwrap_or_default(),
-            link_expires_at,
-        };
+        let view = ActivationEmailView::new(sent, &sent_to);
+        let told = entry(
+            sent,
+            Audit::ActivationEmailSent {
+                mail_id: sent.id.clone(),
+                sent_to: sent_to.clone(),
+                reason: sent.reason,
+                ses_message_id: sent.ses_message_id.clone().unwrap_or_default(),
+                link_expires_at,
+            },
+        )
+        .notify(partner, &sent.agreement_id, &view);
         Change::default()
             .replace(sent, held_version)
             .advance(&sent.agreement_id, agreement_version)
-            .audit(entry(sent, audit))
+            .audit(told)
     }
 
     /// The intent as it now stands (a lease extended, a send put off), nothing else.
@@ -298,10 +306,12 @@ pub mod changes {
             attempts: claimed.attempts,
             reason: failed.last_error,
         };
+        let masked = marked.osm.email.masked();
+        let told = ActivationEmailView::new(failed, &masked);
         Change::default()
             .replace(failed, claimed.version)
             .replace(marked, read)
-            .audit(entry(claimed, audit))
+            .audit(entry(claimed, audit).notify(&marked.partner_id, &marked.id, &told))
             .count(Metric::ParkedBecause(failed.last_error.unwrap_or_default()))
     }
 }

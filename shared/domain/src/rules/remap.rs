@@ -11,6 +11,7 @@ use crate::metrics::Metric;
 use crate::model::{Account, Agreement};
 use crate::sources::{Source, SourceKind};
 use crate::types::AmendmentId;
+use crate::views::AgreementView;
 
 /// The agreement and both accounts after a remap. Orders and reservations are not touched:
 /// licences follow the agreement.
@@ -77,7 +78,8 @@ pub fn remap(
         .naming_agreement(&agreement.id)
         .on(&agreement.id)
         .on(&from.id)
-        .on(&to.id);
+        .on(&to.id)
+        .notify(&after.partner_id, &after.id, &AgreementView::from(&after));
     let change = Change::default()
         .replace(&after, agreement.version)
         .replace(&from, current.version)
@@ -130,7 +132,12 @@ pub fn amend(
     let mut entry = Audited::of(audit)
         .naming_agreement(&agreement.id)
         .naming_account(agreement.account_id.as_ref())
-        .on(&agreement.id);
+        .on(&agreement.id)
+        .notify(
+            &amended.partner_id,
+            &amended.id,
+            &AgreementView::from(&amended),
+        );
     let mut change = Change::default().replace(&amended, agreement.version);
     if let Some(account) = account {
         change = change.advance(&account.id, account.version);

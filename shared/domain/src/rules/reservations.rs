@@ -19,6 +19,7 @@ use crate::model::{
 };
 use crate::rules::cancellation;
 use crate::types::{Line, Lines, OrderId, Program, ReservationId};
+use crate::views::{OrderView, ReservationView};
 
 /// Reservations close this many days before the next anniversary.
 pub const WINDOW_CLOSES_DAYS: i64 = 30;
@@ -78,7 +79,11 @@ pub fn reserve(
         .replace(&after, agreement.version)
         .create(&reservation)
         .holdings_moved(account, agreement, &after)
-        .audit(on_both(audit, agreement, account))
+        .audit(on_both(audit, agreement, account).notify(
+            &after.partner_id,
+            &after.id,
+            &ReservationView::new(&reservation, &after),
+        ))
         .count(Metric::ReservationMade);
     Ok(Changed {
         reservation,
@@ -137,7 +142,11 @@ pub fn cancel(
         .replace(&reservation, r.version)
         .replace(&after, agreement.version)
         .holdings_moved(account, agreement, &after)
-        .audit(on_both(audit, agreement, account))
+        .audit(on_both(audit, agreement, account).notify(
+            &after.partner_id,
+            &after.id,
+            &ReservationView::new(&reservation, &after),
+        ))
         .count(Metric::ReservationCancelled);
     Ok(Changed {
         reservation,
@@ -251,6 +260,8 @@ pub fn billed(step: &TrueUp, read: &Agreement, held: Option<&Account>) -> Change
         })
         .count(Metric::TrueUpBilled);
     if let Some(order) = order {
+        // The partner invoices the true-up order: told only when one is made.
+        entry = entry.notify(&a.partner_id, &a.id, &OrderView::new(order, a));
         change = change.create(order).count(Metric::TrueUpOrder);
     }
     if let Some(account) = held {

@@ -9,21 +9,21 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::access;
+use crate::audit::AmendmentKind;
+use crate::catalog::Sku;
 use crate::model::{
-    Account, ActivationEmail, Agreement, Billing, Contact, Customer, MailFailure,
-    OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner, Reservation,
-    ReservationStatus, Subscription, SubscriptionStatus,
+    Account, ActivationEmail, Agreement, Billing, Contact, Customer, MailFailure, MailIntent,
+    MailRefusal, MailStatus, OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner,
+    Reservation, ReservationStatus, Subscription, SubscriptionStatus,
 };
 use crate::rules::cancellation::Coverage;
 use crate::rules::pool::{SourceKind, SourceLine, Totals};
 use crate::rules::reservations::Preview;
 use crate::trail::{Actor, Event};
 use crate::types::{
-    AccountId, AgreementId, AmendmentId, Line, Lines, MonthDay, OrderId, PartnerId, Program,
-    ReservationId, SubscriptionId,
+    AccountId, AgreementId, AmendmentId, Line, Lines, MailId, MonthDay, OrderId, PartnerId,
+    Program, ReservationId, SubscriptionId,
 };
-use vls_domain::audit::AmendmentKind;
-use vls_domain::catalog::Sku;
 
 /// An agreement as the API shows it (SPEC §4): without `osm_generation` and `link_seq`,
 /// which only decide whether an activation link still works.
@@ -202,6 +202,34 @@ impl<'a> ReservationView<'a> {
             billable_at: r.billable_at,
             created_at: r.created_at,
             version: r.version,
+        }
+    }
+}
+
+/// An activation mail sent or given up, as its agreement's partner hears of it (SPEC §6.2):
+/// to whom (masked, as R9), how it stands, why it failed, after how many attempts.
+#[derive(Debug, Serialize)]
+pub struct ActivationEmailView<'a> {
+    pub agreement_id: &'a AgreementId,
+    pub mail_id: &'a MailId,
+    pub sent_to: &'a str,
+    pub status: MailStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<MailRefusal>,
+    pub attempts: u32,
+}
+
+impl<'a> ActivationEmailView<'a> {
+    pub fn new(mail: &'a MailIntent, sent_to: &'a str) -> Self {
+        Self {
+            agreement_id: &mail.agreement_id,
+            mail_id: &mail.id,
+            sent_to,
+            status: mail.status,
+            reason: mail
+                .last_error
+                .filter(|_| mail.status == MailStatus::Failed),
+            attempts: mail.attempts,
         }
     }
 }

@@ -1,0 +1,182 @@
+//! `webhook-dispatcher`: gives each partner's new events their sequence after the commit that
+//! wrote them (SPEC §6.3), in batches, one conditional write of the partner's mark per batch
+//! (`vls_store::Store::sequence`). Fed by the table's stream (the events a batch announces,
+//! at once) and by a schedule that sweeps whatever the stream's runs left unsequenced for a
+//! while (a lost record or a failed run delays an event, never loses it).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::Instrument;
+use vls_domain::types::EventId;
+use vls_runtime::config::Clock;
+use vls_runtime::queue::BatchResponse;
+use vls_store::{Store, StoreError};
+
+pub struct Settings {
+    /// How long events are kept (the list's retention).
+    pub retention: Duration,
+    /// The sweep takes events left unsequenced this long (the stream's runs have the rest).
+    pub sweep_after: Duration,
+    /// Events read per shard of the unsequenced index, per round of a sweep.
+    pub page: i32,
+    /// A sweep starts no new round after this long (the function's timeout is 60 s).
+    pub sweep_budget: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::days(90),
+            sweep_after: Duration::seconds(60),
+            page: 100,
+            sweep_budget: std::time::Duration::from_secs(40),
+        }
+    }
+}
+
+impl Settings {
+    /// `EVENT_RETENTION_DAYS`, `EVENT_SWEEP_AFTER_SECONDS`.
+    pub fn from_env() -> Self {
+        let mut s = Self {
+            retention: vls_runtime::config::event_retention(),
+            ..Self::default()
+        };
+        if let Some(secs) = vls_runtime::config::var("EVENT_SWEEP_AFTER_SECONDS")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|v| *v >= 0)
+        {
+            s.sweep_after = Duration::seconds(secs);
+        }
+        s
+    }
+}
+
+pub struct Dispatcher {
+    pub store: Store,
+    pub settings: Settings,
+    pub clock: Clock,
+}
+
+impl Dispatcher {
+    /// Configuration and clients from the environment.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = vls_runtime::config::Config::from_env()?;
+        let sdk = vls_runtime::config::aws().await;
+        Ok(Self {
+            store: vls_runtime::config::store(&sdk, &config),
+            settings: Settings::from_env(),
+            clock: vls_runtime::config::system_clock(),
+        })
+    }
+}
+
+/// What an invocation answers: a stream batch, which records to offer again; a sweep, how
+/// many events it sequenced.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Ran {
+    Batch(BatchResponse),
+    Sweep { sequenced: usize, retries: u32 },
+}
+
+/// The events a DynamoDB stream batch announces (new partner events), each with its record's
+/// sequence number; `None` for any other event.
+pub fn stream_event_ids(event: &Value) -> Option<Vec<(String, EventId)>> {
+    let records = event.get("Records")?.as_array()?;
+    Some(
+        records
+            .iter()
+            .filter_map(|r| {
+                let img = r.pointer("/dynamodb/NewImage")?;
+                if img.pointer("/type/S").and_then(Value::as_str) != Some("partner_event") {
+                    return None;
+                }
+                let id = EventId::parse(img.pointer("/id/S").and_then(Value::as_str)?)?;
+                let seq = r
+                    .pointer("/dynamodb/SequenceNumber")
+                    .and_then(Value::as_str);
+                Some((seq.unwrap_or_default().to_owned(), id))
+            })
+            .collect(),
+    )
+}
+
+/// A stream batch sequences what it announces; if that fails, the whole batch is offered
+/// again from its first record (`batchItemFailures`), which the events' own condition makes
+/// harmless. Anything else (the schedule) sweeps.
+pub async fn handle(app: &Dispatcher, request_id: &str, event: Value) -> Result<Ran, StoreError> {
+    let span = tracing::info_span!("invocation", request_id);
+    run(app, event).instrument(span).await
+}
+
+async fn run(app: &Dispatcher, event: Value) -> Result<Ran, StoreError> {
+    let Some(records) = stream_event_ids(&event) else {
+        return sweep(app).await;
+    };
+    let ids: Vec<EventId> = records.iter().map(|(_, id)| id.clone()).collect();
+    match sequence(app, &ids).await {
+        Ok((sequenced, retries)) => {
+            tracing::info!(sequenced, retries, "stream batch sequenced");
+            Ok(Ran::Batch(BatchResponse::default()))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "stream batch not sequenced; offered again");
+            let first = records.into_iter().next().map(|(seq, _)| seq);
+            Ok(Ran::Batch(BatchResponse::failing(first)))
+        }
+    }
+}
+
+async fn sequence(app: &Dispatcher, ids: &[EventId]) -> Result<(usize, u32), StoreError> {
+    let events = app.store.partner_events(ids).await?;
+    let done = app.store.sequence(events, app.settings.retention).await?;
+    Ok((done.events, done.retries))
+}
+
+/// Every event left unsequenced for `sweep_after`, a page per shard a round, until none is
+/// left or the budget is spent.
+pub async fn sweep(app: &Dispatcher) -> Result<Ran, StoreError> {
+    let started = std::time::Instant::now();
+    let (mut sequenced, mut retries) = (0, 0);
+    while started.elapsed() < app.settings.sweep_budget {
+        let before: DateTime<Utc> = (app.clock)() - app.settings.sweep_after;
+        let ids = app.store.unsequenced(before, app.settings.page).await?;
+        if ids.is_empty() {
+            break;
+        }
+        let (n, r) = sequence(app, &ids).await?;
+        sequenced += n;
+        retries += r;
+        if n == 0 {
+            // Listed but sequenced meanwhile (the index lags the table): the next sweep.
+            break;
+        }
+    }
+    if sequenced > 0 {
+        tracing::info!(sequenced, retries, "sweep sequenced");
+    }
+    Ok(Ran::Sweep { sequenced, retries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_stream_batch_announces_its_new_events() {
+        let id = EventId::generate();
+        let batch = json!({"Records": [
+            {"eventName": "INSERT",
+             "dynamodb": {"SequenceNumber": "7",
+                          "NewImage": {"type": {"S": "partner_event"}, "id": {"S": id.as_str()}}}},
+            {"eventName": "INSERT",
+             "dynamodb": {"NewImage": {"type": {"S": "mail"}, "id": {"S": "mail_x"}}}},
+            {"eventName": "REMOVE", "dynamodb": {}},
+        ]});
+        assert_eq!(stream_event_ids(&batch), Some(vec![("7".to_owned(), id)]));
+        let schedule = json!({"source": "aws.events", "detail-type": "Scheduled Event"});
+        assert_eq!(stream_event_ids(&schedule), None);
+    }
+}
