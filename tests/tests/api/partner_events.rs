@@ -412,6 +412,10 @@ async fn after_and_types_filter_and_nobody_else_sees_a_partner_s_events() {
         let r = h.get(&format!("/events?{bad}"), &w.partner).await;
         assert_problem(&r, 422, "invalid_field");
     }
+    let r = h.get("/events?limit=0", &w.partner).await;
+    assert_problem(&r, 422, "invalid_limit");
+    let r = h.get("/events?order=newest", &w.partner).await;
+    assert_problem(&r, 422, "invalid_order");
     // A cursor is bound to its `after` and `types`.
     let page = h.get("/events?after=1&limit=2", &w.partner).await;
     let cursor = page.body["next_cursor"].as_str().expect("cursor");
