@@ -172,6 +172,7 @@ template_stack() {
       blackbox::the_licence_guard_over_http blackbox::activation_over_http_with_the_mailer \
       blackbox::the_osm_signs_in_and_associates blackbox::the_true_up_job_as_a_scheduled_event \
       blackbox::the_agreement_s_other_routes blackbox::a_remap_and_an_amendment \
+      blackbox::a_partner_s_webhook_endpoint \
       template_stack::
   # The read-only smoke test of docs/deploying.md, as a person runs it after a deploy, with a token of it.
   token=$(.venv/bin/python - "$desc" <<'PY'

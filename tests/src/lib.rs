@@ -65,7 +65,7 @@ pub fn sign_in_setup(issuer: &str, public_base_url: &str) -> vls_signin::SignInS
             jwks_refetch_after: std::time::Duration::from_secs(60),
             api_audience: CLIENT_ID.into(),
         })),
-        cookie_key: Some(CookieKey::development()),
+        cookie_key: Some(CookieKey::development("cookie")),
         cookies: CookiePolicy::for_base_url(public_base_url),
     }
 }

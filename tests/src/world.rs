@@ -169,6 +169,7 @@ impl Harness {
             store: store.clone(),
             config: config.clone(),
             clock: clock.as_clock(),
+            sealing: std::sync::Arc::new(vls_http::sealing::SealingKey::development("webhook")),
         };
         let dispatcher = webhook_dispatcher::Dispatcher {
             store: store.clone(),
@@ -398,7 +399,10 @@ impl Harness {
             remap::handle(&self.remap, req).await
         } else if bare.ends_with("/cancellation") || bare.ends_with("/cancellation-preview") {
             cancellation::handle(&self.cancellation, req).await
-        } else if bare == "/events" || bare.starts_with("/events/") {
+        } else if bare == "/events"
+            || bare.starts_with("/events/")
+            || bare.starts_with("/webhook-endpoints")
+        {
             webhooks::handle(&self.webhooks, req).await
         } else {
             order_intake::handle(&self.app, req).await

@@ -285,12 +285,7 @@ async fn confirmed_session(
         return Ok((session, acknowledged));
     }
     if let Some(c) = csrf.filter(|c| !c.is_empty())
-        && let Ok(Some(first)) = replay(
-            &app.store,
-            &confirm_key(&link_hash, &c),
-            ctx.now.timestamp(),
-        )
-        .await
+        && let Ok(Some(first)) = replay(&app.store, &confirm_key(&link_hash, &c), ctx).await
     {
         return Err(match crate::stored_association(&first) {
             Ok(done) => associated_page(app, &done).await,

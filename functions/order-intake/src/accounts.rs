@@ -28,7 +28,8 @@ pub(crate) async fn put_partner(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let (name, contact) = ctx.parse(input::partner)?;
     let (id, name, contact) = (&id, &name, &contact);
     mutate(&app.store, ctx, move || async move {
-        let made = directory::register_partner(id, name, contact, ctx.now);
+        let registered = app.store.partner(id).await?;
+        let made = directory::register_partner(registered.as_ref(), id, (name, contact), ctx.now);
         let reply = Reply::ok(&PartnerView::from(&made.outcome));
         Ok(Planned::by(p, reply, made.change))
     })
@@ -236,6 +237,37 @@ pub(crate) async fn get_account_events(app: &App, ctx: &Ctx, path: &Params) -> A
             asked.limit,
             asked.descending,
         )
+        .await?;
+    let events: Vec<EventView> = page.items.iter().map(EventView::from).collect();
+    list.reply(&events, page.next.as_deref())
+}
+
+/// GET /partners/{id}/events: a page of the partner's trail, oldest first (its registration
+/// and its webhook endpoints' changes; the partner itself and billing support). Another
+/// partner's is 404.
+pub(crate) async fn get_partner_events(app: &App, ctx: &Ctx, path: &Params) -> Answer {
+    let p = ctx.principal()?;
+    let id =
+        PartnerId::parse(path.get("partner_id")).ok_or_else(|| Problem::not_found("partner"))?;
+    let mine = match p {
+        Principal::Partner { partner_id, .. } => partner_id == &id,
+        _ => true,
+    };
+    if !mine || app.store.partner(&id).await?.is_none() {
+        return Err(Problem::not_found("partner"));
+    }
+    let key = app.config.cursor_key.as_ref();
+    let mut list = List::new(
+        key,
+        ("events", "partner_events_trail"),
+        id.as_str(),
+        None,
+        p,
+    );
+    let asked = list.asked(ctx)?;
+    let page = app
+        .store
+        .events_page(&id, asked.after.as_deref(), asked.limit, asked.descending)
         .await?;
     let events: Vec<EventView> = page.items.iter().map(EventView::from).collect();
     list.reply(&events, page.next.as_deref())

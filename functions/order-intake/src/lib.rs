@@ -23,6 +23,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 const BILLING: Access = Access::Roles(&[Role::BillingSupport]);
 const PARTNER: Access = Access::Roles(&[Role::Partner]);
+/// A partner's own trail: the partner, and billing support.
+const PARTNER_READERS: Access = Access::Roles(&[Role::Partner, Role::BillingSupport]);
 const ACCOUNT_READERS: Access = Access::Roles(&[Role::CustomerAdmin, Role::BillingSupport]);
 const AGREEMENT_READERS: Access = Access::Roles(&[
     Role::Partner,
@@ -38,6 +40,12 @@ const INVOICE_READERS: Access =
 /// What this function serves.
 pub static ROUTES: &[Route<App>] = &[
     route!("PUT", "/partners/{partner_id}", BILLING, put_partner),
+    route!(
+        "GET",
+        "/partners/{partner_id}/events",
+        PARTNER_READERS,
+        get_partner_events
+    ),
     route!("POST", "/accounts", BILLING, post_account),
     route!(
         "POST",

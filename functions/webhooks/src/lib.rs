@@ -1,37 +1,116 @@
 //! `webhooks`: what a partner hears of its agreements (SPEC §6). The catch-up list of its
-//! events (§6.4), in the order of their sequence, and one event by id.
+//! events (§6.4), in the order of their sequence, and one event by id; its webhook endpoints
+//! (§6.5, `endpoints`).
+
+pub mod endpoints;
+
+use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use vls_domain::notices::listed_type;
-use vls_domain::principal::Principal;
 use vls_domain::types::{EventId, PartnerId};
 use vls_http::paging::List;
+use vls_http::sealing::SealingKey;
 use vls_http::{Access, Answer, Ctx, Params, Problem, Reply, Role, Route, route};
+use vls_runtime::config::{Clock, Config, ConfigError, Startup};
+use vls_runtime::secrets::{Secret, SecretsError};
+use vls_store::Store;
+
+use endpoints::partner_of;
 
 /// Everything a request needs, built once per process.
-pub type App = vls_runtime::config::Deps;
+pub struct App {
+    pub store: Store,
+    pub config: Config,
+    pub clock: Clock,
+    /// Seals the endpoints' signing secrets, and the answers that show one.
+    pub sealing: Arc<SealingKey>,
+}
+
+impl App {
+    /// Configuration, the cursor and webhook keys, and clients from the environment; without
+    /// a usable webhook key (deployed) the function does not start.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let Startup {
+            config,
+            sdk,
+            secrets,
+        } = Startup::from_env(&[Secret::CursorKey, Secret::WebhookKey]).await?;
+        let sealing = match &secrets.webhook_key {
+            Some(v) => SealingKey::from_versions(&v.current, v.previous.as_deref()),
+            None if config.is_local() => Some(SealingKey::development("webhook")),
+            None => None,
+        };
+        let sealing = sealing.ok_or_else(|| {
+            let e = ConfigError::Secret(SecretsError {
+                secrets: Secret::WebhookKey.arn_var().to_owned(),
+                why: "no webhook key of at least 32 characters".to_owned(),
+            });
+            tracing::error!(error = %e, "refusing to start");
+            e
+        })?;
+        Ok(Self {
+            store: vls_runtime::config::store(&sdk, &config),
+            config,
+            clock: vls_runtime::config::system_clock(),
+            sealing: Arc::new(sealing),
+        })
+    }
+}
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
+    let ctx =
+        Ctx::from_request(req, &app.config.auth, (app.clock)()).with_sealing(app.sealing.clone());
     vls_http::serve_routes(ROUTES, app, ctx).await
 }
 
-/// A partner's own events only; every other role is refused.
+/// A partner's own events and endpoints only; every other role is refused.
 const PARTNER: Access = Access::Roles(&[Role::Partner]);
 
 /// What this function serves.
 pub static ROUTES: &[Route<App>] = &[
     route!("GET", "/events", PARTNER, list),
     route!("GET", "/events/{event_id}", PARTNER, get_event),
+    route!("POST", "/webhook-endpoints", PARTNER, endpoints::create),
+    route!("GET", "/webhook-endpoints", PARTNER, endpoints::list),
+    route!(
+        "GET",
+        "/webhook-endpoints/{endpoint_id}",
+        PARTNER,
+        endpoints::get
+    ),
+    route!(
+        "PUT",
+        "/webhook-endpoints/{endpoint_id}",
+        PARTNER,
+        endpoints::update
+    ),
+    route!(
+        "DELETE",
+        "/webhook-endpoints/{endpoint_id}",
+        PARTNER,
+        endpoints::delete
+    ),
+    route!(
+        "POST",
+        "/webhook-endpoints/{endpoint_id}/disable",
+        PARTNER,
+        endpoints::disable
+    ),
+    route!(
+        "POST",
+        "/webhook-endpoints/{endpoint_id}/enable",
+        PARTNER,
+        endpoints::enable
+    ),
+    route!(
+        "POST",
+        "/webhook-endpoints/{endpoint_id}/rotate-secret",
+        PARTNER,
+        endpoints::rotate
+    ),
 ];
-
-fn partner_of(p: &Principal) -> Result<&PartnerId, Problem> {
-    match p {
-        Principal::Partner { partner_id, .. } => Ok(partner_id),
-        _ => Err(Problem::forbidden()),
-    }
-}
 
 /// `?after=`: a sequence the caller has seen (0 when absent).
 fn after(raw: Option<String>) -> Result<u64, Problem> {

@@ -1,12 +1,10 @@
-use vls_runtime::config::Deps;
-use vls_runtime::secrets::Secret;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    // The events list's cursors are sealed with the cursor key.
+    // The lists' cursors are sealed with the cursor key, the endpoints' secrets with the
+    // webhook key.
     vls_runtime::serve::run_http(
         env!("CARGO_PKG_NAME"),
-        Deps::from_env(&[Secret::CursorKey]),
+        webhooks::App::from_env(),
         webhooks::handle,
     )
     .await

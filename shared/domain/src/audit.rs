@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use crate::catalog::Sku;
 use crate::error::{CoverageShortfall, ReliedOnShortfall};
-use crate::model::{Billing, MailReason, MailRefusal, OnlineServicesLicense, Osm};
+use crate::model::{Billing, DisabledReason, MailReason, MailRefusal, OnlineServicesLicense, Osm};
 use crate::types::{
-    AccountId, AgreementId, AmendmentId, CustomerNumber, Lines, MailId, OrderId, PartnerId,
-    Program, ReservationId, SkuCounts, SubscriptionId,
+    AccountId, AgreementId, AmendmentId, CustomerNumber, EndpointId, Lines, MailId, OrderId,
+    PartnerId, Program, ReservationId, SkuCounts, SubscriptionId,
 };
 
 /// An audited action and its details (serialised as the details alone: the action is
@@ -140,6 +140,32 @@ pub enum Audit {
         /// The address, masked.
         sent_to: String,
     },
+    /// A webhook endpoint as created or updated (never its secret).
+    WebhookEndpointCreated(EndpointDetails),
+    WebhookEndpointUpdated(EndpointDetails),
+    WebhookEndpointDeleted {
+        endpoint_id: EndpointId,
+    },
+    WebhookEndpointDisabled {
+        endpoint_id: EndpointId,
+        reason: DisabledReason,
+    },
+    WebhookEndpointEnabled {
+        endpoint_id: EndpointId,
+    },
+    /// A new signing secret; the one it replaced still signs until `previous_expires_at`.
+    WebhookEndpointSecretRotated {
+        endpoint_id: EndpointId,
+        previous_expires_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// What the trail keeps of a webhook endpoint: where it delivers and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointDetails {
+    pub endpoint_id: EndpointId,
+    pub url: String,
+    pub enabled_events: Vec<String>,
 }
 
 /// A quantity of one SKU (its fields in the order the API has always answered them).
@@ -216,6 +242,12 @@ impl Audit {
             Self::ActivationEmailFailed { .. } => "activation_email.failed",
             Self::ActivationCompleted { .. } => "activation.completed",
             Self::ActivationEmailResendRequested { .. } => "activation_email.resend_requested",
+            Self::WebhookEndpointCreated(_) => "webhook_endpoint.created",
+            Self::WebhookEndpointUpdated(_) => "webhook_endpoint.updated",
+            Self::WebhookEndpointDeleted { .. } => "webhook_endpoint.deleted",
+            Self::WebhookEndpointDisabled { .. } => "webhook_endpoint.disabled",
+            Self::WebhookEndpointEnabled { .. } => "webhook_endpoint.enabled",
+            Self::WebhookEndpointSecretRotated { .. } => "webhook_endpoint.secret_rotated",
         }
     }
 

@@ -10,7 +10,7 @@ use crate::audit::Audit;
 use crate::metrics::Metric;
 use crate::model::{
     Account, ActivationLink, Agreement, MailIntent, Mismatches, Order, Partner, Reservation,
-    Subscription,
+    Subscription, WebhookEndpoint,
 };
 use crate::notices::Notice;
 use crate::sources::{Source, SourceKind, moved};
@@ -28,6 +28,7 @@ pub enum Record {
     Order(Order),
     Reservation(Reservation),
     Mail(MailIntent),
+    Endpoint(WebhookEndpoint),
 }
 
 macro_rules! records {
@@ -45,6 +46,12 @@ macro_rules! records {
     )+};
 }
 records!(Partner, Account, Subscription, Order, Reservation);
+
+impl From<&WebhookEndpoint> for Record {
+    fn from(e: &WebhookEndpoint) -> Self {
+        Record::Endpoint(e.clone())
+    }
+}
 
 impl From<Agreement> for Record {
     fn from(a: Agreement) -> Self {
@@ -103,8 +110,8 @@ pub enum Write {
     Create(Record),
     /// An entity read at the given version; it carries the next one.
     Replace(Record, u64),
-    /// An entity written whatever is stored (a partner's registration).
-    Upsert(Record),
+    /// An entity read at the given version, deleted.
+    Delete(Record, u64),
     /// An agreement's or an account's version moved on from the one read, without rewriting
     /// it: its trail gets this change's entries, guards on its version see the change.
     Advance(Owner, u64),
@@ -259,8 +266,8 @@ impl Change {
         self
     }
 
-    pub fn upsert(mut self, entity: impl Into<Record>) -> Self {
-        self.writes.push(Write::Upsert(entity.into()));
+    pub fn delete(mut self, entity: impl Into<Record>, read_version: u64) -> Self {
+        self.writes.push(Write::Delete(entity.into(), read_version));
         self
     }
 

@@ -129,6 +129,8 @@ pub enum RuleError {
     TotalOutOfRange { sku: Sku },
     #[error("cancelled direct subscriptions rely on these licences")]
     WouldLoseReliedOnLicenses { shortfalls: Vec<ReliedOnShortfall> },
+    #[error("a partner has at most 10 webhook endpoints")]
+    WebhookEndpointLimit,
 }
 
 impl From<FieldError> for RuleError {
@@ -171,6 +173,7 @@ impl RuleError {
             Self::CancellationWouldLoseLicenses { .. } => "cancellation_would_lose_licenses",
             Self::WouldLoseReliedOnLicenses { .. } => "would_lose_relied_on_licenses",
             Self::TotalOutOfRange { .. } => "total_out_of_range",
+            Self::WebhookEndpointLimit => "webhook_endpoint_limit",
         }
     }
 }

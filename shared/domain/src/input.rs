@@ -13,7 +13,7 @@ use crate::types::{
     parse_date, parse_domain, parse_text,
 };
 
-type Res<T> = Result<T, FieldError>;
+pub type Res<T> = Result<T, FieldError>;
 
 const NAME_MAX: usize = 200;
 

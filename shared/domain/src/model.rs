@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::holdings::Holdings;
 use crate::types::{
-    AccountId, AgreementId, CustomerNumber, Email, Lines, MailId, OrderId, PartnerId, Program,
-    ReservationId, SkuCounts, SubscriptionId,
+    AccountId, AgreementId, CustomerNumber, Email, EndpointId, Lines, MailId, OrderId, PartnerId,
+    Program, ReservationId, SkuCounts, SubscriptionId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,69 @@ pub struct Partner {
     pub name: String,
     pub contact: Contact,
     pub updated_at: DateTime<Utc>,
+    /// Its webhook endpoints (at most [`crate::rules::endpoints::MOST_ENDPOINTS`]).
+    #[serde(default)]
+    pub webhook_endpoints: u32,
+    /// Moves on with every change to the partner and its endpoints: it orders the partner's
+    /// trail and its endpoints' list. A partner registered before it was kept reads as 0.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// A partner's webhook endpoint (SPEC §6.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: EndpointId,
+    pub partner_id: PartnerId,
+    pub url: String,
+    /// Event types, or `["*"]` for every type.
+    pub enabled_events: Vec<String>,
+    pub description: Option<String>,
+    pub status: EndpointStatus,
+    pub disabled_reason: Option<DisabledReason>,
+    /// Its signing secrets, sealed: the current one first, then, while a rotation's overlap
+    /// lasts (until `rotation_expires_at`), the one it replaced.
+    pub secrets: Vec<String>,
+    pub rotation_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Its partner's version when it was created: its place in the partner's list.
+    pub sequence: u64,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointStatus {
+    Enabled,
+    Disabled,
+}
+
+/// Why an endpoint is disabled: its partner did it, the receiver answered 410 Gone, or no
+/// delivery has succeeded for five days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisabledReason {
+    ByPartner,
+    Gone,
+    Failing,
+}
+
+impl WebhookEndpoint {
+    /// The sealed secrets a delivery at `at` is signed with (both during a rotation's
+    /// overlap).
+    pub fn live_secrets(&self, at: DateTime<Utc>) -> Vec<&str> {
+        let overlap = self.rotation_expires_at.is_some_and(|until| at < until);
+        self.secrets
+            .iter()
+            .take(if overlap { 2 } else { 1 })
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Whether events of type `kind` go to it.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.enabled_events.iter().any(|e| e == "*" || e == kind)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::catalog::Sku;
-use crate::model::{Account, Agreement, Customer, Osm};
+use crate::model::{Account, Agreement, Contact, Customer, Osm, Partner};
 use crate::rules::schedule::MonthDay;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, Email, Line, Lines, PartnerId, Program, Quantity,
@@ -31,6 +31,22 @@ pub fn lines(items: &[(Sku, u64)]) -> Lines {
             .collect(),
     )
     .expect("lines")
+}
+
+/// The partner `p1`, registered, without webhook endpoints.
+pub fn partner() -> Partner {
+    Partner {
+        id: PartnerId::parse("p1").expect("partner id"),
+        name: "Fabrikam LSP".into(),
+        contact: Contact {
+            name: "Pat".into(),
+            email: Email::parse("pat@fabrikam.com").expect("email"),
+            phone: "+1 555 0100".into(),
+        },
+        updated_at: at("2026-11-28T10:00:00Z"),
+        webhook_endpoints: 0,
+        version: 1,
+    }
 }
 
 /// An account without agreements or Online Services licences.

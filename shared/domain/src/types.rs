@@ -147,6 +147,11 @@ prefixed_id!(
     EventId,
     "evt_"
 );
+prefixed_id!(
+    /// A partner's webhook endpoint (SPEC §6.5).
+    EndpointId,
+    "we_"
+);
 
 /// A plain identifier chosen outside the system (partner ids come from the identity provider,
 /// customer numbers from the agreement paperwork): 1–64 of `A-Z a-z 0-9 . _ -`.

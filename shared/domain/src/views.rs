@@ -12,17 +12,18 @@ use crate::access;
 use crate::audit::AmendmentKind;
 use crate::catalog::Sku;
 use crate::model::{
-    Account, ActivationEmail, Agreement, Billing, Contact, Customer, MailFailure, MailIntent,
-    MailRefusal, MailStatus, OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner,
-    Reservation, ReservationStatus, Subscription, SubscriptionStatus,
+    Account, ActivationEmail, Agreement, Billing, Contact, Customer, DisabledReason,
+    EndpointStatus, MailFailure, MailIntent, MailRefusal, MailStatus, OnlineServicesLicense, Order,
+    OrderSource, OrderStatus, Osm, Partner, Reservation, ReservationStatus, Subscription,
+    SubscriptionStatus, WebhookEndpoint,
 };
 use crate::rules::cancellation::Coverage;
 use crate::rules::pool::{SourceKind, SourceLine, Totals};
 use crate::rules::reservations::Preview;
 use crate::trail::{Actor, Event};
 use crate::types::{
-    AccountId, AgreementId, AmendmentId, Line, Lines, MailId, MonthDay, OrderId, PartnerId,
-    Program, ReservationId, SubscriptionId,
+    AccountId, AgreementId, AmendmentId, EndpointId, Line, Lines, MailId, MonthDay, OrderId,
+    PartnerId, Program, ReservationId, SubscriptionId,
 };
 
 /// An agreement as the API shows it (SPEC §4): without `osm_generation` and `link_seq`,
@@ -232,6 +233,45 @@ impl<'a> ActivationEmailView<'a> {
             attempts: mail.attempts,
         }
     }
+}
+
+/// A webhook endpoint as its partner sees it: never its secrets.
+#[derive(Debug, Serialize)]
+pub struct EndpointView<'a> {
+    pub id: &'a EndpointId,
+    pub url: &'a str,
+    pub enabled_events: &'a [String],
+    pub description: Option<&'a str>,
+    pub status: EndpointStatus,
+    pub disabled_reason: Option<DisabledReason>,
+    pub rotation_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl<'a> From<&'a WebhookEndpoint> for EndpointView<'a> {
+    fn from(e: &'a WebhookEndpoint) -> Self {
+        Self {
+            id: &e.id,
+            url: &e.url,
+            enabled_events: &e.enabled_events,
+            description: e.description.as_deref(),
+            status: e.status,
+            disabled_reason: e.disabled_reason,
+            rotation_expires_at: e.rotation_expires_at,
+            created_at: e.created_at,
+            version: e.version,
+        }
+    }
+}
+
+/// An endpoint with the signing secret just made: answered by its creation and by a rotation
+/// only.
+#[derive(Debug, Serialize)]
+pub struct EndpointWithSecret<'a> {
+    #[serde(flatten)]
+    pub endpoint: EndpointView<'a>,
+    pub secret: &'a str,
 }
 
 /// One entry of an agreement's or an account's trail (R17).

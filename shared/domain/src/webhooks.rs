@@ -56,6 +56,21 @@ pub enum Forbidden {
     Reserved,
 }
 
+impl Forbidden {
+    /// What the address is, as a refusal says it.
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::Loopback => "a loopback address",
+            Self::Private => "a private address",
+            Self::LinkLocal => "a link-local address",
+            Self::CarrierGradeNat => "a carrier-grade NAT address",
+            Self::Unspecified => "the unspecified address",
+            Self::Multicast => "a multicast address",
+            Self::Reserved => "a reserved address",
+        }
+    }
+}
+
 /// Whether a delivery may connect to `ip`: only a public unicast address may (IPv4-mapped
 /// and IPv4-compatible IPv6 forms are judged as the IPv4 address they carry).
 pub fn address_allowed(ip: IpAddr) -> Result<(), Forbidden> {

@@ -28,6 +28,9 @@ pub struct Planned {
     pub reply: Reply,
     pub change: Change,
     pub actor: Actor,
+    /// The reply shows a secret: its idempotency record keeps it sealed with the request's
+    /// sealing key ([`Ctx::with_sealing`]).
+    pub seal_record: bool,
 }
 
 impl Planned {
@@ -37,8 +40,26 @@ impl Planned {
             reply,
             change,
             actor: principal.actor(),
+            seal_record: false,
         }
     }
+
+    /// The reply shows a secret (a webhook endpoint's): its record is kept sealed.
+    pub fn sealed_in_record(mut self) -> Self {
+        self.seal_record = true;
+        self
+    }
+}
+
+/// The purpose a stored answer is sealed for.
+const SEALED_ANSWER: &str = "idempotency-answer";
+
+/// The key an answer with a secret is sealed with (503 without one: nothing is written).
+fn sealing(ctx: &Ctx) -> Result<&crate::sealing::SealingKey, Problem> {
+    ctx.sealing().ok_or_else(|| {
+        tracing::error!("no sealing key: an answer with a secret cannot be kept");
+        Problem::unavailable()
+    })
 }
 
 /// The key of this request, scoped to the caller, and the fingerprint of the request.
@@ -102,14 +123,23 @@ pub fn key_of(ctx: &Ctx) -> Result<Option<IdempotencyKey>, Problem> {
     }))
 }
 
-/// What a stored record answers to this request.
-fn answer(record: IdempotencyRecord, key: &IdempotencyKey) -> Result<Reply, Problem> {
+/// What a stored record answers to this request (a sealed one opened with `ctx`'s key).
+fn answer(record: IdempotencyRecord, key: &IdempotencyKey, ctx: &Ctx) -> Result<Reply, Problem> {
     if record.request_hash != key.request_hash {
         return Err(Problem::new(
             422,
             "idempotency_key_reused",
             "this Idempotency-Key was already used for a different request",
         ));
+    }
+    let mut record = record;
+    if record.sealed {
+        record.body = sealing(ctx)?
+            .open::<String>(SEALED_ANSWER, &record.body)
+            .ok_or_else(|| {
+                tracing::error!("a stored answer does not open with the sealing key");
+                Problem::unavailable()
+            })?;
     }
     count(Metric::Replayed);
     let etag = record
@@ -139,6 +169,32 @@ async fn stored(
         .filter(|r| r.expires_at >= now))
 }
 
+/// The record of `planned`'s answer under `key` (sealed whole if it shows a secret).
+fn record_of(
+    planned: &Planned,
+    key: &IdempotencyKey,
+    ctx: &Ctx,
+) -> Result<IdempotencyRecord, Problem> {
+    let reply = &planned.reply;
+    let body = if planned.seal_record {
+        sealing(ctx)?
+            .seal(SEALED_ANSWER, &reply.body)
+            .ok_or_else(Problem::unavailable)?
+    } else {
+        reply.body.clone()
+    };
+    Ok(IdempotencyRecord {
+        request_hash: key.request_hash.clone(),
+        status: reply.status,
+        content_type: reply.content_type.clone(),
+        body,
+        expires_at: ctx.now.timestamp() + TTL_SECONDS,
+        location: reply.header("location").map(str::to_owned),
+        etag: reply.header("etag").is_some(),
+        sealed: planned.seal_record,
+    })
+}
+
 /// Runs a mutation: `attempt` reads the state and decides; its transaction is committed
 /// with the idempotency record. A lost optimistic race re-runs `attempt` on fresh state.
 pub async fn mutate<Fut>(
@@ -166,10 +222,10 @@ pub fn derived_key(scope: &[&[u8]], request: &[&[u8]]) -> IdempotencyKey {
 pub async fn replay(
     store: &Store,
     key: &IdempotencyKey,
-    now: i64,
+    ctx: &Ctx,
 ) -> Result<Option<Reply>, Problem> {
-    match stored(store, key, now).await? {
-        Some(rec) => answer(rec, key).map(Some),
+    match stored(store, key, ctx.now.timestamp()).await? {
+        Some(rec) => answer(rec, key, ctx).map(Some),
         None => Ok(None),
     }
 }
@@ -195,7 +251,7 @@ where
                     && problem.status < 500
                     && let Some(rec) = stored(store, k, now).await?
                 {
-                    return answer(rec, k);
+                    return answer(rec, k, ctx);
                 }
                 return Err(problem);
             }
@@ -208,16 +264,7 @@ where
         let mut tx = store.tx();
         tx.apply(&planned.change, &stamp);
         if let Some(k) = &key {
-            let record = IdempotencyRecord {
-                request_hash: k.request_hash.clone(),
-                status: planned.reply.status,
-                content_type: planned.reply.content_type.clone(),
-                body: planned.reply.body.clone(),
-                expires_at: now + TTL_SECONDS,
-                location: planned.reply.header("location").map(str::to_owned),
-                etag: planned.reply.header("etag").is_some(),
-            };
-            tx.idempotency(&record, &k.key_hash, now);
+            tx.idempotency(&record_of(&planned, k, ctx)?, &k.key_hash, now);
         }
         match store.commit(tx).await {
             Ok(()) => return Ok(planned.reply),
@@ -226,7 +273,7 @@ where
                 if let Some(k) = &key
                     && let Some(rec) = stored(store, k, now).await?
                 {
-                    return answer(rec, k);
+                    return answer(rec, k, ctx);
                 }
                 // Under If-Match the resource may have changed since it was checked: the
                 // caller decides again on what it reads, not this request.
@@ -292,9 +339,10 @@ mod tests {
             expires_at: 0,
             location: None,
             etag: false,
+            sealed: false,
         };
         assert_eq!(
-            answer(rec, &key).map_err(|p| p.code),
+            answer(rec, &key, &ctx()).map_err(|p| p.code),
             Err("idempotency_key_reused")
         );
         let rec = IdempotencyRecord {
@@ -305,11 +353,50 @@ mod tests {
             expires_at: 0,
             location: Some("/a/1".into()),
             etag: true,
+            sealed: false,
         };
-        let reply = answer(rec, &key).expect("replay");
+        let reply = answer(rec, &key, &ctx()).expect("replay");
         assert_eq!(
             (reply.status, reply.body.as_str(), reply.replayed),
             (201, "{\"a\":1}", true)
+        );
+    }
+
+    fn ctx() -> Ctx {
+        let req = lambda_http::http::Request::builder()
+            .uri("/webhook-endpoints")
+            .body(lambda_http::Body::Empty)
+            .expect("request");
+        Ctx::from_request(req, &crate::AuthMode::local("s"), chrono::Utc::now())
+    }
+
+    #[test]
+    fn an_answer_with_a_secret_is_kept_sealed_and_opens_with_the_key_alone() {
+        let sealing = std::sync::Arc::new(crate::sealing::SealingKey::development("webhook"));
+        let key = IdempotencyKey {
+            key_hash: "k".into(),
+            request_hash: "h".into(),
+        };
+        let body = "{\"secret\":\"whsec_abc\"}";
+        let sealed = sealing.seal(SEALED_ANSWER, &body).expect("sealed");
+        assert!(!sealed.contains("whsec_abc"));
+        let rec = IdempotencyRecord {
+            request_hash: "h".into(),
+            status: 201,
+            content_type: "application/json".into(),
+            body: sealed,
+            expires_at: 0,
+            location: None,
+            etag: false,
+            sealed: true,
+        };
+        let with_key = ctx().with_sealing(sealing);
+        let reply = answer(rec.clone(), &key, &with_key).expect("opened");
+        assert_eq!(reply.body, body);
+        assert_eq!(
+            answer(rec, &key, &ctx()).map_err(|p| p.status).err(),
+            Some(503),
+            "without the key it cannot be answered"
         );
     }
 }

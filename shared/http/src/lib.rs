@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod paging;
 pub mod problem;
 pub mod route;
+pub mod sealing;
 pub use vls_domain::views;
 
 pub use vls_domain::access;
@@ -74,6 +75,8 @@ pub struct Ctx {
     principal: Result<Principal, Problem>,
     /// Whether the handler checked an `If-Match` (a lost race is then 412, not a retry).
     conditional: std::sync::atomic::AtomicBool,
+    /// Seals what must not be kept in the clear (an answer showing a secret).
+    sealing: Option<std::sync::Arc<sealing::SealingKey>>,
 }
 
 impl Ctx {
@@ -101,7 +104,18 @@ impl Ctx {
             body,
             principal,
             conditional: Default::default(),
+            sealing: None,
         }
+    }
+
+    /// The request with the function's sealing key.
+    pub fn with_sealing(mut self, key: std::sync::Arc<sealing::SealingKey>) -> Self {
+        self.sealing = Some(key);
+        self
+    }
+
+    pub fn sealing(&self) -> Option<&sealing::SealingKey> {
+        self.sealing.as_deref()
     }
 
     /// SPEC §4.1 8: under `If-Match`, the resource as it stands (`current`, its answered
@@ -265,6 +279,17 @@ impl Reply {
 
     pub fn ok(body: &impl Serialize) -> Self {
         Self::json(200, body)
+    }
+
+    /// 204: done, and nothing to show (no body, no content type).
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            content_type: String::new(),
+            body: String::new(),
+            replayed: false,
+            headers: Vec::new(),
+        }
     }
 
     /// 201, with the `Location` of what was created (a path of this API).

@@ -139,7 +139,8 @@ fn status_of(e: &RuleError) -> u16 {
         | RuleError::SubscriptionAlreadyCancelled
         | RuleError::CancellationWouldLoseLicenses { .. }
         | RuleError::WouldLoseReliedOnLicenses { .. }
-        | RuleError::TotalOutOfRange { .. } => 409,
+        | RuleError::TotalOutOfRange { .. }
+        | RuleError::WebhookEndpointLimit => 409,
         RuleError::LinkGone { .. } => 410,
         RuleError::TooManyAttempts { .. } => 429,
     }

@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::types::{AccountId, AgreementId, EventId, OrderId, ReservationId, SubscriptionId};
+use crate::types::{
+    AccountId, AgreementId, EndpointId, EventId, OrderId, ReservationId, SubscriptionId,
+};
 use crate::{Ctx, Problem, Reply, Role};
 
 /// What a handler answers.
@@ -93,6 +95,7 @@ path_ids! {
     OrderId => "order",
     ReservationId => "reservation",
     SubscriptionId => "subscription",
+    EndpointId => "webhook endpoint",
     EventId => "event",
 }
 

@@ -22,6 +22,8 @@ pub enum Secret {
     /// The activation pages' client secret at the identity provider (a public client has
     /// none).
     OidcClientSecret,
+    /// Seals partners' webhook signing secrets at rest; a rotatable key.
+    WebhookKey,
 }
 
 impl Secret {
@@ -31,6 +33,7 @@ impl Secret {
             Self::CookieKey => "VLS_COOKIE_KEY_SECRET_ARN",
             Self::CursorKey => "VLS_CURSOR_KEY_SECRET_ARN",
             Self::OidcClientSecret => "OIDC_CLIENT_SECRET_ARN",
+            Self::WebhookKey => "VLS_WEBHOOK_KEY_SECRET_ARN",
         }
     }
 
@@ -40,6 +43,7 @@ impl Secret {
             Self::CookieKey => "VLS_COOKIE_KEY",
             Self::CursorKey => "VLS_CURSOR_KEY",
             Self::OidcClientSecret => "OIDC_CLIENT_SECRET",
+            Self::WebhookKey => "VLS_WEBHOOK_KEY",
         }
     }
 }
@@ -109,6 +113,7 @@ pub struct Secrets {
     pub cookie_key: Option<KeyVersions>,
     pub cursor_key: Option<KeyVersions>,
     pub oidc_client_secret: Option<String>,
+    pub webhook_key: Option<KeyVersions>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -117,6 +122,7 @@ impl std::fmt::Debug for Secrets {
             .field("cookie_key", &self.cookie_key)
             .field("cursor_key", &self.cursor_key)
             .field("oidc_client_secret", &self.oidc_client_secret.is_some())
+            .field("webhook_key", &self.webhook_key)
             .finish()
     }
 }
@@ -189,6 +195,9 @@ fn secrets_of(texts: Vec<(Secret, String, String)>) -> Result<Secrets, SecretsEr
             }
             Secret::OidcClientSecret => {
                 secrets.oidc_client_secret = Some(client_secret(&text).map_err(refused)?);
+            }
+            Secret::WebhookKey => {
+                secrets.webhook_key = Some(KeyVersions::parse(&text).map_err(refused)?)
             }
         }
     }
@@ -373,6 +382,7 @@ mod tests {
                 cookie_key: Some(versions("cookie-new", Some("cookie-old"))),
                 cursor_key: Some(versions("cursor-by-hand", None)),
                 oidc_client_secret: Some("s3cret".into()),
+                webhook_key: None,
             }
         );
     }

@@ -66,7 +66,7 @@ impl SignInSetup {
                 }
                 key
             }
-            None if local => Some(CookieKey::development()),
+            None if local => Some(CookieKey::development("cookie")),
             None => {
                 tracing::error!("VLS_COOKIE_KEY_SECRET_ARN is not set: sign-in is off");
                 None

@@ -4,13 +4,8 @@
 //! AES-256-GCM sealed with the configured key and carry their own expiry; nothing of them is
 //! stored server-side.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// How long a sign-in may take (the provider's page and back).
 pub const SIGN_IN_TTL_MINUTES: i64 = 10;
@@ -18,114 +13,9 @@ pub const SIGN_IN_TTL_MINUTES: i64 = 10;
 pub const SESSION_TTL_MINUTES: i64 = 15;
 pub const SIGN_IN_COOKIE_PREFIX: &str = "vls_si_";
 
-/// The keys both cookies are sealed with: `current` seals; a cookie sealed with `previous`
-/// still opens while a rotation is under way.
-pub struct CookieKey {
-    current: LessSafeKey,
-    previous: Option<LessSafeKey>,
-}
-
-impl std::fmt::Debug for CookieKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CookieKey(…)")
-    }
-}
-
-fn aead_key(bytes: &[u8; 32]) -> LessSafeKey {
-    // A 32-byte key is always a valid AES-256 key.
-    let key = UnboundKey::new(&AES_256_GCM, bytes)
-        .unwrap_or_else(|_| unreachable!("32 bytes make an AES-256 key"));
-    LessSafeKey::new(key)
-}
-
-/// A configured key's bytes: base64 (standard or URL-safe) of 32 bytes, or any secret of at
-/// least 32 characters (a generated Secrets Manager secret), keyed through SHA-256.
-fn key_bytes(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim();
-    let decoded = URL_SAFE_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok());
-    if decoded.is_some() {
-        return decoded;
-    }
-    (text.len() >= 32).then(|| {
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(&Sha256::digest(text.as_bytes()));
-        bytes
-    })
-}
-
-impl CookieKey {
-    pub fn new(bytes: &[u8; 32]) -> Self {
-        Self {
-            current: aead_key(bytes),
-            previous: None,
-        }
-    }
-
-    /// The key secret's versions, each base64 of 32 bytes or a secret of at least 32
-    /// characters: `current` seals and opens, `previous` (if any) only opens. Either one
-    /// unusable refuses the whole key.
-    pub fn from_versions(current: &str, previous: Option<&str>) -> Option<Self> {
-        let previous = match previous {
-            Some(p) => Some(aead_key(&key_bytes(p)?)),
-            None => None,
-        };
-        Some(Self {
-            current: aead_key(&key_bytes(current)?),
-            previous,
-        })
-    }
-
-    /// The fixed key of the local stack (never used when deployed: the template passes a
-    /// secret).
-    pub fn development() -> Self {
-        let digest = Sha256::digest(b"vls local development cookie key");
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(&digest);
-        Self::new(&bytes)
-    }
-
-    /// `value` sealed with the current key for `purpose` (a cookie of one kind never opens as
-    /// another).
-    pub fn seal<T: Serialize>(&self, purpose: &str, value: &T) -> Option<String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).ok()?;
-        let mut data = serde_json::to_vec(value).ok()?;
-        self.current
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(purpose.as_bytes()),
-                &mut data,
-            )
-            .ok()?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
-        Some(URL_SAFE_NO_PAD.encode(out))
-    }
-
-    /// The value sealed for `purpose`, if `sealed` is intact and was sealed with the current
-    /// or the previous key.
-    pub fn open<T: DeserializeOwned>(&self, purpose: &str, sealed: &str) -> Option<T> {
-        let raw = URL_SAFE_NO_PAD.decode(sealed.trim()).ok()?;
-        if raw.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, data) = raw.split_at(NONCE_LEN);
-        let open = |key: &LessSafeKey| -> Option<T> {
-            let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-            let mut data = data.to_vec();
-            // AES-GCM checks the tag in constant time.
-            let plain = key
-                .open_in_place(nonce, Aad::from(purpose.as_bytes()), &mut data)
-                .ok()?;
-            serde_json::from_slice(plain).ok()
-        };
-        open(&self.current).or_else(|| self.previous.as_ref().and_then(open))
-    }
-}
+/// The keys both cookies are sealed with (`current` seals; a cookie sealed with `previous`
+/// still opens while a rotation is under way).
+pub use vls_http::sealing::SealingKey as CookieKey;
 
 /// One sign-in in progress (the cookie `vls_si_<state>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +126,8 @@ pub fn new_sign_in(link: &str, now: DateTime<Utc>) -> Result<(SignIn, String), S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn now() -> DateTime<Utc> {
         Utc::now()
@@ -243,7 +135,7 @@ mod tests {
 
     #[test]
     fn sealed_values_open_only_with_their_key_and_purpose() {
-        let key = CookieKey::development();
+        let key = CookieKey::development("cookie");
         let (sign_in, _) = new_sign_in("abc", now()).expect("random");
         let sealed = key.seal("sign-in", &sign_in).expect("sealed");
         assert_eq!(

@@ -2,7 +2,8 @@
 //!
 //! | pk                       | sk              | item (type)                                     |
 //! |--------------------------|-----------------|-------------------------------------------------|
-//! | `PARTNER#<partner_id>`   | `PARTNER`       | partner: name, contact                          |
+//! | `PARTNER#<partner_id>`   | `PARTNER`       | partner: name, contact, endpoints, version      |
+//! | `PARTNER#<partner_id>`   | `EP#<we>`       | webhook endpoint (sealed secrets); in LSI1      |
 //! | `ACCOUNT#<acc>`          | `A`             | account: …, volume per SKU, version             |
 //! | `ACCOUNT#<acc>`          | `SRC#D#<sub>`   | pool source: an active direct subscription      |
 //! | `ACCOUNT#<acc>`          | `SRC#A#<agr>`   | pool source: an associated agreement's volume   |
@@ -14,7 +15,7 @@
 //! | `CUSTOMER#<number>`      | `CUSTOMER`      | the customer's billing month-day (R2)           |
 //! | `EVENTS#AGREEMENT#<agr>` | `E#<ver>#<n>`   | audit event (R17), in commit order (below)      |
 //! | `EVENTS#ACCOUNT#<acc>`   | `E#<ver>#<n>`   | audit event                                     |
-//! | `EVENTS#PARTNER#<id>`    | `<at>#<ulid>`   | audit event                                     |
+//! | `EVENTS#PARTNER#<id>`    | `E#<ver>#<n>`   | audit event                                     |
 //! | `MAIL#<mail>`            | `MAIL`          | outbox mail intent; in GSI1 while pending       |
 //! | `IDEMPOTENCY#<sha256>`   | `IDEMPOTENCY`   | stored first response; `expires_at` TTL         |
 //! | `LINK#<sha256 of token>` | `LINK`          | activation link (R8): only the token's hash     |
@@ -35,7 +36,7 @@
 //! at in the same transaction (20 digits) and their place among that transaction's events on
 //! the trail (3 digits): every transaction that writes a trail writes its owner under the
 //! version it read, so the keys grow in commit order and a page read by key never has an
-//! event added behind it. A partner's trail, listed nowhere, is keyed by time.
+//! event added behind it. A partner's trail is keyed by the partner's version the same way.
 //!
 //! LSI1 (`lsi1sk`, all attributes, strongly consistent): an agreement's orders (`O#<seq>`) and
 //! reservations (`R#<seq>`) by the agreement's version when each was created (its `sequence`,
@@ -63,7 +64,8 @@ use chrono::NaiveDate;
 
 use crate::sources::SourceKind;
 use crate::types::{
-    AccountId, AgreementId, EventId, MailId, OrderId, PartnerId, ReservationId, SubscriptionId,
+    AccountId, AgreementId, EndpointId, EventId, MailId, OrderId, PartnerId, ReservationId,
+    SubscriptionId,
 };
 
 pub const PK: &str = "pk";
@@ -91,8 +93,24 @@ pub const UNSEQUENCED_SHARDS: u32 = 8;
 
 pub type Key = (String, String);
 
+/// A partner's webhook endpoint, in its partner's partition.
+pub fn endpoint(partner: &PartnerId, id: &EndpointId) -> Key {
+    (partner_pk(partner), format!("{ENDPOINT_PREFIX}{id}"))
+}
+
+pub const ENDPOINT_PREFIX: &str = "EP#";
+
+/// An endpoint's place in LSI1 (its partner's endpoints, in the order they were created).
+pub fn endpoint_position(sequence: u64) -> String {
+    format!("{ENDPOINT_PREFIX}{sequence:020}")
+}
+
+pub fn partner_pk(id: &PartnerId) -> String {
+    format!("PARTNER#{id}")
+}
+
 pub fn partner(id: &PartnerId) -> Key {
-    (format!("PARTNER#{id}"), "PARTNER".into())
+    (partner_pk(id), "PARTNER".into())
 }
 
 pub fn account(id: &AccountId) -> Key {

@@ -23,14 +23,16 @@ pub use keys::DUE_SHARDS;
 pub use stored::{Keyed, Stored, Trail, Versioned};
 pub use tx::{Tx, TxFailure};
 
-use crate::model::{Account, Agreement, MailIntent, Order, Partner, Reservation, Subscription};
+use crate::model::{
+    Account, Agreement, MailIntent, Order, Partner, Reservation, Subscription, WebhookEndpoint,
+};
 use crate::rules::activation::{ActivationLink, Mismatches};
 use crate::rules::pool::AgreementHoldings;
 use crate::rules::schedule::MonthDay;
 use crate::sources::Source;
 use crate::trail::Event;
 use crate::types::{
-    AccountId, AgreementId, CustomerNumber, MailId, OrderId, PartnerId, ReservationId,
+    AccountId, AgreementId, CustomerNumber, EndpointId, MailId, OrderId, PartnerId, ReservationId,
     SubscriptionId,
 };
 use keys::Key;
@@ -183,6 +185,9 @@ pub struct IdempotencyRecord {
     /// Whether the answer carried its representation's `ETag` (made again from the body).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub etag: bool,
+    /// Whether `body` is sealed (an answer that shows a secret).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
 }
 
 fn json_content_type() -> String {
@@ -337,6 +342,34 @@ impl Store {
 
     pub async fn partner(&self, id: &PartnerId) -> Result<Option<Partner>, StoreError> {
         self.get_as(&keys::partner(id)).await
+    }
+
+    /// A partner and one of its webhook endpoints (the endpoint `None` when it has no such
+    /// one), in one read.
+    pub async fn partner_and_endpoint(
+        &self,
+        partner: &PartnerId,
+        id: &EndpointId,
+    ) -> Result<(Option<Partner>, Option<WebhookEndpoint>), StoreError> {
+        let found = self
+            .batch_get(&[keys::partner(partner), keys::endpoint(partner, id)])
+            .await?;
+        let mut found = found.into_iter();
+        let p = found.next().flatten().map(decode).transpose()?;
+        let e = found.next().flatten().map(decode).transpose()?;
+        Ok((p, e))
+    }
+
+    /// A page of a partner's webhook endpoints, in the order they were created.
+    pub async fn endpoints_page(
+        &self,
+        partner: &PartnerId,
+        after: Option<&str>,
+        limit: usize,
+        descending: bool,
+    ) -> Result<Page<WebhookEndpoint>, StoreError> {
+        let at = ListAt::by_position(keys::partner_pk(partner), keys::ENDPOINT_PREFIX);
+        Self::decoded(self.page(&at, after, limit, descending).await?)
     }
 
     pub async fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::keys::{self, Key};
-use crate::model::{Account, Agreement, MailIntent, MailStatus, Order, Partner};
+use crate::model::{Account, Agreement, MailIntent, MailStatus, Order, Partner, WebhookEndpoint};
 use crate::model::{Reservation, Subscription};
 use crate::sources::Source;
 use crate::types::{AccountId, AgreementId, CustomerNumber, PartnerId};
@@ -57,17 +57,33 @@ pub trait Keyed {
 /// The audit trail (R17) an id has: an agreement's, an account's, a partner's.
 pub trait Trail {
     fn trail(&self) -> String;
-
-    /// Whether the trail is listed page by page, and so ordered by its owner's version
-    /// (written in the same transaction as each event) rather than by time. A partner's trail
-    /// is kept for the operator and listed nowhere.
-    const SEQUENCED: bool = true;
 }
 
 impl Stored for Partner {
     const KIND: &'static str = "partner";
     fn key(&self) -> Key {
         keys::partner(&self.id)
+    }
+    fn sequence(&self) -> Option<(String, u64)> {
+        Some((self.id.trail(), self.version))
+    }
+}
+
+/// A partner's webhook endpoint, in its partner's partition; listed in LSI1 in the order it
+/// was created.
+impl Stored for WebhookEndpoint {
+    const KIND: &'static str = "webhook_endpoint";
+    fn key(&self) -> Key {
+        keys::endpoint(&self.partner_id, &self.id)
+    }
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        let position = keys::endpoint_position(self.sequence);
+        item.insert(keys::LSI1_SK.into(), s(position));
+        Ok(item)
+    }
+    fn listed(&self) -> Option<(String, u64)> {
+        Some((self.partner_id.trail(), self.sequence))
     }
 }
 
@@ -192,12 +208,14 @@ macro_rules! versioned {
 }
 
 versioned!(
+    Partner,
     Account,
     Subscription,
     Agreement,
     Order,
     Reservation,
-    MailIntent
+    MailIntent,
+    WebhookEndpoint
 );
 
 impl Keyed for AccountId {
@@ -237,14 +255,12 @@ impl Trail for PartnerId {
     fn trail(&self) -> String {
         keys::partner_events(self)
     }
-    const SEQUENCED: bool = false;
 }
 
 impl<T: Trail + ?Sized> Trail for &T {
     fn trail(&self) -> String {
         (**self).trail()
     }
-    const SEQUENCED: bool = T::SEQUENCED;
 }
 
 impl<K: Keyed + ?Sized> Keyed for &K {

@@ -40,6 +40,7 @@ macro_rules! each_record {
             Record::Order($e) => $body,
             Record::Reservation($e) => $body,
             Record::Mail($e) => $body,
+            Record::Endpoint($e) => $body,
         }
     };
 }
@@ -184,10 +185,16 @@ impl Tx {
         item: Result<Item, StoreError>,
         expected: u64,
     ) -> &mut Self {
+        // Version 0 is an item from before it kept one (a partner registered before then).
+        let condition = if expected == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :expected)"
+        } else {
+            "version = :expected"
+        };
         let built = item.and_then(|i| {
             self.put_item(
                 i,
-                Some("version = :expected"),
+                Some(condition),
                 HashMap::from([(":expected".to_owned(), v(expected))]),
             )
         });
@@ -243,18 +250,14 @@ impl Tx {
         self
     }
 
-    /// An audit event in the trail of `on` (R17). A listed trail is ordered by its owner's
-    /// version, so the transaction must also write the owner (create, replace or advance
-    /// it): an event whose owner is not written fails the commit.
+    /// An audit event in the trail of `on` (R17). A trail is ordered by its owner's version,
+    /// so the transaction must also write the owner (create, replace or advance it): an event
+    /// whose owner is not written fails the commit.
     pub fn event<T: Trail>(&mut self, on: &T, event: &Event) -> &mut Self {
         let trail = on.trail();
-        if T::SEQUENCED {
-            let item = encode(event, &(trail.clone(), String::new()), "event");
-            self.events.push((trail, item));
-            return self;
-        }
-        let at = format!("{}#{}", super::timestamp(event.at), ulid::Ulid::generate());
-        self.create_item("event", encode(event, &(trail, at), "event"))
+        let item = encode(event, &(trail.clone(), String::new()), "event");
+        self.events.push((trail, item));
+        self
     }
 
     /// Keys the events of sequenced trails: `E#<owner's version, 20 digits>#<n, 3 digits>`,
@@ -308,12 +311,25 @@ impl Tx {
         self.replace_item(T::KIND, entity.item(), read_version)
     }
 
-    /// Creates or overwrites an entity whatever is stored (a partner's registration, whose
-    /// audit event records what was set).
-    pub fn upsert<T: Stored>(&mut self, entity: &T) -> &mut Self {
+    /// Creates or overwrites an entity whatever is stored.
+    fn upsert<T: Stored>(&mut self, entity: &T) -> &mut Self {
         let built = entity
             .item()
             .and_then(|i| self.put_item(i, None, HashMap::new()));
+        self.push(T::KIND, built);
+        self
+    }
+
+    /// Deletes an entity read at `read_version`; fails unless it is still at that version.
+    pub fn delete<T: Versioned>(&mut self, entity: &T, read_version: u64) -> &mut Self {
+        let built = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&entity.key())))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", v(read_version))
+            .build()
+            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .map_err(StoreError::unavailable);
         self.push(T::KIND, built);
         self
     }
@@ -406,16 +422,8 @@ impl Tx {
     fn write(&mut self, write: &Write) {
         match write {
             Write::Create(record) => each_record!(record, e => self.create(e)),
-            Write::Upsert(record) => each_record!(record, e => self.upsert(e)),
-            Write::Replace(record, read) => match record {
-                Record::Partner(_) => self.refuse("a partner is not versioned"),
-                Record::Account(e) => self.replace(e, *read),
-                Record::Subscription(e) => self.replace(e, *read),
-                Record::Agreement(e) => self.replace(e.as_ref(), *read),
-                Record::Order(e) => self.replace(e, *read),
-                Record::Reservation(e) => self.replace(e, *read),
-                Record::Mail(e) => self.replace(e, *read),
-            },
+            Write::Replace(record, read) => each_record!(record, e => self.replace(e, *read)),
+            Write::Delete(record, read) => each_record!(record, e => self.delete(e, *read)),
             Write::Advance(Owner::Agreement(id), read) => self.advance(id, *read),
             Write::Advance(Owner::Account(id), read) => self.advance(id, *read),
             Write::Advance(Owner::Partner(_), _) => self.refuse("a partner has no version"),

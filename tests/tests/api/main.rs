@@ -19,3 +19,4 @@ mod reservations;
 mod role_matrix;
 mod secrets;
 mod sign_in;
+mod webhook_endpoints;

@@ -82,6 +82,9 @@ struct World {
     res_body: Value,
     /// One of p1's events.
     event: String,
+    /// Two of p1's webhook endpoints (one to delete).
+    hook: String,
+    doomed: String,
 }
 
 async fn world(h: &Harness) -> World {
@@ -132,6 +135,8 @@ async fn world(h: &Harness) -> World {
         .as_str()
         .expect("an event")
         .to_owned();
+    let hook = h.post("/webhook-endpoints", &p, &endpoint()).await.id();
+    let doomed = h.post("/webhook-endpoints", &p, &endpoint()).await.id();
     World {
         bs,
         p,
@@ -145,7 +150,13 @@ async fn world(h: &Harness) -> World {
         res,
         res_body,
         event,
+        hook,
+        doomed,
     }
+}
+
+fn endpoint() -> Value {
+    json!({"url": "http://127.0.0.1:9541/hooks", "enabled_events": ["*"]})
 }
 
 /// The fixture's name; the large one's history seeded first.
@@ -208,8 +219,9 @@ fn calls(w: &World) -> Vec<Call> {
     let (account, agreement) = (format!("/accounts/{acc}"), format!("/agreements/{agr}"));
     let cancellation = format!("{account}/subscriptions/{sub}/cancellation");
     let sold = order_body(loose, covering_lines(), Some(sub));
+    let hook = format!("/webhook-endpoints/{}", w.hook);
     vec![
-        call("PUT", "/partners/p9", bs, Some(partner_body("N")), 200, 0),
+        call("PUT", "/partners/p9", bs, Some(partner_body("N")), 200, 1),
         post("/accounts", bs, account_body("N"), 201, 0),
         post(
             format!("{account}/subscriptions"),
@@ -253,6 +265,22 @@ fn calls(w: &World) -> Vec<Call> {
         get("/events?limit=5", p, 2),
         get("/events?after=1&limit=5", p, 2),
         get(format!("/events/{}", w.event), p, 1),
+        get("/partners/p1/events?limit=5", p, 2),
+        post("/webhook-endpoints", p, endpoint(), 201, 1),
+        get("/webhook-endpoints?limit=5", p, 1),
+        get(hook.clone(), p, 1),
+        call("PUT", hook.clone(), p, Some(endpoint()), 200, 2),
+        post(format!("{hook}/disable"), p, json!({}), 200, 1),
+        post(format!("{hook}/enable"), p, json!({}), 200, 1),
+        post(format!("{hook}/rotate-secret"), p, json!({}), 200, 2),
+        call(
+            "DELETE",
+            format!("/webhook-endpoints/{}", w.doomed),
+            p,
+            None,
+            204,
+            1,
+        ),
     ]
 }
 
@@ -367,6 +395,7 @@ fn route_template(path: &str) -> String {
             "orders" => Some("{order_id}"),
             "reservations" => Some("{reservation_id}"),
             "events" => Some("{event_id}"),
+            "webhook-endpoints" => Some("{endpoint_id}"),
             "activate" => Some("{token}"),
             _ => None,
         };

@@ -79,6 +79,9 @@ struct World {
     link: String,
     /// One of p1's events.
     event: String,
+    /// Two of p1's webhook endpoints (one for the delete).
+    hook: String,
+    doomed: String,
 }
 
 async fn world(h: &Harness) -> World {
@@ -117,6 +120,8 @@ async fn world(h: &Harness) -> World {
         .as_str()
         .expect("an event")
         .to_owned();
+    let hook = h.post("/webhook-endpoints", &p1, &endpoint()).await.id();
+    let doomed = h.post("/webhook-endpoints", &p1, &endpoint()).await.id();
     World {
         acc,
         other_acc,
@@ -127,7 +132,13 @@ async fn world(h: &Harness) -> World {
         loose,
         link,
         event,
+        hook,
+        doomed,
     }
+}
+
+fn endpoint() -> Value {
+    json!({"url": "http://127.0.0.1:9540/hooks", "enabled_events": ["*"]})
 }
 
 /// An order of the covering lines on `agr`, placed and invoiced by its partner p1.
@@ -184,6 +195,7 @@ fn rows(w: &World) -> Vec<Row> {
         format!("/activate/{}", w.link),
         format!("/reservations/{}/cancel", w.res),
     );
+    let hook = format!("/webhook-endpoints/{}", w.hook);
     vec![
         row("PUT", "/partners/p3", Some(partner_body("New")), BILLING),
         post("/accounts", account_body("New"), BILLING),
@@ -205,6 +217,20 @@ fn rows(w: &World) -> Vec<Row> {
         read(format!("{agreement}/events"), READERS),
         read("/events", &partners),
         read(format!("/events/{}", w.event), PARTNER),
+        read("/partners/p1/events", &[PartnerOwner, BillingSupport]),
+        post("/webhook-endpoints", endpoint(), &partners),
+        read("/webhook-endpoints", &partners),
+        read(hook.clone(), PARTNER),
+        row("PUT", hook.clone(), Some(endpoint()), PARTNER),
+        post(format!("{hook}/disable"), json!({}), PARTNER),
+        post(format!("{hook}/enable"), json!({}), PARTNER),
+        post(format!("{hook}/rotate-secret"), json!({}), PARTNER),
+        row(
+            "DELETE",
+            format!("/webhook-endpoints/{}", w.doomed),
+            None,
+            PARTNER,
+        ),
         post(resend_path, resend, BILLING),
         post(
             format!("{agreement}/reservations"),
@@ -318,7 +344,7 @@ async fn every_route_for_every_caller() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         rows.len(),
-        31,
+        40,
         "every authenticated operation of the contract (the page GET needs no token)"
     );
     // The page itself needs only the link.

@@ -262,7 +262,7 @@ fn every_create_sends_its_location_and_links_what_may_follow() {
             }
         }
     }
-    assert_eq!(creates, 6, "the six creates");
+    assert_eq!(creates, 7, "the six creates, and a webhook endpoint's");
 }
 
 #[test]

@@ -221,8 +221,8 @@ pub fn change_osm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Contact, OnlineServicesLicense, OnlineServicesProduct};
-    use crate::types::{CustomerNumber, Email, PartnerId, Quantity};
+    use crate::model::{OnlineServicesLicense, OnlineServicesProduct};
+    use crate::types::{CustomerNumber, Email, Quantity};
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
@@ -231,16 +231,7 @@ mod tests {
     }
 
     fn partner() -> Partner {
-        Partner {
-            id: PartnerId::parse("p1").expect("id"),
-            name: "Fabrikam LSP".into(),
-            contact: Contact {
-                name: "Pat".into(),
-                email: Email::parse("pat@fabrikam.com").expect("email"),
-                phone: "+1 555 0100".into(),
-            },
-            updated_at: now(),
-        }
+        crate::testing::partner()
     }
 
     fn osm(email: &str) -> Osm {

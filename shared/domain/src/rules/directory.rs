@@ -14,9 +14,9 @@ use crate::types::{AccountId, Lines, PartnerId, SubscriptionId};
 
 /// A partner registered, or its name and contact replaced (the trail records what was set).
 pub fn register_partner(
+    registered: Option<&Partner>,
     id: &PartnerId,
-    name: &str,
-    contact: &Contact,
+    (name, contact): (&str, &Contact),
     now: DateTime<Utc>,
 ) -> Decision<Partner> {
     let partner = Partner {
@@ -24,14 +24,18 @@ pub fn register_partner(
         name: name.to_owned(),
         contact: contact.clone(),
         updated_at: now,
+        webhook_endpoints: registered.map_or(0, |p| p.webhook_endpoints),
+        version: registered.map_or(1, |p| p.version + 1),
     };
     let audit = Audit::PartnerRegistered {
         partner_id: id.clone(),
         name: name.to_owned(),
     };
-    let change = Change::default()
-        .upsert(&partner)
-        .audit(Audited::of(audit).on(id));
+    let change = match registered {
+        None => Change::default().create(&partner),
+        Some(read) => Change::default().replace(&partner, read.version),
+    };
+    let change = change.audit(Audited::of(audit).on(id));
     Decision {
         outcome: partner,
         change,

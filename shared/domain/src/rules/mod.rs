@@ -5,6 +5,7 @@ pub mod activation;
 pub mod agreements;
 pub mod cancellation;
 pub mod directory;
+pub mod endpoints;
 pub mod orders;
 pub mod outbox;
 pub mod pool;
