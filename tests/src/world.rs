@@ -154,6 +154,7 @@ impl Harness {
         let true_up = true_up::App {
             store: store.clone(),
             queue: vls_runtime::queue::Queue::new(sqs.clone(), queue_url),
+            tell_partners: true,
         };
         let remap = remap::App {
             store: store.clone(),

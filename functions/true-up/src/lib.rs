@@ -23,6 +23,9 @@ pub struct App {
     pub store: Store,
     /// Where the daily run puts the due agreements, one [`Job`] each.
     pub queue: Queue,
+    /// Whether a true-up order is told to its partner (SPEC §6): always, deployed; off only
+    /// for `make bench-true-up` to measure what telling costs.
+    pub tell_partners: bool,
 }
 
 impl App {
@@ -35,6 +38,7 @@ impl App {
         Ok(Self {
             store: vls_runtime::config::store(&sdk, &config),
             queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), queue_url),
+            tell_partners: true,
         })
     }
 }
@@ -164,7 +168,10 @@ async fn commit_step(
         actor: Actor::system("true-up"),
         request_id: request_id.to_owned(),
     };
-    let change = reservations::billed(step, read, held.as_ref());
+    let mut change = reservations::billed(step, read, held.as_ref());
+    if !app.tell_partners {
+        change.entries.iter_mut().for_each(|e| e.notices.clear());
+    }
     app.store.commit_change(&change, &stamp).await
 }
 

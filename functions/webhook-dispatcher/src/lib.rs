@@ -1,8 +1,10 @@
 //! `webhook-dispatcher`: gives each partner's new events their sequence after the commit that
 //! wrote them (SPEC §6.3), in batches, one conditional write of the partner's mark per batch
-//! (`vls_store::Store::sequence`). Fed by the table's stream (the events a batch announces,
-//! at once) and by a schedule that sweeps whatever the stream's runs left unsequenced for a
-//! while (a lost record or a failed run delays an event, never loses it).
+//! (`vls_store::Store::sequence`), then makes their deliveries, one per endpoint that wants
+//! each (`vls_store::Store::fan_out`). Fed by the table's stream (the events a batch
+//! announces, at once) and by a schedule that sweeps whatever the stream's runs left
+//! unsequenced or without deliveries for a while (a lost record or a failed run delays an
+//! event, never loses it).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -77,7 +79,11 @@ impl Dispatcher {
 #[serde(untagged)]
 pub enum Ran {
     Batch(BatchResponse),
-    Sweep { sequenced: usize, retries: u32 },
+    Sweep {
+        sequenced: usize,
+        retries: u32,
+        deliveries: usize,
+    },
 }
 
 /// The events a DynamoDB stream batch announces (new partner events), each with its record's
@@ -116,8 +122,12 @@ async fn run(app: &Dispatcher, event: Value) -> Result<Ran, StoreError> {
     };
     let ids: Vec<EventId> = records.iter().map(|(_, id)| id.clone()).collect();
     match sequence(app, &ids).await {
-        Ok((sequenced, retries)) => {
-            tracing::info!(sequenced, retries, "stream batch sequenced");
+        Ok(Done {
+            sequenced,
+            retries,
+            deliveries,
+        }) => {
+            tracing::info!(sequenced, retries, deliveries, "stream batch sequenced");
             Ok(Ran::Batch(BatchResponse::default()))
         }
         Err(e) => {
@@ -128,35 +138,60 @@ async fn run(app: &Dispatcher, event: Value) -> Result<Ran, StoreError> {
     }
 }
 
-async fn sequence(app: &Dispatcher, ids: &[EventId]) -> Result<(usize, u32), StoreError> {
-    let events = app.store.partner_events(ids).await?;
-    let done = app.store.sequence(events, app.settings.retention).await?;
-    Ok((done.events, done.retries))
+/// What sequencing some events did.
+#[derive(Debug, Default)]
+struct Done {
+    sequenced: usize,
+    retries: u32,
+    deliveries: usize,
 }
 
-/// Every event left unsequenced for `sweep_after`, a page per shard a round, until none is
-/// left or the budget is spent.
+/// The events `ids` sequenced (those not sequenced yet), and their deliveries made.
+async fn sequence(app: &Dispatcher, ids: &[EventId]) -> Result<Done, StoreError> {
+    let events = app.store.partner_events(ids).await?;
+    let done = app.store.sequence(events, app.settings.retention).await?;
+    let deliveries = app.store.fan_out(&done.events, (app.clock)()).await?;
+    Ok(Done {
+        sequenced: done.events.len(),
+        retries: done.retries,
+        deliveries,
+    })
+}
+
+/// Every event left unsequenced, or sequenced without its deliveries, for `sweep_after`, a
+/// page per shard a round, until none is left or the budget is spent.
 pub async fn sweep(app: &Dispatcher) -> Result<Ran, StoreError> {
     let started = std::time::Instant::now();
-    let (mut sequenced, mut retries) = (0, 0);
+    let mut all = Done::default();
     while started.elapsed() < app.settings.sweep_budget {
         let before: DateTime<Utc> = (app.clock)() - app.settings.sweep_after;
         let ids = app.store.unsequenced(before, app.settings.page).await?;
         if ids.is_empty() {
             break;
         }
-        let (n, r) = sequence(app, &ids).await?;
-        sequenced += n;
-        retries += r;
-        if n == 0 {
+        let done = sequence(app, &ids).await?;
+        all.sequenced += done.sequenced;
+        all.retries += done.retries;
+        all.deliveries += done.deliveries;
+        if done.sequenced == 0 {
             // Listed but sequenced meanwhile (the index lags the table): the next sweep.
             break;
         }
     }
-    if sequenced > 0 {
-        tracing::info!(sequenced, retries, "sweep sequenced");
+    // Sequenced, but the fan-out stopped before every delivery was made.
+    let before: DateTime<Utc> = (app.clock)() - app.settings.sweep_after;
+    let ids = app.store.unfanned(before, app.settings.page).await?;
+    let mut events = app.store.partner_events(&ids).await?;
+    events.retain(|e| e.sequence.is_some());
+    all.deliveries += app.store.fan_out(&events, (app.clock)()).await?;
+    if all.sequenced + all.deliveries > 0 {
+        tracing::info!(all.sequenced, all.retries, all.deliveries, "sweep");
     }
-    Ok(Ran::Sweep { sequenced, retries })
+    Ok(Ran::Sweep {
+        sequenced: all.sequenced,
+        retries: all.retries,
+        deliveries: all.deliveries,
+    })
 }
 
 #[cfg(test)]

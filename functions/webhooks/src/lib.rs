@@ -110,6 +110,12 @@ pub static ROUTES: &[Route<App>] = &[
         PARTNER,
         endpoints::rotate
     ),
+    route!(
+        "GET",
+        "/webhook-endpoints/{endpoint_id}/deliveries",
+        PARTNER,
+        endpoints::deliveries
+    ),
 ];
 
 /// `?after=`: a sequence the caller has seen (0 when absent).

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::holdings::Holdings;
 use crate::types::{
-    AccountId, AgreementId, CustomerNumber, Email, EndpointId, Lines, MailId, OrderId, PartnerId,
-    Program, ReservationId, SkuCounts, SubscriptionId,
+    AccountId, AgreementId, CustomerNumber, DeliveryId, Email, EndpointId, EventId, Lines, MailId,
+    OrderId, PartnerId, Program, ReservationId, SkuCounts, SubscriptionId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +69,70 @@ pub enum DisabledReason {
     ByPartner,
     Gone,
     Failing,
+}
+
+/// One event's delivery to one endpoint, with its attempts (SPEC §6.5, §6.7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    pub partner_id: PartnerId,
+    pub event_id: EventId,
+    pub event_type: String,
+    /// The event's sequence (none for a test event, which has none).
+    pub sequence: Option<u64>,
+    pub status: DeliveryStatus,
+    pub attempts: Vec<Attempt>,
+    /// When it is tried next, while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// A sender holds it until then; no other sends it meanwhile.
+    #[serde(default)]
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// One request to the endpoint and how it ended: its status code, or why there was none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl Delivery {
+    /// The first delivery of `event` (sequenced as `sequence`) to `endpoint`, due at once.
+    pub fn of(
+        event: (&EventId, &str, Option<u64>),
+        endpoint: &WebhookEndpoint,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let (event_id, event_type, sequence) = event;
+        Self {
+            id: DeliveryId::of_event(event_id),
+            endpoint_id: endpoint.id.clone(),
+            partner_id: endpoint.partner_id.clone(),
+            event_id: event_id.clone(),
+            event_type: event_type.to_owned(),
+            sequence,
+            status: DeliveryStatus::Pending,
+            attempts: Vec::new(),
+            next_attempt_at: Some(now),
+            lease_until: None,
+            created_at: now,
+            version: 1,
+        }
+    }
 }
 
 impl WebhookEndpoint {

@@ -152,6 +152,19 @@ prefixed_id!(
     EndpointId,
     "we_"
 );
+prefixed_id!(
+    /// One event's delivery to one endpoint (SPEC §6.5, §6.7).
+    DeliveryId,
+    "dlv_"
+);
+
+impl DeliveryId {
+    /// The delivery of `event` that the dispatcher makes for each endpoint that wants it: the
+    /// event's own ULID, so that making it again (a retried fan-out) makes nothing new.
+    pub fn of_event(event: &EventId) -> Self {
+        Self(format!("dlv_{}", &event.as_str()[EventId::PREFIX.len()..]))
+    }
+}
 
 /// A plain identifier chosen outside the system (partner ids come from the identity provider,
 /// customer numbers from the agreement paperwork): 1–64 of `A-Z a-z 0-9 . _ -`.

@@ -12,18 +12,18 @@ use crate::access;
 use crate::audit::AmendmentKind;
 use crate::catalog::Sku;
 use crate::model::{
-    Account, ActivationEmail, Agreement, Billing, Contact, Customer, DisabledReason,
-    EndpointStatus, MailFailure, MailIntent, MailRefusal, MailStatus, OnlineServicesLicense, Order,
-    OrderSource, OrderStatus, Osm, Partner, Reservation, ReservationStatus, Subscription,
-    SubscriptionStatus, WebhookEndpoint,
+    Account, ActivationEmail, Agreement, Attempt, Billing, Contact, Customer, Delivery,
+    DeliveryStatus, DisabledReason, EndpointStatus, MailFailure, MailIntent, MailRefusal,
+    MailStatus, OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner, Reservation,
+    ReservationStatus, Subscription, SubscriptionStatus, WebhookEndpoint,
 };
 use crate::rules::cancellation::Coverage;
 use crate::rules::pool::{SourceKind, SourceLine, Totals};
 use crate::rules::reservations::Preview;
 use crate::trail::{Actor, Event};
 use crate::types::{
-    AccountId, AgreementId, AmendmentId, EndpointId, Line, Lines, MailId, MonthDay, OrderId,
-    PartnerId, Program, ReservationId, SubscriptionId,
+    AccountId, AgreementId, AmendmentId, DeliveryId, EndpointId, EventId, Line, Lines, MailId,
+    MonthDay, OrderId, PartnerId, Program, ReservationId, SubscriptionId,
 };
 
 /// An agreement as the API shows it (SPEC §4): without `osm_generation` and `link_seq`,
@@ -272,6 +272,34 @@ pub struct EndpointWithSecret<'a> {
     #[serde(flatten)]
     pub endpoint: EndpointView<'a>,
     pub secret: &'a str,
+}
+
+/// A delivery as its endpoint's partner sees it: the event it carries, how it stands, each
+/// attempt.
+#[derive(Debug, Serialize)]
+pub struct DeliveryView<'a> {
+    pub id: &'a DeliveryId,
+    pub event_id: &'a EventId,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub sequence: Option<u64>,
+    pub status: DeliveryStatus,
+    pub attempts: &'a [Attempt],
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a Delivery> for DeliveryView<'a> {
+    fn from(d: &'a Delivery) -> Self {
+        Self {
+            id: &d.id,
+            event_id: &d.event_id,
+            kind: &d.event_type,
+            sequence: d.sequence,
+            status: d.status,
+            attempts: &d.attempts,
+            next_attempt_at: d.next_attempt_at,
+        }
+    }
 }
 
 /// One entry of an agreement's or an account's trail (R17).

@@ -19,10 +19,10 @@ use crate::keys;
 use crate::types::{EventId, PartnerId};
 use crate::{Item, Store, StoreError, Tx, TxFailure, backoff, decode, key_map, s, timestamp};
 
-/// A partner's events, as sequenced by one call of [`Store::sequence`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The events one call of [`Store::sequence`] sequenced, each with its sequence.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sequenced {
-    pub events: usize,
+    pub events: Vec<PartnerEvent>,
     /// Transactions that lost a race with another dispatcher and were made again.
     pub retries: u32,
 }
@@ -124,7 +124,7 @@ impl Store {
         let mut done = Sequenced::default();
         for (partner, pending) in by_partner {
             let one = self.sequence_partner(&partner, pending, retention).await?;
-            done.events += one.events;
+            done.events.extend(one.events);
             done.retries += one.retries;
         }
         Ok(done)
@@ -147,7 +147,7 @@ impl Store {
                 let tx = self.sequencing(partner, read, through, &batch, retention);
                 match self.commit(tx).await {
                     Ok(()) => {
-                        done.events += batch.len();
+                        done.events.extend(batch);
                         read = through;
                     }
                     Err(failure) => {
@@ -201,45 +201,58 @@ impl Store {
             .map_err(dynamo);
         tx.push_write("feed_mark", built);
         for event in batch {
-            let (Some(sequence), body) = (event.sequence, event.body()) else {
-                continue;
-            };
-            let expires = (event.occurred_at + retention).timestamp();
-            let done = Update::builder()
-                .table_name(&table)
-                .set_key(Some(key_map(&keys::partner_event(&event.id))))
-                .update_expression(
-                    "SET #seq = :seq, body = :body, #ttl = :ttl REMOVE gsi1pk, gsi1sk",
-                )
-                .condition_expression("attribute_exists(pk) AND attribute_not_exists(#seq)")
-                .expression_attribute_names("#seq", "sequence")
-                .expression_attribute_names("#ttl", keys::TTL_ATTR)
-                .expression_attribute_values(":seq", n(sequence))
-                .expression_attribute_values(":body", s(body.clone()))
-                .expression_attribute_values(":ttl", AttributeValue::N(expires.to_string()))
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(dynamo);
-            tx.push_write("partner_event", done);
-            let mut item = key_map(&(keys::feed(partner), keys::feed_position(sequence)));
-            item.insert("type".into(), s("feed_event"));
-            item.insert("id".into(), s(event.id.as_str()));
-            item.insert("event_type".into(), s(event.kind.as_str()));
-            item.insert("sequence".into(), n(sequence));
-            item.insert("body".into(), s(body));
-            item.insert(
-                keys::TTL_ATTR.into(),
-                AttributeValue::N(expires.to_string()),
-            );
-            let put = Put::builder()
-                .table_name(&table)
-                .set_item(Some(item))
-                .build()
-                .map(|p| TransactWriteItem::builder().put(p).build())
-                .map_err(dynamo);
-            tx.push_write("feed_event", put);
+            if let Some(sequence) = event.sequence {
+                let [done, listed] = self.sequenced_writes(partner, event, sequence, retention);
+                tx.push_write("partner_event", done);
+                tx.push_write("feed_event", listed);
+            }
         }
         tx
+    }
+
+    /// An event given `sequence`: its item (only if it has none yet; it waits in the fan-out
+    /// index for its deliveries next), and its place in the partner's feed.
+    fn sequenced_writes(
+        &self,
+        partner: &PartnerId,
+        event: &PartnerEvent,
+        sequence: u64,
+        retention: Duration,
+    ) -> [Result<TransactWriteItem, StoreError>; 2] {
+        let body = event.body();
+        let expires = AttributeValue::N((event.occurred_at + retention).timestamp().to_string());
+        let fan = keys::unfanned(&event.id, &timestamp(event.occurred_at));
+        let done = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key_map(&keys::partner_event(&event.id))))
+            .update_expression(
+                "SET #seq = :seq, body = :body, #ttl = :ttl, gsi1pk = :fpk, gsi1sk = :fsk",
+            )
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#seq)")
+            .expression_attribute_names("#seq", "sequence")
+            .expression_attribute_names("#ttl", keys::TTL_ATTR)
+            .expression_attribute_values(":seq", n(sequence))
+            .expression_attribute_values(":body", s(body.clone()))
+            .expression_attribute_values(":ttl", expires.clone())
+            .expression_attribute_values(":fpk", s(fan.0))
+            .expression_attribute_values(":fsk", s(fan.1))
+            .build()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .map_err(dynamo);
+        let mut item = key_map(&(keys::feed(partner), keys::feed_position(sequence)));
+        item.insert("type".into(), s("feed_event"));
+        item.insert("id".into(), s(event.id.as_str()));
+        item.insert("event_type".into(), s(event.kind.as_str()));
+        item.insert("sequence".into(), n(sequence));
+        item.insert("body".into(), s(body));
+        item.insert(keys::TTL_ATTR.into(), expires);
+        let listed = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .build()
+            .map(|p| TransactWriteItem::builder().put(p).build())
+            .map_err(dynamo);
+        [done, listed]
     }
 
     /// A page of `partner`'s feed between sequences `after` and `upto` (`after < s <=

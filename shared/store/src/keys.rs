@@ -24,6 +24,7 @@
 //! | `EVT#<evt>`              | `EVT`           | partner event; in GSI1 until sequenced          |
 //! | `FEED#<partner>`         | `S#<sequence>`  | a partner's sequenced event (its body)          |
 //! | `FEED#<partner>`         | `MARK`          | the partner's last sequence                     |
+//! | `HOOK#<we>`              | `D#<dlv>`       | a delivery and its attempts; in GSI1 if pending |
 //!
 //! An order's and a reservation's id names its agreement (`ord_<agreement>_<own>`), so one
 //! read finds it with its agreement; nothing else points at it.
@@ -53,7 +54,10 @@
 //!   given up, so the sweep reads only what is pending and due.
 //! - partner events not yet sequenced: `gsi1pk = UNSEQ#<shard>` (8 shards by event id),
 //!   `gsi1sk = <occurred at>#<evt>`; removed when the dispatcher sequences the event, so the
-//!   sweep reads only what the stream's dispatcher has not done.
+//!   sweep reads only what the stream's dispatcher has not done; then `FANOUT#<shard>` until
+//!   its deliveries are made.
+//! - pending deliveries: `gsi1pk = DLVDUE#<shard>` (8 shards by endpoint), `gsi1sk = <due
+//!   at>#<dlv>`, until they succeed, fail or are cancelled.
 //!
 //! The index projects keys only: the listings take ids from `pk` and read the items
 //! themselves (strongly consistent), so the index stores and writes nothing else.
@@ -64,8 +68,8 @@ use chrono::NaiveDate;
 
 use crate::sources::SourceKind;
 use crate::types::{
-    AccountId, AgreementId, EndpointId, EventId, MailId, OrderId, PartnerId, ReservationId,
-    SubscriptionId,
+    AccountId, AgreementId, DeliveryId, EndpointId, EventId, MailId, OrderId, PartnerId,
+    ReservationId, SubscriptionId,
 };
 
 pub const PK: &str = "pk";
@@ -90,6 +94,8 @@ pub const OUTBOX_SHARDS: u32 = 8;
 /// Events not yet sequenced are spread as the outbox is: each change that a partner hears of
 /// writes one, and a true-up day writes one per agreement billed.
 pub const UNSEQUENCED_SHARDS: u32 = 8;
+/// Pending deliveries, by endpoint: each delivery writes the index when made, retried and done.
+pub const DELIVERY_SHARDS: u32 = 8;
 
 pub type Key = (String, String);
 
@@ -300,6 +306,46 @@ pub fn unsequenced_shards() -> impl Iterator<Item = String> {
 }
 
 pub const UNSEQUENCED: &str = "UNSEQ";
+
+/// GSI1 keys of an event sequenced but not yet given its deliveries: its shard and when it
+/// happened.
+pub fn unfanned(id: &EventId, at: &str) -> Key {
+    let shard = shard_of(id.as_str(), UNSEQUENCED_SHARDS);
+    (format!("{FANOUT}#{shard}"), format!("{at}#{id}"))
+}
+
+/// Every shard of the index of events not yet given their deliveries.
+pub fn unfanned_shards() -> impl Iterator<Item = String> {
+    (0..UNSEQUENCED_SHARDS).map(|s| format!("{FANOUT}#{s}"))
+}
+
+pub const FANOUT: &str = "FANOUT";
+
+/// An endpoint's deliveries, in its own partition (one endpoint's traffic never shares a
+/// partition with another's).
+pub fn deliveries(endpoint: &EndpointId) -> String {
+    format!("{DELIVERIES_PREFIX}{endpoint}")
+}
+
+pub const DELIVERIES_PREFIX: &str = "HOOK#";
+pub const DELIVERY_PREFIX: &str = "D#";
+
+pub fn delivery(endpoint: &EndpointId, id: &DeliveryId) -> Key {
+    (deliveries(endpoint), format!("{DELIVERY_PREFIX}{id}"))
+}
+
+/// GSI1 keys of a pending delivery: its shard (by endpoint) and when it is due.
+pub fn delivery_due(endpoint: &EndpointId, id: &DeliveryId, due: &str) -> Key {
+    let shard = shard_of(endpoint.as_str(), DELIVERY_SHARDS);
+    (format!("{DELIVERY_DUE}#{shard}"), format!("{due}#{id}"))
+}
+
+/// Every shard of the due deliveries' index.
+pub fn delivery_due_shards() -> impl Iterator<Item = String> {
+    (0..DELIVERY_SHARDS).map(|s| format!("{DELIVERY_DUE}#{s}"))
+}
+
+pub const DELIVERY_DUE: &str = "DLVDUE";
 
 pub fn lockout(agreement: &AgreementId) -> Key {
     (format!("LOCKOUT#{agreement}"), "LOCKOUT".into())

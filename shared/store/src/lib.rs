@@ -3,6 +3,7 @@
 //! audit events, its idempotency record and any outbox mail, all or nothing). No `Scan`.
 
 pub mod counter;
+mod deliveries;
 mod feed;
 pub mod keys;
 mod stored;

@@ -5,7 +5,10 @@
 use serde::Serialize;
 
 use crate::keys::{self, Key};
-use crate::model::{Account, Agreement, MailIntent, MailStatus, Order, Partner, WebhookEndpoint};
+use crate::model::{
+    Account, Agreement, Delivery, DeliveryStatus, MailIntent, MailStatus, Order, Partner,
+    WebhookEndpoint,
+};
 use crate::model::{Reservation, Subscription};
 use crate::sources::Source;
 use crate::types::{AccountId, AgreementId, CustomerNumber, PartnerId};
@@ -66,6 +69,23 @@ impl Stored for Partner {
     }
     fn sequence(&self) -> Option<(String, u64)> {
         Some((self.id.trail(), self.version))
+    }
+}
+
+/// A delivery, in its endpoint's partition; in GSI1 by when it is due while it is pending.
+impl Stored for Delivery {
+    const KIND: &'static str = "delivery";
+    fn key(&self) -> Key {
+        keys::delivery(&self.endpoint_id, &self.id)
+    }
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        if let (DeliveryStatus::Pending, Some(due)) = (self.status, self.next_attempt_at) {
+            let (pk, sk) = keys::delivery_due(&self.endpoint_id, &self.id, &timestamp(due));
+            item.insert(keys::GSI1_PK.into(), s(pk));
+            item.insert(keys::GSI1_SK.into(), s(sk));
+        }
+        Ok(item)
     }
 }
 
@@ -215,7 +235,8 @@ versioned!(
     Order,
     Reservation,
     MailIntent,
-    WebhookEndpoint
+    WebhookEndpoint,
+    Delivery
 );
 
 impl Keyed for AccountId {

@@ -292,33 +292,35 @@ async fn walking_the_list_while_writers_commit_sees_every_event_once() {
     let w = Tenancy::new().await;
     let h = &w.h;
     let agreements = agreements_of_p1(&w, 5).await;
-    let done = std::sync::atomic::AtomicBool::new(false);
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let (done, drained) = (AtomicBool::new(false), AtomicBool::new(false));
     let writers = async {
         let n = changes_at_once(h, &agreements, 8).await;
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        done.store(true, SeqCst);
         n
     };
     let dispatcher = async {
-        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        while !done.load(SeqCst) {
             h.dispatch().await;
         }
         h.dispatch().await;
+        drained.store(true, SeqCst);
     };
     let reader = async {
         let mut seen: Vec<u64> = Vec::new();
-        let mut idle_after_done = 0;
-        while idle_after_done < 3 {
+        loop {
+            // Whether everything was sequenced before this read began.
+            let last = drained.load(SeqCst);
             let after = seen.last().copied().unwrap_or(0);
             let page = h
                 .walk(&format!("/events?after={after}"), &w.partner, "events", 7)
                 .await;
-            if page.is_empty() && done.load(std::sync::atomic::Ordering::SeqCst) {
-                idle_after_done += 1;
-            }
             seen.extend(page.iter().filter_map(|e| e["sequence"].as_u64()));
+            if last && page.is_empty() {
+                break seen;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        seen
     };
     let (committed, (), seen) = futures::join!(writers, dispatcher, reader);
     let all = listed(h, &w.partner).await;
@@ -455,4 +457,130 @@ async fn events_past_their_retention_are_gone() {
         h.get(&format!("/events/{id}"), &w.partner).await.status,
         404
     );
+}
+
+async fn hook(h: &Harness, token: &str, events: Value) -> String {
+    let body = json!({"url": "http://127.0.0.1:9533/hooks", "enabled_events": events});
+    let r = h.post("/webhook-endpoints", token, &body).await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    r.id()
+}
+
+async fn deliveries(h: &Harness, token: &str, endpoint: &str) -> Vec<Value> {
+    let path = format!("/webhook-endpoints/{endpoint}/deliveries");
+    h.walk(&path, token, "deliveries", 2).await
+}
+
+/// Each sequenced event gets one delivery for each enabled endpoint of its partner that wants
+/// its type, made once however often the fan-out runs; a fan-out that stopped after the
+/// sequencing is finished by the sweep.
+#[tokio::test]
+async fn each_event_is_delivered_to_every_enabled_endpoint_that_wants_it() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let every = hook(h, &w.partner, json!(["*"])).await;
+    let reserved = hook(h, &w.partner, json!(["reservation.created"])).await;
+    let off = hook(h, &w.partner, json!(["*"])).await;
+    let r = h
+        .post(
+            &format!("/webhook-endpoints/{off}/disable"),
+            &w.partner,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let agr = w.associated("EA", "2026-03-15").await;
+    let made = h
+        .post(
+            &format!("/agreements/{agr}/reservations"),
+            &w.admin,
+            &seats(1),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.raw);
+    let events = listed(h, &w.partner).await;
+    assert_eq!(events.len(), 2);
+    let all = deliveries(h, &w.partner, &every).await;
+    let kinds: Vec<&str> = all.iter().filter_map(|d| d["type"].as_str()).collect();
+    assert_eq!(kinds, ["agreement.associated", "reservation.created"]);
+    let first = &all[0];
+    let event_id = events[0]["id"].as_str().expect("id");
+    assert_eq!(
+        (
+            &first["event_id"],
+            &first["sequence"],
+            &first["status"],
+            &first["attempts"]
+        ),
+        (&json!(event_id), &json!(1), &json!("pending"), &json!([]))
+    );
+    assert_eq!(
+        first["id"].as_str().map(|d| &d["dlv_".len()..]),
+        Some(&event_id["evt_".len()..]),
+        "a delivery made by the fan-out is named after its event"
+    );
+    let only = deliveries(h, &w.partner, &reserved).await;
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["type"], "reservation.created");
+    assert_eq!(deliveries(h, &w.partner, &off).await, Vec::<Value>::new());
+    h.dispatch().await;
+    assert_eq!(
+        deliveries(h, &w.partner, &every).await.len(),
+        2,
+        "made once"
+    );
+
+    // Sequenced, then the dispatcher stopped before the deliveries: the sweep makes them.
+    let osm = json!({"name": "Noah New", "email": "noah@contoso.com"});
+    assert_eq!(
+        h.put(&format!("/agreements/{agr}/osm"), &w.partner, &osm)
+            .await
+            .status,
+        200
+    );
+    let store = &h.dispatcher.store;
+    let waiting = store
+        .unsequenced(h.clock.now(), 100)
+        .await
+        .expect("unsequenced");
+    let events = store.partner_events(&waiting).await.expect("events");
+    let sequenced = store
+        .sequence(events, chrono::Duration::days(90))
+        .await
+        .expect("sequenced");
+    assert_eq!(sequenced.events.len(), 1);
+    assert_eq!(
+        deliveries(h, &w.partner, &every).await.len(),
+        2,
+        "not made yet"
+    );
+    h.dispatch().await;
+    let after = deliveries(h, &w.partner, &every).await;
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[2]["type"], "osm.changed");
+
+    let pending = h
+        .get(
+            &format!("/webhook-endpoints/{every}/deliveries?status=pending"),
+            &w.partner,
+        )
+        .await;
+    assert_eq!(pending.body["deliveries"].as_array().map(Vec::len), Some(3));
+    let path = format!("/webhook-endpoints/{every}/deliveries");
+    let bad = h.get(&format!("{path}?status=open"), &w.partner).await;
+    assert_problem(&bad, 422, "invalid_status");
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("order=newest", "invalid_order"),
+        ("cursor=bm9wZQ.bm9wZQ", "invalid_cursor"),
+    ] {
+        assert_problem(
+            &h.get(&format!("{path}?{query}"), &w.partner).await,
+            422,
+            code,
+        );
+    }
+    h.put("/partners/p2", &w.bs, &partner_body("Northwind"))
+        .await;
+    assert_problem(&h.get(&path, &partner("p2")).await, 404, "not_found");
 }

@@ -273,6 +273,7 @@ fn calls(w: &World) -> Vec<Call> {
         post(format!("{hook}/disable"), p, json!({}), 200, 1),
         post(format!("{hook}/enable"), p, json!({}), 200, 1),
         post(format!("{hook}/rotate-secret"), p, json!({}), 200, 2),
+        get(format!("{hook}/deliveries?limit=5"), p, 2),
         call(
             "DELETE",
             format!("/webhook-endpoints/{}", w.doomed),

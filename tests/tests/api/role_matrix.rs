@@ -225,6 +225,7 @@ fn rows(w: &World) -> Vec<Row> {
         post(format!("{hook}/disable"), json!({}), PARTNER),
         post(format!("{hook}/enable"), json!({}), PARTNER),
         post(format!("{hook}/rotate-secret"), json!({}), PARTNER),
+        read(format!("{hook}/deliveries"), PARTNER),
         row(
             "DELETE",
             format!("/webhook-endpoints/{}", w.doomed),
@@ -344,7 +345,7 @@ async fn every_route_for_every_caller() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         rows.len(),
-        40,
+        41,
         "every authenticated operation of the contract (the page GET needs no token)"
     );
     // The page itself needs only the link.

@@ -28,10 +28,14 @@ const AT_ONE: usize = 1_000;
 
 /// The due agreements' ids, after writing every agreement and its reservations.
 async fn seed(h: &Harness) -> Vec<AgreementId> {
+    seed_due(h, due_count()).await
+}
+
+/// `count` agreements due (all of the partner `p1`, as the fixture's are), a fifth as many not.
+async fn seed_due(h: &Harness, count: usize) -> Vec<AgreementId> {
     let due_on = NaiveDate::from_ymd_opt(2027, 3, 15).expect("d");
     let later = NaiveDate::from_ymd_opt(2027, 9, 15).expect("d");
     let (mut items, mut due) = (Vec::new(), Vec::new());
-    let count = due_count();
     for i in 0..count + count / 5 {
         let anniversary = if i < count { due_on } else { later };
         let mut a = seeding::agreement(anniversary, Some(AccountId::generate()));
@@ -78,6 +82,7 @@ fn proxied(h: &Harness, ops: &Counter) -> (true_up::App, aws_sdk_sqs::Client) {
     let app = true_up::App {
         store: Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), h.table.clone()),
         queue: Queue::new(sqs.clone(), h.true_up.queue.url()),
+        tell_partners: true,
     };
     (app, sqs)
 }
@@ -221,5 +226,114 @@ async fn an_agreement_with_20_000_reservations_bills() {
          {writes} write(s); the billed event is {bytes} bytes (seeding {:.1} s)",
         wall.as_secs_f64(),
         seeded.as_secs_f64()
+    );
+}
+
+/// Agreements of ONE partner due on its true-up day (BENCH_TRUE_UP_PARTNER_DUE, 20,000 unless
+/// set).
+fn partner_due_count() -> usize {
+    std::env::var("BENCH_TRUE_UP_PARTNER_DUE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// What one billing of a partner's true-up day measured.
+struct Day {
+    rate: f64,
+    /// From the last commit to the last event sequenced (with events only).
+    lag: Option<Duration>,
+    retries: u32,
+}
+
+/// The partner's true-up day billed by the configured workers through the latency proxy,
+/// telling the partner (`tell`) or not; when telling, two dispatchers sequence the events
+/// beside the workers (as the stream's readers of two shards would), and the day ends when
+/// the last event has its sequence.
+async fn partner_day(tell: bool) -> Day {
+    let h = Harness::new().await;
+    let count = seed_due(&h, partner_due_count()).await.len();
+    let ops = Counter::default();
+    let (mut app, sqs) = proxied(&h, &ops);
+    app.tell_partners = tell;
+    let now = at("2027-03-15T06:00:00Z");
+    true_up::plan(&app, now).await.expect("enqueued");
+    let partner = vls_domain::testing::agreement().partner_id;
+    let clock = vls_tests::TestClock::new();
+    clock.set(at("2027-03-16T00:00:00Z"));
+    let dispatcher = webhook_dispatcher::Dispatcher {
+        store: app.store.clone(),
+        settings: webhook_dispatcher::Settings {
+            sweep_after: chrono::Duration::zero(),
+            ..webhook_dispatcher::Settings::default()
+        },
+        clock: clock.as_clock(),
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let retries = std::sync::atomic::AtomicU32::new(0);
+    let dispatching = futures::future::join_all((0..2).map(|_| async {
+        while tell && !done.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok(webhook_dispatcher::Ran::Sweep { retries: r, .. }) =
+                webhook_dispatcher::sweep(&dispatcher).await
+            {
+                retries.fetch_add(r, std::sync::atomic::Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }));
+    let billing = async {
+        let t = Instant::now();
+        let worked = work_queue::drain(&app, &sqs, configured_workers()).await;
+        assert!(worked.failed.is_empty(), "{:?}", worked.failed.first());
+        assert_eq!(worked.billed.len(), count);
+        let took = t.elapsed();
+        let lag = if tell {
+            let last_commit = Instant::now();
+            while app.store.feed_mark(&partner).await.expect("mark") < count as u64 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some(last_commit.elapsed())
+        } else {
+            None
+        };
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (per_second(count, took), lag)
+    };
+    let ((rate, lag), _) = futures::join!(billing, dispatching);
+    let sequenced = app.store.feed_mark(&partner).await.expect("mark");
+    assert_eq!(sequenced, if tell { count as u64 } else { 0 });
+    Day {
+        rate,
+        lag,
+        retries: retries.load(std::sync::atomic::Ordering::SeqCst),
+    }
+}
+
+/// SPEC §6.3: a partner's events are sequenced after the commit, never by a counter in the
+/// billing transaction, so a true-up day of one partner's agreements bills as fast with its
+/// events as without them, and its last event is listed soon after its last commit.
+#[tokio::test]
+#[ignore = "a benchmark: make bench-true-up"]
+async fn one_partner_s_true_up_day_with_and_without_its_events() {
+    let count = partner_due_count();
+    let without = partner_day(false).await;
+    let with = partner_day(true).await;
+    let lag = with.lag.expect("measured");
+    println!(
+        "one partner's true-up day: {count} of its agreements due, {} workers, every request \
+         held ~8 ms",
+        configured_workers()
+    );
+    println!("  without events: {:.1} agreements/s", without.rate);
+    println!(
+        "  with events:    {:.1} agreements/s ({:.2}x the time), 2 dispatchers beside the \
+         workers ({} transactions lost to the other and made again)",
+        with.rate,
+        without.rate / with.rate,
+        with.retries
+    );
+    println!(
+        "  the last event sequenced {:.1} s after the last commit; sequences 1..{count}",
+        lag.as_secs_f64()
     );
 }

@@ -1,0 +1,121 @@
+//! Deliveries (SPEC §6.5, §6.7): once an event is sequenced, one delivery for each of its
+//! partner's enabled endpoints that wants its type, in the endpoint's own partition. Making
+//! them is idempotent (a delivery's id is its event's), so a fan-out that stopped half-way is
+//! simply made again: the event waits in the fan-out index until every delivery is made.
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use chrono::{DateTime, Utc};
+use vls_domain::model::{Delivery, EndpointStatus, WebhookEndpoint};
+use vls_domain::notices::PartnerEvent;
+
+use crate::keys;
+use crate::types::{EndpointId, EventId, PartnerId};
+use crate::{Page, Store, StoreError, Stored, key_map, timestamp};
+
+impl Store {
+    /// Every endpoint of `partner`'s (at most ten).
+    pub async fn endpoints(&self, partner: &PartnerId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        Ok(self.endpoints_page(partner, None, 100, false).await?.items)
+    }
+
+    /// The deliveries of `events` (sequenced, of any partners) to the endpoints that want
+    /// them, made if not made yet; then each event leaves the fan-out index. Answers how many
+    /// deliveries were made now.
+    pub async fn fan_out(
+        &self,
+        events: &[PartnerEvent],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut made = 0;
+        let mut partners: Vec<&PartnerId> = events.iter().map(|e| &e.partner_id).collect();
+        partners.sort();
+        partners.dedup();
+        for partner in partners {
+            let endpoints = self.endpoints(partner).await?;
+            for event in events.iter().filter(|e| &e.partner_id == partner) {
+                for endpoint in endpoints
+                    .iter()
+                    .filter(|e| e.status == EndpointStatus::Enabled && e.wants(&event.kind))
+                {
+                    let delivery =
+                        Delivery::of((&event.id, &event.kind, event.sequence), endpoint, now);
+                    made += usize::from(self.make_delivery(&delivery).await?);
+                }
+                self.fanned_out(&event.id).await?;
+            }
+        }
+        Ok(made)
+    }
+
+    /// Writes a new delivery; `false` if it was made already.
+    async fn make_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        let sent = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(delivery.item()?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::unavailable(DisplayErrorContext(other))),
+            },
+        }
+    }
+
+    /// The event leaves the fan-out index (its deliveries are made).
+    async fn fanned_out(&self, id: &EventId) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(&keys::partner_event(id))))
+            .update_expression("REMOVE gsi1pk, gsi1sk")
+            .condition_expression("attribute_exists(#seq)")
+            .expression_attribute_names("#seq", "sequence")
+            .send()
+            .await
+            .map_err(|e| StoreError::unavailable(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Ids of events sequenced at or before `before` whose deliveries are not all made, a page
+    /// per shard of the fan-out index (the sweep's read).
+    pub async fn unfanned(
+        &self,
+        before: DateTime<Utc>,
+        per_shard: i32,
+    ) -> Result<Vec<EventId>, StoreError> {
+        let upper = format!("{}#~", timestamp(before));
+        let mut ids = Vec::new();
+        for shard in keys::unfanned_shards() {
+            let (found, _) = self
+                .index_ids(&shard, &upper, Some(per_shard), None, |item| {
+                    EventId::parse(crate::id_from_pk(item, keys::EVENT_ITEM_PREFIX)?.as_str())
+                })
+                .await?;
+            ids.extend(found);
+        }
+        Ok(ids)
+    }
+
+    /// A page of an endpoint's deliveries, oldest first (by when their event happened).
+    pub async fn deliveries_page(
+        &self,
+        endpoint: &EndpointId,
+        after: Option<&str>,
+        limit: usize,
+        descending: bool,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let at = crate::ListAt {
+            pk: keys::deliveries(endpoint),
+            index: None,
+            sort: keys::SK,
+            prefix: keys::DELIVERY_PREFIX,
+        };
+        Self::decoded(self.page(&at, after, limit, descending).await?)
+    }
+}
