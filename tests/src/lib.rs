@@ -90,6 +90,7 @@ pub mod browser;
 pub mod contract;
 pub mod fake_provider;
 pub mod fixtures;
+pub mod receiver;
 pub mod seeding;
 pub mod template_stack;
 pub mod work_queue;

@@ -54,6 +54,7 @@ pub struct Harness {
     pub cancellation: cancellation::App,
     pub webhooks: webhooks::App,
     pub dispatcher: webhook_dispatcher::Dispatcher,
+    pub webhook_sender: webhook_sender::Sender,
     pub mailer: MailerApp,
     pub sender: String,
     pub clock: TestClock,
@@ -181,6 +182,13 @@ impl Harness {
             },
             clock: clock.as_clock(),
         };
+        let webhook_sender = webhook_sender::Sender {
+            store: store.clone(),
+            settings: webhook_sender::Settings::default(),
+            clock: clock.as_clock(),
+            sealing: webhooks.sealing.clone(),
+            connector: webhook_sender::attempt::Connector::from_env(true).expect("TLS roots"),
+        };
         let app = App {
             store,
             config,
@@ -195,6 +203,7 @@ impl Harness {
             cancellation,
             webhooks,
             dispatcher,
+            webhook_sender,
             mailer,
             sender,
             clock,
@@ -223,6 +232,16 @@ impl Harness {
             webhook_dispatcher::Ran::Sweep { sequenced, .. } => sequenced,
             webhook_dispatcher::Ran::Batch(_) => 0,
         }
+    }
+
+    /// Runs the webhook sender's sweep once: every delivery due now is tried.
+    pub async fn send_webhooks(
+        &self,
+    ) -> std::collections::BTreeMap<webhook_sender::Outcome, usize> {
+        webhook_sender::sweep(&self.webhook_sender)
+            .await
+            .expect("sender sweep")
+            .outcomes
     }
 
     /// Another mailer on this harness's table and SES client, paced at `per_second`.

@@ -16,8 +16,7 @@ use vls_http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate};
 
 use crate::App;
 
-/// What the trail's endpoint secrets are sealed for.
-pub const SECRET_PURPOSE: &str = "webhook-secret";
+use vls_http::sealing::WEBHOOK_SECRET as SECRET_PURPOSE;
 
 pub(crate) fn partner_of(p: &Principal) -> Result<&PartnerId, Problem> {
     match p {

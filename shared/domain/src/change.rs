@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::audit::Audit;
 use crate::metrics::Metric;
+use crate::model::Delivery;
 use crate::model::{
     Account, ActivationLink, Agreement, MailIntent, Mismatches, Order, Partner, Reservation,
     Subscription, WebhookEndpoint,
@@ -29,6 +30,7 @@ pub enum Record {
     Reservation(Reservation),
     Mail(MailIntent),
     Endpoint(WebhookEndpoint),
+    Delivery(Delivery),
 }
 
 macro_rules! records {
@@ -50,6 +52,12 @@ records!(Partner, Account, Subscription, Order, Reservation);
 impl From<&WebhookEndpoint> for Record {
     fn from(e: &WebhookEndpoint) -> Self {
         Record::Endpoint(e.clone())
+    }
+}
+
+impl From<&Delivery> for Record {
+    fn from(d: &Delivery) -> Self {
+        Record::Delivery(d.clone())
     }
 }
 

@@ -3,6 +3,9 @@
 //! idempotency records of the answers that show them. A sealed value opens only with the key
 //! and for the purpose it was sealed for; nothing of it can be read or changed without them.
 
+/// What a webhook endpoint's signing secrets are sealed for.
+pub const WEBHOOK_SECRET: &str = "webhook-secret";
+
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -10,7 +10,7 @@ use vls_domain::model::{Delivery, EndpointStatus, WebhookEndpoint};
 use vls_domain::notices::PartnerEvent;
 
 use crate::keys;
-use crate::types::{EndpointId, EventId, PartnerId};
+use crate::types::{DeliveryId, EndpointId, EventId, PartnerId};
 use crate::{Page, Store, StoreError, Stored, key_map, timestamp};
 
 impl Store {
@@ -100,6 +100,37 @@ impl Store {
             ids.extend(found);
         }
         Ok(ids)
+    }
+
+    pub async fn delivery(
+        &self,
+        endpoint: &EndpointId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.get_as(&keys::delivery(endpoint, id)).await
+    }
+
+    /// Deliveries pending and due at `now`, a page per shard of the due index, by endpoint
+    /// and id (from the index's keys alone).
+    pub async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        per_shard: i32,
+    ) -> Result<Vec<(EndpointId, DeliveryId)>, StoreError> {
+        let upper = format!("{}#~", timestamp(now));
+        let mut due = Vec::new();
+        for shard in keys::delivery_due_shards() {
+            let (found, _) = self
+                .index_ids(&shard, &upper, Some(per_shard), None, |item| {
+                    let endpoint = crate::id_from_pk(item, keys::DELIVERIES_PREFIX)?;
+                    let sk = item.get(keys::SK)?.as_s().ok()?;
+                    let id = DeliveryId::parse(sk.strip_prefix(keys::DELIVERY_PREFIX)?)?;
+                    Some((EndpointId::parse(&endpoint)?, id))
+                })
+                .await?;
+            due.extend(found);
+        }
+        Ok(due)
     }
 
     /// A page of an endpoint's deliveries, oldest first (by when their event happened).

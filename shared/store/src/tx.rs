@@ -41,6 +41,7 @@ macro_rules! each_record {
             Record::Reservation($e) => $body,
             Record::Mail($e) => $body,
             Record::Endpoint($e) => $body,
+            Record::Delivery($e) => $body,
         }
     };
 }

@@ -19,4 +19,5 @@ mod reservations;
 mod role_matrix;
 mod secrets;
 mod sign_in;
+mod webhook_deliveries;
 mod webhook_endpoints;

@@ -746,7 +746,7 @@ fn failures_land_somewhere_and_logs_are_kept_for_a_while() {
     let r = &cfn["Resources"];
     let of_type = |t: &'static str| of_type(r, t);
     let functions: Vec<_> = of_type("AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 10, "every function");
+    assert_eq!(functions.len(), 11, "every function");
     for (name, f) in &functions {
         let group = f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
             .as_str()
@@ -760,8 +760,8 @@ fn failures_land_somewhere_and_logs_are_kept_for_a_while() {
     let schedules: Vec<_> = of_type("AWS::Scheduler::Schedule").collect();
     assert_eq!(
         schedules.len(),
-        3,
-        "the mail and event sweeps, and the daily true-up"
+        4,
+        "the mail, event and delivery sweeps, and the daily true-up"
     );
     for (name, s) in schedules {
         // Schedule names are unique in an account and region: two stacks must not collide.
@@ -820,7 +820,7 @@ fn every_function_is_traced() {
     let cfn = translated();
     let r = &cfn["Resources"];
     let functions: Vec<_> = of_type(r, "AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 10);
+    assert_eq!(functions.len(), 11);
     for (name, f) in functions {
         assert_eq!(f["Properties"]["TracingConfig"]["Mode"], "Active", "{name}");
         let role = role_of(r, name);

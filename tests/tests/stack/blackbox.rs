@@ -662,9 +662,7 @@ async fn a_partner_s_webhook_endpoint_over_http() {
     let run = ulid::Ulid::generate().to_string().to_lowercase();
     let bs = tok("billing_support", json!({}));
     let partner = registered_partner(&http, &bs, &run);
-    // A public address: the template stack is not the local one, whose test receivers'
-    // ports alone may be plain http.
-    let body = json!({"url": "https://93.184.215.14/hooks", "enabled_events": ["*"]});
+    let body = json!({"url": receiver_url(), "enabled_events": ["*"]});
     let made = http.post("/webhook-endpoints", &partner, &body);
     assert_eq!(made.status, 201, "{}", made.raw);
     let secret = made.body["secret"].as_str().expect("secret").to_owned();
@@ -700,6 +698,7 @@ async fn a_partner_s_webhook_endpoint_over_http() {
     let rotated = http.post(&format!("{path}/rotate-secret"), &partner, &json!({}));
     assert_eq!(rotated.status, 200, "{}", rotated.raw);
     assert_ne!(rotated.body["secret"].as_str(), Some(secret.as_str()));
+    a_delivery_is_made(&http, &partner, &path, &run);
     let gone = http.send("DELETE", &path, Some(&partner), None, None);
     assert_eq!(gone.status, 204, "{}", gone.raw);
     assert_eq!(http.get(&path, &partner).status, 404);
@@ -710,9 +709,65 @@ async fn a_partner_s_webhook_endpoint_over_http() {
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
-    assert_eq!(actions.len(), 7, "{}", trail.raw);
+    assert_eq!(actions.len(), 8, "{}", trail.raw);
     assert_eq!(actions.last(), Some(&"webhook_endpoint.deleted"));
     assert!(!trail.raw.contains(&secret));
+}
+
+/// An invoice of the partner's raises an event, and the endpoint (wanting every type) gets a
+/// delivery of it. The endpoint is deleted next: the sender then gives the delivery up
+/// (cancelled), without a request, on its next sweep (on the template stack, the sweep the
+/// report fires).
+fn a_delivery_is_made(http: &Http, partner: &str, endpoint: &str, run: &str) {
+    let replaced = json!({"url": receiver_url(), "enabled_events": ["order.invoiced"]});
+    assert_eq!(http.put(endpoint, partner, &replaced).status, 200);
+    let agreement = http.post(
+        "/agreements",
+        partner,
+        &agreement_body(&format!("c-{run}"), "2026-03-15"),
+    );
+    assert_eq!(agreement.status, 201, "{}", agreement.raw);
+    let lines = json!([{"sku": "d365-sales-professional", "quantity": 1}]);
+    let order = http.post(
+        "/orders",
+        partner,
+        &order_body(&agreement.id(), lines, None),
+    );
+    let invoiced = http.post(
+        &format!("/orders/{}/invoice", order.id()),
+        partner,
+        &json!({}),
+    );
+    assert_eq!(invoiced.status, 200, "{}", invoiced.raw);
+    let started = std::time::Instant::now();
+    loop {
+        let r = http.get(&format!("{endpoint}/deliveries"), partner);
+        assert_eq!(r.status, 200, "{}", r.raw);
+        if r.body["deliveries"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+        {
+            assert_eq!(r.body["deliveries"][0]["type"], "order.invoiced");
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no delivery: {}",
+            r.raw
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Where the endpoint of the black-box tests points: on the template stack (not the local
+/// one) a public address, never reached (its deliveries are given up first); locally a test
+/// receiver's port where nothing listens, so that nothing leaves the machine.
+fn receiver_url() -> &'static str {
+    if std::env::var("VLS_TEMPLATE_STACK").is_ok() {
+        "https://93.184.215.14/hooks"
+    } else {
+        "http://127.0.0.1:9599/hooks"
+    }
 }
 
 /// A remap that moves an associated agreement's licences to another account, and an

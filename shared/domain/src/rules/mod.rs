@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod agreements;
 pub mod cancellation;
+pub mod deliveries;
 pub mod directory;
 pub mod endpoints;
 pub mod orders;

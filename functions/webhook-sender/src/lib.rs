@@ -1,0 +1,311 @@
+//! `webhook-sender`: delivers partners' events to their webhook endpoints (SPEC §6.6–6.7).
+//! Each due delivery is leased (no other sender takes it meanwhile), sent once, signed with
+//! every live secret of its endpoint (Standard Webhooks v1), the same bytes on every attempt,
+//! and recorded: succeeded, waiting for its next attempt by the retry schedule, or failed; a
+//! 410 also disables the endpoint. Deliveries are worked side by side, at most four at a time
+//! per endpoint, so an endpoint that stalls never delays another's.
+
+pub mod attempt;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use tracing::Instrument;
+use vls_domain::change::{Change, Stamp};
+use vls_domain::model::{Delivery, DeliveryStatus, DisabledReason, EndpointStatus};
+use vls_domain::rules::{deliveries, endpoints};
+use vls_domain::trail::Actor;
+use vls_domain::types::{DeliveryId, EndpointId};
+use vls_domain::webhooks::signatures;
+use vls_http::sealing::{SealingKey, WEBHOOK_SECRET};
+use vls_runtime::config::Clock;
+use vls_store::{Store, StoreError, TxFailure};
+
+use attempt::{Connector, Signed};
+
+pub struct Settings {
+    /// How long a sender holds a delivery before another may take it over (longer than an
+    /// attempt's 15 s).
+    pub lease: Duration,
+    /// Due deliveries read per shard of the index, per sweep.
+    pub page: i32,
+    /// Endpoints worked at once, and deliveries at once per endpoint.
+    pub endpoints_at_once: usize,
+    pub per_endpoint: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::seconds(60),
+            page: 100,
+            endpoints_at_once: 32,
+            per_endpoint: 4,
+        }
+    }
+}
+
+pub struct Sender {
+    pub store: Store,
+    pub settings: Settings,
+    pub clock: Clock,
+    /// Opens the endpoints' sealed signing secrets.
+    pub sealing: Arc<SealingKey>,
+    pub connector: Connector,
+}
+
+impl Sender {
+    /// Configuration, the webhook key and clients from the environment.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        use vls_runtime::config::Startup;
+        use vls_runtime::secrets::Secret;
+        let Startup {
+            config,
+            sdk,
+            secrets,
+        } = Startup::from_env(&[Secret::WebhookKey]).await?;
+        let sealing = match &secrets.webhook_key {
+            Some(v) => SealingKey::from_versions(&v.current, v.previous.as_deref()),
+            None if config.is_local() => Some(SealingKey::development("webhook")),
+            None => None,
+        }
+        .ok_or("no webhook key of at least 32 characters (VLS_WEBHOOK_KEY_SECRET_ARN)")?;
+        Ok(Self {
+            store: vls_runtime::config::store(&sdk, &config),
+            settings: Settings::default(),
+            clock: vls_runtime::config::system_clock(),
+            sealing: Arc::new(sealing),
+            connector: Connector::from_env(config.is_local())?,
+        })
+    }
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    /// Tried, and waiting for its next attempt.
+    Retrying,
+    Failed,
+    /// Its endpoint is gone or disabled: not sent.
+    Cancelled,
+    /// Not due, or another sender holds it.
+    Skipped,
+}
+
+/// What a sweep did.
+#[derive(Debug, Serialize)]
+pub struct Swept {
+    pub outcomes: BTreeMap<Outcome, usize>,
+}
+
+/// Any invocation (the schedule) sweeps the due deliveries.
+pub async fn handle(app: &Sender, request_id: &str, _event: Value) -> Result<Swept, StoreError> {
+    let span = tracing::info_span!("invocation", request_id);
+    sweep(app).instrument(span).await
+}
+
+/// Every delivery due now, each endpoint's at most `per_endpoint` at a time.
+pub async fn sweep(app: &Sender) -> Result<Swept, StoreError> {
+    let due = app
+        .store
+        .due_deliveries((app.clock)(), app.settings.page)
+        .await?;
+    let mut by_endpoint: BTreeMap<EndpointId, Vec<DeliveryId>> = BTreeMap::new();
+    for (endpoint, delivery) in due {
+        by_endpoint.entry(endpoint).or_default().push(delivery);
+    }
+    let outcomes: Vec<Outcome> = futures::stream::iter(by_endpoint)
+        .map(|(endpoint, ids)| async move {
+            futures::stream::iter(ids)
+                .map(|id| {
+                    let endpoint = endpoint.clone();
+                    async move { work(app, &endpoint, &id).await }
+                })
+                .buffer_unordered(app.settings.per_endpoint)
+                .collect::<Vec<_>>()
+                .await
+        })
+        .buffer_unordered(app.settings.endpoints_at_once)
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    let mut counts = BTreeMap::new();
+    for o in outcomes {
+        *counts.entry(o).or_insert(0) += 1;
+    }
+    if !counts.is_empty() {
+        tracing::info!(outcomes = ?counts, "deliveries worked");
+    }
+    Ok(Swept { outcomes: counts })
+}
+
+fn stamp(now: DateTime<Utc>) -> Stamp {
+    Stamp {
+        at: now,
+        actor: Actor::system("webhook-sender"),
+        request_id: ulid::Ulid::generate().to_string(),
+    }
+}
+
+/// A spread in [-1, 1] for the retry schedule's jitter.
+fn jitter() -> f64 {
+    let r = ulid::Ulid::generate().random() as u64 % 2001;
+    r as f64 / 1000.0 - 1.0
+}
+
+/// One delivery, leased, sent and recorded; a failure of the table leaves it to the lease's
+/// end and the next sweep.
+async fn work(app: &Sender, endpoint: &EndpointId, id: &DeliveryId) -> Outcome {
+    match try_work(app, endpoint, id).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::warn!(delivery_id = %id, error = %e, "delivery not worked");
+            Outcome::Skipped
+        }
+    }
+}
+
+/// The delivery, if it is pending, due and free, leased to this sender (`None` otherwise, or
+/// when another sender took it first).
+async fn leased(
+    app: &Sender,
+    endpoint_id: &EndpointId,
+    id: &DeliveryId,
+    now: DateTime<Utc>,
+) -> Result<Option<Delivery>, TxFailure> {
+    let Some(d) = app.store.delivery(endpoint_id, id).await? else {
+        return Ok(None);
+    };
+    let due = d.next_attempt_at.is_some_and(|t| t <= now);
+    let held = d.lease_until.is_some_and(|t| t > now);
+    if d.status != DeliveryStatus::Pending || !due || held {
+        return Ok(None);
+    }
+    let leased = Delivery {
+        lease_until: Some(now + app.settings.lease),
+        version: d.version + 1,
+        ..d.clone()
+    };
+    let lease = Change::default().replace(&leased, d.version);
+    match app.store.commit_change(&lease, &stamp(now)).await {
+        Ok(()) => Ok(Some(leased)),
+        Err(TxFailure::Store(e)) => Err(e.into()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The signature headers of `body` for the event `id`, with every live secret of the
+/// endpoint (`None` if none opens with the webhook key).
+fn signed<'a>(
+    app: &Sender,
+    endpoint: &vls_domain::model::WebhookEndpoint,
+    id: &'a str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Option<Signed<'a>> {
+    let opened: Vec<String> = endpoint
+        .live_secrets(now)
+        .into_iter()
+        .filter_map(|s| app.sealing.open::<String>(WEBHOOK_SECRET, s))
+        .collect();
+    if opened.is_empty() {
+        tracing::error!(endpoint_id = %endpoint.id, "no signing secret opens with the webhook key");
+        return None;
+    }
+    let secrets: Vec<&str> = opened.iter().map(String::as_str).collect();
+    Some(Signed {
+        id,
+        timestamp: now.timestamp(),
+        signature: signatures(&secrets, id, now.timestamp(), body.as_bytes()),
+    })
+}
+
+async fn try_work(
+    app: &Sender,
+    endpoint_id: &EndpointId,
+    id: &DeliveryId,
+) -> Result<Outcome, TxFailure> {
+    let now = (app.clock)();
+    let Some(leased) = leased(app, endpoint_id, id, now).await? else {
+        return Ok(Outcome::Skipped);
+    };
+    let d = &leased;
+    let (partner, endpoint) = app
+        .store
+        .partner_and_endpoint(&d.partner_id, endpoint_id)
+        .await?;
+    let event = app.store.sequenced_event(&d.event_id).await?;
+    let (Some(_), Some(endpoint), Some((_, body))) = (partner, endpoint, event) else {
+        return cancel(app, &leased, now).await;
+    };
+    if endpoint.status != EndpointStatus::Enabled {
+        return cancel(app, &leased, now).await;
+    }
+    let Some(signed) = signed(app, &endpoint, d.event_id.as_str(), &body, now) else {
+        return Ok(Outcome::Skipped);
+    };
+    let tried = app
+        .connector
+        .attempt(&endpoint.url, &body, &signed, now)
+        .await;
+    let (after, gone) = deliveries::attempted(&leased, tried, jitter());
+    if gone {
+        disable_gone(app, &after, leased.version, now).await?;
+    } else {
+        let change = Change::default().replace(&after, leased.version);
+        app.store.commit_change(&change, &stamp(now)).await?;
+    }
+    Ok(match after.status {
+        DeliveryStatus::Succeeded => Outcome::Succeeded,
+        DeliveryStatus::Failed => Outcome::Failed,
+        DeliveryStatus::Cancelled => Outcome::Cancelled,
+        DeliveryStatus::Pending => Outcome::Retrying,
+    })
+}
+
+/// The delivery recorded (`after`, leased at `leased`) with its endpoint disabled as gone, in
+/// one transaction; another change to the partner meanwhile (another delivery's 410) is read
+/// again, and an endpoint already disabled is left as it is.
+async fn disable_gone(
+    app: &Sender,
+    after: &Delivery,
+    leased: u64,
+    now: DateTime<Utc>,
+) -> Result<(), TxFailure> {
+    let mut last = TxFailure::Conflict;
+    for round in 0..8 {
+        let (partner, endpoint) = app
+            .store
+            .partner_and_endpoint(&after.partner_id, &after.endpoint_id)
+            .await?;
+        let change = match (partner, endpoint) {
+            (Some(p), Some(e)) if e.status == EndpointStatus::Enabled => {
+                endpoints::disable(&p, &e, DisabledReason::Gone).change
+            }
+            _ => Change::default(),
+        };
+        match app
+            .store
+            .commit_change(&change.replace(after, leased), &stamp(now))
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(TxFailure::Store(e)) => return Err(e.into()),
+            Err(failure) => last = failure,
+        }
+        tokio::time::sleep(vls_store::backoff(round)).await;
+    }
+    Err(last)
+}
+
+async fn cancel(app: &Sender, leased: &Delivery, now: DateTime<Utc>) -> Result<Outcome, TxFailure> {
+    let change = Change::default().replace(&deliveries::cancelled(leased), leased.version);
+    app.store.commit_change(&change, &stamp(now)).await?;
+    Ok(Outcome::Cancelled)
+}

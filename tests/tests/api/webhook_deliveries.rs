@@ -1,0 +1,220 @@
+//! Deliveries (SPEC §6.6–6.7) in-process against the emulator, to real HTTP receivers on the
+//! loopback ports set aside for them: signed as Standard Webhooks v1 with every live secret,
+//! `webhook-id` the event's id, the same bytes on every attempt, the retry schedule and
+//! `Retry-After`, a redirect never followed, a 410 disabling the endpoint, an endpoint that
+//! stalls never delaying another.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use vls_tests::receiver;
+use vls_tests::receiver::{Answer, Receiver};
+use vls_tests::*;
+
+/// A partner (`p1`) with an endpoint at `receiver` for every type; its secret.
+async fn subscribed(w: &Tenancy, receiver: &Receiver) -> (String, String) {
+    let body = json!({"url": receiver.url(), "enabled_events": ["*"]});
+    let r = w.h.post("/webhook-endpoints", &w.partner, &body).await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    (
+        r.id(),
+        r.body["secret"].as_str().expect("secret").to_owned(),
+    )
+}
+
+/// One event the partner hears of: an agreement made bound to the account.
+async fn an_event(w: &Tenancy) -> String {
+    w.associated("EA", "2026-03-15").await
+}
+
+fn header<'a>(r: &'a receiver::Received, name: &str) -> &'a str {
+    r.headers.get(name).map_or("", String::as_str)
+}
+
+/// `signature` holds one signature of the request made with `secret`.
+fn verifies(r: &receiver::Received, secret: &str) -> bool {
+    let (id, ts) = (header(r, "webhook-id"), header(r, "webhook-timestamp"));
+    let ts: i64 = ts.parse().expect("a timestamp");
+    let want = vls_domain::webhooks::signature(secret, id, ts, &r.body).expect("signature");
+    header(r, "webhook-signature").split(' ').any(|s| s == want)
+}
+
+async fn deliveries(w: &Tenancy, endpoint: &str) -> Vec<Value> {
+    let path = format!("/webhook-endpoints/{endpoint}/deliveries");
+    w.h.walk(&path, &w.partner, "deliveries", 10).await
+}
+
+#[tokio::test]
+async fn a_delivery_is_signed_and_every_attempt_sends_the_event_s_bytes() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start(vec![Answer::Status(500), Answer::Status(500)]).await;
+    let (endpoint, secret) = subscribed(&w, &receiver).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    h.send_webhooks().await;
+    // The third attempt is due 5 s after the second.
+    h.clock.advance(chrono::Duration::seconds(6));
+    h.send_webhooks().await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 3, "two failures, then 200");
+    let events = h.walk("/events", &w.partner, "events", 10).await;
+    let event_id = events[0]["id"].as_str().expect("id");
+    for r in &got {
+        assert_eq!(header(r, "webhook-id"), event_id);
+        assert_eq!(r.body, got[0].body, "the same bytes on every attempt");
+        assert!(verifies(r, &secret), "signed with the endpoint's secret");
+        assert_eq!(header(r, "content-type"), "application/json");
+    }
+    let body: Value = serde_json::from_slice(&got[0].body).expect("json");
+    assert_eq!(body, events[0], "the body is the event as listed");
+    let d = &deliveries(&w, &endpoint).await[0];
+    assert_eq!(d["status"], "succeeded");
+    let codes: Vec<&Value> = d["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| &a["status_code"])
+        .collect();
+    assert_eq!(codes, [&json!(500), &json!(500), &json!(200)]);
+    assert_eq!(h.send_webhooks().await.len(), 0, "nothing more is due");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_a_redirect_is_never_followed() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let elsewhere = Receiver::start(vec![]).await;
+    let receiver = Receiver::start(vec![
+        Answer::RetryAfter(503, 3),
+        Answer::Redirect(elsewhere.url()),
+    ])
+    .await;
+    let (endpoint, _) = subscribed(&w, &receiver).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    h.clock.advance(chrono::Duration::seconds(2));
+    h.send_webhooks().await;
+    assert_eq!(receiver.received().len(), 1, "Retry-After: 3 holds for 3 s");
+    h.clock.advance(chrono::Duration::seconds(2));
+    h.send_webhooks().await;
+    assert_eq!(receiver.received().len(), 2);
+    assert!(
+        elsewhere.received().is_empty(),
+        "the redirect was not followed"
+    );
+    let d = &deliveries(&w, &endpoint).await[0];
+    assert_eq!(d["status"], "pending", "a 302 is a failure");
+    assert_eq!(d["attempts"][1]["status_code"], 302);
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start(vec![Answer::Status(410), Answer::Status(410)]).await;
+    let (endpoint, _) = subscribed(&w, &receiver).await;
+    an_event(&w).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    let outcomes = h.send_webhooks().await;
+    let failed = outcomes.get(&webhook_sender::Outcome::Failed);
+    assert_eq!(failed, Some(&2), "{outcomes:?}");
+    let e = h
+        .get(&format!("/webhook-endpoints/{endpoint}"), &w.partner)
+        .await;
+    assert_eq!(
+        (&e.body["status"], &e.body["disabled_reason"]),
+        (&json!("disabled"), &json!("gone")),
+        "{}",
+        e.raw
+    );
+    let trail = h
+        .walk("/partners/p1/events", &w.partner, "events", 10)
+        .await;
+    let disabled: Vec<&Value> = trail
+        .iter()
+        .filter(|e| e["action"] == "webhook_endpoint.disabled")
+        .collect();
+    assert_eq!(disabled.len(), 1, "disabled once: {trail:?}");
+    assert_eq!(disabled[0]["details"]["reason"], "gone");
+    an_event(&w).await;
+    h.dispatch().await;
+    let made = deliveries(&w, &endpoint).await.len();
+    assert_eq!(made, 2, "none for a disabled endpoint");
+}
+
+/// A delivery pending when its endpoint is disabled is given up, never sent.
+#[tokio::test]
+async fn a_disabled_endpoint_s_pending_deliveries_are_cancelled() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start(vec![]).await;
+    let (endpoint, _) = subscribed(&w, &receiver).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    let off = format!("/webhook-endpoints/{endpoint}/disable");
+    assert_eq!(h.post(&off, &w.partner, &json!({})).await.status, 200);
+    let outcomes = h.send_webhooks().await;
+    let cancelled = outcomes.get(&webhook_sender::Outcome::Cancelled);
+    assert_eq!(cancelled, Some(&1), "{outcomes:?}");
+    assert!(receiver.received().is_empty());
+    assert_eq!(deliveries(&w, &endpoint).await[0]["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn during_a_rotation_both_secrets_sign_then_only_the_new_one() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start(vec![]).await;
+    let (endpoint, old) = subscribed(&w, &receiver).await;
+    let rotated = h
+        .post(
+            &format!("/webhook-endpoints/{endpoint}/rotate-secret"),
+            &w.partner,
+            &json!({"overlap_seconds": 600}),
+        )
+        .await;
+    let new = rotated.body["secret"].as_str().expect("secret").to_owned();
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    h.clock.advance(chrono::Duration::seconds(601));
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(header(&got[0], "webhook-signature").split(' ').count(), 2);
+    assert!(verifies(&got[0], &old) && verifies(&got[0], &new));
+    assert_eq!(header(&got[1], "webhook-signature").split(' ').count(), 1);
+    assert!(verifies(&got[1], &new) && !verifies(&got[1], &old));
+}
+
+/// Endpoint A stalls every attempt past the 15 s limit; each of B's deliveries arrives
+/// within seconds all the same.
+#[tokio::test]
+async fn an_endpoint_that_stalls_never_delays_another() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let stalls = vec![Answer::Stall(Duration::from_secs(20)); 8];
+    let slow = Receiver::start(stalls).await;
+    let fast = Receiver::start(vec![]).await;
+    subscribed(&w, &slow).await;
+    subscribed(&w, &fast).await;
+    for _ in 0..8 {
+        an_event(&w).await;
+    }
+    h.dispatch().await;
+    let started = std::time::Instant::now();
+    h.send_webhooks().await;
+    let got = fast.received();
+    assert_eq!(got.len(), 8);
+    for r in got {
+        let after = r.at.duration_since(started);
+        assert!(after < Duration::from_secs(10), "{after:?}");
+    }
+    assert!(!slow.received().is_empty());
+}
