@@ -36,6 +36,9 @@ pub struct Settings {
     /// Endpoints worked at once, and deliveries at once per endpoint.
     pub endpoints_at_once: usize,
     pub per_endpoint: usize,
+    /// A sweep starts no attempt after this long (an attempt takes up to 15 s, the function
+    /// has 60): the next sweep goes on with what is left.
+    pub sweep_budget: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             page: 100,
             endpoints_at_once: 32,
             per_endpoint: 4,
+            sweep_budget: std::time::Duration::from_secs(40),
         }
     }
 }
@@ -112,6 +116,7 @@ pub async fn handle(app: &Sender, request_id: &str, _event: Value) -> Result<Swe
 
 /// Every delivery due now, each endpoint's at most `per_endpoint` at a time.
 pub async fn sweep(app: &Sender) -> Result<Swept, StoreError> {
+    let started = std::time::Instant::now();
     let due = app
         .store
         .due_deliveries((app.clock)(), app.settings.page)
@@ -125,7 +130,12 @@ pub async fn sweep(app: &Sender) -> Result<Swept, StoreError> {
             futures::stream::iter(ids)
                 .map(|id| {
                     let endpoint = endpoint.clone();
-                    async move { work(app, &endpoint, &id).await }
+                    async move {
+                        if started.elapsed() > app.settings.sweep_budget {
+                            return Outcome::Skipped;
+                        }
+                        work(app, &endpoint, &id).await
+                    }
                 })
                 .buffer_unordered(app.settings.per_endpoint)
                 .collect::<Vec<_>>()

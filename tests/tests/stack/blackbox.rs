@@ -714,6 +714,94 @@ async fn a_partner_s_webhook_endpoint_over_http() {
     assert!(!trail.raw.contains(&secret));
 }
 
+/// A partner's receiver, written with the Standard Webhooks reference library (PyPI's
+/// `standardwebhooks`), verifies every request the local stack sends it: during a rotation
+/// each request carries two signatures, one per secret, both verifying; `webhook-id` is the
+/// body's `id`; a 500 is retried with the same id. Locally only: the template stack's
+/// endpoints cannot be plain http on loopback.
+#[tokio::test]
+#[ignore = "needs the local stack: run through `make test`"]
+async fn a_receiver_verifies_every_request_with_the_reference_library() {
+    let http = http();
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let bs = tok("billing_support", json!({}));
+    let partner = registered_partner(&http, &bs, &run);
+    let port = 9590;
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let body = json!({"url": url, "enabled_events": ["order.invoiced"]});
+    let made = http.post("/webhook-endpoints", &partner, &body);
+    assert_eq!(made.status, 201, "{}", made.raw);
+    let first = made.body["secret"].as_str().expect("secret").to_owned();
+    let path = format!("/webhook-endpoints/{}", made.id());
+    let rotated = http.post(&format!("{path}/rotate-secret"), &partner, &json!({}));
+    let second = rotated.body["secret"].as_str().expect("secret").to_owned();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut receiver = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/webhook_receiver.py"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--secret",
+            &first,
+            "--secret",
+            &second,
+        ])
+        .args(["--answers", "500"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the receiver");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        receiver.stdout.take().expect("stdout"),
+    ));
+    let listening = lines.next().expect("a line").expect("text");
+    assert!(listening.contains("listening"), "{listening}");
+    let agreement = http.post(
+        "/agreements",
+        &partner,
+        &agreement_body(&format!("v-{run}"), "2026-03-15"),
+    );
+    let lines_body = json!([{"sku": "d365-sales-professional", "quantity": 1}]);
+    let order = http.post(
+        "/orders",
+        &partner,
+        &order_body(&agreement.id(), lines_body, None),
+    );
+    let r = http.post(
+        &format!("/orders/{}/invoice", order.id()),
+        &partner,
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got: Vec<Value> = Vec::new();
+    while got.len() < 2 {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => got.push(serde_json::from_str(&line).expect("a JSON line")),
+            Err(_) => break,
+        }
+    }
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert_eq!(got.len(), 2, "a 500, then the same event again: {got:?}");
+    for g in &got {
+        assert_eq!(g["verified"], json!([0, 1]), "both secrets verify: {g}");
+        assert_eq!(g["signatures"], 2);
+        assert_eq!(g["webhook_id"], g["body_id"]);
+    }
+    assert_eq!(got[0]["webhook_id"], got[1]["webhook_id"]);
+    assert_eq!(
+        (&got[0]["status"], &got[1]["status"]),
+        (&json!(500), &json!(200))
+    );
+}
+
 /// An invoice of the partner's raises an event, and the endpoint (wanting every type) gets a
 /// delivery of it. The endpoint is deleted next: the sender then gives the delivery up
 /// (cancelled), without a request, on its next sweep (on the template stack, the sweep the
