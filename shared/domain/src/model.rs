@@ -33,6 +33,16 @@ pub struct Partner {
     pub version: u64,
 }
 
+/// What the next anniversary will bill (the preview): per SKU, and how many reservations.
+/// The reservations themselves are the agreement's list (`?status=active`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub agreement_id: AgreementId,
+    pub anniversary: chrono::NaiveDate,
+    pub lines: Vec<crate::types::Line>,
+    pub reservations: u64,
+}
+
 /// A partner's webhook endpoint (SPEC §6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookEndpoint {

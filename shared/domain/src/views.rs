@@ -14,12 +14,11 @@ use crate::catalog::Sku;
 use crate::model::{
     Account, ActivationEmail, Agreement, Attempt, Billing, Contact, Customer, Delivery,
     DeliveryStatus, DisabledReason, EndpointStatus, MailFailure, MailIntent, MailRefusal,
-    MailStatus, OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner, Reservation,
-    ReservationStatus, Subscription, SubscriptionStatus, WebhookEndpoint,
+    MailStatus, OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner, Preview,
+    Reservation, ReservationStatus, Subscription, SubscriptionStatus, WebhookEndpoint,
 };
 use crate::rules::cancellation::Coverage;
 use crate::rules::pool::{SourceKind, SourceLine, Totals};
-use crate::rules::reservations::Preview;
 use crate::trail::{Actor, Event};
 use crate::types::{
     AccountId, AgreementId, AmendmentId, DeliveryId, EndpointId, EventId, Line, Lines, MailId,

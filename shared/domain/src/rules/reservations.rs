@@ -7,7 +7,6 @@
 //! reservations there are, and billing can happen at most once per anniversary.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde::Serialize;
 
 use crate::audit::Audit;
 use crate::change::{Audited, Change, Write};
@@ -18,7 +17,7 @@ use crate::model::{
     Account, Agreement, Order, OrderSource, OrderStatus, Reservation, ReservationStatus,
 };
 use crate::rules::cancellation;
-use crate::types::{Line, Lines, OrderId, Program, ReservationId};
+use crate::types::{Lines, OrderId, Program, ReservationId};
 use crate::views::{OrderView, ReservationView};
 
 /// Reservations close this many days before the next anniversary.
@@ -155,15 +154,7 @@ pub fn cancel(
     })
 }
 
-/// What the next anniversary will bill (the preview): per SKU, and how many reservations.
-/// The reservations themselves are the agreement's list (`?status=active`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Preview {
-    pub agreement_id: crate::types::AgreementId,
-    pub anniversary: NaiveDate,
-    pub lines: Vec<Line>,
-    pub reservations: u64,
-}
+pub use crate::model::Preview;
 
 pub fn preview(agreement: &Agreement) -> Result<Preview, RuleError> {
     let due = agreement.holdings.due_by(agreement.anniversary);
