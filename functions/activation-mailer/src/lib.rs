@@ -548,23 +548,7 @@ fn any_shard() -> usize {
 /// The mail intents a DynamoDB stream batch announces, each with its record's sequence
 /// number; `None` for any other event.
 pub fn stream_mail_ids(event: &Value) -> Option<Vec<(String, MailId)>> {
-    let records = event.get("Records")?.as_array()?;
-    Some(
-        records
-            .iter()
-            .filter_map(|r| {
-                let img = r.pointer("/dynamodb/NewImage")?;
-                if img.pointer("/type/S").and_then(Value::as_str) != Some("mail") {
-                    return None;
-                }
-                let id = MailId::parse(img.pointer("/id/S").and_then(Value::as_str)?)?;
-                let seq = r
-                    .pointer("/dynamodb/SequenceNumber")
-                    .and_then(Value::as_str);
-                Some((seq.unwrap_or_default().to_owned(), id))
-            })
-            .collect(),
-    )
+    vls_runtime::queue::stream_ids(event, "mail", MailId::parse)
 }
 
 /// The mail a wake-up names (with its message id), if it reads.

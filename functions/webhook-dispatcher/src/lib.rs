@@ -89,23 +89,7 @@ pub enum Ran {
 /// The events a DynamoDB stream batch announces (new partner events), each with its record's
 /// sequence number; `None` for any other event.
 pub fn stream_event_ids(event: &Value) -> Option<Vec<(String, EventId)>> {
-    let records = event.get("Records")?.as_array()?;
-    Some(
-        records
-            .iter()
-            .filter_map(|r| {
-                let img = r.pointer("/dynamodb/NewImage")?;
-                if img.pointer("/type/S").and_then(Value::as_str) != Some("partner_event") {
-                    return None;
-                }
-                let id = EventId::parse(img.pointer("/id/S").and_then(Value::as_str)?)?;
-                let seq = r
-                    .pointer("/dynamodb/SequenceNumber")
-                    .and_then(Value::as_str);
-                Some((seq.unwrap_or_default().to_owned(), id))
-            })
-            .collect(),
-    )
+    vls_runtime::queue::stream_ids(event, "partner_event", EventId::parse)
 }
 
 /// A stream batch sequences what it announces; if that fails, the whole batch is offered

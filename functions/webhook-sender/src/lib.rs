@@ -72,12 +72,7 @@ impl Sender {
             sdk,
             secrets,
         } = Startup::from_env(&[Secret::WebhookKey]).await?;
-        let sealing = match &secrets.webhook_key {
-            Some(v) => SealingKey::from_versions(&v.current, v.previous.as_deref()),
-            None if config.is_local() => Some(SealingKey::development("webhook")),
-            None => None,
-        }
-        .ok_or("no webhook key of at least 32 characters (VLS_WEBHOOK_KEY_SECRET_ARN)")?;
+        let sealing = vls_runtime::config::webhook_sealing(&secrets, config.is_local())?;
         Ok(Self {
             store: vls_runtime::config::store(&sdk, &config),
             settings: Settings::default(),

@@ -14,7 +14,7 @@ use vls_http::paging::List;
 use vls_http::sealing::SealingKey;
 use vls_http::{Access, Answer, Ctx, Params, Problem, Reply, Role, Route, route};
 use vls_runtime::config::{Clock, Config, ConfigError, Startup};
-use vls_runtime::secrets::{Secret, SecretsError};
+use vls_runtime::secrets::Secret;
 use vls_store::Store;
 
 use endpoints::partner_of;
@@ -37,19 +37,7 @@ impl App {
             sdk,
             secrets,
         } = Startup::from_env(&[Secret::CursorKey, Secret::WebhookKey]).await?;
-        let sealing = match &secrets.webhook_key {
-            Some(v) => SealingKey::from_versions(&v.current, v.previous.as_deref()),
-            None if config.is_local() => Some(SealingKey::development("webhook")),
-            None => None,
-        };
-        let sealing = sealing.ok_or_else(|| {
-            let e = ConfigError::Secret(SecretsError {
-                secrets: Secret::WebhookKey.arn_var().to_owned(),
-                why: "no webhook key of at least 32 characters".to_owned(),
-            });
-            tracing::error!(error = %e, "refusing to start");
-            e
-        })?;
+        let sealing = vls_runtime::config::webhook_sealing(&secrets, config.is_local())?;
         Ok(Self {
             store: vls_runtime::config::store(&sdk, &config),
             config,

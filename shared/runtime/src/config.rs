@@ -245,6 +245,28 @@ impl Deps {
     }
 }
 
+/// The key that seals webhook signing secrets: the secret's versions, or on the local stack
+/// without one, the development key; a function that needs it does not start without it.
+pub fn webhook_sealing(
+    secrets: &crate::secrets::Secrets,
+    local: bool,
+) -> Result<vls_http::sealing::SealingKey, ConfigError> {
+    use vls_http::sealing::SealingKey;
+    let key = match &secrets.webhook_key {
+        Some(v) => SealingKey::from_versions(&v.current, v.previous.as_deref()),
+        None if local => Some(SealingKey::development("webhook")),
+        None => None,
+    };
+    key.ok_or_else(|| {
+        let e = ConfigError::Secret(crate::secrets::SecretsError {
+            secrets: Secret::WebhookKey.arn_var().to_owned(),
+            why: "no webhook key of at least 32 characters".to_owned(),
+        });
+        tracing::error!(error = %e, "refusing to start");
+        e
+    })
+}
+
 /// How long a partner's events are kept and listed (SPEC §6.4): `EVENT_RETENTION_DAYS`,
 /// 90 days unless set.
 pub fn event_retention() -> chrono::Duration {

@@ -79,6 +79,34 @@ impl BatchResponse {
     }
 }
 
+/// The items of `kind` (their `type`) a DynamoDB stream batch announces in its new images,
+/// each id (`id`, read by `parse`) with its record's sequence number; `None` for any other
+/// event (a schedule's).
+pub fn stream_ids<T>(
+    event: &serde_json::Value,
+    kind: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Option<Vec<(String, T)>> {
+    use serde_json::Value;
+    let records = event.get("Records")?.as_array()?;
+    Some(
+        records
+            .iter()
+            .filter_map(|r| {
+                let img = r.pointer("/dynamodb/NewImage")?;
+                if img.pointer("/type/S").and_then(Value::as_str) != Some(kind) {
+                    return None;
+                }
+                let id = parse(img.pointer("/id/S").and_then(Value::as_str)?)?;
+                let seq = r
+                    .pointer("/dynamodb/SequenceNumber")
+                    .and_then(Value::as_str);
+                Some((seq.unwrap_or_default().to_owned(), id))
+            })
+            .collect(),
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct Queue {
     client: aws_sdk_sqs::Client,

@@ -11,7 +11,7 @@ use vls_domain::notices::PartnerEvent;
 
 use crate::keys;
 use crate::types::{DeliveryId, EndpointId, EventId, PartnerId};
-use crate::{Page, Store, StoreError, Stored, key_map, timestamp};
+use crate::{Page, Store, StoreError, Stored, key_map};
 
 impl Store {
     /// Every endpoint of `partner`'s (at most ten).
@@ -89,17 +89,9 @@ impl Store {
         before: DateTime<Utc>,
         per_shard: i32,
     ) -> Result<Vec<EventId>, StoreError> {
-        let upper = format!("{}#~", timestamp(before));
-        let mut ids = Vec::new();
-        for shard in keys::unfanned_shards() {
-            let (found, _) = self
-                .index_ids(&shard, &upper, Some(per_shard), None, |item| {
-                    EventId::parse(crate::id_from_pk(item, keys::EVENT_ITEM_PREFIX)?.as_str())
-                })
-                .await?;
-            ids.extend(found);
-        }
-        Ok(ids)
+        let shards = keys::unfanned_shards();
+        self.due_in_shards(shards, before, per_shard, Self::event_id)
+            .await
     }
 
     pub async fn delivery(
@@ -117,20 +109,14 @@ impl Store {
         now: DateTime<Utc>,
         per_shard: i32,
     ) -> Result<Vec<(EndpointId, DeliveryId)>, StoreError> {
-        let upper = format!("{}#~", timestamp(now));
-        let mut due = Vec::new();
-        for shard in keys::delivery_due_shards() {
-            let (found, _) = self
-                .index_ids(&shard, &upper, Some(per_shard), None, |item| {
-                    let endpoint = crate::id_from_pk(item, keys::DELIVERIES_PREFIX)?;
-                    let sk = item.get(keys::SK)?.as_s().ok()?;
-                    let id = DeliveryId::parse(sk.strip_prefix(keys::DELIVERY_PREFIX)?)?;
-                    Some((EndpointId::parse(&endpoint)?, id))
-                })
-                .await?;
-            due.extend(found);
-        }
-        Ok(due)
+        let shards = keys::delivery_due_shards();
+        self.due_in_shards(shards, now, per_shard, |item| {
+            let endpoint = crate::id_from_pk(item, keys::DELIVERIES_PREFIX)?;
+            let sk = item.get(keys::SK)?.as_s().ok()?;
+            let id = DeliveryId::parse(sk.strip_prefix(keys::DELIVERY_PREFIX)?)?;
+            Some((EndpointId::parse(&endpoint)?, id))
+        })
+        .await
     }
 
     /// A page of an endpoint's deliveries, oldest first (by when their event happened).

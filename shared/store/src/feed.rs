@@ -91,17 +91,9 @@ impl Store {
         before: DateTime<Utc>,
         per_shard: i32,
     ) -> Result<Vec<EventId>, StoreError> {
-        let upper = format!("{}#~", timestamp(before));
-        let mut ids = Vec::new();
-        for shard in keys::unsequenced_shards() {
-            let (found, _) = self
-                .index_ids(&shard, &upper, Some(per_shard), None, |item| {
-                    EventId::parse(crate::id_from_pk(item, keys::EVENT_ITEM_PREFIX)?.as_str())
-                })
-                .await?;
-            ids.extend(found);
-        }
-        Ok(ids)
+        let shards = keys::unsequenced_shards();
+        self.due_in_shards(shards, before, per_shard, Self::event_id)
+            .await
     }
 
     /// The partner's last sequence (0 before its first event).

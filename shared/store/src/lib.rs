@@ -825,6 +825,31 @@ impl Store {
         Ok((ids, next))
     }
 
+    /// What one page of each of `shards` (GSI1 partitions) names up to `before`: the sweeps'
+    /// reads of the sparse indexes.
+    async fn due_in_shards<T>(
+        &self,
+        shards: impl Iterator<Item = String>,
+        before: chrono::DateTime<chrono::Utc>,
+        per_shard: i32,
+        id_of: fn(&Item) -> Option<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let upper = format!("{}#~", timestamp(before));
+        let mut ids = Vec::new();
+        for shard in shards {
+            let (found, _) = self
+                .index_ids(&shard, &upper, Some(per_shard), None, id_of)
+                .await?;
+            ids.extend(found);
+        }
+        Ok(ids)
+    }
+
+    /// The event an index entry names (`EVT#<id>`).
+    fn event_id(item: &Item) -> Option<types::EventId> {
+        types::EventId::parse(&id_from_pk(item, keys::EVENT_ITEM_PREFIX)?)
+    }
+
     pub async fn mail(&self, id: &MailId) -> Result<Option<MailIntent>, StoreError> {
         self.get_as(&keys::mail(id)).await
     }
