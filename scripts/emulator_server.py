@@ -27,6 +27,12 @@ queued (a true-up of ten thousand agreements) one batch took seconds. Here a sta
 send and a receive skip the attribute walk, a delete stops at the message it deletes, and "now" is the
 clock's: the same answers, in time that does not grow with the queue's length squared.
 
+moto's GetRecords writes each record through the service's model, attribute by attribute (a
+millisecond a record, with the emulator held); its records are already the service's JSON,
+so here they are written as they are.
+
+`GET /_busy` answers how long requests held the emulator, by operation (the benchmarks).
+
 For failure drills, `/_drill/*` holds one DynamoDB request: `POST /_drill/hold?target=T&match=M`
 arms it for the next request whose X-Amz-Target contains T and whose body contains M; that
 request is handled (committed, for a write) and its response then withheld until
@@ -35,6 +41,7 @@ caller in that window: the change is made, the caller never learns it.
 """
 import argparse
 import bisect
+import calendar
 import copy
 import io
 import json
@@ -61,6 +68,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend
 
@@ -352,6 +360,22 @@ SQSBackend.is_message_valid_based_on_retention_period = retained
 Queue.delete_message = delete_message
 
 
+def _epoch(value):
+    """A record's creation time as the service writes it: seconds since the epoch."""
+    return calendar.timegm(value.utctimetuple())
+
+
+def get_records(self):
+    """moto's GetRecords, with the records (kept as the service's JSON) written as they are
+    rather than walked attribute by attribute through the service's model."""
+    limit = self._get_param("Limit") or 1000
+    result = self.backend.get_records(self._get_param("ShardIterator"), limit)
+    return json.dumps(result, default=_epoch)
+
+
+DynamoDBStreamsHandler.get_records = get_records
+
+
 class Hold:
     """One armed hold at a time (see the module's doc)."""
 
@@ -408,19 +432,48 @@ class Hold:
             self.held = False
 
 
+class Busy:
+    """How long requests held the emulator, in total and by operation (`GET /_busy`): a
+    benchmark reads it before and after a run to see how much of the run the emulator, which
+    handles one request at a time, was the bottleneck."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seconds = {}
+        self.requests = {}
+
+    def add(self, environ, seconds):
+        target = environ.get("HTTP_X_AMZ_TARGET") or environ.get("PATH_INFO", "")
+        operation = target.rsplit(".", 1)[-1] or "other"
+        with self.lock:
+            self.seconds[operation] = self.seconds.get(operation, 0.0) + seconds
+            self.requests[operation] = self.requests.get(operation, 0) + 1
+
+    def report(self, start_response):
+        with self.lock:
+            body = json.dumps({"seconds": self.seconds, "requests": self.requests}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+
 class Serialised:
     def __init__(self, app):
         self.app = app
         self.lock = threading.Lock()
         self.hold = Hold()
+        self.busy = Busy()
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_drill/"):
             return self.hold.control(environ, start_response)
+        if environ.get("PATH_INFO", "") == "/_busy":
+            return self.busy.report(start_response)
         held = self.hold.take(environ)
         with self.lock:
             # Drain the body inside the lock so the whole exchange is one critical section.
+            started = time.monotonic()
             result = list(self.app(environ, start_response))
+            self.busy.add(environ, time.monotonic() - started)
         if held:
             # Handled; nothing has been sent yet (werkzeug writes on the first body chunk).
             self.hold.wait()

@@ -92,5 +92,6 @@ pub mod fake_provider;
 pub mod fixtures;
 pub mod receiver;
 pub mod seeding;
+pub mod stream;
 pub mod template_stack;
 pub mod work_queue;

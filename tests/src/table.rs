@@ -161,3 +161,30 @@ pub async fn scan_all(
         }
     }
 }
+
+/// How long requests have held the emulator so far, in seconds, in total and by operation
+/// (its `/_busy`): it handles one request at a time, so a benchmark that keeps it busy most
+/// of a run measures the emulator rather than the code.
+pub async fn emulator_busy() -> (f64, Vec<(String, f64)>) {
+    let answer = tokio::task::spawn_blocking(|| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(format!("{}/_busy", endpoint()))
+            .call()
+            .expect("the emulator's /_busy");
+        let text = resp.body_mut().read_to_string().expect("body");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")
+    })
+    .await
+    .expect("busy");
+    let by: Vec<(String, f64)> = answer["seconds"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0)))
+        .collect();
+    (by.iter().map(|(_, s)| s).sum(), by)
+}

@@ -134,7 +134,10 @@ struct Done {
 async fn sequence(app: &Dispatcher, ids: &[EventId]) -> Result<Done, StoreError> {
     let events = app.store.partner_events(ids).await?;
     let done = app.store.sequence(events, app.settings.retention).await?;
-    let deliveries = app.store.fan_out(&done.events, (app.clock)()).await?;
+    let deliveries = app
+        .store
+        .fan_out(&done.awaiting_deliveries, (app.clock)())
+        .await?;
     Ok(Done {
         sequenced: done.events.len(),
         retries: done.retries,

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
+use vls_domain::model::EndpointStatus;
 use vls_domain::notices::{PartnerEvent, numbered};
 
 use crate::keys;
@@ -23,6 +24,9 @@ use crate::{Item, Store, StoreError, Tx, TxFailure, backoff, decode, key_map, s,
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sequenced {
     pub events: Vec<PartnerEvent>,
+    /// Those of `events` that some enabled endpoint wants, waiting in the fan-out index for
+    /// their deliveries (the others are done once sequenced).
+    pub awaiting_deliveries: Vec<PartnerEvent>,
     /// Transactions that lost a race with another dispatcher and were made again.
     pub retries: u32,
 }
@@ -117,6 +121,7 @@ impl Store {
         for (partner, pending) in by_partner {
             let one = self.sequence_partner(&partner, pending, retention).await?;
             done.events.extend(one.events);
+            done.awaiting_deliveries.extend(one.awaiting_deliveries);
             done.retries += one.retries;
         }
         Ok(done)
@@ -129,6 +134,14 @@ impl Store {
         retention: Duration,
     ) -> Result<Sequenced, StoreError> {
         let mut done = Sequenced::default();
+        // Read once, before any sequence is given: an endpoint created meanwhile receives
+        // the events sequenced after it (the earlier ones by a replay).
+        let endpoints = self.endpoints(partner).await?;
+        let wanted = |e: &PartnerEvent| {
+            endpoints
+                .iter()
+                .any(|x| x.status == EndpointStatus::Enabled && x.wants(&e.kind))
+        };
         'rounds: for round in 0..ROUNDS {
             if pending.is_empty() {
                 return Ok(done);
@@ -136,9 +149,11 @@ impl Store {
             let last = self.feed_mark(partner).await?;
             let mut read = last;
             for (through, batch) in numbered(last, std::mem::take(&mut pending)) {
-                let tx = self.sequencing(partner, read, through, &batch, retention);
+                let tx = self.sequencing(partner, (read, through), &batch, retention, &wanted);
                 match self.commit(tx).await {
                     Ok(()) => {
+                        let fan = batch.iter().filter(|e| wanted(e)).cloned();
+                        done.awaiting_deliveries.extend(fan);
                         done.events.extend(batch);
                         read = through;
                     }
@@ -164,14 +179,15 @@ impl Store {
         )))
     }
 
-    /// The transaction that sequences `batch` (numbered `read + 1..=through`).
+    /// The transaction that sequences `batch` (numbered `read + 1..=through`); the events
+    /// `wanted` by an endpoint wait in the fan-out index.
     fn sequencing(
         &self,
         partner: &PartnerId,
-        read: u64,
-        through: u64,
+        (read, through): (u64, u64),
         batch: &[PartnerEvent],
         retention: Duration,
+        wanted: &dyn Fn(&PartnerEvent) -> bool,
     ) -> Tx {
         let table = self.table().to_owned();
         let mut tx = self.tx();
@@ -194,7 +210,8 @@ impl Store {
         tx.push_write("feed_mark", built);
         for event in batch {
             if let Some(sequence) = event.sequence {
-                let [done, listed] = self.sequenced_writes(partner, event, sequence, retention);
+                let writes = (sequence, retention, wanted(event));
+                let [done, listed] = self.sequenced_writes(partner, event, writes);
                 tx.push_write("partner_event", done);
                 tx.push_write("feed_event", listed);
             }
@@ -202,32 +219,39 @@ impl Store {
         tx
     }
 
-    /// An event given `sequence`: its item (only if it has none yet; it waits in the fan-out
-    /// index for its deliveries next), and its place in the partner's feed.
+    /// An event given `sequence`: its item (only if it has none yet; it leaves the unsequenced
+    /// index, for the fan-out index when an endpoint wants it), and its place in the
+    /// partner's feed.
     fn sequenced_writes(
         &self,
         partner: &PartnerId,
         event: &PartnerEvent,
-        sequence: u64,
-        retention: Duration,
+        (sequence, retention, wanted): (u64, Duration, bool),
     ) -> [Result<TransactWriteItem, StoreError>; 2] {
         let body = event.body();
         let expires = AttributeValue::N((event.occurred_at + retention).timestamp().to_string());
-        let fan = keys::unfanned(&event.id, &timestamp(event.occurred_at));
         let done = Update::builder()
             .table_name(self.table())
             .set_key(Some(key_map(&keys::partner_event(&event.id))))
-            .update_expression(
-                "SET #seq = :seq, body = :body, #ttl = :ttl, gsi1pk = :fpk, gsi1sk = :fsk",
-            )
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#seq)")
             .expression_attribute_names("#seq", "sequence")
             .expression_attribute_names("#ttl", keys::TTL_ATTR)
             .expression_attribute_values(":seq", n(sequence))
             .expression_attribute_values(":body", s(body.clone()))
-            .expression_attribute_values(":ttl", expires.clone())
+            .expression_attribute_values(":ttl", expires.clone());
+        let done = if wanted {
+            let fan = keys::unfanned(&event.id, &timestamp(event.occurred_at));
+            done.update_expression(
+                "SET #seq = :seq, body = :body, #ttl = :ttl, gsi1pk = :fpk, gsi1sk = :fsk",
+            )
             .expression_attribute_values(":fpk", s(fan.0))
             .expression_attribute_values(":fsk", s(fan.1))
+        } else {
+            done.update_expression(
+                "SET #seq = :seq, body = :body, #ttl = :ttl REMOVE gsi1pk, gsi1sk",
+            )
+        };
+        let done = done
             .build()
             .map(|u| TransactWriteItem::builder().update(u).build())
             .map_err(dynamo);

@@ -471,6 +471,44 @@ async fn deliveries(h: &Harness, token: &str, endpoint: &str) -> Vec<Value> {
     h.walk(&path, token, "deliveries", 2).await
 }
 
+/// An event that no enabled endpoint wants is done once sequenced: only the wanted one waits
+/// in the fan-out index, and the fan-out takes it out.
+#[tokio::test]
+async fn only_an_event_some_endpoint_wants_waits_for_its_deliveries() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    hook(h, &w.partner, json!(["reservation.created"])).await;
+    let agr = w.associated("EA", "2026-03-15").await;
+    let made = h
+        .post(
+            &format!("/agreements/{agr}/reservations"),
+            &w.admin,
+            &seats(1),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.raw);
+    let store = &h.dispatcher.store;
+    let now = h.clock.now();
+    let waiting = store.unsequenced(now, 100).await.expect("unsequenced");
+    let events = store.partner_events(&waiting).await.expect("events");
+    let sequenced = store
+        .sequence(events, chrono::Duration::days(90))
+        .await
+        .expect("sequenced");
+    assert_eq!(sequenced.events.len(), 2);
+    let kinds: Vec<&str> = sequenced
+        .awaiting_deliveries
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["reservation.created"]);
+    let unfanned = store.unfanned(now, 100).await.expect("unfanned");
+    assert_eq!(unfanned, vec![sequenced.awaiting_deliveries[0].id.clone()]);
+    assert!(store.unsequenced(now, 100).await.expect("read").is_empty());
+    h.dispatch().await;
+    assert!(store.unfanned(now, 100).await.expect("read").is_empty());
+}
+
 /// Each sequenced event gets one delivery for each enabled endpoint of its partner that wants
 /// its type, made once however often the fan-out runs; a fan-out that stopped after the
 /// sequencing is finished by the sweep.

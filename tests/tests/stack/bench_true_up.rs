@@ -53,8 +53,15 @@ async fn seed_due(h: &Harness, count: usize) -> Vec<AgreementId> {
     due
 }
 
-/// The template's default `TrueUpConcurrency`: the workers that run at once when deployed.
+/// The template's default `TrueUpConcurrency`: the workers that run at once when deployed
+/// (`BENCH_TRUE_UP_WORKERS` for another number).
 fn configured_workers() -> usize {
+    if let Some(n) = std::env::var("BENCH_TRUE_UP_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
     let template =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
             .expect("template.yaml");
@@ -243,44 +250,86 @@ struct Day {
     rate: f64,
     /// From the last commit to the last event sequenced (with events only).
     lag: Option<Duration>,
-    retries: u32,
+    /// Stream batches the dispatcher was handed (with events only).
+    batches: usize,
+    /// The share of the run the emulator was handling a request (it handles one at a time),
+    /// and the seconds of it that were the stream's reads.
+    busy: f64,
+    stream_reads: f64,
+    /// DynamoDB requests per agreement, the workers' and the dispatcher's: reads, writes.
+    requests: (f64, f64),
+}
+
+/// The stream's records that the dispatcher's event source mapping lets through (its
+/// `FilterCriteria` in template.yaml: new partner events), in batches of at most its
+/// `BatchSize` (100), each as the function's event.
+fn dispatcher_batches(read: &serde_json::Value) -> Vec<serde_json::Value> {
+    let inserted: Vec<serde_json::Value> = read["Records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["eventName"] == "INSERT" && r["dynamodb"]["NewImage"]["type"]["S"] == "partner_event"
+        })
+        .cloned()
+        .collect();
+    inserted
+        .chunks(100)
+        .map(|c| serde_json::json!({ "Records": c }))
+        .collect()
 }
 
 /// The partner's true-up day billed by the configured workers through the latency proxy,
-/// telling the partner (`tell`) or not; when telling, two dispatchers sequence the events
-/// beside the workers (as the stream's readers of two shards would), and the day ends when
-/// the last event has its sequence.
+/// telling the partner (`tell`) or not. When telling, the dispatcher is fed the table's stream
+/// beside the workers, as in AWS (read from the emulator's Streams API, filtered and batched
+/// as its event source mapping does, one batch at a time as for one shard), and the day ends
+/// when the last event has its sequence.
 async fn partner_day(tell: bool) -> Day {
     let h = Harness::new().await;
     let count = seed_due(&h, partner_due_count()).await.len();
     let ops = Counter::default();
     let (mut app, sqs) = proxied(&h, &ops);
     app.tell_partners = tell;
+    let described = h.client.describe_table().table_name(&h.table).send().await;
+    let arn = described
+        .expect("table")
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .expect("the table's stream");
+    let mut stream = vls_tests::stream::StreamReader::latest(&arn).await;
     let now = at("2027-03-15T06:00:00Z");
     true_up::plan(&app, now).await.expect("enqueued");
+    ops.take();
     let partner = vls_domain::testing::agreement().partner_id;
     let clock = vls_tests::TestClock::new();
     clock.set(at("2027-03-16T00:00:00Z"));
     let dispatcher = webhook_dispatcher::Dispatcher {
         store: app.store.clone(),
-        settings: webhook_dispatcher::Settings {
-            sweep_after: chrono::Duration::zero(),
-            ..webhook_dispatcher::Settings::default()
-        },
+        settings: webhook_dispatcher::Settings::default(),
         clock: clock.as_clock(),
     };
     let done = std::sync::atomic::AtomicBool::new(false);
-    let retries = std::sync::atomic::AtomicU32::new(0);
-    let dispatching = futures::future::join_all((0..2).map(|_| async {
+    let dispatching = async {
+        let mut batches = 0;
         while tell && !done.load(std::sync::atomic::Ordering::SeqCst) {
-            if let Ok(webhook_dispatcher::Ran::Sweep { retries: r, .. }) =
-                webhook_dispatcher::sweep(&dispatcher).await
-            {
-                retries.fetch_add(r, std::sync::atomic::Ordering::SeqCst);
+            let Some(read) = stream.next_batch(1000).await else {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            };
+            for batch in dispatcher_batches(&read) {
+                let ran = webhook_dispatcher::handle(&dispatcher, "bench", batch).await;
+                match ran.expect("handled") {
+                    webhook_dispatcher::Ran::Batch(r) => {
+                        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+                    }
+                    other => panic!("a stream batch swept: {other:?}"),
+                }
+                batches += 1;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }));
+        batches
+    };
+    let busy_before = vls_tests::emulator_busy().await;
     let billing = async {
         let t = Instant::now();
         let worked = work_queue::drain(&app, &sqs, configured_workers()).await;
@@ -297,15 +346,28 @@ async fn partner_day(tell: bool) -> Day {
             None
         };
         done.store(true, std::sync::atomic::Ordering::SeqCst);
-        (per_second(count, took), lag)
+        (per_second(count, took), lag, t.elapsed())
     };
-    let ((rate, lag), _) = futures::join!(billing, dispatching);
+    let ((rate, lag, wall), batches) = futures::join!(billing, dispatching);
+    let busy_after = vls_tests::emulator_busy().await;
+    let reads = |by: &[(String, f64)]| {
+        by.iter()
+            .filter(|(op, _)| op == "GetRecords")
+            .map(|(_, s)| s)
+            .sum::<f64>()
+    };
     let sequenced = app.store.feed_mark(&partner).await.expect("mark");
     assert_eq!(sequenced, if tell { count as u64 } else { 0 });
     Day {
         rate,
         lag,
-        retries: retries.load(std::sync::atomic::Ordering::SeqCst),
+        batches,
+        busy: (busy_after.0 - busy_before.0) / wall.as_secs_f64(),
+        stream_reads: reads(&busy_after.1) - reads(&busy_before.1),
+        requests: {
+            let (r, w) = reads_writes(&ops.take());
+            (r as f64 / count as f64, w as f64 / count as f64)
+        },
     }
 }
 
@@ -324,16 +386,28 @@ async fn one_partner_s_true_up_day_with_and_without_its_events() {
          held ~8 ms",
         configured_workers()
     );
-    println!("  without events: {:.1} agreements/s", without.rate);
     println!(
-        "  with events:    {:.1} agreements/s ({:.2}x the time), 2 dispatchers beside the \
-         workers ({} transactions lost to the other and made again)",
+        "  without events: {:.1} agreements/s (the emulator busy {:.0}% of the run)",
+        without.rate,
+        100.0 * without.busy
+    );
+    println!(
+        "  with events:    {:.1} agreements/s ({:.2}x the time), the dispatcher fed the \
+         table's stream beside the workers ({} batches; the emulator busy {:.0}% of the run, \
+         {:.1} s of it reading the stream)",
         with.rate,
         without.rate / with.rate,
-        with.retries
+        with.batches,
+        100.0 * with.busy,
+        with.stream_reads
     );
     println!(
         "  the last event sequenced {:.1} s after the last commit; sequences 1..{count}",
         lag.as_secs_f64()
+    );
+    println!(
+        "  DynamoDB requests per agreement, reads + writes: without events {:.2} + {:.2}, with \
+         them (the dispatcher's included) {:.2} + {:.2}",
+        without.requests.0, without.requests.1, with.requests.0, with.requests.1
     );
 }
