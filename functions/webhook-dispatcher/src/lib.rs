@@ -10,10 +10,14 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
-use vls_domain::types::EventId;
+use vls_domain::change::{Change, Stamp};
+use vls_domain::model::EndpointStatus;
+use vls_domain::rules::deliveries::{self, REPLAY_STEP};
+use vls_domain::trail::Actor;
+use vls_domain::types::{EndpointId, EventId};
 use vls_runtime::config::Clock;
 use vls_runtime::queue::BatchResponse;
-use vls_store::{Store, StoreError};
+use vls_store::{Store, StoreError, TxFailure};
 
 pub struct Settings {
     /// How long events are kept (the list's retention).
@@ -171,6 +175,7 @@ pub async fn sweep(app: &Dispatcher) -> Result<Ran, StoreError> {
     let mut events = app.store.partner_events(&ids).await?;
     events.retain(|e| e.sequence.is_some());
     all.deliveries += app.store.fan_out(&events, (app.clock)()).await?;
+    all.deliveries += replays(app, started).await?;
     if all.sequenced + all.deliveries > 0 {
         tracing::info!(all.sequenced, all.retries, all.deliveries, "sweep");
     }
@@ -179,6 +184,86 @@ pub async fn sweep(app: &Dispatcher) -> Result<Ran, StoreError> {
         retries: all.retries,
         deliveries: all.deliveries,
     })
+}
+
+/// Every replay in progress, a step at a time, until each is done or the budget is spent:
+/// how many deliveries they made.
+async fn replays(app: &Dispatcher, started: std::time::Instant) -> Result<usize, StoreError> {
+    let mut made = 0;
+    let waiting = app
+        .store
+        .replays_waiting((app.clock)(), app.settings.page)
+        .await?;
+    for endpoint in waiting {
+        while started.elapsed() < app.settings.sweep_budget {
+            match replay_step(app, &endpoint).await? {
+                Step::Made(n) => made += n,
+                Step::Waits | Step::Done => break,
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// What one step of a replay did.
+enum Step {
+    /// Deliveries made (none: it lost a race, and is read again).
+    Made(usize),
+    /// Its endpoint is disabled: it waits for it to be enabled.
+    Waits,
+    /// Nothing more to replay (or the endpoint is gone, and the replay with it).
+    Done,
+}
+
+/// One step of the endpoint's replay: the next page of the partner's feed it covers made
+/// into deliveries (of what the endpoint takes), and the replay moved on, in one transaction.
+async fn replay_step(app: &Dispatcher, endpoint_id: &EndpointId) -> Result<Step, StoreError> {
+    let now = (app.clock)();
+    let Some(replay) = app.store.replay(endpoint_id).await? else {
+        return Ok(Step::Done);
+    };
+    let (_, endpoint) = app
+        .store
+        .partner_and_endpoint(&replay.partner_id, endpoint_id)
+        .await?;
+    let step = match endpoint {
+        None => deliveries::ReplayStep {
+            change: Change::default().delete(&replay, replay.version),
+            deliveries: 0,
+            done: true,
+        },
+        Some(e) if e.status != EndpointStatus::Enabled => return Ok(Step::Waits),
+        Some(e) => {
+            let range = (replay.after_sequence, replay.through_sequence, false);
+            let page = app
+                .store
+                .feed_page(&replay.partner_id, range, &replay.types, REPLAY_STEP, now)
+                .await?;
+            let events: Vec<(EventId, String, u64)> = page
+                .bodies
+                .iter()
+                .filter_map(|(sequence, body)| {
+                    let v: Value = serde_json::from_str(body).ok()?;
+                    let id = EventId::parse(v["id"].as_str()?)?;
+                    Some((id, v["type"].as_str()?.to_owned(), *sequence))
+                })
+                .collect();
+            let through = page.next.unwrap_or(replay.through_sequence);
+            deliveries::replay_step(&replay, &e, &events, through, now)
+        }
+    };
+    let stamp = Stamp {
+        at: now,
+        actor: Actor::system("webhook-dispatcher"),
+        request_id: ulid::Ulid::generate().to_string(),
+    };
+    match app.store.commit_change(&step.change, &stamp).await {
+        Ok(()) if step.done => Ok(Step::Done),
+        Ok(()) => Ok(Step::Made(step.deliveries)),
+        Err(TxFailure::Store(e)) => Err(e),
+        // The replay moved meanwhile (another dispatcher's step): read again.
+        Err(_) => Ok(Step::Made(0)),
+    }
 }
 
 #[cfg(test)]

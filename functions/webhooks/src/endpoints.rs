@@ -5,13 +5,13 @@
 
 use std::net::IpAddr;
 
-use vls_domain::model::{DeliveryStatus, DisabledReason, Partner, WebhookEndpoint};
+use vls_domain::model::{DisabledReason, Partner, WebhookEndpoint};
 use vls_domain::principal::Principal;
 use vls_domain::rules::endpoints::{self, EndpointSpec};
 use vls_domain::types::{EndpointId, PartnerId};
 use vls_domain::webhooks::{address_allowed, secret_from};
 use vls_http::paging::List;
-use vls_http::views::{DeliveryView, EndpointView, EndpointWithSecret};
+use vls_http::views::{EndpointView, EndpointWithSecret};
 use vls_http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate};
 
 use crate::App;
@@ -82,7 +82,7 @@ async fn registered(app: &App, partner: &PartnerId) -> Result<Partner, Problem> 
 }
 
 /// The caller's partner and the endpoint the path names (404 unless it is the partner's).
-async fn partner_and_endpoint(
+pub(crate) async fn partner_and_endpoint(
     app: &App,
     ctx: &Ctx,
     path: &Params,
@@ -217,39 +217,4 @@ pub(crate) async fn rotate(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         Ok(Planned::by(p, Reply::ok(&shown), done.change).sealed_in_record())
     })
     .await
-}
-
-/// GET /webhook-endpoints/{id}/deliveries?status=pending|succeeded|failed|cancelled: the
-/// endpoint's deliveries with their attempts, a page at a time, oldest first. The status
-/// applies to the page read (a page may hold fewer than the limit and still have a next one).
-pub(crate) async fn deliveries(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
-    let (_, e) = partner_and_endpoint(app, ctx, path).await?;
-    let filter = ctx.query_param("status").filter(|s| !s.is_empty());
-    let wanted = match filter.as_deref() {
-        None => None,
-        Some("pending") => Some(DeliveryStatus::Pending),
-        Some("succeeded") => Some(DeliveryStatus::Succeeded),
-        Some("failed") => Some(DeliveryStatus::Failed),
-        Some("cancelled") => Some(DeliveryStatus::Cancelled),
-        Some(other) => {
-            let why = format!("{other:?} is not pending, succeeded, failed or cancelled");
-            return Err(Problem::new(422, "invalid_status", why).at_field("status"));
-        }
-    };
-    let key = app.config.cursor_key.as_ref();
-    let names = ("deliveries", "webhook_deliveries");
-    let mut list = List::new(key, names, e.id.as_str(), filter.as_deref(), p);
-    let asked = list.asked(ctx)?;
-    let page = app
-        .store
-        .deliveries_page(&e.id, asked.after.as_deref(), asked.limit, asked.descending)
-        .await?;
-    let shown: Vec<DeliveryView> = page
-        .items
-        .iter()
-        .filter(|d| wanted.is_none_or(|w| d.status == w))
-        .map(DeliveryView::from)
-        .collect();
-    list.reply(&shown, page.next.as_deref())
 }

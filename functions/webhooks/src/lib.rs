@@ -2,6 +2,7 @@
 //! events (§6.4), in the order of their sequence, and one event by id; its webhook endpoints
 //! (§6.5, `endpoints`).
 
+pub mod deliveries;
 pub mod endpoints;
 
 use std::sync::Arc;
@@ -99,10 +100,28 @@ pub static ROUTES: &[Route<App>] = &[
         endpoints::rotate
     ),
     route!(
+        "POST",
+        "/webhook-endpoints/{endpoint_id}/test",
+        PARTNER,
+        deliveries::test
+    ),
+    route!(
         "GET",
         "/webhook-endpoints/{endpoint_id}/deliveries",
         PARTNER,
-        endpoints::deliveries
+        deliveries::list
+    ),
+    route!(
+        "POST",
+        "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+        PARTNER,
+        deliveries::redeliver
+    ),
+    route!(
+        "POST",
+        "/webhook-endpoints/{endpoint_id}/replay",
+        PARTNER,
+        deliveries::replay
     ),
 ];
 
@@ -196,7 +215,12 @@ async fn list(app: &App, ctx: &Ctx, _path: &Params) -> Answer {
 
 /// 410 `events_expired`, with the oldest sequence still kept: the event after `after` is past
 /// its retention.
-async fn expired_after(app: &App, ctx: &Ctx, partner: &PartnerId, after: u64) -> Problem {
+pub(crate) async fn expired_after(
+    app: &App,
+    ctx: &Ctx,
+    partner: &PartnerId,
+    after: u64,
+) -> Problem {
     let oldest = match app.store.oldest_sequence(partner, ctx.now).await {
         Ok(oldest) => oldest,
         Err(e) => return e.into(),

@@ -10,7 +10,7 @@ use crate::error::{CoverageShortfall, ReliedOnShortfall};
 use crate::model::{Billing, DisabledReason, MailReason, MailRefusal, OnlineServicesLicense, Osm};
 use crate::types::{
     AccountId, AgreementId, AmendmentId, CustomerNumber, EndpointId, Lines, MailId, OrderId,
-    PartnerId, Program, ReservationId, SkuCounts, SubscriptionId,
+    PartnerId, Program, ReplayId, ReservationId, SkuCounts, SubscriptionId,
 };
 
 /// An audited action and its details (serialised as the details alone: the action is
@@ -158,6 +158,15 @@ pub enum Audit {
         endpoint_id: EndpointId,
         previous_expires_at: Option<DateTime<Utc>>,
     },
+    /// The partner's events after `after_sequence` through `through_sequence` (of `types`,
+    /// every type the endpoint takes when empty) delivered to the endpoint again.
+    WebhookEndpointReplayed {
+        endpoint_id: EndpointId,
+        replay_id: ReplayId,
+        after_sequence: u64,
+        through_sequence: u64,
+        types: Vec<String>,
+    },
 }
 
 /// What the trail keeps of a webhook endpoint: where it delivers and what.
@@ -248,6 +257,7 @@ impl Audit {
             Self::WebhookEndpointDisabled { .. } => "webhook_endpoint.disabled",
             Self::WebhookEndpointEnabled { .. } => "webhook_endpoint.enabled",
             Self::WebhookEndpointSecretRotated { .. } => "webhook_endpoint.secret_rotated",
+            Self::WebhookEndpointReplayed { .. } => "webhook_endpoint.replayed",
         }
     }
 

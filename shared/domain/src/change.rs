@@ -8,15 +8,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::audit::Audit;
 use crate::metrics::Metric;
-use crate::model::Delivery;
 use crate::model::{
     Account, ActivationLink, Agreement, MailIntent, Mismatches, Order, Partner, Reservation,
     Subscription, WebhookEndpoint,
 };
+use crate::model::{Delivery, Replay};
 use crate::notices::Notice;
 use crate::sources::{Source, SourceKind, moved};
 use crate::trail::{Actor, Event};
-use crate::types::{AccountId, AgreementId, CustomerNumber, MonthDay, OrderId, PartnerId};
+use crate::types::{
+    AccountId, AgreementId, CustomerNumber, EndpointId, MonthDay, OrderId, PartnerId,
+};
 
 /// An entity a change writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,7 @@ pub enum Record {
     Mail(MailIntent),
     Endpoint(WebhookEndpoint),
     Delivery(Delivery),
+    Replay(Replay),
 }
 
 macro_rules! records {
@@ -52,6 +55,12 @@ records!(Partner, Account, Subscription, Order, Reservation);
 impl From<&WebhookEndpoint> for Record {
     fn from(e: &WebhookEndpoint) -> Self {
         Record::Endpoint(e.clone())
+    }
+}
+
+impl From<&Replay> for Record {
+    fn from(r: &Replay) -> Self {
+        Record::Replay(r.clone())
     }
 }
 
@@ -155,6 +164,13 @@ pub enum Write {
         agreement: AgreementId,
         before: Option<u32>,
         after: Mismatches,
+    },
+    /// The test deliveries sent to an endpoint in one minute (`minute`: since the epoch),
+    /// written only if still `before` (0: none yet).
+    TestsSent {
+        endpoint: EndpointId,
+        minute: i64,
+        before: u32,
     },
     /// An anniversary billed (R14, once).
     TrueUpMarker {

@@ -131,6 +131,10 @@ pub enum RuleError {
     WouldLoseReliedOnLicenses { shortfalls: Vec<ReliedOnShortfall> },
     #[error("a partner has at most 10 webhook endpoints")]
     WebhookEndpointLimit,
+    #[error("too many requests of this kind; try again in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("a replay of this endpoint is still in progress; one at a time")]
+    ReplayInProgress,
 }
 
 impl From<FieldError> for RuleError {
@@ -174,6 +178,8 @@ impl RuleError {
             Self::WouldLoseReliedOnLicenses { .. } => "would_lose_relied_on_licenses",
             Self::TotalOutOfRange { .. } => "total_out_of_range",
             Self::WebhookEndpointLimit => "webhook_endpoint_limit",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::ReplayInProgress => "replay_in_progress",
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::holdings::Holdings;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, DeliveryId, Email, EndpointId, EventId, Lines, MailId,
-    OrderId, PartnerId, Program, ReservationId, SkuCounts, SubscriptionId,
+    OrderId, PartnerId, Program, ReplayId, ReservationId, SkuCounts, SubscriptionId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +100,26 @@ pub struct Delivery {
     pub lease_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub version: u64,
+    /// The bytes sent, for an event that is not in the partner's feed (a test event); the
+    /// others send the body their event was given when it was sequenced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// A replay in progress (SPEC §6.5): the partner's events after `after_sequence` up to
+/// `through_sequence` (its mark when asked), of `types` (all when empty), delivered again to
+/// one endpoint, a batch at a time; `after_sequence` moves on with each batch, and the replay
+/// is gone when it reaches `through_sequence`. One at a time per endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay {
+    pub id: ReplayId,
+    pub endpoint_id: EndpointId,
+    pub partner_id: PartnerId,
+    pub after_sequence: u64,
+    pub through_sequence: u64,
+    pub types: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +161,7 @@ impl Delivery {
             lease_until: None,
             created_at: now,
             version: 1,
+            body: None,
         }
     }
 }

@@ -158,6 +158,12 @@ prefixed_id!(
     "dlv_"
 );
 
+prefixed_id!(
+    /// A replay of an endpoint's missed events (SPEC §6.5).
+    ReplayId,
+    "rpl_"
+);
+
 impl DeliveryId {
     /// The delivery of `event` that the dispatcher makes for each endpoint that wants it: the
     /// event's own ULID, so that making it again (a retried fan-out) makes nothing new.

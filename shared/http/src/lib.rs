@@ -292,6 +292,11 @@ impl Reply {
         }
     }
 
+    /// 202: taken, and done after the answer (a delivery, a replay).
+    pub fn accepted(body: &impl Serialize) -> Self {
+        Self::json(202, body)
+    }
+
     /// 201, with the `Location` of what was created (a path of this API).
     pub fn created(body: &impl Serialize, location: String) -> Self {
         Self::json(201, body).with_header("location", location)

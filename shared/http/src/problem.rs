@@ -14,6 +14,9 @@ pub struct Problem {
     pub extra: Map<String, Value>,
 }
 
+/// The member of a 429 that says how many seconds to wait (also sent as `Retry-After`).
+const RETRY_AFTER_SECONDS: &str = "retry_after_seconds";
+
 fn title(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
@@ -107,6 +110,10 @@ impl Problem {
         if self.status == 401 {
             builder = builder.header("www-authenticate", "Bearer");
         }
+        // A refusal that says when to come back says it in `Retry-After` too.
+        if let Some(secs) = self.extra.get(RETRY_AFTER_SECONDS).and_then(Value::as_u64) {
+            builder = builder.header("retry-after", secs.to_string());
+        }
         builder
             .body(Body::Text(self.body().to_string()))
             .unwrap_or_else(|_| Response::new(Body::Empty))
@@ -140,9 +147,10 @@ fn status_of(e: &RuleError) -> u16 {
         | RuleError::CancellationWouldLoseLicenses { .. }
         | RuleError::WouldLoseReliedOnLicenses { .. }
         | RuleError::TotalOutOfRange { .. }
-        | RuleError::WebhookEndpointLimit => 409,
+        | RuleError::WebhookEndpointLimit
+        | RuleError::ReplayInProgress => 409,
         RuleError::LinkGone { .. } => 410,
-        RuleError::TooManyAttempts { .. } => 429,
+        RuleError::TooManyAttempts { .. } | RuleError::RateLimited { .. } => 429,
     }
 }
 
@@ -183,6 +191,11 @@ fn extra_of(e: &RuleError) -> Map<String, Value> {
         }
         RuleError::ReservationWindowClosed { anniversary } => {
             m.insert("anniversary".into(), json!(anniversary));
+        }
+        RuleError::RateLimited {
+            retry_after_seconds,
+        } => {
+            m.insert(RETRY_AFTER_SECONDS.into(), json!(retry_after_seconds));
         }
         _ => {}
     }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::types::{
-    AccountId, AgreementId, EndpointId, EventId, OrderId, ReservationId, SubscriptionId,
+    AccountId, AgreementId, DeliveryId, EndpointId, EventId, OrderId, ReservationId, SubscriptionId,
 };
 use crate::{Ctx, Problem, Reply, Role};
 
@@ -97,6 +97,7 @@ path_ids! {
     SubscriptionId => "subscription",
     EndpointId => "webhook endpoint",
     EventId => "event",
+    DeliveryId => "delivery",
 }
 
 impl<A> Route<A> {

@@ -6,12 +6,21 @@
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use chrono::{DateTime, Utc};
-use vls_domain::model::{Delivery, EndpointStatus, WebhookEndpoint};
+use vls_domain::model::{Delivery, EndpointStatus, Partner, Replay, WebhookEndpoint};
 use vls_domain::notices::PartnerEvent;
 
 use crate::keys;
 use crate::types::{DeliveryId, EndpointId, EventId, PartnerId};
 use crate::{Page, Store, StoreError, Stored, key_map};
+
+/// What [`Store::replay_context`] read.
+#[derive(Debug, Clone)]
+pub struct ReplayContext {
+    pub partner: Option<Partner>,
+    pub endpoint: Option<WebhookEndpoint>,
+    pub replay: Option<Replay>,
+    pub mark: u64,
+}
 
 impl Store {
     /// Every endpoint of `partner`'s (at most ten).
@@ -92,6 +101,63 @@ impl Store {
         let shards = keys::unfanned_shards();
         self.due_in_shards(shards, before, per_shard, Self::event_id)
             .await
+    }
+
+    /// What a replay is asked against, in one read: the partner, its endpoint, the endpoint's
+    /// replay in progress and the partner's mark (its last sequence listed, 0 before any).
+    pub async fn replay_context(
+        &self,
+        partner: &PartnerId,
+        endpoint: &EndpointId,
+    ) -> Result<ReplayContext, StoreError> {
+        let wanted = [
+            keys::partner(partner),
+            keys::endpoint(partner, endpoint),
+            keys::replay(endpoint),
+            keys::feed_mark(partner),
+        ];
+        let mut found = self.batch_get(&wanted).await?.into_iter();
+        let mut next = || found.next().flatten();
+        let partner = next().map(crate::decode).transpose()?;
+        let endpoint = next().map(crate::decode).transpose()?;
+        let replay = next().map(crate::decode).transpose()?;
+        let mark = next()
+            .and_then(|i| i.get("last")?.as_n().ok()?.parse().ok())
+            .unwrap_or(0);
+        Ok(ReplayContext {
+            partner,
+            endpoint,
+            replay,
+            mark,
+        })
+    }
+
+    /// The endpoint's replay in progress, if any.
+    pub async fn replay(&self, endpoint: &EndpointId) -> Result<Option<Replay>, StoreError> {
+        self.get_as(&keys::replay(endpoint)).await
+    }
+
+    /// Replays in progress asked for at or before `before`, oldest first, at most `limit`
+    /// (the sweep's read), by endpoint.
+    pub async fn replays_waiting(
+        &self,
+        before: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<EndpointId>, StoreError> {
+        let shard = std::iter::once(keys::REPLAYS.to_owned());
+        self.due_in_shards(shard, before, limit, |item| {
+            EndpointId::parse(&crate::id_from_pk(item, keys::DELIVERIES_PREFIX)?)
+        })
+        .await
+    }
+
+    /// Test events sent to the endpoint in `minute` (since the epoch) so far.
+    pub async fn tests_sent(&self, endpoint: &EndpointId, minute: i64) -> Result<u32, StoreError> {
+        let item = self.get(&keys::tests_sent(endpoint, minute)).await?;
+        let count = item
+            .as_ref()
+            .and_then(|i| i.get("count")?.as_n().ok()?.parse::<u32>().ok());
+        Ok(count.unwrap_or(0))
     }
 
     pub async fn delivery(

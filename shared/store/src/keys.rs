@@ -25,6 +25,8 @@
 //! | `FEED#<partner>`         | `S#<sequence>`  | a partner's sequenced event (its body)          |
 //! | `FEED#<partner>`         | `MARK`          | the partner's last sequence                     |
 //! | `HOOK#<we>`              | `D#<dlv>`       | a delivery and its attempts; in GSI1 if pending |
+//! | `HOOK#<we>`              | `REPLAY`        | the endpoint's replay in progress (in GSI1)     |
+//! | `HOOK#<we>`              | `TESTS#<minute>`| test events sent that minute (TTL)              |
 //!
 //! An order's and a reservation's id names its agreement (`ord_<agreement>_<own>`), so one
 //! read finds it with its agreement; nothing else points at it.
@@ -54,10 +56,12 @@
 //!   given up, so the sweep reads only what is pending and due.
 //! - partner events not yet sequenced: `gsi1pk = UNSEQ#<shard>` (8 shards by event id),
 //!   `gsi1sk = <occurred at>#<evt>`; removed when the dispatcher sequences the event, so the
-//!   sweep reads only what the stream's dispatcher has not done; then `FANOUT#<shard>` until
-//!   its deliveries are made.
+//!   sweep reads only what the stream's dispatcher has not done; then, if an endpoint takes
+//!   it, `FANOUT#<shard>` until its deliveries are made.
 //! - pending deliveries: `gsi1pk = DLVDUE#<shard>` (8 shards by endpoint), `gsi1sk = <due
 //!   at>#<dlv>`, until they succeed, fail or are cancelled.
+//! - replays in progress: `gsi1pk = REPLAYS` (one partition: they are few), `gsi1sk = <asked
+//!   at>#<we>`, until the dispatcher's steps reach its end.
 //!
 //! The index projects keys only: the listings take ids from `pk` and read the items
 //! themselves (strongly consistent), so the index stores and writes nothing else.
@@ -346,6 +350,23 @@ pub fn delivery_due_shards() -> impl Iterator<Item = String> {
 }
 
 pub const DELIVERY_DUE: &str = "DLVDUE";
+
+/// An endpoint's replay in progress (one at a time), beside its deliveries.
+pub fn replay(endpoint: &EndpointId) -> Key {
+    (deliveries(endpoint), "REPLAY".into())
+}
+
+/// GSI1 keys of a replay in progress: one partition (replays are few), by when it was asked.
+pub fn replay_waiting(endpoint: &EndpointId, at: &str) -> Key {
+    (REPLAYS.into(), format!("{at}#{endpoint}"))
+}
+
+pub const REPLAYS: &str = "REPLAYS";
+
+/// The count of test events sent to an endpoint in one minute (since the epoch).
+pub fn tests_sent(endpoint: &EndpointId, minute: i64) -> Key {
+    (deliveries(endpoint), format!("TESTS#{minute}"))
+}
 
 pub fn lockout(agreement: &AgreementId) -> Key {
     (format!("LOCKOUT#{agreement}"), "LOCKOUT".into())

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use counter::{backoff, count, count_all};
+pub use deliveries::ReplayContext;
 pub use feed::{FeedPage, Sequenced};
 pub use keys::DUE_SHARDS;
 pub use stored::{Keyed, Stored, Trail, Versioned};

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::keys::{self, Key};
 use crate::model::{
-    Account, Agreement, Delivery, DeliveryStatus, MailIntent, MailStatus, Order, Partner,
+    Account, Agreement, Delivery, DeliveryStatus, MailIntent, MailStatus, Order, Partner, Replay,
     WebhookEndpoint,
 };
 use crate::model::{Reservation, Subscription};
@@ -85,6 +85,22 @@ impl Stored for Delivery {
             item.insert(keys::GSI1_PK.into(), s(pk));
             item.insert(keys::GSI1_SK.into(), s(sk));
         }
+        Ok(item)
+    }
+}
+
+/// An endpoint's replay in progress, beside its deliveries; in the index of replays the
+/// dispatcher's sweep works until it is done (then it is deleted).
+impl Stored for Replay {
+    const KIND: &'static str = "replay";
+    fn key(&self) -> Key {
+        keys::replay(&self.endpoint_id)
+    }
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        let (pk, sk) = keys::replay_waiting(&self.endpoint_id, &timestamp(self.created_at));
+        item.insert(keys::GSI1_PK.into(), s(pk));
+        item.insert(keys::GSI1_SK.into(), s(sk));
         Ok(item)
     }
 }
@@ -236,7 +252,8 @@ versioned!(
     Reservation,
     MailIntent,
     WebhookEndpoint,
-    Delivery
+    Delivery,
+    Replay
 );
 
 impl Keyed for AccountId {

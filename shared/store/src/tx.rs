@@ -23,7 +23,7 @@ use crate::rules::activation::{ActivationLink, lockout_window};
 use crate::rules::schedule::MonthDay;
 use crate::sources::{Source, SourceKind};
 use crate::trail::Event;
-use crate::types::{AccountId, AgreementId, CustomerNumber, OrderId};
+use crate::types::{AccountId, AgreementId, CustomerNumber, EndpointId, OrderId};
 use vls_domain::notices::PartnerEvent;
 
 /// `$body` with `$e` bound to the entity `$record` holds, whichever it is.
@@ -42,6 +42,7 @@ macro_rules! each_record {
             Record::Mail($e) => $body,
             Record::Endpoint($e) => $body,
             Record::Delivery($e) => $body,
+            Record::Replay($e) => $body,
         }
     };
 }
@@ -448,7 +449,40 @@ impl Tx {
                 anniversary,
                 order,
             } => self.true_up_marker(agreement, *anniversary, order.as_ref()),
+            Write::TestsSent {
+                endpoint,
+                minute,
+                before,
+            } => self.tests_sent(endpoint, *minute, *before),
         };
+    }
+
+    /// The endpoint's test events this minute as one more than `before`, only if still at
+    /// `before` (absent when 0); kept a little past the minute (TTL).
+    fn tests_sent(&mut self, endpoint: &EndpointId, minute: i64, before: u32) -> &mut Self {
+        let key = keys::tests_sent(endpoint, minute);
+        let expires = (minute + 2) * 60;
+        let mut item = key_map(&key);
+        item.insert("type".into(), AttributeValue::S("tests_sent".into()));
+        item.insert("count".into(), v(u64::from(before) + 1));
+        item.insert(
+            keys::TTL_ATTR.into(),
+            v(u64::try_from(expires).unwrap_or(0)),
+        );
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if before == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("#c = :count")
+                .expression_attribute_names("#c", "count")
+                .expression_attribute_values(":count", v(u64::from(before)))
+        };
+        let built = put
+            .build()
+            .map(|p| TransactWriteItem::builder().put(p).build())
+            .map_err(StoreError::unavailable);
+        self.push("tests_sent", built);
+        self
     }
 
     /// R9's counter as `after`, only if it is still at `before` (absent when `None`); kept

@@ -21,3 +21,4 @@ mod secrets;
 mod sign_in;
 mod webhook_deliveries;
 mod webhook_endpoints;
+mod webhook_replays;

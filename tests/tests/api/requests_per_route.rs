@@ -85,6 +85,8 @@ struct World {
     /// Two of p1's webhook endpoints (one to delete).
     hook: String,
     doomed: String,
+    /// A delivery to `hook` (a test event's).
+    delivery: String,
 }
 
 async fn world(h: &Harness) -> World {
@@ -137,6 +139,13 @@ async fn world(h: &Harness) -> World {
         .to_owned();
     let hook = h.post("/webhook-endpoints", &p, &endpoint()).await.id();
     let doomed = h.post("/webhook-endpoints", &p, &endpoint()).await.id();
+    let tested = h
+        .post(&format!("/webhook-endpoints/{hook}/test"), &p, &json!({}))
+        .await;
+    let delivery = tested.body["delivery_id"]
+        .as_str()
+        .expect("a delivery")
+        .to_owned();
     World {
         bs,
         p,
@@ -152,6 +161,7 @@ async fn world(h: &Harness) -> World {
         event,
         hook,
         doomed,
+        delivery,
     }
 }
 
@@ -274,6 +284,21 @@ fn calls(w: &World) -> Vec<Call> {
         post(format!("{hook}/enable"), p, json!({}), 200, 1),
         post(format!("{hook}/rotate-secret"), p, json!({}), 200, 2),
         get(format!("{hook}/deliveries?limit=5"), p, 2),
+        post(format!("{hook}/test"), p, json!({}), 202, 2),
+        post(
+            format!("{hook}/deliveries/{}/redeliver", w.delivery),
+            p,
+            json!({}),
+            202,
+            2,
+        ),
+        post(
+            format!("{hook}/replay"),
+            p,
+            json!({"after_sequence": 0}),
+            202,
+            2,
+        ),
         call(
             "DELETE",
             format!("/webhook-endpoints/{}", w.doomed),
@@ -397,6 +422,7 @@ fn route_template(path: &str) -> String {
             "reservations" => Some("{reservation_id}"),
             "events" => Some("{event_id}"),
             "webhook-endpoints" => Some("{endpoint_id}"),
+            "deliveries" => Some("{delivery_id}"),
             "activate" => Some("{token}"),
             _ => None,
         };

@@ -82,6 +82,8 @@ struct World {
     /// Two of p1's webhook endpoints (one for the delete).
     hook: String,
     doomed: String,
+    /// A delivery to `hook` (a test event's).
+    delivery: String,
 }
 
 async fn world(h: &Harness) -> World {
@@ -122,6 +124,12 @@ async fn world(h: &Harness) -> World {
         .to_owned();
     let hook = h.post("/webhook-endpoints", &p1, &endpoint()).await.id();
     let doomed = h.post("/webhook-endpoints", &p1, &endpoint()).await.id();
+    let test = format!("/webhook-endpoints/{hook}/test");
+    let tested = h.post(&test, &p1, &json!({})).await;
+    let delivery = tested.body["delivery_id"]
+        .as_str()
+        .expect("a delivery")
+        .to_owned();
     World {
         acc,
         other_acc,
@@ -134,6 +142,7 @@ async fn world(h: &Harness) -> World {
         event,
         hook,
         doomed,
+        delivery,
     }
 }
 
@@ -226,6 +235,17 @@ fn rows(w: &World) -> Vec<Row> {
         post(format!("{hook}/enable"), json!({}), PARTNER),
         post(format!("{hook}/rotate-secret"), json!({}), PARTNER),
         read(format!("{hook}/deliveries"), PARTNER),
+        post(format!("{hook}/test"), json!({}), PARTNER),
+        post(
+            format!("{hook}/deliveries/{}/redeliver", w.delivery),
+            json!({}),
+            PARTNER,
+        ),
+        post(
+            format!("{hook}/replay"),
+            json!({"after_sequence": 0}),
+            PARTNER,
+        ),
         row(
             "DELETE",
             format!("/webhook-endpoints/{}", w.doomed),
@@ -345,7 +365,7 @@ async fn every_route_for_every_caller() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         rows.len(),
-        41,
+        44,
         "every authenticated operation of the contract (the page GET needs no token)"
     );
     // The page itself needs only the link.

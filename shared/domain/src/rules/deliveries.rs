@@ -4,8 +4,136 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Attempt, Delivery, DeliveryStatus};
+use crate::change::{Change, Decision, Write};
+use crate::error::RuleError;
+use crate::model::{Attempt, Delivery, DeliveryStatus, Replay, WebhookEndpoint};
+use crate::notices::PartnerEvent;
+use crate::types::{DeliveryId, EventId};
 use crate::webhooks::{Next, after_attempt};
+
+/// Test events an endpoint may be sent in one minute (then 429 `rate_limited`).
+pub const TESTS_A_MINUTE: u32 = 5;
+
+/// Deliveries one step of a replay makes (with the replay itself, one transaction).
+pub const REPLAY_STEP: usize = 98;
+
+/// The minute (since the epoch) `at` falls in: test events are counted per minute.
+pub fn minute_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(60)
+}
+
+/// A `webhook.test` event, delivered to `endpoint` alone (never sequenced or listed): its
+/// delivery, which carries the event's bytes, due at once. `sent`: the test events of this
+/// minute so far; past [`TESTS_A_MINUTE`] it is refused until the next minute.
+pub fn test(
+    endpoint: &WebhookEndpoint,
+    sent: u32,
+    now: DateTime<Utc>,
+) -> Result<Decision<Delivery>, RuleError> {
+    let minute = minute_of(now);
+    if sent >= TESTS_A_MINUTE {
+        let next = (minute + 1) * 60 - now.timestamp();
+        return Err(RuleError::RateLimited {
+            retry_after_seconds: u64::try_from(next.max(1)).unwrap_or(60),
+        });
+    }
+    let event = PartnerEvent {
+        id: EventId::generate(),
+        kind: "webhook.test".to_owned(),
+        partner_id: endpoint.partner_id.clone(),
+        agreement_id: None,
+        occurred_at: now,
+        object: serde_json::json!({ "endpoint_id": endpoint.id }),
+        complete: true,
+        sequence: None,
+    };
+    let mut delivery = Delivery::of((&event.id, &event.kind, None), endpoint, now);
+    delivery.body = Some(event.body());
+    let change = Change::default().create(&delivery).write(Write::TestsSent {
+        endpoint: endpoint.id.clone(),
+        minute,
+        before: sent,
+    });
+    Ok(Decision {
+        outcome: delivery,
+        change,
+    })
+}
+
+/// A new delivery of `delivery`'s event to the same endpoint, due at once: a new id, the same
+/// event id (and, for a test event, the same bytes).
+pub fn again(delivery: &Delivery, id: DeliveryId, now: DateTime<Utc>) -> Delivery {
+    Delivery {
+        id,
+        status: DeliveryStatus::Pending,
+        attempts: Vec::new(),
+        next_attempt_at: Some(now),
+        lease_until: None,
+        created_at: now,
+        version: 1,
+        ..delivery.clone()
+    }
+}
+
+/// POST …/deliveries/{id}/redeliver: [`again`], made.
+pub fn redeliver(delivery: &Delivery, now: DateTime<Utc>) -> Decision<Delivery> {
+    let made = again(delivery, DeliveryId::generate(), now);
+    Decision {
+        change: Change::default().create(&made),
+        outcome: made,
+    }
+}
+
+/// What one step of a replay writes: its deliveries, and the replay moved on or gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayStep {
+    pub change: Change,
+    pub deliveries: usize,
+    /// The replay is done (deleted by this step).
+    pub done: bool,
+}
+
+/// One step of `replay` (read at its version) to `endpoint`: a delivery, due at once, for
+/// each of `events` (the next of the partner's feed after the replay's position, at most
+/// [`REPLAY_STEP`], each `(id, type, sequence)`, those the endpoint does not take left out),
+/// and the replay moved on to `read_through` (the last sequence read), or gone when that is
+/// its end.
+pub fn replay_step(
+    replay: &Replay,
+    endpoint: &WebhookEndpoint,
+    events: &[(EventId, String, u64)],
+    read_through: u64,
+    now: DateTime<Utc>,
+) -> ReplayStep {
+    let mut change = Change::default();
+    let mut deliveries = 0;
+    let asked = |kind: &String| replay.types.is_empty() || replay.types.contains(kind);
+    let range = replay.after_sequence + 1..=replay.through_sequence;
+    for (id, kind, sequence) in events.iter().take(REPLAY_STEP) {
+        if endpoint.wants(kind) && asked(kind) && range.contains(sequence) {
+            let first = Delivery::of((id, kind, Some(*sequence)), endpoint, now);
+            change = change.create(&again(&first, DeliveryId::generate(), now));
+            deliveries += 1;
+        }
+    }
+    let through = read_through.min(replay.through_sequence);
+    let done = through >= replay.through_sequence;
+    let change = if done {
+        change.delete(replay, replay.version)
+    } else {
+        let moved = Replay {
+            after_sequence: through.max(replay.after_sequence),
+            version: replay.version + 1,
+            ..replay.clone()
+        };
+        change.replace(&moved, replay.version)
+    };
+    ReplayStep {
+        change,
+        deliveries,
+        done,
+    }
+}
 
 /// How one attempt ended: the receiver's status code and `Retry-After`, or why there was no
 /// answer (a refused address, a refused connection, a timeout), and how long it took.
@@ -63,11 +191,110 @@ mod tests {
     use super::*;
     use crate::model::{EndpointStatus, WebhookEndpoint};
     use crate::testing::at;
-    use crate::types::{EndpointId, EventId, PartnerId};
+    use crate::types::{EndpointId, EventId, PartnerId, ReplayId};
     use std::time::Duration;
 
+    fn endpoint(enabled_events: &[&str]) -> WebhookEndpoint {
+        WebhookEndpoint {
+            enabled_events: enabled_events.iter().map(|e| (*e).to_owned()).collect(),
+            ..pending_endpoint()
+        }
+    }
+
     fn pending() -> Delivery {
-        let endpoint = WebhookEndpoint {
+        let endpoint = pending_endpoint();
+        let event = EventId::generate();
+        Delivery::of(
+            (&event, "order.invoiced", Some(1)),
+            &endpoint,
+            at("2027-01-01T00:00:00Z"),
+        )
+    }
+
+    #[test]
+    fn a_test_event_carries_its_bytes_and_the_sixth_of_a_minute_waits_for_the_next() {
+        let e = endpoint(&["order.invoiced"]);
+        let now = at("2027-01-01T00:00:23Z");
+        let made = test(&e, 4, now).expect("the fifth");
+        let body: serde_json::Value =
+            serde_json::from_str(made.outcome.body.as_deref().expect("its bytes")).expect("json");
+        assert_eq!(
+            (
+                &body["type"],
+                &body["sequence"],
+                &body["data"]["object"]["endpoint_id"]
+            ),
+            (
+                &serde_json::json!("webhook.test"),
+                &serde_json::Value::Null,
+                &serde_json::json!(e.id)
+            )
+        );
+        assert_eq!(body["id"], serde_json::json!(made.outcome.event_id));
+        assert_eq!(made.outcome.sequence, None);
+        let counted = made.change.writes.iter().any(|w| {
+            matches!(w, Write::TestsSent { minute, before: 4, .. } if *minute == minute_of(now))
+        });
+        assert!(counted, "{:?}", made.change.writes);
+        let refused = test(&e, TESTS_A_MINUTE, now).expect_err("the sixth");
+        assert_eq!(
+            refused,
+            RuleError::RateLimited {
+                retry_after_seconds: 37
+            }
+        );
+    }
+
+    #[test]
+    fn a_replay_step_delivers_what_the_endpoint_takes_and_moves_on_or_ends() {
+        let e = endpoint(&["order.invoiced", "true_up.billed"]);
+        let replay = Replay {
+            id: ReplayId::generate(),
+            endpoint_id: e.id.clone(),
+            partner_id: e.partner_id.clone(),
+            after_sequence: 10,
+            through_sequence: 20,
+            types: vec!["true_up.billed".into(), "osm.changed".into()],
+            created_at: at("2027-01-01T00:00:00Z"),
+            version: 3,
+        };
+        let event = |kind: &str, s: u64| (EventId::generate(), kind.to_owned(), s);
+        let page = [
+            event("true_up.billed", 11),
+            event("order.invoiced", 12),
+            event("osm.changed", 13),
+            event("true_up.billed", 14),
+        ];
+        let now = at("2027-01-02T00:00:00Z");
+        let step = replay_step(&replay, &e, &page, 14, now);
+        assert_eq!((step.deliveries, step.done), (2, false));
+        let made: Vec<u64> = step
+            .change
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Create(crate::change::Record::Delivery(d)) => d.sequence,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(made, [11, 14], "asked for and taken by the endpoint");
+        let moved = step.change.writes.iter().any(|w| {
+            matches!(w, Write::Replace(crate::change::Record::Replay(r), 3)
+                if r.after_sequence == 14 && r.version == 4)
+        });
+        assert!(moved, "{:?}", step.change.writes);
+        let last = replay_step(&replay, &e, &[event("true_up.billed", 21)], 20, now);
+        assert_eq!((last.deliveries, last.done), (0, true), "past its end");
+        let gone = last
+            .change
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::Delete(crate::change::Record::Replay(_), 3)));
+        assert!(gone);
+    }
+
+    fn pending_endpoint() -> WebhookEndpoint {
+        WebhookEndpoint {
             id: EndpointId::generate(),
             partner_id: PartnerId::parse("p1").expect("id"),
             url: "https://hooks.example.com".into(),
@@ -80,13 +307,7 @@ mod tests {
             created_at: at("2027-01-01T00:00:00Z"),
             sequence: 1,
             version: 1,
-        };
-        let event = EventId::generate();
-        Delivery::of(
-            (&event, "order.invoiced", Some(1)),
-            &endpoint,
-            at("2027-01-01T00:00:00Z"),
-        )
+        }
     }
 
     fn tried(status: Option<u16>, retry_after: Option<u64>) -> Tried {

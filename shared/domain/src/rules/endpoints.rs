@@ -10,9 +10,9 @@ use crate::audit::{Audit, EndpointDetails};
 use crate::change::{Audited, Change, Decision};
 use crate::error::{FieldError, RuleError};
 use crate::input::{Obj, Res};
-use crate::model::{DisabledReason, EndpointStatus, Partner, WebhookEndpoint};
+use crate::model::{DisabledReason, EndpointStatus, Partner, Replay, WebhookEndpoint};
 use crate::notices::listed_type;
-use crate::types::{EndpointId, parse_text};
+use crate::types::{EndpointId, ReplayId, parse_text};
 use crate::webhooks::{UrlRefusal, url_allowed};
 
 /// Endpoints a partner may have.
@@ -99,6 +99,84 @@ pub fn overlap(body: &Obj<'_>) -> Res<Duration> {
             let why = "a whole number of seconds from 0 to 604,800";
             FieldError::new("overlap_seconds", "invalid_field", why)
         })
+}
+
+/// What a replay asks for: the events after `after_sequence`, of `types` (every type the
+/// endpoint takes when empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySpec {
+    pub after_sequence: u64,
+    pub types: Vec<String>,
+}
+
+/// `{after_sequence, types?}`: a sequence (0 or more) and event types a partner lists.
+pub fn replay_spec(body: &Obj<'_>) -> Res<ReplaySpec> {
+    let v = body.req("after_sequence")?;
+    let after_sequence = v.as_u64().ok_or_else(|| {
+        FieldError::new("after_sequence", "invalid_field", "a sequence (0 or more)")
+    })?;
+    let mut types: Vec<String> = Vec::new();
+    if body.get("types").is_some() {
+        for t in body.each("types", |v, path| {
+            let t = v
+                .as_str()
+                .ok_or_else(|| FieldError::new(path, "invalid_type", "must be a string"))?;
+            if !listed_type(t) {
+                let why = format!("{t:?} is not an event type a partner lists");
+                return Err(FieldError::new(path, "invalid_field", why));
+            }
+            Ok(t.to_owned())
+        })? {
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+    }
+    types.sort();
+    Ok(ReplaySpec {
+        after_sequence,
+        types,
+    })
+}
+
+/// A replay to `endpoint` of the partner's events after `spec.after_sequence` through
+/// `through` (its mark now), unless one is in progress (`current`); audited on the partner's
+/// trail. The dispatcher makes its deliveries, a step at a time.
+pub fn replay(
+    (partner, endpoint): (&Partner, &WebhookEndpoint),
+    current: Option<&Replay>,
+    spec: ReplaySpec,
+    (id, through): (ReplayId, u64),
+    now: DateTime<Utc>,
+) -> Result<Decision<Replay>, RuleError> {
+    if current.is_some() {
+        return Err(RuleError::ReplayInProgress);
+    }
+    let made = Replay {
+        id,
+        endpoint_id: endpoint.id.clone(),
+        partner_id: partner.id.clone(),
+        after_sequence: spec.after_sequence.min(through),
+        through_sequence: through,
+        types: spec.types,
+        created_at: now,
+        version: 1,
+    };
+    let audit = Audit::WebhookEndpointReplayed {
+        endpoint_id: endpoint.id.clone(),
+        replay_id: made.id.clone(),
+        after_sequence: spec.after_sequence,
+        through_sequence: through,
+        types: made.types.clone(),
+    };
+    let change = Change::default()
+        .replace(moved(partner, 0), partner.version)
+        .create(&made)
+        .audit(Audited::of(audit).on(&partner.id));
+    Ok(Decision {
+        outcome: made,
+        change,
+    })
 }
 
 /// The partner moved on by a change to its endpoints (`delta` to their count).
