@@ -86,7 +86,7 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let answer = mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;
         ctx.precondition(&SubscriptionView::from(&before))?;
-        let done = cancellation::cancel(&account, &before, &volume, who, *accept)?;
+        let done = cancellation::cancel(&account, &before, &volume, (who, *accept), ctx.now)?;
         let reply = Reply::ok(&CancellationView {
             subscription_id: &before.id,
             status: done.subscription.status,

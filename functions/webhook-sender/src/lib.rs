@@ -2,7 +2,7 @@
 //! Each due delivery is leased (no other sender takes it meanwhile), sent once, signed with
 //! every live secret of its endpoint (Standard Webhooks v1), the same bytes on every attempt,
 //! and recorded: succeeded, waiting for its next attempt by the retry schedule, or failed; a
-//! 410 also disables the endpoint. Deliveries are worked side by side, at most four at a time
+//! 410 also disables the endpoint, and so do five days without a success. Deliveries are worked side by side, at most four at a time
 //! per endpoint, so an endpoint that stalls never delays another's.
 
 pub mod attempt;
@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 use vls_domain::change::{Change, Stamp};
-use vls_domain::model::{Delivery, DeliveryStatus, DisabledReason, EndpointStatus};
-use vls_domain::rules::{deliveries, endpoints};
+use vls_domain::model::{Delivery, DeliveryStatus, EndpointStatus};
+use vls_domain::rules::deliveries;
 use vls_domain::trail::Actor;
 use vls_domain::types::{DeliveryId, EndpointId};
 use vls_domain::webhooks::signatures;
@@ -269,12 +269,7 @@ async fn try_work(
         .attempt(&endpoint.url, &body, &signed, now)
         .await;
     let (after, gone) = deliveries::attempted(&leased, tried, jitter());
-    if gone {
-        disable_gone(app, &after, leased.version, now).await?;
-    } else {
-        let change = Change::default().replace(&after, leased.version);
-        app.store.commit_change(&change, &stamp(now)).await?;
-    }
+    record(app, &after, (leased.version, gone), now).await?;
     Ok(match after.status {
         DeliveryStatus::Succeeded => Outcome::Succeeded,
         DeliveryStatus::Failed => Outcome::Failed,
@@ -283,13 +278,14 @@ async fn try_work(
     })
 }
 
-/// The delivery recorded (`after`, leased at `leased`) with its endpoint disabled as gone, in
-/// one transaction; another change to the partner meanwhile (another delivery's 410) is read
-/// again, and an endpoint already disabled is left as it is.
-async fn disable_gone(
+/// The attempt recorded (`after`, leased at `leased`), with what it does to its endpoint (a
+/// 410 disables it; a failure starts or ends its five failing days; a success ends them), in
+/// one transaction; another change to the endpoint or its partner meanwhile (another
+/// delivery's outcome) is read again.
+async fn record(
     app: &Sender,
     after: &Delivery,
-    leased: u64,
+    (leased, gone): (u64, bool),
     now: DateTime<Utc>,
 ) -> Result<(), TxFailure> {
     let mut last = TxFailure::Conflict;
@@ -299,9 +295,7 @@ async fn disable_gone(
             .partner_and_endpoint(&after.partner_id, &after.endpoint_id)
             .await?;
         let change = match (partner, endpoint) {
-            (Some(p), Some(e)) if e.status == EndpointStatus::Enabled => {
-                endpoints::disable(&p, &e, DisabledReason::Gone).change
-            }
+            (Some(p), Some(e)) => deliveries::endpoint_after((&p, &e), after, gone, now),
             _ => Change::default(),
         };
         match app

@@ -62,6 +62,10 @@ pub struct WebhookEndpoint {
     /// Its partner's version when it was created: its place in the partner's list.
     pub sequence: u64,
     pub version: u64,
+    /// Since when no attempt has succeeded (set by the first failure after a success, cleared
+    /// by a success or by enabling it): five days of it disable the endpoint (`failing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,6 +263,18 @@ pub struct Subscription {
     /// when it was bought (in the same transaction), so both lists follow commit order.
     #[serde(default)]
     pub sequence: u64,
+    /// The orders that named it in `replaces_subscription_id`, recorded as each is placed:
+    /// their partners hear of its cancellation (SPEC §6.2 `subscription.cancelled`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named_by: Vec<NamedBy>,
+}
+
+/// An order that named a subscription it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedBy {
+    pub partner_id: PartnerId,
+    pub agreement_id: AgreementId,
+    pub order_id: OrderId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

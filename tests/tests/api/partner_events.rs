@@ -61,6 +61,19 @@ async fn each_change_a_partner_hears_of_is_one_event_showing_what_its_get_showed
     h.associate(&token, &m.admin, &m.account).await;
     let agreement_path = format!("/agreements/{}", m.agreement);
     let activated = h.get(&agreement_path, p).await.body;
+    // The direct subscription the order replaced, cancelled: its partner hears of it.
+    let cancellation = format!(
+        "/accounts/{}/subscriptions/{}/cancellation",
+        m.account, m.subscription
+    );
+    let retired = h
+        .post(
+            &cancellation,
+            &m.admin,
+            &json!({"reason": "moved to volume"}),
+        )
+        .await;
+    assert_eq!(retired.status, 200, "{}", retired.raw);
 
     let reserve = format!("/agreements/{}/reservations", m.agreement);
     let key = Some("reserve-once");
@@ -103,7 +116,9 @@ async fn each_change_a_partner_hears_of_is_one_event_showing_what_its_get_showed
         .post("/accounts", &m.bs, &account_body("Contoso EU"))
         .await
         .id();
-    let remap = json!({"target_account_id": other, "reason": "the wrong tenant"});
+    // The cancelled subscription relies on these licences: billing support accepts the loss.
+    let remap = json!({"target_account_id": other, "reason": "the wrong tenant",
+                       "accept_license_loss": true});
     let r = h
         .post(&format!("{agreement_path}/remap"), &m.bs, &remap)
         .await;
@@ -136,12 +151,19 @@ async fn each_change_a_partner_hears_of_is_one_event_showing_what_its_get_showed
     assert_told(&events, "osm.changed", &osm_changed);
     assert_told(&events, "agreement.remapped", &remapped);
     assert_told(&events, "true_up.billed", &true_up);
-    assert_eq!(events.len(), 9, "one event per change told: {events:#?}");
+    let retired = json!({"subscription_id": m.subscription, "status": "cancelled",
+                         "cancelled_at": "2027-01-20T10:00:00Z", "order_ids": [m.order]});
+    let told: Vec<&Value> = of_type(&events, "subscription.cancelled")
+        .into_iter()
+        .map(|e| &e["data"]["object"])
+        .collect();
+    assert_eq!(told, [&retired], "told to the partner whose order named it");
+    assert_eq!(events.len(), 10, "one event per change told: {events:#?}");
     let sequences: Vec<u64> = events
         .iter()
         .filter_map(|e| e["sequence"].as_u64())
         .collect();
-    assert_eq!(sequences, (1..=9).collect::<Vec<_>>());
+    assert_eq!(sequences, (1..=10).collect::<Vec<_>>());
     for e in &events {
         assert_eq!(
             (&e["partner_id"], &e["agreement_id"], &e["api_version"]),

@@ -48,17 +48,25 @@ async fn deliveries(w: &Tenancy, endpoint: &str) -> Vec<Value> {
 async fn a_delivery_is_signed_and_every_attempt_sends_the_event_s_bytes() {
     let w = Tenancy::new().await;
     let h = &w.h;
-    let receiver = Receiver::start(vec![Answer::Status(500), Answer::Status(500)]).await;
+    let stall = Answer::Stall(Duration::from_secs(20));
+    let answers = vec![Answer::Status(500), Answer::Status(500), stall];
+    let receiver = Receiver::start(answers).await;
     let (endpoint, secret) = subscribed(&w, &receiver).await;
     an_event(&w).await;
     h.dispatch().await;
     h.send_webhooks().await;
     h.send_webhooks().await;
-    // The third attempt is due 5 s after the second.
+    // The third attempt is due 5 s after the second, the fourth 5 min after the third.
     h.clock.advance(chrono::Duration::seconds(6));
     h.send_webhooks().await;
+    h.clock.advance(chrono::Duration::seconds(331));
+    h.send_webhooks().await;
     let got = receiver.received();
-    assert_eq!(got.len(), 3, "two failures, then 200");
+    assert_eq!(
+        got.len(),
+        4,
+        "two failures, a stall past the attempt's 15 s, then 200"
+    );
     let events = h.walk("/events", &w.partner, "events", 10).await;
     let event_id = events[0]["id"].as_str().expect("id");
     for r in &got {
@@ -77,7 +85,8 @@ async fn a_delivery_is_signed_and_every_attempt_sends_the_event_s_bytes() {
         .iter()
         .map(|a| &a["status_code"])
         .collect();
-    assert_eq!(codes, [&json!(500), &json!(500), &json!(200)]);
+    assert_eq!(codes, [&json!(500), &json!(500), &Value::Null, &json!(200)]);
+    assert_eq!(d["attempts"][2]["error"], "timed out after 15 s");
     assert_eq!(h.send_webhooks().await.len(), 0, "nothing more is due");
 }
 
@@ -144,6 +153,106 @@ async fn a_410_disables_the_endpoint() {
     h.dispatch().await;
     let made = deliveries(&w, &endpoint).await.len();
     assert_eq!(made, 2, "none for a disabled endpoint");
+}
+
+/// Five days without a successful attempt disable the endpoint (`failing`), once; enabling it
+/// starts the count again.
+#[tokio::test]
+async fn five_days_without_a_success_disable_the_endpoint() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start((0..100).map(|_| Answer::Status(500)).collect()).await;
+    let (endpoint, _) = subscribed(&w, &receiver).await;
+    let shown = |r: Resp| (r.body["status"].clone(), r.body["disabled_reason"].clone());
+    let path = format!("/webhook-endpoints/{endpoint}");
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    // Four days on, its retries failed all along: still enabled.
+    for _ in 0..8 {
+        h.clock.advance(chrono::Duration::hours(12));
+        h.send_webhooks().await;
+    }
+    let still = shown(h.get(&path, &w.partner).await);
+    assert_eq!(still, (json!("enabled"), Value::Null));
+    // A day later another event, whose attempt fails too: five days without a success.
+    h.clock.advance(chrono::Duration::days(1));
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    let off = shown(h.get(&path, &w.partner).await);
+    assert_eq!(off, (json!("disabled"), json!("failing")));
+    let trail = h
+        .walk("/partners/p1/events", &w.partner, "events", 10)
+        .await;
+    let disabled: Vec<&Value> = trail
+        .iter()
+        .filter(|e| e["action"] == "webhook_endpoint.disabled")
+        .collect();
+    assert_eq!(disabled.len(), 1, "disabled once: {trail:?}");
+    assert_eq!(disabled[0]["details"]["reason"], "failing");
+    // Enabled, the count starts again: a failure four days on leaves it enabled.
+    let on = format!("{path}/enable");
+    assert_eq!(h.post(&on, &w.partner, &json!({})).await.status, 200);
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    h.clock.advance(chrono::Duration::days(4));
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    let again = shown(h.get(&path, &w.partner).await);
+    assert_eq!(again, (json!("enabled"), Value::Null));
+}
+
+/// A sender that dies between the receiver's 2xx and its record (here the record's write
+/// fails, as if the sender had been killed) leaves the delivery leased: when the lease ends,
+/// that event alone is sent again, with its id; every other event is received once.
+#[tokio::test]
+async fn a_sender_lost_after_a_2xx_repeats_only_that_event() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start(vec![]).await;
+    let (endpoint, _) = subscribed(&w, &receiver).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    // The lease goes through; the record after the 2xx does not.
+    h.faults.fail_writes_after(1, 1);
+    h.send_webhooks().await;
+    assert_eq!(receiver.received().len(), 1);
+    let d = &deliveries(&w, &endpoint).await[0];
+    assert_eq!(
+        (&d["status"], &d["attempts"]),
+        (&json!("pending"), &json!([]))
+    );
+    an_event(&w).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "the leased one waits for its lease"
+    );
+    h.clock.advance(chrono::Duration::seconds(61));
+    h.send_webhooks().await;
+    let got = receiver.received();
+    let ids: Vec<&str> = got.iter().map(|r| header(r, "webhook-id")).collect();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids[3], ids[0], "the unrecorded one again, with its id");
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let events = h.walk("/events", &w.partner, "events", 10).await;
+    assert_eq!(
+        distinct.len(),
+        events.len(),
+        "distinct ids received = events"
+    );
+    let all = deliveries(&w, &endpoint).await;
+    assert!(all.iter().all(|d| d["status"] == "succeeded"), "{all:?}");
+    assert_eq!(all[0]["attempts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(h.send_webhooks().await.len(), 0, "nothing more is due");
 }
 
 /// A delivery pending when its endpoint is disabled is given up, never sent.

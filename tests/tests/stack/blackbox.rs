@@ -699,6 +699,7 @@ async fn a_partner_s_webhook_endpoint_over_http() {
     assert_eq!(rotated.status, 200, "{}", rotated.raw);
     assert_ne!(rotated.body["secret"].as_str(), Some(secret.as_str()));
     a_delivery_is_made(&http, &partner, &path, &run);
+    sent_again(&http, &partner, &path);
     let gone = http.send("DELETE", &path, Some(&partner), None, None);
     assert_eq!(gone.status, 204, "{}", gone.raw);
     assert_eq!(http.get(&path, &partner).status, 404);
@@ -709,7 +710,7 @@ async fn a_partner_s_webhook_endpoint_over_http() {
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
-    assert_eq!(actions.len(), 8, "{}", trail.raw);
+    assert_eq!(actions.len(), 9, "{}", trail.raw);
     assert_eq!(actions.last(), Some(&"webhook_endpoint.deleted"));
     assert!(!trail.raw.contains(&secret));
 }
@@ -845,6 +846,31 @@ fn a_delivery_is_made(http: &Http, partner: &str, endpoint: &str, run: &str) {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// A test event sent to the endpoint, that delivery made again, and the partner's events
+/// replayed to it (the dispatcher's sweep works the replay; deleting the endpoint next ends
+/// it, whichever comes first).
+fn sent_again(http: &Http, partner: &str, endpoint: &str) {
+    let tested = http.post(&format!("{endpoint}/test"), partner, &json!({}));
+    assert_eq!(tested.status, 202, "{}", tested.raw);
+    let delivery = tested.body["delivery_id"].as_str().expect("a delivery");
+    let again = format!("{endpoint}/deliveries/{delivery}/redeliver");
+    let made = http.post(&again, partner, &json!({}));
+    assert_eq!(
+        (made.status, &made.body["event_id"]),
+        (202, &tested.body["event_id"]),
+        "{}",
+        made.raw
+    );
+    let replay = json!({"after_sequence": 0});
+    let r = http.post(&format!("{endpoint}/replay"), partner, &replay);
+    assert_eq!(r.status, 202, "{}", r.raw);
+    assert!(
+        r.body["through_sequence"].as_u64().is_some_and(|s| s >= 1),
+        "{}",
+        r.raw
+    );
 }
 
 /// Where the endpoint of the black-box tests points: on the template stack (not the local

@@ -4,6 +4,7 @@
 //! next one sees only what is left, and whatever reduces the account's volume later (a
 //! reservation cancelled, an agreement remapped away) must leave what is relied on covered.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::pool::AgreementHoldings;
@@ -14,8 +15,9 @@ use crate::error::{CoverageShortfall, ReliedOnShortfall, RuleError};
 use crate::holdings::take_lines;
 use crate::metrics::Metric;
 use crate::model::{Account, Subscription, SubscriptionStatus};
+use crate::notices::Notice;
 use crate::sources::SourceKind;
-use crate::types::{Lines, SkuCounts};
+use crate::types::{Lines, OrderId, PartnerId, SkuCounts, SubscriptionId};
 
 /// One line of the subscription against the account's volume licences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,8 +123,8 @@ pub fn cancel(
     account: &Account,
     sub: &Subscription,
     volume: &SkuCounts,
-    who: Canceller,
-    accept_license_loss: bool,
+    (who, accept_license_loss): (Canceller, bool),
+    now: DateTime<Utc>,
 ) -> Result<Cancelled, RuleError> {
     if accept_license_loss && who != Canceller::BillingSupport {
         return Err(RuleError::OverrideNotAllowed);
@@ -162,7 +164,14 @@ pub fn cancel(
         version: sub.version + 1,
         ..sub.clone()
     };
-    let change = cancelled_change(account, sub, (&cancelled, &after), &relied, &shortfalls);
+    let told = told(&cancelled, now);
+    let change = cancelled_change(
+        account,
+        (sub, told),
+        (&cancelled, &after),
+        &relied,
+        &shortfalls,
+    );
     Ok(Cancelled {
         subscription: cancelled,
         account: after,
@@ -172,11 +181,49 @@ pub fn cancel(
     })
 }
 
+/// What a partner whose order named the subscription is told of its cancellation.
+#[derive(Debug, Serialize)]
+struct CancelledNotice<'a> {
+    subscription_id: &'a SubscriptionId,
+    status: SubscriptionStatus,
+    cancelled_at: DateTime<Utc>,
+    order_ids: Vec<&'a OrderId>,
+}
+
+/// One notice per partner whose order named `cancelled` (SPEC §6.2), with its orders, about
+/// the agreement of the first of them.
+fn told(cancelled: &Subscription, now: DateTime<Utc>) -> Vec<Notice> {
+    let mut partners: Vec<&PartnerId> = Vec::new();
+    for n in &cancelled.named_by {
+        if !partners.contains(&&n.partner_id) {
+            partners.push(&n.partner_id);
+        }
+    }
+    partners
+        .into_iter()
+        .filter_map(|partner| {
+            let theirs: Vec<_> = cancelled
+                .named_by
+                .iter()
+                .filter(|n| &n.partner_id == partner)
+                .collect();
+            let object = CancelledNotice {
+                subscription_id: &cancelled.id,
+                status: cancelled.status,
+                cancelled_at: now,
+                order_ids: theirs.iter().map(|n| &n.order_id).collect(),
+            };
+            let first = theirs.first()?;
+            Some(Notice::of(partner, &first.agreement_id, &object))
+        })
+        .collect()
+}
+
 /// What a cancellation writes: the subscription and the account (`after`: as changed) under
 /// the versions read, the subscription's pool source gone, the entry, the metric.
 fn cancelled_change(
     account: &Account,
-    sub: &Subscription,
+    (sub, told): (&Subscription, Vec<Notice>),
     after: (&Subscription, &Account),
     relied: &SkuCounts,
     shortfalls: &[CoverageShortfall],
@@ -187,9 +234,10 @@ fn cancelled_change(
         license_loss_accepted: !shortfalls.is_empty(),
         shortfalls: shortfalls.to_vec(),
     };
-    let entry = Audited::of(audit)
+    let mut entry = Audited::of(audit)
         .naming_account(Some(&account.id))
         .on(&account.id);
+    entry.notices.extend(told);
     Change::default()
         .replace(after.0, sub.version)
         .replace(after.1, account.version)
@@ -263,7 +311,7 @@ mod tests {
     use super::*;
     use crate::model::{Billing, Order, OrderSource, OrderStatus, Reservation, ReservationStatus};
 
-    use crate::types::{OrderId, ReservationId, SubscriptionId};
+    use crate::types::{AgreementId, ReservationId};
     use chrono::Utc;
 
     fn lines(items: &[(Sku, u64)]) -> Lines {
@@ -288,7 +336,66 @@ mod tests {
             created_at: Utc::now(),
             version: 1,
             sequence: 1,
+            named_by: Vec::new(),
         }
+    }
+
+    #[test]
+    fn each_partner_whose_order_named_it_is_told_with_its_orders() {
+        let acc = account();
+        let (a1, a2) = (
+            crate::types::AgreementId::generate(),
+            AgreementId::generate(),
+        );
+        let named = |partner: &str, agreement: &AgreementId| crate::model::NamedBy {
+            partner_id: PartnerId::parse(partner).expect("id"),
+            agreement_id: agreement.clone(),
+            order_id: OrderId::generate(agreement),
+        };
+        let by = vec![named("p1", &a1), named("p2", &a2), named("p1", &a1)];
+        let sub = Subscription {
+            named_by: by.clone(),
+            ..subscription_of(&acc, &[(Sku::SalesProfessional, 50)])
+        };
+        let volume = counts(&[(Sku::SalesProfessional, 50)]);
+        let now = crate::testing::at("2027-01-01T00:00:00Z");
+        let done =
+            cancel(&acc, &sub, &volume, (Canceller::AccountAdmin, false), now).expect("covered");
+        let notices = &done.change.entries[0].notices;
+        let told: Vec<(&str, &AgreementId, &serde_json::Value)> = notices
+            .iter()
+            .map(|n| {
+                (
+                    n.partner_id.as_str(),
+                    &n.agreement_id,
+                    &n.object["order_ids"],
+                )
+            })
+            .collect();
+        let ids = |ns: &[&crate::model::NamedBy]| {
+            serde_json::json!(ns.iter().map(|n| &n.order_id).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            told,
+            [
+                ("p1", &a1, &ids(&[&by[0], &by[2]])),
+                ("p2", &a2, &ids(&[&by[1]]))
+            ]
+        );
+        assert_eq!(notices[0].object["status"], "cancelled");
+        assert_eq!(notices[0].object["cancelled_at"], "2027-01-01T00:00:00Z");
+        let none = cancel(
+            &acc,
+            &subscription_of(&acc, &[(Sku::SalesProfessional, 50)]),
+            &volume,
+            (Canceller::AccountAdmin, false),
+            now,
+        )
+        .expect("covered");
+        assert!(
+            none.change.entries[0].notices.is_empty(),
+            "no order named it"
+        );
     }
 
     fn subscription(acc: &Account) -> Subscription {
@@ -350,7 +457,14 @@ mod tests {
         );
         let c = coverage(&acc, &sub, &volume);
         assert!(c.iter().all(|c| c.covered), "{c:?}");
-        let done = cancel(&acc, &sub, &volume, Canceller::AccountAdmin, false).expect("cancelled");
+        let done = cancel(
+            &acc,
+            &sub,
+            &volume,
+            (Canceller::AccountAdmin, false),
+            crate::testing::at("2027-01-01T00:00:00Z"),
+        )
+        .expect("cancelled");
         assert_eq!(done.subscription.status, SubscriptionStatus::Cancelled);
         assert!(done.accepted_shortfalls.is_empty());
         assert_eq!(done.account.relied_on, volume, "all of it is relied on now");
@@ -360,8 +474,8 @@ mod tests {
                 &done.account,
                 &done.subscription,
                 &volume,
-                Canceller::BillingSupport,
-                true
+                (Canceller::BillingSupport, true),
+                crate::testing::at("2027-01-01T00:00:00Z"),
             ),
             Err(RuleError::SubscriptionAlreadyCancelled)
         );
@@ -373,14 +487,21 @@ mod tests {
         let first = subscription_of(&acc, &[(Sku::SalesProfessional, 50)]);
         let second = subscription_of(&acc, &[(Sku::SalesProfessional, 50)]);
         let volume = counts(&[(Sku::SalesProfessional, 50)]);
-        let done = cancel(&acc, &first, &volume, Canceller::AccountAdmin, false).expect("first");
+        let done = cancel(
+            &acc,
+            &first,
+            &volume,
+            (Canceller::AccountAdmin, false),
+            crate::testing::at("2027-01-01T00:00:00Z"),
+        )
+        .expect("first");
         assert_eq!(done.relied, volume);
         let refused = cancel(
             &done.account,
             &second,
             &volume,
-            Canceller::AccountAdmin,
-            false,
+            (Canceller::AccountAdmin, false),
+            crate::testing::at("2027-01-01T00:00:00Z"),
         );
         assert_eq!(
             refused,
@@ -399,8 +520,8 @@ mod tests {
             &done.account,
             &second,
             &volume,
-            Canceller::BillingSupport,
-            true,
+            (Canceller::BillingSupport, true),
+            crate::testing::at("2027-01-01T00:00:00Z"),
         )
         .expect("override");
         assert_eq!(forced.accepted_shortfalls.len(), 1);
@@ -416,7 +537,14 @@ mod tests {
         let volume = counts(&[(Sku::SalesProfessional, 40)]);
         let c = coverage(&acc, &sub, &volume);
         assert_eq!((c[0].available, c[0].covered), (30, false));
-        let done = cancel(&acc, &sub, &volume, Canceller::BillingSupport, true).expect("forced");
+        let done = cancel(
+            &acc,
+            &sub,
+            &volume,
+            (Canceller::BillingSupport, true),
+            crate::testing::at("2027-01-01T00:00:00Z"),
+        )
+        .expect("forced");
         assert_eq!(done.relied, counts(&[(Sku::SalesProfessional, 30)]));
         assert_eq!(
             done.account.relied_on,
@@ -435,8 +563,8 @@ mod tests {
             &acc,
             &sub,
             &counts(&[(Sku::SalesProfessional, 20)]),
-            Canceller::BillingSupport,
-            true,
+            (Canceller::BillingSupport, true),
+            crate::testing::at("2027-01-01T00:00:00Z"),
         )
         .expect("forced");
         assert!(
@@ -450,7 +578,13 @@ mod tests {
         let acc = account();
         let sub = subscription(&acc);
         let volume = account_volume(&acc, &[holdings(&acc, 40, 5, 1)]);
-        let r = cancel(&acc, &sub, &volume, Canceller::AccountAdmin, false);
+        let r = cancel(
+            &acc,
+            &sub,
+            &volume,
+            (Canceller::AccountAdmin, false),
+            crate::testing::at("2027-01-01T00:00:00Z"),
+        );
         assert_eq!(
             r,
             Err(RuleError::CancellationWouldLoseLicenses {
@@ -473,11 +607,23 @@ mod tests {
             })
         );
         assert_eq!(
-            cancel(&acc, &sub, &volume, Canceller::AccountAdmin, true),
+            cancel(
+                &acc,
+                &sub,
+                &volume,
+                (Canceller::AccountAdmin, true),
+                crate::testing::at("2027-01-01T00:00:00Z")
+            ),
             Err(RuleError::OverrideNotAllowed)
         );
-        let done =
-            cancel(&acc, &sub, &volume, Canceller::BillingSupport, true).expect("overridden");
+        let done = cancel(
+            &acc,
+            &sub,
+            &volume,
+            (Canceller::BillingSupport, true),
+            crate::testing::at("2027-01-01T00:00:00Z"),
+        )
+        .expect("overridden");
         assert_eq!(done.accepted_shortfalls.len(), 2);
         assert_eq!(
             done.relied,
@@ -492,7 +638,13 @@ mod tests {
         let volume = account_volume(&acc, &[holdings(&account(), 100, 1, 100)]);
         assert!(volume.is_empty());
         assert!(matches!(
-            cancel(&acc, &sub, &volume, Canceller::AccountAdmin, false),
+            cancel(
+                &acc,
+                &sub,
+                &volume,
+                (Canceller::AccountAdmin, false),
+                crate::testing::at("2027-01-01T00:00:00Z")
+            ),
             Err(RuleError::CancellationWouldLoseLicenses { .. })
         ));
     }

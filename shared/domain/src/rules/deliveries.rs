@@ -6,8 +6,12 @@ use chrono::{DateTime, Utc};
 
 use crate::change::{Change, Decision, Write};
 use crate::error::RuleError;
-use crate::model::{Attempt, Delivery, DeliveryStatus, Replay, WebhookEndpoint};
+use crate::model::{
+    Attempt, Delivery, DeliveryStatus, DisabledReason, EndpointStatus, Partner, Replay,
+    WebhookEndpoint,
+};
 use crate::notices::PartnerEvent;
+use crate::rules::endpoints;
 use crate::types::{DeliveryId, EventId};
 use crate::webhooks::{Next, after_attempt};
 
@@ -175,6 +179,45 @@ pub fn attempted(delivery: &Delivery, tried: Tried, jitter: f64) -> (Delivery, b
     (after, next == Next::Gone)
 }
 
+/// How long an endpoint may go without a successful attempt before it is disabled
+/// (`failing`); what it missed meanwhile is a replay's once it is enabled again.
+pub fn failing_for() -> chrono::Duration {
+    chrono::Duration::days(5)
+}
+
+/// What an attempt's outcome (`after`, and whether it was a 410) does to its endpoint, read
+/// with its partner: a 410 disables it (`gone`); a failure starts its failing time, and five
+/// days into it disables it (`failing`); a success ends it. Nothing for an endpoint already
+/// disabled, nor when nothing changes (most attempts write the delivery alone).
+pub fn endpoint_after(
+    (partner, endpoint): (&Partner, &WebhookEndpoint),
+    after: &Delivery,
+    gone: bool,
+    now: DateTime<Utc>,
+) -> Change {
+    if endpoint.status != EndpointStatus::Enabled {
+        return Change::default();
+    }
+    if gone {
+        return endpoints::disable(partner, endpoint, DisabledReason::Gone).change;
+    }
+    let failing_since = match (after.status, endpoint.failing_since) {
+        (DeliveryStatus::Succeeded, None) => return Change::default(),
+        (DeliveryStatus::Succeeded, Some(_)) => None,
+        (_, None) => Some(now),
+        (_, Some(since)) if now - since >= failing_for() => {
+            return endpoints::disable(partner, endpoint, DisabledReason::Failing).change;
+        }
+        (_, Some(_)) => return Change::default(),
+    };
+    let moved = WebhookEndpoint {
+        failing_since,
+        version: endpoint.version + 1,
+        ..endpoint.clone()
+    };
+    Change::default().replace(&moved, endpoint.version)
+}
+
 /// The delivery given up without an attempt (its endpoint deleted or disabled meanwhile).
 pub fn cancelled(delivery: &Delivery) -> Delivery {
     Delivery {
@@ -293,6 +336,67 @@ mod tests {
         assert!(gone);
     }
 
+    #[test]
+    fn five_days_without_a_success_disable_the_endpoint_and_a_success_ends_the_count() {
+        let partner = crate::testing::partner();
+        let e = pending_endpoint();
+        let start = at("2027-01-01T00:00:00Z");
+        let failed = |d: &Delivery| Delivery {
+            status: DeliveryStatus::Pending,
+            ..d.clone()
+        };
+        let succeeded = Delivery {
+            status: DeliveryStatus::Succeeded,
+            ..pending()
+        };
+        let counting = endpoint_after((&partner, &e), &failed(&pending()), false, start);
+        let since = |c: &Change| {
+            c.writes.iter().find_map(|w| match w {
+                Write::Replace(crate::change::Record::Endpoint(x), 1) => Some(x.failing_since),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            since(&counting),
+            Some(Some(start)),
+            "the first failure starts it"
+        );
+        let e = WebhookEndpoint {
+            failing_since: Some(start),
+            ..e
+        };
+        let later = start + failing_for() - chrono::Duration::seconds(1);
+        let quiet = endpoint_after((&partner, &e), &failed(&pending()), false, later);
+        assert!(
+            quiet.writes.is_empty(),
+            "a failure within five days writes nothing more"
+        );
+        let ended = endpoint_after((&partner, &e), &succeeded, false, later);
+        assert_eq!(since(&ended), Some(None), "a success ends it");
+        let five = start + failing_for();
+        let off = endpoint_after((&partner, &e), &failed(&pending()), false, five);
+        let disabled = off.writes.iter().find_map(|w| match w {
+            Write::Replace(crate::change::Record::Endpoint(x), 1) => x.disabled_reason,
+            _ => None,
+        });
+        assert_eq!(disabled, Some(DisabledReason::Failing));
+        let gone = endpoint_after((&partner, &e), &failed(&pending()), true, start);
+        let reason = gone.writes.iter().find_map(|w| match w {
+            Write::Replace(crate::change::Record::Endpoint(x), 1) => x.disabled_reason,
+            _ => None,
+        });
+        assert_eq!(reason, Some(DisabledReason::Gone));
+        let asleep = WebhookEndpoint {
+            status: EndpointStatus::Disabled,
+            ..e
+        };
+        let none = endpoint_after((&partner, &asleep), &failed(&pending()), true, five);
+        assert!(
+            none.writes.is_empty(),
+            "an endpoint already disabled is left as it is"
+        );
+    }
+
     fn pending_endpoint() -> WebhookEndpoint {
         WebhookEndpoint {
             id: EndpointId::generate(),
@@ -307,6 +411,7 @@ mod tests {
             created_at: at("2027-01-01T00:00:00Z"),
             sequence: 1,
             version: 1,
+            failing_since: None,
         }
     }
 

@@ -100,6 +100,7 @@ pub fn add_subscription(
         created_at: now,
         version: 1,
         sequence: after.version,
+        named_by: Vec::new(),
     };
     let audit = Audit::SubscriptionCreated {
         subscription_id: sub.id.clone(),

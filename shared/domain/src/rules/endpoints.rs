@@ -238,6 +238,7 @@ pub fn create(
         created_at: now,
         sequence: after.version,
         version: 1,
+        failing_since: None,
     };
     let audit = Audit::WebhookEndpointCreated(details(&endpoint));
     let change = Change::default()
@@ -303,6 +304,7 @@ pub fn enable(partner: &Partner, endpoint: &WebhookEndpoint) -> Decision<Webhook
     let after = WebhookEndpoint {
         status: EndpointStatus::Enabled,
         disabled_reason: None,
+        failing_since: None,
         version: endpoint.version + 1,
         ..endpoint.clone()
     };

@@ -9,8 +9,8 @@ use crate::change::{Audited, Change};
 use crate::error::{EntitlementShortfall, RuleError};
 use crate::metrics::Metric;
 use crate::model::{
-    Account, ActivationEmail, Agreement, MailIntent, MailReason, Order, OrderSource, OrderStatus,
-    Subscription,
+    Account, ActivationEmail, Agreement, MailIntent, MailReason, NamedBy, Order, OrderSource,
+    OrderStatus, Subscription,
 };
 use crate::types::{AccountId, AgreementId, Lines, OrderId, Program, SubscriptionId};
 use crate::views::OrderView;
@@ -57,6 +57,22 @@ pub struct Placed {
     /// The agreement as read moved on (an activation or a remap in between changes where the
     /// licences go), the order, the entry, the metric.
     pub change: Change,
+}
+
+/// The subscription `order` replaces, recording the order (its partner hears of the
+/// subscription's cancellation, SPEC §6.2); `None` unless the order names `sub`.
+fn naming(sub: &Subscription, order: &Order) -> Option<Subscription> {
+    if order.replaces_subscription_id.as_ref() != Some(&sub.id) {
+        return None;
+    }
+    let mut named = sub.clone();
+    named.named_by.push(NamedBy {
+        partner_id: order.partner_id.clone(),
+        agreement_id: order.agreement_id.clone(),
+        order_id: order.id.clone(),
+    });
+    named.version += 1;
+    Some(named)
 }
 
 /// R3 and R4. `replaced` is the subscription named by `replaces_subscription_id`, if it
@@ -116,11 +132,14 @@ pub fn place(
         volume_discount_eligible: eligible,
         became_volume_discount_eligible: eligible && !agreement.volume_discount_eligible,
     };
-    let change = Change::default()
+    let mut change = Change::default()
         .replace(&after, agreement.version)
         .create(&order)
         .audit(Audited::of(audit).naming_agreement(&after.id).on(&after.id))
         .count(Metric::OrderPlaced);
+    if let Some(named) = replaced.and_then(|s| naming(s, &order)) {
+        change = change.replace(&named, named.version - 1);
+    }
     Ok(Placed {
         order,
         agreement: after,
@@ -274,6 +293,7 @@ mod tests {
             created_at: now(),
             version: 1,
             sequence: 1,
+            named_by: Vec::new(),
         }
     }
 
@@ -348,6 +368,22 @@ mod tests {
         assert_eq!(placed.order.source, OrderSource::Order);
         assert_eq!(placed.agreement.ordered_seats, 51);
         assert_eq!(placed.agreement.version, a.version + 1);
+        let named = placed.change.writes.iter().find_map(|w| match w {
+            crate::change::Write::Replace(crate::change::Record::Subscription(s), read) => {
+                Some((s.named_by.clone(), s.version, *read))
+            }
+            _ => None,
+        });
+        let by = NamedBy {
+            partner_id: a.partner_id.clone(),
+            agreement_id: a.id.clone(),
+            order_id: placed.order.id.clone(),
+        };
+        assert_eq!(
+            named,
+            Some((vec![by], sub.version + 1, sub.version)),
+            "the subscription records the order that replaces it"
+        );
     }
 
     #[test]

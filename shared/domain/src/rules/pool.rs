@@ -273,6 +273,7 @@ mod tests {
             created_at: now(),
             version: 1,
             sequence: 2,
+            named_by: Vec::new(),
         }
     }
 
