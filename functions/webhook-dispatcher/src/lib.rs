@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 use vls_domain::change::{Change, Stamp};
+use vls_domain::metrics::Metric;
 use vls_domain::model::EndpointStatus;
 use vls_domain::rules::deliveries::{self, REPLAY_STEP};
 use vls_domain::trail::Actor;
@@ -138,6 +139,14 @@ struct Done {
 async fn sequence(app: &Dispatcher, ids: &[EventId]) -> Result<Done, StoreError> {
     let events = app.store.partner_events(ids).await?;
     let done = app.store.sequence(events, app.settings.retention).await?;
+    let now = (app.clock)();
+    let late = done
+        .events
+        .iter()
+        .filter(|e| now - e.occurred_at > Duration::minutes(5))
+        .count();
+    vls_store::count_n(Metric::EventSequenced, done.events.len() as u64);
+    vls_store::count_n(Metric::EventSequencedLate, late as u64);
     let deliveries = app
         .store
         .fan_out(&done.awaiting_deliveries, (app.clock)())

@@ -2,8 +2,9 @@
 //! Each due delivery is leased (no other sender takes it meanwhile), sent once, signed with
 //! every live secret of its endpoint (Standard Webhooks v1), the same bytes on every attempt,
 //! and recorded: succeeded, waiting for its next attempt by the retry schedule, or failed; a
-//! 410 also disables the endpoint, and so do five days without a success. Deliveries are worked side by side, at most four at a time
-//! per endpoint, so an endpoint that stalls never delays another's.
+//! 410 also disables the endpoint, and so do five days without a success. Deliveries are
+//! worked side by side, at most four at a time per endpoint, so an endpoint that stalls never
+//! delays another's.
 
 pub mod attempt;
 
@@ -300,7 +301,12 @@ async fn record(
         };
         match app
             .store
-            .commit_change(&change.replace(after, leased), &stamp(now))
+            .commit_change(
+                &change
+                    .replace(after, leased)
+                    .count(deliveries::outcome(after)),
+                &stamp(now),
+            )
             .await
         {
             Ok(()) => return Ok(()),
@@ -313,7 +319,10 @@ async fn record(
 }
 
 async fn cancel(app: &Sender, leased: &Delivery, now: DateTime<Utc>) -> Result<Outcome, TxFailure> {
-    let change = Change::default().replace(&deliveries::cancelled(leased), leased.version);
+    let cancelled = deliveries::cancelled(leased);
+    let change = Change::default()
+        .replace(&cancelled, leased.version)
+        .count(deliveries::outcome(&cancelled));
     app.store.commit_change(&change, &stamp(now)).await?;
     Ok(Outcome::Cancelled)
 }

@@ -100,9 +100,27 @@ metrics! {
     ConflictRetried => "ConcurrencyConflicts", "retried", HTTP_FUNCTIONS;
     /// A change lost every race it ran: the caller got 409 `concurrent_update`.
     ConflictExhausted => "ConcurrencyConflicts", "exhausted", HTTP_FUNCTIONS;
+    /// A partner's event given its sequence (SPEC §6.3), by the stream's run or the sweep.
+    EventSequenced => "PartnerEvents", "sequenced", DISPATCHER;
+    /// An event sequenced more than five minutes after it happened: the stream's runs
+    /// missed it and the sweep found it (the dispatcher is behind or failing).
+    EventSequencedLate => "PartnerEvents", "sequenced_late", DISPATCHER;
+    /// A delivery's attempt answered with a 2xx.
+    DeliverySucceeded => "WebhookDeliveries", "succeeded", SENDER;
+    /// An attempt failed; the delivery is tried again by the retry schedule.
+    DeliveryRetried => "WebhookDeliveries", "retried", SENDER;
+    /// A delivery given up: its last attempt failed, or the receiver answered 410.
+    DeliveryFailed => "WebhookDeliveries", "failed", SENDER;
+    /// A delivery dropped unsent: its endpoint was disabled or deleted meanwhile.
+    DeliveryCancelled => "WebhookDeliveries", "cancelled", SENDER;
+    /// An endpoint disabled by what its receiver answered: a 410, or five days without a
+    /// success.
+    EndpointDisabled => "WebhookEndpoints", "disabled", SENDER;
 }
 
 const MAILER: &[&str] = &["activation-mailer"];
+const DISPATCHER: &[&str] = &["webhook-dispatcher"];
+const SENDER: &[&str] = &["webhook-sender"];
 
 /// Why a mail can be parked: refused for good, or failing past its last retry.
 const PARK_REASONS: [MailRefusal; 3] = [

@@ -14,6 +14,12 @@ pub fn count(metric: Metric) {
     ::metrics::counter!(metric.name(), dimension => value).increment(1);
 }
 
+/// Counts `n` occurrences of `metric` at once.
+pub fn count_n(metric: Metric, n: u64) {
+    let (dimension, value) = metric.dimension();
+    ::metrics::counter!(metric.name(), dimension => value).increment(n);
+}
+
 /// Counts each of `metrics` once.
 pub fn count_all(metrics: &[Metric]) {
     metrics.iter().copied().for_each(count);

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use counter::{backoff, count, count_all};
+pub use counter::{backoff, count, count_all, count_n};
 pub use deliveries::ReplayContext;
 pub use feed::{FeedPage, Sequenced};
 pub use keys::DUE_SHARDS;

@@ -93,3 +93,61 @@ async fn a_change_counts_once_when_committed_however_many_attempts_and_replays()
     assert_eq!(tally.of(Metric::ReservationCancelled), 1);
     assert_eq!(tally.of(Metric::ReservationCancelRefused), 0);
 }
+
+/// The webhook functions count what they did: events sequenced (late when the sweep found
+/// them five minutes on), each attempt's outcome, a delivery cancelled unsent, and an endpoint
+/// disabled by its receiver.
+#[tokio::test]
+async fn events_and_deliveries_count_by_outcome() {
+    use vls_tests::receiver::{Answer, Receiver};
+    let tally = Tally::default();
+    let _installed = metrics::set_default_local_recorder(&tally);
+    let t = Tenancy::new().await;
+    let h = &t.h;
+    let hook = |url: String| {
+        let (h, partner) = (&t.h, &t.partner);
+        async move {
+            let body = json!({"url": url, "enabled_events": ["*"]});
+            let r = h.post("/webhook-endpoints", partner, &body).await;
+            assert_eq!(r.status, 201, "{}", r.raw);
+            r.id()
+        }
+    };
+    let failing = Receiver::start(vec![Answer::Status(500), Answer::Status(410)]).await;
+    hook(failing.url()).await;
+    t.associated("EA", "2026-03-15").await;
+    h.dispatch().await;
+    assert_eq!(tally.of(Metric::EventSequenced), 1);
+    h.send_webhooks().await;
+    h.send_webhooks().await;
+    assert_eq!(
+        (
+            tally.of(Metric::DeliveryRetried),
+            tally.of(Metric::DeliveryFailed),
+            tally.of(Metric::EndpointDisabled)
+        ),
+        (1, 1, 1),
+        "a 500, then a 410 that disables the endpoint"
+    );
+    let fine = Receiver::start(vec![]).await;
+    let second = hook(fine.url()).await;
+    t.associated("EA", "2026-03-15").await;
+    // Found by the sweep six minutes on: late.
+    h.clock.advance(chrono::Duration::minutes(6));
+    h.dispatch().await;
+    assert_eq!(tally.of(Metric::EventSequenced), 2);
+    assert_eq!(tally.of(Metric::EventSequencedLate), 1);
+    h.send_webhooks().await;
+    assert_eq!(tally.of(Metric::DeliverySucceeded), 1);
+    t.associated("EA", "2026-03-15").await;
+    h.dispatch().await;
+    let off = format!("/webhook-endpoints/{second}/disable");
+    assert_eq!(h.post(&off, &t.partner, &json!({})).await.status, 200);
+    h.send_webhooks().await;
+    assert_eq!(tally.of(Metric::DeliveryCancelled), 1);
+    assert_eq!(
+        tally.of(Metric::EndpointDisabled),
+        1,
+        "the partner's own disable is not one"
+    );
+}

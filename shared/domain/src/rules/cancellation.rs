@@ -310,7 +310,7 @@ pub fn accept_loss(account: &Account, shortfalls: &[ReliedOnShortfall]) -> Accou
 mod tests {
     use super::*;
     use crate::model::{Billing, Order, OrderSource, OrderStatus, Reservation, ReservationStatus};
-
+    use crate::testing::at;
     use crate::types::{AgreementId, ReservationId};
     use chrono::Utc;
 
@@ -398,6 +398,17 @@ mod tests {
         );
     }
 
+    /// R11's cancellation at a fixed time.
+    fn cancel_as(
+        acc: &Account,
+        sub: &Subscription,
+        volume: &SkuCounts,
+        who: Canceller,
+        accept: bool,
+    ) -> Result<Cancelled, RuleError> {
+        cancel(acc, sub, volume, (who, accept), at("2027-01-01T00:00:00Z"))
+    }
+
     fn subscription(acc: &Account) -> Subscription {
         subscription_of(
             acc,
@@ -457,25 +468,19 @@ mod tests {
         );
         let c = coverage(&acc, &sub, &volume);
         assert!(c.iter().all(|c| c.covered), "{c:?}");
-        let done = cancel(
-            &acc,
-            &sub,
-            &volume,
-            (Canceller::AccountAdmin, false),
-            crate::testing::at("2027-01-01T00:00:00Z"),
-        )
-        .expect("cancelled");
+        let done =
+            cancel_as(&acc, &sub, &volume, Canceller::AccountAdmin, false).expect("cancelled");
         assert_eq!(done.subscription.status, SubscriptionStatus::Cancelled);
         assert!(done.accepted_shortfalls.is_empty());
         assert_eq!(done.account.relied_on, volume, "all of it is relied on now");
         assert_eq!(done.account.version, acc.version + 1);
         assert_eq!(
-            cancel(
+            cancel_as(
                 &done.account,
                 &done.subscription,
                 &volume,
-                (Canceller::BillingSupport, true),
-                crate::testing::at("2027-01-01T00:00:00Z"),
+                Canceller::BillingSupport,
+                true
             ),
             Err(RuleError::SubscriptionAlreadyCancelled)
         );
@@ -487,21 +492,14 @@ mod tests {
         let first = subscription_of(&acc, &[(Sku::SalesProfessional, 50)]);
         let second = subscription_of(&acc, &[(Sku::SalesProfessional, 50)]);
         let volume = counts(&[(Sku::SalesProfessional, 50)]);
-        let done = cancel(
-            &acc,
-            &first,
-            &volume,
-            (Canceller::AccountAdmin, false),
-            crate::testing::at("2027-01-01T00:00:00Z"),
-        )
-        .expect("first");
+        let done = cancel_as(&acc, &first, &volume, Canceller::AccountAdmin, false).expect("first");
         assert_eq!(done.relied, volume);
-        let refused = cancel(
+        let refused = cancel_as(
             &done.account,
             &second,
             &volume,
-            (Canceller::AccountAdmin, false),
-            crate::testing::at("2027-01-01T00:00:00Z"),
+            Canceller::AccountAdmin,
+            false,
         );
         assert_eq!(
             refused,
@@ -516,12 +514,12 @@ mod tests {
             })
         );
         // Billing support's override passes; nothing more is relied on (nothing was left).
-        let forced = cancel(
+        let forced = cancel_as(
             &done.account,
             &second,
             &volume,
-            (Canceller::BillingSupport, true),
-            crate::testing::at("2027-01-01T00:00:00Z"),
+            Canceller::BillingSupport,
+            true,
         )
         .expect("override");
         assert_eq!(forced.accepted_shortfalls.len(), 1);
@@ -537,14 +535,7 @@ mod tests {
         let volume = counts(&[(Sku::SalesProfessional, 40)]);
         let c = coverage(&acc, &sub, &volume);
         assert_eq!((c[0].available, c[0].covered), (30, false));
-        let done = cancel(
-            &acc,
-            &sub,
-            &volume,
-            (Canceller::BillingSupport, true),
-            crate::testing::at("2027-01-01T00:00:00Z"),
-        )
-        .expect("forced");
+        let done = cancel_as(&acc, &sub, &volume, Canceller::BillingSupport, true).expect("forced");
         assert_eq!(done.relied, counts(&[(Sku::SalesProfessional, 30)]));
         assert_eq!(
             done.account.relied_on,
@@ -578,13 +569,7 @@ mod tests {
         let acc = account();
         let sub = subscription(&acc);
         let volume = account_volume(&acc, &[holdings(&acc, 40, 5, 1)]);
-        let r = cancel(
-            &acc,
-            &sub,
-            &volume,
-            (Canceller::AccountAdmin, false),
-            crate::testing::at("2027-01-01T00:00:00Z"),
-        );
+        let r = cancel_as(&acc, &sub, &volume, Canceller::AccountAdmin, false);
         assert_eq!(
             r,
             Err(RuleError::CancellationWouldLoseLicenses {
@@ -607,23 +592,11 @@ mod tests {
             })
         );
         assert_eq!(
-            cancel(
-                &acc,
-                &sub,
-                &volume,
-                (Canceller::AccountAdmin, true),
-                crate::testing::at("2027-01-01T00:00:00Z")
-            ),
+            cancel_as(&acc, &sub, &volume, Canceller::AccountAdmin, true),
             Err(RuleError::OverrideNotAllowed)
         );
-        let done = cancel(
-            &acc,
-            &sub,
-            &volume,
-            (Canceller::BillingSupport, true),
-            crate::testing::at("2027-01-01T00:00:00Z"),
-        )
-        .expect("overridden");
+        let done =
+            cancel_as(&acc, &sub, &volume, Canceller::BillingSupport, true).expect("overridden");
         assert_eq!(done.accepted_shortfalls.len(), 2);
         assert_eq!(
             done.relied,
@@ -638,13 +611,7 @@ mod tests {
         let volume = account_volume(&acc, &[holdings(&account(), 100, 1, 100)]);
         assert!(volume.is_empty());
         assert!(matches!(
-            cancel(
-                &acc,
-                &sub,
-                &volume,
-                (Canceller::AccountAdmin, false),
-                crate::testing::at("2027-01-01T00:00:00Z")
-            ),
+            cancel_as(&acc, &sub, &volume, Canceller::AccountAdmin, false),
             Err(RuleError::CancellationWouldLoseLicenses { .. })
         ));
     }

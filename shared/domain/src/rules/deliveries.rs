@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::change::{Change, Decision, Write};
 use crate::error::RuleError;
+use crate::metrics::Metric;
 use crate::model::{
     Attempt, Delivery, DeliveryStatus, DisabledReason, EndpointStatus, Partner, Replay,
     WebhookEndpoint,
@@ -199,14 +200,16 @@ pub fn endpoint_after(
         return Change::default();
     }
     if gone {
-        return endpoints::disable(partner, endpoint, DisabledReason::Gone).change;
+        let off = endpoints::disable(partner, endpoint, DisabledReason::Gone);
+        return off.change.count(Metric::EndpointDisabled);
     }
     let failing_since = match (after.status, endpoint.failing_since) {
         (DeliveryStatus::Succeeded, None) => return Change::default(),
         (DeliveryStatus::Succeeded, Some(_)) => None,
         (_, None) => Some(now),
         (_, Some(since)) if now - since >= failing_for() => {
-            return endpoints::disable(partner, endpoint, DisabledReason::Failing).change;
+            let off = endpoints::disable(partner, endpoint, DisabledReason::Failing);
+            return off.change.count(Metric::EndpointDisabled);
         }
         (_, Some(_)) => return Change::default(),
     };
@@ -216,6 +219,16 @@ pub fn endpoint_after(
         ..endpoint.clone()
     };
     Change::default().replace(&moved, endpoint.version)
+}
+
+/// What recording `after` counts: how its attempt ended.
+pub fn outcome(after: &Delivery) -> Metric {
+    match after.status {
+        DeliveryStatus::Succeeded => Metric::DeliverySucceeded,
+        DeliveryStatus::Pending => Metric::DeliveryRetried,
+        DeliveryStatus::Failed => Metric::DeliveryFailed,
+        DeliveryStatus::Cancelled => Metric::DeliveryCancelled,
+    }
 }
 
 /// The delivery given up without an attempt (its endpoint deleted or disabled meanwhile).
