@@ -10,9 +10,9 @@ use serde_json::Value;
 use std::sync::atomic::Ordering;
 use tracing::Instrument;
 use vls_domain::change::{Change, Stamp};
-use vls_domain::mail::{MailContent, activation_mail};
+use vls_domain::mail::{MailContent, activation_mail, webhook_failed_mail};
 use vls_domain::metrics::Metric;
-use vls_domain::model::{Agreement, MailIntent, MailRefusal};
+use vls_domain::model::{Agreement, MailIntent, MailRefusal, WebhookFailure};
 use vls_domain::rules::activation::{Issued, LinkToken, issue_link};
 pub use vls_domain::rules::outbox::Waits;
 use vls_domain::rules::outbox::{self, Claim, Idle, Kind, Refused, changes};
@@ -141,6 +141,11 @@ pub enum Outcome {
     Blocked,
     /// Given up: refused for good (a rejected address or message); the agreement shows it.
     Failed,
+    /// A mail to a partner's contact (a webhook delivery given up) sent; not an activation
+    /// mail, so not counted as one.
+    NoticeSent,
+    /// A mail to a partner's contact given up (its log line says why).
+    NoticeFailed,
     /// Not due yet (backoff), or another sender holds it.
     NotDue,
     /// Already sent, skipped or failed.
@@ -160,7 +165,12 @@ impl Outcome {
             Self::Throttled => Some(Metric::MailThrottled),
             Self::Blocked => Some(Metric::MailBlocked),
             Self::Failed => Some(Metric::MailParked),
-            Self::NotDue | Self::Done | Self::Missing | Self::Unreadable => None,
+            Self::NotDue
+            | Self::Done
+            | Self::Missing
+            | Self::Unreadable
+            | Self::NoticeSent
+            | Self::NoticeFailed => None,
         }
     }
 }
@@ -194,13 +204,16 @@ async fn attempt(app: &MailerApp, id: &MailId, request_id: &str) -> Result<Outco
         Err(Idle::NotDue) => return Ok(Outcome::NotDue),
         Ok(()) => {}
     }
-    let Some(agreement) = app.store.agreement(&mail.agreement_id).await? else {
-        return Ok(Outcome::Missing);
-    };
     let run = Run {
         app,
         request_id,
         now,
+    };
+    if let Some(failure) = &mail.webhook {
+        return run.notice(&mail, failure).await;
+    }
+    let Some(agreement) = app.store.agreement(&mail.agreement_id).await? else {
+        return Ok(Outcome::Missing);
     };
     match outbox::claim(&mail, &agreement, now, app.settings.lease) {
         Claim::Skip(skipped) => run.skip(&mail, &skipped, &agreement).await,
@@ -290,6 +303,37 @@ impl Run<'_> {
         Ok(Outcome::Sent)
     }
 
+    /// A mail to a partner's contact that a webhook delivery was given up: leased, sent and
+    /// recorded, as an activation mail is, but about no link and shown on no agreement.
+    async fn notice(
+        &self,
+        mail: &MailIntent,
+        failure: &WebhookFailure,
+    ) -> Result<Outcome, TxFailure> {
+        let Some(partner) = self.app.store.partner(&failure.partner_id).await? else {
+            return Ok(Outcome::Missing);
+        };
+        let claimed = outbox::lease_for_send(mail, self.now, self.app.settings.lease);
+        self.commit(&changes::intent(&claimed, mail.version))
+            .await?;
+        let content = webhook_failed_mail(&partner, failure);
+        match self.send_paced(&partner.contact.email, &content).await {
+            Ok(message_id) => {
+                let sent = outbox::sent(&claimed, message_id, (self.app.clock)());
+                self.commit(&changes::intent(&sent, claimed.version))
+                    .await?;
+                tracing::info!(mail_id = %mail.id, endpoint_id = %failure.endpoint_id,
+                    "webhook failure mail sent");
+                Ok(Outcome::NoticeSent)
+            }
+            Err(err) => {
+                tracing::warn!(mail_id = %mail.id, reason = err.reason.code(),
+                    error = %err.detail, "webhook failure mail refused");
+                self.refused(&claimed, err.reason).await
+            }
+        }
+    }
+
     /// One send; a throttled one is tried again a few times, a moment apart, under the lease.
     async fn send_paced(&self, to: &Email, content: &MailContent) -> Result<String, MailError> {
         let settings = &self.app.settings;
@@ -369,6 +413,11 @@ impl Run<'_> {
     ) -> Result<Outcome, TxFailure> {
         let (intent, outcome) =
             match outbox::refused(claimed, reason, self.now, &self.app.settings.waits) {
+                Refused::Park(failed) if claimed.webhook.is_some() => {
+                    self.commit(&changes::intent(&failed, claimed.version))
+                        .await?;
+                    return Ok(Outcome::NoticeFailed);
+                }
                 Refused::Park(failed) => return self.park(claimed, &failed).await,
                 Refused::Retry(retry) => (retry, Outcome::Retrying),
                 Refused::Wait(wait) if outbox::kind(reason) == Kind::Throttled => {

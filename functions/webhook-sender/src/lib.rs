@@ -20,7 +20,7 @@ use vls_domain::change::{Change, Stamp};
 use vls_domain::model::{Delivery, DeliveryStatus, EndpointStatus};
 use vls_domain::rules::deliveries;
 use vls_domain::trail::Actor;
-use vls_domain::types::{DeliveryId, EndpointId};
+use vls_domain::types::{AgreementId, DeliveryId, EndpointId};
 use vls_domain::webhooks::signatures;
 use vls_http::sealing::{SealingKey, WEBHOOK_SECRET};
 use vls_runtime::config::Clock;
@@ -270,13 +270,25 @@ async fn try_work(
         .attempt(&endpoint.url, &body, &signed, now)
         .await;
     let (after, gone) = deliveries::attempted(&leased, tried, jitter());
-    record(app, &after, (leased.version, gone), now).await?;
+    record(
+        app,
+        &after,
+        (leased.version, gone, about(&body).as_ref()),
+        now,
+    )
+    .await?;
     Ok(match after.status {
         DeliveryStatus::Succeeded => Outcome::Succeeded,
         DeliveryStatus::Failed => Outcome::Failed,
         DeliveryStatus::Cancelled => Outcome::Cancelled,
         DeliveryStatus::Pending => Outcome::Retrying,
     })
+}
+
+/// The agreement the event sent as `body` is about (none for a test event).
+fn about(body: &str) -> Option<AgreementId> {
+    let event: serde_json::Value = serde_json::from_str(body).ok()?;
+    AgreementId::parse(event["agreement_id"].as_str()?)
 }
 
 /// The attempt recorded (`after`, leased at `leased`), with what it does to its endpoint (a
@@ -286,7 +298,7 @@ async fn try_work(
 async fn record(
     app: &Sender,
     after: &Delivery,
-    (leased, gone): (u64, bool),
+    (leased, gone, about): (u64, bool, Option<&AgreementId>),
     now: DateTime<Utc>,
 ) -> Result<(), TxFailure> {
     let mut last = TxFailure::Conflict;
@@ -296,7 +308,7 @@ async fn record(
             .partner_and_endpoint(&after.partner_id, &after.endpoint_id)
             .await?;
         let change = match (partner, endpoint) {
-            (Some(p), Some(e)) => deliveries::endpoint_after((&p, &e), after, gone, now),
+            (Some(p), Some(e)) => deliveries::endpoint_after((&p, &e), after, (gone, about), now),
             _ => Change::default(),
         };
         match app

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::Sku;
 use crate::html::escape;
-use crate::model::Agreement;
+use crate::model::{Agreement, Partner, WebhookFailure};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailContent {
@@ -100,6 +100,63 @@ fn html(a: &Agreement, items: &BTreeMap<Sku, u64>, link: &str, expires: &str) ->
         link = escape(link),
         expires = escape(expires),
     )
+}
+
+/// The mail to a partner's contact when a delivery to one of its endpoints is given up
+/// (SPEC §6.7): what failed, and how to recover (fix the receiver, then replay).
+pub fn webhook_failed_mail(partner: &Partner, f: &WebhookFailure) -> MailContent {
+    let deliveries = format!(
+        "/webhook-endpoints/{}/deliveries?status=failed",
+        f.endpoint_id
+    );
+    let replay = format!("/webhook-endpoints/{}/replay", f.endpoint_id);
+    let text = format!(
+        "Hello {name},\n\n\
+         deliveries to your webhook endpoint {url} ({endpoint}) are failing. The event\n\
+         {event} ({kind}) was given up after {attempts} attempts over about three days;\n\
+         the last one ended with: {last}.\n\n\
+         Nothing is lost: every event stays listed by GET /events for 90 days. Once your\n\
+         receiver answers 2xx again, deliver what it missed with\n\
+         POST {replay} {{\"after_sequence\": <the last sequence you hold>}}.\n\
+         GET {deliveries} lists what failed and why. An endpoint that has had no\n\
+         successful delivery for five days is disabled; enable it first.\n\n\
+         This mail is sent at most once a day per endpoint.\n",
+        name = partner.contact.name,
+        url = f.url,
+        endpoint = f.endpoint_id,
+        event = f.event_id,
+        kind = f.event_type,
+        attempts = f.attempts,
+        last = f.last,
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\">\
+         <p>Hello {name},</p>\
+         <p>deliveries to your webhook endpoint <code>{url}</code> ({endpoint}) are failing. \
+         The event <code>{event}</code> ({kind}) was given up after {attempts} attempts over \
+         about three days; the last one ended with: {last}.</p>\
+         <p>Nothing is lost: every event stays listed by <code>GET /events</code> for 90 days. \
+         Once your receiver answers 2xx again, deliver what it missed with \
+         <code>POST {replay}</code> and <code>{{\"after_sequence\": &lt;the last sequence \
+         you hold&gt;}}</code>. <code>GET {deliveries}</code> lists what failed and why. An \
+         endpoint that has had no successful delivery for five days is disabled; enable it \
+         first.</p><p>This mail is sent at most once a day per endpoint.</p>\
+         </body></html>",
+        name = escape(&partner.contact.name),
+        url = escape(&f.url),
+        endpoint = escape(f.endpoint_id.as_str()),
+        event = escape(f.event_id.as_str()),
+        kind = escape(&f.event_type),
+        attempts = f.attempts,
+        last = escape(&f.last),
+        replay = escape(&replay),
+        deliveries = escape(&deliveries),
+    );
+    MailContent {
+        subject: format!("Webhook deliveries to {} are failing", f.url),
+        text,
+        html,
+    }
 }
 
 #[cfg(test)]

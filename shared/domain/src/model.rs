@@ -66,6 +66,10 @@ pub struct WebhookEndpoint {
     /// by a success or by enabling it): five days of it disable the endpoint (`failing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<DateTime<Utc>>,
+    /// When its partner's contact was last mailed that a delivery was given up (at most
+    /// once a day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_mailed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -442,6 +446,8 @@ pub struct Reservation {
 #[serde(rename_all = "snake_case")]
 pub enum MailKind {
     Activation,
+    /// To a partner's contact: a delivery to one of its endpoints was given up (SPEC §6.7).
+    WebhookFailed,
 }
 
 /// Why a mail was queued.
@@ -450,6 +456,8 @@ pub enum MailKind {
 pub enum MailReason {
     Invoiced,
     Resend,
+    /// A webhook delivery was given up (a `WebhookFailed` mail).
+    DeliveryFailed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -489,6 +497,22 @@ pub struct MailIntent {
     #[serde(default)]
     pub last_error: Option<MailRefusal>,
     pub version: u64,
+    /// What a `WebhookFailed` mail tells (its `agreement_id` is the event's agreement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookFailure>,
+}
+
+/// A delivery given up, as the mail to the partner's contact tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookFailure {
+    pub partner_id: PartnerId,
+    pub endpoint_id: EndpointId,
+    pub url: String,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub attempts: u32,
+    /// How the last attempt ended: its status code, or why there was none.
+    pub last: String,
 }
 
 fn default_reason() -> MailReason {
@@ -518,6 +542,21 @@ impl MailIntent {
             sent_at: None,
             last_error: None,
             version: 1,
+            webhook: None,
+        }
+    }
+
+    /// A mail to the partner's contact: `failure` (of an event about `agreement_id`).
+    pub fn webhook_failed(
+        agreement_id: AgreementId,
+        failure: WebhookFailure,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            kind: MailKind::WebhookFailed,
+            reason: MailReason::DeliveryFailed,
+            webhook: Some(failure),
+            ..Self::activation(agreement_id, None, MailReason::DeliveryFailed, now)
         }
     }
 }

@@ -255,6 +255,84 @@ async fn a_sender_lost_after_a_2xx_repeats_only_that_event() {
     assert_eq!(h.send_webhooks().await.len(), 0, "nothing more is due");
 }
 
+/// Every pending delivery of `endpoint` attempted when due, the clock moved to each next
+/// attempt, until none is pending (the schedule gives up after about three days).
+async fn until_given_up(w: &Tenancy, endpoint: &str) {
+    for _ in 0..40 {
+        w.h.send_webhooks().await;
+        let next = deliveries(w, endpoint)
+            .await
+            .iter()
+            .filter(|d| d["status"] == "pending")
+            .filter_map(|d| d["next_attempt_at"].as_str().map(at))
+            .min();
+        let Some(next) = next else {
+            return;
+        };
+        w.h.clock
+            .set(next.max(w.h.clock.now()) + chrono::Duration::seconds(1));
+    }
+    panic!("still pending after 40 rounds");
+}
+
+/// The failure mails the partner's contact got.
+fn failure_mails(h: &Harness) -> Vec<Value> {
+    h.mail()
+        .into_iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("are failing"))
+        })
+        .collect()
+}
+
+/// A delivery given up after its last attempt mails the partner's contact through the
+/// outbox, at most once a day per endpoint (two given up together: one mail).
+#[tokio::test]
+async fn a_delivery_given_up_mails_the_partner_s_contact_at_most_daily() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start((0..100).map(|_| Answer::Status(503)).collect()).await;
+    let (endpoint, _) = subscribed(&w, &receiver).await;
+    an_event(&w).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    until_given_up(&w, &endpoint).await;
+    let all = deliveries(&w, &endpoint).await;
+    assert!(all.iter().all(|d| d["status"] == "failed"), "{all:?}");
+    assert_eq!(
+        all[0]["attempts"].as_array().map(Vec::len),
+        Some(11),
+        "at once, then nine waits"
+    );
+    h.sweep().await;
+    let mails = failure_mails(h);
+    assert_eq!(mails.len(), 1, "one a day: {mails:?}");
+    assert!(
+        mails[0]["destinations"]
+            .to_string()
+            .contains("pat@fabrikam.com"),
+        "{}",
+        mails[0]
+    );
+    let body = mails[0]["body"].to_string();
+    assert!(
+        body.contains(&endpoint) && body.contains("/replay"),
+        "{body}"
+    );
+    // Still enabled (under five days); enabling again starts its failing days anew. A day
+    // later, another given up: a second mail.
+    let on = format!("/webhook-endpoints/{endpoint}/enable");
+    assert_eq!(h.post(&on, &w.partner, &json!({})).await.status, 200);
+    h.clock.advance(chrono::Duration::hours(25));
+    an_event(&w).await;
+    h.dispatch().await;
+    until_given_up(&w, &endpoint).await;
+    h.sweep().await;
+    assert_eq!(failure_mails(h).len(), 2);
+}
+
 /// A delivery pending when its endpoint is disabled is given up, never sent.
 #[tokio::test]
 async fn a_disabled_endpoint_s_pending_deliveries_are_cancelled() {

@@ -8,12 +8,12 @@ use crate::change::{Change, Decision, Write};
 use crate::error::RuleError;
 use crate::metrics::Metric;
 use crate::model::{
-    Attempt, Delivery, DeliveryStatus, DisabledReason, EndpointStatus, Partner, Replay,
-    WebhookEndpoint,
+    Attempt, Delivery, DeliveryStatus, DisabledReason, EndpointStatus, MailIntent, Partner, Replay,
+    WebhookEndpoint, WebhookFailure,
 };
 use crate::notices::PartnerEvent;
 use crate::rules::endpoints;
-use crate::types::{DeliveryId, EventId};
+use crate::types::{AgreementId, DeliveryId, EventId};
 use crate::webhooks::{Next, after_attempt};
 
 /// Test events an endpoint may be sent in one minute (then 429 `rate_limited`).
@@ -186,39 +186,75 @@ pub fn failing_for() -> chrono::Duration {
     chrono::Duration::days(5)
 }
 
+/// How often at most a partner's contact is mailed that deliveries to one endpoint fail.
+pub fn failure_mail_every() -> chrono::Duration {
+    chrono::Duration::days(1)
+}
+
 /// What an attempt's outcome (`after`, and whether it was a 410) does to its endpoint, read
 /// with its partner: a 410 disables it (`gone`); a failure starts its failing time, and five
-/// days into it disables it (`failing`); a success ends it. Nothing for an endpoint already
-/// disabled, nor when nothing changes (most attempts write the delivery alone).
+/// days into it disables it (`failing`); a success ends it. A delivery given up after its
+/// last attempt also mails the partner's contact, at most once a day per endpoint, through
+/// the outbox (`about`: the event's agreement; a test event, about none, mails nobody).
+/// Nothing for an endpoint already disabled, nor when nothing changes (most attempts write
+/// the delivery alone).
 pub fn endpoint_after(
     (partner, endpoint): (&Partner, &WebhookEndpoint),
     after: &Delivery,
-    gone: bool,
+    (gone, about): (bool, Option<&AgreementId>),
     now: DateTime<Utc>,
 ) -> Change {
     if endpoint.status != EndpointStatus::Enabled {
         return Change::default();
     }
-    if gone {
-        let off = endpoints::disable(partner, endpoint, DisabledReason::Gone);
+    let reason = match (gone, after.status, endpoint.failing_since) {
+        (true, ..) => Some(DisabledReason::Gone),
+        (false, DeliveryStatus::Succeeded, _) => None,
+        (false, _, Some(since)) if now - since >= failing_for() => Some(DisabledReason::Failing),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        let off = endpoints::disable(partner, endpoint, reason);
         return off.change.count(Metric::EndpointDisabled);
     }
-    let failing_since = match (after.status, endpoint.failing_since) {
-        (DeliveryStatus::Succeeded, None) => return Change::default(),
-        (DeliveryStatus::Succeeded, Some(_)) => None,
-        (_, None) => Some(now),
-        (_, Some(since)) if now - since >= failing_for() => {
-            let off = endpoints::disable(partner, endpoint, DisabledReason::Failing);
-            return off.change.count(Metric::EndpointDisabled);
-        }
-        (_, Some(_)) => return Change::default(),
+    let mut moved = endpoint.clone();
+    moved.failing_since = match after.status {
+        DeliveryStatus::Succeeded => None,
+        _ => endpoint.failing_since.or(Some(now)),
     };
-    let moved = WebhookEndpoint {
-        failing_since,
-        version: endpoint.version + 1,
-        ..endpoint.clone()
-    };
-    Change::default().replace(&moved, endpoint.version)
+    let mut change = Change::default();
+    let due = endpoint
+        .failure_mailed_at
+        .is_none_or(|t| now - t >= failure_mail_every());
+    if let (DeliveryStatus::Failed, Some(agreement), true) = (after.status, about, due) {
+        moved.failure_mailed_at = Some(now);
+        let mail = MailIntent::webhook_failed(agreement.clone(), failure_of(endpoint, after), now);
+        change = change.create(&mail);
+    }
+    if moved == *endpoint {
+        return change;
+    }
+    moved.version = endpoint.version + 1;
+    change.replace(&moved, endpoint.version)
+}
+
+/// What the partner's contact is told of `after`, given up.
+fn failure_of(endpoint: &WebhookEndpoint, after: &Delivery) -> WebhookFailure {
+    let last = after.attempts.last().map_or_else(String::new, |a| {
+        a.status_code.map_or_else(
+            || a.error.clone().unwrap_or_default(),
+            |code| format!("HTTP {code}"),
+        )
+    });
+    WebhookFailure {
+        partner_id: endpoint.partner_id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        url: endpoint.url.clone(),
+        event_id: after.event_id.clone(),
+        event_type: after.event_type.clone(),
+        attempts: u32::try_from(after.attempts.len()).unwrap_or(u32::MAX),
+        last,
+    }
 }
 
 /// What recording `after` counts: how its attempt ended.
@@ -362,7 +398,7 @@ mod tests {
             status: DeliveryStatus::Succeeded,
             ..pending()
         };
-        let counting = endpoint_after((&partner, &e), &failed(&pending()), false, start);
+        let counting = endpoint_after((&partner, &e), &failed(&pending()), (false, None), start);
         let since = |c: &Change| {
             c.writes.iter().find_map(|w| match w {
                 Write::Replace(crate::change::Record::Endpoint(x), 1) => Some(x.failing_since),
@@ -379,21 +415,21 @@ mod tests {
             ..e
         };
         let later = start + failing_for() - chrono::Duration::seconds(1);
-        let quiet = endpoint_after((&partner, &e), &failed(&pending()), false, later);
+        let quiet = endpoint_after((&partner, &e), &failed(&pending()), (false, None), later);
         assert!(
             quiet.writes.is_empty(),
             "a failure within five days writes nothing more"
         );
-        let ended = endpoint_after((&partner, &e), &succeeded, false, later);
+        let ended = endpoint_after((&partner, &e), &succeeded, (false, None), later);
         assert_eq!(since(&ended), Some(None), "a success ends it");
         let five = start + failing_for();
-        let off = endpoint_after((&partner, &e), &failed(&pending()), false, five);
+        let off = endpoint_after((&partner, &e), &failed(&pending()), (false, None), five);
         let disabled = off.writes.iter().find_map(|w| match w {
             Write::Replace(crate::change::Record::Endpoint(x), 1) => x.disabled_reason,
             _ => None,
         });
         assert_eq!(disabled, Some(DisabledReason::Failing));
-        let gone = endpoint_after((&partner, &e), &failed(&pending()), true, start);
+        let gone = endpoint_after((&partner, &e), &failed(&pending()), (true, None), start);
         let reason = gone.writes.iter().find_map(|w| match w {
             Write::Replace(crate::change::Record::Endpoint(x), 1) => x.disabled_reason,
             _ => None,
@@ -403,11 +439,68 @@ mod tests {
             status: EndpointStatus::Disabled,
             ..e
         };
-        let none = endpoint_after((&partner, &asleep), &failed(&pending()), true, five);
+        let none = endpoint_after((&partner, &asleep), &failed(&pending()), (true, None), five);
         assert!(
             none.writes.is_empty(),
             "an endpoint already disabled is left as it is"
         );
+    }
+
+    #[test]
+    fn a_delivery_given_up_mails_the_partner_at_most_daily_per_endpoint() {
+        let partner = crate::testing::partner();
+        let agreement = crate::types::AgreementId::generate();
+        let now = at("2027-01-04T00:00:00Z");
+        let e = WebhookEndpoint {
+            failing_since: Some(at("2027-01-01T00:00:00Z")),
+            ..pending_endpoint()
+        };
+        let mut given_up = Delivery {
+            status: DeliveryStatus::Failed,
+            ..pending()
+        };
+        given_up.attempts.push(Attempt {
+            at: now,
+            status_code: Some(503),
+            error: None,
+            duration_ms: 40,
+        });
+        let mailed = |c: &Change| {
+            c.writes.iter().find_map(|w| match w {
+                Write::Create(crate::change::Record::Mail(m)) => m.webhook.clone(),
+                _ => None,
+            })
+        };
+        let about = Some(&agreement);
+        let told = endpoint_after((&partner, &e), &given_up, (false, about), now);
+        let failure = mailed(&told).expect("a mail");
+        assert_eq!(
+            (&failure.event_id, failure.attempts, failure.last.as_str()),
+            (&given_up.event_id, 1, "HTTP 503")
+        );
+        let stamped = told.writes.iter().any(|w| {
+            matches!(w, Write::Replace(crate::change::Record::Endpoint(x), 1)
+                if x.failure_mailed_at == Some(now))
+        });
+        assert!(stamped, "{:?}", told.writes);
+        let e = WebhookEndpoint {
+            failure_mailed_at: Some(now),
+            ..e
+        };
+        let hour = now + chrono::Duration::hours(1);
+        let quiet = endpoint_after((&partner, &e), &given_up, (false, about), hour);
+        assert!(mailed(&quiet).is_none(), "once a day");
+        let day = now + failure_mail_every();
+        let next = endpoint_after((&partner, &e), &given_up, (false, about), day);
+        assert!(mailed(&next).is_some());
+        let test = endpoint_after((&partner, &e), &given_up, (false, None), day);
+        assert!(mailed(&test).is_none(), "a test event mails nobody");
+        let retrying = Delivery {
+            status: DeliveryStatus::Pending,
+            ..given_up.clone()
+        };
+        let pending = endpoint_after((&partner, &e), &retrying, (false, about), day);
+        assert!(mailed(&pending).is_none(), "only a delivery given up");
     }
 
     fn pending_endpoint() -> WebhookEndpoint {
@@ -425,6 +518,7 @@ mod tests {
             sequence: 1,
             version: 1,
             failing_since: None,
+            failure_mailed_at: None,
         }
     }
 

@@ -239,6 +239,7 @@ pub fn create(
         sequence: after.version,
         version: 1,
         failing_since: None,
+        failure_mailed_at: None,
     };
     let audit = Audit::WebhookEndpointCreated(details(&endpoint));
     let change = Change::default()

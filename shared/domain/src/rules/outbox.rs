@@ -49,12 +49,17 @@ pub fn claim(
             ..mail.clone()
         });
     }
-    Claim::Send(MailIntent {
+    Claim::Send(lease_for_send(mail, now, lease))
+}
+
+/// The intent held by one sender for `lease`, one attempt more.
+pub fn lease_for_send(mail: &MailIntent, now: DateTime<Utc>, lease: Duration) -> MailIntent {
+    MailIntent {
         attempts: mail.attempts + 1,
         lease_until: Some(now + lease),
         version: mail.version + 1,
         ..mail.clone()
-    })
+    }
 }
 
 /// The mail service took it (changes: the intent, now sent and released).
