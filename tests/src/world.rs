@@ -64,6 +64,8 @@ pub struct Harness {
     pub ses_faults: SesFaults,
     pub client: Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Where the webhook endpoints' names resolve, for the endpoints' check and the sender.
+    pub resolver: vls_runtime::resolve::Resolver,
 }
 
 impl Drop for Harness {
@@ -167,11 +169,15 @@ impl Harness {
             config: config.clone(),
             clock: clock.as_clock(),
         };
+        // One resolver for the endpoints' check and the sender's: the tests may re-point a
+        // name between the two.
+        let resolver = vls_runtime::resolve::Resolver::system();
         let webhooks = webhooks::App {
             store: store.clone(),
             config: config.clone(),
             clock: clock.as_clock(),
             sealing: std::sync::Arc::new(vls_http::sealing::SealingKey::development("webhook")),
+            resolver: resolver.clone(),
         };
         let dispatcher = webhook_dispatcher::Dispatcher {
             store: store.clone(),
@@ -187,7 +193,10 @@ impl Harness {
             settings: webhook_sender::Settings::default(),
             clock: clock.as_clock(),
             sealing: webhooks.sealing.clone(),
-            connector: webhook_sender::attempt::Connector::from_env(true).expect("TLS roots"),
+            connector: webhook_sender::attempt::Connector {
+                resolver: resolver.clone(),
+                ..webhook_sender::attempt::Connector::from_env(true).expect("TLS roots")
+            },
         };
         let app = App {
             store,
@@ -213,6 +222,7 @@ impl Harness {
             ses_faults,
             client,
             sqs,
+            resolver,
         }
     }
 

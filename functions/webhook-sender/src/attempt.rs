@@ -12,7 +12,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use vls_domain::rules::deliveries::Tried;
-use vls_domain::webhooks::{LOCAL_RECEIVER_PORTS, address_allowed};
+use vls_domain::webhooks::LOCAL_RECEIVER_PORTS;
+use vls_runtime::resolve::Resolver;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -30,22 +31,34 @@ pub struct Signed<'a> {
 pub struct Connector {
     pub tls: Arc<rustls::ClientConfig>,
     pub local: bool,
+    /// Where names resolve (the same check as at create and update).
+    pub resolver: Resolver,
 }
 
 impl Connector {
     /// The system's roots, and on the local stack the test CA at `WEBHOOK_TEST_CA` (a PEM
     /// file the tests make), if set.
     pub fn from_env(local: bool) -> Result<Self, String> {
+        let test_ca = match vls_runtime::config::var("WEBHOOK_TEST_CA").filter(|_| local) {
+            Some(path) => Some(std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?),
+            None => None,
+        };
+        Self::trusting(local, test_ca.as_deref())
+    }
+
+    /// The system's roots, and (the local stack only) the certificates of `test_ca`, PEM.
+    pub fn trusting(local: bool, test_ca: Option<&[u8]>) -> Result<Self, String> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(cert);
         }
-        if local && let Some(path) = vls_runtime::config::var("WEBHOOK_TEST_CA") {
-            let pem = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
-            for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| format!("{path}: {e}"))?;
-                roots.add(cert).map_err(|e| format!("{path}: {e}"))?;
-            }
+        for cert in test_ca
+            .filter(|_| local)
+            .into_iter()
+            .flat_map(rustls::pki_types::pem::PemObject::pem_slice_iter)
+        {
+            let cert = cert.map_err(|e| format!("the test CA: {e}"))?;
+            roots.add(cert).map_err(|e| format!("the test CA: {e}"))?;
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -56,6 +69,7 @@ impl Connector {
         Ok(Self {
             tls: Arc::new(tls),
             local,
+            resolver: Resolver::system(),
         })
     }
 
@@ -68,26 +82,12 @@ impl Connector {
     /// allowed (else the attempt is refused, `address_forbidden`, before any connection).
     async fn addresses(&self, url: &url::Url) -> Result<Vec<SocketAddr>, String> {
         let port = url.port_or_known_default().ok_or("no port")?;
-        let found: Vec<IpAddr> = match url.host() {
-            Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
-            Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
-            Some(url::Host::Domain(name)) => tokio::net::lookup_host((name, port))
-                .await
-                .map_err(|e| format!("dns: {name}: {e}"))?
-                .map(|a| a.ip())
-                .collect(),
-            None => return Err("no host".into()),
-        };
-        if found.is_empty() {
-            return Err("dns: no address".into());
-        }
-        for ip in &found {
-            if !self.receiver(*ip, port)
-                && let Err(f) = address_allowed(*ip)
-            {
-                return Err(format!("address_forbidden: {ip} is {}", f.what()));
-            }
-        }
+        let host = url.host().ok_or("no host")?;
+        let found = self
+            .resolver
+            .checked(host, port, |ip| self.receiver(ip, port))
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(found
             .into_iter()
             .map(|ip| SocketAddr::new(ip, port))

@@ -3,16 +3,15 @@
 //! and on rotate) and kept sealed with the webhook key, in the endpoint and in the idempotency
 //! record of the answer that shows it.
 
-use std::net::IpAddr;
-
 use vls_domain::model::{DisabledReason, Partner, WebhookEndpoint};
 use vls_domain::principal::Principal;
 use vls_domain::rules::endpoints::{self, EndpointSpec};
 use vls_domain::types::{EndpointId, PartnerId};
-use vls_domain::webhooks::{address_allowed, secret_from};
+use vls_domain::webhooks::secret_from;
 use vls_http::paging::List;
 use vls_http::views::{EndpointView, EndpointWithSecret};
 use vls_http::{Answer, Ctx, Params, Planned, Problem, Reply, mutate};
+use vls_runtime::resolve::Unreachable;
 
 use crate::App;
 
@@ -31,33 +30,27 @@ fn forbidden_url(detail: String) -> Problem {
 
 /// Every address the URL's host resolves to must be one a delivery may connect to (an
 /// address literal was checked with the URL itself); a name that does not resolve is refused.
-async fn resolves_allowed(spec: &EndpointSpec) -> Result<(), Problem> {
+/// The check each attempt makes again (`vls_runtime::resolve`).
+async fn resolves_allowed(app: &App, spec: &EndpointSpec) -> Result<(), Problem> {
     let url = url::Url::parse(&spec.url).map_err(|_| forbidden_url("not a URL".into()))?;
-    let Some(url::Host::Domain(name)) = url.host() else {
+    let Some(host @ url::Host::Domain(name)) = url.host() else {
         return Ok(());
     };
     let port = url.port_or_known_default().unwrap_or(443);
-    let found: Vec<IpAddr> = tokio::net::lookup_host((name, port))
-        .await
-        .map_err(|_| forbidden_url(format!("{name} does not resolve")))?
-        .map(|a| a.ip())
-        .collect();
-    if found.is_empty() {
-        return Err(forbidden_url(format!("{name} does not resolve")));
-    }
-    for ip in found {
-        if let Err(f) = address_allowed(ip) {
-            return Err(forbidden_url(format!("{name} resolves to {}", f.what())));
+    match app.resolver.checked(host, port, |_| false).await {
+        Ok(_) => Ok(()),
+        Err(Unreachable::Unresolved(_)) => Err(forbidden_url(format!("{name} does not resolve"))),
+        Err(Unreachable::Forbidden { what, .. }) => {
+            Err(forbidden_url(format!("{name} resolves to {what}")))
         }
     }
-    Ok(())
 }
 
 /// The body of a create or an update, its host's addresses checked.
 async fn spec_of(app: &App, ctx: &Ctx) -> Result<EndpointSpec, Problem> {
     let local = app.config.is_local();
     let spec = ctx.parse(|body| endpoints::spec(body, local))?;
-    resolves_allowed(&spec).await?;
+    resolves_allowed(app, &spec).await?;
     Ok(spec)
 }
 

@@ -27,6 +27,8 @@ pub struct App {
     pub clock: Clock,
     /// Seals the endpoints' signing secrets, and the answers that show one.
     pub sealing: Arc<SealingKey>,
+    /// Where endpoints' names resolve (the check each attempt makes again).
+    pub resolver: vls_runtime::resolve::Resolver,
 }
 
 impl App {
@@ -44,6 +46,7 @@ impl App {
             config,
             clock: vls_runtime::config::system_clock(),
             sealing: Arc::new(sealing),
+            resolver: vls_runtime::resolve::Resolver::system(),
         })
     }
 }

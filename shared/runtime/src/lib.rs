@@ -7,6 +7,7 @@
 pub mod config;
 pub mod emf;
 pub mod queue;
+pub mod resolve;
 pub mod secrets;
 pub mod serve;
 pub mod ses;

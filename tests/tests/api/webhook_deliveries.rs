@@ -333,6 +333,106 @@ async fn a_delivery_given_up_mails_the_partner_s_contact_at_most_daily() {
     assert_eq!(failure_mails(h).len(), 2);
 }
 
+/// The harness's sender, trusting `test_ca` (PEM) beside the system's roots.
+fn sender_trusting(h: &Harness, test_ca: Option<&str>) -> webhook_sender::Sender {
+    let s = &h.webhook_sender;
+    let connector = webhook_sender::attempt::Connector::trusting(true, test_ca.map(str::as_bytes));
+    webhook_sender::Sender {
+        store: s.store.clone(),
+        settings: webhook_sender::Settings::default(),
+        clock: s.clock.clone(),
+        sealing: s.sealing.clone(),
+        connector: connector.expect("TLS roots"),
+    }
+}
+
+/// Over https the sender connects with TLS for the URL's host and checks the receiver's
+/// certificate: a sender that does not trust the receiver's CA sends it nothing (the handshake
+/// fails, and so does the attempt); one that trusts it (as the local stack may trust a test
+/// CA) delivers the signed event.
+#[tokio::test]
+async fn an_https_receiver_gets_its_delivery_over_tls() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let secure = Receiver::start_tls(vec![]).await;
+    assert!(secure.url().starts_with("https://"));
+    let (endpoint, secret) = subscribed(&w, &secure).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    webhook_sender::sweep(&sender_trusting(h, None))
+        .await
+        .expect("a sweep");
+    assert!(
+        secure.received().is_empty(),
+        "no request without a trusted certificate"
+    );
+    let d = &deliveries(&w, &endpoint).await[0];
+    assert_eq!(
+        (&d["status"], &d["attempts"][0]["status_code"]),
+        (&json!("pending"), &Value::Null)
+    );
+    let error = d["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("tls"), "{error}");
+    let trusting = sender_trusting(h, secure.test_ca.as_deref());
+    webhook_sender::sweep(&trusting).await.expect("a sweep");
+    let got = secure.received();
+    assert_eq!(got.len(), 1);
+    assert!(verifies(&got[0], &secret));
+    assert_eq!(deliveries(&w, &endpoint).await[0]["status"], "succeeded");
+}
+
+/// A name is checked where it points when the endpoint is made, and again at each attempt:
+/// re-pointed to a private address afterwards, the attempt is refused before any connection
+/// (`address_forbidden`, where a connection to it would have timed out after 5 s).
+#[tokio::test]
+async fn a_name_re_pointed_to_a_private_address_is_refused_at_the_attempt() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let (public, private) = (
+        "93.184.215.14".parse().expect("ip"),
+        "10.0.0.1".parse().expect("ip"),
+    );
+    h.resolver.point("hooks.fabrikam.example", &[public]);
+    h.resolver
+        .point("inside.fabrikam.example", &[public, private]);
+    let made = |name: &str| json!({"url": format!("https://{name}/vls"), "enabled_events": ["*"]});
+    let inside = h
+        .post(
+            "/webhook-endpoints",
+            &w.partner,
+            &made("inside.fabrikam.example"),
+        )
+        .await;
+    assert_problem(&inside, 422, "webhook_url_forbidden");
+    let r = h
+        .post(
+            "/webhook-endpoints",
+            &w.partner,
+            &made("hooks.fabrikam.example"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let endpoint = r.id();
+    h.resolver.point("hooks.fabrikam.example", &[private]);
+    an_event(&w).await;
+    h.dispatch().await;
+    h.send_webhooks().await;
+    let d = &deliveries(&w, &endpoint).await[0];
+    let attempt = &d["attempts"][0];
+    assert_eq!(
+        (&attempt["status_code"], &attempt["error"]),
+        (
+            &Value::Null,
+            &json!("address_forbidden: 10.0.0.1 is a private address")
+        )
+    );
+    assert!(
+        attempt["duration_ms"].as_u64().is_some_and(|ms| ms < 1000),
+        "{attempt}"
+    );
+    assert_eq!(d["status"], "pending", "tried again later");
+}
+
 /// A delivery pending when its endpoint is disabled is given up, never sent.
 #[tokio::test]
 async fn a_disabled_endpoint_s_pending_deliveries_are_cancelled() {
