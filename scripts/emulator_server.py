@@ -15,7 +15,8 @@ tables (a true-up over hundreds of reservations, the benchmarks).
 moto answers a query of one partition by walking every item of the table (a 36,000-item
 table: 200 ms a query), and a query of a range of it by sorting and walking the whole
 partition (30,000 events: 150 ms for a page of 50); here it walks that partition's items
-only, and for a range of a string sort key (the table's or a local index's) it bisects the
+only (for a global index, the items each of its partitions holds are kept as writes move
+them, from the first query of it on), and for a range of a string sort key (the table's or a local index's) it bisects the
 partition's items kept sorted until a write touches the partition, and hands moto only the
 page (the same results): benchmarks over large tables measure our requests, as DynamoDB's
 cost does, rather than the walk.
@@ -67,7 +68,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import Item, Table
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend
@@ -170,14 +171,79 @@ def _touch(table, hash_value):
         del _sorted[key]
 
 
+# A global index's partitions: which items each holds, by (index, hash value), kept per table
+# once a query of one of its global indexes first needs it (one walk of the table), then
+# moved on by every write, so that such a query walks its partition's items only.
+def _gsi_hashes(table):
+    """Each global index's name and the attribute its partitions are keyed by."""
+    out = []
+    for index in table.global_indexes:
+        hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+        if len(hashes) == 1:
+            out.append((index.name, hashes[0]))
+    return out
+
+
+def _gsi_entries(table, item):
+    if item is None:
+        return []
+    return [(name, item.attrs[attr]) for name, attr in _gsi_hashes(table) if attr in item.attrs]
+
+
+def _gsi_move(table, before, after):
+    """The membership after a write that replaced `before` with `after` (either may be None)."""
+    members = table.__dict__.get("_gsi_members")
+    if members is None:
+        return
+    for entry in _gsi_entries(table, before):
+        members.get(entry, {}).pop((before.hash_key, before.range_key), None)
+    for entry in _gsi_entries(table, after):
+        members.setdefault(entry, {})[(after.hash_key, after.range_key)] = True
+
+
+def _gsi_members(table):
+    members = table.__dict__.get("_gsi_members")
+    if members is None:
+        members = {}
+        for item in Table.all_items(table):
+            if isinstance(item, Item):
+                for entry in _gsi_entries(table, item):
+                    members.setdefault(entry, {})[(item.hash_key, item.range_key)] = True
+        table._gsi_members = members
+    return members
+
+
+def _stored(table, hash_key, range_key):
+    try:
+        return table.items[hash_key][range_key] if range_key is not None else table.items[hash_key]
+    except KeyError:
+        return None
+
+
 def _wrap_table_write(name, hash_of):
     original = getattr(Table, name)
 
     def wrapped(self, *args, **kwargs):
         _touch(self, hash_of(self, *args, **kwargs))
-        return original(self, *args, **kwargs)
+        before = _current(self, name, *args, **kwargs)
+        result = original(self, *args, **kwargs)
+        if name == "put_item":
+            _gsi_move(self, before, result)
+        elif result is not None:
+            _gsi_move(self, result, None)
+        return result
 
     setattr(Table, name, wrapped)
+
+
+def _current(table, name, *args, **kwargs):
+    """The item a put is about to replace (a delete returns what it removed)."""
+    if name != "put_item" or "_gsi_members" not in table.__dict__:
+        return None
+    attrs = args[0] if args else kwargs["item_attrs"]
+    hash_value = DynamoType(attrs[table.hash_key_attr])
+    range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+    return _stored(table, hash_value, range_value)
 
 
 def _put_hash(self, item_attrs, *args, **kwargs):
@@ -195,8 +261,17 @@ _backend_update_item = DynamoDBBackend.update_item
 
 def update_item(self, table_name, key, *args, **kwargs):
     table = self.get_table(table_name)
-    _touch(table, DynamoType(key[table.hash_key_attr]))
-    return _backend_update_item(self, table_name, key, *args, **kwargs)
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    _touch(table, hash_value)
+    tracked = "_gsi_members" in table.__dict__
+    before = copy.copy(_stored(table, hash_value, range_value)) if tracked else None
+    if before is not None:
+        before.attrs = dict(before.attrs)
+    result = _backend_update_item(self, table_name, key, *args, **kwargs)
+    if tracked:
+        _gsi_move(table, before, _stored(table, hash_value, range_value))
+    return result
 
 
 DynamoDBBackend.update_item = update_item
@@ -294,11 +369,29 @@ def query_one_partition(self, hash_key, *args, **kwargs):
         return _table_query(self, hash_key, *args, **kwargs)
     local = index_name and any(i.name == index_name for i in self.indexes)
     if index_name and not local:
-        return _table_query(self, hash_key, *args, **kwargs)
+        return _query_global_partition(self, hash_key, index_name, args, kwargs)
     page = _page_candidates(self, hash_key, args, kwargs)
     if page is None:
         partition = self.items.get(hash_key) or {}
         page = list(partition.values())
+    self.all_items = lambda: page
+    try:
+        return _table_query(self, hash_key, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+def _query_global_partition(self, hash_key, index_name, args, kwargs):
+    """moto's query of a global index, given only the queried partition's items to walk."""
+    hashed = dict(_gsi_hashes(self))
+    if index_name not in hashed:
+        return _table_query(self, hash_key, *args, **kwargs)
+    value = hash_key
+    for name, typed in kwargs.get("hash_key_conditions") or []:
+        if name == hashed[index_name]:
+            value = typed
+    bucket = _gsi_members(self).get((index_name, value), {})
+    page = [item for hk, rk in list(bucket) if (item := _stored(self, hk, rk)) is not None]
     self.all_items = lambda: page
     try:
         return _table_query(self, hash_key, *args, **kwargs)

@@ -146,8 +146,8 @@ scripts/contract.sh run "http://127.0.0.1:$TEST_PORT"
 step "kill drill: order-intake killed mid-request under its own cargo lambda watch, then a fresh one"
 cargo test -p vls-tests --test stack --quiet kill_drill:: -- --ignored
 
-step "the template stack's own parts (scripts/stack: IAM, Runtime API, gateway, issuer)"
-.venv/bin/python -m pytest -q -p no:cacheprovider scripts/stack/tests
+step "the template stack's own parts (scripts/stack: IAM, Runtime API, gateway, issuer), and the emulator's"
+.venv/bin/python -m pytest -q -p no:cacheprovider scripts/stack/tests scripts/tests
 
 # The functions wired from the translated template as AWS wires them (scripts/stack/run.py),
 # with the black-box tests run against it; then what it saw: every AWS call allowed by its
