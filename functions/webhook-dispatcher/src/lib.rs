@@ -205,9 +205,14 @@ async fn replays(app: &Dispatcher, started: std::time::Instant) -> Result<usize,
         .await?;
     for endpoint in waiting {
         while started.elapsed() < app.settings.sweep_budget {
-            match replay_step(app, &endpoint).await? {
-                Step::Made(n) => made += n,
-                Step::Waits | Step::Done => break,
+            match replay_step(app, &endpoint).await {
+                Ok(Step::Made(n)) => made += n,
+                Ok(Step::Waits | Step::Done) => break,
+                // One replay that cannot be read or written does not hold up the others.
+                Err(e) => {
+                    tracing::warn!(endpoint_id = %endpoint, error = %e, "replay step failed");
+                    break;
+                }
             }
         }
     }

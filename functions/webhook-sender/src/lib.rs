@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 use vls_domain::change::{Change, Stamp};
-use vls_domain::model::{Delivery, DeliveryStatus, EndpointStatus};
+use vls_domain::model::{Delivery, DeliveryStatus, EndpointStatus, Partner, WebhookEndpoint};
 use vls_domain::rules::deliveries;
 use vls_domain::trail::Actor;
 use vls_domain::types::{AgreementId, DeliveryId, EndpointId};
@@ -256,7 +256,7 @@ async fn try_work(
             .await?
             .map(|(_, b)| b),
     };
-    let (Some(_), Some(endpoint), Some(body)) = (partner, endpoint, body) else {
+    let (Some(partner), Some(endpoint), Some(body)) = (partner, endpoint, body) else {
         return cancel(app, &leased, now).await;
     };
     if endpoint.status != EndpointStatus::Enabled {
@@ -270,13 +270,9 @@ async fn try_work(
         .attempt(&endpoint.url, &body, &signed, now)
         .await;
     let (after, gone) = deliveries::attempted(&leased, tried, jitter());
-    record(
-        app,
-        &after,
-        (leased.version, gone, about(&body).as_ref()),
-        now,
-    )
-    .await?;
+    let read = (partner, endpoint);
+    let outcome = (leased.version, gone, about(&body));
+    record(app, &after, read, outcome, now).await?;
     Ok(match after.status {
         DeliveryStatus::Succeeded => Outcome::Succeeded,
         DeliveryStatus::Failed => Outcome::Failed,
@@ -298,17 +294,24 @@ fn about(body: &str) -> Option<AgreementId> {
 async fn record(
     app: &Sender,
     after: &Delivery,
-    (leased, gone, about): (u64, bool, Option<&AgreementId>),
+    read: (Partner, WebhookEndpoint),
+    (leased, gone, about): (u64, bool, Option<AgreementId>),
     now: DateTime<Utc>,
 ) -> Result<(), TxFailure> {
     let mut last = TxFailure::Conflict;
+    // The partner and endpoint read before the attempt first; read again after a lost race.
+    let mut read = (Some(read.0), Some(read.1));
     for round in 0..8 {
-        let (partner, endpoint) = app
-            .store
-            .partner_and_endpoint(&after.partner_id, &after.endpoint_id)
-            .await?;
-        let change = match (partner, endpoint) {
-            (Some(p), Some(e)) => deliveries::endpoint_after((&p, &e), after, (gone, about), now),
+        if round > 0 {
+            read = app
+                .store
+                .partner_and_endpoint(&after.partner_id, &after.endpoint_id)
+                .await?;
+        }
+        let change = match &read {
+            (Some(p), Some(e)) => {
+                deliveries::endpoint_after((p, e), after, (gone, about.as_ref()), now)
+            }
             _ => Change::default(),
         };
         match app
