@@ -22,12 +22,15 @@ export MAIL_SEND_RATE ?= 50
 export METRICS_NAMESPACE ?= VolumeLicensing/local
 # Locally the dispatcher's sweep stands for the table's stream: it takes every new event at once.
 export EVENT_SWEEP_AFTER_SECONDS ?= 0
+# Locally the webhook sender's sweep backs the delivery queue up after 10 s (60 s deployed).
+export DELIVERY_SWEEP_AFTER_SECONDS ?= 10
 # The SES configuration set the mailer sends through (scripts/bootstrap.py creates it).
 export SES_CONFIGURATION_SET ?= $(TABLE_NAME)-mail
-# The queues in the emulator (scripts/bootstrap.py creates them): the true-up's work and the
-# mailer's wake-ups.
+# The queues in the emulator (scripts/bootstrap.py creates them): the true-up's work, the
+# mailer's wake-ups and the webhook sender's deliveries.
 export TRUE_UP_QUEUE_URL ?= $(AWS_ENDPOINT_URL)/123456789012/$(TABLE_NAME)-true-up
 export MAIL_WAKEUP_QUEUE_URL ?= $(AWS_ENDPOINT_URL)/123456789012/$(TABLE_NAME)-mail-wakeups
+export DELIVERY_QUEUE_URL ?= $(AWS_ENDPOINT_URL)/123456789012/$(TABLE_NAME)-deliveries
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 export DEV_PORT ?= 9000

@@ -152,6 +152,7 @@ def main():
         res["TrueUpDeadLetters"]["Properties"],
     )
     create_queue(sqs, f"{name}-mail-wakeups", res["MailWakeups"]["Properties"])
+    create_queue(sqs, f"{name}-deliveries", res["DeliveryQueue"]["Properties"])
     return 0
 
 

@@ -2,7 +2,8 @@
 # `make dev` after the stack is up: builds every function, then serves them all on one base
 # URL with `cargo lambda watch`, drives the stream's readers (the activation mailer and the
 # webhook dispatcher, scripts/sweep-loop.sh)
-# and the true-up workers and the mailer's wake-ups from the emulator's queues
+# and the true-up workers, the mailer's wake-ups and the webhook deliveries from the
+# emulator's queues
 # (scripts/queue_worker.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,10 @@ worker=$!
 .venv/bin/python scripts/queue_worker.py --port "$PORT" --function activation-mailer \
   --queue-env MAIL_WAKEUP_QUEUE_URL 2>>.run/queue-worker.log &
 wakeups=$!
-trap 'kill $loop $worker $wakeups $reference 2>/dev/null || true' EXIT INT TERM
+.venv/bin/python scripts/queue_worker.py --port "$PORT" --function webhook-sender \
+  --queue-env DELIVERY_QUEUE_URL 2>>.run/queue-worker.log &
+deliveries=$!
+trap 'kill $loop $worker $wakeups $deliveries $reference 2>/dev/null || true' EXIT INT TERM
 echo "serving every function on http://127.0.0.1:$PORT (activation mail is swept every second;"
 echo "the true-up's queue is worked as it fills); the API reference on"
 echo "http://127.0.0.1:$REFERENCE_PORT/reference.html"

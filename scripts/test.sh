@@ -11,11 +11,13 @@ stack_pid=""
 loop_pid=""
 worker_pid=""
 wakeup_pid=""
+delivery_pid=""
 
 cleanup() {
   [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null || true
   [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null || true
   [ -n "$wakeup_pid" ] && kill "$wakeup_pid" 2>/dev/null || true
+  [ -n "$delivery_pid" ] && kill "$delivery_pid" 2>/dev/null || true
   stop_stack
   if [ -n "$watch_pid" ]; then
     kill -- "-$watch_pid" 2>/dev/null || kill "$watch_pid" 2>/dev/null || true
@@ -130,6 +132,9 @@ worker_pid=$!
 .venv/bin/python scripts/queue_worker.py --port "$TEST_PORT" --function activation-mailer \
   --queue-env MAIL_WAKEUP_QUEUE_URL 2>>"$RUN/queue-worker.log" &
 wakeup_pid=$!
+.venv/bin/python scripts/queue_worker.py --port "$TEST_PORT" --function webhook-sender \
+  --queue-env DELIVERY_QUEUE_URL 2>>"$RUN/queue-worker.log" &
+delivery_pid=$!
 for i in $(seq 1 600); do
   code=$(curl -s -o /dev/null -w "%{http_code}" -X POST "http://127.0.0.1:$TEST_PORT/agreements" || true)
   [ "$code" = 401 ] && break

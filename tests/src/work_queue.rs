@@ -66,16 +66,7 @@ async fn poll(app: &App, sqs: &Client, worker: usize, at_most: usize) -> Worked 
     let mut all = Worked::default();
     let mut taken = 0;
     while taken < at_most {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages((at_most - taken).min(10) as i32)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .expect("receive")
-            .messages
-            .unwrap_or_default();
+        let got = receive(sqs, url, (at_most - taken).min(10) as i32).await;
         if got.is_empty() {
             return all;
         }
@@ -115,4 +106,56 @@ async fn poll(app: &App, sqs: &Client, worker: usize, at_most: usize) -> Worked 
         all.failed.extend(worked.failed);
     }
     all
+}
+
+/// Up to `at_most` (≤ 10) visible messages of `url`, as the SQS event Lambda hands a
+/// function, and their receipt handles; `None` when none is visible.
+pub async fn receive_event(
+    sqs: &Client,
+    url: &str,
+    at_most: i32,
+) -> Option<(serde_json::Value, Vec<String>)> {
+    let got = receive(sqs, url, at_most).await;
+    if got.is_empty() {
+        return None;
+    }
+    let records: Vec<serde_json::Value> = got
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id.clone().unwrap_or_default(),
+                "receiptHandle": m.receipt_handle.clone().unwrap_or_default(),
+                "body": m.body.clone().unwrap_or_default(),
+                "eventSource": "aws:sqs",
+            })
+        })
+        .collect();
+    let handles = got.into_iter().filter_map(|m| m.receipt_handle).collect();
+    Some((serde_json::json!({ "Records": records }), handles))
+}
+
+/// Deletes the messages received with `handles` (the event source, after a successful
+/// invocation).
+pub async fn delete(sqs: &Client, url: &str, handles: &[String]) {
+    for h in handles {
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(h)
+            .send()
+            .await
+            .expect("delete");
+    }
+}
+
+/// Up to `at_most` (1–10) visible messages, at once (a short poll).
+async fn receive(sqs: &Client, url: &str, at_most: i32) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs.receive_message()
+        .queue_url(url)
+        .max_number_of_messages(at_most.clamp(1, 10))
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default()
 }

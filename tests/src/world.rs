@@ -73,7 +73,12 @@ impl Drop for Harness {
     fn drop(&mut self) {
         let (client, table) = (self.client.clone(), self.table.clone());
         let sqs = self.sqs.clone();
-        let queues = [self.true_up.queue.url(), self.mailer.wakeups.url()].map(str::to_owned);
+        let queues = [
+            self.true_up.queue.url(),
+            self.mailer.wakeups.url(),
+            self.dispatcher.deliveries.url(),
+        ]
+        .map(str::to_owned);
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -172,12 +177,15 @@ impl Harness {
         // One resolver for the endpoints' check and the sender's: the tests may re-point a
         // name between the two.
         let resolver = vls_runtime::resolve::Resolver::system();
+        let deliveries = work_queue::create(&sqs, &format!("{table}-deliveries")).await;
+        let deliveries = vls_runtime::queue::Queue::new(sqs.clone(), deliveries);
         let webhooks = webhooks::App {
             store: store.clone(),
             config: config.clone(),
             clock: clock.as_clock(),
             sealing: std::sync::Arc::new(vls_http::sealing::SealingKey::development("webhook")),
             resolver: resolver.clone(),
+            deliveries: deliveries.clone(),
         };
         let dispatcher = webhook_dispatcher::Dispatcher {
             store: store.clone(),
@@ -187,16 +195,22 @@ impl Harness {
                 ..webhook_dispatcher::Settings::default()
             },
             clock: clock.as_clock(),
+            deliveries: deliveries.clone(),
         };
         let webhook_sender = webhook_sender::Sender {
             store: store.clone(),
-            settings: webhook_sender::Settings::default(),
+            // Every due delivery at once (the queue is worked only where a test says so).
+            settings: webhook_sender::Settings {
+                sweep_after: chrono::Duration::zero(),
+                ..webhook_sender::Settings::default()
+            },
             clock: clock.as_clock(),
             sealing: webhooks.sealing.clone(),
             connector: webhook_sender::attempt::Connector {
                 resolver: resolver.clone(),
                 ..webhook_sender::attempt::Connector::from_env(true).expect("TLS roots")
             },
+            deliveries,
         };
         let app = App {
             store,

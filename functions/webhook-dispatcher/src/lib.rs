@@ -1,10 +1,10 @@
 //! `webhook-dispatcher`: gives each partner's new events their sequence after the commit that
 //! wrote them (SPEC §6.3), in batches, one conditional write of the partner's mark per batch
 //! (`vls_store::Store::sequence`), then makes their deliveries, one per endpoint that wants
-//! each (`vls_store::Store::fan_out`). Fed by the table's stream (the events a batch
-//! announces, at once) and by a schedule that sweeps whatever the stream's runs left
-//! unsequenced or without deliveries for a while (a lost record or a failed run delays an
-//! event, never loses it).
+//! each (`vls_store::Store::fan_out`), and hands each to the sender on the delivery queue.
+//! Fed by the table's stream (the events a batch announces, at once) and by a schedule that
+//! sweeps whatever the stream's runs left unsequenced or without deliveries for a while (a
+//! lost record or a failed run delays an event, never loses it).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -17,7 +17,7 @@ use vls_domain::rules::deliveries::{self, REPLAY_STEP};
 use vls_domain::trail::Actor;
 use vls_domain::types::{EndpointId, EventId};
 use vls_runtime::config::Clock;
-use vls_runtime::queue::BatchResponse;
+use vls_runtime::queue::{BatchResponse, Queue};
 use vls_store::{Store, StoreError, TxFailure};
 
 pub struct Settings {
@@ -63,6 +63,9 @@ pub struct Dispatcher {
     pub store: Store,
     pub settings: Settings,
     pub clock: Clock,
+    /// Where the deliveries it makes are handed to the sender (a lost message leaves the
+    /// delivery to the sender's sweep).
+    pub deliveries: Queue,
 }
 
 impl Dispatcher {
@@ -74,6 +77,7 @@ impl Dispatcher {
             store: vls_runtime::config::store(&sdk, &config),
             settings: Settings::from_env(),
             clock: vls_runtime::config::system_clock(),
+            deliveries: vls_runtime::config::delivery_queue(&sdk)?,
         })
     }
 }
@@ -147,14 +151,15 @@ async fn sequence(app: &Dispatcher, ids: &[EventId]) -> Result<Done, StoreError>
         .count();
     vls_store::count_n(Metric::EventSequenced, done.events.len() as u64);
     vls_store::count_n(Metric::EventSequencedLate, late as u64);
-    let deliveries = app
+    let made = app
         .store
         .fan_out(&done.awaiting_deliveries, (app.clock)())
         .await?;
+    app.deliveries.wake_deliveries(&made).await;
     Ok(Done {
         sequenced: done.events.len(),
         retries: done.retries,
-        deliveries,
+        deliveries: made.len(),
     })
 }
 
@@ -183,7 +188,9 @@ pub async fn sweep(app: &Dispatcher) -> Result<Ran, StoreError> {
     let ids = app.store.unfanned(before, app.settings.page).await?;
     let mut events = app.store.partner_events(&ids).await?;
     events.retain(|e| e.sequence.is_some());
-    all.deliveries += app.store.fan_out(&events, (app.clock)()).await?;
+    let made = app.store.fan_out(&events, (app.clock)()).await?;
+    app.deliveries.wake_deliveries(&made).await;
+    all.deliveries += made.len();
     all.deliveries += replays(app, started).await?;
     if all.sequenced + all.deliveries > 0 {
         tracing::info!(all.sequenced, all.retries, all.deliveries, "sweep");
@@ -243,7 +250,7 @@ async fn replay_step(app: &Dispatcher, endpoint_id: &EndpointId) -> Result<Step,
     let step = match endpoint {
         None => deliveries::ReplayStep {
             change: Change::default().delete(&replay, replay.version),
-            deliveries: 0,
+            deliveries: Vec::new(),
             done: true,
         },
         Some(e) if e.status != EndpointStatus::Enabled => return Ok(Step::Waits),
@@ -271,9 +278,13 @@ async fn replay_step(app: &Dispatcher, endpoint_id: &EndpointId) -> Result<Step,
         actor: Actor::system("webhook-dispatcher"),
         request_id: ulid::Ulid::generate().to_string(),
     };
-    match app.store.commit_change(&step.change, &stamp).await {
+    let committed = app.store.commit_change(&step.change, &stamp).await;
+    if committed.is_ok() {
+        app.deliveries.wake_deliveries(&step.deliveries).await;
+    }
+    match committed {
         Ok(()) if step.done => Ok(Step::Done),
-        Ok(()) => Ok(Step::Made(step.deliveries)),
+        Ok(()) => Ok(Step::Made(step.deliveries.len())),
         Err(TxFailure::Store(e)) => Err(e),
         // The replay moved meanwhile (another dispatcher's step): read again.
         Err(_) => Ok(Step::Made(0)),

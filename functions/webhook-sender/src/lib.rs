@@ -1,10 +1,13 @@
 //! `webhook-sender`: delivers partners' events to their webhook endpoints (SPEC §6.6–6.7).
-//! Each due delivery is leased (no other sender takes it meanwhile), sent once, signed with
-//! every live secret of its endpoint (Standard Webhooks v1), the same bytes on every attempt,
-//! and recorded: succeeded, waiting for its next attempt by the retry schedule, or failed; a
-//! 410 also disables the endpoint, and so do five days without a success. Deliveries are
-//! worked side by side, at most four at a time per endpoint, so an endpoint that stalls never
-//! delays another's.
+//! The delivery queue hands it each delivery when it is due (the dispatcher's new ones, and
+//! its own retries that wait up to SQS's 15 minutes); a one-minute sweep of the due-time
+//! index takes whatever waits longer or lost its message or its sender. Each due delivery is
+//! leased (no other sender takes it meanwhile), sent once, signed with every live secret of
+//! its endpoint (Standard Webhooks v1), the same bytes on every attempt, and recorded:
+//! succeeded, waiting for its next attempt by the retry schedule, or failed; a 410 also
+//! disables the endpoint, and so do five days without a success. Deliveries are worked side
+//! by side, at most four at a time per endpoint, so an endpoint that stalls never delays
+//! another's.
 
 pub mod attempt;
 
@@ -18,12 +21,13 @@ use serde_json::Value;
 use tracing::Instrument;
 use vls_domain::change::{Change, Stamp};
 use vls_domain::model::{Delivery, DeliveryStatus, EndpointStatus, Partner, WebhookEndpoint};
-use vls_domain::rules::deliveries;
+use vls_domain::rules::deliveries::{self, Due};
 use vls_domain::trail::Actor;
 use vls_domain::types::{AgreementId, DeliveryId, EndpointId};
 use vls_domain::webhooks::signatures;
 use vls_http::sealing::{SealingKey, WEBHOOK_SECRET};
 use vls_runtime::config::Clock;
+use vls_runtime::queue::Queue;
 use vls_store::{Store, StoreError, TxFailure};
 
 use attempt::{Connector, Signed};
@@ -37,9 +41,12 @@ pub struct Settings {
     /// Endpoints worked at once, and deliveries at once per endpoint.
     pub endpoints_at_once: usize,
     pub per_endpoint: usize,
-    /// A sweep starts no attempt after this long (an attempt takes up to 15 s, the function
-    /// has 60): the next sweep goes on with what is left.
+    /// An invocation starts no attempt after this long (an attempt takes up to 15 s, the
+    /// function has 60): the next sweep goes on with what is left.
     pub sweep_budget: std::time::Duration,
+    /// The sweep takes deliveries due this long (the queue has them first): a longer wait
+    /// than SQS holds a message, a lost message, or a lease that lapsed.
+    pub sweep_after: Duration,
 }
 
 impl Default for Settings {
@@ -50,7 +57,22 @@ impl Default for Settings {
             endpoints_at_once: 32,
             per_endpoint: 4,
             sweep_budget: std::time::Duration::from_secs(40),
+            sweep_after: Duration::seconds(60),
         }
+    }
+}
+
+impl Settings {
+    /// `DELIVERY_SWEEP_AFTER_SECONDS` (60 unless set).
+    pub fn from_env() -> Self {
+        let mut s = Self::default();
+        if let Some(secs) = vls_runtime::config::var("DELIVERY_SWEEP_AFTER_SECONDS")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|v| *v >= 0)
+        {
+            s.sweep_after = Duration::seconds(secs);
+        }
+        s
     }
 }
 
@@ -61,6 +83,8 @@ pub struct Sender {
     /// Opens the endpoints' sealed signing secrets.
     pub sealing: Arc<SealingKey>,
     pub connector: Connector,
+    /// Where a delivery waiting for its next attempt asks to be handed back when due.
+    pub deliveries: Queue,
 }
 
 impl Sender {
@@ -76,10 +100,11 @@ impl Sender {
         let sealing = vls_runtime::config::webhook_sealing(&secrets, config.is_local())?;
         Ok(Self {
             store: vls_runtime::config::store(&sdk, &config),
-            settings: Settings::default(),
+            settings: Settings::from_env(),
             clock: vls_runtime::config::system_clock(),
             sealing: Arc::new(sealing),
             connector: Connector::from_env(config.is_local())?,
+            deliveries: vls_runtime::config::delivery_queue(&sdk)?,
         })
     }
 }
@@ -94,29 +119,50 @@ pub enum Outcome {
     Failed,
     /// Its endpoint is gone or disabled: not sent.
     Cancelled,
-    /// Not due, or another sender holds it.
+    /// Not due, done, held by another sender, or not worked (the table failed): its
+    /// message is dropped, and the sweep has it if it is still due.
     Skipped,
 }
 
-/// What a sweep did.
+/// What an invocation did.
 #[derive(Debug, Serialize)]
 pub struct Swept {
     pub outcomes: BTreeMap<Outcome, usize>,
 }
 
-/// Any invocation (the schedule) sweeps the due deliveries.
-pub async fn handle(app: &Sender, request_id: &str, _event: Value) -> Result<Swept, StoreError> {
+/// The delivery queue's messages are worked; any other invocation (the schedule) sweeps.
+/// Every message is taken off the queue: one not worked is still in the table, where the
+/// sweep finds it sooner than the queue's visibility timeout would offer it again.
+pub async fn handle(app: &Sender, request_id: &str, event: Value) -> Result<Swept, StoreError> {
     let span = tracing::info_span!("invocation", request_id);
-    sweep(app).instrument(span).await
+    match vls_runtime::queue::messages(&event) {
+        Some(messages) => {
+            let due = messages
+                .iter()
+                .filter_map(|m| match serde_json::from_str::<Due>(&m.body) {
+                    Ok(due) => Some((due.endpoint_id, due.delivery_id)),
+                    Err(e) => {
+                        tracing::warn!(message_id = %m.message_id, error = %e, "not a delivery");
+                        None
+                    }
+                })
+                .collect();
+            Ok(work_all(app, due).instrument(span).await)
+        }
+        None => sweep(app).instrument(span).await,
+    }
 }
 
-/// Every delivery due now, each endpoint's at most `per_endpoint` at a time.
+/// Every delivery due for the sweep's wait, each endpoint's at most `per_endpoint` at a time.
 pub async fn sweep(app: &Sender) -> Result<Swept, StoreError> {
+    let before = (app.clock)() - app.settings.sweep_after;
+    let due = app.store.due_deliveries(before, app.settings.page).await?;
+    Ok(work_all(app, due).await)
+}
+
+/// `due` worked side by side, each endpoint's at most `per_endpoint` at a time.
+async fn work_all(app: &Sender, due: Vec<(EndpointId, DeliveryId)>) -> Swept {
     let started = std::time::Instant::now();
-    let due = app
-        .store
-        .due_deliveries((app.clock)(), app.settings.page)
-        .await?;
     let mut by_endpoint: BTreeMap<EndpointId, Vec<DeliveryId>> = BTreeMap::new();
     for (endpoint, delivery) in due {
         by_endpoint.entry(endpoint).or_default().push(delivery);
@@ -148,7 +194,7 @@ pub async fn sweep(app: &Sender) -> Result<Swept, StoreError> {
     if !counts.is_empty() {
         tracing::info!(outcomes = ?counts, "deliveries worked");
     }
-    Ok(Swept { outcomes: counts })
+    Swept { outcomes: counts }
 }
 
 fn stamp(now: DateTime<Utc>) -> Stamp {
@@ -165,11 +211,27 @@ fn jitter() -> f64 {
     r as f64 / 1000.0 - 1.0
 }
 
-/// One delivery, leased, sent and recorded; a failure of the table leaves it to the lease's
-/// end and the next sweep.
+/// One delivery, leased, sent and recorded; one that waits for its next attempt for as long
+/// as SQS holds a message back asks the queue to hand it back then. A failure of the table
+/// leaves it to the lease's end and the sweep.
 async fn work(app: &Sender, endpoint: &EndpointId, id: &DeliveryId) -> Outcome {
     match try_work(app, endpoint, id).await {
-        Ok(outcome) => outcome,
+        Ok((outcome, None)) => outcome,
+        Ok((outcome, Some(next))) => {
+            let wait = (next - (app.clock)()).to_std().unwrap_or_default();
+            if wait <= vls_runtime::queue::MAX_DELAY {
+                let due = Due {
+                    endpoint_id: endpoint.clone(),
+                    delivery_id: id.clone(),
+                };
+                let group = Some(endpoint.as_str());
+                if let Err(e) = app.deliveries.send_later_in(group, &due, wait).await {
+                    let why = "retry not queued; the sweep has it";
+                    tracing::warn!(delivery_id = %id, error = %e, "{why}");
+                }
+            }
+            outcome
+        }
         Err(e) => {
             tracing::warn!(delivery_id = %id, error = %e, "delivery not worked");
             Outcome::Skipped
@@ -232,14 +294,15 @@ fn signed<'a>(
     })
 }
 
+/// What became of the delivery, and when its next attempt is due if it waits for one.
 async fn try_work(
     app: &Sender,
     endpoint_id: &EndpointId,
     id: &DeliveryId,
-) -> Result<Outcome, TxFailure> {
+) -> Result<(Outcome, Option<DateTime<Utc>>), TxFailure> {
     let now = (app.clock)();
     let Some(leased) = leased(app, endpoint_id, id, now).await? else {
-        return Ok(Outcome::Skipped);
+        return Ok((Outcome::Skipped, None));
     };
     let d = &leased;
     let (partner, endpoint) = app
@@ -257,13 +320,13 @@ async fn try_work(
             .map(|(_, b)| b),
     };
     let (Some(partner), Some(endpoint), Some(body)) = (partner, endpoint, body) else {
-        return cancel(app, &leased, now).await;
+        return Ok((cancel(app, &leased, now).await?, None));
     };
     if endpoint.status != EndpointStatus::Enabled {
-        return cancel(app, &leased, now).await;
+        return Ok((cancel(app, &leased, now).await?, None));
     }
     let Some(signed) = signed(app, &endpoint, d.event_id.as_str(), &body, now) else {
-        return Ok(Outcome::Skipped);
+        return Ok((Outcome::Skipped, None));
     };
     let tried = app
         .connector
@@ -274,10 +337,10 @@ async fn try_work(
     let outcome = (leased.version, gone, about(&body));
     record(app, &after, read, outcome, now).await?;
     Ok(match after.status {
-        DeliveryStatus::Succeeded => Outcome::Succeeded,
-        DeliveryStatus::Failed => Outcome::Failed,
-        DeliveryStatus::Cancelled => Outcome::Cancelled,
-        DeliveryStatus::Pending => Outcome::Retrying,
+        DeliveryStatus::Succeeded => (Outcome::Succeeded, None),
+        DeliveryStatus::Failed => (Outcome::Failed, None),
+        DeliveryStatus::Cancelled => (Outcome::Cancelled, None),
+        DeliveryStatus::Pending => (Outcome::Retrying, after.next_attempt_at),
     })
 }
 

@@ -2,8 +2,8 @@
 //! (redeliver), a test event sent, and the partner's events replayed after a sequence.
 
 use serde_json::json;
-use vls_domain::model::DeliveryStatus;
-use vls_domain::rules::deliveries as rules;
+use vls_domain::model::{Delivery, DeliveryStatus};
+use vls_domain::rules::deliveries::{self as rules, Due};
 use vls_domain::rules::endpoints::{self, replay_spec};
 use vls_domain::types::{DeliveryId, EndpointId, ReplayId};
 use vls_http::paging::List;
@@ -52,16 +52,42 @@ pub(crate) async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 /// for this endpoint alone, at most five a minute (then 429 `rate_limited`, `Retry-After`).
 pub(crate) async fn test(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    mutate(&app.store, ctx, move || async move {
+    let made_now = Made::default();
+    let made_now = &made_now;
+    let reply = mutate(&app.store, ctx, move || async move {
         let (_, e) = partner_and_endpoint(app, ctx, path).await?;
         let minute = rules::minute_of(ctx.now);
         let sent = app.store.tests_sent(&e.id, minute).await?;
         let made = rules::test(&e, sent, ctx.now)?;
         let d = &made.outcome;
+        made_now.set(d);
         let shown = json!({ "event_id": d.event_id, "delivery_id": d.id });
         Ok(Planned::by(p, Reply::accepted(&shown), made.change))
     })
-    .await
+    .await?;
+    made_now.wake(app).await;
+    Ok(reply)
+}
+
+/// The delivery a request made, if it committed one, for the sender's queue (a repeated
+/// request, answered from the idempotency store, made none).
+#[derive(Default)]
+struct Made(std::sync::Mutex<Option<Due>>);
+
+impl Made {
+    fn set(&self, d: &Delivery) {
+        if let Ok(mut made) = self.0.lock() {
+            *made = Some(Due::of(d));
+        }
+    }
+
+    /// Hands the delivery to the sender at once (if the message is lost, its sweep has it).
+    async fn wake(&self, app: &App) {
+        let made = self.0.lock().ok().and_then(|mut m| m.take());
+        if let Some(due) = made {
+            app.deliveries.wake_deliveries(&[due]).await;
+        }
+    }
 }
 
 /// POST /webhook-endpoints/{id}/deliveries/{delivery_id}/redeliver: 202 with a new delivery
@@ -70,7 +96,9 @@ pub(crate) async fn redeliver(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let id = path.id::<DeliveryId>("delivery_id")?;
     let id = &id;
-    mutate(&app.store, ctx, move || async move {
+    let made_now = Made::default();
+    let made_now = &made_now;
+    let reply = mutate(&app.store, ctx, move || async move {
         let (_, e) = partner_and_endpoint(app, ctx, path).await?;
         let d = app
             .store
@@ -78,10 +106,13 @@ pub(crate) async fn redeliver(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             .await?
             .ok_or_else(|| Problem::not_found("delivery"))?;
         let made = rules::redeliver(&d, ctx.now);
+        made_now.set(&made.outcome);
         let reply = Reply::accepted(&DeliveryView::from(&made.outcome));
         Ok(Planned::by(p, reply, made.change))
     })
-    .await
+    .await?;
+    made_now.wake(app).await;
+    Ok(reply)
 }
 
 /// POST /webhook-endpoints/{id}/replay `{after_sequence, types?}`: 202 `{replay_id,

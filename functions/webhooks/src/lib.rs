@@ -29,6 +29,8 @@ pub struct App {
     pub sealing: Arc<SealingKey>,
     /// Where endpoints' names resolve (the check each attempt makes again).
     pub resolver: vls_runtime::resolve::Resolver,
+    /// Where a test event's or a redelivery's delivery is handed to the sender.
+    pub deliveries: vls_runtime::queue::Queue,
 }
 
 impl App {
@@ -47,6 +49,7 @@ impl App {
             clock: vls_runtime::config::system_clock(),
             sealing: Arc::new(sealing),
             resolver: vls_runtime::resolve::Resolver::system(),
+            deliveries: vls_runtime::config::delivery_queue(&sdk)?,
         })
     }
 }

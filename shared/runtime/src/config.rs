@@ -42,6 +42,8 @@ pub enum ConfigError {
     LocalAuthOffLoopback(String),
     #[error(transparent)]
     Secret(#[from] SecretsError),
+    #[error("{0} is not set")]
+    Missing(&'static str),
 }
 
 /// Why local token verification must not run with this environment, if it must not: it
@@ -265,6 +267,14 @@ pub fn webhook_sealing(
         tracing::error!(error = %e, "refusing to start");
         e
     })
+}
+
+/// The queue that wakes the webhook sender for a delivery when it is due
+/// (`DELIVERY_QUEUE_URL`, SPEC §6.8); a function that hands deliveries over does not start
+/// without it.
+pub fn delivery_queue(sdk: &aws_config::SdkConfig) -> Result<crate::queue::Queue, ConfigError> {
+    let url = var("DELIVERY_QUEUE_URL").ok_or(ConfigError::Missing("DELIVERY_QUEUE_URL"))?;
+    Ok(crate::queue::Queue::new(aws_sdk_sqs::Client::new(sdk), url))
 }
 
 /// How long a partner's events are kept and listed (SPEC §6.4): `EVENT_RETENTION_DAYS`,

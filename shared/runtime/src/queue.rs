@@ -128,10 +128,23 @@ impl Queue {
     /// Sends up to [`BATCH`] messages in one request; entries SQS did not take are sent
     /// again (the consumers take a duplicate in their stride).
     pub async fn send(&self, messages: &[impl Serialize]) -> Result<(), QueueError> {
-        let mut pending: Vec<(String, String)> = Vec::with_capacity(messages.len());
-        for (i, message) in messages.iter().enumerate() {
-            let body = encode(message)?;
-            pending.push((i.to_string(), body));
+        let entries = messages.iter().map(|m| (None, m)).collect::<Vec<_>>();
+        self.send_entries(&entries).await
+    }
+
+    /// [`Queue::send`], each message in its group (`MessageGroupId`: a fair queue lets no
+    /// group's backlog hold up another's messages).
+    async fn send_entries(
+        &self,
+        messages: &[(Option<&str>, &impl Serialize)],
+    ) -> Result<(), QueueError> {
+        let mut pending: Vec<Entry> = Vec::with_capacity(messages.len());
+        for (i, (group, message)) in messages.iter().enumerate() {
+            pending.push(Entry {
+                id: i.to_string(),
+                body: encode(message)?,
+                group: group.map(str::to_owned),
+            });
         }
         let mut last = String::new();
         for _ in 0..SEND_ATTEMPTS {
@@ -143,7 +156,7 @@ impl Queue {
                 .first()
                 .map(|(_, why)| why.clone())
                 .unwrap_or_default();
-            pending.retain(|(id, _)| refused.iter().any(|(r, _)| r == id));
+            pending.retain(|e| refused.iter().any(|(r, _)| r == &e.id));
         }
         match pending.len() {
             0 => Ok(()),
@@ -152,14 +165,17 @@ impl Queue {
     }
 
     /// One `SendMessageBatch`: the ids of the entries SQS did not take, and why.
-    async fn send_batch(
-        &self,
-        entries: &[(String, String)],
-    ) -> Result<Vec<(String, String)>, QueueError> {
-        use aws_sdk_sqs::types::SendMessageBatchRequestEntry as Entry;
+    async fn send_batch(&self, entries: &[Entry]) -> Result<Vec<(String, String)>, QueueError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
         let entries = entries
             .iter()
-            .map(|(id, body)| Entry::builder().id(id).message_body(body).build())
+            .map(|e| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(&e.id)
+                    .message_body(&e.body)
+                    .set_message_group_id(e.group.clone())
+                    .build()
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| QueueError::Unavailable(e.to_string()))?;
         let out = self
@@ -177,10 +193,51 @@ impl Queue {
             .collect())
     }
 
+    /// Every message, in its group if it has one, [`BATCH`] to a request.
+    pub async fn send_all<M: Serialize>(
+        &self,
+        messages: &[(Option<&str>, &M)],
+    ) -> Result<(), QueueError> {
+        for chunk in messages.chunks(BATCH) {
+            self.send_entries(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Queue::send_all`], for messages that only wake a consumer early (the work waits in
+    /// the table, where a sweep finds it): a failure is logged, not returned.
+    pub async fn wake<M: Serialize>(&self, messages: &[(Option<&str>, &M)]) {
+        if messages.is_empty() {
+            return;
+        }
+        if let Err(e) = self.send_all(messages).await {
+            tracing::warn!(error = %e, messages = messages.len(), "not queued; the sweep has them");
+        }
+    }
+
+    /// Hands deliveries to the webhook sender, each in its endpoint's group (SPEC §6.8).
+    pub async fn wake_deliveries(&self, due: &[vls_domain::rules::deliveries::Due]) {
+        let messages: Vec<_> = due
+            .iter()
+            .map(|d| (Some(d.endpoint_id.as_str()), d))
+            .collect();
+        self.wake(&messages).await;
+    }
+
     /// One message, delivered no sooner than `after` (rounded up to a second; at most
     /// [`MAX_DELAY`]).
     pub async fn send_later(
         &self,
+        message: &impl Serialize,
+        after: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        self.send_later_in(None, message, after).await
+    }
+
+    /// [`Queue::send_later`], in `group` if given (see [`Queue::send_all`]).
+    pub async fn send_later_in(
+        &self,
+        group: Option<&str>,
         message: &impl Serialize,
         after: std::time::Duration,
     ) -> Result<(), QueueError> {
@@ -189,12 +246,20 @@ impl Queue {
             .send_message()
             .queue_url(&self.url)
             .message_body(encode(message)?)
+            .set_message_group_id(group.map(str::to_owned))
             .delay_seconds(seconds)
             .send()
             .await
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// One message of a batch: its id in the batch, its body and its group.
+struct Entry {
+    id: String,
+    body: String,
+    group: Option<String>,
 }
 
 fn encode(message: &impl Serialize) -> Result<String, QueueError> {

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use chrono::{DateTime, Utc};
 use vls_domain::model::{Delivery, EndpointStatus, Partner, Replay, WebhookEndpoint};
 use vls_domain::notices::PartnerEvent;
+use vls_domain::rules::deliveries::Due;
 
 use crate::keys;
 use crate::types::{DeliveryId, EndpointId, EventId, PartnerId};
@@ -29,14 +30,14 @@ impl Store {
     }
 
     /// The deliveries of `events` (sequenced, of any partners) to the endpoints that want
-    /// them, made if not made yet; then each event leaves the fan-out index. Answers how many
-    /// deliveries were made now.
+    /// them, made if not made yet; then each event leaves the fan-out index. Answers the
+    /// deliveries made now (those made before are the sweep's, if their message was lost).
     pub async fn fan_out(
         &self,
         events: &[PartnerEvent],
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let mut made = 0;
+    ) -> Result<Vec<Due>, StoreError> {
+        let mut made = Vec::new();
         let mut partners: Vec<&PartnerId> = events.iter().map(|e| &e.partner_id).collect();
         partners.sort();
         partners.dedup();
@@ -49,7 +50,9 @@ impl Store {
                 {
                     let delivery =
                         Delivery::of((&event.id, &event.kind, event.sequence), endpoint, now);
-                    made += usize::from(self.make_delivery(&delivery).await?);
+                    if self.make_delivery(&delivery).await? {
+                        made.push(Due::of(&delivery));
+                    }
                 }
                 self.fanned_out(&event.id).await?;
             }

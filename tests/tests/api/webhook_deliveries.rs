@@ -335,14 +335,28 @@ async fn a_delivery_given_up_mails_the_partner_s_contact_at_most_daily() {
 
 /// The harness's sender, trusting `test_ca` (PEM) beside the system's roots.
 fn sender_trusting(h: &Harness, test_ca: Option<&str>) -> webhook_sender::Sender {
+    let settings = webhook_sender::Settings {
+        sweep_after: chrono::Duration::zero(),
+        ..webhook_sender::Settings::default()
+    };
+    sender_with(h, test_ca, settings)
+}
+
+/// The harness's sender with `settings`, trusting `test_ca` (PEM) beside the system's roots.
+fn sender_with(
+    h: &Harness,
+    test_ca: Option<&str>,
+    settings: webhook_sender::Settings,
+) -> webhook_sender::Sender {
     let s = &h.webhook_sender;
     let connector = webhook_sender::attempt::Connector::trusting(true, test_ca.map(str::as_bytes));
     webhook_sender::Sender {
         store: s.store.clone(),
-        settings: webhook_sender::Settings::default(),
+        settings,
         clock: s.clock.clone(),
         sealing: s.sealing.clone(),
         connector: connector.expect("TLS roots"),
+        deliveries: s.deliveries.clone(),
     }
 }
 
@@ -504,4 +518,125 @@ async fn an_endpoint_that_stalls_never_delays_another() {
         assert!(after < Duration::from_secs(10), "{after:?}");
     }
     assert!(!slow.received().is_empty());
+}
+
+/// The delivery queue as Lambda's event source works it: `pollers` side by side, each handing
+/// the sender up to ten visible messages at a time and deleting them after, until none is
+/// visible. How many messages were worked.
+async fn work_delivery_queue(h: &Harness, pollers: usize) -> usize {
+    let url = h.webhook_sender.deliveries.url();
+    let poll = || async {
+        let mut worked = 0;
+        while let Some((event, handles)) = work_queue::receive_event(&h.sqs, url, 10).await {
+            webhook_sender::handle(&h.webhook_sender, "test-poller", event)
+                .await
+                .expect("an invocation");
+            work_queue::delete(&h.sqs, url, &handles).await;
+            worked += handles.len();
+        }
+        worked
+    };
+    let polled = futures::future::join_all((0..pollers).map(|_| poll())).await;
+    polled.into_iter().sum()
+}
+
+/// Each delivery the dispatcher makes is handed to the sender as a message of its own, and a
+/// retry comes back on the queue when it is due (here at once), with no sweep.
+#[tokio::test]
+async fn the_delivery_queue_hands_over_each_delivery_and_its_retries() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start(vec![Answer::Status(500)]).await;
+    let (endpoint, _) = subscribed(&w, &receiver).await;
+    an_event(&w).await;
+    an_event(&w).await;
+    h.dispatch().await;
+    let url = h.webhook_sender.deliveries.url();
+    assert_eq!(
+        work_queue::depth(&h.sqs, url).await,
+        2,
+        "a message a delivery"
+    );
+    assert_eq!(
+        work_delivery_queue(h, 2).await,
+        3,
+        "two deliveries, and the failed one's retry"
+    );
+    assert_eq!(receiver.received().len(), 3);
+    let all = deliveries(&w, &endpoint).await;
+    assert!(all.iter().all(|d| d["status"] == "succeeded"), "{all:?}");
+    assert_eq!(work_queue::depth(&h.sqs, url).await, 0);
+}
+
+/// The dispatcher's stream reader off and the delivery queue purged mid-run: the one-minute
+/// sweeps, as deployed, deliver everything, each event once (distinct ids received = events).
+#[tokio::test]
+async fn with_the_stream_off_and_the_queue_purged_the_sweeps_deliver_everything() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let receiver = Receiver::start(vec![]).await;
+    subscribed(&w, &receiver).await;
+    for _ in 0..3 {
+        an_event(&w).await;
+    }
+    h.dispatch().await;
+    let url = h.webhook_sender.deliveries.url();
+    let (event, handles) = work_queue::receive_event(&h.sqs, url, 1)
+        .await
+        .expect("a message");
+    webhook_sender::handle(&h.webhook_sender, "test", event)
+        .await
+        .expect("sent");
+    work_queue::delete(&h.sqs, url, &handles).await;
+    assert_eq!(receiver.received().len(), 1);
+    h.sqs
+        .purge_queue()
+        .queue_url(url)
+        .send()
+        .await
+        .expect("purged");
+    // Three more, with no stream to announce them.
+    for _ in 0..3 {
+        an_event(&w).await;
+    }
+    let dispatcher = webhook_dispatcher::Dispatcher {
+        store: h.dispatcher.store.clone(),
+        settings: webhook_dispatcher::Settings::default(),
+        clock: h.clock.as_clock(),
+        deliveries: h.dispatcher.deliveries.clone(),
+    };
+    let sender = sender_with(h, None, webhook_sender::Settings::default());
+    h.clock.advance(chrono::Duration::seconds(61));
+    webhook_dispatcher::sweep(&dispatcher).await.expect("sweep");
+    // Their messages lost too (SQS allows one purge a minute: taken off unworked instead).
+    let mut lost = 0;
+    while let Some((_, handles)) = work_queue::receive_event(&h.sqs, url, 10).await {
+        work_queue::delete(&h.sqs, url, &handles).await;
+        lost += handles.len();
+    }
+    assert_eq!(lost, 3);
+    assert_eq!(receiver.received().len(), 1, "nothing sent meanwhile");
+    // The sweep takes what has been due a minute: the two purged, not yet the three new.
+    let swept = webhook_sender::sweep(&sender)
+        .await
+        .expect("sweep")
+        .outcomes;
+    let succeeded = |swept: &std::collections::BTreeMap<webhook_sender::Outcome, usize>| {
+        swept.get(&webhook_sender::Outcome::Succeeded).copied()
+    };
+    assert_eq!(succeeded(&swept), Some(2), "{swept:?}");
+    h.clock.advance(chrono::Duration::seconds(61));
+    let swept = webhook_sender::sweep(&sender)
+        .await
+        .expect("sweep")
+        .outcomes;
+    assert_eq!(succeeded(&swept), Some(3), "{swept:?}");
+    let got = receiver.received();
+    let mut ids: Vec<&str> = got.iter().map(|r| header(r, "webhook-id")).collect();
+    assert_eq!(ids.len(), 6, "each event once");
+    ids.sort_unstable();
+    ids.dedup();
+    let events = h.walk("/events", &w.partner, "events", 10).await;
+    assert_eq!(ids.len(), events.len(), "distinct ids received = events");
+    assert_eq!(events.len(), 6);
 }

@@ -307,6 +307,8 @@ async fn partner_day(tell: bool) -> Day {
         store: app.store.clone(),
         settings: webhook_dispatcher::Settings::default(),
         clock: clock.as_clock(),
+        // The partner has no endpoint: nothing is handed to a sender.
+        deliveries: h.dispatcher.deliveries.clone(),
     };
     let done = std::sync::atomic::AtomicBool::new(false);
     let dispatching = async {

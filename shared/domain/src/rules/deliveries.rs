@@ -3,6 +3,7 @@
 //! `Retry-After` up to a day), or failed; a 410 also disables its endpoint (`gone`).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::change::{Change, Decision, Write};
 use crate::error::RuleError;
@@ -13,7 +14,7 @@ use crate::model::{
 };
 use crate::notices::PartnerEvent;
 use crate::rules::endpoints;
-use crate::types::{AgreementId, DeliveryId, EventId};
+use crate::types::{AgreementId, DeliveryId, EndpointId, EventId};
 use crate::webhooks::{Next, after_attempt};
 
 /// Test events an endpoint may be sent in one minute (then 429 `rate_limited`).
@@ -25,6 +26,24 @@ pub const REPLAY_STEP: usize = 98;
 /// The minute (since the epoch) `at` falls in: test events are counted per minute.
 pub fn minute_of(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(60)
+}
+
+/// The delivery queue's message (SPEC §6.8): a delivery to work, once it is due. It decides
+/// nothing: the delivery in the table says whether and when it is sent, so a message lost,
+/// repeated or early costs a delay (the sweep) or a read, never a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Due {
+    pub endpoint_id: EndpointId,
+    pub delivery_id: DeliveryId,
+}
+
+impl Due {
+    pub fn of(delivery: &Delivery) -> Self {
+        Self {
+            endpoint_id: delivery.endpoint_id.clone(),
+            delivery_id: delivery.id.clone(),
+        }
+    }
 }
 
 /// A `webhook.test` event, delivered to `endpoint` alone (never sequenced or listed): its
@@ -93,7 +112,8 @@ pub fn redeliver(delivery: &Delivery, now: DateTime<Utc>) -> Decision<Delivery> 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayStep {
     pub change: Change,
-    pub deliveries: usize,
+    /// The deliveries it makes, each due at once.
+    pub deliveries: Vec<Due>,
     /// The replay is done (deleted by this step).
     pub done: bool,
 }
@@ -111,14 +131,15 @@ pub fn replay_step(
     now: DateTime<Utc>,
 ) -> ReplayStep {
     let mut change = Change::default();
-    let mut deliveries = 0;
+    let mut deliveries = Vec::new();
     let asked = |kind: &String| replay.types.is_empty() || replay.types.contains(kind);
     let range = replay.after_sequence + 1..=replay.through_sequence;
     for (id, kind, sequence) in events.iter().take(REPLAY_STEP) {
         if endpoint.wants(kind) && asked(kind) && range.contains(sequence) {
             let first = Delivery::of((id, kind, Some(*sequence)), endpoint, now);
-            change = change.create(&again(&first, DeliveryId::generate(), now));
-            deliveries += 1;
+            let made = again(&first, DeliveryId::generate(), now);
+            deliveries.push(Due::of(&made));
+            change = change.create(&made);
         }
     }
     let through = read_through.min(replay.through_sequence);
@@ -359,7 +380,7 @@ mod tests {
         ];
         let now = at("2027-01-02T00:00:00Z");
         let step = replay_step(&replay, &e, &page, 14, now);
-        assert_eq!((step.deliveries, step.done), (2, false));
+        assert_eq!((step.deliveries.len(), step.done), (2, false));
         let made: Vec<u64> = step
             .change
             .writes
@@ -376,7 +397,11 @@ mod tests {
         });
         assert!(moved, "{:?}", step.change.writes);
         let last = replay_step(&replay, &e, &[event("true_up.billed", 21)], 20, now);
-        assert_eq!((last.deliveries, last.done), (0, true), "past its end");
+        assert_eq!(
+            (last.deliveries.len(), last.done),
+            (0, true),
+            "past its end"
+        );
         let gone = last
             .change
             .writes
