@@ -15,18 +15,27 @@ import json
 import os
 import re
 import time
+import urllib.error
 import urllib.request
 
 import schemathesis
 
+HOOKS = "/webhook-endpoints/{endpoint_id}"
 BY_ROLE = {
     "FUZZ_PARTNER": {"POST /agreements", "PUT /agreements/{agreement_id}/osm", "POST /orders",
-                     "POST /orders/{order_id}/invoice"},
+                     "POST /orders/{order_id}/invoice", "GET /events", "GET /events/{event_id}",
+                     "POST /webhook-endpoints", "GET /webhook-endpoints", f"GET {HOOKS}",
+                     f"PUT {HOOKS}", f"DELETE {HOOKS}", f"POST {HOOKS}/disable",
+                     f"POST {HOOKS}/enable", f"POST {HOOKS}/rotate-secret", f"POST {HOOKS}/test",
+                     f"GET {HOOKS}/deliveries", f"POST {HOOKS}/deliveries/{{delivery_id}}/redeliver",
+                     f"POST {HOOKS}/replay"},
     "FUZZ_SPECIALIST": {"POST /agreements/{agreement_id}/amendments"},
     "FUZZ_ADMIN": {"POST /agreements/{agreement_id}/reservations",
                    "POST /reservations/{reservation_id}/cancel", "POST /activate/{token}"},
 }
-made = {"agreements": [], "token": None}
+made = {"agreements": [], "token": None, "endpoints": [], "delivery": None}
+# A receiver port set aside for tests (SPEC 6.9) where nothing listens: deliveries fail.
+RECEIVER = "http://127.0.0.1:9599/fuzz"
 numbers = itertools.count(1)
 
 
@@ -67,12 +76,67 @@ def before_call(ctx, case, **kwargs):
     elif label == "POST /orders" and made["agreements"]:
         case.body = {"agreement_id": made["agreements"][-1],
                      "lines": [{"sku": "d365-sales-professional", "quantity": 1}]}
+    elif label in ("POST /webhook-endpoints", f"PUT {HOOKS}"):
+        case.body = {**(case.body if isinstance(case.body, dict) else {}), "url": RECEIVER,
+                     "enabled_events": ["*"]}
+    if label == "GET /events/{event_id}":
+        case.path_parameters = {**(case.path_parameters or {}), "event_id": an_event()}
+    if "{delivery_id}" in label:
+        endpoint, delivery = a_delivery()
+        case.path_parameters = {**(case.path_parameters or {}), "endpoint_id": endpoint,
+                                "delivery_id": delivery}
+    elif "{endpoint_id}" in label:
+        case.path_parameters = {**(case.path_parameters or {}), "endpoint_id": an_endpoint()}
 
 
 @schemathesis.hook
 def after_call(ctx, case, response):
     if case.operation.label == "POST /agreements" and response.status_code == 201:
         made["agreements"].append(response.json()["id"])
+    if case.operation.label == "POST /webhook-endpoints" and response.status_code == 201:
+        made["endpoints"].append(response.json()["id"])
+
+
+def an_event():
+    """One of the fuzz partner's events (its agreements' `agreement.associated`, listed about
+    a second after they are made)."""
+    partner = os.environ["FUZZ_PARTNER"]
+    for _ in range(20):
+        events = call("GET", "/events", partner)["events"]
+        if events:
+            return events[-1]["id"]
+        time.sleep(0.5)
+    raise RuntimeError("the fuzz partner has no event")
+
+
+def an_endpoint():
+    """The last endpoint the fuzz partner made, or one made now (or, at its limit of ten,
+    one it has)."""
+    partner = os.environ["FUZZ_PARTNER"]
+    if made["endpoints"]:
+        return made["endpoints"][-1]
+    try:
+        made["endpoints"].append(call("POST", "/webhook-endpoints", partner,
+                                      {"url": RECEIVER, "enabled_events": ["*"]})["id"])
+    except urllib.error.HTTPError:
+        listed = call("GET", "/webhook-endpoints", partner)["webhook_endpoints"]
+        made["endpoints"].append(listed[-1]["id"])
+    return made["endpoints"][-1]
+
+
+def a_delivery():
+    """An endpoint and one of its deliveries: a test event's."""
+    if made["delivery"] is None:
+        partner = os.environ["FUZZ_PARTNER"]
+        endpoint = an_endpoint()
+        try:
+            delivery = call("POST", f"/webhook-endpoints/{endpoint}/test",
+                            partner, {})["delivery_id"]
+        except urllib.error.HTTPError:
+            listed = call("GET", f"/webhook-endpoints/{endpoint}/deliveries", partner)
+            delivery = listed["deliveries"][-1]["id"]
+        made["delivery"] = (endpoint, delivery)
+    return made["delivery"]
 
 
 def call(method, path, token, body=None):

@@ -153,7 +153,7 @@ async fn sequence(app: &Dispatcher, ids: &[EventId]) -> Result<Done, StoreError>
     vls_store::count_n(Metric::EventSequencedLate, late as u64);
     let made = app
         .store
-        .fan_out(&done.awaiting_deliveries, (app.clock)())
+        .fan_out(&done.awaiting_deliveries, &done.endpoints, (app.clock)())
         .await?;
     app.deliveries.wake_deliveries(&made).await;
     Ok(Done {
@@ -188,7 +188,10 @@ pub async fn sweep(app: &Dispatcher) -> Result<Ran, StoreError> {
     let ids = app.store.unfanned(before, app.settings.page).await?;
     let mut events = app.store.partner_events(&ids).await?;
     events.retain(|e| e.sequence.is_some());
-    let made = app.store.fan_out(&events, (app.clock)()).await?;
+    let made = app
+        .store
+        .fan_out(&events, &Default::default(), (app.clock)())
+        .await?;
     app.deliveries.wake_deliveries(&made).await;
     all.deliveries += made.len();
     all.deliveries += replays(app, started).await?;

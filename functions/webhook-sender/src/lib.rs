@@ -47,6 +47,11 @@ pub struct Settings {
     /// The sweep takes deliveries due this long (the queue has them first): a longer wait
     /// than SQS holds a message, a lost message, or a lease that lapsed.
     pub sweep_after: Duration,
+    /// How long a sender holds an endpoint at most (the function's timeout; it lets go when
+    /// its invocation is done with the endpoint).
+    pub hold: Duration,
+    /// How long a message whose endpoint another sender holds waits to be handed over again.
+    pub held_elsewhere: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -58,6 +63,8 @@ impl Default for Settings {
             per_endpoint: 4,
             sweep_budget: std::time::Duration::from_secs(40),
             sweep_after: Duration::seconds(60),
+            hold: Duration::seconds(60),
+            held_elsewhere: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -119,7 +126,10 @@ pub enum Outcome {
     Failed,
     /// Its endpoint is gone or disabled: not sent.
     Cancelled,
-    /// Not due, done, held by another sender, or not worked (the table failed): its
+    /// Another sender works its endpoint now: handed back to the queue a few seconds later
+    /// (or, swept, left due).
+    HeldElsewhere,
+    /// Not due, done, leased by another sender, or not worked (the table failed): its
     /// message is dropped, and the sweep has it if it is still due.
     Skipped,
 }
@@ -147,7 +157,7 @@ pub async fn handle(app: &Sender, request_id: &str, event: Value) -> Result<Swep
                     }
                 })
                 .collect();
-            Ok(work_all(app, due).instrument(span).await)
+            Ok(work_all(app, due, Source::Queue).instrument(span).await)
         }
         None => sweep(app).instrument(span).await,
     }
@@ -157,31 +167,31 @@ pub async fn handle(app: &Sender, request_id: &str, event: Value) -> Result<Swep
 pub async fn sweep(app: &Sender) -> Result<Swept, StoreError> {
     let before = (app.clock)() - app.settings.sweep_after;
     let due = app.store.due_deliveries(before, app.settings.page).await?;
-    Ok(work_all(app, due).await)
+    Ok(work_all(app, due, Source::Sweep).await)
 }
 
-/// `due` worked side by side, each endpoint's at most `per_endpoint` at a time.
-async fn work_all(app: &Sender, due: Vec<(EndpointId, DeliveryId)>) -> Swept {
+/// Where `due` came from: what becomes of the deliveries of an endpoint another sender holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The queue: handed back on it, a few seconds later.
+    Queue,
+    /// The sweep: left due, for the next sweep or their own messages.
+    Sweep,
+}
+
+/// `due` worked side by side, endpoint by endpoint, each endpoint's (if this sender can hold
+/// it) at most `per_endpoint` at a time.
+async fn work_all(app: &Sender, due: Vec<(EndpointId, DeliveryId)>, from: Source) -> Swept {
     let started = std::time::Instant::now();
+    let holder = ulid::Ulid::generate().to_string();
+    let holder = holder.as_str();
     let mut by_endpoint: BTreeMap<EndpointId, Vec<DeliveryId>> = BTreeMap::new();
     for (endpoint, delivery) in due {
         by_endpoint.entry(endpoint).or_default().push(delivery);
     }
     let outcomes: Vec<Outcome> = futures::stream::iter(by_endpoint)
         .map(|(endpoint, ids)| async move {
-            futures::stream::iter(ids)
-                .map(|id| {
-                    let endpoint = endpoint.clone();
-                    async move {
-                        if started.elapsed() > app.settings.sweep_budget {
-                            return Outcome::Skipped;
-                        }
-                        work(app, &endpoint, &id).await
-                    }
-                })
-                .buffer_unordered(app.settings.per_endpoint)
-                .collect::<Vec<_>>()
-                .await
+            work_endpoint(app, &endpoint, ids, (holder, started), from).await
         })
         .buffer_unordered(app.settings.endpoints_at_once)
         .flat_map(futures::stream::iter)
@@ -195,6 +205,69 @@ async fn work_all(app: &Sender, due: Vec<(EndpointId, DeliveryId)>) -> Swept {
         tracing::info!(outcomes = ?counts, "deliveries worked");
     }
     Swept { outcomes: counts }
+}
+
+/// One endpoint's deliveries, at most `per_endpoint` at a time, if this sender (`holder`)
+/// can hold the endpoint: one sender at a time works an endpoint, so a stalling endpoint
+/// holds one sender and its attempts in flight are at most that sender's four.
+async fn work_endpoint(
+    app: &Sender,
+    endpoint: &EndpointId,
+    ids: Vec<DeliveryId>,
+    (holder, started): (&str, std::time::Instant),
+    from: Source,
+) -> Vec<Outcome> {
+    let now = (app.clock)();
+    let until = now + app.settings.hold;
+    match app.store.hold_endpoint(endpoint, holder, now, until).await {
+        Ok(true) => {}
+        Ok(false) => {
+            if from == Source::Queue {
+                let wait = app.settings.held_elsewhere;
+                for id in &ids {
+                    hand_back(app, endpoint, id, wait).await;
+                }
+            }
+            return vec![Outcome::HeldElsewhere; ids.len()];
+        }
+        Err(e) => {
+            tracing::warn!(endpoint_id = %endpoint, error = %e, "endpoint not held");
+            return vec![Outcome::Skipped; ids.len()];
+        }
+    }
+    let outcomes = futures::stream::iter(ids)
+        .map(|id| async move {
+            if started.elapsed() > app.settings.sweep_budget {
+                return Outcome::Skipped;
+            }
+            work(app, endpoint, &id).await
+        })
+        .buffer_unordered(app.settings.per_endpoint)
+        .collect::<Vec<_>>()
+        .await;
+    if let Err(e) = app.store.release_endpoint(endpoint, holder).await {
+        tracing::warn!(endpoint_id = %endpoint, error = %e, "endpoint not released");
+    }
+    outcomes
+}
+
+/// The delivery asks the queue to hand it over again after `wait` (if that fails, the sweep
+/// has it).
+async fn hand_back(
+    app: &Sender,
+    endpoint: &EndpointId,
+    id: &DeliveryId,
+    wait: std::time::Duration,
+) {
+    let due = Due {
+        endpoint_id: endpoint.clone(),
+        delivery_id: id.clone(),
+    };
+    let group = Some(endpoint.as_str());
+    if let Err(e) = app.deliveries.send_later_in(group, &due, wait).await {
+        let why = "not queued again; the sweep has it";
+        tracing::warn!(delivery_id = %id, error = %e, "{why}");
+    }
 }
 
 fn stamp(now: DateTime<Utc>) -> Stamp {
@@ -220,15 +293,7 @@ async fn work(app: &Sender, endpoint: &EndpointId, id: &DeliveryId) -> Outcome {
         Ok((outcome, Some(next))) => {
             let wait = (next - (app.clock)()).to_std().unwrap_or_default();
             if wait <= vls_runtime::queue::MAX_DELAY {
-                let due = Due {
-                    endpoint_id: endpoint.clone(),
-                    delivery_id: id.clone(),
-                };
-                let group = Some(endpoint.as_str());
-                if let Err(e) = app.deliveries.send_later_in(group, &due, wait).await {
-                    let why = "retry not queued; the sweep has it";
-                    tracing::warn!(delivery_id = %id, error = %e, "{why}");
-                }
+                hand_back(app, endpoint, id, wait).await;
             }
             outcome
         }

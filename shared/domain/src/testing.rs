@@ -4,10 +4,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::catalog::Sku;
-use crate::model::{Account, Agreement, Contact, Customer, Osm, Partner};
+use crate::model::{
+    Account, Agreement, Contact, Customer, Order, OrderSource, OrderStatus, Osm, Partner,
+};
 use crate::rules::schedule::MonthDay;
 use crate::types::{
-    AccountId, AgreementId, CustomerNumber, Email, Line, Lines, PartnerId, Program, Quantity,
+    AccountId, AgreementId, CustomerNumber, Email, Line, Lines, OrderId, PartnerId, Program,
+    Quantity,
 };
 
 pub fn at(s: &str) -> DateTime<Utc> {
@@ -94,5 +97,24 @@ pub fn agreement() -> Agreement {
         holdings: Default::default(),
         joined_pool_at: 0,
         version: 1,
+    }
+}
+
+/// A placed order of `lines` on `agreement` by its partner, placed 2026-04-01.
+pub fn order(agreement: &Agreement, lines: Lines) -> Order {
+    Order {
+        id: OrderId::generate(&agreement.id),
+        agreement_id: agreement.id.clone(),
+        partner_id: agreement.partner_id.clone(),
+        source: OrderSource::Order,
+        status: OrderStatus::Placed,
+        lines,
+        replaces_subscription_id: None,
+        volume_discount_eligible: false,
+        placed_at: at("2026-04-01T00:00:00Z"),
+        invoiced_at: None,
+        activation_email: None,
+        version: 1,
+        sequence: 1,
     }
 }

@@ -3,8 +3,12 @@
 //! them is idempotent (a delivery's id is its event's), so a fan-out that stopped half-way is
 //! simply made again: the event waits in the fan-out index until every delivery is made.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use vls_domain::model::{Delivery, EndpointStatus, Partner, Replay, WebhookEndpoint};
 use vls_domain::notices::PartnerEvent;
@@ -30,11 +34,13 @@ impl Store {
     }
 
     /// The deliveries of `events` (sequenced, of any partners) to the endpoints that want
-    /// them, made if not made yet; then each event leaves the fan-out index. Answers the
-    /// deliveries made now (those made before are the sweep's, if their message was lost).
+    /// them, made if not made yet; then each event leaves the fan-out index. A partner's
+    /// endpoints are those `read` holds for it, else read now. Answers the deliveries made now
+    /// (those made before are the sweep's, if their message was lost).
     pub async fn fan_out(
         &self,
         events: &[PartnerEvent],
+        read: &HashMap<PartnerId, Vec<WebhookEndpoint>>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Due>, StoreError> {
         let mut made = Vec::new();
@@ -42,7 +48,10 @@ impl Store {
         partners.sort();
         partners.dedup();
         for partner in partners {
-            let endpoints = self.endpoints(partner).await?;
+            let endpoints = match read.get(partner) {
+                Some(endpoints) => endpoints.clone(),
+                None => self.endpoints(partner).await?,
+            };
             for event in events.iter().filter(|e| &e.partner_id == partner) {
                 for endpoint in endpoints
                     .iter()
@@ -74,6 +83,67 @@ impl Store {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::unavailable(DisplayErrorContext(other))),
+            },
+        }
+    }
+
+    /// Takes `endpoint`'s deliveries for the sender `holder` until `until`, unless another
+    /// sender holds them now (`false`): an endpoint is worked by one sender at a time, so its
+    /// attempts in flight are that sender's (at most four) and a stall holds one sender only.
+    pub async fn hold_endpoint(
+        &self,
+        endpoint: &EndpointId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let ms = |t: DateTime<Utc>| AttributeValue::N(t.timestamp_millis().to_string());
+        let ttl = AttributeValue::N((until + chrono::Duration::days(1)).timestamp().to_string());
+        let sent = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(&keys::endpoint_sender(endpoint))))
+            .update_expression("SET holder = :me, held_until = :until, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(pk) OR held_until < :now OR holder = :me")
+            .expression_attribute_names("#ttl", keys::TTL_ATTR)
+            .expression_attribute_values(":me", AttributeValue::S(holder.to_owned()))
+            .expression_attribute_values(":until", ms(until))
+            .expression_attribute_values(":now", ms(now))
+            .expression_attribute_values(":ttl", ttl)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::unavailable(DisplayErrorContext(other))),
+            },
+        }
+    }
+
+    /// Lets `endpoint`'s deliveries go, if `holder` still holds them.
+    pub async fn release_endpoint(
+        &self,
+        endpoint: &EndpointId,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        let sent = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(&keys::endpoint_sender(endpoint))))
+            .update_expression("SET held_until = :zero")
+            .condition_expression("holder = :me")
+            .expression_attribute_values(":me", AttributeValue::S(holder.to_owned()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
                 other => Err(StoreError::unavailable(DisplayErrorContext(other))),
             },
         }

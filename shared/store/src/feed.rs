@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
-use vls_domain::model::EndpointStatus;
+use vls_domain::model::{EndpointStatus, WebhookEndpoint};
 use vls_domain::notices::{PartnerEvent, numbered};
 
 use crate::keys;
@@ -29,6 +29,9 @@ pub struct Sequenced {
     pub awaiting_deliveries: Vec<PartnerEvent>,
     /// Transactions that lost a race with another dispatcher and were made again.
     pub retries: u32,
+    /// Each partner's endpoints as read before its events were sequenced: what decided which
+    /// events await deliveries, and what [`Store::fan_out`] makes them for.
+    pub endpoints: HashMap<PartnerId, Vec<WebhookEndpoint>>,
 }
 
 /// One page of a partner's feed: the bodies in sequence order, and the last sequence read
@@ -122,6 +125,7 @@ impl Store {
             let one = self.sequence_partner(&partner, pending, retention).await?;
             done.events.extend(one.events);
             done.awaiting_deliveries.extend(one.awaiting_deliveries);
+            done.endpoints.extend(one.endpoints);
             done.retries += one.retries;
         }
         Ok(done)
@@ -137,6 +141,7 @@ impl Store {
         // Read once, before any sequence is given: an endpoint created meanwhile receives
         // the events sequenced after it (the earlier ones by a replay).
         let endpoints = self.endpoints(partner).await?;
+        done.endpoints.insert(partner.clone(), endpoints.clone());
         let wanted = |e: &PartnerEvent| {
             endpoints
                 .iter()

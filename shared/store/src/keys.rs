@@ -26,6 +26,7 @@
 //! | `FEED#<partner>`         | `MARK`          | the partner's last sequence                     |
 //! | `HOOK#<we>`              | `D#<dlv>`       | a delivery and its attempts; in GSI1 if pending |
 //! | `HOOK#<we>`              | `REPLAY`        | the endpoint's replay in progress (in GSI1)     |
+//! | `HOOK#<we>`              | `SENDER`        | the sender working its deliveries now (TTL)     |
 //! | `HOOK#<we>`              | `TESTS#<minute>`| test events sent that minute (TTL)              |
 //!
 //! An order's and a reservation's id names its agreement (`ord_<agreement>_<own>`), so one
@@ -362,6 +363,11 @@ pub fn replay_waiting(endpoint: &EndpointId, at: &str) -> Key {
 }
 
 pub const REPLAYS: &str = "REPLAYS";
+
+/// Which sender works an endpoint's deliveries now (one at a time), and until when.
+pub fn endpoint_sender(endpoint: &EndpointId) -> Key {
+    (deliveries(endpoint), "SENDER".into())
+}
 
 /// The count of test events sent to an endpoint in one minute (since the epoch).
 pub fn tests_sent(endpoint: &EndpointId, minute: i64) -> Key {

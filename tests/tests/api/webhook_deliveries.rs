@@ -494,30 +494,82 @@ async fn during_a_rotation_both_secrets_sign_then_only_the_new_one() {
     assert!(verifies(&got[1], &new) && !verifies(&got[1], &old));
 }
 
-/// Endpoint A stalls every attempt past the 15 s limit; each of B's deliveries arrives
-/// within seconds all the same.
+/// Endpoint A stalls every attempt past the 15 s limit; each of 50 events reaches endpoint B
+/// within 10 s of its commit all the same. The events are committed one after another while
+/// the dispatcher runs and two senders work the delivery queue side by side (the template's
+/// `WebhookSenderConcurrency`), as the queue's event source runs them; A is worked by one
+/// sender at a time, never more than four attempts in flight.
 #[tokio::test]
 async fn an_endpoint_that_stalls_never_delays_another() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::time::Instant;
+    const EVENTS: usize = 50;
     let w = Tenancy::new().await;
     let h = &w.h;
-    let stalls = vec![Answer::Stall(Duration::from_secs(20)); 8];
-    let slow = Receiver::start(stalls).await;
+    let slow = Receiver::start(vec![Answer::Stall(Duration::from_secs(20)); 400]).await;
     let fast = Receiver::start(vec![]).await;
     subscribed(&w, &slow).await;
     subscribed(&w, &fast).await;
-    for _ in 0..8 {
-        an_event(&w).await;
+    let committed = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let all_committed = AtomicBool::new(false);
+    let commit = async {
+        for _ in 0..EVENTS {
+            let agreement = an_event(&w).await;
+            committed
+                .lock()
+                .expect("commits")
+                .insert(agreement, Instant::now());
+        }
+        all_committed.store(true, SeqCst);
+    };
+    let dispatch = async {
+        loop {
+            let last = all_committed.load(SeqCst);
+            h.dispatch().await;
+            if last {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let all_heard = async {
+        while fast.received().len() < EVENTS {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let url = h.webhook_sender.deliveries.url();
+    let poller = || async {
+        loop {
+            match work_queue::receive_event(&h.sqs, url, 10).await {
+                Some((event, handles)) => {
+                    webhook_sender::handle(&h.webhook_sender, "test-poller", event)
+                        .await
+                        .expect("an invocation");
+                    work_queue::delete(&h.sqs, url, &handles).await;
+                }
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    };
+    tokio::select! {
+        _ = async { tokio::join!(commit, dispatch, all_heard) } => {}
+        _ = futures::future::join(poller(), poller()) => {}
+        _ = tokio::time::sleep(Duration::from_secs(120)) => panic!("B did not hear every event"),
     }
-    h.dispatch().await;
-    let started = std::time::Instant::now();
-    h.send_webhooks().await;
-    let got = fast.received();
-    assert_eq!(got.len(), 8);
-    for r in got {
-        let after = r.at.duration_since(started);
-        assert!(after < Duration::from_secs(10), "{after:?}");
+    let committed = committed.lock().expect("commits").clone();
+    for r in fast.received() {
+        let body: Value = serde_json::from_slice(&r.body).expect("json");
+        let agreement = body["agreement_id"].as_str().expect("agreement_id");
+        let after = r.at.saturating_duration_since(committed[agreement]);
+        assert!(after < Duration::from_secs(10), "{agreement}: {after:?}");
     }
-    assert!(!slow.received().is_empty());
+    // A: at most four attempts in flight, each held its 15 s: any five arrivals span them.
+    let at: Vec<Instant> = slow.received().iter().map(|r| r.at).collect();
+    assert!(!at.is_empty());
+    for five in at.windows(5) {
+        let span = five[4].duration_since(five[0]);
+        assert!(span > Duration::from_secs(14), "five attempts in {span:?}");
+    }
 }
 
 /// The delivery queue as Lambda's event source works it: `pollers` side by side, each handing

@@ -59,8 +59,14 @@ pub struct Placed {
     pub change: Change,
 }
 
+/// The orders recorded on a subscription at most (about 10 KB of its item, far below
+/// DynamoDB's 400 KB, however often partners name it).
+pub const NAMED_BY_MAX: usize = 100;
+
 /// The subscription `order` replaces, recording the order (its partner hears of the
-/// subscription's cancellation, SPEC §6.2); `None` unless the order names `sub`.
+/// subscription's cancellation, SPEC §6.2); `None` unless the order names `sub`. Past
+/// [`NAMED_BY_MAX`] orders, the oldest of a partner that has a newer one is forgotten: every
+/// partner keeps its newest, and still hears of the cancellation.
 fn naming(sub: &Subscription, order: &Order) -> Option<Subscription> {
     if order.replaces_subscription_id.as_ref() != Some(&sub.id) {
         return None;
@@ -71,6 +77,13 @@ fn naming(sub: &Subscription, order: &Order) -> Option<Subscription> {
         agreement_id: order.agreement_id.clone(),
         order_id: order.id.clone(),
     });
+    while named.named_by.len() > NAMED_BY_MAX {
+        let by = &named.named_by;
+        let superseded = (0..by.len())
+            .find(|&i| by[i + 1..].iter().any(|n| n.partner_id == by[i].partner_id))
+            .unwrap_or(0);
+        named.named_by.remove(superseded);
+    }
     named.version += 1;
     Some(named)
 }
@@ -294,6 +307,36 @@ mod tests {
             version: 1,
             sequence: 1,
             named_by: Vec::new(),
+        }
+    }
+
+    /// A subscription named by order after order stays bounded, and every partner that
+    /// named it keeps its newest order.
+    #[test]
+    fn the_orders_recorded_on_a_subscription_are_bounded() {
+        let a = agreement(Program::Ea, None);
+        let mut sub = direct(&testing::account().id);
+        let partners =
+            ["p1", "p2", "p3"].map(|p| crate::types::PartnerId::parse(p).expect("partner"));
+        let mut newest = std::collections::BTreeMap::new();
+        for i in 0..(NAMED_BY_MAX + 40) {
+            // p3 names it once, first; p1 and p2 over and over.
+            let partner = &partners[if i == 0 { 2 } else { i % 2 }];
+            let order = Order {
+                partner_id: partner.clone(),
+                replaces_subscription_id: Some(sub.id.clone()),
+                ..testing::order(&a, lines(&[(Sku::SalesProfessional, 1)]))
+            };
+            newest.insert(partner.clone(), order.id.clone());
+            sub = naming(&sub, &order).expect("named");
+        }
+        assert_eq!(sub.named_by.len(), NAMED_BY_MAX);
+        for (partner, order) in &newest {
+            let kept = sub
+                .named_by
+                .iter()
+                .any(|n| &n.partner_id == partner && &n.order_id == order);
+            assert!(kept, "{partner}'s newest order is kept");
         }
     }
 

@@ -246,7 +246,7 @@ mod tests {
     use crate::model::{Billing, OrderSource, OrderStatus, ReservationStatus, SubscriptionStatus};
     use crate::testing;
     use crate::types::Lines;
-    use crate::types::{OrderId, ReservationId, SubscriptionId};
+    use crate::types::{ReservationId, SubscriptionId};
     use chrono::{DateTime, Utc};
 
     fn now() -> DateTime<Utc> {
@@ -286,19 +286,10 @@ mod tests {
 
     fn order(a: &Agreement, l: Lines, source: OrderSource, status: OrderStatus) -> Order {
         Order {
-            id: OrderId::generate(&a.id),
-            agreement_id: a.id.clone(),
-            partner_id: a.partner_id.clone(),
             source,
             status,
-            lines: l,
-            replaces_subscription_id: None,
-            volume_discount_eligible: false,
             placed_at: now(),
-            invoiced_at: None,
-            activation_email: None,
-            version: 1,
-            sequence: 1,
+            ..testing::order(a, l)
         }
     }
 
