@@ -86,7 +86,14 @@ async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let answer = mutate(&app.store, ctx, move || async move {
         let (account, before, volume) = load(app, p, path).await?;
         ctx.precondition(&SubscriptionView::from(&before))?;
-        let done = cancellation::cancel(&account, &before, &volume, (who, *accept), ctx.now)?;
+        // Its service request still open (R18) is resolved in the same transaction.
+        let request = match &before.open_request {
+            Some(id) => app.store.service_request(id).await?,
+            None => None,
+        };
+        let asked = (who, *accept);
+        let done =
+            cancellation::cancel(&account, &before, &volume, asked, request.as_ref(), ctx.now)?;
         let reply = Reply::ok(&CancellationView {
             subscription_id: &before.id,
             status: done.subscription.status,

@@ -10,7 +10,7 @@ use crate::error::{CoverageShortfall, ReliedOnShortfall};
 use crate::model::{Billing, DisabledReason, MailReason, MailRefusal, OnlineServicesLicense, Osm};
 use crate::types::{
     AccountId, AgreementId, AmendmentId, CustomerNumber, EndpointId, Lines, MailId, OrderId,
-    PartnerId, Program, ReplayId, ReservationId, SkuCounts, SubscriptionId,
+    PartnerId, Program, ReplayId, ReservationId, ServiceRequestId, SkuCounts, SubscriptionId,
 };
 
 /// An audited action and its details (serialised as the details alone: the action is
@@ -80,6 +80,36 @@ pub enum Audit {
         relied_on: SkuCounts,
         license_loss_accepted: bool,
         shortfalls: Vec<CoverageShortfall>,
+        /// The service request the cancellation resolves (R18), and whether its customer
+        /// consented to the loss.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        service_request_id: Option<ServiceRequestId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        customer_consented: Option<bool>,
+    },
+    /// R18: a customer's administrator asks Billing Support to cancel a subscription.
+    ServiceRequestOpened {
+        service_request_id: ServiceRequestId,
+        subscription_id: SubscriptionId,
+        accept_license_loss: bool,
+        shortfalls: Vec<CoverageShortfall>,
+    },
+    ServiceRequestAcknowledged {
+        service_request_id: ServiceRequestId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    ServiceRequestDeclined {
+        service_request_id: ServiceRequestId,
+        note: String,
+    },
+    ServiceRequestWithdrawn {
+        service_request_id: ServiceRequestId,
+    },
+    /// Its subscription was cancelled (in that cancellation's transaction).
+    ServiceRequestResolved {
+        service_request_id: ServiceRequestId,
+        subscription_id: SubscriptionId,
     },
     AgreementRemapped {
         agreement_id: AgreementId,
@@ -242,6 +272,11 @@ impl Audit {
             Self::ReservationCreated { .. } => "reservation.created",
             Self::ReservationCancelled { .. } => "reservation.cancelled",
             Self::SubscriptionCancelled { .. } => "subscription.cancelled",
+            Self::ServiceRequestOpened { .. } => "service_request.opened",
+            Self::ServiceRequestAcknowledged { .. } => "service_request.acknowledged",
+            Self::ServiceRequestDeclined { .. } => "service_request.declined",
+            Self::ServiceRequestWithdrawn { .. } => "service_request.withdrawn",
+            Self::ServiceRequestResolved { .. } => "service_request.resolved",
             Self::AgreementRemapped { .. } => "agreement.remapped",
             Self::AgreementAmended { .. } => "agreement.amended",
             Self::TrueUpBilled { .. } => "true_up.billed",

@@ -12,7 +12,7 @@ use crate::model::{
     Account, ActivationLink, Agreement, MailIntent, Mismatches, Order, Partner, Reservation,
     Subscription, WebhookEndpoint,
 };
-use crate::model::{Delivery, Replay};
+use crate::model::{Delivery, Replay, ServiceRequest};
 use crate::notices::Notice;
 use crate::sources::{Source, SourceKind, moved};
 use crate::trail::{Actor, Event};
@@ -34,6 +34,7 @@ pub enum Record {
     Endpoint(WebhookEndpoint),
     Delivery(Delivery),
     Replay(Replay),
+    ServiceRequest(ServiceRequest),
 }
 
 macro_rules! records {
@@ -50,7 +51,14 @@ macro_rules! records {
         }
     )+};
 }
-records!(Partner, Account, Subscription, Order, Reservation);
+records!(
+    Partner,
+    Account,
+    Subscription,
+    Order,
+    Reservation,
+    ServiceRequest
+);
 
 impl From<&WebhookEndpoint> for Record {
     fn from(e: &WebhookEndpoint) -> Self {

@@ -32,7 +32,7 @@ pub struct EntitlementShortfall {
 }
 
 /// R11: a line of the subscription the account's available volume licences do not cover.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CoverageShortfall {
     pub sku: Sku,
     /// The subscription's quantity.
@@ -135,6 +135,12 @@ pub enum RuleError {
     RateLimited { retry_after_seconds: u64 },
     #[error("a replay of this endpoint is still in progress; one at a time")]
     ReplayInProgress,
+    #[error("the account's volume licences cover the subscription: cancel it yourself")]
+    CancellationAvailable,
+    #[error("a service request for this subscription is already open")]
+    ServiceRequestExists,
+    #[error("the service request is closed")]
+    ServiceRequestClosed,
 }
 
 impl From<FieldError> for RuleError {
@@ -180,6 +186,9 @@ impl RuleError {
             Self::WebhookEndpointLimit => "webhook_endpoint_limit",
             Self::RateLimited { .. } => "rate_limited",
             Self::ReplayInProgress => "replay_in_progress",
+            Self::CancellationAvailable => "cancellation_available",
+            Self::ServiceRequestExists => "service_request_exists",
+            Self::ServiceRequestClosed => "service_request_closed",
         }
     }
 }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::holdings::Holdings;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, DeliveryId, Email, EndpointId, EventId, Lines, MailId,
-    OrderId, PartnerId, Program, ReplayId, ReservationId, SkuCounts, SubscriptionId,
+    OrderId, PartnerId, Program, ReplayId, ReservationId, ServiceRequestId, SkuCounts,
+    SubscriptionId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,6 +272,66 @@ pub struct Subscription {
     /// their partners hear of its cancellation (SPEC §6.2 `subscription.cancelled`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub named_by: Vec<NamedBy>,
+    /// Its service request still open or in progress (R18: one at a time); set and cleared
+    /// under the subscription's version, so concurrent submits open one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_request: Option<ServiceRequestId>,
+}
+
+/// Where a service request stands (R18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceRequestStatus {
+    Open,
+    /// Acknowledged by Billing Support.
+    InProgress,
+    /// Its subscription was cancelled (R11), by anyone.
+    Resolved,
+    /// Billing Support declined it, with a note the customer sees.
+    Declined,
+    /// Its customer withdrew it.
+    Withdrawn,
+}
+
+impl ServiceRequestStatus {
+    /// A closed request never changes again.
+    pub fn is_closed(self) -> bool {
+        !matches!(self, Self::Open | Self::InProgress)
+    }
+}
+
+/// One step of a service request's life: when, by whom (their role), to what status, and
+/// the note given with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRequestStep {
+    pub at: DateTime<Utc>,
+    pub role: String,
+    pub status: ServiceRequestStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// R18: a customer's administrator asks Billing Support to cancel a direct subscription of
+/// their account that R11 refuses. It lives in the account's partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRequest {
+    pub id: ServiceRequestId,
+    pub account_id: AccountId,
+    pub subscription_id: SubscriptionId,
+    pub status: ServiceRequestStatus,
+    pub message: Option<String>,
+    /// The administrator's consent that Billing Support may cancel it although the account
+    /// loses `shortfalls`.
+    pub accept_license_loss: bool,
+    /// R11's refusal when it was opened, line by line.
+    pub shortfalls: Vec<crate::error::CoverageShortfall>,
+    pub opened_by: crate::trail::Actor,
+    pub opened_at: DateTime<Utc>,
+    /// Its steps, the opening first.
+    pub timeline: Vec<ServiceRequestStep>,
+    pub version: u64,
+    /// Its place among the account's requests: the account's version it was opened at.
+    pub sequence: u64,
 }
 
 /// An order that named a subscription it replaces.

@@ -5,12 +5,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::catalog::Sku;
 use crate::model::{
-    Account, Agreement, Contact, Customer, Order, OrderSource, OrderStatus, Osm, Partner,
+    Account, Agreement, Billing, Contact, Customer, Order, OrderSource, OrderStatus, Osm, Partner,
+    Subscription, SubscriptionStatus,
 };
 use crate::rules::schedule::MonthDay;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, Email, Line, Lines, OrderId, PartnerId, Program,
-    Quantity,
+    Quantity, SubscriptionId,
 };
 
 pub fn at(s: &str) -> DateTime<Utc> {
@@ -116,5 +117,21 @@ pub fn order(agreement: &Agreement, lines: Lines) -> Order {
         activation_email: None,
         version: 1,
         sequence: 1,
+    }
+}
+
+/// An active credit-card subscription of `lines` on `account`, bought 2026-02-01.
+pub fn subscription(account: &Account, lines: Lines) -> Subscription {
+    Subscription {
+        id: SubscriptionId::generate(),
+        account_id: account.id.clone(),
+        billing: Billing::CreditCard,
+        lines,
+        status: SubscriptionStatus::Active,
+        created_at: at("2026-02-01T00:00:00Z"),
+        version: 1,
+        sequence: 1,
+        named_by: Vec::new(),
+        open_request: None,
     }
 }

@@ -76,17 +76,18 @@ macro_rules! prefixed_id {
     };
 }
 
-/// An id of something that lives in an agreement's partition and never leaves it (an order,
-/// a reservation): `<prefix><agreement's ULID>_<own ULID>`. Like a resource name, it says
-/// where the item is, so one read finds it with its agreement, without a lookup item.
-macro_rules! agreement_child_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+/// An id of something that lives in its parent's partition and never leaves it (an order or
+/// a reservation in its agreement's, a service request in its account's):
+/// `<prefix><parent's ULID>_<own ULID>`. Like a resource name, it says where the item is, so
+/// one read finds it with its parent, without a lookup item.
+macro_rules! child_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $parent:ident, $getter:ident) => {
         id_type!($(#[$doc])* $name, $prefix);
 
         impl $name {
-            /// A fresh id under `agreement`.
-            pub fn generate(agreement: &AgreementId) -> Self {
-                let parent = &agreement.as_str()[AgreementId::PREFIX.len()..];
+            /// A fresh id under `parent`.
+            pub fn generate(parent: &$parent) -> Self {
+                let parent = &parent.as_str()[$parent::PREFIX.len()..];
                 Self(format!("{}{parent}_{}", $prefix, ulid::Ulid::generate()))
             }
 
@@ -98,10 +99,10 @@ macro_rules! agreement_child_id {
                 Some(Self(raw.to_owned()))
             }
 
-            /// The agreement it belongs to.
-            pub fn agreement(&self) -> AgreementId {
+            /// The parent it belongs to.
+            pub fn $getter(&self) -> $parent {
                 let parent = &self.0[$prefix.len()..][..26];
-                AgreementId(format!("{}{parent}", AgreementId::PREFIX))
+                $parent(format!("{}{parent}", $parent::PREFIX))
             }
         }
     };
@@ -122,15 +123,26 @@ prefixed_id!(
     AgreementId,
     "agr_"
 );
-agreement_child_id!(
+child_id!(
     /// A purchase order or a true-up order.
     OrderId,
-    "ord_"
+    "ord_",
+    AgreementId,
+    agreement
 );
-agreement_child_id!(
+child_id!(
     /// A License Reservation.
     ReservationId,
-    "res_"
+    "res_",
+    AgreementId,
+    agreement
+);
+child_id!(
+    /// A customer's request to Billing Support to cancel a direct subscription (R18).
+    ServiceRequestId,
+    "srq_",
+    AccountId,
+    account
 );
 prefixed_id!(
     /// A queued mail.

@@ -148,7 +148,10 @@ fn status_of(e: &RuleError) -> u16 {
         | RuleError::WouldLoseReliedOnLicenses { .. }
         | RuleError::TotalOutOfRange { .. }
         | RuleError::WebhookEndpointLimit
-        | RuleError::ReplayInProgress => 409,
+        | RuleError::ReplayInProgress
+        | RuleError::CancellationAvailable
+        | RuleError::ServiceRequestExists
+        | RuleError::ServiceRequestClosed => 409,
         RuleError::LinkGone { .. } => 410,
         RuleError::TooManyAttempts { .. } | RuleError::RateLimited { .. } => 429,
     }

@@ -8,6 +8,7 @@
 //! | `ACCOUNT#<acc>`          | `SRC#D#<sub>`   | pool source: an active direct subscription      |
 //! | `ACCOUNT#<acc>`          | `SRC#A#<agr>`   | pool source: an associated agreement's volume   |
 //! | `ACCOUNT#<acc>`          | `SUB#<sub>`     | direct subscription                             |
+//! | `ACCOUNT#<acc>`          | `SRQ#<srq>`     | service request (R18); in LSI1; in GSI1 if open |
 //! | `SUBREF#<sub>`           | `SUBREF`        | which account a subscription is on (R4 by id)   |
 //! | `AGREEMENT#<agr>`        | `A`             | agreement, version; in GSI1 (due anniversaries) |
 //! | `AGREEMENT#<agr>`        | `O#<ord>`       | order (source order or true_up); in LSI1        |
@@ -74,7 +75,7 @@ use chrono::NaiveDate;
 use crate::sources::SourceKind;
 use crate::types::{
     AccountId, AgreementId, DeliveryId, EndpointId, EventId, MailId, OrderId, PartnerId,
-    ReservationId, SubscriptionId,
+    ReservationId, ServiceRequestId, SubscriptionId,
 };
 
 pub const PK: &str = "pk";
@@ -137,6 +138,30 @@ pub fn subscription(account: &AccountId, id: &SubscriptionId) -> Key {
 }
 
 pub const SUBSCRIPTION_PREFIX: &str = "SUB#";
+
+/// A service request, in its account's partition (its id names the account).
+pub fn service_request(id: &ServiceRequestId) -> Key {
+    (
+        account_pk(&id.account()),
+        format!("{SERVICE_REQUEST_PREFIX}{id}"),
+    )
+}
+
+pub const SERVICE_REQUEST_PREFIX: &str = "SRQ#";
+
+/// A service request's place among its account's (LSI1): the account's version it was
+/// opened at.
+pub fn service_request_position(sequence: u64) -> String {
+    format!("{SERVICE_REQUEST_PREFIX}{sequence:020}")
+}
+
+/// GSI1 keys of a service request open or in progress: Billing Support's queue (one
+/// partition: requests are few), oldest first.
+pub fn service_request_queued(opened_at: &str, id: &ServiceRequestId) -> Key {
+    (SERVICE_REQUEST_QUEUE.into(), format!("{opened_at}#{id}"))
+}
+
+pub const SERVICE_REQUEST_QUEUE: &str = "SRQUEUE";
 /// Sorts after the account's own item (`A`) and before its subscriptions (`SUB#`).
 pub const SOURCE_PREFIX: &str = "SRC#";
 

@@ -6,6 +6,7 @@ pub mod counter;
 mod deliveries;
 mod feed;
 pub mod keys;
+mod service_requests;
 mod stored;
 mod tx;
 

@@ -9,7 +9,7 @@ use crate::model::{
     Account, Agreement, Delivery, DeliveryStatus, MailIntent, MailStatus, Order, Partner, Replay,
     WebhookEndpoint,
 };
-use crate::model::{Reservation, Subscription};
+use crate::model::{Reservation, ServiceRequest, Subscription};
 use crate::sources::Source;
 use crate::types::{AccountId, AgreementId, CustomerNumber, PartnerId};
 use crate::{Item, RefItem, StoreError, encode, s, timestamp};
@@ -167,6 +167,26 @@ impl Stored for Subscription {
     }
 }
 
+/// A service request, in its account's partition; listed in LSI1 in the order it was opened,
+/// and in Billing Support's queue (GSI1) while it is open or in progress.
+impl Stored for ServiceRequest {
+    const KIND: &'static str = "service_request";
+    fn key(&self) -> Key {
+        keys::service_request(&self.id)
+    }
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode(self, &self.key(), Self::KIND)?;
+        let position = keys::service_request_position(self.sequence);
+        item.insert(keys::LSI1_SK.into(), s(position));
+        if !self.status.is_closed() {
+            let (pk, sk) = keys::service_request_queued(&timestamp(self.opened_at), &self.id);
+            item.insert(keys::GSI1_PK.into(), s(pk));
+            item.insert(keys::GSI1_SK.into(), s(sk));
+        }
+        Ok(item)
+    }
+}
+
 impl Stored for Agreement {
     const KIND: &'static str = "agreement";
     fn key(&self) -> Key {
@@ -253,7 +273,8 @@ versioned!(
     MailIntent,
     WebhookEndpoint,
     Delivery,
-    Replay
+    Replay,
+    ServiceRequest
 );
 
 impl Keyed for AccountId {

@@ -43,6 +43,7 @@ macro_rules! each_record {
             Record::Endpoint($e) => $body,
             Record::Delivery($e) => $body,
             Record::Replay($e) => $body,
+            Record::ServiceRequest($e) => $body,
         }
     };
 }

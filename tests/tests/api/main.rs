@@ -18,6 +18,7 @@ mod requests_per_route;
 mod reservations;
 mod role_matrix;
 mod secrets;
+mod service_requests;
 mod sign_in;
 mod webhook_deliveries;
 mod webhook_endpoints;

@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::pool::AgreementHoldings;
+use super::service_requests;
 use crate::audit::Audit;
 use crate::catalog::Sku;
 use crate::change::{Audited, Change};
 use crate::error::{CoverageShortfall, ReliedOnShortfall, RuleError};
 use crate::holdings::take_lines;
 use crate::metrics::Metric;
-use crate::model::{Account, Subscription, SubscriptionStatus};
+use crate::model::{Account, ServiceRequest, Subscription, SubscriptionStatus};
 use crate::notices::Notice;
 use crate::sources::SourceKind;
 use crate::types::{Lines, OrderId, PartnerId, SkuCounts, SubscriptionId};
@@ -82,6 +83,21 @@ pub fn coverage(account: &Account, sub: &Subscription, volume: &SkuCounts) -> Ve
         .collect()
 }
 
+/// The lines of `lines` the account's cover does not cover, as R11 reports them.
+pub fn shortfalls(lines: &[Coverage]) -> Vec<CoverageShortfall> {
+    lines
+        .iter()
+        .filter(|c| !c.covered)
+        .map(|c| CoverageShortfall {
+            sku: c.sku,
+            direct: c.direct,
+            volume: c.volume,
+            relied_on: c.relied_on,
+            available: c.available,
+        })
+        .collect()
+}
+
 /// Who is cancelling, as far as R11 cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Canceller {
@@ -90,6 +106,14 @@ pub enum Canceller {
 }
 
 impl Canceller {
+    /// The role's name, as a trail and a service request's timeline show it.
+    pub fn role(self) -> &'static str {
+        match self {
+            Self::AccountAdmin => "customer_admin",
+            Self::BillingSupport => "billing_support",
+        }
+    }
+
     /// Billing support may accept a loss of licences (R11); anyone else cancels as the
     /// account's administrator.
     pub fn of(p: &crate::principal::Principal) -> Self {
@@ -118,12 +142,14 @@ pub struct Cancelled {
 /// R11. Refused unless the available cover covers every line (or billing support accepts
 /// the loss); a passing cancellation relies on `min(direct, max(available, 0))` of each line
 /// and moves the account's version on, so a concurrent cancellation that read the same
-/// cover cannot commit.
+/// cover cannot commit. `request`: the subscription's open service request as read with it,
+/// which the cancellation resolves (R18) in the same transaction.
 pub fn cancel(
     account: &Account,
     sub: &Subscription,
     volume: &SkuCounts,
     (who, accept_license_loss): (Canceller, bool),
+    request: Option<&ServiceRequest>,
     now: DateTime<Utc>,
 ) -> Result<Cancelled, RuleError> {
     if accept_license_loss && who != Canceller::BillingSupport {
@@ -133,17 +159,7 @@ pub fn cancel(
         return Err(RuleError::SubscriptionAlreadyCancelled);
     }
     let lines = coverage(account, sub, volume);
-    let shortfalls: Vec<CoverageShortfall> = lines
-        .iter()
-        .filter(|c| !c.covered)
-        .map(|c| CoverageShortfall {
-            sku: c.sku,
-            direct: c.direct,
-            volume: c.volume,
-            relied_on: c.relied_on,
-            available: c.available,
-        })
-        .collect();
+    let shortfalls = shortfalls(&lines);
     if !shortfalls.is_empty() && !accept_license_loss {
         return Err(RuleError::CancellationWouldLoseLicenses { shortfalls });
     }
@@ -161,17 +177,24 @@ pub fn cancel(
     after.version += 1;
     let cancelled = Subscription {
         status: SubscriptionStatus::Cancelled,
+        open_request: None,
         version: sub.version + 1,
         ..sub.clone()
     };
     let told = told(&cancelled, now);
-    let change = cancelled_change(
+    let resolving = request
+        .filter(|r| sub.open_request.as_ref() == Some(&r.id))
+        .and_then(|r| Some((r, service_requests::resolved(r, who.role(), now)?)));
+    let mut change = cancelled_change(
         account,
         (sub, told),
         (&cancelled, &after),
         &relied,
-        &shortfalls,
+        (&shortfalls, resolving.as_ref().map(|(read, _)| *read)),
     );
+    if let Some((read, (resolved, entry))) = resolving {
+        change = change.replace(&resolved, read.version).audit(entry);
+    }
     Ok(Cancelled {
         subscription: cancelled,
         account: after,
@@ -220,19 +243,22 @@ fn told(cancelled: &Subscription, now: DateTime<Utc>) -> Vec<Notice> {
 }
 
 /// What a cancellation writes: the subscription and the account (`after`: as changed) under
-/// the versions read, the subscription's pool source gone, the entry, the metric.
+/// the versions read, the subscription's pool source gone, the entry (naming the service
+/// request it resolves, if any), the metric.
 fn cancelled_change(
     account: &Account,
     (sub, told): (&Subscription, Vec<Notice>),
     after: (&Subscription, &Account),
     relied: &SkuCounts,
-    shortfalls: &[CoverageShortfall],
+    (shortfalls, request): (&[CoverageShortfall], Option<&ServiceRequest>),
 ) -> Change {
     let audit = Audit::SubscriptionCancelled {
         subscription_id: sub.id.clone(),
         relied_on: relied.clone(),
         license_loss_accepted: !shortfalls.is_empty(),
         shortfalls: shortfalls.to_vec(),
+        service_request_id: request.map(|r| r.id.clone()),
+        customer_consented: request.map(|r| r.accept_license_loss),
     };
     let mut entry = Audited::of(audit)
         .naming_account(Some(&account.id))
@@ -337,6 +363,7 @@ mod tests {
             version: 1,
             sequence: 1,
             named_by: Vec::new(),
+            open_request: None,
         }
     }
 
@@ -358,9 +385,7 @@ mod tests {
             ..subscription_of(&acc, &[(Sku::SalesProfessional, 50)])
         };
         let volume = counts(&[(Sku::SalesProfessional, 50)]);
-        let now = crate::testing::at("2027-01-01T00:00:00Z");
-        let done =
-            cancel(&acc, &sub, &volume, (Canceller::AccountAdmin, false), now).expect("covered");
+        let done = cancel_as(&acc, &sub, &volume, Canceller::AccountAdmin, false).expect("covered");
         let notices = &done.change.entries[0].notices;
         let told: Vec<(&str, &AgreementId, &serde_json::Value)> = notices
             .iter()
@@ -384,14 +409,9 @@ mod tests {
         );
         assert_eq!(notices[0].object["status"], "cancelled");
         assert_eq!(notices[0].object["cancelled_at"], "2027-01-01T00:00:00Z");
-        let none = cancel(
-            &acc,
-            &subscription_of(&acc, &[(Sku::SalesProfessional, 50)]),
-            &volume,
-            (Canceller::AccountAdmin, false),
-            now,
-        )
-        .expect("covered");
+        let unnamed = subscription_of(&acc, &[(Sku::SalesProfessional, 50)]);
+        let none =
+            cancel_as(&acc, &unnamed, &volume, Canceller::AccountAdmin, false).expect("covered");
         assert!(
             none.change.entries[0].notices.is_empty(),
             "no order named it"
@@ -406,7 +426,14 @@ mod tests {
         who: Canceller,
         accept: bool,
     ) -> Result<Cancelled, RuleError> {
-        cancel(acc, sub, volume, (who, accept), at("2027-01-01T00:00:00Z"))
+        cancel(
+            acc,
+            sub,
+            volume,
+            (who, accept),
+            None,
+            at("2027-01-01T00:00:00Z"),
+        )
     }
 
     fn subscription(acc: &Account) -> Subscription {
@@ -555,6 +582,7 @@ mod tests {
             &sub,
             &counts(&[(Sku::SalesProfessional, 20)]),
             (Canceller::BillingSupport, true),
+            None,
             crate::testing::at("2027-01-01T00:00:00Z"),
         )
         .expect("forced");

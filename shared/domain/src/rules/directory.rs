@@ -101,6 +101,7 @@ pub fn add_subscription(
         version: 1,
         sequence: after.version,
         named_by: Vec::new(),
+        open_request: None,
     };
     let audit = Audit::SubscriptionCreated {
         subscription_id: sub.id.clone(),

@@ -13,6 +13,7 @@ pub mod pool;
 pub mod remap;
 pub mod reservations;
 pub mod schedule;
+pub mod service_requests;
 
 /// Operator configuration the rules depend on.
 #[derive(Debug, Clone)]

@@ -307,6 +307,7 @@ mod tests {
             version: 1,
             sequence: 1,
             named_by: Vec::new(),
+            open_request: None,
         }
     }
 

@@ -274,6 +274,7 @@ mod tests {
             version: 1,
             sequence: 2,
             named_by: Vec::new(),
+            open_request: None,
         }
     }
 
