@@ -31,9 +31,12 @@ BY_ROLE = {
                      f"POST {HOOKS}/replay"},
     "FUZZ_SPECIALIST": {"POST /agreements/{agreement_id}/amendments"},
     "FUZZ_ADMIN": {"POST /agreements/{agreement_id}/reservations",
-                   "POST /reservations/{reservation_id}/cancel", "POST /activate/{token}"},
+                   "POST /reservations/{reservation_id}/cancel", "POST /activate/{token}",
+                   "POST /accounts/{account_id}/service-requests",
+                   "POST /service-requests/{service_request_id}/withdraw"},
 }
-made = {"agreements": [], "token": None, "endpoints": [], "delivery": None}
+made = {"agreements": [], "token": None, "endpoints": [], "delivery": None,
+        "uncovered": None, "request": None}
 # A receiver port set aside for tests (SPEC 6.9) where nothing listens: deliveries fail.
 RECEIVER = "http://127.0.0.1:9599/fuzz"
 numbers = itertools.count(1)
@@ -79,6 +82,14 @@ def before_call(ctx, case, **kwargs):
     elif label in ("POST /webhook-endpoints", f"PUT {HOOKS}"):
         case.body = {**(case.body if isinstance(case.body, dict) else {}), "url": RECEIVER,
                      "enabled_events": ["*"]}
+    elif label == "POST /accounts/{account_id}/service-requests":
+        case.path_parameters = {**(case.path_parameters or {}),
+                                "account_id": os.environ["FUZZ_ACCOUNT"]}
+        case.body = {**(case.body if isinstance(case.body, dict) else {}),
+                     "subscription_id": an_uncovered_subscription()}
+    if "{service_request_id}" in label:
+        case.path_parameters = {**(case.path_parameters or {}),
+                                "service_request_id": a_service_request()}
     if label == "GET /events/{event_id}":
         case.path_parameters = {**(case.path_parameters or {}), "event_id": an_event()}
     if "{delivery_id}" in label:
@@ -95,6 +106,32 @@ def after_call(ctx, case, response):
         made["agreements"].append(response.json()["id"])
     if case.operation.label == "POST /webhook-endpoints" and response.status_code == 201:
         made["endpoints"].append(response.json()["id"])
+
+
+def an_uncovered_subscription():
+    """A direct subscription of the fuzz account that its volume does not cover (R11 refuses
+    its cancellation: a service request may be opened for it)."""
+    if made["uncovered"] is None:
+        account = os.environ["FUZZ_ACCOUNT"]
+        made["uncovered"] = call("POST", f"/accounts/{account}/subscriptions",
+                                 os.environ["FUZZ_ADMIN"],
+                                 {"billing": "invoice",
+                                  "lines": [{"sku": "d365-sales-professional",
+                                             "quantity": 100000}]})["id"]
+    return made["uncovered"]
+
+
+def a_service_request():
+    """A service request of the fuzz account's, opened on a subscription of its own."""
+    if made["request"] is None:
+        account = os.environ["FUZZ_ACCOUNT"]
+        admin = os.environ["FUZZ_ADMIN"]
+        sub = call("POST", f"/accounts/{account}/subscriptions", admin,
+                   {"billing": "invoice",
+                    "lines": [{"sku": "d365-sales-professional", "quantity": 100000}]})["id"]
+        made["request"] = call("POST", f"/accounts/{account}/service-requests", admin,
+                               {"subscription_id": sub, "accept_license_loss": False})["id"]
+    return made["request"]
 
 
 def an_event():

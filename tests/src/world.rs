@@ -441,7 +441,11 @@ impl Harness {
             reservations::handle(&self.reservations, req).await
         } else if bare.ends_with("/remap") || bare.ends_with("/amendments") {
             remap::handle(&self.remap, req).await
-        } else if bare.ends_with("/cancellation") || bare.ends_with("/cancellation-preview") {
+        } else if bare.ends_with("/cancellation")
+            || bare.ends_with("/cancellation-preview")
+            || bare.ends_with("/service-requests")
+            || bare.starts_with("/service-requests/")
+        {
             cancellation::handle(&self.cancellation, req).await
         } else if bare == "/events"
             || bare.starts_with("/events/")

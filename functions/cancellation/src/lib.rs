@@ -1,6 +1,9 @@
 //! `cancellation`: the service request that stops a direct subscription's billing (R11),
 //! refused while it would lose licences unless billing support accepts the loss, and its
-//! preview.
+//! preview; and the customer's service requests to Billing Support for one R11 refuses (R18,
+//! `requests`).
+
+mod requests;
 
 use lambda_http::{Body, Request, Response};
 use vls_domain::access;
@@ -26,9 +29,48 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 const ADMINS: Access = Access::Roles(&[Role::CustomerAdmin, Role::BillingSupport]);
+const ADMIN: Access = Access::Roles(&[Role::CustomerAdmin]);
+const BILLING: Access = Access::Roles(&[Role::BillingSupport]);
 
 /// What this function serves.
 pub static ROUTES: &[Route<App>] = &[
+    route!(
+        "POST",
+        "/accounts/{account_id}/service-requests",
+        ADMIN,
+        requests::open
+    ),
+    route!(
+        "GET",
+        "/accounts/{account_id}/service-requests",
+        ADMINS,
+        requests::list
+    ),
+    route!("GET", "/service-requests", BILLING, requests::queue),
+    route!(
+        "GET",
+        "/service-requests/{service_request_id}",
+        ADMINS,
+        requests::get
+    ),
+    route!(
+        "POST",
+        "/service-requests/{service_request_id}/acknowledge",
+        BILLING,
+        requests::acknowledge
+    ),
+    route!(
+        "POST",
+        "/service-requests/{service_request_id}/decline",
+        BILLING,
+        requests::decline
+    ),
+    route!(
+        "POST",
+        "/service-requests/{service_request_id}/withdraw",
+        ADMIN,
+        requests::withdraw
+    ),
     route!(
         "POST",
         "/accounts/{account_id}/subscriptions/{subscription_id}/cancellation",

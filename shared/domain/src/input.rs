@@ -8,6 +8,7 @@ use crate::error::FieldError;
 use crate::model::{Billing, Contact, Customer, OnlineServicesLicense, OnlineServicesProduct, Osm};
 use crate::rules::agreements::NewAgreement;
 use crate::rules::orders::NewOrder;
+use crate::rules::service_requests::Ask;
 use crate::types::{
     AccountId, AgreementId, CustomerNumber, Email, Line, Lines, Program, Quantity, SubscriptionId,
     parse_date, parse_domain, parse_text,
@@ -328,6 +329,68 @@ pub fn new_order(body: &Obj<'_>) -> Res<NewOrder> {
             SubscriptionId::parse,
         )?,
     })
+}
+
+/// A message or a note (R18): 1–[`crate::rules::service_requests::TEXT_MAX`] characters,
+/// lines allowed; other control characters are not.
+fn long_text(body: &Obj<'_>, key: &str) -> Res<Option<String>> {
+    let Some(raw) = body.opt_str(key)? else {
+        return Ok(None);
+    };
+    let max = crate::rules::service_requests::TEXT_MAX;
+    let t = raw.trim();
+    let why = if t.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if t.chars().count() > max {
+        Some(format!("longer than {max} characters"))
+    } else if t
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Some("contains control characters".to_owned())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(FieldError::new(body.path_of(key), "invalid_field", why)),
+        None => Ok(Some(t.to_owned())),
+    }
+}
+
+/// `POST /accounts/{id}/service-requests`: `{subscription_id, message?,
+/// accept_license_loss}`; the consent is a required boolean (missing: `invalid_field`).
+pub fn new_service_request(body: &Obj<'_>) -> Res<(SubscriptionId, Ask)> {
+    let subscription = id_field(body, "subscription_id", SubscriptionId::parse)?
+        .ok_or_else(|| FieldError::new("subscription_id", "missing_field", "is required"))?;
+    let accept_license_loss = body.opt_bool("accept_license_loss")?.ok_or_else(|| {
+        FieldError::new(
+            "accept_license_loss",
+            "invalid_field",
+            "is required: true or false, whether Billing Support may cancel with a loss",
+        )
+    })?;
+    let message = long_text(body, "message")?;
+    Ok((
+        subscription,
+        Ask {
+            message,
+            accept_license_loss,
+        },
+    ))
+}
+
+/// A note with a service request's step (`{note}`); a decline needs one (missing:
+/// `invalid_field`).
+pub fn note(body: &Obj<'_>, required: bool) -> Res<Option<String>> {
+    let note = long_text(body, "note")?;
+    if required && note.is_none() {
+        return Err(FieldError::new(
+            "note",
+            "invalid_field",
+            "is required: 1-2000 characters",
+        ));
+    }
+    Ok(note)
 }
 
 #[cfg(test)]

@@ -278,6 +278,13 @@ pub struct Subscription {
     pub open_request: Option<ServiceRequestId>,
 }
 
+/// Who did something (R17): a trail's entries and a service request's opening name them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    pub role: String,
+}
+
 /// Where a service request stands (R18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -311,6 +318,28 @@ pub struct ServiceRequestStep {
     pub note: Option<String>,
 }
 
+impl ServiceRequest {
+    /// The request moved to `status` by someone in `role` at `at`, with `note`: the step on
+    /// its timeline, its version on.
+    pub fn stepped(
+        &self,
+        (status, note): (ServiceRequestStatus, Option<String>),
+        role: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let mut after = self.clone();
+        after.status = status;
+        after.timeline.push(ServiceRequestStep {
+            at,
+            role: role.to_owned(),
+            status,
+            note,
+        });
+        after.version = self.version + 1;
+        after
+    }
+}
+
 /// R18: a customer's administrator asks Billing Support to cancel a direct subscription of
 /// their account that R11 refuses. It lives in the account's partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,7 +354,7 @@ pub struct ServiceRequest {
     pub accept_license_loss: bool,
     /// R11's refusal when it was opened, line by line.
     pub shortfalls: Vec<crate::error::CoverageShortfall>,
-    pub opened_by: crate::trail::Actor,
+    pub opened_by: Actor,
     pub opened_at: DateTime<Utc>,
     /// Its steps, the opening first.
     pub timeline: Vec<ServiceRequestStep>,

@@ -7,12 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::types::{AccountId, AgreementId};
 
-/// Who did something (R17).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    pub sub: String,
-    pub role: String,
-}
+pub use crate::model::Actor;
 
 /// An audit event (R17). `details` carries what the action changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

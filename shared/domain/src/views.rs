@@ -11,18 +11,20 @@ use serde::Serialize;
 use crate::access;
 use crate::audit::AmendmentKind;
 use crate::catalog::Sku;
+use crate::error::CoverageShortfall;
 use crate::model::{
     Account, ActivationEmail, Agreement, Attempt, Billing, Contact, Customer, Delivery,
     DeliveryStatus, DisabledReason, EndpointStatus, MailFailure, MailIntent, MailRefusal,
     MailStatus, OnlineServicesLicense, Order, OrderSource, OrderStatus, Osm, Partner, Preview,
-    Reservation, ReservationStatus, Subscription, SubscriptionStatus, WebhookEndpoint,
+    Reservation, ReservationStatus, ServiceRequest, ServiceRequestStatus, ServiceRequestStep,
+    Subscription, SubscriptionStatus, WebhookEndpoint,
 };
 use crate::rules::cancellation::Coverage;
 use crate::rules::pool::{SourceKind, SourceLine, Totals};
 use crate::trail::{Actor, Event};
 use crate::types::{
     AccountId, AgreementId, AmendmentId, DeliveryId, EndpointId, EventId, Line, Lines, MailId,
-    MonthDay, OrderId, PartnerId, Program, ReservationId, SubscriptionId,
+    MonthDay, OrderId, PartnerId, Program, ReservationId, ServiceRequestId, SubscriptionId,
 };
 
 /// An agreement as the API shows it (SPEC §4): without `osm_generation` and `link_seq`,
@@ -297,6 +299,41 @@ impl<'a> From<&'a Delivery> for DeliveryView<'a> {
             status: d.status,
             attempts: &d.attempts,
             next_attempt_at: d.next_attempt_at,
+        }
+    }
+}
+
+/// A service request as its account's administrator and Billing Support see it (R18).
+#[derive(Debug, Serialize)]
+pub struct ServiceRequestView<'a> {
+    pub id: &'a ServiceRequestId,
+    pub account_id: &'a AccountId,
+    pub subscription_id: &'a SubscriptionId,
+    pub status: ServiceRequestStatus,
+    pub message: Option<&'a str>,
+    pub accept_license_loss: bool,
+    /// R11's refusal when it was opened.
+    pub shortfalls: &'a [CoverageShortfall],
+    pub opened_at: DateTime<Utc>,
+    pub opened_by: &'a Actor,
+    pub timeline: &'a [ServiceRequestStep],
+    pub version: u64,
+}
+
+impl<'a> From<&'a ServiceRequest> for ServiceRequestView<'a> {
+    fn from(r: &'a ServiceRequest) -> Self {
+        Self {
+            id: &r.id,
+            account_id: &r.account_id,
+            subscription_id: &r.subscription_id,
+            status: r.status,
+            message: r.message.as_deref(),
+            accept_license_loss: r.accept_license_loss,
+            shortfalls: &r.shortfalls,
+            opened_at: r.opened_at,
+            opened_by: &r.opened_by,
+            timeline: &r.timeline,
+            version: r.version,
         }
     }
 }

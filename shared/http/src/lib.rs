@@ -200,6 +200,17 @@ impl Ctx {
             .map_err(|e| Problem::malformed_json(format!("the body is not valid JSON: {e}")))
     }
 
+    /// [`Ctx::parse`] for a body that may be left out altogether (`None` then).
+    pub fn parse_optional<T>(
+        &self,
+        parse: impl FnOnce(&Obj<'_>) -> Result<T, crate::error::FieldError>,
+    ) -> Result<Option<T>, Problem> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        self.parse(parse).map(Some)
+    }
+
     /// Parses the JSON body with `parse` (field errors become 422).
     pub fn parse<T>(
         &self,

@@ -7,7 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::types::{
-    AccountId, AgreementId, DeliveryId, EndpointId, EventId, OrderId, ReservationId, SubscriptionId,
+    AccountId, AgreementId, DeliveryId, EndpointId, EventId, OrderId, ReservationId,
+    ServiceRequestId, SubscriptionId,
 };
 use crate::{Ctx, Problem, Reply, Role};
 
@@ -98,6 +99,7 @@ path_ids! {
     EndpointId => "webhook endpoint",
     EventId => "event",
     DeliveryId => "delivery",
+    ServiceRequestId => "service request",
 }
 
 impl<A> Route<A> {

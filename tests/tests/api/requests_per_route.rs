@@ -87,6 +87,11 @@ struct World {
     doomed: String,
     /// A delivery to `hook` (a test event's).
     delivery: String,
+    /// Direct subscriptions of `acc` its volume does not cover: one to open a request for,
+    /// and two with a request open each (one to acknowledge and decline, one to withdraw).
+    uncovered: String,
+    srq: String,
+    srq2: String,
 }
 
 async fn world(h: &Harness) -> World {
@@ -146,7 +151,22 @@ async fn world(h: &Harness) -> World {
         .as_str()
         .expect("a delivery")
         .to_owned();
+    let big = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional",
+                     "quantity": 1000}]});
+    let mut uncovered = Vec::new();
+    for _ in 0..3 {
+        uncovered.push(h.post(&subs, &a, &big).await.id());
+    }
+    let requests = format!("/accounts/{acc}/service-requests");
+    let mut open = Vec::new();
+    for s in &uncovered[1..] {
+        let ask = json!({"subscription_id": s, "accept_license_loss": false});
+        open.push(h.post(&requests, &a, &ask).await.id());
+    }
     World {
+        uncovered: uncovered.swap_remove(0),
+        srq: open.swap_remove(0),
+        srq2: open.swap_remove(0),
         bs,
         p,
         a,
@@ -307,6 +327,37 @@ fn calls(w: &World) -> Vec<Call> {
             204,
             1,
         ),
+        post(
+            format!("{account}/service-requests"),
+            a,
+            json!({"subscription_id": w.uncovered, "accept_license_loss": true}),
+            201,
+            1,
+        ),
+        get(format!("{account}/service-requests?limit=5"), a, 1),
+        get("/service-requests?limit=5", bs, 2),
+        get(format!("/service-requests/{}", w.srq), a, 1),
+        post(
+            format!("/service-requests/{}/acknowledge", w.srq),
+            bs,
+            json!({}),
+            200,
+            1,
+        ),
+        post(
+            format!("/service-requests/{}/decline", w.srq),
+            bs,
+            json!({"note": "n"}),
+            200,
+            2,
+        ),
+        post(
+            format!("/service-requests/{}/withdraw", w.srq2),
+            a,
+            json!({}),
+            200,
+            2,
+        ),
     ]
 }
 
@@ -423,6 +474,7 @@ fn route_template(path: &str) -> String {
             "events" => Some("{event_id}"),
             "webhook-endpoints" => Some("{endpoint_id}"),
             "deliveries" => Some("{delivery_id}"),
+            "service-requests" => Some("{service_request_id}"),
             "activate" => Some("{token}"),
             _ => None,
         };

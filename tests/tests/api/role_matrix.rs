@@ -84,6 +84,8 @@ struct World {
     doomed: String,
     /// A delivery to `hook` (a test event's).
     delivery: String,
+    /// A service request of `acc`'s, open on a subscription R11 refuses.
+    srq: String,
 }
 
 async fn world(h: &Harness) -> World {
@@ -130,6 +132,7 @@ async fn world(h: &Harness) -> World {
         .as_str()
         .expect("a delivery")
         .to_owned();
+    let srq = a_service_request(h, &acc).await;
     World {
         acc,
         other_acc,
@@ -143,7 +146,21 @@ async fn world(h: &Harness) -> World {
         hook,
         doomed,
         delivery,
+        srq,
     }
+}
+
+/// A service request on a new subscription of `acc` that its volume does not cover.
+async fn a_service_request(h: &Harness, acc: &str) -> String {
+    let subs = format!("/accounts/{acc}/subscriptions");
+    let lines = json!({"billing": "invoice", "lines": [{"sku": "d365-sales-professional",
+                      "quantity": 1000}]});
+    let big = h.post(&subs, &admin(acc), &lines).await.id();
+    let ask = json!({"subscription_id": big, "accept_license_loss": false});
+    let path = format!("/accounts/{acc}/service-requests");
+    let r = h.post(&path, &admin(acc), &ask).await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    r.id()
 }
 
 fn endpoint() -> Value {
@@ -266,6 +283,29 @@ fn rows(w: &World) -> Vec<Row> {
         post(format!("{agreement}/amendments"), amend, SPECIALIST),
         read(format!("{cancellation}-preview"), ACCOUNT_AND_BILLING),
         post(cancellation, json!({"reason": "r"}), ACCOUNT_AND_BILLING),
+        post(
+            format!("{account}/service-requests"),
+            json!({"subscription_id": sub, "accept_license_loss": false}),
+            ADMIN,
+        ),
+        read(format!("{account}/service-requests"), ACCOUNT_AND_BILLING),
+        read("/service-requests", BILLING),
+        read(format!("/service-requests/{}", w.srq), ACCOUNT_AND_BILLING),
+        post(
+            format!("/service-requests/{}/acknowledge", w.srq),
+            json!({}),
+            BILLING,
+        ),
+        post(
+            format!("/service-requests/{}/decline", w.srq),
+            json!({"note": "n"}),
+            BILLING,
+        ),
+        post(
+            format!("/service-requests/{}/withdraw", w.srq),
+            json!({}),
+            ADMIN,
+        ),
         // The activation POST: the admin of the account named in the body (its own).
         post(page, json!({ "account_id": acc }), ADMIN),
     ]
@@ -365,7 +405,7 @@ async fn every_route_for_every_caller() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         rows.len(),
-        44,
+        51,
         "every authenticated operation of the contract (the page GET needs no token)"
     );
     // The page itself needs only the link.

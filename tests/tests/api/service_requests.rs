@@ -152,3 +152,185 @@ async fn one_request_a_subscription_queued_while_open_and_resolved_by_its_cancel
     );
     assert_eq!(cancelled["details"]["customer_consented"], true);
 }
+
+/// An account's administrator and Billing Support over the JSON routes (SPEC §7.2, §7.4): the
+/// opening checks in their order, one request per subscription, the queue, acknowledge (twice
+/// answers it as it is), decline with a note, withdraw, a closed request never changing, and
+/// the cancellation resolving it.
+#[tokio::test]
+async fn the_routes_open_work_and_close_a_request() {
+    let h = Harness::new().await;
+    let (account, sub) = uncovered(&h).await;
+    let (acc, bs) = (account.id.as_str(), billing_support());
+    let admin = admin(acc);
+    let path = format!("/accounts/{acc}/service-requests");
+    let ask = |sub: &str| {
+        json!({"subscription_id": sub, "message": "please\ncancel it",
+                                  "accept_license_loss": true})
+    };
+    let bad = [
+        (json!({"accept_license_loss": true}), "missing_field"),
+        (
+            json!({"subscription_id": "x", "accept_license_loss": true}),
+            "invalid_id",
+        ),
+        (json!({"subscription_id": sub.id.as_str()}), "invalid_field"),
+        (
+            json!({"subscription_id": sub.id.as_str(), "accept_license_loss": "yes"}),
+            "invalid_type",
+        ),
+        (
+            json!({"subscription_id": sub.id.as_str(), "accept_license_loss": true,
+                "message": "x".repeat(2001)}),
+            "invalid_field",
+        ),
+    ];
+    for (body, code) in bad {
+        assert_problem(&h.post(&path, &admin, &body).await, 422, code);
+    }
+    let unknown = vls_domain::types::SubscriptionId::generate();
+    assert_problem(
+        &h.post(&path, &admin, &ask(unknown.as_str())).await,
+        404,
+        "not_found",
+    );
+    let opened = h.post(&path, &admin, &ask(sub.id.as_str())).await;
+    assert_eq!(opened.status, 201, "{}", opened.raw);
+    assert_eq!(opened.body["status"], "open");
+    assert_eq!(opened.body["message"], "please\ncancel it");
+    let id = opened.id();
+    assert_problem(
+        &h.post(&path, &admin, &ask(sub.id.as_str())).await,
+        409,
+        "service_request_exists",
+    );
+    let one = format!("/service-requests/{id}");
+    assert_eq!(h.get(&one, &admin).await.body, opened.body);
+    assert_problem(
+        &h.get(&one, &vls_tests::admin(&ulid_account())).await,
+        404,
+        "not_found",
+    );
+    let queue = h.get("/service-requests", &bs).await;
+    assert_eq!(queue.body["service_requests"][0]["id"], id.as_str());
+    let refusals = [
+        ("limit=0", "invalid_limit"),
+        ("order=newest", "invalid_order"),
+        ("cursor=nope", "invalid_cursor"),
+    ];
+    for (bad, code) in refusals {
+        assert_problem(
+            &h.get(&format!("/service-requests?{bad}"), &bs).await,
+            422,
+            code,
+        );
+        assert_problem(&h.get(&format!("{path}?{bad}"), &bs).await, 422, code);
+    }
+    assert_problem(
+        &h.get(&format!("{path}?status=closed"), &bs).await,
+        422,
+        "invalid_status",
+    );
+    let open_ones = h.get(&format!("{path}?status=open"), &admin).await;
+    assert_eq!(open_ones.body["service_requests"][0]["id"], id.as_str());
+    let ack = format!("{one}/acknowledge");
+    let long = json!({"note": "x".repeat(2001)});
+    assert_problem(&h.post(&ack, &bs, &long).await, 422, "invalid_field");
+    let nobody = format!(
+        "/service-requests/{}",
+        ServiceRequestId::generate(&account.id)
+    );
+    for step in ["acknowledge", "decline"] {
+        let path = format!("{nobody}/{step}");
+        let r = h.post(&path, &bs, &json!({"note": "n"})).await;
+        assert_problem(&r, 404, "not_found");
+    }
+    let taken = h.post(&ack, &bs, &json!({"note": "looking"})).await;
+    assert_eq!(
+        (taken.status, &taken.body["status"]),
+        (200, &json!("in_progress"))
+    );
+    let again = h.post(&ack, &bs, &json!({})).await;
+    assert_eq!(again.body, taken.body, "acknowledged twice: as it is");
+    let decline = format!("{one}/decline");
+    assert_problem(
+        &h.post(&decline, &bs, &json!({})).await,
+        422,
+        "invalid_field",
+    );
+    let declined = h
+        .post(&decline, &bs, &json!({"note": "order more first"}))
+        .await;
+    assert_eq!(declined.body["status"], "declined", "{}", declined.raw);
+    let withdraw = format!("{one}/withdraw");
+    assert_problem(
+        &h.post(&withdraw, &admin, &json!({})).await,
+        409,
+        "service_request_closed",
+    );
+    assert_problem(
+        &h.post(&ack, &bs, &json!({})).await,
+        409,
+        "service_request_closed",
+    );
+    assert_problem(
+        &h.post(&decline, &bs, &json!({"note": "n"})).await,
+        409,
+        "service_request_closed",
+    );
+
+    // Open again (the subscription may have one again), withdraw it, open a third and
+    // cancel the subscription: that one is resolved.
+    let second = h.post(&path, &admin, &ask(sub.id.as_str())).await.id();
+    let gone = h
+        .post(
+            &format!("/service-requests/{second}/withdraw"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(gone.body["status"], "withdrawn", "{}", gone.raw);
+    let third = h.post(&path, &admin, &ask(sub.id.as_str())).await.id();
+    let cancel = format!("/accounts/{acc}/subscriptions/{}/cancellation", sub.id);
+    let body = json!({"reason": "replaced", "accept_license_loss": true});
+    assert_eq!(h.post(&cancel, &bs, &body).await.status, 200);
+    let resolved = h.get(&format!("/service-requests/{third}"), &bs).await;
+    assert_eq!(resolved.body["status"], "resolved", "{}", resolved.raw);
+    assert_problem(
+        &h.post(&path, &admin, &ask(sub.id.as_str())).await,
+        409,
+        "subscription_already_cancelled",
+    );
+}
+
+/// A subscription the account's volume licences cover is its administrator's to cancel: no
+/// request is opened for it.
+#[tokio::test]
+async fn a_covered_subscription_is_not_for_a_request() {
+    let w = Tenancy::new().await;
+    let h = &w.h;
+    let agr = w.associated("EA", "2026-03-15").await;
+    let lines = fixtures::covering_lines();
+    let order = h
+        .post(
+            "/orders",
+            &w.partner,
+            &fixtures::order_body(&agr, lines, None),
+        )
+        .await;
+    let invoice = format!("/orders/{}/invoice", order.id());
+    assert_eq!(h.post(&invoice, &w.partner, &json!({})).await.status, 200);
+    let subs = format!("/accounts/{}/subscriptions", w.account);
+    let sub = h
+        .post(&subs, &w.admin, &fixtures::faq_subscription())
+        .await
+        .id();
+    let path = format!("/accounts/{}/service-requests", w.account);
+    let ask = json!({"subscription_id": sub, "accept_license_loss": false});
+    let refused = h.post(&path, &w.admin, &ask).await;
+    assert_problem(&refused, 409, "cancellation_available");
+}
+
+fn ulid_account() -> String {
+    AccountId::generate().to_string()
+}

@@ -262,7 +262,10 @@ fn every_create_sends_its_location_and_links_what_may_follow() {
             }
         }
     }
-    assert_eq!(creates, 7, "the six creates, and a webhook endpoint's");
+    assert_eq!(
+        creates, 8,
+        "the six creates, a webhook endpoint's and a service request's"
+    );
 }
 
 #[test]

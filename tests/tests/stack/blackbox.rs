@@ -1331,12 +1331,48 @@ async fn remap_and_cancellation_are_routed_to_their_functions() {
         (r.status, r.body["code"].as_str()),
         (409, Some("cancellation_would_lose_licenses"))
     );
+    // R11 refuses the administrator: a service request to Billing Support instead (R18).
+    let requests = format!("/accounts/{account}/service-requests");
+    let ask = json!({"subscription_id": sub, "accept_license_loss": true});
+    let opened = http.post(&requests, &admin, &ask);
+    assert_eq!(opened.status, 201, "{}", opened.raw);
+    let one = format!("/service-requests/{}", opened.id());
+    assert_eq!(http.get(&one, &admin).body["status"], "open");
+    assert_eq!(
+        http.get(&requests, &bs).body["service_requests"][0]["id"],
+        opened.body["id"]
+    );
+    let queue = http.get("/service-requests", &bs);
+    assert!(queue.raw.contains(opened.id().as_str()), "{}", queue.raw);
+    let ack = http.post(
+        &format!("{one}/acknowledge"),
+        &bs,
+        &json!({"note": "on it"}),
+    );
+    assert_eq!(ack.body["status"], "in_progress", "{}", ack.raw);
     let r = http.post(
         &path,
         &bs,
         &json!({"reason": "confirmed", "accept_license_loss": true}),
     );
     assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(http.get(&one, &bs).body["status"], "resolved");
+    // Another subscription: a request declined, then one withdrawn.
+    let other = http
+        .post(&format!("/accounts/{account}/subscriptions"), &admin, &body)
+        .id();
+    let ask = json!({"subscription_id": other, "accept_license_loss": false});
+    let declined = http.post(&requests, &admin, &ask).id();
+    let note = json!({"note": "order the licences first"});
+    let r = http.post(&format!("/service-requests/{declined}/decline"), &bs, &note);
+    assert_eq!(r.body["status"], "declined", "{}", r.raw);
+    let withdrawn = http.post(&requests, &admin, &ask).id();
+    let r = http.post(
+        &format!("/service-requests/{withdrawn}/withdraw"),
+        &admin,
+        &json!({}),
+    );
+    assert_eq!(r.body["status"], "withdrawn", "{}", r.raw);
 
     let partner = registered_partner(&http, &bs, &run);
     let agr = http

@@ -8,14 +8,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::pool::AgreementHoldings;
-use super::service_requests;
 use crate::audit::Audit;
 use crate::catalog::Sku;
 use crate::change::{Audited, Change};
 use crate::error::{CoverageShortfall, ReliedOnShortfall, RuleError};
 use crate::holdings::take_lines;
 use crate::metrics::Metric;
-use crate::model::{Account, ServiceRequest, Subscription, SubscriptionStatus};
+use crate::model::{
+    Account, ServiceRequest, ServiceRequestStatus, Subscription, SubscriptionStatus,
+};
 use crate::notices::Notice;
 use crate::sources::SourceKind;
 use crate::types::{Lines, OrderId, PartnerId, SkuCounts, SubscriptionId};
@@ -184,7 +185,7 @@ pub fn cancel(
     let told = told(&cancelled, now);
     let resolving = request
         .filter(|r| sub.open_request.as_ref() == Some(&r.id))
-        .and_then(|r| Some((r, service_requests::resolved(r, who.role(), now)?)));
+        .and_then(|r| Some((r, resolution(r, who.role(), now)?)));
     let mut change = cancelled_change(
         account,
         (sub, told),
@@ -202,6 +203,27 @@ pub fn cancel(
         accepted_shortfalls: shortfalls,
         change,
     })
+}
+
+/// The subscription's service request (R18) resolved by its cancellation by someone in
+/// `role`: what the cancellation's transaction writes of it (`None` when it is closed).
+fn resolution(
+    request: &ServiceRequest,
+    role: &str,
+    now: DateTime<Utc>,
+) -> Option<(ServiceRequest, Audited)> {
+    if request.status.is_closed() {
+        return None;
+    }
+    let after = request.stepped((ServiceRequestStatus::Resolved, None), role, now);
+    let audit = Audit::ServiceRequestResolved {
+        service_request_id: request.id.clone(),
+        subscription_id: request.subscription_id.clone(),
+    };
+    let entry = Audited::of(audit)
+        .naming_account(Some(&request.account_id))
+        .on(&request.account_id);
+    Some((after, entry))
 }
 
 /// What a partner whose order named the subscription is told of its cancellation.

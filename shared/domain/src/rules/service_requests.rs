@@ -3,7 +3,8 @@
 //! subscription under its version, so concurrent submits open one); Billing Support
 //! acknowledges or declines it, the administrator may withdraw it, and it is resolved only by
 //! the R11 cancellation of its subscription, in that cancellation's transaction
-//! ([`super::cancellation::cancel`]). A closed request never changes. Every step goes on the
+//! ([`super::cancellation::cancel`], which this module leans on for R11's coverage). A closed
+//! request never changes. Every step goes on the
 //! account's trail.
 
 use chrono::{DateTime, Utc};
@@ -188,31 +189,6 @@ fn close(
     })
 }
 
-/// `request` resolved by the cancellation of its subscription by someone in `role`: what the
-/// cancellation's transaction writes of it (`None` when it is closed already).
-pub fn resolved(
-    request: &ServiceRequest,
-    role: &str,
-    now: DateTime<Utc>,
-) -> Option<(ServiceRequest, Audited)> {
-    if request.status.is_closed() {
-        return None;
-    }
-    let actor = Actor {
-        sub: String::new(),
-        role: role.to_owned(),
-    };
-    let after = stepped(request, (ServiceRequestStatus::Resolved, None), &actor, now);
-    let audit = Audit::ServiceRequestResolved {
-        service_request_id: request.id.clone(),
-        subscription_id: request.subscription_id.clone(),
-    };
-    let entry = Audited::of(audit)
-        .naming_account(Some(&request.account_id))
-        .on(&request.account_id);
-    Some((after, entry))
-}
-
 fn on_trail(account: &Account, audit: Audit) -> Audited {
     Audited::of(audit)
         .naming_account(Some(&account.id))
@@ -236,15 +212,11 @@ fn step(
 /// `request` moved to `status` by `by`, the step on its timeline.
 fn stepped(
     request: &ServiceRequest,
-    (status, note): (ServiceRequestStatus, Option<String>),
+    status: (ServiceRequestStatus, Option<String>),
     by: &Actor,
     now: DateTime<Utc>,
 ) -> ServiceRequest {
-    let mut after = request.clone();
-    after.status = status;
-    after.timeline.push(step(now, &by.role, status, note));
-    after.version = request.version + 1;
-    after
+    request.stepped(status, &by.role, now)
 }
 
 #[cfg(test)]
