@@ -21,7 +21,11 @@ mkdir -p .run
 .venv/bin/python scripts/watch_retry_proxy.py --port "$PROXY_PORT" --upstream "$WATCH" \
   2>.run/fuzz-watch-retries.log &
 proxy=$!
-trap 'kill $proxy 2>/dev/null || true' EXIT
+# The fuzz partner's webhook endpoints point at 127.0.0.1:9599: a receiver answers 200 there,
+# so their deliveries finish at the first attempt instead of being retried through the run.
+.venv/bin/python scripts/webhook_receiver.py --port 9599 >.run/fuzz-receiver.log 2>&1 &
+receiver=$!
+trap 'kill $proxy $receiver 2>/dev/null || true' EXIT
 BASE="http://127.0.0.1:$PROXY_PORT"
 for i in $(seq 1 50); do
   curl -s -o /dev/null "$BASE/" && break
