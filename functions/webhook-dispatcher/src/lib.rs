@@ -45,17 +45,13 @@ impl Default for Settings {
 impl Settings {
     /// `EVENT_RETENTION_DAYS`, `EVENT_SWEEP_AFTER_SECONDS`.
     pub fn from_env() -> Self {
-        let mut s = Self {
+        let d = Self::default();
+        Self {
             retention: vls_runtime::config::event_retention(),
-            ..Self::default()
-        };
-        if let Some(secs) = vls_runtime::config::var("EVENT_SWEEP_AFTER_SECONDS")
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|v| *v >= 0)
-        {
-            s.sweep_after = Duration::seconds(secs);
+            sweep_after: vls_runtime::config::seconds("EVENT_SWEEP_AFTER_SECONDS")
+                .unwrap_or(d.sweep_after),
+            ..d
         }
-        s
     }
 }
 

@@ -72,14 +72,12 @@ impl Default for Settings {
 impl Settings {
     /// `DELIVERY_SWEEP_AFTER_SECONDS` (60 unless set).
     pub fn from_env() -> Self {
-        let mut s = Self::default();
-        if let Some(secs) = vls_runtime::config::var("DELIVERY_SWEEP_AFTER_SECONDS")
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|v| *v >= 0)
-        {
-            s.sweep_after = Duration::seconds(secs);
+        let d = Self::default();
+        Self {
+            sweep_after: vls_runtime::config::seconds("DELIVERY_SWEEP_AFTER_SECONDS")
+                .unwrap_or(d.sweep_after),
+            ..d
         }
-        s
     }
 }
 
@@ -223,10 +221,15 @@ async fn work_endpoint(
         Ok(true) => {}
         Ok(false) => {
             if from == Source::Queue {
+                let due: Vec<Due> = ids
+                    .iter()
+                    .map(|id| Due {
+                        endpoint_id: endpoint.clone(),
+                        delivery_id: id.clone(),
+                    })
+                    .collect();
                 let wait = app.settings.held_elsewhere;
-                for id in &ids {
-                    hand_back(app, endpoint, id, wait).await;
-                }
+                app.deliveries.wake_deliveries_later(&due, wait).await;
             }
             return vec![Outcome::HeldElsewhere; ids.len()];
         }

@@ -269,6 +269,14 @@ pub fn webhook_sealing(
     })
 }
 
+/// A wait in whole seconds from `name` (0 or more), if it is set to one.
+pub fn seconds(name: &str) -> Option<chrono::Duration> {
+    var(name)
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+        .map(chrono::Duration::seconds)
+}
+
 /// The queue that wakes the webhook sender for a delivery when it is due
 /// (`DELIVERY_QUEUE_URL`, SPEC §6.8); a function that hands deliveries over does not start
 /// without it.

@@ -129,14 +129,16 @@ impl Queue {
     /// again (the consumers take a duplicate in their stride).
     pub async fn send(&self, messages: &[impl Serialize]) -> Result<(), QueueError> {
         let entries = messages.iter().map(|m| (None, m)).collect::<Vec<_>>();
-        self.send_entries(&entries).await
+        self.send_entries(&entries, 0).await
     }
 
     /// [`Queue::send`], each message in its group (`MessageGroupId`: a fair queue lets no
     /// group's backlog hold up another's messages).
+    /// Each is held back `delay` seconds (0–900).
     async fn send_entries(
         &self,
         messages: &[(Option<&str>, &impl Serialize)],
+        delay: i32,
     ) -> Result<(), QueueError> {
         let mut pending: Vec<Entry> = Vec::with_capacity(messages.len());
         for (i, (group, message)) in messages.iter().enumerate() {
@@ -144,6 +146,7 @@ impl Queue {
                 id: i.to_string(),
                 body: encode(message)?,
                 group: group.map(str::to_owned),
+                delay,
             });
         }
         let mut last = String::new();
@@ -174,6 +177,7 @@ impl Queue {
                     .id(&e.id)
                     .message_body(&e.body)
                     .set_message_group_id(e.group.clone())
+                    .delay_seconds(e.delay)
                     .build()
             })
             .collect::<Result<Vec<_>, _>>()
@@ -193,35 +197,44 @@ impl Queue {
             .collect())
     }
 
-    /// Every message, in its group if it has one, [`BATCH`] to a request.
-    pub async fn send_all<M: Serialize>(
+    /// Every message, in its group if it has one, [`BATCH`] to a request, each delivered no
+    /// sooner than `after` (rounded up to a second; at most [`MAX_DELAY`]).
+    pub async fn send_all_later<M: Serialize>(
         &self,
         messages: &[(Option<&str>, &M)],
+        after: std::time::Duration,
     ) -> Result<(), QueueError> {
+        let delay = delay_seconds(after);
         for chunk in messages.chunks(BATCH) {
-            self.send_entries(chunk).await?;
+            self.send_entries(chunk, delay).await?;
         }
         Ok(())
     }
 
-    /// [`Queue::send_all`], for messages that only wake a consumer early (the work waits in
-    /// the table, where a sweep finds it): a failure is logged, not returned.
-    pub async fn wake<M: Serialize>(&self, messages: &[(Option<&str>, &M)]) {
-        if messages.is_empty() {
-            return;
-        }
-        if let Err(e) = self.send_all(messages).await {
-            tracing::warn!(error = %e, messages = messages.len(), "not queued; the sweep has them");
-        }
+    /// Hands deliveries to the webhook sender, each in its endpoint's group (SPEC §6.8). It
+    /// only wakes the sender early (the deliveries wait in the table, where its sweep finds
+    /// them): a failure is logged, not returned.
+    pub async fn wake_deliveries(&self, due: &[vls_domain::rules::deliveries::Due]) {
+        self.wake_deliveries_later(due, std::time::Duration::ZERO)
+            .await;
     }
 
-    /// Hands deliveries to the webhook sender, each in its endpoint's group (SPEC §6.8).
-    pub async fn wake_deliveries(&self, due: &[vls_domain::rules::deliveries::Due]) {
+    /// [`Queue::wake_deliveries`], each no sooner than `after`.
+    pub async fn wake_deliveries_later(
+        &self,
+        due: &[vls_domain::rules::deliveries::Due],
+        after: std::time::Duration,
+    ) {
+        if due.is_empty() {
+            return;
+        }
         let messages: Vec<_> = due
             .iter()
             .map(|d| (Some(d.endpoint_id.as_str()), d))
             .collect();
-        self.wake(&messages).await;
+        if let Err(e) = self.send_all_later(&messages, after).await {
+            tracing::warn!(error = %e, messages = due.len(), "not queued; the sweep has them");
+        }
     }
 
     /// One message, delivered no sooner than `after` (rounded up to a second; at most
@@ -241,7 +254,7 @@ impl Queue {
         message: &impl Serialize,
         after: std::time::Duration,
     ) -> Result<(), QueueError> {
-        let seconds = after.min(MAX_DELAY).as_secs_f64().ceil() as i32;
+        let seconds = delay_seconds(after);
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -255,11 +268,17 @@ impl Queue {
     }
 }
 
-/// One message of a batch: its id in the batch, its body and its group.
+/// One message of a batch: its id in the batch, its body, its group and its delay.
 struct Entry {
     id: String,
     body: String,
     group: Option<String>,
+    delay: i32,
+}
+
+/// `after` as SQS's `DelaySeconds`: rounded up to a second, at most [`MAX_DELAY`].
+fn delay_seconds(after: std::time::Duration) -> i32 {
+    after.min(MAX_DELAY).as_secs_f64().ceil() as i32
 }
 
 fn encode(message: &impl Serialize) -> Result<String, QueueError> {

@@ -48,9 +48,13 @@ impl Store {
         partners.sort();
         partners.dedup();
         for partner in partners {
+            let read_now;
             let endpoints = match read.get(partner) {
-                Some(endpoints) => endpoints.clone(),
-                None => self.endpoints(partner).await?,
+                Some(endpoints) => endpoints,
+                None => {
+                    read_now = self.endpoints(partner).await?;
+                    &read_now
+                }
             };
             for event in events.iter().filter(|e| &e.partner_id == partner) {
                 for endpoint in endpoints

@@ -109,10 +109,9 @@ pub fn acknowledge(
         s if s.is_closed() => return Err(RuleError::ServiceRequestClosed),
         _ => {}
     }
-    let after = stepped(
-        request,
+    let after = request.stepped(
         (ServiceRequestStatus::InProgress, note.clone()),
-        by,
+        &by.role,
         now,
     );
     let audit = Audit::ServiceRequestAcknowledged {
@@ -170,7 +169,7 @@ fn close(
     if request.status.is_closed() {
         return Err(RuleError::ServiceRequestClosed);
     }
-    let after = stepped(request, status, by, now);
+    let after = request.stepped(status, &by.role, now);
     let mut change = Change::default().replace(&after, request.version);
     if sub.open_request.as_ref() == Some(&request.id) {
         let unmarked = Subscription {
@@ -207,16 +206,6 @@ fn step(
         status,
         note,
     }
-}
-
-/// `request` moved to `status` by `by`, the step on its timeline.
-fn stepped(
-    request: &ServiceRequest,
-    status: (ServiceRequestStatus, Option<String>),
-    by: &Actor,
-    now: DateTime<Utc>,
-) -> ServiceRequest {
-    request.stepped(status, &by.role, now)
 }
 
 #[cfg(test)]
