@@ -238,6 +238,7 @@ impl Run<'_> {
             at: self.now,
             actor: Actor::system("activation-mailer"),
             request_id: self.request_id.to_owned(),
+            via: None,
         };
         self.app.store.commit_change(change, &stamp).await
     }

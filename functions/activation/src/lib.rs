@@ -333,6 +333,7 @@ async fn resend(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         at: ctx.now,
         actor: p.actor(),
         request_id: ctx.request_id.clone(),
+        via: None,
     };
     verify_company(app, ctx, &id, (&legal_name, &country), &stamp).await?;
     let id = &id;

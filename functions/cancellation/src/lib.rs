@@ -6,17 +6,12 @@
 mod requests;
 
 use lambda_http::{Body, Request, Response};
-use vls_domain::access;
-use vls_domain::error::RuleError;
-use vls_domain::metrics::Metric;
+use vls_cases::By;
+use vls_cases::cancellation::Asked;
 use vls_domain::model::{Account, Subscription};
-use vls_domain::rules::cancellation::{self, Canceller};
-use vls_domain::types::SkuCounts;
-use vls_http::metrics::refused;
-use vls_http::views::{CancellationPreviewView, CancellationView, SubscriptionView};
-use vls_http::{
-    Access, Answer, Ctx, Params, Planned, Principal, Problem, Reply, Role, Route, mutate, route,
-};
+use vls_domain::rules::cancellation;
+use vls_http::views::CancellationPreviewView;
+use vls_http::{Access, Answer, Ctx, Params, Principal, Problem, Reply, Role, Route, route};
 
 use vls_domain::types::{AccountId, SubscriptionId};
 
@@ -85,65 +80,37 @@ pub static ROUTES: &[Route<App>] = &[
     ),
 ];
 
-/// The account (its admin's or any for billing support), the subscription, and the account's
-/// volume licences per SKU as the account keeps them: one read.
-async fn load(
-    app: &App,
-    p: &Principal,
-    path: &Params,
-) -> Result<(Account, Subscription, SkuCounts), Problem> {
-    let account_id = path
-        .id::<AccountId>("account_id")
-        .ok()
-        .filter(|a| access::account_visible(p, a))
-        .ok_or_else(|| Problem::not_found("account"))?;
+/// The account in the path (its admin's, or any for billing support) and its subscription.
+async fn load(app: &App, p: &Principal, path: &Params) -> Result<(Account, Subscription), Problem> {
+    let account = path.id::<AccountId>("account_id").ok();
+    let visible = vls_cases::cancellation::visible_account(p, account)?;
     let sub_id: SubscriptionId = path.id("subscription_id")?;
-    let (account, sub) = app
-        .store
-        .account_and_subscription(&account_id, &sub_id)
-        .await?;
-    let account = account.ok_or_else(|| Problem::not_found("account"))?;
-    let sub = sub.ok_or_else(|| Problem::not_found("subscription"))?;
-    let volume = account.volume.clone();
-    Ok((account, sub, volume))
+    let names = (Some(visible), &sub_id);
+    vls_cases::cancellation::account_and_subscription(&app.store, p, names).await
 }
 
 /// GET …/cancellation-preview: per SKU, direct against volume and what is already relied
 /// on, and whether R11 would pass.
 async fn preview(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
-    let (account, sub, volume) = load(app, p, path).await?;
-    let coverage = cancellation::coverage(&account, &sub, &volume);
+    let (account, sub) = load(app, p, path).await?;
+    let coverage = cancellation::coverage(&account, &sub, &account.volume);
     Ok(Reply::ok(&CancellationPreviewView::new(&sub, &coverage)))
 }
 
 /// POST …/cancellation `{reason, accept_license_loss?}`.
 async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
     let (reason, accept) = &ctx.parse(|b| {
         let accept = b.opt_bool("accept_license_loss")?.unwrap_or(false);
         Ok((b.text("reason", 1000)?, accept))
     })?;
-    let who = Canceller::of(p);
-    let answer = mutate(&app.store, ctx, move || async move {
-        let (account, before, volume) = load(app, p, path).await?;
-        ctx.precondition(&SubscriptionView::from(&before))?;
-        // Its service request still open (R18) is resolved in the same transaction.
-        let request = match &before.open_request {
-            Some(id) => app.store.service_request(id).await?,
-            None => None,
-        };
-        let asked = (who, *accept);
-        let done =
-            cancellation::cancel(&account, &before, &volume, asked, request.as_ref(), ctx.now)?;
-        let reply = Reply::ok(&CancellationView {
-            subscription_id: &before.id,
-            status: done.subscription.status,
-            account_id: &account.id,
-        });
-        Ok(Planned::by(p, reply, done.change.because(reason)))
-    })
-    .await;
-    let refusal = RuleError::CancellationWouldLoseLicenses { shortfalls: vec![] };
-    refused(answer, &refusal, Metric::CancellationRefused)
+    let by = &By::json(ctx)?;
+    let account = path.id::<AccountId>("account_id").ok();
+    let account = &vls_cases::cancellation::visible_account(by.principal, account)?;
+    let sub_id = &path.id::<SubscriptionId>("subscription_id")?;
+    let asked = Asked {
+        reason,
+        accept_license_loss: *accept,
+    };
+    vls_cases::cancellation::cancel(&app.store, ctx, by, (account, sub_id), &asked).await
 }

@@ -3,14 +3,16 @@
 //! declining each; the administrator may withdraw one; the cancellation of its subscription
 //! (`POST …/cancellation`) resolves it.
 
+use vls_cases::By;
+use vls_cases::service_requests::{self, Closing, shown};
 use vls_domain::access;
 use vls_domain::input;
-use vls_domain::model::{ServiceRequest, ServiceRequestStatus};
-use vls_domain::rules::service_requests;
+use vls_domain::model::ServiceRequestStatus;
+use vls_domain::rules::service_requests as rules;
 use vls_domain::types::{AccountId, ServiceRequestId};
 use vls_domain::views::ServiceRequestView;
 use vls_http::paging::List;
-use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
+use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, mutate};
 
 use crate::App;
 
@@ -25,14 +27,8 @@ fn account_in_path(p: &Principal, path: &Params) -> Result<AccountId, Problem> {
 /// The request in the path, if the caller may see it: Billing Support, or the administrator
 /// of its account (404 otherwise, as for one that never existed).
 fn request_in_path(p: &Principal, path: &Params) -> Result<ServiceRequestId, Problem> {
-    path.id::<ServiceRequestId>("service_request_id")
-        .ok()
-        .filter(|id| access::account_visible(p, &id.account()))
-        .ok_or_else(|| Problem::not_found("service request"))
-}
-
-fn shown(r: &ServiceRequest) -> Reply {
-    Reply::ok(&ServiceRequestView::from(r)).with_etag()
+    let id = path.id::<ServiceRequestId>("service_request_id").ok();
+    service_requests::visible_request(p, id)
 }
 
 /// POST /accounts/{id}/service-requests `{subscription_id, message?, accept_license_loss}`:
@@ -41,29 +37,8 @@ pub(crate) async fn open(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let account_id = &account_in_path(p, path)?;
     let (sub_id, ask) = &ctx.parse(input::new_service_request)?;
-    let id = &ServiceRequestId::generate(account_id);
-    let by = &p.actor();
-    mutate(&app.store, ctx, move || async move {
-        let (account, sub) = app
-            .store
-            .account_and_subscription(account_id, sub_id)
-            .await?;
-        let account = account.ok_or_else(|| Problem::not_found("account"))?;
-        let sub = sub.ok_or_else(|| Problem::not_found("subscription"))?;
-        let volume = account.volume.clone();
-        let made = service_requests::open(
-            &account,
-            &sub,
-            &volume,
-            ask.clone(),
-            (id.clone(), by),
-            ctx.now,
-        )?;
-        let location = format!("/service-requests/{}", made.outcome.id);
-        let reply = Reply::created(&ServiceRequestView::from(&made.outcome), location).with_etag();
-        Ok(Planned::by(p, reply, made.change))
-    })
-    .await
+    let by = &By::json(ctx)?;
+    service_requests::open(&app.store, ctx, by, (account_id, sub_id), ask).await
 }
 
 /// `?status=`: one of the statuses, or none.
@@ -153,55 +128,26 @@ pub(crate) async fn acknowledge(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         let (Some(account), Some(r)) = (account, r) else {
             return Err(Problem::not_found("service request"));
         };
-        let done = service_requests::acknowledge(&account, &r, (note.clone(), by), ctx.now)?;
+        let done = rules::acknowledge(&account, &r, (note.clone(), by), ctx.now)?;
         Ok(Planned::by(p, shown(&done.outcome), done.change))
     })
     .await
-}
-
-/// How a request is closed by a route: declined with a note, or withdrawn.
-#[derive(Clone, Copy)]
-enum Closing {
-    Decline,
-    Withdraw,
 }
 
 /// POST /service-requests/{id}/decline `{note}` (Billing Support).
 pub(crate) async fn decline(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    close(app, ctx, path, Closing::Decline).await
+    let p = ctx.principal()?;
+    let id = &request_in_path(p, path)?;
+    // Required: a decline always has its note.
+    let note = ctx.parse(|b| input::note(b, true))?.unwrap_or_default();
+    let by = &By::json(ctx)?;
+    service_requests::close(&app.store, ctx, by, id, &Closing::Decline { note }).await
 }
 
 /// POST /service-requests/{id}/withdraw (the administrator of its account).
 pub(crate) async fn withdraw(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    close(app, ctx, path, Closing::Withdraw).await
-}
-
-async fn close(app: &App, ctx: &Ctx, path: &Params, how: Closing) -> Answer {
     let p = ctx.principal()?;
     let id = &request_in_path(p, path)?;
-    let note = &match how {
-        Closing::Decline => ctx.parse(|b| input::note(b, true))?,
-        Closing::Withdraw => None,
-    };
-    let by = &p.actor();
-    mutate(&app.store, ctx, move || async move {
-        let (account, r) = app.store.account_and_service_request(id).await?;
-        let (Some(account), Some(r)) = (account, r) else {
-            return Err(Problem::not_found("service request"));
-        };
-        let sub = app
-            .store
-            .subscription(&account.id, &r.subscription_id)
-            .await?
-            .ok_or_else(|| Problem::not_found("subscription"))?;
-        // A decline always has its note (parsed as required above); a withdrawal none.
-        let done = match note {
-            Some(note) => {
-                service_requests::decline(&account, (&r, &sub), (note.clone(), by), ctx.now)?
-            }
-            None => service_requests::withdraw(&account, (&r, &sub), by, ctx.now)?,
-        };
-        Ok(Planned::by(p, shown(&done.outcome), done.change))
-    })
-    .await
+    let by = &By::json(ctx)?;
+    service_requests::close(&app.store, ctx, by, id, &Closing::Withdraw).await
 }

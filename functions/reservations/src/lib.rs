@@ -1,22 +1,17 @@
 //! `reservations`: License Reservations (R12, R13) and what the next True-Up will bill.
 
 use lambda_http::{Body, Request, Response};
+use vls_cases::By;
 use vls_domain::access;
-use vls_domain::error::RuleError;
 use vls_domain::input;
-use vls_domain::metrics::Metric;
-use vls_domain::model::{Account, Agreement, ReservationStatus};
-use vls_http::metrics::refused;
+use vls_domain::model::ReservationStatus;
+use vls_domain::rules::reservations;
+use vls_domain::types::{AgreementId, ReservationId};
 use vls_http::paging::List;
 use vls_http::views::{PreviewView, ReservationView};
 use vls_http::{
-    Access, Answer, Ctx, Params, Planned, Problem, Reply, Role, Route, associated_account, mutate,
-    route, visible_agreement,
+    Access, Answer, Ctx, Params, Problem, Reply, Role, Route, route, visible_agreement,
 };
-
-use vls_domain::rules::reservations;
-
-use vls_domain::types::ReservationId;
 
 /// Everything a request needs, built once per process.
 pub type App = vls_runtime::config::Deps;
@@ -65,19 +60,10 @@ pub static ROUTES: &[Route<App>] = &[
 
 /// POST /agreements/{id}/reservations (the account's administrator).
 async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
     let lines = &ctx.parse(input::lines)?;
-    mutate(&app.store, ctx, move || async move {
-        let a = visible_agreement(&app.store, p, path).await?;
-        let account = associated(app, &a, "agreement").await?;
-        let id = ReservationId::generate(&a.id);
-        let made = reservations::reserve(&a, &account, lines.clone(), id, ctx.now)?;
-        let view = ReservationView::new(&made.reservation, &made.agreement);
-        let location = format!("/reservations/{}", made.reservation.id);
-        let reply = Reply::created(&view, location).with_etag();
-        Ok(Planned::by(p, reply, made.change))
-    })
-    .await
+    let by = &By::json(ctx)?;
+    let agreement = &path.id::<AgreementId>("agreement_id")?;
+    vls_cases::reservations::reserve(&app.store, ctx, by, agreement, lines).await
 }
 
 /// GET /agreements/{id}/reservations?status=active|cancelled|billed
@@ -137,36 +123,10 @@ async fn get_reservation(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 }
 
 /// POST /reservations/{id}/cancel (the account's administrator, within 72 hours).
-///
-/// R11: cover that cancelled direct subscriptions rely on must stay: checked against the
-/// account's volume as it keeps it, under the account's version.
 async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
-    let p = ctx.principal()?;
+    let by = &By::json(ctx)?;
     let id = &path.id::<ReservationId>("reservation_id")?;
-    let answer = mutate(&app.store, ctx, move || async move {
-        let (a, r) = app
-            .store
-            .reservation(id)
-            .await?
-            .filter(|(a, _)| access::agreement_visible(p, a))
-            .ok_or_else(|| Problem::not_found("reservation"))?;
-        ctx.precondition(&ReservationView::new(&r, &a))?;
-        let account = associated(app, &a, "reservation").await?;
-        let done = reservations::cancel(&r, &a, &account, ctx.now)?;
-        let reply =
-            Reply::ok(&ReservationView::new(&done.reservation, &done.agreement)).with_etag();
-        Ok(Planned::by(p, reply, done.change))
-    })
-    .await;
-    let refusal = RuleError::WouldLoseReliedOnLicenses { shortfalls: vec![] };
-    refused(answer, &refusal, Metric::ReservationCancelRefused)
-}
-
-/// The account `a` is associated with, as it stands (`what` is not found when it is not).
-async fn associated(app: &App, a: &Agreement, what: &'static str) -> Result<Account, Problem> {
-    associated_account(&app.store, a)
-        .await?
-        .ok_or_else(|| Problem::not_found(what))
+    vls_cases::reservations::cancel(&app.store, ctx, by, id).await
 }
 
 /// GET /agreements/{id}/true-up-preview: per SKU, what the next anniversary will bill.

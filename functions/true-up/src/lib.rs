@@ -167,6 +167,7 @@ async fn commit_step(
         at: now,
         actor: Actor::system("true-up"),
         request_id: request_id.to_owned(),
+        via: None,
     };
     let mut change = reservations::billed(step, read, held.as_ref());
     if !app.tell_partners {

@@ -276,6 +276,7 @@ async fn replay_step(app: &Dispatcher, endpoint_id: &EndpointId) -> Result<Step,
         at: now,
         actor: Actor::system("webhook-dispatcher"),
         request_id: ulid::Ulid::generate().to_string(),
+        via: None,
     };
     let committed = app.store.commit_change(&step.change, &stamp).await;
     if committed.is_ok() {

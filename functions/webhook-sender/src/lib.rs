@@ -278,6 +278,7 @@ fn stamp(now: DateTime<Utc>) -> Stamp {
         at: now,
         actor: Actor::system("webhook-sender"),
         request_id: ulid::Ulid::generate().to_string(),
+        via: None,
     }
 }
 

@@ -246,9 +246,10 @@ impl Audited {
         self
     }
 
-    /// The entry as the trail keeps it, made by `stamp`'s actor in its request.
+    /// The entry as the trail keeps it, made by `stamp`'s actor in its request (and, made on
+    /// the customer's pages, saying so in its details).
     pub fn event(&self, stamp: &Stamp) -> Event {
-        Event {
+        let mut event = Event {
             reason: self.reason.clone(),
             agreement_id: self.agreement.clone(),
             account_id: self.account.clone(),
@@ -258,7 +259,11 @@ impl Audited {
                 stamp.actor.clone(),
                 &stamp.request_id,
             )
+        };
+        if let Some(via) = &stamp.via {
+            via.mark(&mut event.details);
         }
+        event
     }
 }
 
@@ -268,6 +273,31 @@ pub struct Stamp {
     pub at: DateTime<Utc>,
     pub actor: Actor,
     pub request_id: String,
+    /// Made through the customer's pages rather than the JSON API (SPEC §7).
+    pub via: Option<Via>,
+}
+
+/// Where a change was asked for, when not over the JSON API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// The customer's pages (SPEC §7): the session's email goes with every entry.
+    Portal { email: Option<String> },
+}
+
+impl Via {
+    /// Adds `via` (and the session's email) to an entry's details.
+    pub fn mark(&self, details: &mut serde_json::Value) {
+        let Self::Portal { email } = self;
+        if !details.is_object() {
+            *details = serde_json::Value::Object(serde_json::Map::new());
+        }
+        if let Some(fields) = details.as_object_mut() {
+            fields.insert("via".into(), "portal".into());
+            if let Some(email) = email {
+                fields.insert("email".into(), email.as_str().into());
+            }
+        }
+    }
 }
 
 /// What a rule decided: its outcome (what the reply shows) and everything it changes.
@@ -352,5 +382,26 @@ impl Change {
     pub fn count(mut self, metric: Metric) -> Self {
         self.metrics.push(metric);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_entry_made_on_the_pages_says_so_and_names_the_email() {
+        let mut details = json!({"reservation_id": "r1"});
+        let via = Via::Portal {
+            email: Some("admin@contoso.example".into()),
+        };
+        via.mark(&mut details);
+        let expected = json!({"reservation_id": "r1", "via": "portal",
+            "email": "admin@contoso.example"});
+        assert_eq!(details, expected);
+        let mut none = serde_json::Value::Null;
+        Via::Portal { email: None }.mark(&mut none);
+        assert_eq!(none, json!({"via": "portal"}));
     }
 }

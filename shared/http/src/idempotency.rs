@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::metrics::Metric;
 use super::{Ctx, Principal, Problem, Reply};
 use crate::store::{IdempotencyRecord, Store, StoreError, TxFailure, backoff, count};
-use vls_domain::change::{Change, Stamp};
+use vls_domain::change::{Change, Stamp, Via};
 use vls_domain::trail::Actor;
 
 /// How long a key is remembered.
@@ -31,6 +31,8 @@ pub struct Planned {
     /// The reply shows a secret: its idempotency record keeps it sealed with the request's
     /// sealing key ([`Ctx::with_sealing`]).
     pub seal_record: bool,
+    /// Asked for on the customer's pages: the trail entries say so.
+    pub via: Option<Via>,
 }
 
 impl Planned {
@@ -41,7 +43,14 @@ impl Planned {
             change,
             actor: principal.actor(),
             seal_record: false,
+            via: None,
         }
+    }
+
+    /// The change was asked for `via` the customer's pages (or, `None`, over JSON).
+    pub fn via(mut self, via: Option<Via>) -> Self {
+        self.via = via;
+        self
     }
 
     /// The reply shows a secret (a webhook endpoint's): its record is kept sealed.
@@ -260,6 +269,7 @@ where
             at: ctx.now,
             actor: planned.actor.clone(),
             request_id: ctx.request_id.clone(),
+            via: planned.via.clone(),
         };
         let mut tx = store.tx();
         tx.apply(&planned.change, &stamp);

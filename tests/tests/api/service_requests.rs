@@ -46,6 +46,7 @@ async fn commit(h: &Harness, change: &Change, role: &str) -> bool {
         at: h.clock.now(),
         actor: actor(role),
         request_id: ulid::Ulid::generate().to_string(),
+        via: None,
     };
     h.app.store.commit_change(change, &stamp).await.is_ok()
 }
