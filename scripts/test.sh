@@ -143,7 +143,8 @@ for i in $(seq 1 600); do
 done
 [ "$code" = 401 ] || { echo "cargo lambda watch did not answer (last: $code)"; tail -50 "$RUN/watch.log"; exit 1; }
 VLS_BASE_URL="http://127.0.0.1:$TEST_PORT" VLS_WATCH_LOG="$PWD/$RUN/watch.log" \
-  cargo test -p vls-tests --test stack --quiet blackbox:: -- --ignored --test-threads=1 --nocapture
+  cargo test -p vls-tests --test stack --quiet -- --ignored --test-threads=1 --nocapture \
+    blackbox:: portal_pages::
 
 step "the generated Python and Rust clients walk the stack on 127.0.0.1:$TEST_PORT"
 scripts/contract.sh run "http://127.0.0.1:$TEST_PORT"
@@ -177,7 +178,7 @@ template_stack() {
       blackbox::the_licence_guard_over_http blackbox::activation_over_http_with_the_mailer \
       blackbox::the_osm_signs_in_and_associates blackbox::the_true_up_job_as_a_scheduled_event \
       blackbox::the_agreement_s_other_routes blackbox::a_remap_and_an_amendment \
-      blackbox::a_partner_s_webhook_endpoint \
+      blackbox::a_partner_s_webhook_endpoint portal_pages:: \
       template_stack::
   # The read-only smoke test of docs/deploying.md, as a person runs it after a deploy, with a token of it.
   token=$(.venv/bin/python - "$desc" <<'PY'

@@ -70,6 +70,24 @@ pub fn sign_in_setup(issuer: &str, public_base_url: &str) -> vls_signin::SignInS
     }
 }
 
+/// The customer's pages' sign-in against the provider at `issuer` (the same client, called
+/// back at `/portal/sign-in/callback`), with the development cookie key.
+pub fn portal_sign_in_setup(issuer: &str, public_base_url: &str) -> vls_signin::SignInSetup {
+    let activation = sign_in_setup(issuer, public_base_url);
+    let provider = activation.provider.map(|p| {
+        let settings = p
+            .settings
+            .clone()
+            .called_back_at(public_base_url, vls_signin::PORTAL.callback_path);
+        vls_signin::oidc::Provider::new(settings)
+    });
+    vls_signin::SignInSetup {
+        provider,
+        cookies: activation.cookies.at(vls_signin::PORTAL),
+        ..activation
+    }
+}
+
 mod clock;
 mod faults;
 mod mail;

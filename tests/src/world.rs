@@ -48,6 +48,7 @@ impl Tenancy {
 pub struct Harness {
     pub app: App,
     pub activation: activation::App,
+    pub portal: portal::App,
     pub reservations: reservations::App,
     pub true_up: true_up::App,
     pub remap: remap::App,
@@ -122,6 +123,13 @@ impl Harness {
             config: config.clone(),
             clock: clock.as_clock(),
             sign_in: sign_in_setup(&oidc_issuer(), PUBLIC_BASE_URL),
+        };
+        let portal = portal::App {
+            store: store.clone(),
+            config: config.clone(),
+            clock: clock.as_clock(),
+            sign_in: crate::portal_sign_in_setup(&oidc_issuer(), PUBLIC_BASE_URL),
+            timing: portal::Timing::default(),
         };
         let sqs = aws_sdk_sqs::Client::new(&sdk_config());
         let wakeups = work_queue::create(&sqs, &format!("{table}-mail-wakeups")).await;
@@ -220,6 +228,7 @@ impl Harness {
         Self {
             app,
             activation,
+            portal,
             reservations,
             true_up,
             remap,
@@ -386,6 +395,22 @@ impl Harness {
         .await
     }
 
+    /// [`Self::browse`] with further request headers (`Origin`, `Sec-Fetch-Site`).
+    pub async fn browse_with(
+        &self,
+        (method, path): (&str, &str),
+        cookie: &str,
+        form: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let body = form.map_or(Body::Empty, |f| Body::Text(f.to_owned()));
+        let content_type = form.map(|_| "application/x-www-form-urlencoded");
+        let mut extra = vec![("cookie", cookie)];
+        extra.extend_from_slice(headers);
+        self.send_with(method, path, None, body, None, content_type, &extra)
+            .await
+    }
+
     async fn send(
         &self,
         method: &str,
@@ -429,7 +454,9 @@ impl Harness {
         }
         let req = b.body(body).expect("request");
         let bare = path.split('?').next().unwrap_or_default();
-        let resp = if bare.starts_with("/activate/")
+        let resp = if bare == "/portal" || bare.starts_with("/portal/") {
+            portal::handle(&self.portal, req).await
+        } else if bare.starts_with("/activate/")
             || bare.starts_with("/sign-in/")
             || bare.ends_with("/activation-email/resend")
         {

@@ -5,13 +5,12 @@ use vls_domain::catalog::Sku;
 use vls_domain::input;
 use vls_domain::model::{Account, SubscriptionStatus};
 use vls_domain::rules::directory;
-use vls_domain::rules::pool::{self, LinesAfter, LinesAsked};
+use vls_domain::rules::pool;
 use vls_domain::types::{AccountId, PartnerId, SubscriptionId};
-use vls_http::paging::{Asked, List, invalid_cursor};
+use vls_http::paging::{Asked, List};
 use vls_http::views::SubscriptionView;
 use vls_http::views::{AccountView, EventView, PartnerView, PoolView, SourceLineView};
 use vls_http::{Answer, Ctx, Params, Planned, Principal, Problem, Reply, mutate};
-use vls_store::Start;
 
 use crate::App;
 
@@ -193,29 +192,8 @@ pub(crate) async fn get_license_sources(app: &App, ctx: &Ctx, path: &Params) -> 
         parse: sku_filter,
     };
     let (account_id, list, asked, sku) = account_list(app, ctx, path, names, Some(filter)).await?;
-    let start = match asked.after.as_deref() {
-        Some(text) => Some(LinesAfter::from_text(text).ok_or_else(invalid_cursor)?),
-        None => None,
-    };
-    // A page that ended inside a source goes on from that source's next line.
-    let from = start.as_ref().map(|s| match s.sku {
-        Some(_) => Start::From(s.position.clone()),
-        None => Start::After(s.position.clone()),
-    });
-    let read = app
-        .store
-        .sources_page(&account_id, from, asked.limit, asked.descending)
-        .await?;
-    let more = read.next.is_some();
-    let lines_asked = LinesAsked {
-        start: start.as_ref(),
-        sku,
-        limit: asked.limit,
-        descending: asked.descending,
-    };
-    let (lines, next) = pool::lines_page(&read.items, lines_asked, more);
+    let (lines, next) = vls_cases::pool::source_lines(&app.store, &account_id, &asked, sku).await?;
     let shown: Vec<SourceLineView> = lines.iter().map(SourceLineView::from).collect();
-    let next = next.map(|n| n.to_text());
     list.reply(&shown, next.as_deref())
 }
 

@@ -7,6 +7,7 @@
 //! JSON route's reply; the pages read what they show from it.
 
 pub mod cancellation;
+pub mod pool;
 pub mod reservations;
 pub mod service_requests;
 

@@ -21,6 +21,7 @@ pub const HTTP_FUNCTIONS: &[&str] = &[
     "reservations",
     "remap",
     "cancellation",
+    "portal",
 ];
 
 macro_rules! metrics {
@@ -71,11 +72,11 @@ metrics! {
     /// An agreement moved to another account by billing support (R12).
     Remapped => "Associations", "remapped", &["remap"];
     /// Licences reserved on an agreement (R14).
-    ReservationMade => "Reservations", "made", &["reservations"];
+    ReservationMade => "Reservations", "made", &["reservations", "portal"];
     /// A reservation cancelled before its true-up.
-    ReservationCancelled => "Reservations", "cancelled", &["reservations"];
+    ReservationCancelled => "Reservations", "cancelled", &["reservations", "portal"];
     /// A cancellation of a reservation refused: a subscription's cancellation relied on it.
-    ReservationCancelRefused => "Reservations", "cancel_refused", &["reservations"];
+    ReservationCancelRefused => "Reservations", "cancel_refused", &["reservations", "portal"];
     /// The daily run handed the due agreements to the workers.
     TrueUpRun => "TrueUpRuns", "enqueued", &["true-up"];
     /// An anniversary billed (R15).
@@ -89,11 +90,17 @@ metrics! {
     /// A true-up order created for what an anniversary billed.
     TrueUpOrder => "TrueUpOrders", "created", &["true-up"];
     /// A direct subscription cancelled with nothing lost (R11).
-    CancellationPassed => "Cancellations", "passed", &["cancellation"];
+    CancellationPassed => "Cancellations", "passed", &["cancellation", "portal"];
     /// A cancellation refused because licences would be lost (R11).
-    CancellationRefused => "Cancellations", "refused", &["cancellation"];
+    CancellationRefused => "Cancellations", "refused", &["cancellation", "portal"];
     /// Billing support cancelled accepting the loss of licences (R11's override).
     CancellationOverridden => "Cancellations", "overridden", &["cancellation"];
+    /// A customer's administrator signed in to the customer's pages (SPEC §7.1).
+    PortalSignedIn => "PortalSessions", "signed_in", &["portal"];
+    /// A sign-in to the customer's pages refused: not an administrator of a known account.
+    PortalSignInRefused => "PortalSessions", "refused", &["portal"];
+    /// A session of the customer's pages ended by its person.
+    PortalSignedOut => "PortalSessions", "signed_out", &["portal"];
     /// A request answered from its Idempotency-Key's first answer.
     Replayed => "IdempotentReplays", "replayed", HTTP_FUNCTIONS;
     /// A change lost an optimistic race and was tried again on fresh state.

@@ -149,6 +149,11 @@ impl Ctx {
     }
 
     /// A query-string parameter, decoded.
+    /// The raw query string (empty without one).
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
     pub fn query_param(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(self.query.as_bytes())
             .find(|(k, _)| k == name)

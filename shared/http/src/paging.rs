@@ -227,16 +227,43 @@ impl<'a> List<'a> {
         })
     }
 
+    /// A page a server-rendered list asks for itself (the customer's pages: 25, newest
+    /// first), after the position `cursor` names (422 `invalid_cursor` for one this list did
+    /// not give).
+    pub fn asked_for(
+        &mut self,
+        limit: usize,
+        descending: bool,
+        cursor: Option<&str>,
+    ) -> Result<Asked, Problem> {
+        self.descending = descending;
+        let after = match cursor {
+            None => None,
+            Some(cursor) => Some(self.key.ok_or_else(unkeyed)?.open(&self.scope(), cursor)?),
+        };
+        Ok(Asked {
+            limit,
+            after,
+            descending,
+        })
+    }
+
+    /// The cursor of the page after the one that ended at `next` (none when nothing follows).
+    pub fn cursor(&self, next: Option<&str>) -> Result<Option<String>, Problem> {
+        match next {
+            None => Ok(None),
+            Some(position) => Ok(Some(
+                self.key.ok_or_else(unkeyed)?.seal(&self.scope(), position),
+            )),
+        }
+    }
+
     /// The page as SPEC §4 answers it: `{<name>: [...], "next_cursor": …}`, the cursor `null`
     /// when nothing follows.
     pub fn reply<T: Serialize>(&self, items: &[T], next: Option<&str>) -> Result<Reply, Problem> {
-        let cursor = match next {
+        let cursor = match self.cursor(next)? {
             None => serde_json::Value::Null,
-            Some(position) => self
-                .key
-                .ok_or_else(unkeyed)?
-                .seal(&self.scope(), position)
-                .into(),
+            Some(sealed) => sealed.into(),
         };
         let mut body = serde_json::Map::new();
         body.insert(

@@ -6,17 +6,16 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::Value;
 use vls_http::{Ctx, Reply};
 
 use crate::oidc::{ClaimNames, OidcError, Provider, Settings};
 use crate::session::{
-    CookieKey, CookiePolicy, SESSION_TTL_MINUTES, SIGN_IN_COOKIE_PREFIX, Session, SignIn, cookie,
+    ACTIVATION, CookieKey, CookiePolicy, Door, SESSION_TTL_MINUTES, Session, SignIn, cookie,
     new_sign_in,
 };
 
-const SIGN_IN_PURPOSE: &str = "vls sign-in";
 const SESSION_PURPOSE: &str = "vls session";
 
 /// Why a sign-in cannot go on; the caller answers each with a page of its own.
@@ -49,10 +48,15 @@ pub struct SignInSetup {
 }
 
 impl SignInSetup {
-    /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`), and from `secrets` the cookie key and
-    /// the client secret (the local stack alone may go without a cookie key, with a fixed
-    /// development key).
+    /// The activation pages' sign-in: [`Self::from_env_at`] [`ACTIVATION`].
     pub fn from_env(local: bool, secrets: vls_runtime::secrets::Secrets) -> Self {
+        Self::from_env_at(ACTIVATION, local, secrets)
+    }
+
+    /// `PUBLIC_BASE_URL`, the provider (`OIDC_…`, called back at `door`'s path), and from
+    /// `secrets` the cookie key and the client secret (the local stack alone may go without a
+    /// cookie key, with a fixed development key).
+    pub fn from_env_at(door: Door, local: bool, secrets: vls_runtime::secrets::Secrets) -> Self {
         let var = vls_runtime::config::var;
         let public_base_url = var("PUBLIC_BASE_URL")
             .unwrap_or_else(|| "http://127.0.0.1:9000".into())
@@ -72,13 +76,13 @@ impl SignInSetup {
                 None
             }
         };
-        let provider =
-            Settings::from_env(&public_base_url, secrets.oidc_client_secret).map(Provider::new);
+        let provider = Settings::from_env(&public_base_url, secrets.oidc_client_secret)
+            .map(|s| Provider::new(s.called_back_at(&public_base_url, door.callback_path)));
         if provider.is_none() {
             tracing::warn!("OIDC_ISSUER and OIDC_CLIENT_ID are not set: sign-in is off");
         }
         Self {
-            cookies: CookiePolicy::for_base_url(&public_base_url),
+            cookies: CookiePolicy::for_base_url(&public_base_url).at(door),
             public_base_url,
             provider,
             cookie_key,
@@ -121,7 +125,7 @@ impl SignInSetup {
             .authorize_url(&sign_in.state, &sign_in.nonce, &challenge, prompt_login)
             .await?;
         let sealed = key
-            .seal(SIGN_IN_PURPOSE, &sign_in)
+            .seal(self.cookies.door.purpose, &sign_in)
             .ok_or(Failure::Unavailable)?;
         let policy = self.cookies;
         let mut reply = Reply::redirect(302, &url)
@@ -143,21 +147,17 @@ impl SignInSetup {
             return None;
         }
         let key = self.cookie_key.as_ref()?;
-        let name = format!("{SIGN_IN_COOKIE_PREFIX}{state}");
-        let sign_in: SignIn = key.open(SIGN_IN_PURPOSE, cookie(ctx.header("cookie"), &name)?)?;
+        let door = self.cookies.door;
+        let name = format!("{}{state}", door.cookie_prefix);
+        let sign_in: SignIn = key.open(door.purpose, cookie(ctx.header("cookie"), &name)?)?;
         (sign_in.state == state && sign_in.expires_at > ctx.now).then_some(sign_in)
     }
 
     /// The rest of the callback, once the caller has checked what `sign_in` is for: the code
-    /// redeemed with the sign-in's PKCE verifier, the ID token verified with its nonce, and a
-    /// new session for `link_hash` with the `Set-Cookie` value that carries it.
-    pub async fn finish(
-        &self,
-        ctx: &Ctx,
-        sign_in: &SignIn,
-        link_hash: String,
-    ) -> Result<(Session, String), Failure> {
-        let (provider, key) = self.ready()?;
+    /// redeemed with the sign-in's PKCE verifier and the ID token verified with its nonce;
+    /// who signed in, as its claims say.
+    pub async fn identify(&self, ctx: &Ctx, sign_in: &SignIn) -> Result<Identity, Failure> {
+        let (provider, _) = self.ready()?;
         let Some(code) = ctx
             .query_param("code")
             .filter(|c| !c.is_empty() && c.len() <= 2048)
@@ -166,16 +166,49 @@ impl SignInSetup {
         };
         let id_token = provider.redeem(&code, &sign_in.verifier).await?;
         let claims = provider.verify_id_token(&id_token, &sign_in.nonce).await?;
+        Ok(identity(&claims, &provider.settings.claims))
+    }
+
+    /// [`Self::identify`], then a new session for `link_hash` (an activation link's) with the
+    /// `Set-Cookie` value that carries it.
+    pub async fn finish(
+        &self,
+        ctx: &Ctx,
+        sign_in: &SignIn,
+        link_hash: String,
+    ) -> Result<(Session, String), Failure> {
+        let who = self.identify(ctx, sign_in).await?;
+        let (_, key) = self.ready()?;
         let Ok(csrf) = crate::oidc::random_token(24) else {
             return Err(Failure::Unavailable);
         };
-        let session = session_from(&claims, &provider.settings.claims, link_hash, csrf, ctx.now);
+        let session = Session {
+            link_hash,
+            sub: who.sub,
+            email: who.email,
+            email_verified: who.email_verified,
+            role: who.role,
+            account_id: who.account_id,
+            csrf,
+            expires_at: ctx.now + Duration::minutes(SESSION_TTL_MINUTES),
+        };
         let sealed = key
             .seal(SESSION_PURPOSE, &session)
             .ok_or(Failure::Unavailable)?;
         let set_cookie = self.cookies.set_session(&sealed);
         Ok((session, set_cookie))
     }
+}
+
+/// Who signed in: the ID token's claims this service reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub sub: String,
+    pub email: Option<String>,
+    /// The provider vouches for the email (`email_verified`).
+    pub email_verified: bool,
+    pub role: Option<String>,
+    pub account_id: Option<String>,
 }
 
 fn claim(claims: &HashMap<String, Value>, name: &str) -> Option<String> {
@@ -197,21 +230,12 @@ fn verified(claim: Option<&Value>) -> bool {
     }
 }
 
-fn session_from(
-    claims: &HashMap<String, Value>,
-    names: &ClaimNames,
-    link_hash: String,
-    csrf: String,
-    now: DateTime<Utc>,
-) -> Session {
-    Session {
-        link_hash,
+fn identity(claims: &HashMap<String, Value>, names: &ClaimNames) -> Identity {
+    Identity {
         sub: claim(claims, "sub").unwrap_or_default(),
         email: claim(claims, &names.email),
         email_verified: verified(claims.get("email_verified")),
         role: claim(claims, &names.role),
         account_id: claim(claims, &names.account_id),
-        csrf,
-        expires_at: now + Duration::minutes(SESSION_TTL_MINUTES),
     }
 }

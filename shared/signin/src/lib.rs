@@ -16,5 +16,5 @@ pub mod flow;
 pub mod oidc;
 pub mod session;
 
-pub use flow::{Failure, SignInSetup};
-pub use session::{CookieKey, CookiePolicy, Session, SignIn};
+pub use flow::{Failure, Identity, SignInSetup};
+pub use session::{ACTIVATION, CookieKey, CookiePolicy, Door, PORTAL, Session, SignIn};

@@ -60,6 +60,18 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The same registration, called back at `path` of the base URL (the client's second
+    /// redirect URI: the customer's pages').
+    pub fn called_back_at(self, public_base_url: &str, path: &str) -> Self {
+        let base = public_base_url.trim_end_matches('/');
+        Self {
+            redirect_uri: format!("{base}{path}"),
+            ..self
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OidcError {
     /// The provider could not be reached or answered nonsense: try again later (503).
@@ -80,6 +92,9 @@ pub struct Discovery {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    /// Where a person signs out of the provider too (RP-initiated logout), if it says.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
 }
 
 struct Keys {

@@ -13,6 +13,30 @@ pub const SIGN_IN_TTL_MINUTES: i64 = 10;
 pub const SESSION_TTL_MINUTES: i64 = 15;
 pub const SIGN_IN_COOKIE_PREFIX: &str = "vls_si_";
 
+/// Which pages a sign-in is for (SPEC §7.6): where the provider sends the browser back, the
+/// name of the cookie that carries the sign-in meanwhile, and what that cookie is sealed for,
+/// so that neither set of pages opens the other's cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Door {
+    pub callback_path: &'static str,
+    pub cookie_prefix: &'static str,
+    pub purpose: &'static str,
+}
+
+/// The activation pages' sign-in (`vls_si_<state>`, back at `/sign-in/callback`).
+pub const ACTIVATION: Door = Door {
+    callback_path: "/sign-in/callback",
+    cookie_prefix: SIGN_IN_COOKIE_PREFIX,
+    purpose: "vls sign-in",
+};
+
+/// The customer's pages' sign-in (`vls_psi_<state>`, back at `/portal/sign-in/callback`).
+pub const PORTAL: Door = Door {
+    callback_path: "/portal/sign-in/callback",
+    cookie_prefix: "vls_psi_",
+    purpose: "vls portal sign-in",
+};
+
 /// The keys both cookies are sealed with (`current` seals; a cookie sealed with `previous`
 /// still opens while a rotation is under way).
 pub use vls_http::sealing::SealingKey as CookieKey;
@@ -52,16 +76,43 @@ pub struct Session {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CookiePolicy {
     pub secure: bool,
+    /// The pages the sign-in cookie is for.
+    pub door: Door,
 }
 
 impl CookiePolicy {
+    /// The activation pages' cookies at this base URL.
     pub fn for_base_url(public_base_url: &str) -> Self {
         Self {
             secure: public_base_url
                 .trim()
                 .to_ascii_lowercase()
                 .starts_with("https://"),
+            door: ACTIVATION,
         }
+    }
+
+    /// The same policy for the sign-in cookies of another set of pages.
+    pub fn at(self, door: Door) -> Self {
+        Self { door, ..self }
+    }
+
+    /// A cookie of a person's own, named with `__Host-` over https (`Path=/`, no domain).
+    pub fn host_name(self, name: &'static str) -> String {
+        if self.secure {
+            format!("__Host-{name}")
+        } else {
+            name.to_owned()
+        }
+    }
+
+    /// Sets the cookie `name` (named as [`Self::host_name`]) for `max_age` seconds.
+    pub fn set_host(self, name: &'static str, value: &str, max_age: i64) -> String {
+        format!(
+            "{}={value}; {}",
+            self.host_name(name),
+            self.attributes("/", max_age)
+        )
     }
 
     pub fn session_name(self) -> &'static str {
@@ -75,15 +126,17 @@ impl CookiePolicy {
 
     pub fn set_sign_in(self, sign_in: &str, state: &str) -> String {
         format!(
-            "{SIGN_IN_COOKIE_PREFIX}{state}={sign_in}; {}",
-            self.attributes("/sign-in/callback", SIGN_IN_TTL_MINUTES * 60)
+            "{}{state}={sign_in}; {}",
+            self.door.cookie_prefix,
+            self.attributes(self.door.callback_path, SIGN_IN_TTL_MINUTES * 60)
         )
     }
 
     pub fn clear_sign_in(self, state: &str) -> String {
         format!(
-            "{SIGN_IN_COOKIE_PREFIX}{state}=; {}",
-            self.attributes("/sign-in/callback", 0)
+            "{}{state}=; {}",
+            self.door.cookie_prefix,
+            self.attributes(self.door.callback_path, 0)
         )
     }
 

@@ -29,6 +29,7 @@
 //! | `HOOK#<we>`              | `REPLAY`        | the endpoint's replay in progress (in GSI1)     |
 //! | `HOOK#<we>`              | `SENDER`        | the sender working its deliveries now (TTL)     |
 //! | `HOOK#<we>`              | `TESTS#<minute>`| test events sent that minute (TTL)              |
+//! | `PSESSION#<sha256 of id>`| `PSESSION`      | a person's session on the customer's pages (TTL)|
 //!
 //! An order's and a reservation's id names its agreement (`ord_<agreement>_<own>`), so one
 //! read finds it with its agreement; nothing else points at it.
@@ -392,6 +393,11 @@ pub const REPLAYS: &str = "REPLAYS";
 /// Which sender works an endpoint's deliveries now (one at a time), and until when.
 pub fn endpoint_sender(endpoint: &EndpointId) -> Key {
     (deliveries(endpoint), "SENDER".into())
+}
+
+/// A session of the customer's pages, by the SHA-256 (hex) of its id.
+pub fn portal_session(hash: &str) -> Key {
+    (format!("PSESSION#{hash}"), "PSESSION".into())
 }
 
 /// The count of test events sent to an endpoint in one minute (since the epoch).

@@ -6,6 +6,7 @@ pub mod counter;
 mod deliveries;
 mod feed;
 pub mod keys;
+mod portal_sessions;
 mod service_requests;
 mod stored;
 mod tx;
@@ -23,6 +24,7 @@ pub use counter::{backoff, count, count_all, count_n};
 pub use deliveries::ReplayContext;
 pub use feed::{FeedPage, Sequenced};
 pub use keys::DUE_SHARDS;
+pub use portal_sessions::PortalSession;
 pub use stored::{Keyed, Stored, Trail, Versioned};
 pub use tx::{Tx, TxFailure};
 

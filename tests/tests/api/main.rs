@@ -12,6 +12,7 @@ mod mail_delivery;
 mod order_intake;
 mod paging;
 mod partner_events;
+mod portal;
 mod refusals;
 mod remap_cancellation;
 mod requests_per_route;

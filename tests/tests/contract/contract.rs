@@ -28,20 +28,22 @@ fn openapi_operations() -> BTreeSet<String> {
     ops
 }
 
-/// Every route a function serves, from its route table: (function, `METHOD /path`, public).
+/// A route table's rows: (function, `METHOD /path`, public).
+fn rows<A>(
+    function: &'static str,
+    routes: &[vls_http::Route<A>],
+) -> Vec<(&'static str, String, bool)> {
+    routes
+        .iter()
+        .map(|r| {
+            let public = r.access == vls_http::Access::Public;
+            (function, format!("{} {}", r.method, r.template), public)
+        })
+        .collect()
+}
+
+/// Every route a function of the JSON API serves, from its route table.
 fn route_tables() -> Vec<(&'static str, String, bool)> {
-    fn rows<A>(
-        function: &'static str,
-        routes: &[vls_http::Route<A>],
-    ) -> Vec<(&'static str, String, bool)> {
-        routes
-            .iter()
-            .map(|r| {
-                let public = r.access == vls_http::Access::Public;
-                (function, format!("{} {}", r.method, r.template), public)
-            })
-            .collect()
-    }
     [
         rows("order-intake", order_intake::ROUTES),
         rows("activation", activation::ROUTES),
@@ -51,6 +53,12 @@ fn route_tables() -> Vec<(&'static str, String, bool)> {
         rows("webhooks", webhooks::ROUTES),
     ]
     .concat()
+}
+
+/// The JSON API's route tables and the customer's pages' (which `openapi.yaml` does not
+/// describe: they answer HTML to a browser, not JSON to a program).
+fn all_route_tables() -> Vec<(&'static str, String, bool)> {
+    [route_tables(), rows("portal", portal::ROUTES)].concat()
 }
 
 /// The function a template resource deploys: `OrderIntakeFunction` → `order-intake`.
@@ -152,19 +160,25 @@ fn the_template_deploys_each_route_to_its_function() {
         .into_iter()
         .map(|(function, op, _)| (function, op))
         .collect();
-    let tables: BTreeSet<(String, String)> = route_tables()
+    let tables: BTreeSet<(String, String)> = all_route_tables()
         .into_iter()
         .map(|(function, op, _)| (function.to_owned(), op))
         .collect();
     assert_eq!(deployed, tables, "template.yaml and the route tables");
-    let public: BTreeSet<String> = route_tables()
+    let public: BTreeSet<String> = all_route_tables()
         .into_iter()
         .filter_map(|(_, op, public)| public.then_some(op))
         .collect();
+    let pages = portal::ROUTES.len();
+    assert!(
+        portal::ROUTES
+            .iter()
+            .all(|r| r.access == vls_http::Access::Public)
+    );
     assert_eq!(
         public.len(),
-        4,
-        "the link page, its sign-in, confirmation and callback"
+        4 + pages,
+        "the link page, its sign-in, confirmation and callback, and the customer's pages"
     );
     for (function, op, authorizer) in template_routes() {
         assert!(
@@ -176,7 +190,7 @@ fn the_template_deploys_each_route_to_its_function() {
 
 #[test]
 fn the_local_router_sends_each_path_to_its_function() {
-    let tables: BTreeSet<(String, String)> = route_tables()
+    let tables: BTreeSet<(String, String)> = all_route_tables()
         .into_iter()
         .filter_map(|(function, op, _)| {
             let (_, path) = op.split_once(' ')?;
@@ -270,18 +284,29 @@ fn the_identity_provider_is_wired_without_a_cycle() {
         reads_secret(&r[role_of(r, "ActivationFunction")], "CookieKeySecret"),
         "the pages may read their cookie key"
     );
-    let callback = r["SignInClient"]["Properties"]["CallbackURLs"][0]["Fn::If"].clone();
-    for url in [&callback[1]["Fn::Sub"], &callback[2]["Fn::Sub"]] {
-        assert!(
-            url.as_str()
-                .is_some_and(|u| u.ends_with("/sign-in/callback")),
-            "{url}"
-        );
+    // Both sets of pages sign in with the one client: the activation pages' callback and
+    // the customer's pages' (SPEC §7.1 1), with a public base URL or the API's own.
+    let urls = r["SignInClient"]["Properties"]["CallbackURLs"].clone();
+    assert_eq!(urls.as_array().map(Vec::len), Some(2), "{urls}");
+    for (i, path) in ["/sign-in/callback", "/portal/sign-in/callback"]
+        .iter()
+        .enumerate()
+    {
+        let callback = &urls[i]["Fn::If"];
+        assert_eq!(callback[0], "HasPublicBaseUrl");
+        assert_eq!(callback[1]["Fn::Sub"], format!("${{PublicBaseUrl}}{path}"));
+        let own = format!("https://${{Api}}.execute-api.${{AWS::Region}}.amazonaws.com{path}");
+        assert_eq!(callback[2]["Fn::Sub"], own);
     }
-    assert!(
-        callback[2]["Fn::Sub"]
-            .as_str()
-            .is_some_and(|u| u.contains("${Api}"))
+    let portal = &r["PortalFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        portal["OIDC_ISSUER"], authorizer["Issuer"],
+        "the portal trusts it too"
+    );
+    assert_eq!(portal["OIDC_CLIENT_ID"]["Fn::If"][1]["Ref"], "SignInClient");
+    assert_eq!(
+        portal["VLS_COOKIE_KEY_SECRET_ARN"]["Ref"],
+        "CookieKeySecret"
     );
     let pool = &r["UserPool"]["Properties"];
     assert_eq!(
@@ -453,8 +478,10 @@ fn every_route_is_a_route_resource_and_none_is_in_a_definition() {
 }
 
 /// The stage throttles every route, and each public page (no authorizer: `/activate/*`,
-/// `/sign-in/*`) more tightly than the rest, so a flood of link pages is refused at the
-/// gateway instead of using up the account's Lambda concurrency.
+/// `/sign-in/*`, and the customer's sign-in pages) more tightly than the rest, so a flood of
+/// link pages is refused at the gateway instead of using up the account's Lambda concurrency;
+/// the customer's signed-in pages (no authorizer either: their session is checked by the
+/// portal) have limits of their own.
 #[test]
 fn every_route_is_throttled_and_the_public_pages_tightly() {
     let cfn = translated();
@@ -465,34 +492,53 @@ fn every_route_is_throttled_and_the_public_pages_tightly() {
     let default = &stage["DefaultRouteSettings"];
     assert_eq!(default["ThrottlingRateLimit"]["Ref"], "ApiRateLimit");
     assert_eq!(default["ThrottlingBurstLimit"]["Ref"], "ApiBurstLimit");
-    let mut public = 0;
+    let (mut public, mut pages) = (0, 0);
     for (name, route) in of_type(r, "AWS::ApiGatewayV2::Route") {
         let p = &route["Properties"];
         let key = p["RouteKey"].as_str().unwrap_or_default();
         let path = key.split(' ').nth(1).unwrap_or_default();
         let open = p["AuthorizationType"] == "NONE" || p.get("AuthorizationType").is_none();
+        let signing_in = path.starts_with("/activate/")
+            || path.starts_with("/sign-in/")
+            || path.starts_with("/portal/sign-in");
+        let portal = path == "/portal" || path.starts_with("/portal/");
         assert_eq!(
             open,
-            path.starts_with("/activate/") || path.starts_with("/sign-in/"),
-            "{name}: only the pages a link opens go without a token"
+            signing_in || portal,
+            "{name}: only the pages a link or a session opens go without a token"
         );
-        if open {
+        if !open {
+            continue;
+        }
+        let limits = if signing_in {
+            "PublicRoute"
+        } else {
+            "PortalRoute"
+        };
+        let s = &stage["RouteSettings"][key];
+        let rate = format!("{limits}RateLimit");
+        let burst = format!("{limits}BurstLimit");
+        assert_eq!(s["ThrottlingRateLimit"]["Ref"], rate.as_str(), "{key}");
+        assert_eq!(s["ThrottlingBurstLimit"]["Ref"], burst.as_str(), "{key}");
+        if signing_in {
             public += 1;
-            let s = &stage["RouteSettings"][key];
-            assert_eq!(
-                s["ThrottlingRateLimit"]["Ref"], "PublicRouteRateLimit",
-                "{key}"
-            );
-            assert_eq!(
-                s["ThrottlingBurstLimit"]["Ref"], "PublicRouteBurstLimit",
-                "{key}"
-            );
+        } else {
+            pages += 1;
         }
     }
-    assert_eq!(public, 5, "the five public pages");
+    assert_eq!(
+        public, 8,
+        "the five public pages and the customer's three sign-in pages"
+    );
+    assert_eq!(
+        pages + 3,
+        portal::ROUTES.len(),
+        "the customer's signed-in pages"
+    );
     let params = &cfn["Parameters"];
     let default_of = |p: &str| params[p]["Default"].as_u64().unwrap_or(u64::MAX);
-    assert!(default_of("PublicRouteRateLimit") < default_of("ApiRateLimit"));
+    assert!(default_of("PublicRouteRateLimit") < default_of("PortalRouteRateLimit"));
+    assert!(default_of("PortalRouteRateLimit") < default_of("ApiRateLimit"));
 }
 
 /// A role's inline policy statements.
@@ -747,7 +793,7 @@ fn failures_land_somewhere_and_logs_are_kept_for_a_while() {
     let r = &cfn["Resources"];
     let of_type = |t: &'static str| of_type(r, t);
     let functions: Vec<_> = of_type("AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 11, "every function");
+    assert_eq!(functions.len(), 12, "every function");
     for (name, f) in &functions {
         let group = f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
             .as_str()
@@ -821,7 +867,7 @@ fn every_function_is_traced() {
     let cfn = translated();
     let r = &cfn["Resources"];
     let functions: Vec<_> = of_type(r, "AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 11);
+    assert_eq!(functions.len(), 12);
     for (name, f) in functions {
         assert_eq!(f["Properties"]["TracingConfig"]["Mode"], "Active", "{name}");
         let role = role_of(r, name);

@@ -80,7 +80,7 @@ fn every_function_has_errors_and_throttles_alarms_that_tell_the_topic() {
     let cfn = translated();
     let r = &cfn["Resources"];
     let functions: Vec<_> = of_type(r, "AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 11, "every function");
+    assert_eq!(functions.len(), 12, "every function");
     for (name, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             let function = [("FunctionName", json!({ "Ref": name }))];

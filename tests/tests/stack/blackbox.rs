@@ -4,6 +4,8 @@
 
 use serde_json::{Value, json};
 use vls_tests::fixtures::*;
+
+use crate::browser::Browser;
 use vls_tests::{
     Http, Resp, claims, client, scan_all, stack_secret as secret, stack_token as tok, token_with,
     total, true_up_orders,
@@ -22,11 +24,11 @@ async fn written_by_requests(ddb: &aws_sdk_dynamodb::Client, table: &str) -> usi
         .count()
 }
 
-fn base() -> String {
+pub(crate) fn base() -> String {
     std::env::var("VLS_BASE_URL").expect("VLS_BASE_URL (run through `make test`)")
 }
 
-fn http() -> Http {
+pub(crate) fn http() -> Http {
     Http::new(&base())
 }
 
@@ -405,11 +407,11 @@ fn wait_for_mail(
     Some((mail, took))
 }
 
-struct Invoiced {
-    agreement: String,
-    account: String,
-    admin: String,
-    subscription: String,
+pub(crate) struct Invoiced {
+    pub(crate) agreement: String,
+    pub(crate) account: String,
+    pub(crate) admin: String,
+    pub(crate) subscription: String,
 }
 
 /// A registered partner, an account with the FAQ's subscription, an EA with a covering order,
@@ -425,7 +427,7 @@ pub(crate) fn registered_partner(http: &Http, bs: &str, run: &str) -> String {
     tok("partner", json!({"partner_id": pid}))
 }
 
-fn invoiced(http: &Http, run: &str) -> Invoiced {
+pub(crate) fn invoiced(http: &Http, run: &str) -> Invoiced {
     let bs = tok("billing_support", json!({}));
     let partner = registered_partner(http, &bs, run);
     let account = http.post("/accounts", &bs, &account_body("Contoso")).id();
@@ -465,7 +467,7 @@ fn invoiced(http: &Http, run: &str) -> Invoiced {
 
 /// [`invoiced`], then the agreement associated through its activation mail's link by the
 /// account's admin (a program's JSON association).
-fn activated(http: &Http, run: &str) -> Invoiced {
+pub(crate) fn activated(http: &Http, run: &str) -> Invoiced {
     let w = invoiced(http, run);
     let (mail, _) = wait_for_mail(http, &w.agreement, std::time::Duration::from_secs(10))
         .expect("the activation mail within 10 s");
@@ -965,163 +967,6 @@ async fn activation_mail_latency() {
         ms[0],
         ms[ms.len() - 1]
     );
-}
-
-/// A WebDriver session on Debian's headless Chromium (JavaScript off), driven over plain
-/// HTTP with chromedriver.
-struct Browser {
-    driver: std::process::Child,
-    base: String,
-    session: String,
-    agent: ureq::Agent,
-}
-
-impl Browser {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let driver = std::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromedriver (scripts/browser-deps.sh installs it)");
-        let base = format!("http://127.0.0.1:{port}");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        for _ in 0..100 {
-            if agent.get(format!("{base}/status")).call().is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let profile = std::env::temp_dir().join(format!("vls-chromium-{}", ulid::Ulid::generate()));
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                         "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         format!("--user-data-dir={}", profile.display())],
-                "prefs": {"profile.managed_default_content_settings.javascript": 2}
-            }
-        }}});
-        let mut b = Self {
-            driver,
-            base,
-            session: String::new(),
-            agent,
-        };
-        let r = b.call("POST", "/session", Some(caps));
-        b.session = r["value"]["sessionId"]
-            .as_str()
-            .expect("a WebDriver session")
-            .to_owned();
-        b
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let req = lambda_http::http::Request::builder()
-            .method(method)
-            .uri(url)
-            .header("content-type", "application/json")
-            .body(body.map(|b| b.to_string()).unwrap_or_default())
-            .expect("request");
-        let mut resp = self.agent.run(req).expect("WebDriver call");
-        serde_json::from_str(&resp.body_mut().read_to_string().unwrap_or_default())
-            .unwrap_or(Value::Null)
-    }
-
-    fn s(&self, path: &str) -> String {
-        format!("/session/{}{path}", self.session)
-    }
-
-    fn open(&self, url: &str) {
-        self.call("POST", &self.s("/url"), Some(json!({"url": url})));
-    }
-
-    fn element(&self, css: &str) -> String {
-        let r = self.call(
-            "POST",
-            &self.s("/element"),
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        r["value"]
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no element {css}: {r}"))
-            .to_owned()
-    }
-
-    fn type_into(&self, css: &str, text: &str) {
-        let e = self.element(css);
-        self.call(
-            "POST",
-            &self.s(&format!("/element/{e}/value")),
-            Some(json!({"text": text})),
-        );
-    }
-
-    fn click(&self, css: &str) {
-        let e = self.element(css);
-        self.call(
-            "POST",
-            &self.s(&format!("/element/{e}/click")),
-            Some(json!({})),
-        );
-    }
-
-    fn source(&self) -> String {
-        self.call("GET", &self.s("/source"), None)["value"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// The page's source once it contains `text` (the browser navigates in its own time).
-    fn wait_for(&self, text: &str) -> String {
-        let mut page = self.source();
-        for _ in 0..100 {
-            if page.contains(text) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            page = self.source();
-        }
-        assert!(page.contains(text), "{text:?} not on the page: {page}");
-        page
-    }
-
-    /// A PNG of the window, written to `target/screenshots/<name>.png`.
-    fn screenshot(&self, name: &str) -> std::path::PathBuf {
-        use base64::Engine;
-        let r = self.call("GET", &self.s("/screenshot"), None);
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(r["value"].as_str().unwrap_or_default())
-            .expect("a base64 PNG");
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-        std::fs::create_dir_all(&dir).expect("screenshot folder");
-        let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).expect("screenshot");
-        path
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if !self.session.is_empty() {
-            self.call("DELETE", &self.s(""), None);
-        }
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
 }
 
 /// The OSM as a person would do it, in headless Chromium with JavaScript off: opens the link

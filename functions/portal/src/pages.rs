@@ -1,0 +1,112 @@
+//! The pages every route may answer: a failure (SPEC §7.5: its status, `data-code`, the
+//! catalog's sentence, "Nothing was changed" and the request id as the reference), the
+//! sign-in page, the 403 for someone who may not use the pages, and redirects.
+
+use vls_domain::html::escape;
+use vls_http::{Ctx, Reply};
+
+use crate::catalog;
+use crate::layout::{self, Chrome};
+
+/// `s` encoded for a URL's query.
+pub fn query_value(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A failure page for `code` (whose sentence the catalog has), with the frame when signed in.
+pub fn failure(ctx: &Ctx, status: u16, code: &str, chrome: Option<&Chrome<'_>>) -> Reply {
+    failure_with(ctx, (status, code), chrome, "")
+}
+
+/// [`failure`] with more of the page after the sentence (a link to go on).
+pub fn failure_with(
+    ctx: &Ctx,
+    (status, code): (u16, &str),
+    chrome: Option<&Chrome<'_>>,
+    more: &str,
+) -> Reply {
+    let (title, sentence) = catalog::failure(code).unwrap_or(("Something went wrong", ""));
+    let main = format!(
+        "<h1>{t}</h1><div class=\"error\" id=\"problem\" data-code=\"{code}\">\
+<p>{sentence}</p><p>{nothing}</p></div>{more}\
+<p class=\"reference\">Reference: <code id=\"reference\">{reference}</code></p>",
+        t = escape(title),
+        code = escape(code),
+        nothing = catalog::NOTHING_CHANGED,
+        reference = escape(&ctx.request_id),
+    );
+    let page = layout::page(chrome, "", &format!("Error: {title}"), &main);
+    let reply = Reply::html(status, page);
+    if status == 503 {
+        reply.with_header("retry-after", "60".into())
+    } else {
+        reply
+    }
+}
+
+/// 403: this form did not come from the current session; a link signs in again and comes
+/// back to `return_to`.
+pub fn session_invalid(ctx: &Ctx, code: &str, return_to: &str) -> Reply {
+    let more = format!(
+        "<p><a class=\"button\" id=\"sign-in-again\" href=\"/portal/sign-in/start?return_to={}\">\
+Sign in again</a></p>",
+        escape(&query_value(return_to))
+    );
+    failure_with(ctx, (403, code), None, &more)
+}
+
+/// 303 to the sign-in page, which says why (`ended`) and returns to `return_to`.
+pub fn to_sign_in(base: &str, return_to: &str, ended: Option<&str>) -> Reply {
+    let mut url = format!("{base}/portal/sign-in?return_to={}", query_value(return_to));
+    if let Some(why) = ended {
+        url.push_str("&ended=");
+        url.push_str(why);
+    }
+    Reply::redirect(303, &url)
+}
+
+/// The sign-in page: why it is shown, and the link that starts the sign-in.
+pub fn sign_in(return_to: &str, ended: Option<&str>, provider_sign_out: Option<&str>) -> Reply {
+    let why = ended
+        .and_then(catalog::ended)
+        .map(|s| format!("<p class=\"note\" id=\"ended\">{s}</p>"))
+        .unwrap_or_default();
+    let provider = provider_sign_out
+        .map(|url| {
+            format!(
+                "<p>{} <a id=\"provider-sign-out\" href=\"{}\">sign out of it</a>.</p>",
+                catalog::SIGNED_OUT_PROVIDER,
+                escape(url)
+            )
+        })
+        .unwrap_or_default();
+    let main = format!(
+        "<h1>{title}</h1>{why}{provider}<p>{lead}</p>\
+<p><a class=\"button\" id=\"sign-in\" href=\"/portal/sign-in/start?return_to={to}\">\
+{button}</a></p>",
+        title = catalog::SIGN_IN_TITLE,
+        lead = catalog::SIGN_IN_LEAD,
+        to = escape(&query_value(return_to)),
+        button = catalog::SIGN_IN_BUTTON,
+    );
+    Reply::html(200, layout::page(None, "", catalog::SIGN_IN_TITLE, &main))
+}
+
+/// 403: the person signed in may not use the pages (who, why, and signing in as someone else).
+pub fn not_an_admin(ctx: &Ctx, email: Option<&str>, why: &str) -> Reply {
+    let who = email.unwrap_or(catalog::NO_EMAIL);
+    let main = format!(
+        "<h1>{title}</h1><div class=\"error\" id=\"problem\" data-code=\"not_an_admin\">\
+<p><strong id=\"signed-in\">{who}</strong> {why}</p><p>{nothing}</p></div>\
+<p><a class=\"button\" id=\"switch\" href=\"/portal/sign-in/start?prompt=login\">{other}</a></p>\
+<p class=\"reference\">Reference: <code id=\"reference\">{reference}</code></p>",
+        title = catalog::NOT_ADMIN_TITLE,
+        who = escape(who),
+        why = escape(why),
+        nothing = catalog::NOTHING_CHANGED,
+        other = catalog::SIGN_IN_OTHER,
+        reference = escape(&ctx.request_id),
+    );
+    let title = format!("Error: {}", catalog::NOT_ADMIN_TITLE);
+    Reply::html(403, layout::page(None, "", &title, &main))
+}
