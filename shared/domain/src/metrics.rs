@@ -98,7 +98,7 @@ metrics! {
     /// A customer's administrator signed in to the customer's pages (SPEC §7.1).
     PortalSignedIn => "PortalSessions", "signed_in", &["portal"];
     /// A sign-in to the customer's pages refused: not an administrator of a known account.
-    PortalSignInRefused => "PortalSessions", "refused", &["portal"];
+    PortalSignInRefused => "PortalSessions", "turned_away", &["portal"];
     /// A session of the customer's pages ended by its person.
     PortalSignedOut => "PortalSessions", "signed_out", &["portal"];
     /// A request answered from its Idempotency-Key's first answer.
