@@ -68,9 +68,10 @@ token: venv
 	@$(PY) scripts/mint_token.py $(ROLE) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(SUB),--sub $(SUB))
 
 ## A user of the local identity provider who administers an account, to sign in as on the
-## activation pages: make user ACCOUNT_ID=acc_… [EMAIL=olivia@contoso.com] [SUB=olivia]
+## activation pages and at /portal: make user ACCOUNT_ID=acc_… [EMAIL=olivia@contoso.com]
+## [SUB=olivia] [UNVERIFIED=1]
 user: venv
-	@$(PY) scripts/register_user.py $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(EMAIL),--email $(EMAIL)) $(if $(SUB),--sub $(SUB)) $(if $(ROLE),--role $(ROLE)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID))
+	@$(PY) scripts/register_user.py $(if $(ACCOUNT_ID),--account-id $(ACCOUNT_ID)) $(if $(EMAIL),--email $(EMAIL)) $(if $(SUB),--sub $(SUB)) $(if $(ROLE),--role $(ROLE)) $(if $(PARTNER_ID),--partner-id $(PARTNER_ID)) $(if $(UNVERIFIED),--unverified)
 
 ## Release sizes, cold starts and memory of every function beside a hello-world baseline, and the
 ## DynamoDB requests per route: a table, and target/bench.json.

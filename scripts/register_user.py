@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Registers a user with the local OpenID provider, so that signing in as them on the
-activation pages names their role and account (`make user ACCOUNT_ID=acc_…`)."""
+activation pages and the customer's pages (/portal) names their role and account
+(`make user ACCOUNT_ID=acc_…`; the email is verified unless `UNVERIFIED=1`)."""
 
 import argparse
 import json
@@ -16,10 +17,15 @@ def main() -> int:
     p.add_argument("--partner-id")
     p.add_argument("--email", default="olivia@contoso.com")
     p.add_argument("--sub", default=None, help="the subject to sign in as (default: from the email)")
+    p.add_argument(
+        "--unverified",
+        action="store_true",
+        help="the provider does not vouch for the email (email_verified: false)",
+    )
     a = p.parse_args()
     issuer = os.environ.get("OIDC_ISSUER", "http://127.0.0.1:9400").rstrip("/")
     sub = a.sub or a.email.split("@")[0]
-    claims = {"email": a.email, "role": a.role}
+    claims = {"email": a.email, "email_verified": not a.unverified, "role": a.role}
     if a.account_id:
         claims["account_id"] = a.account_id
     if a.partner_id:

@@ -74,6 +74,38 @@ pub fn problem_page(ctx: &Ctx, p: &Problem, chrome: Option<&Chrome<'_>>) -> Repl
     pages::failure(ctx, status, code, chrome)
 }
 
+/// The page for a list's problem: a cursor these pages did not give is 422 with a link to the
+/// list's first page (`first`); anything else as [`problem_page`].
+pub fn list_problem(ctx: &Ctx, p: &Problem, chrome: &Chrome<'_>, first: &str) -> Reply {
+    if p.code == "invalid_cursor" {
+        let more = format!(
+            "<p><a id=\"first-page\" href=\"{}\">Go to the first page</a></p>",
+            vls_domain::html::escape(first)
+        );
+        return pages::failure_with(ctx, (422, "invalid_cursor"), Some(chrome), &more);
+    }
+    problem_page(ctx, p, Some(chrome))
+}
+
+/// A signed-in list page titled `title` under the navigation's `nav`: `rows` builds its main
+/// part; a cursor these pages did not give is 422 with a link to the list's first page.
+pub async fn list_page(
+    app: &App,
+    ctx: &Ctx,
+    (nav, title): (&str, &str),
+    rows: impl AsyncFnOnce(&Signed) -> Result<String, Problem>,
+) -> vls_http::Answer {
+    let signed = match for_page(app, ctx).await {
+        Ok(s) => s,
+        Err(page) => return Ok(page),
+    };
+    let chrome = signed.chrome();
+    Ok(match rows(&signed).await {
+        Ok(main) => Reply::html(200, crate::layout::page(Some(&chrome), nav, title, &main)),
+        Err(p) => list_problem(ctx, &p, &chrome, nav),
+    })
+}
+
 async fn signed(
     app: &App,
     ctx: &Ctx,

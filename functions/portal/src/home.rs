@@ -13,7 +13,7 @@ use vls_http::{Answer, Ctx, Params, Problem, Reply};
 
 use crate::guard::{self, Signed};
 use crate::layout::{self, wide_table};
-use crate::{App, PAGE_SIZE, catalog, pages};
+use crate::{App, PAGE_SIZE, catalog};
 
 /// GET /portal.
 pub async fn home(app: &App, ctx: &Ctx, _: &Params) -> Answer {
@@ -29,18 +29,8 @@ pub async fn home(app: &App, ctx: &Ctx, _: &Params) -> Answer {
                 layout::page(Some(&signed.chrome()), "/portal", &title, &main),
             )
         }
-        Err(p) if p.code == "invalid_cursor" => pages::failure_with(
-            ctx,
-            (422, "invalid_cursor"),
-            Some(&signed.chrome()),
-            &first_page(),
-        ),
-        Err(p) => guard::problem_page(ctx, &p, Some(&signed.chrome())),
+        Err(p) => guard::list_problem(ctx, &p, &signed.chrome(), "/portal"),
     })
-}
-
-fn first_page() -> String {
-    "<p><a id=\"first-page\" href=\"/portal\">Go to the first page</a></p>".into()
 }
 
 async fn parts(app: &App, ctx: &Ctx, signed: &Signed) -> Result<String, Problem> {
@@ -134,14 +124,7 @@ fn sources_table(lines: &[pool::SourceLine], older: Option<&str>) -> String {
             )
         })
         .collect();
-    let older = older
-        .map(|c| {
-            format!(
-                "<p class=\"noprint\"><a id=\"older\" href=\"/portal?cursor={}\">Older</a></p>",
-                escape(&pages::query_value(c))
-            )
-        })
-        .unwrap_or_default();
+    let older = layout::older("/portal", older);
     if rows.is_empty() {
         return format!(
             "<h2>Where they come from</h2><p>{}</p>{older}",

@@ -19,7 +19,13 @@ pub struct Chrome<'a> {
 }
 
 /// The navigation, in order: (path, label).
-const NAV: &[(&str, &str)] = &[("/portal", "Licences"), ("/portal/help", "Help")];
+const NAV: &[(&str, &str)] = &[
+    ("/portal", "Licences"),
+    ("/portal/subscriptions", "Subscriptions"),
+    ("/portal/service-requests", "Service requests"),
+    ("/portal/activity", "Activity"),
+    ("/portal/help", "Help"),
+];
 
 /// `YYYY-MM-DD HH:MM UTC`.
 pub fn time(t: DateTime<Utc>) -> String {
@@ -80,6 +86,32 @@ pub fn page(chrome: Option<&Chrome<'_>>, current: &str, title: &str, main: &str)
     )
 }
 
+/// `s` encoded for a URL's query.
+pub fn query_value(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The link to a list's next (older) page, if there is one.
+pub fn older(path: &str, cursor: Option<&str>) -> String {
+    cursor
+        .map(|c| {
+            format!(
+                "<p class=\"noprint\"><a id=\"older\" href=\"{path}?cursor={}\">Older</a></p>",
+                escape(&query_value(c))
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Licence lines in words: `50 × Dynamics 365 Sales Professional, 3 × …`.
+pub fn lines(lines: &vls_domain::types::Lines) -> String {
+    lines
+        .iter()
+        .map(|l| format!("{} × {}", l.quantity.get(), escape(l.sku.display_name())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A table that may be wider than a phone: it scrolls sideways in its own region.
 pub fn wide_table(label: &str, table: &str) -> String {
     format!(
@@ -120,7 +152,7 @@ form.signout button{min-height:32px;margin:0;padding:.3rem .8rem;background:#3d4
 .note{background:#fff;border-left:4px solid #0b4f94;padding:.6rem .9rem}\
 .error{background:#fff;border-left:4px solid #9b1c1c;padding:.6rem .9rem}\
 .todo{background:#fff;border:1px solid #c8ccd4;padding:.6rem .9rem}\
-code{overflow-wrap:anywhere}\
+code,h1,p,dd,li{overflow-wrap:anywhere}\
 footer{border-top:1px solid #c8ccd4;margin-top:2rem;font-size:.95rem}\
 @media print{header.top,nav,form,.skip,footer,.noprint{display:none}\
 body{background:#fff}.scroll{overflow:visible}}";

@@ -9,14 +9,20 @@
 //! check, and they ignore `Authorization`. Every answer is a page or a redirect with
 //! `no-store` and the pages' headers; never JSON, never a 500.
 
+mod activity;
+mod agreements;
 mod catalog;
+mod forms;
 mod guard;
 mod help;
 mod home;
 mod layout;
 mod pages;
+mod requests;
+mod reservations;
 mod session;
 mod signin;
+mod subscriptions;
 
 use lambda_http::{Body, Request, Response};
 use vls_http::{Access, Ctx, Route, route};
@@ -24,7 +30,7 @@ use vls_runtime::config::{Clock, Config, Startup};
 use vls_runtime::secrets::Secret;
 use vls_signin::{PORTAL, SignInSetup};
 
-pub use catalog::FAILURE_CODES;
+pub use catalog::{FAILURE_CODES, REFUSAL_CODES};
 pub use session::Timing;
 
 /// Lists are paged 25 at a time, newest first (SPEC §7.3).
@@ -88,4 +94,100 @@ pub static ROUTES: &[Route<App>] = &[
     ),
     route!("POST", "/portal/sign-out", Access::Public, signin::sign_out),
     route!("GET", "/portal/help", Access::Public, help::help),
+    route!(
+        "GET",
+        "/portal/subscriptions",
+        Access::Public,
+        subscriptions::list
+    ),
+    route!(
+        "GET",
+        "/portal/subscriptions/{subscription_id}",
+        Access::Public,
+        subscriptions::show
+    ),
+    route!(
+        "POST",
+        "/portal/subscriptions/{subscription_id}/cancel",
+        Access::Public,
+        subscriptions::cancel
+    ),
+    route!(
+        "POST",
+        "/portal/subscriptions/{subscription_id}/service-requests",
+        Access::Public,
+        subscriptions::ask
+    ),
+    route!(
+        "GET",
+        "/portal/service-requests",
+        Access::Public,
+        requests::list
+    ),
+    route!(
+        "GET",
+        "/portal/activity",
+        Access::Public,
+        activity::activity
+    ),
+    route!(
+        "GET",
+        "/portal/agreements/{agreement_id}",
+        Access::Public,
+        agreements::show
+    ),
+    route!(
+        "GET",
+        "/portal/agreements/{agreement_id}/orders",
+        Access::Public,
+        agreements::orders
+    ),
+    route!(
+        "GET",
+        "/portal/agreements/{agreement_id}/reservations",
+        Access::Public,
+        agreements::reservations
+    ),
+    route!(
+        "GET",
+        "/portal/agreements/{agreement_id}/reserve",
+        Access::Public,
+        agreements::reserve_form
+    ),
+    route!(
+        "POST",
+        "/portal/agreements/{agreement_id}/reserve/review",
+        Access::Public,
+        agreements::review
+    ),
+    route!(
+        "POST",
+        "/portal/agreements/{agreement_id}/reservations",
+        Access::Public,
+        agreements::reserve
+    ),
+    route!(
+        "GET",
+        "/portal/reservations/{reservation_id}",
+        Access::Public,
+        reservations::show
+    ),
+    route!(
+        "POST",
+        "/portal/reservations/{reservation_id}/cancel",
+        Access::Public,
+        reservations::cancel
+    ),
+    route!(
+        "GET",
+        "/portal/service-requests/{service_request_id}",
+        Access::Public,
+        requests::show
+    ),
+    route!(
+        "POST",
+        "/portal/service-requests/{service_request_id}/withdraw",
+        Access::Public,
+        requests::withdraw
+    ),
 ];

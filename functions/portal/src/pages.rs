@@ -8,11 +8,6 @@ use vls_http::{Ctx, Reply};
 use crate::catalog;
 use crate::layout::{self, Chrome};
 
-/// `s` encoded for a URL's query.
-pub fn query_value(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// A failure page for `code` (whose sentence the catalog has), with the frame when signed in.
 pub fn failure(ctx: &Ctx, status: u16, code: &str, chrome: Option<&Chrome<'_>>) -> Reply {
     failure_with(ctx, (status, code), chrome, "")
@@ -50,14 +45,22 @@ pub fn session_invalid(ctx: &Ctx, code: &str, return_to: &str) -> Reply {
     let more = format!(
         "<p><a class=\"button\" id=\"sign-in-again\" href=\"/portal/sign-in/start?return_to={}\">\
 Sign in again</a></p>",
-        escape(&query_value(return_to))
+        escape(&layout::query_value(return_to))
     );
     failure_with(ctx, (403, code), None, &more)
 }
 
+/// 303 to `path` of the pages (after a form did what it asked).
+pub fn see_other(app: &crate::App, path: &str) -> Reply {
+    Reply::redirect(303, &format!("{}{path}", app.sign_in.public_base_url))
+}
+
 /// 303 to the sign-in page, which says why (`ended`) and returns to `return_to`.
 pub fn to_sign_in(base: &str, return_to: &str, ended: Option<&str>) -> Reply {
-    let mut url = format!("{base}/portal/sign-in?return_to={}", query_value(return_to));
+    let mut url = format!(
+        "{base}/portal/sign-in?return_to={}",
+        layout::query_value(return_to)
+    );
     if let Some(why) = ended {
         url.push_str("&ended=");
         url.push_str(why);
@@ -86,7 +89,7 @@ pub fn sign_in(return_to: &str, ended: Option<&str>, provider_sign_out: Option<&
 {button}</a></p>",
         title = catalog::SIGN_IN_TITLE,
         lead = catalog::SIGN_IN_LEAD,
-        to = escape(&query_value(return_to)),
+        to = escape(&layout::query_value(return_to)),
         button = catalog::SIGN_IN_BUTTON,
     );
     Reply::html(200, layout::page(None, "", catalog::SIGN_IN_TITLE, &main))
@@ -109,4 +112,52 @@ pub fn not_an_admin(ctx: &Ctx, email: Option<&str>, why: &str) -> Reply {
     );
     let title = format!("Error: {}", catalog::NOT_ADMIN_TITLE);
     Reply::html(403, layout::page(None, "", &title, &main))
+}
+
+/// A refused form's message (SPEC §7.5): the catalog's sentence for the problem, an error
+/// summary linking to the fields it is about, "Nothing was changed", and the reference.
+/// `fields`: (request field, the input's id, its label) of the form.
+pub fn refused(
+    ctx: &Ctx,
+    problem: &vls_http::Problem,
+    facts: &catalog::Facts<'_>,
+    fields: &[(&str, &str, &str)],
+) -> String {
+    let named = problem
+        .extra
+        .get("field")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let links: String = fields
+        .iter()
+        .filter(|(field, ..)| !named.is_empty() && named.starts_with(field))
+        .map(|(_, id, label)| format!("<li><a href=\"#{id}\">{}</a></li>", escape(label)))
+        .collect();
+    let summary = if links.is_empty() {
+        String::new()
+    } else {
+        format!("<ul>{links}</ul>")
+    };
+    format!(
+        "<div class=\"error\" id=\"problem\" data-code=\"{code}\" role=\"alert\">\
+<h2>There is a problem</h2><p>{sentence}</p>{summary}<p>{nothing}</p>\
+<p class=\"reference\">Reference: <code id=\"reference\">{reference}</code></p></div>",
+        code = escape(problem.code),
+        sentence = catalog::refusal(problem, facts),
+        nothing = catalog::NOTHING_CHANGED,
+        reference = escape(&ctx.request_id),
+    )
+}
+
+/// Whether a refused form's field is the one the problem is about (its input then says so).
+pub fn invalid(problem: Option<&vls_http::Problem>, field: &str) -> &'static str {
+    let named = problem
+        .and_then(|p| p.extra.get("field"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    if !named.is_empty() && named.starts_with(field) {
+        " aria-invalid=\"true\""
+    } else {
+        ""
+    }
 }

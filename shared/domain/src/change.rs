@@ -280,14 +280,21 @@ pub struct Stamp {
 /// Where a change was asked for, when not over the JSON API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
-    /// The customer's pages (SPEC §7): the session's email goes with every entry.
-    Portal { email: Option<String> },
+    /// The customer's pages (SPEC §7): the session's email goes with every entry, and
+    /// whether the provider vouched for it.
+    Portal {
+        email: Option<String>,
+        email_verified: bool,
+    },
 }
 
 impl Via {
     /// Adds `via` (and the session's email) to an entry's details.
     pub fn mark(&self, details: &mut serde_json::Value) {
-        let Self::Portal { email } = self;
+        let Self::Portal {
+            email,
+            email_verified,
+        } = self;
         if !details.is_object() {
             *details = serde_json::Value::Object(serde_json::Map::new());
         }
@@ -295,6 +302,9 @@ impl Via {
             fields.insert("via".into(), "portal".into());
             if let Some(email) = email {
                 fields.insert("email".into(), email.as_str().into());
+                if !email_verified {
+                    fields.insert("email_verified".into(), false.into());
+                }
             }
         }
     }
@@ -395,13 +405,29 @@ mod tests {
         let mut details = json!({"reservation_id": "r1"});
         let via = Via::Portal {
             email: Some("admin@contoso.example".into()),
+            email_verified: true,
         };
         via.mark(&mut details);
         let expected = json!({"reservation_id": "r1", "via": "portal",
             "email": "admin@contoso.example"});
         assert_eq!(details, expected);
         let mut none = serde_json::Value::Null;
-        Via::Portal { email: None }.mark(&mut none);
+        Via::Portal {
+            email: None,
+            email_verified: false,
+        }
+        .mark(&mut none);
         assert_eq!(none, json!({"via": "portal"}));
+        let mut unverified = json!({});
+        Via::Portal {
+            email: Some("x@y.example".into()),
+            email_verified: false,
+        }
+        .mark(&mut unverified);
+        let said = json!({"via": "portal", "email": "x@y.example", "email_verified": false});
+        assert_eq!(
+            unverified, said,
+            "the account's trail records an unverified address"
+        );
     }
 }

@@ -13,6 +13,7 @@ mod order_intake;
 mod paging;
 mod partner_events;
 mod portal;
+mod portal_pages;
 mod refusals;
 mod remap_cancellation;
 mod requests_per_route;

@@ -7,7 +7,7 @@ use vls_tests::browser::{Jar, hidden, path_of, provider_answer, register_user};
 use vls_tests::*;
 
 /// Request headers a test adds.
-type Headers<'a> = &'a [(&'a str, &'a str)];
+pub(crate) type Headers<'a> = &'a [(&'a str, &'a str)];
 
 /// The session cookie's name at the harness's https base URL.
 const SESSION: &str = "__Host-vls_p";
@@ -20,29 +20,29 @@ fn unique_sub(prefix: &str) -> String {
 }
 
 /// A user of the local provider with these claims (email verified unless they say).
-fn user(claims: Value) -> String {
+pub(crate) fn user(claims: Value) -> String {
     let sub = unique_sub("p");
     register_user(&oidc_issuer(), &sub, &claims);
     sub
 }
 
-fn admin_user(account: &str, email: &str) -> String {
+pub(crate) fn admin_user(account: &str, email: &str) -> String {
     user(json!({"email": email, "role": "customer_admin", "account_id": account}))
 }
 
 /// A page answer: HTML, never cached, never referred, never framed, and without script.
-fn page(r: &Resp, status: u16, code: Option<&str>) {
+pub(crate) fn page(r: &Resp, status: u16, code: Option<&str>) {
     assert_page(r, status, code);
     assert!(!r.raw.contains("<script"), "{}", r.raw);
 }
 
-async fn get(h: &Harness, jar: &mut Jar, path: &str) -> Resp {
+pub(crate) async fn get(h: &Harness, jar: &mut Jar, path: &str) -> Resp {
     let r = h.browse("GET", path, &jar.header(), None).await;
     jar.take(&r);
     r
 }
 
-async fn post(
+pub(crate) async fn post(
     h: &Harness,
     jar: &mut Jar,
     path: &str,
@@ -56,7 +56,7 @@ async fn post(
     r
 }
 
-fn location(r: &Resp) -> String {
+pub(crate) fn location(r: &Resp) -> String {
     r.headers.get("location").cloned().unwrap_or_default()
 }
 
@@ -231,11 +231,16 @@ async fn only_an_administrator_of_a_known_account_gets_a_session() {
 }
 
 /// Signs in as Contoso's administrator: the jar, and the CSRF value of the home page's forms.
-async fn signed_in(t: &Tenancy) -> (Jar, String) {
+pub(crate) async fn signed_in(t: &Tenancy) -> (Jar, String) {
+    signed_in_to(&t.h, &t.account).await
+}
+
+/// Signs in as an administrator of `account`: the jar, and the session's CSRF value.
+pub(crate) async fn signed_in_to(h: &Harness, account: &str) -> (Jar, String) {
     let mut jar = Jar::default();
-    let sub = admin_user(&t.account, "ada@contoso.example");
-    page(&sign_in(&t.h, &mut jar, &sub, "%2Fportal").await, 303, None);
-    let home = get(&t.h, &mut jar, "/portal").await;
+    let sub = admin_user(account, "ada@contoso.example");
+    page(&sign_in(h, &mut jar, &sub, "%2Fportal").await, 303, None);
+    let home = get(h, &mut jar, "/portal").await;
     page(&home, 200, None);
     let csrf = hidden(&home.raw, "csrf").expect("the sign-out form's CSRF value");
     (jar, csrf)

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-/// A WebDriver session on Debian's headless Chromium (JavaScript off), driven over plain
-/// HTTP with chromedriver.
+/// A WebDriver session on Debian's headless Chromium (JavaScript off but while axe runs),
+/// driven over plain HTTP with chromedriver.
 pub(crate) struct Browser {
     driver: std::process::Child,
     base: String,
@@ -43,8 +43,7 @@ impl Browser {
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                          "--no-first-run", "--disable-background-networking",
                          "--disable-component-update", "--disable-sync",
-                         format!("--user-data-dir={}", profile.display())],
-                "prefs": {"profile.managed_default_content_settings.javascript": 2}
+                         format!("--user-data-dir={}", profile.display())]
             }
         }}});
         let mut b = Self {
@@ -58,7 +57,70 @@ impl Browser {
             .as_str()
             .expect("a WebDriver session")
             .to_owned();
+        b.javascript(false);
         b
+    }
+
+    /// Scripts on (only while axe runs) or off (the pages are used without them): the
+    /// DevTools protocol's switch, which WebDriver's own scripts are not subject to.
+    pub(crate) fn javascript(&self, on: bool) {
+        let cmd = json!({"cmd": "Emulation.setScriptExecutionDisabled", "params": {"value": !on}});
+        self.call("POST", &self.s("/goog/cdp/execute"), Some(cmd));
+    }
+
+    /// Runs `script` in the page (WebDriver's own, whatever the page's scripts): its value.
+    pub(crate) fn execute(&self, script: &str) -> Value {
+        let body = json!({"script": script, "args": []});
+        self.call("POST", &self.s("/execute/sync"), Some(body))["value"].clone()
+    }
+
+    /// The window's size in CSS pixels.
+    pub(crate) fn size(&self, width: u32, height: u32) {
+        let rect = json!({"width": width, "height": height});
+        self.call("POST", &self.s("/window/rect"), Some(rect));
+    }
+
+    /// axe-core (pinned in scripts/a11y, installed by scripts/browser-deps.sh) injected into
+    /// the page and run with WCAG 2.2 AA's tags, every rule on: its violations.
+    pub(crate) fn axe(&self) -> Vec<Value> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let source =
+            std::fs::read_to_string(root.join("scripts/a11y/node_modules/axe-core/axe.min.js"))
+                .expect("axe-core (scripts/browser-deps.sh installs it)");
+        self.execute(&source);
+        self.javascript(true);
+        let run = "var done = arguments[arguments.length - 1];\
+            axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a',\
+            'wcag21aa', 'wcag22aa']}}).then(function (r) { done(r.violations); },\
+            function (e) { done([{id: 'axe-failed', help: String(e)}]); });";
+        let body = json!({"script": run, "args": []});
+        let r = self.call("POST", &self.s("/execute/async"), Some(body));
+        self.javascript(false);
+        r["value"].as_array().cloned().unwrap_or_else(|| vec![r])
+    }
+
+    /// Presses Tab: what then has the focus (tag, id or href, and whether it shows an
+    /// outline).
+    pub(crate) fn tab(&self) -> Value {
+        let key = |t: &str| json!({"type": t, "value": "\u{E004}"});
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard",
+            "actions": [key("keyDown"), key("keyUp")]}]});
+        self.call("POST", &self.s("/actions"), Some(actions));
+        self.execute(
+            "var e = document.activeElement; var s = getComputedStyle(e);\
+             return {tag: e.tagName, id: e.id, href: e.getAttribute('href') || '',\
+             name: e.getAttribute('name') || '', outline: s.outlineStyle !== 'none' &&\
+             parseFloat(s.outlineWidth) >= 2};",
+        )
+    }
+
+    /// The page printed (WebDriver's Print Page): the PDF's bytes.
+    pub(crate) fn print(&self) -> Vec<u8> {
+        use base64::Engine;
+        let r = self.call("POST", &self.s("/print"), Some(json!({})));
+        base64::engine::general_purpose::STANDARD
+            .decode(r["value"].as_str().unwrap_or_default())
+            .expect("a base64 PDF")
     }
 
     pub(crate) fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {

@@ -35,14 +35,9 @@ pub struct Changed {
     pub change: Change,
 }
 
-/// R13: the account's administrator reserves more licences on an associated EA or EAS.
-pub fn reserve(
-    agreement: &Agreement,
-    account: &Account,
-    lines: Lines,
-    id: ReservationId,
-    now: DateTime<Utc>,
-) -> Result<Changed, RuleError> {
+/// R13's window on `agreement` at `now`: the last day a reservation may be made, or why none
+/// may (a CASA; within 30 days of the anniversary).
+pub fn window(agreement: &Agreement, now: DateTime<Utc>) -> Result<NaiveDate, RuleError> {
     if agreement.program == Program::Casa {
         return Err(RuleError::ProgramNotEligible);
     }
@@ -52,6 +47,23 @@ pub fn reserve(
             anniversary: agreement.anniversary,
         });
     }
+    Ok(closes - Duration::days(1))
+}
+
+/// Until when a reservation may be cancelled (R13: 72 hours after it was made).
+pub fn cancellable_until(r: &Reservation) -> DateTime<Utc> {
+    r.created_at + Duration::hours(CANCEL_WITHIN_HOURS)
+}
+
+/// R13: the account's administrator reserves more licences on an associated EA or EAS.
+pub fn reserve(
+    agreement: &Agreement,
+    account: &Account,
+    lines: Lines,
+    id: ReservationId,
+    now: DateTime<Utc>,
+) -> Result<Changed, RuleError> {
+    window(agreement, now)?;
     let mut after = Agreement {
         version: agreement.version + 1,
         ..agreement.clone()
@@ -115,7 +127,7 @@ pub fn cancel(
             status: "cancelled",
         });
     }
-    if now >= r.created_at + Duration::hours(CANCEL_WITHIN_HOURS) {
+    if now >= cancellable_until(r) {
         return Err(RuleError::CancellationWindowPassed);
     }
     if r.status_on(agreement) == ReservationStatus::Billed {
