@@ -250,6 +250,12 @@ pub fn refusal(problem: &Problem, facts: &Facts<'_>) -> String {
             shortfall_table(problem)
         ),
         "cancellation_available" => "You can cancel it yourself.".into(),
+        "idempotency_key_reused" => "This form was already sent with other values: open the \
+            page again and fill it in anew."
+            .into(),
+        "total_out_of_range" => "That would take a product past what one agreement can \
+            hold. Reserve fewer."
+            .into(),
         "service_request_exists" => match facts.request {
             Some(id) => format!(
                 "A request is already open: <a id=\"open-request\" \
@@ -278,6 +284,8 @@ pub const REFUSAL_CODES: &[&str] = &[
     "would_lose_relied_on_licenses",
     "cancellation_would_lose_licenses",
     "cancellation_available",
+    "idempotency_key_reused",
+    "total_out_of_range",
     "service_request_exists",
     "concurrent_update",
     "unavailable",

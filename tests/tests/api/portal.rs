@@ -212,10 +212,16 @@ async fn only_an_administrator_of_a_known_account_gets_a_session() {
     let unknown = admin_user(stranger.as_str(), "cy@elsewhere.example");
     let partner =
         user(json!({"email": "di@fabrikam.example", "role": "partner", "partner_id": "p1"}));
+    // A role other than the administrator's, even with a known account named in its claims.
+    let misnamed = user(
+        json!({"email": "ed@vendor.example", "role": "billing_support",
+                               "account_id": t.account}),
+    );
     for (sub, email) in [
         (support, "bo@vendor.example"),
         (unknown, "cy@elsewhere.example"),
         (partner, "di@fabrikam.example"),
+        (misnamed, "ed@vendor.example"),
     ] {
         let mut jar = Jar::default();
         let r = sign_in(h, &mut jar, &sub, "%2Fportal").await;
@@ -359,4 +365,43 @@ async fn a_form_from_another_site_or_session_is_refused_before_anything_happens(
     )
     .await;
     page(&out, 303, None);
+}
+
+/// A sign-in whose email the provider does not vouch for: the header says so, and what the
+/// session changes records it on the account's trail.
+#[tokio::test]
+async fn an_unverified_email_is_said_and_recorded() {
+    let (t, _) = pooled().await;
+    let h = &t.h;
+    let subs = h
+        .get(&format!("/accounts/{}/subscriptions", t.account), &t.admin)
+        .await;
+    let sub = subs.body["subscriptions"][0]["id"]
+        .as_str()
+        .expect("a subscription")
+        .to_owned();
+    let email = "vi@contoso.example";
+    let claims = json!({"email": email, "email_verified": false, "role": "customer_admin",
+                        "account_id": t.account});
+    let who = user(claims);
+    let mut jar = Jar::default();
+    page(&sign_in(h, &mut jar, &who, "%2Fportal").await, 303, None);
+    let home = get(h, &mut jar, "/portal").await;
+    assert!(home.raw.contains("id=\"unverified\""), "{}", home.raw);
+    let p7 = get(h, &mut jar, &format!("/portal/subscriptions/{sub}")).await;
+    let csrf = hidden(&p7.raw, "csrf").expect("csrf");
+    let form = hidden(&p7.raw, "form_id").expect("form_id");
+    let action = format!("/portal/subscriptions/{sub}/cancel");
+    let body = format!("csrf={csrf}&form_id={form}&reason=replaced");
+    page(&post(h, &mut jar, &action, &body, &[]).await, 303, None);
+    let trail = h
+        .get(
+            &format!("/accounts/{}/events?order=desc&limit=1", t.account),
+            &t.admin,
+        )
+        .await;
+    let entry = &trail.body["events"][0];
+    assert_eq!(entry["action"], "subscription.cancelled", "{entry}");
+    assert_eq!(entry["details"]["email"], email);
+    assert_eq!(entry["details"]["email_verified"], false);
 }
