@@ -151,6 +151,8 @@ pub fn action(action: &str) -> String {
     said.to_owned()
 }
 
+pub const NOTHING: &str = "nothing";
+
 pub const NO_LICENCES: &str = "The account has no licences yet.";
 pub const NO_SOURCES: &str = "Nothing adds licences to the account yet.";
 pub const CAN_CANCEL: &str = "is covered by volume licences: you can cancel it now.";

@@ -142,7 +142,11 @@ fn body(
         lines = layout::lines(&sub.lines),
     );
     if sub.status == SubscriptionStatus::Cancelled {
-        return format!("{head}<p id=\"verdict\">{}</p>", catalog::CANCELLED);
+        return format!(
+            "{head}<p id=\"verdict\">{}</p>{}",
+            catalog::CANCELLED,
+            cancelled(sub)
+        );
     }
     let coverage = cancellation::coverage(account, sub, &account.volume);
     let passes = coverage.iter().all(|c| c.covered);
@@ -153,6 +157,31 @@ fn body(
         short_of(signed, sub, &coverage, (form, refused.map(|r| r.problem)))
     };
     format!("{head}{}{next}", preview_table(&coverage))
+}
+
+/// When and by whom it was cancelled, and what volume licences stand in for.
+fn cancelled(sub: &Subscription) -> String {
+    let Some(c) = &sub.cancellation else {
+        return String::new();
+    };
+    let relied: Vec<String> = c
+        .relied_on
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(sku, n)| format!("{n} × {}", escape(sku.display_name())))
+        .collect();
+    let relied = if relied.is_empty() {
+        catalog::NOTHING.to_owned()
+    } else {
+        relied.join(", ")
+    };
+    format!(
+        "<dl class=\"facts\"><dt>Cancelled</dt><dd id=\"cancelled-at\">{at}</dd><dt>By</dt>\
+<dd id=\"cancelled-by\">{by}</dd><dt>Volume licences standing in for it</dt>\
+<dd id=\"relied-on\">{relied}</dd></dl>",
+        at = layout::time(c.at),
+        by = catalog::role(&c.by_role),
+    )
 }
 
 /// The form fields a refusal may name: (field, input id, label).

@@ -276,6 +276,19 @@ pub struct Subscription {
     /// under the subscription's version, so concurrent submits open one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_request: Option<ServiceRequestId>,
+    /// Once it is cancelled (R11): when, by which role, and what of it volume licences now
+    /// stand in for. Kept for the customer's pages; the JSON view shows the status alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<SubscriptionCancellation>,
+}
+
+/// How a direct subscription was cancelled (R11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionCancellation {
+    pub at: DateTime<Utc>,
+    pub by_role: String,
+    /// Per SKU, the volume licences that now stand in for it (`relied_on`).
+    pub relied_on: crate::types::SkuCounts,
 }
 
 /// Who did something (R17): a trail's entries and a service request's opening name them.

@@ -133,5 +133,6 @@ pub fn subscription(account: &Account, lines: Lines) -> Subscription {
         sequence: 1,
         named_by: Vec::new(),
         open_request: None,
+        cancellation: None,
     }
 }

@@ -343,6 +343,10 @@ async fn a_covered_subscription_is_cancelled_from_its_page() {
         "{}",
         cancelled.raw
     );
+    let by = "id=\"cancelled-by\">you (the account's administrator)<";
+    assert!(cancelled.raw.contains(by), "{}", cancelled.raw);
+    let relied = "id=\"relied-on\">40 × Dynamics 365 Sales Professional<";
+    assert!(cancelled.raw.contains(relied), "{}", cancelled.raw);
     assert!(
         !cancelled.raw.contains(&format!("action=\"{action}\"")),
         "no cancel form"

@@ -180,6 +180,11 @@ pub fn cancel(
         status: SubscriptionStatus::Cancelled,
         open_request: None,
         version: sub.version + 1,
+        cancellation: Some(crate::model::SubscriptionCancellation {
+            at: now,
+            by_role: who.role().to_owned(),
+            relied_on: relied.clone(),
+        }),
         ..sub.clone()
     };
     let told = told(&cancelled, now);
@@ -386,6 +391,7 @@ mod tests {
             sequence: 1,
             named_by: Vec::new(),
             open_request: None,
+            cancellation: None,
         }
     }
 

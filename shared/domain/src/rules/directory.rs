@@ -102,6 +102,7 @@ pub fn add_subscription(
         sequence: after.version,
         named_by: Vec::new(),
         open_request: None,
+        cancellation: None,
     };
     let audit = Audit::SubscriptionCreated {
         subscription_id: sub.id.clone(),

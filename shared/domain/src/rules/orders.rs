@@ -308,6 +308,7 @@ mod tests {
             sequence: 1,
             named_by: Vec::new(),
             open_request: None,
+            cancellation: None,
         }
     }
 

@@ -275,6 +275,7 @@ mod tests {
             sequence: 2,
             named_by: Vec::new(),
             open_request: None,
+            cancellation: None,
         }
     }
 
