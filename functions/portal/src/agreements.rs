@@ -308,11 +308,31 @@ async fn page_of(
         }
         None => layout::older(&here, older.as_deref()),
     };
+    let filters = match what {
+        Listed::Orders => String::new(),
+        Listed::Reservations => status_links(&here, filter),
+    };
     let title = format!("{title} of agreement {}", a.id);
-    Ok((
-        title.clone(),
-        format!("<h1>{}</h1>{table}{older}", escape(&title)),
-    ))
+    let main = format!("<h1>{}</h1>{filters}{table}{older}", escape(&title));
+    Ok((title, main))
+}
+
+/// P3's reservation filters: every status, and all; the one shown is marked current.
+fn status_links(here: &str, current: Option<&str>) -> String {
+    let links: String = [None, Some("active"), Some("cancelled"), Some("billed")]
+        .iter()
+        .map(|status| {
+            let href = status.map_or_else(|| here.to_owned(), |s| format!("{here}?status={s}"));
+            let mark = if *status == current {
+                " aria-current=\"true\""
+            } else {
+                ""
+            };
+            let label = status.unwrap_or("all");
+            format!("<li><a href=\"{href}\"{mark}>{label}</a></li>")
+        })
+        .collect();
+    format!("<nav aria-label=\"Filter by status\" class=\"filters\"><ul>{links}</ul></nav>")
 }
 
 /// `?status=` of P3's reservations: active, cancelled or billed (422 otherwise).
@@ -322,7 +342,7 @@ fn status_filter(ctx: &Ctx) -> Result<Option<ReservationStatus>, Problem> {
         Some("active") => Ok(Some(ReservationStatus::Active)),
         Some("cancelled") => Ok(Some(ReservationStatus::Cancelled)),
         Some("billed") => Ok(Some(ReservationStatus::Billed)),
-        Some(_) => Err(Problem::new(422, "invalid_cursor", "not a status")),
+        Some(_) => Err(Problem::new(422, "invalid_status", "not a status").at_field("status")),
     }
 }
 

@@ -180,6 +180,7 @@ pub fn failure(code: &str) -> Option<(&'static str, &'static str)> {
             "This form did not come from your current session. Sign in again.",
         ),
         "unavailable" => ("Try again shortly", "Try again in a minute."),
+        "invalid_status" => ("Unknown filter", "That list has no such filter."),
         "invalid_cursor" => (
             "Page link out of date",
             "That page link is not one these pages gave, or no longer reads as one.",
@@ -354,6 +355,7 @@ pub const FAILURE_CODES: &[&str] = &[
     "cross_site",
     "unavailable",
     "invalid_cursor",
+    "invalid_status",
     "concurrent_update",
     "sign_in_refused",
     "sign_in_state",

@@ -77,12 +77,12 @@ pub fn problem_page(ctx: &Ctx, p: &Problem, chrome: Option<&Chrome<'_>>) -> Repl
 /// The page for a list's problem: a cursor these pages did not give is 422 with a link to the
 /// list's first page (`first`); anything else as [`problem_page`].
 pub fn list_problem(ctx: &Ctx, p: &Problem, chrome: &Chrome<'_>, first: &str) -> Reply {
-    if p.code == "invalid_cursor" {
+    if p.code == "invalid_cursor" || p.code == "invalid_status" {
         let more = format!(
             "<p><a id=\"first-page\" href=\"{}\">Go to the first page</a></p>",
             vls_domain::html::escape(first)
         );
-        return pages::failure_with(ctx, (422, "invalid_cursor"), Some(chrome), &more);
+        return pages::failure_with(ctx, (422, p.code), Some(chrome), &more);
     }
     problem_page(ctx, p, Some(chrome))
 }

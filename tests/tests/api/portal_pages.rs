@@ -673,6 +673,18 @@ async fn an_agreement_page_shows_what_the_json_routes_say() {
         "{}",
         p2.raw
     );
+    let base = format!("/portal/agreements/{agreement}/reservations");
+    let listed = get(h, &mut jar, &format!("{base}?status=active")).await;
+    page(&listed, 200, None);
+    let current = format!("href=\"{base}?status=active\" aria-current=\"true\"");
+    assert!(listed.raw.contains(&current), "{}", listed.raw);
+    let unknown = get(h, &mut jar, &format!("{base}?status=lost")).await;
+    page(&unknown, 422, Some("invalid_status"));
+    assert!(
+        unknown
+            .raw
+            .contains(&format!("id=\"first-page\" href=\"{base}\""))
+    );
 }
 
 /// The ids a page's list shows, in order (`pattern` precedes each id).
