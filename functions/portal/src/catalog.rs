@@ -231,7 +231,9 @@ pub fn refusal(problem: &Problem, facts: &Facts<'_>) -> String {
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     match problem.code {
-        "invalid_field" | "missing_field" | "invalid_type" => field_sentence(problem).to_owned(),
+        "invalid_field" | "missing_field" | "invalid_type" | "invalid_quantity" | "empty_lines" => {
+            field_sentence(problem).to_owned()
+        }
         "program_not_eligible" => {
             format!("Reservations are for EA and EAS only. Ask {partner} for an order.")
         }
@@ -250,7 +252,7 @@ pub fn refusal(problem: &Problem, facts: &Facts<'_>) -> String {
         }
         "would_lose_relied_on_licenses" | "cancellation_would_lose_licenses" => format!(
             "These licences are not covered: {}",
-            shortfall_table(problem)
+            crate::table::wide_table("Not covered", &shortfall_table(problem))
         ),
         "cancellation_available" => "You can cancel it yourself.".into(),
         "idempotency_key_reused" => "This form was already sent with other values: open the \
@@ -278,6 +280,8 @@ pub const REFUSAL_CODES: &[&str] = &[
     "invalid_field",
     "missing_field",
     "invalid_type",
+    "invalid_quantity",
+    "empty_lines",
     "program_not_eligible",
     "reservation_window_closed",
     "cancellation_window_passed",

@@ -10,6 +10,7 @@ use vls_domain::model::Account;
 use vls_store::PortalSession;
 
 use crate::catalog;
+pub use crate::table::wide_table;
 
 /// The signed-in frame's facts: whose account, who is signed in, and the session's CSRF value
 /// for the Sign out form.
@@ -112,14 +113,6 @@ pub fn lines(lines: &vls_domain::types::Lines) -> String {
         .join(", ")
 }
 
-/// A table that may be wider than a phone: it scrolls sideways in its own region.
-pub fn wide_table(label: &str, table: &str) -> String {
-    format!(
-        "<div class=\"scroll\" role=\"region\" aria-label=\"{}\" tabindex=\"0\">{table}</div>",
-        escape(label)
-    )
-}
-
 const STYLE: &str = "\
 *{box-sizing:border-box}\
 body{font-family:system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1b1f24;line-height:1.45}\
@@ -140,12 +133,12 @@ nav a[aria-current]{font-weight:700}\
 .warn{color:#9b1c1c}\
 table{border-collapse:collapse;width:100%;background:#fff}\
 td,th{text-align:left;padding:.45rem;border-bottom:1px solid #d5d8de;vertical-align:top}\
-th[scope=col]{white-space:nowrap}\
+th[scope=col]{vertical-align:bottom}\
 td.n,th.n{text-align:right}\
 caption{text-align:left;font-weight:600;padding:.4rem 0}\
 .scroll{overflow-x:auto;max-width:100%}\
 label{display:block;margin:.8rem 0 .3rem;font-weight:600}\
-input,textarea{font-size:1rem;padding:.5rem;max-width:100%}\
+input,textarea{font-size:1rem;padding:.5rem;max-width:100%}textarea{width:40rem}\
 button,.button{display:inline-block;min-height:44px;margin-top:.75rem;padding:.6rem 1.1rem;\
 font-size:1rem;background:#0b4f94;color:#fff;border:0;border-radius:.3rem;text-decoration:none}\
 form.signout button{min-height:32px;margin:0;padding:.3rem .8rem;background:#3d4653}\

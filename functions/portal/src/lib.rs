@@ -23,6 +23,7 @@ mod reservations;
 mod session;
 mod signin;
 mod subscriptions;
+mod table;
 
 use lambda_http::{Body, Request, Response};
 use vls_http::{Access, Ctx, Route, route};

@@ -140,7 +140,7 @@ pub fn refused(
     };
     format!(
         "<div class=\"error\" id=\"problem\" data-code=\"{code}\" role=\"alert\">\
-<h2>There is a problem</h2><p>{sentence}</p>{summary}<p>{nothing}</p>\
+<h2>There is a problem</h2><div class=\"sentence\">{sentence}</div>{summary}<p>{nothing}</p>\
 <p class=\"reference\">Reference: <code id=\"reference\">{reference}</code></p></div>",
         code = escape(problem.code),
         sentence = catalog::refusal(problem, facts),

@@ -234,6 +234,47 @@ async fn a_refused_reservation_keeps_the_form_and_writes_nothing() {
     assert_eq!(listed.body["reservations"], json!([]));
 }
 
+/// The quantities a person can type: none at all, too many, or no number: each a 422 page with
+/// the JSON code and the catalog's one sentence about quantities, the input kept.
+#[tokio::test]
+async fn quantities_out_of_bounds_are_refused_with_one_sentence() {
+    let (t, agreement) = with_ea(0).await;
+    let h = &t.h;
+    let (mut jar, _) = signed_in(&t).await;
+    let base = format!("/portal/agreements/{agreement}");
+    let form = get(h, &mut jar, &format!("{base}/reserve")).await;
+    let cases = [
+        ("", "empty_lines"),
+        ("qty_d365-sales-professional=1000001", "invalid_quantity"),
+        ("qty_d365-sales-professional=ten", "invalid_field"),
+    ];
+    for (fields, code) in cases {
+        let body = filled(&form, &format!("{base}/reserve/review"), fields);
+        for action in [
+            format!("{base}/reserve/review"),
+            format!("{base}/reservations"),
+        ] {
+            let r = post(h, &mut jar, &action, &body, &[]).await;
+            page(&r, 422, Some(code));
+            assert!(
+                r.raw.contains("whole number from 1 to 1,000,000"),
+                "{code}: {}",
+                r.raw
+            );
+            let kept = fields.split('=').nth(1).unwrap_or_default();
+            assert!(
+                r.raw.contains(&format!("value=\"{kept}\"")),
+                "{code}: {}",
+                r.raw
+            );
+        }
+    }
+    let listed = h
+        .get(&format!("/agreements/{agreement}/reservations"), &t.admin)
+        .await;
+    assert_eq!(listed.body["reservations"], json!([]));
+}
+
 /// Acceptance 11: a reservation cancelled within 72 hours leaves the pool; one a cancelled
 /// subscription relies on is a 409 page whose table is the JSON refusal's `shortfalls`.
 #[tokio::test]
