@@ -263,7 +263,7 @@ pub fn refusal(problem: &Problem, facts: &Facts<'_>) -> String {
             .into(),
         "service_request_exists" => match facts.request {
             Some(id) => format!(
-                "A request is already open: <a id=\"open-request\" \
+                "A request is already open: <a id=\"first-request\" \
                  href=\"/portal/service-requests/{id}\">{id}</a>.",
                 id = escape(id)
             ),

@@ -139,6 +139,30 @@ pub async fn for_page(app: &App, ctx: &Ctx) -> Result<Signed, Reply> {
     }
 }
 
+/// SPEC §7.6 3: the pages answer on the public base URL alone. A request that reached them
+/// under another host name (the API's own URL where a custom domain is the base; `localhost`
+/// where the base says `127.0.0.1`) is sent there if it is a GET, and refused if it is a form
+/// (its cookie and its origin are the other host's). Without a `Host` there is nothing to
+/// compare.
+pub fn elsewhere(ctx: &Ctx, base: &str) -> Option<Reply> {
+    let host = ctx.header("host")?;
+    let origin = origin_of(base);
+    let base_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+    if host.trim().eq_ignore_ascii_case(base_host) {
+        return None;
+    }
+    if ctx.method.as_str() != "GET" {
+        return Some(pages::session_invalid(ctx, "cross_site", "/portal"));
+    }
+    let query = ctx.query();
+    let to = if query.is_empty() {
+        format!("{origin}{}", ctx.path)
+    } else {
+        format!("{origin}{}?{query}", ctx.path)
+    };
+    Some(Reply::redirect(308, &to))
+}
+
 /// The origin of a base URL (`https://host[:port]`).
 fn origin_of(base: &str) -> &str {
     let after_scheme = base.find("://").map_or(0, |i| i + 3);

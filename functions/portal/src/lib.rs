@@ -73,6 +73,9 @@ impl App {
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let ctx = Ctx::from_request(req, &app.config.auth, (app.clock)());
+    if let Some(reply) = guard::elsewhere(&ctx, &app.sign_in.public_base_url) {
+        return vls_http::serve(&ctx, || async { ("(another host)", Ok(reply)) }).await;
+    }
     vls_http::serve_routes(ROUTES, app, ctx).await
 }
 

@@ -405,3 +405,29 @@ async fn an_unverified_email_is_said_and_recorded() {
     assert_eq!(entry["details"]["email"], email);
     assert_eq!(entry["details"]["email_verified"], false);
 }
+
+/// SPEC §7.6 3: the pages answer on the public base URL alone: a page asked for under another
+/// host name is sent there, a form sent to it is refused.
+#[tokio::test]
+async fn the_pages_answer_on_the_public_base_url_alone() {
+    let t = Tenancy::new().await;
+    let h = &t.h;
+    let (mut jar, csrf) = signed_in(&t).await;
+    let other = [("host", "abc123.execute-api.us-east-1.amazonaws.com")];
+    let r = h
+        .browse_with(("GET", "/portal/help?x=1"), &jar.header(), None, &other)
+        .await;
+    page(&r, 308, None);
+    assert_eq!(
+        location(&r),
+        "https://licensing.example.com/portal/help?x=1"
+    );
+    let form = format!("csrf={csrf}");
+    let r = post(h, &mut jar, "/portal/sign-out", &form, &other).await;
+    page(&r, 403, Some("cross_site"));
+    let own = [("host", "licensing.example.com")];
+    let r = h
+        .browse_with(("GET", "/portal/help"), &jar.header(), None, &own)
+        .await;
+    page(&r, 200, None);
+}

@@ -510,12 +510,14 @@ async fn service_requests_are_one_at_a_time_and_closed_ones_stay_closed() {
     let second = format!("csrf={csrf}&form_id=second&accept_license_loss=yes");
     let r = post(h, &mut jar, &action, &second, &[]).await;
     page(&r, 409, Some("service_request_exists"));
-    assert!(
-        r.raw
-            .contains(&format!("href=\"/portal/service-requests/{request}\"")),
-        "{}",
-        r.raw
-    );
+    // The refusal itself links the first request.
+    let refusal = r
+        .raw
+        .split("id=\"problem\"")
+        .nth(1)
+        .and_then(|p| p.split("</div>").next());
+    let first = format!("id=\"first-request\" href=\"/portal/service-requests/{request}\"");
+    assert!(refusal.is_some_and(|p| p.contains(&first)), "{}", r.raw);
 
     let decline = json!({"note": "Covered by the order placed today"});
     let d = h
