@@ -68,6 +68,18 @@ impl Browser {
         self.call("POST", &self.s("/goog/cdp/execute"), Some(cmd));
     }
 
+    /// That a page's own scripts do not run: a page whose script would retitle it keeps its
+    /// title (the pages are used with scripts off).
+    pub(crate) fn assert_scripts_off(&self) {
+        let page = "data:text/html,<title>off</title><script>document.title='on'</script>";
+        self.open(page);
+        let title = self.call("GET", &self.s("/title"), None);
+        assert_eq!(
+            title["value"], "off",
+            "the page's script ran: JavaScript is on"
+        );
+    }
+
     /// Runs `script` in the page (WebDriver's own, whatever the page's scripts): its value.
     pub(crate) fn execute(&self, script: &str) -> Value {
         let body = json!({"script": script, "args": []});

@@ -26,6 +26,7 @@ async fn the_customer_signs_in_and_sees_the_pool_in_a_real_browser() {
     );
 
     let browser = Browser::start();
+    browser.assert_scripts_off();
     browser.open(&format!("{}/portal", base()));
     browser.wait_for("id=\"sign-in\"");
     browser.screenshot("portal-sign-in-1280");
@@ -94,6 +95,7 @@ fn signed_in(run: &str) -> Signed {
         &json!({"email": "ada@contoso.com", "role": "customer_admin", "account_id": w.account}),
     );
     let browser = Browser::start();
+    browser.assert_scripts_off();
     browser.open(&format!("{}/portal", base()));
     browser.wait_for("id=\"sign-in\"");
     browser.click("#sign-in");
