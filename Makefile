@@ -40,7 +40,7 @@ export OIDC_ISSUER ?= http://127.0.0.1:9400
 export OIDC_CLIENT_ID ?= vls-local
 export OIDC_CLIENT_SECRET ?= vls-local-client-secret
 
-.PHONY: dev test venv stack token user down clean bench bench-true-up bench-mail fuzz release-check release-check-arm64 smoke cognito-user mutants
+.PHONY: dev test venv stack token user down clean bench bench-true-up bench-mail fuzz release-check release-check-arm64 smoke cognito-user mutants portal-mutants
 
 venv: $(VENV)/.installed
 
@@ -129,6 +129,11 @@ smoke: venv
 ## the suite shown failing on each (about 10 minutes; the copy builds once).
 mutants: stack
 	$(PY) scripts/mutants.py
+
+## What the customer's pages guard, broken one at a time in a scratch copy of HEAD, and the
+## in-process test that guards each shown failing: make portal-mutants [ONLY="origin check"]
+portal-mutants: stack
+	$(PY) scripts/portal_mutants.py
 
 ## Stops the emulator and identity provider that `make dev`/`make stack` started.
 down:
