@@ -1,7 +1,6 @@
 //! P2 to P4 (SPEC §7.3): an agreement of the account, its orders and reservations, and
 //! reserving licences on it (R13) with a review step that writes nothing.
 
-use vls_domain::access;
 use vls_domain::catalog::Sku;
 use vls_domain::html::escape;
 use vls_domain::model::{Agreement, Partner, ReservationStatus};
@@ -24,13 +23,8 @@ async fn visible(
     path: &Params,
 ) -> Result<(Agreement, Option<Partner>), Problem> {
     let id = path.id::<AgreementId>("agreement_id")?;
-    let p = signed.principal();
-    let a = app
-        .store
-        .agreement(&id)
-        .await?
-        .filter(|a| access::agreement_visible(&p, a))
-        .ok_or_else(|| Problem::not_found("agreement"))?;
+    let a =
+        vls_cases::reservations::visible_agreement(&app.store, &signed.principal(), &id).await?;
     let partner = app.store.partner(&a.partner_id).await?;
     Ok((a, partner))
 }
@@ -416,12 +410,7 @@ pub async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         Err(page) => return Ok(page),
     };
     let Ok(id) = path.id::<AgreementId>("agreement_id") else {
-        return Ok(pages::failure(
-            ctx,
-            404,
-            "not_found",
-            Some(&signed.chrome()),
-        ));
+        return Ok(pages::not_found(ctx, Some(&signed.chrome())));
     };
     let p = signed.principal();
     let by = forms::by(&p, &signed, key);
@@ -434,9 +423,7 @@ pub async fn reserve(app: &App, ctx: &Ctx, path: &Params) -> Answer {
             let to = reply.header("location").unwrap_or("/reservations/");
             Reply::redirect(303, &format!("{}/portal{to}", app.sign_in.public_base_url))
         }
-        Err(problem) if problem.status == 404 => {
-            pages::failure(ctx, 404, "not_found", Some(&signed.chrome()))
-        }
+        Err(problem) if problem.status == 404 => pages::not_found(ctx, Some(&signed.chrome())),
         Err(problem) => {
             let step = (Some(&form), Step::Refused(&problem));
             reserve_page(app, ctx, &signed, path, step).await

@@ -123,7 +123,7 @@ async fn signed(
             hash,
             account,
         }),
-        Ok(None) => Err(pages::failure(ctx, 404, "not_found", None)),
+        Ok(None) => Err(pages::not_found(ctx, None)),
         Err(p) => Err(problem_page(ctx, &p, None)),
     }
 }

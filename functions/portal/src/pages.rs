@@ -13,6 +13,11 @@ pub fn failure(ctx: &Ctx, status: u16, code: &str, chrome: Option<&Chrome<'_>>) 
     failure_with(ctx, (status, code), chrome, "")
 }
 
+/// The 404 page: the same for an id of another account as for one never issued.
+pub fn not_found(ctx: &Ctx, chrome: Option<&Chrome<'_>>) -> Reply {
+    failure(ctx, 404, "not_found", chrome)
+}
+
 /// [`failure`] with more of the page after the sentence (a link to go on).
 pub fn failure_with(
     ctx: &Ctx,

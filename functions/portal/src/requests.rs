@@ -98,7 +98,7 @@ async fn request_page(
     };
     let r = match found {
         Ok(Some(r)) => r,
-        Ok(None) => return pages::failure(ctx, 404, "not_found", Some(&chrome)),
+        Ok(None) => return pages::not_found(ctx, Some(&chrome)),
         Err(e) => return guard::problem_page(ctx, &e, Some(&chrome)),
     };
     let facts = Facts {
@@ -194,12 +194,7 @@ pub async fn withdraw(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let id = match visible_request(&p, path.id::<ServiceRequestId>("service_request_id").ok()) {
         Ok(id) => id,
         Err(_) => {
-            return Ok(pages::failure(
-                ctx,
-                404,
-                "not_found",
-                Some(&signed.chrome()),
-            ));
+            return Ok(pages::not_found(ctx, Some(&signed.chrome())));
         }
     };
     let by = forms::by(&p, &signed, key);
@@ -207,9 +202,7 @@ pub async fn withdraw(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         vls_cases::service_requests::close(&app.store, ctx, &by, &id, &Closing::Withdraw).await;
     Ok(match answer {
         Ok(_) => pages::see_other(app, &back),
-        Err(problem) if problem.status == 404 => {
-            pages::failure(ctx, 404, "not_found", Some(&signed.chrome()))
-        }
+        Err(problem) if problem.status == 404 => pages::not_found(ctx, Some(&signed.chrome())),
         Err(problem) => request_page(app, ctx, &signed, path, Some(&problem)).await,
     })
 }

@@ -1,6 +1,5 @@
 //! P5 (SPEC §7.3): one reservation, with a Cancel form while R13's 72 hours run.
 
-use vls_domain::access;
 use vls_domain::html::escape;
 use vls_domain::model::{Agreement, Reservation, ReservationStatus};
 use vls_domain::rules::reservations as r13;
@@ -18,12 +17,7 @@ async fn visible(
     path: &Params,
 ) -> Result<(Agreement, Reservation), Problem> {
     let id = path.id::<ReservationId>("reservation_id")?;
-    let p = signed.principal();
-    app.store
-        .reservation(&id)
-        .await?
-        .filter(|(a, _)| access::agreement_visible(&p, a))
-        .ok_or_else(|| Problem::not_found("reservation"))
+    vls_cases::reservations::visible_reservation(&app.store, &signed.principal(), &id).await
 }
 
 /// GET /portal/reservations/{reservation_id}.
@@ -101,21 +95,14 @@ pub async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         Err(page) => return Ok(page),
     };
     let Ok(id) = path.id::<ReservationId>("reservation_id") else {
-        return Ok(pages::failure(
-            ctx,
-            404,
-            "not_found",
-            Some(&signed.chrome()),
-        ));
+        return Ok(pages::not_found(ctx, Some(&signed.chrome())));
     };
     let p = signed.principal();
     let by = forms::by(&p, &signed, key);
     Ok(
         match vls_cases::reservations::cancel(&app.store, ctx, &by, &id).await {
             Ok(_) => pages::see_other(app, &back),
-            Err(problem) if problem.status == 404 => {
-                pages::failure(ctx, 404, "not_found", Some(&signed.chrome()))
-            }
+            Err(problem) if problem.status == 404 => pages::not_found(ctx, Some(&signed.chrome())),
             Err(problem) => reservation_page(app, ctx, &signed, path, Some(&problem)).await,
         },
     )

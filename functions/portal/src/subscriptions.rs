@@ -102,7 +102,7 @@ async fn subscription_page(
     let chrome = signed.chrome();
     let p = signed.principal();
     let Ok(id) = path.id::<SubscriptionId>("subscription_id") else {
-        return pages::failure(ctx, 404, "not_found", Some(&chrome));
+        return pages::not_found(ctx, Some(&chrome));
     };
     let read = account_and_subscription(&app.store, &p, (Some(signed.account.id.clone()), &id));
     let (account, sub) = match read.await {
@@ -297,12 +297,7 @@ pub async fn cancel(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         Err(page) => return Ok(page),
     };
     let Ok(id) = path.id::<SubscriptionId>("subscription_id") else {
-        return Ok(pages::failure(
-            ctx,
-            404,
-            "not_found",
-            Some(&signed.chrome()),
-        ));
+        return Ok(pages::not_found(ctx, Some(&signed.chrome())));
     };
     let p = signed.principal();
     let by = forms::by(&p, &signed, key);
@@ -341,12 +336,7 @@ pub async fn ask(app: &App, ctx: &Ctx, path: &Params) -> Answer {
         Err(page) => return Ok(page),
     };
     let Ok(id) = path.id::<SubscriptionId>("subscription_id") else {
-        return Ok(pages::failure(
-            ctx,
-            404,
-            "not_found",
-            Some(&signed.chrome()),
-        ));
+        return Ok(pages::not_found(ctx, Some(&signed.chrome())));
     };
     let p = signed.principal();
     let by = forms::by(&p, &signed, key);

@@ -2,7 +2,6 @@
 
 use lambda_http::{Body, Request, Response};
 use vls_cases::By;
-use vls_domain::access;
 use vls_domain::input;
 use vls_domain::model::ReservationStatus;
 use vls_domain::rules::reservations;
@@ -113,12 +112,7 @@ async fn list(app: &App, ctx: &Ctx, path: &Params) -> Answer {
 async fn get_reservation(app: &App, ctx: &Ctx, path: &Params) -> Answer {
     let p = ctx.principal()?;
     let id = path.id::<ReservationId>("reservation_id")?;
-    let (a, r) = app
-        .store
-        .reservation(&id)
-        .await?
-        .filter(|(a, _)| access::agreement_visible(p, a))
-        .ok_or_else(|| Problem::not_found("reservation"))?;
+    let (a, r) = vls_cases::reservations::visible_reservation(&app.store, p, &id).await?;
     Ok(Reply::ok(&ReservationView::new(&r, &a)).with_etag())
 }
 

@@ -9,7 +9,7 @@ use vls_domain::types::{AgreementId, Lines, ReservationId};
 use vls_http::idempotency::mutate_keyed;
 use vls_http::metrics::refused;
 use vls_http::views::ReservationView;
-use vls_http::{Answer, Ctx, Problem, Reply, associated_account};
+use vls_http::{Answer, Ctx, Principal, Problem, Reply, associated_account};
 use vls_store::Store;
 
 use crate::By;
@@ -17,13 +17,13 @@ use crate::By;
 /// The agreement `id`, if the caller may see it (404 otherwise, as for one that never existed).
 pub async fn visible_agreement(
     store: &Store,
-    by: &By<'_>,
+    p: &Principal,
     id: &AgreementId,
 ) -> Result<Agreement, Problem> {
     store
         .agreement(id)
         .await?
-        .filter(|a| access::agreement_visible(by.principal, a))
+        .filter(|a| access::agreement_visible(p, a))
         .ok_or_else(|| Problem::not_found("agreement"))
 }
 
@@ -44,7 +44,7 @@ pub async fn reserve(
     lines: &Lines,
 ) -> Answer {
     mutate_keyed(store, ctx, by.key.clone(), move || async move {
-        let a = visible_agreement(store, by, agreement).await?;
+        let a = visible_agreement(store, by.principal, agreement).await?;
         let account = associated(store, &a, "agreement").await?;
         let id = ReservationId::generate(&a.id);
         let made = reservations::reserve(&a, &account, lines.clone(), id, ctx.now)?;
@@ -59,13 +59,13 @@ pub async fn reserve(
 /// The reservation `id` with its agreement, if the caller may see them (404 otherwise).
 pub async fn visible_reservation(
     store: &Store,
-    by: &By<'_>,
+    p: &Principal,
     id: &ReservationId,
 ) -> Result<(Agreement, vls_domain::model::Reservation), Problem> {
     store
         .reservation(id)
         .await?
-        .filter(|(a, _)| access::agreement_visible(by.principal, a))
+        .filter(|(a, _)| access::agreement_visible(p, a))
         .ok_or_else(|| Problem::not_found("reservation"))
 }
 
@@ -74,7 +74,7 @@ pub async fn visible_reservation(
 /// cancelled reservation.
 pub async fn cancel(store: &Store, ctx: &Ctx, by: &By<'_>, id: &ReservationId) -> Answer {
     let answer = mutate_keyed(store, ctx, by.key.clone(), move || async move {
-        let (a, r) = visible_reservation(store, by, id).await?;
+        let (a, r) = visible_reservation(store, by.principal, id).await?;
         ctx.precondition(&ReservationView::new(&r, &a))?;
         let account = associated(store, &a, "reservation").await?;
         let done = reservations::cancel(&r, &a, &account, ctx.now)?;
